@@ -1,0 +1,115 @@
+"""The HTTP application: assembles every feature's router, errors and limits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import ORJSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from cityops import __version__
+from cityops.core import Platform
+from cityops.errors import CityopsError
+
+MAX_BODY = 1_000_000  # bytes; a case report is a few KB
+
+
+class BodyLimit:
+    """Refuse bodies over the limit with 413 before the application reads them."""
+
+    def __init__(self, app: ASGIApp, limit: int = MAX_BODY) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await _too_large(self.limit, send)
+            return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            await _too_large(self.limit, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _too_large(limit: int, send: Send) -> None:
+    response = ORJSONResponse(
+        {"error": "too_large", "message": f"request body over {limit} bytes", "message_zh": "请求体过大"},
+        status_code=413,
+    )
+    await response({"type": "http"}, _noop_receive, send)
+
+
+async def _noop_receive() -> Message:
+    return {"type": "http.request", "body": b""}
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        if err.get("type") == "json_invalid":
+            return "malformed JSON body: " + str(err.get("ctx", {}).get("error", "cannot parse"))
+        where = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
+        parts.append(f"{where}: {err.get('msg')}")
+    return "; ".join(parts)
+
+
+def create_app(platform: Platform) -> FastAPI:
+    from cityops.auth.views import router as auth_router
+    from cityops.cases.views import router as cases_router
+    from cityops.catalog.views import router as catalogue_router
+    from cityops.evaluate.views import router as indicators_router
+    from cityops.geo.views import router as city_router
+
+    app = FastAPI(
+        title="cityops API",
+        version=__version__,
+        description="城市运行一网统管 — cases, catalogue, city, indicators. "
+        "Authenticate with POST /api/v1/auth/token, then send 'Authorization: Bearer <token>'.",
+        default_response_class=ORJSONResponse,
+    )
+    app.state.platform = platform
+
+    @app.exception_handler(CityopsError)
+    async def cityops_error(request: Request, exc: CityopsError) -> ORJSONResponse:
+        return ORJSONResponse(exc.to_dict(), status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> ORJSONResponse:
+        message = _validation_message(exc)
+        status = 400 if message.startswith("malformed JSON") else 422
+        body: dict[str, Any] = {"error": "invalid_input", "message": message, "message_zh": "请求参数有误"}
+        return ORJSONResponse(body, status_code=status)
+
+    @app.get("/healthz", tags=["ops"])
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.post("/api/v1/echo", tags=["ops"], include_in_schema=True)
+    async def echo(request: Request) -> ORJSONResponse:
+        """A trivial endpoint of the same stack: the baseline for the intake benchmark."""
+        return ORJSONResponse({"received": len(await request.body())}, status_code=201)
+
+    for router in (auth_router, cases_router, catalogue_router, city_router, indicators_router):
+        app.include_router(router)
+    app.add_middleware(BodyLimit)
+    return app

@@ -1,0 +1,41 @@
+"""Request dependencies shared by every feature's views: the platform and the caller."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from cityops.auth.service import actor_for_token
+from cityops.cases.models import Actor, Role
+from cityops.core import Platform, utcnow
+from cityops.errors import Forbidden, Unauthorized
+
+
+def platform(request: Request) -> Platform:
+    return request.app.state.platform  # type: ignore[no-any-return]
+
+
+def actor(request: Request) -> Actor:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthorized(
+            "missing bearer token: send 'Authorization: Bearer <token>' (get one from POST /api/v1/auth/token)",
+            "缺少令牌",
+        )
+    p: Platform = request.app.state.platform
+    with p.store.read() as repo:
+        return actor_for_token(repo, token.strip(), utcnow())
+
+
+PlatformDep = Annotated[Platform, Depends(platform)]
+ActorDep = Annotated[Actor, Depends(actor)]
+
+
+def require(actor: Actor, *roles: Role) -> None:
+    if actor.role is not Role.ADMIN and actor.role not in roles:
+        raise Forbidden(
+            f"role '{actor.role}' may not do this; needs one of: {', '.join(roles)}",
+            f"角色 {actor.role} 无权执行此操作",
+        )

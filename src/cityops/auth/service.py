@@ -1,0 +1,89 @@
+"""Users, roles, passwords (Argon2id) and bearer tokens (stored only as SHA-256 digests)."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import VerificationError, VerifyMismatchError
+
+from cityops.cases.models import Actor, Role
+from cityops.errors import InvalidInput, NotFound, Unauthorized
+from cityops.store.base import Repo, User
+
+_hasher = PasswordHasher()
+MIN_PASSWORD = 8
+TOKEN_LIFETIME = timedelta(days=30)
+# A dummy hash keeps the time of a login for an unknown user like that of a wrong password.
+_DUMMY = _hasher.hash("cityops-dummy-password")
+
+
+def hash_password(password: str) -> str:
+    if len(password) < MIN_PASSWORD:
+        raise InvalidInput(
+            f"password must have at least {MIN_PASSWORD} characters", f"密码至少 {MIN_PASSWORD} 位"
+        )
+    return _hasher.hash(password)
+
+
+def parse_role(role: str) -> Role:
+    try:
+        value = Role(role)
+    except ValueError:
+        names = ", ".join(r.value for r in Role if r is not Role.SYSTEM)
+        raise InvalidInput(f"unknown role '{role}'; use one of: {names}", f"未知角色 {role}") from None
+    if value is Role.SYSTEM:
+        raise InvalidInput("the system role cannot be given to a user", "不能创建系统角色用户")
+    return value
+
+
+def new_user(name: str, role: str, department: str | None, password: str, known_departments: set[str]) -> User:
+    value = parse_role(role)
+    if not name or len(name) > 64 or not name.replace("_", "").replace("-", "").replace(".", "").isalnum():
+        raise InvalidInput(
+            "user name must be 1-64 letters, digits, '.', '-' or '_'", "用户名须为 1-64 位字母、数字或 . - _"
+        )
+    if value is Role.DEPARTMENT:
+        if not department:
+            raise InvalidInput("a department operator needs --department CODE", "处置单位用户必须指定单位")
+        if department not in known_departments:
+            raise InvalidInput(f"unknown department '{department}'", f"未知的处置单位 {department}")
+    elif department:
+        raise InvalidInput("only department operators belong to a department", "只有处置单位用户才属于单位")
+    return User(name, value.value, department, hash_password(password))
+
+
+def authenticate(repo: Repo, name: str, password: str) -> User:
+    user = repo.get_user(name)
+    try:
+        _hasher.verify(user.password_hash if user else _DUMMY, password)
+    except (VerifyMismatchError, VerificationError):
+        user = None
+    if user is None or not user.active:
+        raise Unauthorized("wrong user name or password", "用户名或密码错误")
+    return user
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_token(repo: Repo, name: str, now: datetime, lifetime: timedelta | None = TOKEN_LIFETIME) -> str:
+    if repo.get_user(name) is None:
+        raise NotFound(f"no user '{name}'", f"用户 {name} 不存在")
+    token = "cot_" + secrets.token_urlsafe(32)
+    repo.add_token(token_digest(token), name, now, now + lifetime if lifetime else None)
+    return token
+
+
+def actor_for_token(repo: Repo, token: str, now: datetime) -> Actor:
+    user = repo.user_for_token(token_digest(token), now)
+    if user is None:
+        raise Unauthorized("invalid or expired token", "令牌无效或已过期")
+    return to_actor(user)
+
+
+def to_actor(user: User) -> Actor:
+    return Actor(user.name, Role(user.role), user.department)

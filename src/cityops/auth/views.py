@@ -1,0 +1,63 @@
+"""HTTP views for authentication and user administration."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from cityops.api.deps import ActorDep, PlatformDep, require
+from cityops.auth import service
+from cityops.cases.models import ROLE_LABELS, Role
+from cityops.core import utcnow
+
+router = APIRouter(prefix="/api/v1", tags=["auth"])
+
+
+class Login(BaseModel):
+    username: str = Field(max_length=64)
+    password: str = Field(max_length=256)
+
+
+class UserIn(BaseModel):
+    name: str = Field(max_length=64)
+    role: str
+    department: str | None = None
+    password: str = Field(min_length=service.MIN_PASSWORD, max_length=256)
+
+
+@router.post("/auth/token", summary="Exchange a user name and password for a bearer token")
+async def token(body: Login, platform: PlatformDep) -> dict[str, str]:
+    with platform.store.read() as repo:
+        service.authenticate(repo, body.username, body.password)
+    now = utcnow()
+    value = await platform.store.awrite(lambda repo: service.issue_token(repo, body.username, now))
+    return {"access_token": value, "token_type": "bearer"}
+
+
+@router.get("/me", summary="Who am I")
+def me(actor: ActorDep) -> dict[str, Any]:
+    return {"name": actor.name, "role": actor.role.value, "role_label": list(ROLE_LABELS[actor.role]),
+            "department": actor.department}
+
+
+@router.get("/users", summary="List users (admin)")
+def users(platform: PlatformDep, actor: ActorDep) -> list[dict[str, Any]]:
+    require(actor)
+    with platform.store.read() as repo:
+        return [{"name": u.name, "role": u.role, "department": u.department, "active": u.active}
+                for u in repo.list_users()]
+
+
+@router.post("/users", status_code=201, summary="Create a user (admin)")
+async def create_user(body: UserIn, platform: PlatformDep, actor: ActorDep) -> dict[str, Any]:
+    require(actor)
+    known = {d.code for d in platform.city.departments}
+    user = service.new_user(body.name, body.role, body.department, body.password, known)
+    now = utcnow()
+    await platform.store.awrite(lambda repo: repo.add_user(user, now))
+    return {"name": user.name, "role": user.role, "department": user.department}
+
+
+__all__ = ["router", "Role"]

@@ -1,0 +1,218 @@
+"""HTTP views for cases: intake, search, workflow actions, history."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query
+from fastapi.responses import ORJSONResponse
+from pydantic import BaseModel, Field
+
+from cityops.api.deps import ActorDep, PlatformDep, require
+from cityops.cases import service
+from cityops.cases.history import verify
+from cityops.cases.models import ACTION_LABELS, STATUS_LABELS, Action, Case, Role, Status
+from cityops.cases.workflow import Command, allowed_actions
+from cityops.core import utcnow
+from cityops.errors import InvalidInput
+from cityops.store.base import CaseQuery
+
+router = APIRouter(prefix="/api/v1", tags=["cases"])
+
+
+class CaseIn(BaseModel):
+    matter_code: str = Field(description="GB/T 47678.5 matter code (5 digits), e.g. 06001")
+    description: str = Field(max_length=service.MAX_DESCRIPTION)
+    lon: float = Field(ge=-180, le=180, description="WGS-84 longitude")
+    lat: float = Field(ge=-90, le=90, description="WGS-84 latitude")
+    address: str = Field(default="", max_length=500)
+    source: str = Field(default="api", max_length=32, description="citizen, inspector, hotline, …")
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+
+class ActionIn(BaseModel):
+    reason: str = Field(default="", max_length=2000)
+    department: str | None = Field(default=None, description="dispatch: department code (default: the rule's first choice)")
+    matter_code: str | None = Field(default=None, description="register: correct the matter")
+    passed: bool | None = Field(default=None, description="verify: true closes, false is rework")
+    target: int | None = Field(default=None, description="merge: the case to merge into")
+    amount: float | None = Field(default=None, gt=0, description="request_extension: how long")
+    unit: str | None = Field(default=None, description="working_hours | working_days | calendar_hours")
+
+
+class CaseOut(BaseModel):
+    id: int
+    status: str
+    status_label: list[str]
+    matter_code: str
+    description: str
+    lon: float
+    lat: float
+    district: str
+    grid: str
+    department: str | None
+    due_at: datetime | None
+    overdue: bool
+
+
+def case_json(case: Case, now: datetime) -> dict[str, Any]:
+    out = {k: v for k, v in case.__dict__.items() if k not in ("history_head",)}
+    out["status"] = case.status.value
+    out["status_label"] = list(STATUS_LABELS[case.status])
+    out["suspended_from"] = case.suspended_from.value if case.suspended_from else None
+    out["overdue"] = case.is_overdue(now)
+    for key, value in out.items():
+        if isinstance(value, datetime):
+            out[key] = value.isoformat()
+    return out
+
+
+@router.post("/cases", status_code=201, response_model=CaseOut, summary="Report a case (信息收集)")
+async def create_case(
+    body: CaseIn,
+    platform: PlatformDep,
+    actor: ActorDep,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> ORJSONResponse:
+    report = service.NewReport(
+        matter_code=body.matter_code, description=body.description, lon=body.lon, lat=body.lat,
+        source=body.source, address=body.address, attributes=body.attributes,
+        idempotency_key=f"{actor.name}:{idempotency_key}" if idempotency_key else None,
+    )
+    now = utcnow()
+    case = await platform.store.awrite(lambda repo: service.intake(repo, platform, report, actor, now))
+    return ORJSONResponse(case_json(case, now), status_code=201)
+
+
+@router.get("/cases", summary="Search cases (scoped to your department for department operators)")
+def search_cases(
+    platform: PlatformDep,
+    actor: ActorDep,
+    status: Annotated[str | None, Query(description="comma list of statuses")] = None,
+    matter: Annotated[str | None, Query(description="comma list of matter codes")] = None,
+    district: str | None = None,
+    grid: str | None = None,
+    department: str | None = None,
+    reported_from: datetime | None = Query(None, alias="from"),
+    reported_to: datetime | None = Query(None, alias="to"),
+    overdue: bool = False,
+    due_within_hours: Annotated[float | None, Query(gt=0, description="open cases due within N working hours")] = None,
+    q: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    order: Annotated[str, Query(pattern="^-?(id|due_at|reported_at)$")] = "id",
+) -> dict[str, Any]:
+    now = utcnow()
+    statuses = _split(status)
+    for s in statuses or ():
+        if s not in Status.__members__.values():
+            raise InvalidInput(f"unknown status '{s}'; use one of: {', '.join(Status)}", f"未知状态 {s}")
+    due_before = None
+    if due_within_hours is not None:
+        due_before = _add_working_hours(platform, now, due_within_hours)
+    query = CaseQuery(
+        status=statuses, matter_code=_split(matter), district=district, grid=grid,
+        department=department, reported_from=_aware(reported_from), reported_to=_aware(reported_to),
+        overdue_at=now if overdue else None, due_before=due_before, text=q,
+        limit=limit, offset=offset, order=order,
+    )
+    with platform.store.read() as repo:
+        cases, total = repo.search_cases(service.scoped(query, actor))
+    return {"total": total, "limit": limit, "offset": offset, "cases": [case_json(c, now) for c in cases]}
+
+
+@router.get("/cases/{case_id}", summary="One case, with the actions you may take now")
+def get_case(case_id: int, platform: PlatformDep, actor: ActorDep) -> dict[str, Any]:
+    with platform.store.read() as repo:
+        case = service.get_visible(repo, case_id, actor)
+    out = case_json(case, utcnow())
+    out["allowed_actions"] = [a.value for a in allowed_actions(case, actor)]
+    return out
+
+
+@router.post("/cases/{case_id}/actions/{action}", summary="Take a workflow step (立案, 派遣, 核查 …)")
+async def act(case_id: int, action: Action, body: ActionIn, platform: PlatformDep, actor: ActorDep) -> dict[str, Any]:
+    now = utcnow()
+    cmd = Command(
+        action=action, actor=actor, at=now, reason=body.reason, department=body.department,
+        matter_code=body.matter_code, passed=body.passed, target=body.target,
+        amount=body.amount, unit=body.unit,
+    )
+    case = await platform.store.awrite(lambda repo: service.act(repo, platform, case_id, cmd))
+    return case_json(case, now)
+
+
+@router.get("/cases/{case_id}/history", summary="The case's append-only history")
+def history(case_id: int, platform: PlatformDep, actor: ActorDep) -> dict[str, Any]:
+    with platform.store.read() as repo:
+        service.get_visible(repo, case_id, actor)
+        entries = repo.history(case_id)
+    return {
+        "case_id": case_id,
+        "entries": [
+            {
+                "seq": e.seq, "at": e.change.at.isoformat(), "actor": e.change.actor,
+                "role": e.change.role, "action": e.change.action,
+                "action_label": list(ACTION_LABELS.get(Action(e.change.action), (e.change.action,) * 2))
+                if e.change.action in Action.__members__.values() else [e.change.action] * 2,
+                "from": e.change.from_status, "to": e.change.to_status, "reason": e.change.reason,
+                "data": e.change.data, "hash": e.hash,
+            }
+            for e in entries
+        ],
+    }
+
+
+@router.get("/cases/{case_id}/history/verify", summary="Check the case's hash chain")
+def verify_case(case_id: int, platform: PlatformDep, actor: ActorDep) -> dict[str, Any]:
+    with platform.store.read() as repo:
+        case = service.get_visible(repo, case_id, actor)
+        problems = verify(case_id, repo.history(case_id), case.history_head, case.history_count)
+    return {"case_id": case_id, "intact": not problems, "problems": [p.__dict__ for p in problems]}
+
+
+@router.get("/history/verify", summary="Check every case's hash chain (supervisor, admin)")
+def verify_all(platform: PlatformDep, actor: ActorDep) -> dict[str, Any]:
+    require(actor, Role.SUPERVISOR)
+    with platform.store.read() as repo:
+        problems = service.verify_all(repo)
+    return {"intact": not problems, "problems": [p.__dict__ for p in problems]}
+
+
+@router.get("/cases/{case_id}/departments", summary="Who should act, by the dispatch rule")
+def suggested(case_id: int, platform: PlatformDep, actor: ActorDep) -> dict[str, Any]:
+    with platform.store.read() as repo:
+        case = service.get_visible(repo, case_id, actor)
+    by_code = {d.code: d for d in platform.city.departments}
+    return {
+        "case_id": case_id,
+        "departments": [
+            {"code": c, "name": by_code[c].name, "name_en": by_code[c].name_en}
+            for c in service.suggest_departments(platform, case)
+        ],
+    }
+
+
+@router.post("/cases/sweep", summary="Escalate overdue cases to the supervisor (督办)")
+async def sweep(platform: PlatformDep, actor: ActorDep) -> dict[str, Any]:
+    require(actor, Role.SUPERVISOR)
+    now = utcnow()
+    ids = await platform.store.awrite(lambda repo: service.sweep_overdue(repo, platform, now))
+    return {"escalated": ids}
+
+
+def _split(value: str | None) -> list[str] | None:
+    if not value:
+        return None
+    return [v.strip() for v in value.split(",") if v.strip()] or None
+
+
+def _aware(dt: datetime | None) -> datetime | None:
+    if dt is not None and dt.tzinfo is None:
+        raise InvalidInput("times need a zone, e.g. 2026-11-27T09:00:00+08:00", "时间必须带时区")
+    return dt
+
+
+def _add_working_hours(platform: Any, now: datetime, hours: float) -> datetime:
+    return platform.calendar.add_working_hours(now, hours)  # type: ignore[no-any-return]

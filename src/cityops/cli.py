@@ -1,0 +1,234 @@
+"""The `cityops` command."""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from cityops import __version__
+from cityops.errors import CityopsError
+
+DB_HELP = "SQLite database file (created if missing). Default: $CITYOPS_DB or ./cityops.db"
+
+
+def db_option(f: Any) -> Any:
+    return click.option("--db", default=lambda: os.environ.get("CITYOPS_DB", "cityops.db"),
+                        show_default="cityops.db", help=DB_HELP)(f)
+
+
+class Main(click.Group):
+    """Turns domain errors into one clear line and exit status 2, instead of a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CityopsError as exc:
+            click.echo(f"error: {exc.message_en} / {exc.message_zh}", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=Main)
+@click.version_option(__version__)
+def main() -> None:
+    """cityops — 城市运行一网统管: sense, identify, warn, dispatch, track, evaluate."""
+
+
+def _platform(db: str, city: str | None = None) -> Any:
+    from cityops.core import open_platform
+
+    return open_platform(db, city=city)
+
+
+@main.command()
+@db_option
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--city", default=None, help="city pack folder (remembered in the database)")
+def serve(db: str, host: str, port: int, city: str | None) -> None:
+    """Serve the HTTP API (docs at /docs, schema at /openapi.json)."""
+    import uvicorn
+
+    from cityops.api.app import create_app
+
+    platform = _platform(db, city)
+    click.echo(f"cityops {__version__}: {platform.city.name} / {platform.city.name_en}, database {db}")
+    click.echo(f"API http://{host}:{port}/api/v1  docs http://{host}:{port}/docs")
+    try:
+        uvicorn.run(create_app(platform), host=host, port=port, log_level="warning")
+    finally:
+        platform.close()
+
+
+@main.command()
+@db_option
+@click.option("--no-serve", is_flag=True, help="play the day, print the indicators and exit")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--reports", default=1500, show_default=True, help="reports in the simulated day")
+@click.option("--seed", default=20261127, show_default=True)
+def demo(db: str, no_serve: bool, host: str, port: int, reports: int, seed: int) -> None:
+    """Build the Wuhan demo city and play a working day at accelerated speed."""
+    from cityops.sim.demo import run_demo
+
+    run_demo(db, reports=reports, seed=seed, serve=not no_serve, host=host, port=port)
+
+
+@main.group()
+def user() -> None:
+    """Users and roles."""
+
+
+@user.command("create")
+@click.argument("name")
+@click.option("--role", required=True, help="collector, acceptor, dispatcher, department, verifier, supervisor, admin")
+@click.option("--department", default=None, help="department code (department operators only)")
+@click.option("--password-stdin", is_flag=True, help="read the password from standard input")
+@db_option
+def user_create(name: str, role: str, department: str | None, password_stdin: bool, db: str) -> None:
+    """Create a user."""
+    from cityops.auth.service import new_user
+    from cityops.core import utcnow
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("password", hide_input=True, confirmation_prompt=True)
+    platform = _platform(db)
+    try:
+        known = {d.code for d in platform.city.departments}
+        u = new_user(name, role, department, password, known)
+        platform.store.write(lambda repo: repo.add_user(u, utcnow()))
+    finally:
+        platform.close()
+    click.echo(f"created user {name} ({role}{', ' + department if department else ''})")
+
+
+@user.command("list")
+@db_option
+def user_list(db: str) -> None:
+    """List users."""
+    platform = _platform(db)
+    with platform.store.read() as repo:
+        for u in repo.list_users():
+            click.echo(f"{u.name}\t{u.role}\t{u.department or '-'}\t{'active' if u.active else 'disabled'}")
+    platform.close()
+
+
+@main.command()
+@click.argument("name")
+@db_option
+@click.option("--days", default=30, show_default=True, help="lifetime in days (0: never expires)")
+def token(name: str, db: str, days: int) -> None:
+    """Print a new bearer token for a user."""
+    from datetime import timedelta
+
+    from cityops.auth.service import issue_token
+    from cityops.core import utcnow
+
+    platform = _platform(db)
+    try:
+        life = timedelta(days=days) if days > 0 else None
+        click.echo(platform.store.write(lambda repo: issue_token(repo, name, utcnow(), life)))
+    finally:
+        platform.close()
+
+
+@main.group()
+def history() -> None:
+    """Case history."""
+
+
+@history.command("verify")
+@db_option
+def history_verify(db: str) -> None:
+    """Exit 0 when every case history is intact; otherwise name each broken case."""
+    from cityops.cases.service import verify_all
+
+    if not Path(db).exists():
+        raise click.ClickException(f"no database at {db}")
+    platform = _platform(db)
+    with platform.store.read() as repo:
+        problems = verify_all(repo)
+        total = len(repo.history_heads())
+    platform.close()
+    if not problems:
+        click.echo(f"ok: {total} case histories intact")
+        return
+    for p in problems:
+        click.echo(f"case {p.case_id}: entry {p.seq}: {p.what}")
+    broken = sorted({p.case_id for p in problems})
+    click.echo(f"BROKEN: {len(broken)} of {total} cases: {', '.join(map(str, broken))}", err=True)
+    sys.exit(1)
+
+
+@main.command()
+@db_option
+@click.option("--by", type=click.Choice(["district", "department", "grid", "city"]), default="district", show_default=True)
+@click.option("--from", "start", default=None, help="reported on or after this date (YYYY-MM-DD, city time)")
+@click.option("--to", "end", default=None, help="reported before this date")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv"]), default="table", show_default=True)
+def indicators(db: str, by: str, start: str | None, end: str | None, fmt: str) -> None:
+    """Indicators (综合评价): 结案率, 按期结案率, 返工率, 处置率 …"""
+    from cityops.core import utcnow
+    from cityops.evaluate.report import to_csv, to_table
+    from cityops.evaluate.service import indicators as compute
+
+    platform = _platform(db)
+    tz = platform.calendar.tz
+    with platform.store.read() as repo:
+        frame = compute(repo, by, utcnow(), _date(start, tz), _date(end, tz))  # type: ignore[arg-type]
+    platform.close()
+    if fmt == "csv":
+        to_csv(frame, sys.stdout)
+    else:
+        from rich.console import Console
+
+        Console().print(to_table(frame))
+
+
+def _date(value: str | None, tz: Any) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        day = datetime.strptime(value, "%Y-%m-%d")
+    except ValueError:
+        raise click.BadParameter(f"'{value}' is not a date like 2026-11-27") from None
+    from zoneinfo import ZoneInfo
+
+    return day.replace(tzinfo=ZoneInfo(tz) if isinstance(tz, str) else tz)
+
+
+@main.group()
+def cases() -> None:
+    """Case operations."""
+
+
+@cases.command("sweep")
+@db_option
+def cases_sweep(db: str) -> None:
+    """Escalate (督办) every overdue case to the supervisor."""
+    from cityops.cases.service import sweep_overdue
+    from cityops.core import utcnow
+
+    platform = _platform(db)
+    try:
+        ids = platform.store.write(lambda repo: sweep_overdue(repo, platform, utcnow()))
+    finally:
+        platform.close()
+    click.echo(f"escalated {len(ids)} overdue cases")
+
+
+def _register_features() -> None:
+    from cityops.catalog.cli import catalogue
+    from cityops.geo.cli import city
+
+    main.add_command(catalogue)
+    main.add_command(city)
+
+
+_register_features()

@@ -1,0 +1,65 @@
+"""The platform: one object that holds the store and the city's configuration.
+
+Features take a `Platform` instead of reaching for globals, so a test can build one over a
+temporary database and a server can hold exactly one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from cityops.cases.calendar import WorkingCalendar
+from cityops.catalog.service import Catalogue, load_catalogue
+from cityops.geo.models import CityPack
+from cityops.store.sqlite import SqliteStore
+
+DEMO_CITY = "wuhan-demo"
+
+
+@dataclass
+class Platform:
+    store: SqliteStore
+    catalogue: Catalogue
+    city: CityPack
+    calendar: WorkingCalendar
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def load_city(source: str) -> CityPack:
+    from cityops.geo.pack import load_city_pack, wuhan_demo_pack
+
+    return wuhan_demo_pack() if source == DEMO_CITY else load_city_pack(Path(source))
+
+
+def open_platform(db: str | Path, city: str | Path | None = None, catalogue: str | Path | None = None) -> Platform:
+    """Open (creating and migrating if needed) the database and load the city it serves.
+
+    The city pack and catalogue override given once are remembered in the database, so later
+    commands and the server need only --db.
+    """
+    store = SqliteStore(db)
+    with store.read() as repo:
+        saved_city = repo.get_setting("city_pack")
+        saved_catalogue = repo.get_setting("catalogue_override")
+    city_source = str(Path(city).resolve()) if city else (saved_city or DEMO_CITY)
+    catalogue_source = str(Path(catalogue).resolve()) if catalogue else saved_catalogue
+    if city_source != saved_city or catalogue_source != saved_catalogue:
+
+        def remember(repo: object) -> None:
+            repo.set_setting("city_pack", city_source)  # type: ignore[attr-defined]
+            if catalogue_source:
+                repo.set_setting("catalogue_override", catalogue_source)  # type: ignore[attr-defined]
+
+        store.write(remember)
+    pack = load_city(city_source)
+    cat = load_catalogue(Path(catalogue_source) if catalogue_source else None)
+    calendar = WorkingCalendar.from_config(pack.calendar)
+    return Platform(store=store, catalogue=cat, city=pack, calendar=calendar)

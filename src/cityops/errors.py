@@ -1,0 +1,50 @@
+"""Errors a person can act on: each carries a zh-CN and an English message and an HTTP status."""
+
+from __future__ import annotations
+
+
+class CityopsError(Exception):
+    """Base error; `status` is the HTTP status the API answers with."""
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message_en: str, message_zh: str = "") -> None:
+        super().__init__(message_en)
+        self.message_en = message_en
+        self.message_zh = message_zh or message_en
+
+    def to_dict(self) -> dict[str, str]:
+        return {"error": self.code, "message": self.message_en, "message_zh": self.message_zh}
+
+
+class InvalidInput(CityopsError):
+    status = 422
+    code = "invalid_input"
+
+
+class NotFound(CityopsError):
+    status = 404
+    code = "not_found"
+
+
+class Forbidden(CityopsError):
+    status = 403
+    code = "forbidden"
+
+
+class Unauthorized(CityopsError):
+    status = 401
+    code = "unauthorized"
+
+
+class IllegalTransition(CityopsError):
+    """The workflow refuses this action in the case's current state; nothing changed."""
+
+    status = 409
+    code = "illegal_transition"
+
+
+class Conflict(CityopsError):
+    status = 409
+    code = "conflict"

@@ -1,0 +1,25 @@
+"""Indicators over the store, scoped to what the caller may see."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+import polars as pl
+
+from cityops.cases.models import Actor, Role
+from cityops.evaluate.indicators import compute_indicators
+from cityops.store.base import Repo
+
+GroupBy = Literal["district", "department", "grid", "city"]
+
+
+def indicators(
+    repo: Repo, by: GroupBy, as_of: datetime, start: datetime | None = None,
+    end: datetime | None = None, actor: Actor | None = None,
+) -> pl.DataFrame:
+    frame = repo.case_frame()
+    if actor is not None and actor.role is Role.DEPARTMENT:
+        # A department sees its own figures only, never another's.
+        frame = frame.filter(pl.col("department") == (actor.department or ""))
+    return compute_indicators(frame, by=by, as_of=as_of, start=start, end=end)

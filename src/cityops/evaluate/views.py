@@ -1,0 +1,40 @@
+"""HTTP view for indicators (综合评价), as JSON or CSV."""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+
+from cityops.api.deps import ActorDep, PlatformDep
+from cityops.core import utcnow
+from cityops.errors import InvalidInput
+from cityops.evaluate.report import to_csv, to_records
+from cityops.evaluate.service import GroupBy, indicators
+
+router = APIRouter(prefix="/api/v1", tags=["indicators"])
+
+
+@router.get("/indicators", summary="结案率, 按期结案率, 返工率 … per district, department or grid")
+def get_indicators(
+    platform: PlatformDep,
+    actor: ActorDep,
+    by: GroupBy = "district",
+    start: Annotated[datetime | None, Query(alias="from", description="reported on or after (ISO 8601 with zone)")] = None,
+    end: Annotated[datetime | None, Query(alias="to", description="reported before")] = None,
+    format: Annotated[str, Query(pattern="^(json|csv)$")] = "json",
+) -> Any:
+    for value in (start, end):
+        if value is not None and value.tzinfo is None:
+            raise InvalidInput("from/to need a zone, e.g. 2026-11-01T00:00:00+08:00", "时间必须带时区")
+    with platform.store.read() as repo:
+        frame = indicators(repo, by, utcnow(), start, end, actor)
+    if format == "csv":
+        buf = io.StringIO()
+        to_csv(frame, buf)
+        return Response(buf.getvalue(), media_type="text/csv; charset=utf-8",
+                        headers={"content-disposition": f'attachment; filename="indicators_{by}.csv"'})
+    return {"by": by, "rows": to_records(frame)}

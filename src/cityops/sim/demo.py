@@ -1,0 +1,262 @@
+"""The demo: the Wuhan demo city plays one working day of cases at accelerated speed.
+
+Every step goes through the same service and workflow as the API, with simulated times, so
+the indicators at the end are real numbers: some cases close on time, some late, some are
+returned and re-dispatched, some fail verification and are reworked, some stay overdue.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+
+from cityops.auth.service import new_user
+from cityops.cases import service
+from cityops.cases.models import Action, Actor, Role, Status
+from cityops.cases.workflow import Command
+from cityops.core import Platform, open_platform, utcnow
+from cityops.errors import CityopsError
+
+DEMO_PASSWORD = "cityops-demo"
+# Matters citizens and inspectors report most, with relative weights (GB/T 47678.5 codes).
+COMMON_MATTERS = {
+    "06001": 12, "06002": 8, "06003": 6, "06005": 5, "06011": 4, "09001": 8, "09002": 6,
+    "09004": 4, "08001": 3, "08004": 3, "01003": 3, "01004": 3, "02016": 2, "01021": 2,
+    "04001": 3, "03001": 3, "07001": 2, "06021": 2,
+}
+
+
+@dataclass(order=True)
+class Step:
+    at: datetime
+    seq: int
+    case_id: int = field(compare=False)
+    action: Action | None = field(compare=False)  # None: a new report arrives
+    extra: dict[str, Any] = field(compare=False, default_factory=dict)
+
+
+def demo_day(platform: Platform, now: datetime) -> datetime:
+    """08:00 city time on the last working day before today."""
+    cal = platform.calendar
+    local = now.astimezone(cal.zone)
+    day = local.date() - timedelta(days=1)
+    while not cal.is_working_day(day):
+        day -= timedelta(days=1)
+    return datetime(day.year, day.month, day.day, 8, 0, tzinfo=cal.zone)
+
+
+def create_demo_users(platform: Platform) -> dict[str, Actor]:
+    known = {d.code for d in platform.city.departments}
+    staff = {
+        "admin": ("admin", None), "collector": ("collector", None), "acceptor": ("acceptor", None),
+        "dispatcher": ("dispatcher", None), "verifier": ("verifier", None),
+        "supervisor": ("supervisor", None),
+    }
+    for d in platform.city.departments:
+        staff[f"dept-{d.code.lower()}"] = ("department", d.code)
+    users = [new_user(name, role, dept, DEMO_PASSWORD, known) for name, (role, dept) in staff.items()]
+
+    def add(repo: Any) -> None:
+        for u in users:
+            if repo.get_user(u.name) is None:
+                repo.add_user(u, utcnow())
+
+    platform.store.write(add)
+    return {name: Actor(name, Role(role), dept) for name, (role, dept) in staff.items()}
+
+
+def available_matters(platform: Platform) -> tuple[list[str], np.ndarray]:
+    codes, weights = [], []
+    for code, w in COMMON_MATTERS.items():
+        try:
+            platform.catalogue.matter(code)
+        except KeyError:
+            continue
+        codes.append(code)
+        weights.append(w)
+    p = np.asarray(weights, dtype=float)
+    return codes, p / p.sum()
+
+
+class DayPlayer:
+    """Plays reports and their lifecycles in time order through the case service."""
+
+    def __init__(self, platform: Platform, actors: dict[str, Actor], start: datetime, seed: int):
+        self.p = platform
+        self.actors = actors
+        self.start = start
+        self.end = start + timedelta(hours=11)  # the simulated day runs 08:00-19:00
+        self.rng = np.random.default_rng(seed)
+        self.queue: list[Step] = []
+        self.seq = itertools.count()
+        self.stats: dict[str, int] = {}
+
+    def minutes(self, low: float, high: float) -> timedelta:
+        return timedelta(minutes=float(self.rng.uniform(low, high)))
+
+    def schedule(self, at: datetime, case_id: int, action: Action | None, **extra: Any) -> None:
+        if at <= self.end:
+            heapq.heappush(self.queue, Step(at, next(self.seq), case_id, action, extra))
+
+    def report(self, n: int) -> None:
+        grids = self.p.city.grids
+        idx = self.rng.integers(0, len(grids.code), n)
+        lon = grids.lon[idx] + self.rng.uniform(-0.0004, 0.0004, n)
+        lat = grids.lat[idx] + self.rng.uniform(-0.0004, 0.0004, n)
+        codes, weights = available_matters(self.p)
+        matters = self.rng.choice(codes, n, p=weights)
+        offsets = np.sort(self.rng.uniform(0, 10 * 60, n))  # minutes after 08:00
+        sources = self.rng.choice(["hotline_12345", "inspector", "citizen_app"], n, p=[0.45, 0.4, 0.15])
+        for i in range(n):
+            at = self.start + timedelta(minutes=float(offsets[i]))
+            entry = self.p.catalogue.matter(str(matters[i]))
+            who = self.actors["collector"] if sources[i] == "inspector" else self.actors["acceptor"]
+            rep = service.NewReport(
+                matter_code=str(matters[i]), lon=float(lon[i]), lat=float(lat[i]),
+                description=f"{entry.name}（模拟上报 #{i + 1}）/ {entry.name_en} (simulated report)",
+                source=str(sources[i]),
+            )
+            self.schedule(at, 0, None, report=rep, who=who)
+
+    def play(self) -> None:
+        batch: list[Step] = []
+        while self.queue:
+            step = heapq.heappop(self.queue)
+            batch.append(step)
+            # Steps due within the same simulated minute go in one transaction.
+            if not self.queue or self.queue[0].at - batch[0].at > timedelta(minutes=1):
+                self.p.store.write(lambda repo, b=batch: [self.run(repo, s) for s in b])  # type: ignore[misc]
+                batch = []
+
+    def run(self, repo: Any, step: Step) -> None:
+        try:
+            if step.action is None:
+                case = service.intake(repo, self.p, step.extra["report"], step.extra["who"], step.at)
+                self.count("reported")
+                self.after_report(case.id, step.at)
+                return
+            actor = step.extra.get("actor") or self.actor_for(repo, step)
+            cmd = Command(step.action, actor, step.at, **{k: v for k, v in step.extra.items() if k != "actor"})
+            case = service.act(repo, self.p, step.case_id, cmd)
+            self.count(step.action.value + ("_fail" if step.extra.get("passed") is False else ""))
+            self.next_steps(case, step)
+        except CityopsError:
+            self.count("refused")
+
+    def count(self, key: str) -> None:
+        self.stats[key] = self.stats.get(key, 0) + 1
+
+    def actor_for(self, repo: Any, step: Step) -> Actor:
+        if step.action in (Action.ACCEPT, Action.RETURN, Action.REPORT_BACK, Action.REQUEST_EXTENSION):
+            case = repo.get_case(step.case_id)
+            return self.actors[f"dept-{case.department.lower()}"]
+        role = {
+            Action.REGISTER: "acceptor", Action.REJECT: "acceptor", Action.MERGE: "acceptor",
+            Action.DISPATCH: "dispatcher", Action.VERIFY: "verifier",
+        }.get(step.action, "supervisor")
+        return self.actors[role]
+
+    def after_report(self, case_id: int, at: datetime) -> None:
+        r = self.rng.random()
+        later = at + self.minutes(3, 30)
+        if r < 0.04:
+            self.schedule(later, case_id, Action.REJECT, reason="非管辖范围 / outside our remit")
+        elif r < 0.07 and case_id > 5:
+            self.schedule(later, case_id, Action.MERGE, target=int(case_id - self.rng.integers(1, 5)),
+                          reason="重复上报 / duplicate report")
+        else:
+            self.schedule(later, case_id, Action.REGISTER)
+
+    def next_steps(self, case: Any, step: Step) -> None:
+        at, cid, rng = step.at, case.id, self.rng
+        nxt: dict[Status, Callable[[], None]] = {
+            Status.REGISTERED: lambda: self.dispatch(case, at),
+            Status.DISPATCHED: lambda: self.accept_or_return(case, at),
+            Status.DISPOSING: lambda: self.dispose(case, at),
+            Status.REPORTED_BACK: lambda: self.schedule(
+                at + self.minutes(10, 90), cid, Action.VERIFY,
+                passed=bool(rng.random() > 0.12), reason="现场核查未整改到位 / not fixed on site",
+            ),
+        }
+        if step.action is Action.REQUEST_EXTENSION:
+            self.schedule(at + self.minutes(10, 40), cid, Action.APPROVE_EXTENSION)
+            return
+        if case.status in nxt and step.action is not Action.APPROVE_EXTENSION:
+            nxt[case.status]()
+
+    def accept_or_return(self, case: Any, at: datetime) -> None:
+        later = at + self.minutes(5, 60)
+        if self.rng.random() < 0.05 and case.return_count == 0:
+            self.schedule(later, case.id, Action.RETURN, reason="非本单位职责 / not our responsibility")
+        else:
+            self.schedule(later, case.id, Action.ACCEPT)
+
+    def dispatch(self, case: Any, at: datetime) -> None:
+        options = service.suggest_departments(self.p, case)
+        # After a return, the dispatcher tries the rule's next choice.
+        dept = options[min(case.return_count, len(options) - 1)] if options else None
+        self.schedule(at + self.minutes(2, 20), case.id, Action.DISPATCH, department=dept)
+
+    def dispose(self, case: Any, at: datetime) -> None:
+        assert case.due_at is not None
+        budget = (case.due_at - at).total_seconds() / 60
+        # Most departments finish well inside the limit; a tail runs late.
+        spend = float(self.rng.lognormal(np.log(max(budget, 30) * 0.45), 0.7))
+        if self.rng.random() < 0.04 and case.extension_count == 0:
+            self.schedule(at + self.minutes(15, 45), case.id, Action.REQUEST_EXTENSION,
+                          amount=4.0, unit="working_hours", reason="需调配设备 / equipment needed")
+        self.schedule(at + timedelta(minutes=min(spend, 24 * 60)), case.id, Action.REPORT_BACK)
+
+
+def play_day(platform: Platform, reports: int, seed: int) -> dict[str, int]:
+    actors = create_demo_users(platform)
+    start = demo_day(platform, utcnow())
+    player = DayPlayer(platform, actors, start, seed)
+    player.report(reports)
+    player.play()
+    escalated = platform.store.write(lambda repo: service.sweep_overdue(repo, platform, player.end))
+    player.stats["escalate"] = player.stats.get("escalate", 0) + len(escalated)
+    return player.stats
+
+
+def run_demo(db: str, reports: int, seed: int, serve: bool, host: str, port: int) -> None:
+    from rich.console import Console
+
+    from cityops.evaluate.report import to_table
+    from cityops.evaluate.service import indicators
+
+    console = Console()
+    platform = open_platform(db)
+    try:
+        with platform.store.read() as repo:
+            fresh = repo.get_setting("demo_played") is None
+        if fresh:
+            console.print(f"[bold]{platform.city.name} / {platform.city.name_en}[/]: "
+                          f"{len(platform.city.districts)} districts, {len(platform.city.grids.code):,} unit grids, "
+                          f"{len(platform.city.departments)} departments")
+            stats = play_day(platform, reports, seed)
+            platform.store.write(lambda repo: repo.set_setting("demo_played", utcnow().isoformat()))
+            console.print("simulated day: " + ", ".join(f"{k} {v}" for k, v in sorted(stats.items())))
+        else:
+            console.print(f"{db} already holds the demo day; showing it (delete the file to replay)")
+        with platform.store.read() as repo:
+            table = indicators(repo, "district", utcnow())
+        console.print(to_table(table))
+        console.print(f"demo users: admin, acceptor, dispatcher, verifier, supervisor, collector, "
+                      f"dept-<code>; password '{DEMO_PASSWORD}'")
+        if serve:
+            import uvicorn
+
+            from cityops.api.app import create_app
+
+            console.print(f"API  http://{host}:{port}/api/v1   docs http://{host}:{port}/docs   "
+                          f"schema http://{host}:{port}/openapi.json   (Ctrl-C to stop)")
+            uvicorn.run(create_app(platform), host=host, port=port, log_level="warning")
+    finally:
+        platform.close()

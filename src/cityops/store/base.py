@@ -1,0 +1,80 @@
+"""The storage interface the domain services use. SQLite implements it; PostgreSQL will too."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+import polars as pl
+
+from cityops.cases.models import Case, Change, HistoryEntry
+
+
+@dataclass(frozen=True)
+class CaseQuery:
+    """Filters for case search; None means 'any'. `department` also enforces scope."""
+
+    status: Sequence[str] | None = None
+    matter_code: Sequence[str] | None = None
+    district: str | None = None
+    grid: str | None = None
+    department: str | None = None
+    reported_from: datetime | None = None
+    reported_to: datetime | None = None
+    overdue_at: datetime | None = None  # only cases overdue at this instant
+    due_before: datetime | None = None  # open cases due before this instant (due soon)
+    escalated: bool | None = None
+    text: str | None = None
+    ids: Sequence[int] | None = None
+    limit: int = 100
+    offset: int = 0
+    order: str = "id"  # id | -id | due_at | reported_at | -reported_at
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    role: str
+    department: str | None
+    password_hash: str
+    active: bool = True
+
+
+class Repo(Protocol):
+    """One unit of work: reads, and writes when it runs inside a write transaction."""
+
+    def insert_case(self, case: Case, change: Change) -> Case: ...
+
+    def get_case(self, case_id: int) -> Case | None: ...
+
+    def save_case(self, case: Case, change: Change) -> Case: ...
+
+    def history(self, case_id: int) -> list[HistoryEntry]: ...
+
+    def search_cases(self, query: CaseQuery) -> tuple[list[Case], int]: ...
+
+    def case_frame(self) -> pl.DataFrame: ...
+
+    def history_heads(self) -> list[tuple[int, str, int]]: ...
+
+    def add_user(self, user: User, at: datetime) -> None: ...
+
+    def get_user(self, name: str) -> User | None: ...
+
+    def list_users(self) -> list[User]: ...
+
+    def set_password(self, name: str, password_hash: str) -> None: ...
+
+    def add_token(self, token_hash: str, user_name: str, at: datetime, expires_at: datetime | None) -> None: ...
+
+    def user_for_token(self, token_hash: str, now: datetime) -> User | None: ...
+
+    def idempotent_case(self, key: str) -> int | None: ...
+
+    def remember_idempotent(self, key: str, case_id: int, at: datetime) -> None: ...
+
+    def get_setting(self, key: str) -> str | None: ...
+
+    def set_setting(self, key: str, value: str) -> None: ...

@@ -1,0 +1,333 @@
+"""SQLite store: WAL, synchronous=FULL, migrations, group-committed writes, per-thread readers."""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+import polars as pl
+
+from cityops.cases.history import next_entry
+from cityops.cases.models import Case, Change, HistoryEntry
+from cityops.errors import Conflict, NotFound
+from cityops.store.base import CaseQuery, User
+from cityops.store.codec import CASE_COLUMNS, case_to_row, from_us, row_to_case, to_us
+from cityops.store.writer import Writer
+
+T = TypeVar("T")
+
+
+def migrations() -> list[tuple[int, str]]:
+    folder = resources.files("cityops.store") / "migrations"
+    scripts = sorted(p.name for p in folder.iterdir() if p.name.endswith(".sql"))
+    return [(int(name.split("_", 1)[0]), (folder / name).read_text("utf-8")) for name in scripts]
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(conn: sqlite3.Connection) -> list[int]:
+    """Apply pending migrations, each atomically; returns the versions applied."""
+    applied = []
+    for version, script in migrations():
+        if version <= schema_version(conn):
+            continue
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _statements(script):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {version}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        applied.append(version)
+    return applied
+
+
+def _statements(script: str) -> Iterator[str]:
+    buf = ""
+    for line in script.splitlines(keepends=True):
+        if line.lstrip().startswith("--") and not buf:
+            continue
+        buf += line
+        if sqlite3.complete_statement(buf):
+            yield buf.strip()
+            buf = ""
+
+
+_INSERT_COLS = [c for c in CASE_COLUMNS if c != "id"]
+_INSERT_SQL = (
+    f"INSERT INTO cases ({', '.join(_INSERT_COLS)}) "
+    f"VALUES ({', '.join(':' + c for c in _INSERT_COLS)})"
+)
+_UPDATE_COLS = [c for c in _INSERT_COLS if c != "version"]
+_UPDATE_SQL = (
+    f"UPDATE cases SET {', '.join(f'{c} = :{c}' for c in _UPDATE_COLS)}, version = version + 1 "
+    "WHERE id = :id AND version = :version"
+)
+_HISTORY_SQL = (
+    "INSERT INTO case_history (case_id, seq, at, actor, role, action, from_status, to_status,"
+    " reason, data, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+)
+
+
+class SqliteRepo:
+    """The Repo over one connection. Writes only happen on the writer's connection."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    # cases -----------------------------------------------------------------
+    def insert_case(self, case: Case, change: Change) -> Case:
+        row = case_to_row(case)
+        cur = self.conn.execute(_INSERT_SQL, row)
+        assert cur.lastrowid is not None
+        stored = _with(case, id=cur.lastrowid)
+        return self.save_case(stored, _with(change, case_id=stored.id))
+
+    def get_case(self, case_id: int) -> Case | None:
+        row = self.conn.execute("SELECT * FROM cases WHERE id = ?", (case_id,)).fetchone()
+        return row_to_case(row) if row else None
+
+    def save_case(self, case: Case, change: Change) -> Case:
+        """Store the new case state and append its history entry, in the caller's transaction."""
+        entry = next_entry(case.history_head, case.history_count, change)
+        new = _with(case, history_count=entry.seq, history_head=entry.hash)
+        cur = self.conn.execute(_UPDATE_SQL, case_to_row(new))
+        if cur.rowcount != 1:
+            raise Conflict(
+                f"case {case.id} was changed by someone else; reload it and try again",
+                f"案卷 {case.id} 已被他人修改，请刷新后重试",
+            )
+        c = entry.change
+        self.conn.execute(
+            _HISTORY_SQL,
+            (c.case_id, entry.seq, to_us(c.at), c.actor, c.role, c.action, c.from_status,
+             c.to_status, c.reason, orjson.dumps(c.data).decode(), entry.prev_hash, entry.hash),
+        )
+        return _with(new, version=case.version + 1)
+
+    def history(self, case_id: int) -> list[HistoryEntry]:
+        rows = self.conn.execute(
+            "SELECT * FROM case_history WHERE case_id = ? ORDER BY seq", (case_id,)
+        ).fetchall()
+        return [
+            HistoryEntry(
+                seq=r["seq"],
+                change=Change(
+                    case_id=r["case_id"], at=from_us(r["at"]),  # type: ignore[arg-type]
+                    actor=r["actor"], role=r["role"], action=r["action"],
+                    from_status=r["from_status"], to_status=r["to_status"],
+                    reason=r["reason"], data=orjson.loads(r["data"]),
+                ),
+                prev_hash=r["prev_hash"],
+                hash=r["hash"],
+            )
+            for r in rows
+        ]
+
+    def history_heads(self) -> list[tuple[int, str, int]]:
+        rows = self.conn.execute("SELECT id, history_head, history_count FROM cases ORDER BY id")
+        return [(r[0], r[1], r[2]) for r in rows]
+
+    def search_cases(self, query: CaseQuery) -> tuple[list[Case], int]:
+        where, params = _where(query)
+        total = self.conn.execute(f"SELECT count(*) FROM cases{where}", params).fetchone()[0]
+        order = _ORDERS.get(query.order, "id")
+        rows = self.conn.execute(
+            f"SELECT * FROM cases{where} ORDER BY {order} LIMIT ? OFFSET ?",
+            [*params, query.limit, query.offset],
+        ).fetchall()
+        return [row_to_case(r) for r in rows], int(total)
+
+    def case_frame(self) -> pl.DataFrame:
+        """All cases as columns, for the vectorised indicators."""
+        cols = ("id", "district", "grid", "department", "status", "reported_at", "registered_at",
+                "dispatched_at", "accepted_at", "due_at", "disposed_at", "closed_at",
+                "rework_count", "overdue_disposed", "matter_code")
+        cur = self.conn.execute(f"SELECT {', '.join(cols)} FROM cases")
+        rows = cur.fetchall()
+        data = {c: [r[i] for r in rows] for i, c in enumerate(cols)} if rows else {c: [] for c in cols}
+        frame = pl.DataFrame(data, schema=_FRAME_SCHEMA, orient="col")
+        times = [c for c in cols if c.endswith("_at")]
+        return frame.with_columns(
+            [pl.from_epoch(pl.col(c), time_unit="us").dt.replace_time_zone("UTC") for c in times]
+        ).rename({"id": "case_id"}).with_columns(pl.col("overdue_disposed").cast(pl.Boolean))
+
+    # users and tokens ------------------------------------------------------
+    def add_user(self, user: User, at: datetime) -> None:
+        try:
+            self.conn.execute(
+                "INSERT INTO users (name, role, department, password_hash, created_at, active)"
+                " VALUES (?,?,?,?,?,?)",
+                (user.name, user.role, user.department, user.password_hash, to_us(at), int(user.active)),
+            )
+        except sqlite3.IntegrityError as exc:
+            raise Conflict(f"user '{user.name}' already exists", f"用户 {user.name} 已存在") from exc
+
+    def get_user(self, name: str) -> User | None:
+        row = self.conn.execute("SELECT * FROM users WHERE name = ?", (name,)).fetchone()
+        return _user(row) if row else None
+
+    def list_users(self) -> list[User]:
+        return [_user(r) for r in self.conn.execute("SELECT * FROM users ORDER BY name")]
+
+    def set_password(self, name: str, password_hash: str) -> None:
+        cur = self.conn.execute("UPDATE users SET password_hash = ? WHERE name = ?", (password_hash, name))
+        if cur.rowcount != 1:
+            raise NotFound(f"no user '{name}'", f"用户 {name} 不存在")
+
+    def add_token(self, token_hash: str, user_name: str, at: datetime, expires_at: datetime | None) -> None:
+        self.conn.execute(
+            "INSERT INTO tokens (token_hash, user_name, created_at, expires_at) VALUES (?,?,?,?)",
+            (token_hash, user_name, to_us(at), to_us(expires_at)),
+        )
+
+    def user_for_token(self, token_hash: str, now: datetime) -> User | None:
+        row = self.conn.execute(
+            "SELECT u.* FROM tokens t JOIN users u ON u.name = t.user_name "
+            "WHERE t.token_hash = ? AND u.active = 1 AND (t.expires_at IS NULL OR t.expires_at > ?)",
+            (token_hash, to_us(now)),
+        ).fetchone()
+        return _user(row) if row else None
+
+    # idempotency and settings ---------------------------------------------
+    def idempotent_case(self, key: str) -> int | None:
+        row = self.conn.execute("SELECT case_id FROM idempotency WHERE key = ?", (key,)).fetchone()
+        return int(row[0]) if row else None
+
+    def remember_idempotent(self, key: str, case_id: int, at: datetime) -> None:
+        self.conn.execute(
+            "INSERT INTO idempotency (key, case_id, created_at) VALUES (?,?,?)", (key, case_id, to_us(at))
+        )
+
+    def get_setting(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+        return str(row[0]) if row else None
+
+    def set_setting(self, key: str, value: str) -> None:
+        self.conn.execute(
+            "INSERT INTO settings (key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+
+_FRAME_SCHEMA = {
+    "id": pl.Int64, "district": pl.Utf8, "grid": pl.Utf8, "department": pl.Utf8, "status": pl.Utf8,
+    "reported_at": pl.Int64, "registered_at": pl.Int64, "dispatched_at": pl.Int64,
+    "accepted_at": pl.Int64, "due_at": pl.Int64, "disposed_at": pl.Int64, "closed_at": pl.Int64,
+    "rework_count": pl.Int64, "overdue_disposed": pl.Int64, "matter_code": pl.Utf8,
+}
+_ORDERS = {
+    "id": "id", "-id": "id DESC", "due_at": "due_at IS NULL, due_at, id",
+    "reported_at": "reported_at, id", "-reported_at": "reported_at DESC, id DESC",
+}
+
+
+def _where(q: CaseQuery) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+
+    def any_of(column: str, values: Any) -> None:
+        clauses.append(f"{column} IN ({', '.join('?' * len(values))})")
+        params.extend(values)
+
+    if q.status:
+        any_of("status", q.status)
+    if q.matter_code:
+        any_of("matter_code", q.matter_code)
+    if q.ids:
+        any_of("id", q.ids)
+    for column, value in (("district", q.district), ("grid", q.grid), ("department", q.department)):
+        if value is not None:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+    if q.reported_from is not None:
+        clauses.append("reported_at >= ?")
+        params.append(to_us(q.reported_from))
+    if q.reported_to is not None:
+        clauses.append("reported_at < ?")
+        params.append(to_us(q.reported_to))
+    if q.overdue_at is not None:
+        clauses.append("status IN ('dispatched', 'disposing') AND due_at < ?")
+        params.append(to_us(q.overdue_at))
+    if q.due_before is not None:
+        clauses.append("status IN ('dispatched', 'disposing') AND due_at < ?")
+        params.append(to_us(q.due_before))
+    if q.escalated is not None:
+        clauses.append("escalated = ?")
+        params.append(int(q.escalated))
+    if q.text:
+        clauses.append("(description LIKE ? ESCAPE '\\' OR address LIKE ? ESCAPE '\\')")
+        pattern = "%" + q.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        params.extend([pattern, pattern])
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+def _user(row: sqlite3.Row) -> User:
+    return User(row["name"], row["role"], row["department"], row["password_hash"], bool(row["active"]))
+
+
+def _with(obj: T, **changes: Any) -> T:
+    return dataclasses.replace(obj, **changes)  # type: ignore[type-var]
+
+
+class SqliteStore:
+    """Opens (and migrates) a database file; hands out readers and the group-commit writer."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        conn = self._connect()
+        migrate(conn)
+        conn.close()
+        self._local = threading.local()
+        self._writer = Writer(self._connect, SqliteRepo)
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = FULL")  # a COMMIT returns only once it is on disk
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA busy_timeout = 30000")
+        return conn
+
+    @contextmanager
+    def read(self) -> Iterator[SqliteRepo]:
+        """A reader for this thread; each call sees the latest committed state."""
+        repo: SqliteRepo | None = getattr(self._local, "repo", None)
+        if repo is None:
+            repo = SqliteRepo(self._connect())
+            repo.conn.execute("PRAGMA query_only = ON")
+            self._local.repo = repo
+        repo.conn.execute("BEGIN")
+        try:
+            yield repo
+        finally:
+            repo.conn.execute("COMMIT")
+
+    def write(self, fn: Callable[[SqliteRepo], T]) -> T:
+        return self._writer.run(fn)
+
+    async def awrite(self, fn: Callable[[SqliteRepo], T]) -> T:
+        return await self._writer.arun(fn)
+
+    def close(self) -> None:
+        self._writer.close()
+
+
+def open_store(path: str | Path) -> SqliteStore:
+    if not str(path).strip():
+        raise NotFound("no database path given", "未指定数据库路径")
+    return SqliteStore(path)
