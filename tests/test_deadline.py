@@ -385,3 +385,15 @@ def test_vectorised_agrees_with_scalar(
         [remaining(d, now, cal) for d in dues], abs=1e-9
     )
     assert overdue_mask(arr, now).tolist() == [s == "overdue" for s in got]
+
+
+def test_lists_are_coerced_so_calendars_hash() -> None:
+    cal = WorkingCalendar(
+        work_periods=[["09:00", "12:00"]],  # type: ignore[arg-type]
+        weekend={5, 6},  # type: ignore[arg-type]
+        holidays=[date(2026, 3, 9)],  # type: ignore[arg-type]
+    )
+    assert hash(cal) == hash(
+        WorkingCalendar(work_periods=(("09:00", "12:00"),), holidays=frozenset({date(2026, 3, 9)}))
+    )
+    assert cal.add_working_hours(sh(2026, 3, 6, 11), 2) == sh(2026, 3, 10, 10)

@@ -141,6 +141,10 @@ class WorkingCalendar:
     _spans: tuple[tuple[int, int], ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        # Coerce lists and sets so the calendar stays hashable (it keys the grid caches).
+        object.__setattr__(self, "work_periods", tuple(tuple(p) for p in self.work_periods))
+        for name in ("weekend", "holidays", "makeup_workdays"):
+            object.__setattr__(self, name, frozenset(getattr(self, name)))
         try:
             ZoneInfo(self.tz)
         except (ZoneInfoNotFoundError, ValueError, TypeError) as exc:
