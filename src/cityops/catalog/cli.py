@@ -36,8 +36,14 @@ def catalogue() -> None:
 
 
 @catalogue.command("export")
-@click.option("--format", "fmt", type=click.Choice(["csv", "json", "table"]), default="csv",
-              show_default=True, help="输出格式 / output format.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "json", "table"]),
+    default="csv",
+    show_default=True,
+    help="输出格式 / output format.",
+)
 @_OVERRIDE
 def export_cmd(fmt: str, override: Path | None) -> None:
     """导出全部部件和事项 / print every component and matter to stdout."""
@@ -76,14 +82,21 @@ def _describe(entry: Entry, cat: Catalogue) -> str:
 
 @catalogue.command("show")
 @click.argument("code")
-@click.option("--kind", type=click.Choice(["component", "matter"]), default=None,
-              help="部件或事项（同一代码两者都可能有）/ components and matters share codes.")
+@click.option(
+    "--kind",
+    type=click.Choice(["component", "matter"]),
+    default=None,
+    help="部件或事项（同一代码两者都可能有）/ components and matters share codes.",
+)
 @_OVERRIDE
 def show_cmd(code: str, kind: str | None, override: Path | None) -> None:
     """显示一个代码 / show the component and/or matter with this code."""
     cat = _load(override)
-    found = [e for e in (cat.find("matter", code), cat.find("component", code))
-             if e is not None and (kind is None or e.kind == kind)]
+    found = [
+        e
+        for e in (cat.find("matter", code), cat.find("component", code))
+        if e is not None and (kind is None or e.kind == kind)
+    ]
     if not found:
         raise click.ClickException(f"未知的代码 '{code}' / unknown code '{code}'")
     click.echo("\n\n".join(_describe(e, cat) for e in found))

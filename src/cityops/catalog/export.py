@@ -11,8 +11,18 @@ from cityops.catalog.service import Catalogue
 from cityops.catalog.timelimits import format_time_limit
 
 CSV_COLUMNS: tuple[str, ...] = (
-    "kind", "code", "major_code", "major_name", "name", "name_en", "department",
-    "department_name", "time_limit_A", "time_limit_B", "time_limit_C", "verify_on_site",
+    "kind",
+    "code",
+    "major_code",
+    "major_name",
+    "name",
+    "name_en",
+    "department",
+    "department_name",
+    "time_limit_A",
+    "time_limit_B",
+    "time_limit_C",
+    "verify_on_site",
 )
 
 

@@ -68,8 +68,10 @@ def _row(raw: Any, source: str, i: int) -> LegacyRow:
     if not isinstance(name, str) or not name:
         raise CatalogueError(f"{where}, field 'name': required", f"{where}，字段 name：必填")
     if not _MATTER.match(matter):
-        raise CatalogueError(f"{where}, field 'matter': a 5-digit matter code, got {matter!r}",
-                             f"{where}，字段 matter：应为 5 位事项代码，实为 {matter!r}")
+        raise CatalogueError(
+            f"{where}, field 'matter': a 5-digit matter code, got {matter!r}",
+            f"{where}，字段 matter：应为 5 位事项代码，实为 {matter!r}",
+        )
     return LegacyRow(
         group=str(group),
         name=name,

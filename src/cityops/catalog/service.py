@@ -35,8 +35,10 @@ class Catalogue:
         index: dict[tuple[Kind, str], Entry] = {}
         for entry in self.entries:
             if entry.key in index:
-                raise CatalogueError(f"duplicate {entry.kind} code {entry.code}",
-                                     f"重复的代码：{entry.kind} {entry.code}")
+                raise CatalogueError(
+                    f"duplicate {entry.kind} code {entry.code}",
+                    f"重复的代码：{entry.kind} {entry.code}",
+                )
             index[entry.key] = entry
         object.__setattr__(self, "_by_key", MappingProxyType(index))
 
