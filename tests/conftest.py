@@ -57,7 +57,7 @@ class Api:
         return self.client.post(url, headers=self.h(who), **kw)
 
     def report(self, who: str = "collector", **body: Any) -> Any:
-        payload = {"matter_code": "06001", "description": "暴露垃圾 / exposed rubbish",
+        payload = {"matter_code": "06010", "description": "暴露垃圾 / exposed rubbish",
                    "lon": 114.3055, "lat": 30.5928, **body}
         return self.post(who, "/api/v1/cases", json=payload)
 

@@ -147,7 +147,7 @@ def test_idempotency_key_makes_retries_safe(api: Api) -> None:
 def test_department_scope_across_lists_searches_and_indicators(api: Api) -> None:
     mine = walk_to(api, "dispatched")
     dept = mine["department"]
-    other = walk_to(api, "dispatched", matter_code="09001")
+    other = walk_to(api, "dispatched", matter_code="09009")
     if other["department"] == dept:
         pytest.skip("both matters routed to the same department")
     theirs = other["department"]
@@ -168,9 +168,9 @@ def test_department_scope_across_lists_searches_and_indicators(api: Api) -> None
 
 def test_search_filters(api: Api) -> None:
     walk_to(api, "closed")
-    walk_to(api, "registered", matter_code="09001")
+    walk_to(api, "registered", matter_code="09009")
     assert api.get("admin", "/api/v1/cases?status=closed").json()["total"] == 1
-    assert api.get("admin", "/api/v1/cases?matter=09001").json()["total"] == 1
+    assert api.get("admin", "/api/v1/cases?matter=09009").json()["total"] == 1
     assert api.get("admin", "/api/v1/cases?status=nonsense").status_code == 422
     assert api.get("admin", "/api/v1/cases?from=2020-01-01T00:00:00").status_code == 422
     assert api.get("admin", "/api/v1/cases?from=2020-01-01T00:00:00%2B08:00").json()["total"] == 2
