@@ -33,7 +33,9 @@ def _best(fn: Callable[[], object], repeat: int = 3) -> float:
     return best
 
 
-def _shapely_districts(geoms: list[shapely.Geometry], lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+def _shapely_districts(
+    geoms: list[shapely.Geometry], lon: np.ndarray, lat: np.ndarray
+) -> np.ndarray:
     out = np.full(len(lon), -1, dtype=np.int16)
     for i, geom in enumerate(geoms):
         out[shapely.contains_xy(geom, lon, lat)] = i
@@ -77,7 +79,9 @@ def run() -> list[Row]:
 
 def main() -> None:
     for name, value, unit, base, base_unit in run():
-        print(f"{name}: {value:,.3f} {unit} (baseline {base:,.3f} {base_unit}, ratio {value / base:,.2f})")
+        print(
+            f"{name}: {value:,.3f} {unit} (baseline {base:,.3f} {base_unit}, ratio {value / base:,.2f})"
+        )
 
 
 if __name__ == "__main__":

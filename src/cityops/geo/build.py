@@ -15,10 +15,14 @@ from cityops.geo.models import District, GridTable, PatrolGrid
 def lattice_for(geoms: Sequence[shapely.Geometry], cell_m: float) -> Lattice:
     """The lattice covering the gridded districts."""
     bounds = shapely.total_bounds(np.asarray(geoms, dtype=object))
-    return lattice_covering((float(bounds[0]), float(bounds[1]), float(bounds[2]), float(bounds[3])), cell_m)
+    return lattice_covering(
+        (float(bounds[0]), float(bounds[1]), float(bounds[2]), float(bounds[3])), cell_m
+    )
 
 
-def patrol_grids_for(districts: Sequence[District], patrol_district: Sequence[str]) -> list[PatrolGrid]:
+def patrol_grids_for(
+    districts: Sequence[District], patrol_district: Sequence[str]
+) -> list[PatrolGrid]:
     """Codes and names for patrol grids given each one's district, numbered per district."""
     by_code = {d.code: d for d in districts}
     out: list[PatrolGrid] = []
@@ -26,7 +30,11 @@ def patrol_grids_for(districts: Sequence[District], patrol_district: Sequence[st
     for code in patrol_district:  # one per patrol grid (~hundreds), not per cell
         n = seen[code] = seen.get(code, 0) + 1
         d = by_code[code]
-        out.append(PatrolGrid(f"{code}-P{n:03d}", f"{d.name}巡查网格{n:02d}", f"{d.name_en} patrol grid {n}", code))
+        out.append(
+            PatrolGrid(
+                f"{code}-P{n:03d}", f"{d.name}巡查网格{n:02d}", f"{d.name_en} patrol grid {n}", code
+            )
+        )
     return out
 
 

@@ -87,7 +87,9 @@ def info(pack_path: Path | None) -> None:
     click.echo("  类别 / area classes: " + ", ".join(f"{k} {classes[k]}" for k in sorted(classes)))
     click.echo(f"巡查网格 / patrol grids: {len(pack.patrol_grids)}")
     n_sim = sum(p.simulated for p in pack.waterlogging_points)
-    click.echo(f"易渍水点 / waterlogging points: {len(pack.waterlogging_points)} ({n_sim} simulated)")
+    click.echo(
+        f"易渍水点 / waterlogging points: {len(pack.waterlogging_points)} ({n_sim} simulated)"
+    )
     click.echo(f"部门 / departments: {len(pack.departments)}")
     for key in ("holidays", "makeup_workdays"):
         click.echo(f"日历 / calendar {key}: {len(pack.calendar.get(key, []))}")

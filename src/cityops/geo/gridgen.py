@@ -101,16 +101,21 @@ def dense_rank(group: Int, key: Int) -> Int:
     g, k = group[order], key[order]
     new_group = np.r_[True, g[1:] != g[:-1]]
     new_key = new_group | np.r_[True, k[1:] != k[:-1]]
-    running = np.cumsum(new_key)
+    running: Int = np.cumsum(new_key, dtype=np.int64)
     group_start = running[np.flatnonzero(new_group)]
     ranked = running - group_start[np.cumsum(new_group) - 1] + 1
-    out = np.empty_like(ranked)
+    out: Int = np.empty_like(ranked)
     out[order] = ranked
     return out
 
 
 def grid_codes(
-    adcodes: Sequence[str], district: Int, row: Int, col: Int, street_cells: int, community_cells: int
+    adcodes: Sequence[str],
+    district: Int,
+    row: Int,
+    col: Int,
+    street_cells: int,
+    community_cells: int,
 ) -> npt.NDArray[np.str_]:
     """15-digit codes for cells (district index, lattice row/col); simulated streets/communities."""
     if street_cells % community_cells:

@@ -31,7 +31,14 @@ from cityops.geo.build import build_grids
 from cityops.geo.errors import CityPackError
 from cityops.geo.gridgen import settings_from_dict
 from cityops.geo.lattice import Lattice
-from cityops.geo.models import CityPack, Department, District, GridTable, PatrolGrid, WaterloggingPoint
+from cityops.geo.models import (
+    CityPack,
+    Department,
+    District,
+    GridTable,
+    PatrolGrid,
+    WaterloggingPoint,
+)
 
 FORMAT = "cityops-city-pack/1"
 _ADCODE = re.compile(r"^\d{6}$")
@@ -119,7 +126,9 @@ def _departments(raw: Any, file: str, known: set[str]) -> list[Department]:
             raise CityPackError(file, f"departments[{n}] needs at least code and name")
         district = item.get("district")
         if district is not None and str(district) not in known:
-            raise CityPackError(file, f"departments[{n}] ({item['code']}): unknown district {district}")
+            raise CityPackError(
+                file, f"departments[{n}] ({item['code']}): unknown district {district}"
+            )
         try:
             out.append(
                 Department(
@@ -165,12 +174,23 @@ def _grid_file(
     except (KeyError, TypeError, ValueError) as exc:
         raise CityPackError(file, f"grid: with a grids file, give {_LATTICE_KEYS} ({exc})") from exc
     patrol_path = folder / str(grid.get("patrol_file", "patrol_grids.csv"))
-    pf = _read_csv(patrol_path, {"code": pl.Utf8, "name": pl.Utf8, "name_en": pl.Utf8, "district": pl.Utf8})
-    patrols = [PatrolGrid(*row) for row in pf.select("code", "name", "name_en", "district").iter_rows()]
+    pf = _read_csv(
+        patrol_path, {"code": pl.Utf8, "name": pl.Utf8, "name_en": pl.Utf8, "district": pl.Utf8}
+    )
+    patrols = [
+        PatrolGrid(*row) for row in pf.select("code", "name", "name_en", "district").iter_rows()
+    ]
     if bad := [p.code for p in patrols if p.district not in known]:
         raise CityPackError(str(patrol_path), f"patrol grids in unknown districts: {bad[:5]}")
     path = folder / str(grid["file"])
-    cols = {"code": pl.Utf8, "district": pl.Utf8, "area_class": pl.Utf8, "row": pl.Int64, "col": pl.Int64, "patrol": pl.Utf8}
+    cols = {
+        "code": pl.Utf8,
+        "district": pl.Utf8,
+        "area_class": pl.Utf8,
+        "row": pl.Int64,
+        "col": pl.Int64,
+        "patrol": pl.Utf8,
+    }
     frame = _read_csv(path, cols).sort("code")
     code = frame["code"].to_numpy().astype("U15")
     district = frame["district"].to_numpy().astype("U6")
@@ -181,7 +201,10 @@ def _grid_file(
         "code must start with its district adcode": np.char.ljust(code, 6).astype("U6") != district,
         "unknown district": ~np.isin(district, np.array(sorted(known))),
         "area_class must be A, B or C": ~np.isin(frame["area_class"].to_numpy(), ["A", "B", "C"]),
-        "row/col outside the lattice": (row < 0) | (row >= lattice.rows) | (col < 0) | (col >= lattice.cols),
+        "row/col outside the lattice": (row < 0)
+        | (row >= lattice.rows)
+        | (col < 0)
+        | (col >= lattice.cols),
         "unknown patrol grid": ~frame["patrol"].is_in(list(patrol_codes)).to_numpy(),
     }
     for problem, bad_rows in checks.items():
@@ -261,7 +284,9 @@ def load_city_pack(path: Path) -> CityPack:
             grids=table,
             patrol_grids=patrols,
             waterlogging_points=points,
-            grid_settings={k: v for k, v in grid.items() if k not in ("file", "patrol_file", *_LATTICE_KEYS)},
+            grid_settings={
+                k: v for k, v in grid.items() if k not in ("file", "patrol_file", *_LATTICE_KEYS)
+            },
         )
     except ValueError as exc:
         raise CityPackError(file, str(exc)) from exc
@@ -283,12 +308,19 @@ def save_city_pack(pack: CityPack, path: Path) -> Path:
     points = [
         {
             "type": "Feature",
-            "properties": {"code": p.code, "name": p.name, "district": p.district, "simulated": p.simulated},
+            "properties": {
+                "code": p.code,
+                "name": p.name,
+                "district": p.district,
+                "simulated": p.simulated,
+            },
             "geometry": {"type": "Point", "coordinates": [p.lon, p.lat]},
         }
         for p in pack.waterlogging_points
     ]
-    _write_json(path / "waterlogging_points.geojson", {"type": "FeatureCollection", "features": points})
+    _write_json(
+        path / "waterlogging_points.geojson", {"type": "FeatureCollection", "features": points}
+    )
     g = pack.grids
     patrol_codes = np.array([p.code for p in pack.patrol_grids] + [""], dtype=object)
     pl.DataFrame(
@@ -335,13 +367,21 @@ def save_city_pack(pack: CityPack, path: Path) -> Path:
         "waterlogging_file": "waterlogging_points.geojson",
         "grid": grid,
         "departments": [
-            {"code": d.code, "name": d.name, "name_en": d.name_en, "serves": list(d.serves), "district": d.district}
+            {
+                "code": d.code,
+                "name": d.name,
+                "name_en": d.name_en,
+                "serves": list(d.serves),
+                "district": d.district,
+            }
             for d in pack.departments
         ],
         "calendar": pack.calendar,
     }
     yaml_path = path / "city.yaml"
-    yaml_path.write_text(yaml.safe_dump(meta, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    yaml_path.write_text(
+        yaml.safe_dump(meta, allow_unicode=True, sort_keys=False), encoding="utf-8"
+    )
     return yaml_path
 
 

@@ -57,7 +57,9 @@ class Lattice:
             self.origin_lat,
         )
 
-    def cell_of(self, lon: FloatArray, lat: FloatArray) -> tuple[IntArray, IntArray, npt.NDArray[np.bool_]]:
+    def cell_of(
+        self, lon: FloatArray, lat: FloatArray
+    ) -> tuple[IntArray, IntArray, npt.NDArray[np.bool_]]:
         """(row, col, inside) of each point; row/col are meaningless where inside is False."""
         col = np.floor((np.asarray(lon, dtype=np.float64) - self.origin_lon) / self.deg_lon)
         row = np.floor((self.origin_lat - np.asarray(lat, dtype=np.float64)) / self.deg_lat)

@@ -68,12 +68,16 @@ def _grow(mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
     return out
 
 
-def build_district_raster(geoms: Sequence[shapely.Geometry], cell_m: float = 250.0) -> DistrictRaster:
+def build_district_raster(
+    geoms: Sequence[shapely.Geometry], cell_m: float = 250.0
+) -> DistrictRaster:
     """Classify coarse cells: inside one district, outside all, or crossed by boundaries."""
     if len(geoms) > 64:
         raise ValueError("the district raster handles at most 64 districts")
     bounds = shapely.total_bounds(np.asarray(geoms, dtype=object))
-    lattice = lattice_covering((float(bounds[0]), float(bounds[1]), float(bounds[2]), float(bounds[3])), cell_m)
+    lattice = lattice_covering(
+        (float(bounds[0]), float(bounds[1]), float(bounds[2]), float(bounds[3])), cell_m
+    )
     shape = (lattice.rows, lattice.cols)
     bits = np.zeros(shape, dtype=np.uint64)
     # Boundary samples at a quarter cell, grown by one cell, give every cell a boundary may
@@ -161,7 +165,9 @@ def build_locator(
     # 100 m district cells keep boundary-crossed cells under ~1 % of a city; coarser only
     # where the raster would pass ~8 million cells (a province-sized "city").
     bounds = shapely.total_bounds(np.asarray(geoms, dtype=object))
-    extent = lattice_covering((float(bounds[0]), float(bounds[1]), float(bounds[2]), float(bounds[3])), 100.0)
+    extent = lattice_covering(
+        (float(bounds[0]), float(bounds[1]), float(bounds[2]), float(bounds[3])), 100.0
+    )
     coarse = 100.0 * 2 ** max(0, math.ceil(math.log2(extent.rows * extent.cols / 8e6) / 2))
     return Locator(
         lattice,

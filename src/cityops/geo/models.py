@@ -105,7 +105,9 @@ class GridTable:
         n = len(self.code)
         for name in ("district", "area_class", "row", "col", "patrol"):
             if len(getattr(self, name)) != n:
-                raise ValueError(f"grid table column {name} has {len(getattr(self, name))} rows, code has {n}")
+                raise ValueError(
+                    f"grid table column {name} has {len(getattr(self, name))} rows, code has {n}"
+                )
         if n and np.any(self.code[1:] <= self.code[:-1]):
             raise ValueError("grid codes must be unique and sorted")
 
@@ -243,7 +245,9 @@ class CityPack:
         pos = self._district_pos
         grid_district = np.array([pos[c] for c in self.grids.district.tolist()], dtype=np.int64)
         geoms = [self.geometries[d.code] for d in self.districts]
-        return build_locator(self.grids.lattice, self.grids.row, self.grids.col, grid_district, geoms)
+        return build_locator(
+            self.grids.lattice, self.grids.row, self.grids.col, grid_district, geoms
+        )
 
     @cached_property
     def _tables(self) -> tuple[Str, Str, Str]:
@@ -254,15 +258,21 @@ class CityPack:
             np.append(np.array([d.code for d in self.districts], dtype="U6"), ""),
         )
 
-    def locate(self, lon: FloatArray | Sequence[float], lat: FloatArray | Sequence[float]) -> Located:
+    def locate(
+        self, lon: FloatArray | Sequence[float], lat: FloatArray | Sequence[float]
+    ) -> Located:
         """Grid, district and area class for every point (vectorised)."""
-        grid, district = self.locator.locate(np.asarray(lon, np.float64), np.asarray(lat, np.float64))
+        grid, district = self.locator.locate(
+            np.asarray(lon, np.float64), np.asarray(lat, np.float64)
+        )
         codes, classes, districts = self._tables
         return Located(grid, district, codes, classes, districts)
 
     def locate_one(self, lon: float, lat: float) -> LocatedPoint | None:
         """One point; None when it lies outside the city."""
-        grid, district = self.locator.locate(np.array([lon], np.float64), np.array([lat], np.float64))
+        grid, district = self.locator.locate(
+            np.array([lon], np.float64), np.array([lat], np.float64)
+        )
         g, d = int(grid[0]), int(district[0])
         if d < 0:
             return None

@@ -20,9 +20,10 @@ def allocate(sizes: npt.NDArray[np.int64], total: int) -> npt.NDArray[np.int64]:
     if total < len(sizes):
         raise ValueError(f"{total} patches cannot cover {len(sizes)} groups")
     share = sizes / sizes.sum() * total
-    base = np.maximum(np.floor(share).astype(np.int64), 1)
-    while base.sum() > total:  # the minimum of 1 overshot: take from the largest
-        base[np.argmax(base - share)] -= 1
+    base: npt.NDArray[np.int64] = np.maximum(np.floor(share).astype(np.int64), 1)
+    while base.sum() > total:  # the minimum of 1 overshot: take from the most over-served
+        over = np.where(base > 1, base - share, -np.inf)
+        base[np.argmax(over)] -= 1
     remainder = share - base
     extra = total - int(base.sum())
     if extra > 0:

@@ -49,18 +49,43 @@ _SEED = 20251115  # the Changjiang Daily report date; any fixed value keeps buil
 # (code, zh, en, serves): city-wide owners (权属单位), one or more department types each.
 _OWNERS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     ("WH-WATER", "武汉市水务局", "Wuhan Water Affairs Bureau", ("water_affairs", "drainage")),
-    ("WH-CG", "武汉市城市管理执法委员会", "Wuhan Urban Management and Law Enforcement Commission", ("sanitation",)),
+    (
+        "WH-CG",
+        "武汉市城市管理执法委员会",
+        "Wuhan Urban Management and Law Enforcement Commission",
+        ("sanitation",),
+    ),
     ("WH-GREEN", "武汉市园林和林业局", "Wuhan Landscape and Forestry Bureau", ("greening",)),
-    ("WH-TRAFFIC", "武汉市公安局交通管理局", "Wuhan Public Security Traffic Management Bureau", ("traffic_police",)),
+    (
+        "WH-TRAFFIC",
+        "武汉市公安局交通管理局",
+        "Wuhan Public Security Traffic Management Bureau",
+        ("traffic_police",),
+    ),
     ("WH-WSUPPLY", "武汉市水务集团有限公司", "Wuhan Water Group", ("water_supply",)),
     ("WH-POWER", "国网武汉供电公司", "State Grid Wuhan Power Supply Company", ("power",)),
     ("WH-GAS", "武汉市燃气集团有限公司", "Wuhan Gas Group", ("gas",)),
-    ("WH-TELECOM", "通信运营商（电信、移动、联通）", "Telecom operators (China Telecom, Mobile, Unicom)", ("telecom",)),
+    (
+        "WH-TELECOM",
+        "通信运营商（电信、移动、联通）",
+        "Telecom operators (China Telecom, Mobile, Unicom)",
+        ("telecom",),
+    ),
     # Wuhan has no municipal heating network; the construction bureau takes the rare case.
-    ("WH-CJ", "武汉市城乡建设局", "Wuhan Urban and Rural Construction Bureau", ("roads", "construction", "heating")),
+    (
+        "WH-CJ",
+        "武汉市城乡建设局",
+        "Wuhan Urban and Rural Construction Bureau",
+        ("roads", "construction", "heating"),
+    ),
     ("WH-LIGHT", "武汉市路灯管理处", "Wuhan Street Lighting Administration", ("lighting",)),
     ("WH-TRANSPORT", "武汉市交通运输局", "Wuhan Transport Bureau", ("transport",)),
-    ("WH-HOUSING", "武汉市住房保障和房屋管理局", "Wuhan Housing Security and Administration Bureau", ("housing",)),
+    (
+        "WH-HOUSING",
+        "武汉市住房保障和房屋管理局",
+        "Wuhan Housing Security and Administration Bureau",
+        ("housing",),
+    ),
     ("WH-MARKET", "武汉市市场监督管理局", "Wuhan Market Supervision Administration", ("market",)),
     ("WH-ECOLOGY", "武汉市生态环境局", "Wuhan Ecology and Environment Bureau", ("ecology",)),
     ("WH-OTHER", "武汉市城市运行管理中心", "Wuhan City Operations Centre", ("other",)),
@@ -125,7 +150,9 @@ def geotool_districts() -> dict[str, shapely.Geometry]:
     try:
         from GeoToolCN import GeoTool
     except ImportError as exc:  # pragma: no cover - it is a declared dependency
-        raise CityPackError("geotool-cn", "package not installed; pass a districts GeoJSON file") from exc
+        raise CityPackError(
+            "geotool-cn", "package not installed; pass a districts GeoJSON file"
+        ) from exc
     # geotool-cn has no public polygon accessor; its reader (_gtc.GTCData) decodes one
     # region's rings as integer coordinates scaled by 10**precision.
     data = GeoTool()._data
@@ -138,7 +165,10 @@ def geotool_districts() -> dict[str, shapely.Geometry]:
         polygons = [
             shapely.Polygon(
                 np.column_stack([np.asarray(rings[0][0]), np.asarray(rings[0][1])]) / data.scale,
-                [np.column_stack([np.asarray(xs), np.asarray(ys)]) / data.scale for xs, ys in rings[1:]],
+                [
+                    np.column_stack([np.asarray(xs), np.asarray(ys)]) / data.scale
+                    for xs, ys in rings[1:]
+                ],
             )
             for rings in decoded[1]
         ]
@@ -197,6 +227,8 @@ def wuhan_demo_pack(districts_file: Path | None = None) -> CityPack:
         grids=grids,
         patrol_grids=patrols,
         waterlogging_points=_waterlogging_points(grids),
-        grid_settings={"gridded_districts": list(CENTRAL_DISTRICTS), **settings_dict(GRID_SETTINGS)},
+        grid_settings={
+            "gridded_districts": list(CENTRAL_DISTRICTS),
+            **settings_dict(GRID_SETTINGS),
+        },
     )
-
