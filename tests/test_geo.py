@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import shapely
+import yaml
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -334,10 +335,7 @@ def test_save_load_round_trip(pack: CityPack, tmp_path: Path) -> None:
 
 def test_load_generates_grids_from_settings(tmp_path: Path, pack: CityPack) -> None:
     save_city_pack(pack, tmp_path)
-    meta = (tmp_path / "city.yaml").read_text(encoding="utf-8")
-    import yaml
-
-    doc = yaml.safe_load(meta)
+    doc = yaml.safe_load((tmp_path / "city.yaml").read_text(encoding="utf-8"))
     doc["grid"] = {"gridded_districts": ["420103"], "patrol_grids": 5, "cell_m": 200}
     (tmp_path / "city.yaml").write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
     small = load_city_pack(tmp_path / "city.yaml")
