@@ -23,7 +23,6 @@ from cityops.intake.prepare import REASONS, parse_times, prepare
 from cityops.intake.routing_report import defaults_frame, override_yaml, routing_report
 from cityops.intake.sources import ROW, read_records
 from cityops.store.sqlite import SqliteStore
-
 from conftest import shared_file
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "mappings"

@@ -226,7 +226,6 @@ def cases_sweep(db: str) -> None:
 def _register_features() -> None:
     from cityops.catalog.cli import catalogue
     from cityops.geo.cli import city
-
     from cityops.intake.cli import import_cmd, routing
 
     main.add_command(catalogue)

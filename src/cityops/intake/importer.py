@@ -22,7 +22,14 @@ import polars as pl
 from cityops.cases.models import Case, Change, Status
 from cityops.errors import InvalidInput
 from cityops.intake.mapping import ImportMapping
-from cityops.intake.prepare import ENDED, WITH_DEPARTMENT, Prepared, check_columns, prepare, skip_summary
+from cityops.intake.prepare import (
+    ENDED,
+    WITH_DEPARTMENT,
+    Prepared,
+    check_columns,
+    prepare,
+    skip_summary,
+)
 from cityops.intake.sources import ROW, read_records
 from cityops.store.base import Repo
 

@@ -204,9 +204,9 @@ _ROW_COLUMNS = [ROW, "external_id", "key", "created", "closed", "updated", "due"
 
 def _empty_rows() -> pl.DataFrame:
     utc = pl.Datetime("us", "UTC")
-    types = {ROW: pl.Int64, "created": utc, "closed": utc, "updated": utc, "due": utc,
-             "lon": pl.Float64, "lat": pl.Float64}
-    return pl.DataFrame(schema={c: types.get(c, pl.Utf8) for c in _ROW_COLUMNS})
+    types: dict[str, pl.DataType] = {ROW: pl.Int64(), "created": utc, "closed": utc, "updated": utc,
+                                     "due": utc, "lon": pl.Float64(), "lat": pl.Float64()}
+    return pl.DataFrame(schema={c: types.get(c, pl.Utf8()) for c in _ROW_COLUMNS})
 
 
 def skip_summary(skipped: pl.DataFrame, first: int = 5) -> pl.DataFrame:

@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import polars as pl
-import yaml
 
 from cityops.catalog.models import DEPARTMENT_TYPES, Entry
 
@@ -102,5 +101,7 @@ def override_yaml(report: RoutingReport, source: str) -> str:
             f"#   {r['matter_code']} {r['name']}: {r['default_type']} -> {r['learned_type']} ({zh}), "
             f"{r['learned_cases']} of {r['cases']} cases ({r['learned_share']:.0%})"
         )
-    body = yaml.safe_dump({"matters": matters}, allow_unicode=True, sort_keys=True, default_style=None)
-    return "\n".join(lines) + "\n" + body
+    # Codes are written quoted by hand: a YAML 1.1 reader may take 06028 for a number.
+    body = ["matters: {}" if not matters else "matters:"]
+    body += [f'  "{code}": {{department: {v["department"]}}}' for code, v in sorted(matters.items())]
+    return "\n".join(lines + body) + "\n"
