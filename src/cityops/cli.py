@@ -226,9 +226,12 @@ def cases_sweep(db: str) -> None:
 def _register_features() -> None:
     from cityops.catalog.cli import catalogue
     from cityops.geo.cli import city
+    from cityops.intake.cli import import_cmd, routing
 
     main.add_command(catalogue)
     main.add_command(city)
+    main.add_command(import_cmd)
+    main.add_command(routing)
 
 
 _register_features()
