@@ -172,23 +172,27 @@ def history_verify(db: str) -> None:
 @click.option("--from", "start", default=None, help="reported on or after this date (YYYY-MM-DD, city time)")
 @click.option("--to", "end", default=None, help="reported before this date")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv"]), default="table", show_default=True)
-def indicators(db: str, by: str, start: str | None, end: str | None, fmt: str) -> None:
+@click.option("--all-columns", is_flag=True, help="table: every indicator, not only the summary")
+def indicators(db: str, by: str, start: str | None, end: str | None, fmt: str, all_columns: bool) -> None:
     """Indicators (综合评价): 结案率, 按期结案率, 返工率, 处置率 …"""
     from cityops.core import utcnow
-    from cityops.evaluate.report import to_csv, to_table
+    from cityops.evaluate.report import SUMMARY, to_csv, to_table
+    from cityops.evaluate.service import group_names
     from cityops.evaluate.service import indicators as compute
 
     platform = _platform(db)
     tz = platform.calendar.tz
     with platform.store.read() as repo:
-        frame = compute(repo, by, utcnow(), _date(start, tz), _date(end, tz))  # type: ignore[arg-type]
+        frame = compute(repo, by, utcnow(), _date(start, tz), _date(end, tz), total=by != "city")  # type: ignore[arg-type]
     platform.close()
     if fmt == "csv":
         to_csv(frame, sys.stdout)
     else:
-        from rich.console import Console
+        from cityops.sim.demo import console
 
-        Console().print(to_table(frame))
+        columns = None if all_columns else SUMMARY
+        console().print(to_table(frame, title=f"综合评价 Indicators by {by}", columns=columns,
+                                 names=group_names(platform)))
 
 
 def _date(value: str | None, tz: Any) -> datetime | None:

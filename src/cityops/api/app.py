@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import ORJSONResponse
+from cityops.api.responses import JSON
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cityops import __version__
@@ -52,7 +52,7 @@ class _TooLarge(Exception):
 
 
 async def _too_large(limit: int, send: Send) -> None:
-    response = ORJSONResponse(
+    response = JSON(
         {"error": "too_large", "message": f"request body over {limit} bytes", "message_zh": "请求体过大"},
         status_code=413,
     )
@@ -85,29 +85,29 @@ def create_app(platform: Platform) -> FastAPI:
         version=__version__,
         description="城市运行一网统管 — cases, catalogue, city, indicators. "
         "Authenticate with POST /api/v1/auth/token, then send 'Authorization: Bearer <token>'.",
-        default_response_class=ORJSONResponse,
+        default_response_class=JSON,
     )
     app.state.platform = platform
 
     @app.exception_handler(CityopsError)
-    async def cityops_error(request: Request, exc: CityopsError) -> ORJSONResponse:
-        return ORJSONResponse(exc.to_dict(), status_code=exc.status)
+    async def cityops_error(request: Request, exc: CityopsError) -> JSON:
+        return JSON(exc.to_dict(), status_code=exc.status)
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, exc: RequestValidationError) -> ORJSONResponse:
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSON:
         message = _validation_message(exc)
         status = 400 if message.startswith("malformed JSON") else 422
         body: dict[str, Any] = {"error": "invalid_input", "message": message, "message_zh": "请求参数有误"}
-        return ORJSONResponse(body, status_code=status)
+        return JSON(body, status_code=status)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
     @app.post("/api/v1/echo", tags=["ops"], include_in_schema=True)
-    async def echo(request: Request) -> ORJSONResponse:
+    async def echo(request: Request) -> JSON:
         """A trivial endpoint of the same stack: the baseline for the intake benchmark."""
-        return ORJSONResponse({"received": len(await request.body())}, status_code=201)
+        return JSON({"received": len(await request.body())}, status_code=201)
 
     for router in (auth_router, cases_router, catalogue_router, city_router, indicators_router):
         app.include_router(router)

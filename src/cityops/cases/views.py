@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query
-from fastapi.responses import ORJSONResponse
+from cityops.api.responses import JSON
 from pydantic import BaseModel, Field
 
 from cityops.api.deps import ActorDep, PlatformDep, require
@@ -74,7 +74,7 @@ async def create_case(
     platform: PlatformDep,
     actor: ActorDep,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
-) -> ORJSONResponse:
+) -> JSON:
     report = service.NewReport(
         matter_code=body.matter_code, description=body.description, lon=body.lon, lat=body.lat,
         source=body.source, address=body.address, attributes=body.attributes,
@@ -82,7 +82,7 @@ async def create_case(
     )
     now = utcnow()
     case = await platform.store.awrite(lambda repo: service.intake(repo, platform, report, actor, now))
-    return ORJSONResponse(case_json(case, now), status_code=201)
+    return JSON(case_json(case, now), status_code=201)
 
 
 @router.get("/cases", summary="Search cases (scoped to your department for department operators)")

@@ -8,6 +8,7 @@ written as decimals with 4 places (0.9372, not 93.72 %); empty cells are nulls.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Final, Literal, TextIO
 
 import polars as pl
@@ -49,8 +50,30 @@ def _cell(column: str, value: object) -> str:
     return str(value)
 
 
-def to_table(df: pl.DataFrame, title: str | None = None) -> Table:
-    """A rich table: two-line zh/en headings, rates as "93.72 %", hours with 2 decimals."""
+# The columns an operator reads first; `to_table(..., columns=None)` shows them all.
+SUMMARY: Final = (
+    "accepted", "registered", "dispatched", "due_to_close", "closed", "close_rate",
+    "on_time_close_rate", "rework_rate", "overdue_pending", "avg_handle_hours",
+)
+
+
+def to_table(
+    df: pl.DataFrame,
+    title: str | None = None,
+    columns: tuple[str, ...] | None = SUMMARY,
+    names: Mapping[str, str] | None = None,
+) -> Table:
+    """A rich table: two-line zh/en headings, rates as "93.72 %", hours with 2 decimals.
+
+    `names` maps group keys (district or department codes) to display names.
+    """
+    keys = [c for c in df.columns if c in _KEY_COLUMNS]
+    if columns is not None:
+        df = df.select(*keys, *[c for c in columns if c in df.columns])
+    if names:
+        df = df.with_columns(
+            pl.col(k).replace_strict(names, default=pl.col(k), return_dtype=pl.Utf8) for k in keys
+        )
     table = Table(title=title)
     for column in df.columns:
         zh, en = LABELS.get(column, (column, column))

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
+from rich.console import Console
 
 from cityops.auth.service import new_user
 from cityops.cases import service
@@ -41,13 +42,15 @@ class Step:
     extra: dict[str, Any] = field(compare=False, default_factory=dict)
 
 
-def demo_day(platform: Platform, now: datetime) -> datetime:
-    """08:00 city time on the last working day before today."""
+def demo_day(platform: Platform, now: datetime, back: int = 3) -> datetime:
+    """08:00 city time, `back` working days before today: the day's cases have had time to
+    run their course (or run late) by now."""
     cal = platform.calendar
-    local = now.astimezone(cal.zone)
-    day = local.date() - timedelta(days=1)
-    while not cal.is_working_day(day):
+    day = now.astimezone(cal.zone).date()
+    for _ in range(back):
         day -= timedelta(days=1)
+        while not cal.is_working_day(day):
+            day -= timedelta(days=1)
     return datetime(day.year, day.month, day.day, 8, 0, tzinfo=cal.zone)
 
 
@@ -87,11 +90,11 @@ def available_matters(platform: Platform) -> tuple[list[str], np.ndarray]:
 class DayPlayer:
     """Plays reports and their lifecycles in time order through the case service."""
 
-    def __init__(self, platform: Platform, actors: dict[str, Actor], start: datetime, seed: int):
+    def __init__(self, platform: Platform, actors: dict[str, Actor], start: datetime, end: datetime, seed: int):
         self.p = platform
         self.actors = actors
         self.start = start
-        self.end = start + timedelta(hours=11)  # the simulated day runs 08:00-19:00
+        self.end = end  # reports arrive 08:00-18:00; handling goes on until `end` (now)
         self.rng = np.random.default_rng(seed)
         self.queue: list[Step] = []
         self.seq = itertools.count()
@@ -207,17 +210,19 @@ class DayPlayer:
         assert case.due_at is not None
         budget = (case.due_at - at).total_seconds() / 60
         # Most departments finish well inside the limit; a tail runs late.
-        spend = float(self.rng.lognormal(np.log(max(budget, 30) * 0.45), 0.7))
+        spend = float(self.rng.lognormal(np.log(max(budget, 30) * 0.4), 0.6))
+        if self.rng.random() < 0.03:
+            return  # this one is forgotten: it will show as overdue and be escalated
         if self.rng.random() < 0.04 and case.extension_count == 0:
             self.schedule(at + self.minutes(15, 45), case.id, Action.REQUEST_EXTENSION,
                           amount=4.0, unit="working_hours", reason="需调配设备 / equipment needed")
-        self.schedule(at + timedelta(minutes=min(spend, 24 * 60)), case.id, Action.REPORT_BACK)
+        self.schedule(at + timedelta(minutes=spend), case.id, Action.REPORT_BACK)
 
 
 def play_day(platform: Platform, reports: int, seed: int) -> dict[str, int]:
     actors = create_demo_users(platform)
-    start = demo_day(platform, utcnow())
-    player = DayPlayer(platform, actors, start, seed)
+    now = utcnow()
+    player = DayPlayer(platform, actors, demo_day(platform, now), now, seed)
     player.report(reports)
     player.play()
     escalated = platform.store.write(lambda repo: service.sweep_overdue(repo, platform, player.end))
@@ -225,37 +230,41 @@ def play_day(platform: Platform, reports: int, seed: int) -> dict[str, int]:
     return player.stats
 
 
+def console() -> Console:
+    """A console as wide as the terminal, or wide enough for the indicator table when piped."""
+    plain = Console()
+    return plain if plain.is_terminal else Console(width=200)
+
+
 def run_demo(db: str, reports: int, seed: int, serve: bool, host: str, port: int) -> None:
-    from rich.console import Console
-
     from cityops.evaluate.report import to_table
-    from cityops.evaluate.service import indicators
+    from cityops.evaluate.service import group_names, indicators
 
-    console = Console()
+    out = console()
     platform = open_platform(db)
     try:
         with platform.store.read() as repo:
             fresh = repo.get_setting("demo_played") is None
         if fresh:
-            console.print(f"[bold]{platform.city.name} / {platform.city.name_en}[/]: "
+            out.print(f"[bold]{platform.city.name} / {platform.city.name_en}[/]: "
                           f"{len(platform.city.districts)} districts, {len(platform.city.grids.code):,} unit grids, "
                           f"{len(platform.city.departments)} departments")
             stats = play_day(platform, reports, seed)
             platform.store.write(lambda repo: repo.set_setting("demo_played", utcnow().isoformat()))
-            console.print("simulated day: " + ", ".join(f"{k} {v}" for k, v in sorted(stats.items())))
+            out.print("simulated day: " + ", ".join(f"{k} {v}" for k, v in sorted(stats.items())))
         else:
-            console.print(f"{db} already holds the demo day; showing it (delete the file to replay)")
+            out.print(f"{db} already holds the demo day; showing it (delete the file to replay)")
         with platform.store.read() as repo:
-            table = indicators(repo, "district", utcnow())
-        console.print(to_table(table))
-        console.print(f"demo users: admin, acceptor, dispatcher, verifier, supervisor, collector, "
+            table = indicators(repo, "district", utcnow(), total=True)
+        out.print(to_table(table, title="综合评价 Indicators by district", names=group_names(platform)))
+        out.print(f"demo users: admin, acceptor, dispatcher, verifier, supervisor, collector, "
                       f"dept-<code>; password '{DEMO_PASSWORD}'")
         if serve:
             import uvicorn
 
             from cityops.api.app import create_app
 
-            console.print(f"API  http://{host}:{port}/api/v1   docs http://{host}:{port}/docs   "
+            out.print(f"API  http://{host}:{port}/api/v1   docs http://{host}:{port}/docs   "
                           f"schema http://{host}:{port}/openapi.json   (Ctrl-C to stop)")
             uvicorn.run(create_app(platform), host=host, port=port, log_level="warning")
     finally:
