@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from conftest import Api
 
 
@@ -152,7 +153,7 @@ def test_department_scope_across_lists_searches_and_indicators(api: Api) -> None
     theirs = other["department"]
     # Lists and searches, with and without filters that try to widen the scope.
     for url in ("/api/v1/cases", f"/api/v1/cases?department={theirs}", "/api/v1/cases?status=dispatched",
-                f"/api/v1/cases?q=%E5%9E%83", f"/api/v1/cases?district={other['district']}"):
+                "/api/v1/cases?q=%E5%9E%83", f"/api/v1/cases?district={other['district']}"):
         ids = {c["id"] for c in api.get(dept, url).json()["cases"]}
         assert other["id"] not in ids, url
     assert api.get(dept, f"/api/v1/cases/{other['id']}").status_code == 403

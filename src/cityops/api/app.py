@@ -6,10 +6,10 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from cityops.api.responses import JSON
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cityops import __version__
+from cityops.api.responses import JSON
 from cityops.core import Platform
 from cityops.errors import CityopsError
 

@@ -6,10 +6,10 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query
-from cityops.api.responses import JSON
 from pydantic import BaseModel, Field
 
 from cityops.api.deps import ActorDep, PlatformDep, require
+from cityops.api.responses import JSON
 from cityops.cases import service
 from cityops.cases.history import verify
 from cityops.cases.models import ACTION_LABELS, STATUS_LABELS, Action, Case, Role, Status
@@ -94,8 +94,8 @@ def search_cases(
     district: str | None = None,
     grid: str | None = None,
     department: str | None = None,
-    reported_from: datetime | None = Query(None, alias="from"),
-    reported_to: datetime | None = Query(None, alias="to"),
+    reported_from: Annotated[datetime | None, Query(alias="from")] = None,
+    reported_to: Annotated[datetime | None, Query(alias="to")] = None,
     overdue: bool = False,
     due_within_hours: Annotated[float | None, Query(gt=0, description="open cases due within N working hours")] = None,
     q: Annotated[str | None, Query(max_length=200)] = None,

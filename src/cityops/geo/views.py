@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
@@ -34,7 +34,7 @@ def departments(platform: PlatformDep, actor: ActorDep) -> list[dict[str, Any]]:
 @router.get("/locate", summary="Which grid and district hold a point")
 def locate(
     platform: PlatformDep, actor: ActorDep,
-    lon: float = Query(ge=-180, le=180), lat: float = Query(ge=-90, le=90),
+    lon: Annotated[float, Query(ge=-180, le=180)], lat: Annotated[float, Query(ge=-90, le=90)],
 ) -> dict[str, Any]:
     where = platform.city.locate_one(lon, lat)
     if where is None:

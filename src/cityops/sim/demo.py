@@ -56,7 +56,7 @@ def demo_day(platform: Platform, now: datetime, back: int = 3) -> datetime:
 
 def create_demo_users(platform: Platform) -> dict[str, Actor]:
     known = {d.code for d in platform.city.departments}
-    staff = {
+    staff: dict[str, tuple[str, str | None]] = {
         "admin": ("admin", None), "collector": ("collector", None), "acceptor": ("acceptor", None),
         "dispatcher": ("dispatcher", None), "verifier": ("verifier", None),
         "supervisor": ("supervisor", None),
@@ -134,8 +134,12 @@ class DayPlayer:
             batch.append(step)
             # Steps due within the same simulated minute go in one transaction.
             if not self.queue or self.queue[0].at - batch[0].at > timedelta(minutes=1):
-                self.p.store.write(lambda repo, b=batch: [self.run(repo, s) for s in b])  # type: ignore[misc]
+                self.p.store.write(lambda repo, b=batch: self.run_all(repo, b))  # type: ignore[misc]
                 batch = []
+
+    def run_all(self, repo: Any, steps: list[Step]) -> None:
+        for s in steps:
+            self.run(repo, s)
 
     def run(self, repo: Any, step: Step) -> None:
         try:
@@ -144,7 +148,8 @@ class DayPlayer:
                 self.count("reported")
                 self.after_report(case.id, step.at)
                 return
-            actor = step.extra.get("actor") or self.actor_for(repo, step)
+            assert step.action is not None
+            actor = step.extra.get("actor") or self.actor_for(repo, step, step.action)
             cmd = Command(step.action, actor, step.at, **{k: v for k, v in step.extra.items() if k != "actor"})
             case = service.act(repo, self.p, step.case_id, cmd)
             self.count(step.action.value + ("_fail" if step.extra.get("passed") is False else ""))
@@ -155,14 +160,14 @@ class DayPlayer:
     def count(self, key: str) -> None:
         self.stats[key] = self.stats.get(key, 0) + 1
 
-    def actor_for(self, repo: Any, step: Step) -> Actor:
-        if step.action in (Action.ACCEPT, Action.RETURN, Action.REPORT_BACK, Action.REQUEST_EXTENSION):
+    def actor_for(self, repo: Any, step: Step, action: Action) -> Actor:
+        if action in (Action.ACCEPT, Action.RETURN, Action.REPORT_BACK, Action.REQUEST_EXTENSION):
             case = repo.get_case(step.case_id)
             return self.actors[f"dept-{case.department.lower()}"]
         role = {
             Action.REGISTER: "acceptor", Action.REJECT: "acceptor", Action.MERGE: "acceptor",
             Action.DISPATCH: "dispatcher", Action.VERIFY: "verifier",
-        }.get(step.action, "supervisor")
+        }.get(action, "supervisor")
         return self.actors[role]
 
     def after_report(self, case_id: int, at: datetime) -> None:
