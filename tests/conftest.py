@@ -33,3 +33,59 @@ def platform(tmp_path: Path) -> Iterator[Any]:
     p = open_platform(tmp_path / "test.db")
     yield p
     p.close()
+
+
+ROLES = ("collector", "acceptor", "dispatcher", "verifier", "supervisor", "admin")
+PASSWORD = "test-password-1"
+
+
+class Api:
+    """A TestClient with a bearer token per role (and per department operator)."""
+
+    def __init__(self, client: Any, tokens: dict[str, str], platform: Any) -> None:
+        self.client = client
+        self.tokens = tokens
+        self.platform = platform
+
+    def h(self, who: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[who]}"}
+
+    def get(self, who: str, url: str, **kw: Any) -> Any:
+        return self.client.get(url, headers=self.h(who), **kw)
+
+    def post(self, who: str, url: str, **kw: Any) -> Any:
+        return self.client.post(url, headers=self.h(who), **kw)
+
+    def report(self, who: str = "collector", **body: Any) -> Any:
+        payload = {"matter_code": "06010", "description": "暴露垃圾 / exposed rubbish",
+                   "lon": 114.3055, "lat": 30.5928, **body}
+        return self.post(who, "/api/v1/cases", json=payload)
+
+    def act(self, who: str, case_id: int, action: str, **body: Any) -> Any:
+        return self.post(who, f"/api/v1/cases/{case_id}/actions/{action}", json=body)
+
+
+@pytest.fixture
+def api(platform: Any) -> Iterator[Api]:
+    from fastapi.testclient import TestClient
+
+    from cityops.api.app import create_app
+    from cityops.auth.service import issue_token, new_user
+    from cityops.core import utcnow
+
+    known = {d.code for d in platform.city.departments}
+    users = [new_user(r, r, None, PASSWORD, known) for r in ROLES]
+    depts = sorted(known)
+    users += [new_user(f"dept-{i}", "department", code, PASSWORD, known) for i, code in enumerate(depts)]
+
+    def setup(repo: Any) -> dict[str, str]:
+        for u in users:
+            repo.add_user(u, utcnow())
+        return {u.name: issue_token(repo, u.name, utcnow()) for u in users}
+
+    tokens = platform.store.write(setup)
+    # Department tokens by department code too, for convenience.
+    for i, code in enumerate(depts):
+        tokens[code] = tokens[f"dept-{i}"]
+    with TestClient(create_app(platform)) as client:
+        yield Api(client, tokens, platform)

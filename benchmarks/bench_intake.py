@@ -1,0 +1,42 @@
+"""Case intake throughput over HTTP against a trivial endpoint of the same stack.
+
+Both run on the same `cityops serve` process: `POST /api/v1/cases` (auth, validation, point
+lookup, a durable group-committed SQLite write, history entry) and `POST /api/v1/echo`
+(reads the body, answers 201). Goal: intake at least 60 % of the trivial endpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import sys
+
+from harness import Row, post_load, print_rows, running_server
+
+SECONDS = 8
+BODY = json.dumps({
+    "matter_code": "06001", "description": "人行道上有暴露垃圾 / rubbish on the pavement",
+    "lon": 114.3055, "lat": 30.5928, "source": "bench",
+}, ensure_ascii=False).encode()
+
+
+def run() -> list[Row]:
+    with running_server() as srv:
+        headers = {"Authorization": f"Bearer {srv.token}", "Content-Type": "application/json"}
+        post_load(srv.url + "/api/v1/echo", BODY, headers, 201, seconds=2)  # warm up
+        base = post_load(srv.url + "/api/v1/echo", BODY, headers, 201, seconds=SECONDS)
+        intake = post_load(srv.url + "/api/v1/cases", BODY, headers, 201, seconds=SECONDS)
+        with sqlite3.connect(srv.db) as conn:
+            stored = conn.execute("SELECT count(*) FROM cases WHERE source = 'bench'").fetchone()[0]
+    if stored < intake.ok:
+        raise RuntimeError(f"{intake.ok} intakes acknowledged but only {stored} stored")
+    return [
+        ("case_intake_http", intake.rps, "req/s", base.rps, "req/s (trivial POST, same stack)"),
+        ("case_intake_p99", intake.p99_ms, "ms", base.p99_ms, "ms (trivial POST)"),
+        ("case_intake_acknowledged_stored", float(stored), "cases", float(intake.ok), f"acknowledged ({intake.tool})"),
+    ]
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, ".")
+    print_rows(run())

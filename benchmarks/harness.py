@@ -1,0 +1,165 @@
+"""Shared benchmark harness: a real `cityops serve` on a free port, and an HTTP load generator.
+
+The load comes from `wrk` (Debian package `wrk`) when installed, since a C load generator
+leaves the server's core to the server; otherwise from an asyncio client (slower, noted).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+Row = tuple[str, float, str, float, str]  # name, value, unit, baseline value, baseline unit
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def cityops(*args: str, stdin: str | None = None) -> str:
+    out = subprocess.run([sys.executable, "-m", "cityops", *args], input=stdin, capture_output=True,
+                         text=True, check=True)
+    return out.stdout.strip()
+
+
+@dataclass
+class Server:
+    url: str
+    db: Path
+    token: str
+    proc: subprocess.Popen[bytes]
+
+
+@contextmanager
+def running_server(workdir: Path | None = None) -> Iterator[Server]:
+    """Start `cityops serve` over a fresh database with an admin user and token."""
+    tmp = Path(workdir or tempfile.mkdtemp(prefix="cityops-bench-"))
+    db = tmp / "bench.db"
+    cityops("user", "create", "bench", "--role", "admin", "--password-stdin", "--db", str(db),
+            stdin="bench-password\n")
+    token = cityops("token", "bench", "--db", str(db))
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cityops", "serve", "--db", str(db), "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(url)
+        yield Server(url, db, token, proc)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def wait_ready(url: str, timeout: float = 60) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"server at {url} did not answer within {timeout} s")
+
+
+@dataclass
+class Load:
+    rps: float
+    p99_ms: float
+    ok: int  # requests answered with the expected status
+    errors: int
+    tool: str
+
+
+_LUA = """
+wrk.method = "POST"
+wrk.body = {body}
+{headers}
+local ok, bad = 0, 0
+function response(status, headers, body)
+  if status == {status} then ok = ok + 1 else bad = bad + 1 end
+end
+done = function(summary, latency, requests)
+  io.write(string.format("RESULT %d %d %f\\n", summary.requests, summary.errors.status, latency:percentile(99)))
+end
+"""
+
+
+def post_load(url: str, body: bytes, headers: dict[str, str], status: int, seconds: float = 8,
+              connections: int = 16) -> Load:
+    """POST the same body for `seconds` over `connections` connections."""
+    if shutil.which("wrk"):
+        return _wrk(url, body, headers, status, seconds, connections)
+    return asyncio.run(_asyncio_load(url, body, headers, status, seconds, connections))
+
+
+def _lua_str(data: bytes) -> str:
+    return '"' + "".join(f"\\{b}" for b in data) + '"'
+
+
+def _wrk(url: str, body: bytes, headers: dict[str, str], status: int, seconds: float, conns: int) -> Load:
+    lines = "\n".join(f"wrk.headers[{_lua_str(k.encode())}] = {_lua_str(v.encode())}" for k, v in headers.items())
+    script = _LUA.format(body=_lua_str(body), headers=lines, status=status)
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(script)
+    try:
+        out = subprocess.run(
+            ["wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--latency", "-s", f.name, url],
+            capture_output=True, text=True, check=True, timeout=seconds + 60,
+        ).stdout
+    finally:
+        os.unlink(f.name)
+    m = re.search(r"RESULT (\d+) (\d+) ([\d.]+)", out)
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if not m or not rps:
+        raise RuntimeError("could not read wrk's output:\n" + out)
+    total, bad = int(m.group(1)), int(m.group(2))
+    return Load(float(rps.group(1)), float(m.group(3)) / 1000, total - bad, bad, "wrk")
+
+
+async def _asyncio_load(url: str, body: bytes, headers: dict[str, str], status: int, seconds: float,
+                        conns: int) -> Load:
+    import httpx
+
+    latencies: list[float] = []
+    counts = {"ok": 0, "bad": 0}
+    stop = time.monotonic() + seconds
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        while time.monotonic() < stop:
+            t = time.perf_counter()
+            r = await client.post(url, content=body, headers=headers)
+            latencies.append(time.perf_counter() - t)
+            counts["ok" if r.status_code == status else "bad"] += 1
+
+    limits = httpx.Limits(max_connections=conns)
+    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+        started = time.monotonic()
+        await asyncio.gather(*(worker(client) for _ in range(conns)))
+        elapsed = time.monotonic() - started
+    latencies.sort()
+    p99 = latencies[int(len(latencies) * 0.99) - 1] * 1000 if latencies else float("nan")
+    return Load((counts["ok"] + counts["bad"]) / elapsed, p99, counts["ok"], counts["bad"], "asyncio-httpx")
+
+
+def print_rows(rows: list[Row]) -> None:
+    for name, value, unit, base, base_unit in rows:
+        ratio = value / base if base else float("nan")
+        print(f"{name}: {value:,.1f} {unit} (baseline {base:,.1f} {base_unit}, ratio {ratio:.2f})")
