@@ -226,9 +226,11 @@ def cases_sweep(db: str) -> None:
 def _register_features() -> None:
     from cityops.catalog.cli import catalogue
     from cityops.geo.cli import city
+    from cityops.intake.open311.cli import apikey
 
     main.add_command(catalogue)
     main.add_command(city)
+    main.add_command(apikey)
 
 
 _register_features()
