@@ -54,14 +54,10 @@ def note(entry: HistoryEntry, tz: ZoneInfo) -> dict[str, Any]:
     c = entry.change
     if c.action == "report":
         return {"datetime": w3(c.at, tz), "summary": bilingual(OPENED_LABEL), "type": "opened"}
-    closes = Status(c.to_status) in FINAL_STATUSES and c.from_status != c.to_status
-    out: dict[str, Any] = {
-        "datetime": w3(c.at, tz),
-        "summary": bilingual(CLOSED_LABEL) if closes else action_label(c.action),
-        "description": _describe(entry),
-        "type": "closed" if closes else "activity",
-    }
-    return out
+    if Status(c.to_status) in FINAL_STATUSES and c.from_status != c.to_status:
+        return {"datetime": w3(c.at, tz), "summary": bilingual(CLOSED_LABEL), "type": "closed"}
+    return {"datetime": w3(c.at, tz), "summary": action_label(c.action), "description": _describe(entry),
+            "type": "activity"}
 
 
 def _describe(entry: HistoryEntry) -> str:
