@@ -13,16 +13,16 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from conftest import shared_file
 from hypothesis import given
 from hypothesis import strategies as st
-from open311_server import WUHAN, Server, cityops, running
 
 from cityops.cases.models import Role, Status
 from cityops.cases.workflow import RULES
 from cityops.intake.open311 import params, updates
 from cityops.intake.open311.errors import Open311Error
 from cityops.intake.open311.keys import RateLimiter, TokenBucket
+from conftest import shared_file
+from open311_server import WUHAN, Server, cityops, running
 
 TZ = ZoneInfo("Asia/Shanghai")
 

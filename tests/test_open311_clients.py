@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from open311_server import WUHAN, Server, running
 
 PY27 = os.environ.get("CITYOPS_PY27", "/root/.pyenv/versions/2.7.18/bin/python2.7")

@@ -11,7 +11,15 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from cityops.cases.models import ACTION_LABELS, FINAL_STATUSES, STATUS_LABELS, Action, Case, HistoryEntry, Status
+from cityops.cases.models import (
+    ACTION_LABELS,
+    FINAL_STATUSES,
+    STATUS_LABELS,
+    Action,
+    Case,
+    HistoryEntry,
+    Status,
+)
 
 # The status a case shows in mySociety's extended vocabulary (servicerequestupdates).
 EXTENDED_STATUS: dict[Status, str] = {

@@ -51,13 +51,14 @@ def _fill(elem: ET.Element, value: Any) -> None:
 def to_xml(root: str, body: Any) -> bytes:
     elem = ET.Element(root)
     _fill(elem, body)
-    return ET.tostring(elem, encoding="utf-8", xml_declaration=True)
+    out: bytes = ET.tostring(elem, encoding="utf-8", xml_declaration=True)
+    return out
 
 
 def body(fmt: str, root: str, payload: Any) -> bytes:
     """The payload as JSON, or as XML under `root` (lists repeat their singular element)."""
     if fmt == "json":
-        return orjson.dumps(payload)
+        return bytes(orjson.dumps(payload))
     return to_xml(root, payload)
 
 

@@ -70,8 +70,8 @@ TABLE: dict[str, dict[Status, tuple[Step, ...]]] = {
     "NOT_COUNCILS_RESPONSIBILITY": {S.REPORTED: REJECT, S.DISPATCHED: RETURN, S.DISPOSING: RETURN},
     "INTERNAL_REFERRAL": {S.REGISTERED: COMMENT, S.DISPATCHED: RETURN, S.DISPOSING: RETURN},
 }
-_DUPLICATE_MERGE = {S.REPORTED: MERGE, S.REGISTERED: MERGE}
-_DUPLICATE_NOTE = {s: COMMENT for s in _OPEN_NOT_SUSPENDED + (S.SUSPENDED,)}
+_DUPLICATE_MERGE: dict[Status, tuple[Step, ...]] = {S.REPORTED: MERGE, S.REGISTERED: MERGE}
+_DUPLICATE_NOTE: dict[Status, tuple[Step, ...]] = {s: COMMENT for s in _OPEN_NOT_SUSPENDED + (S.SUSPENDED,)}
 
 
 def plan(update_status: str, case_status: Status, has_target: bool = False) -> tuple[Step, ...]:
@@ -81,6 +81,7 @@ def plan(update_status: str, case_status: Status, has_target: bool = False) -> t
         raise bad_request(
             f"unknown status '{update_status}'; use one of: {', '.join(UPDATE_STATUSES)} / 未知的状态 {update_status}"
         )
+    table: dict[Status, tuple[Step, ...]]
     if key == "DUPLICATE":
         table = _DUPLICATE_MERGE if has_target else _DUPLICATE_NOTE
     else:
