@@ -21,7 +21,7 @@ def shared_file(relative: str) -> Path:
 
 @pytest.fixture(scope="session")
 def demo_city() -> Any:
-    from cityops.geo.pack import wuhan_demo_pack
+    from cityops.geo.wuhan import wuhan_demo_pack
 
     return wuhan_demo_pack()
 

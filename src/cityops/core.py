@@ -34,7 +34,8 @@ def utcnow() -> datetime:
 
 
 def load_city(source: str) -> CityPack:
-    from cityops.geo.pack import load_city_pack, wuhan_demo_pack
+    from cityops.geo.io import load_city_pack
+    from cityops.geo.wuhan import wuhan_demo_pack
 
     return wuhan_demo_pack() if source == DEMO_CITY else load_city_pack(Path(source))
 
@@ -61,5 +62,5 @@ def open_platform(db: str | Path, city: str | Path | None = None, catalogue: str
         store.write(remember)
     pack = load_city(city_source)
     cat = load_catalogue(Path(catalogue_source) if catalogue_source else None)
-    calendar = WorkingCalendar.from_config(pack.calendar)
+    calendar = WorkingCalendar.from_config({"timezone": pack.timezone, **pack.calendar})
     return Platform(store=store, catalogue=cat, city=pack, calendar=calendar)

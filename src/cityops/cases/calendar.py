@@ -38,6 +38,7 @@ _CONFIG_KEYS = {
     "holidays",
     "makeup_workdays",
     "national_holidays",
+    "sources",  # where the holiday dates come from; documentation only
 }
 
 

@@ -211,6 +211,37 @@ class SqliteRepo:
             "INSERT INTO idempotency (key, case_id, created_at) VALUES (?,?,?)", (key, case_id, to_us(at))
         )
 
+    def idempotent_cases(self, keys: Sequence[str]) -> dict[str, int]:
+        """The keys already taken, each with its case id (bulk form of idempotent_case)."""
+        found: dict[str, int] = {}
+        for start in range(0, len(keys), 500):
+            chunk = list(keys[start:start + 500])
+            rows = self.conn.execute(
+                f"SELECT key, case_id FROM idempotency WHERE key IN ({', '.join('?' * len(chunk))})", chunk
+            )
+            found.update((r[0], int(r[1])) for r in rows)
+        return found
+
+    def imported_frame(self, source: str | None = None) -> pl.DataFrame:
+        """Imported cases with where they were really sent, for the routing report."""
+        sql = (
+            "SELECT id, source, matter_code, department,"
+            " json_extract(attributes, '$.import.source') AS import_source,"
+            " json_extract(attributes, '$.import.category') AS category,"
+            " json_extract(attributes, '$.import.agency') AS agency,"
+            " json_extract(attributes, '$.import.department_type') AS actual_type"
+            " FROM cases WHERE source LIKE 'import:%'"
+        )
+        params: list[Any] = []
+        if source is not None:
+            sql += " AND source = ?"
+            params.append(f"import:{source}")
+        rows = self.conn.execute(sql, params).fetchall()
+        cols = ("case_id", "source", "matter_code", "department", "import_source", "category", "agency",
+                "actual_type")
+        schema = {c: (pl.Int64 if c == "case_id" else pl.Utf8) for c in cols}
+        return pl.DataFrame([tuple(r) for r in rows], schema=schema, orient="row")
+
     def get_setting(self, key: str) -> str | None:
         row = self.conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
         return str(row[0]) if row else None
