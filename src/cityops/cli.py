@@ -231,11 +231,13 @@ def _register_features() -> None:
     from cityops.catalog.cli import catalogue
     from cityops.geo.cli import city
     from cityops.intake.cli import import_cmd, routing
+    from cityops.intake.open311.cli import apikey
 
     main.add_command(catalogue)
     main.add_command(city)
     main.add_command(import_cmd)
     main.add_command(routing)
+    main.add_command(apikey)
 
 
 _register_features()

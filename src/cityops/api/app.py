@@ -79,6 +79,7 @@ def create_app(platform: Platform) -> FastAPI:
     from cityops.catalog.views import router as catalogue_router
     from cityops.evaluate.views import router as indicators_router
     from cityops.geo.views import router as city_router
+    from cityops.intake.open311.views import router as open311_router
 
     app = FastAPI(
         title="cityops API",
@@ -109,7 +110,7 @@ def create_app(platform: Platform) -> FastAPI:
         """A trivial endpoint of the same stack: the baseline for the intake benchmark."""
         return JSON({"received": len(await request.body())}, status_code=201)
 
-    for router in (auth_router, cases_router, catalogue_router, city_router, indicators_router):
+    for router in (auth_router, cases_router, catalogue_router, city_router, indicators_router, open311_router):
         app.include_router(router)
     app.add_middleware(BodyLimit)
     return app

@@ -42,6 +42,17 @@ class User:
     active: bool = True
 
 
+@dataclass(frozen=True)
+class ApiKey:
+    """An Open311 API key: only its SHA-256 digest is stored."""
+
+    name: str
+    key_hash: str
+    scope: str  # "report" or "backoffice"
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+
 class Repo(Protocol):
     """One unit of work: reads, and writes when it runs inside a write transaction."""
 
@@ -82,3 +93,20 @@ class Repo(Protocol):
     def get_setting(self, key: str) -> str | None: ...
 
     def set_setting(self, key: str, value: str) -> None: ...
+
+    # Open311 ---------------------------------------------------------------
+    def add_api_key(self, key: ApiKey) -> None: ...
+
+    def api_key_by_hash(self, key_hash: str) -> ApiKey | None: ...
+
+    def list_api_keys(self) -> list[ApiKey]: ...
+
+    def revoke_api_key(self, name: str, at: datetime) -> bool: ...
+
+    def add_open311_token(self, token: str, case_id: int) -> None: ...
+
+    def case_for_open311_token(self, token: str) -> int | None: ...
+
+    def history_between(self, start: datetime, end: datetime, limit: int) -> list[HistoryEntry]: ...
+
+    def histories(self, case_ids: Sequence[int]) -> dict[int, list[HistoryEntry]]: ...

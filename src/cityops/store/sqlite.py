@@ -18,7 +18,7 @@ import polars as pl
 from cityops.cases.history import next_entry
 from cityops.cases.models import Case, Change, HistoryEntry
 from cityops.errors import Conflict, NotFound
-from cityops.store.base import CaseQuery, User
+from cityops.store.base import ApiKey, CaseQuery, User
 from cityops.store.codec import CASE_COLUMNS, case_to_row, from_us, row_to_case, to_us
 from cityops.store.writer import Writer
 
@@ -254,6 +254,55 @@ class SqliteRepo:
         )
 
 
+    # Open311: API keys, request tokens, history by time ---------------------
+    def add_api_key(self, key: ApiKey) -> None:
+        try:
+            self.conn.execute(
+                "INSERT INTO api_keys (name, key_hash, scope, created_at, revoked_at) VALUES (?,?,?,?,?)",
+                (key.name, key.key_hash, key.scope, to_us(key.created_at), to_us(key.revoked_at)),
+            )
+        except sqlite3.IntegrityError as exc:
+            raise Conflict(f"API key '{key.name}' already exists", f"API 密钥 {key.name} 已存在") from exc
+
+    def api_key_by_hash(self, key_hash: str) -> ApiKey | None:
+        row = self.conn.execute("SELECT * FROM api_keys WHERE key_hash = ?", (key_hash,)).fetchone()
+        return _api_key(row) if row else None
+
+    def list_api_keys(self) -> list[ApiKey]:
+        return [_api_key(r) for r in self.conn.execute("SELECT * FROM api_keys ORDER BY name")]
+
+    def revoke_api_key(self, name: str, at: datetime) -> bool:
+        cur = self.conn.execute(
+            "UPDATE api_keys SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL", (to_us(at), name)
+        )
+        return cur.rowcount == 1
+
+    def add_open311_token(self, token: str, case_id: int) -> None:
+        self.conn.execute("INSERT OR IGNORE INTO open311_tokens (token, case_id) VALUES (?, ?)", (token, case_id))
+
+    def case_for_open311_token(self, token: str) -> int | None:
+        row = self.conn.execute("SELECT case_id FROM open311_tokens WHERE token = ?", (token,)).fetchone()
+        return int(row[0]) if row else None
+
+    def history_between(self, start: datetime, end: datetime, limit: int) -> list[HistoryEntry]:
+        rows = self.conn.execute(
+            "SELECT * FROM case_history WHERE at >= ? AND at < ? ORDER BY at, case_id, seq LIMIT ?",
+            (to_us(start), to_us(end), limit),
+        ).fetchall()
+        return [_entry(r) for r in rows]
+
+    def histories(self, case_ids: Sequence[int]) -> dict[int, list[HistoryEntry]]:
+        out: dict[int, list[HistoryEntry]] = {i: [] for i in case_ids}
+        if case_ids:
+            marks = ", ".join("?" * len(case_ids))
+            rows = self.conn.execute(
+                f"SELECT * FROM case_history WHERE case_id IN ({marks}) ORDER BY case_id, seq", list(case_ids)
+            )
+            for r in rows:
+                out[r["case_id"]].append(_entry(r))
+        return out
+
+
 _FRAME_SCHEMA = {
     "id": pl.Int64, "district": pl.Utf8, "grid": pl.Utf8, "department": pl.Utf8, "status": pl.Utf8,
     "reported_at": pl.Int64, "registered_at": pl.Int64, "dispatched_at": pl.Int64,
@@ -309,6 +358,19 @@ def _where(q: CaseQuery) -> tuple[str, list[Any]]:
 def _user(row: sqlite3.Row) -> User:
     return User(row["name"], row["role"], row["department"], row["password_hash"], bool(row["active"]))
 
+
+def _api_key(row: sqlite3.Row) -> ApiKey:
+    return ApiKey(row["name"], row["key_hash"], row["scope"], from_us(row["created_at"]),  # type: ignore[arg-type]
+                  from_us(row["revoked_at"]))
+
+
+def _entry(r: sqlite3.Row) -> HistoryEntry:
+    change = Change(
+        case_id=r["case_id"], at=from_us(r["at"]),  # type: ignore[arg-type]
+        actor=r["actor"], role=r["role"], action=r["action"], from_status=r["from_status"],
+        to_status=r["to_status"], reason=r["reason"], data=orjson.loads(r["data"]),
+    )
+    return HistoryEntry(seq=r["seq"], change=change, prev_hash=r["prev_hash"], hash=r["hash"])
 
 def _with(obj: T, **changes: Any) -> T:
     return dataclasses.replace(obj, **changes)  # type: ignore[type-var]

@@ -1,0 +1,184 @@
+"""The GeoReport v2 router at /open311/v2: every endpoint in .xml and .json.
+
+Handlers read raw query and form parameters (so empty ones behave as missing, and every error
+is the spec's array, never FastAPI's own shape) and answer bytes in the requested format.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from cityops import __version__
+from cityops.core import Platform, utcnow
+from cityops.errors import CityopsError
+from cityops.intake.open311 import params, render, service, services
+from cityops.intake.open311.errors import Open311Error, from_domain
+from cityops.intake.open311.keys import RateLimiter
+
+PREFIX = "/open311/v2"
+SPEC = "http://wiki.open311.org/GeoReport_v2"
+router = APIRouter(prefix=PREFIX, tags=["open311"])
+
+
+def _platform(request: Request) -> Platform:
+    return request.app.state.platform  # type: ignore[no-any-return]
+
+
+def _limiter(request: Request) -> RateLimiter:
+    limiter: RateLimiter | None = getattr(request.app.state, "open311_limiter", None)
+    if limiter is None:
+        limiter = request.app.state.open311_limiter = RateLimiter.from_env()
+    return limiter
+
+
+def _query(request: Request) -> dict[str, list[str]]:
+    return params.form_params(request.query_params.multi_items())
+
+
+async def _answer(fmt: str, root: str, work: Callable[[], Awaitable[Any]], status: int = 200) -> Response:
+    """Run the handler's work; any error becomes the spec's error array in the same format."""
+    asked, fmt = fmt.lower(), fmt.lower() if fmt.lower() in render.FORMATS else "xml"
+    try:
+        render.check_format(asked)
+        payload = await work()
+        return Response(render.body(fmt, root, payload), status_code=status, media_type=render.MEDIA_TYPES[fmt])
+    except CityopsError as exc:
+        err = from_domain(exc)
+    except Open311Error as exc:
+        err = exc
+    headers = {"Retry-After": "1"} if err.status == 429 else None
+    return Response(render.errors(fmt, err), status_code=err.status, media_type=render.MEDIA_TYPES[fmt],
+                    headers=headers)
+
+
+
+def _jurisdiction(request: Request, form: dict[str, list[str]] | None = None) -> None:
+    values = params.merge(_query(request), form or {})
+    service.check_jurisdiction(_platform(request), params.first(values, "jurisdiction_id"))
+
+
+@router.get("/discovery.{fmt}", summary="Service discovery")
+async def discovery(request: Request, fmt: str) -> Response:
+    async def work() -> dict[str, Any]:
+        _jurisdiction(request)
+        city = _platform(request).city
+        base = str(request.base_url).rstrip("/") + PREFIX
+        return {
+            "changeset": "2026-11-27T00:00:00+08:00",
+            "contact": f"{city.name} 城市运行管理中心 / {city.name_en} city operations centre",
+            "key_service": "cityops apikey create NAME (ask the city operations centre) / 向城市运行管理中心申请",
+            "endpoints": [{
+                "specification": SPEC, "url": base, "changeset": "2026-11-27T00:00:00+08:00",
+                "type": "production", "formats": ["text/xml", "application/json"],
+            }],
+            "jurisdiction_id": city.code,
+            "software": f"cityops {__version__}",
+        }
+    return await _answer(fmt, "discovery", work)
+
+
+@router.get("/services.{fmt}", summary="Service list: the catalogue's matters")
+async def service_list(request: Request, fmt: str) -> Response:
+    async def work() -> list[dict[str, Any]]:
+        _jurisdiction(request)
+        return [services.service_json(e) for e in _platform(request).catalogue.matters()]
+    return await _answer(fmt, "services", work)
+
+
+async def _definition(request: Request, code: str, fmt: str) -> Response:
+    async def work() -> dict[str, Any]:
+        _jurisdiction(request)
+        return services.definition_json(services.lookup(_platform(request).catalogue, code))
+    return await _answer(fmt, "service_definition", work)
+
+
+@router.get("/services/{code}.{fmt}", summary="Service definition with its attributes")
+async def definition(request: Request, code: str, fmt: str) -> Response:
+    return await _definition(request, code, fmt)
+
+
+@router.get("/service/{code}.{fmt}", summary="Service definition (legacy path of the old open311 client)")
+async def definition_legacy(request: Request, code: str, fmt: str) -> Response:
+    return await _definition(request, code, fmt)
+
+
+@router.post("/requests.{fmt}", summary="Report a problem (form-encoded, api_key required)")
+async def create(request: Request, fmt: str) -> Response:
+    async def work() -> list[dict[str, Any]]:
+        platform = _platform(request)
+        form = params.merge(_query(request), params.form_params((await request.form()).multi_items()))
+        service.check_jurisdiction(platform, params.first(form, "jurisdiction_id"))
+        with platform.store.read() as repo:
+            key = service.authenticate(repo, params.first(form, "api_key"))
+        if not _limiter(request).allow(key.name, time.monotonic()):
+            raise Open311Error(429, f"rate limit for api_key '{key.name}' exceeded; retry shortly / 请求过于频繁")
+        sub = params.parse_submission(form)
+        report = service.prepare(platform, sub, key, request.headers.get("idempotency-key") or None)
+        now = utcnow()
+        case, token = await platform.store.awrite(lambda repo: service.submit(repo, platform, report, key, now))
+        return service.post_response(platform, case, token)
+    return await _answer(fmt, "service_requests", work)
+
+
+@router.get("/tokens/{token}.{fmt}", summary="The service_request_id for a token")
+async def token(request: Request, token: str, fmt: str) -> Response:
+    async def work() -> list[dict[str, str]]:
+        _jurisdiction(request)
+        with _platform(request).store.read() as repo:
+            return service.by_token(repo, token)
+    return await _answer(fmt, "service_requests", work)
+
+
+def _extensions(request: Request) -> bool:
+    return (params.first(_query(request), "extensions") or "").lower() == "true"
+
+
+@router.get("/requests.{fmt}", summary="Service requests (ids, codes, statuses, dates, pages)")
+async def search(request: Request, fmt: str) -> Response:
+    async def work() -> list[dict[str, Any]]:
+        _jurisdiction(request)
+        platform = _platform(request)
+        with platform.store.read() as repo:
+            found = service.search(repo, platform, _query(request), utcnow())
+            return service.describe(repo, platform, found, _extensions(request))
+    return await _answer(fmt, "service_requests", work)
+
+
+@router.get("/requests/{request_id}.{fmt}", summary="One service request (an array of one)")
+async def get_one(request: Request, request_id: str, fmt: str) -> Response:
+    async def work() -> list[dict[str, Any]]:
+        _jurisdiction(request)
+        platform = _platform(request)
+        with platform.store.read() as repo:
+            return service.describe(repo, platform, [service.one(repo, request_id)], _extensions(request))
+    return await _answer(fmt, "service_requests", work)
+
+
+@router.get("/servicerequestupdates.{fmt}", summary="Updates since a time (mySociety extension)")
+async def list_updates(request: Request, fmt: str) -> Response:
+    async def work() -> list[dict[str, Any]]:
+        _jurisdiction(request)
+        platform = _platform(request)
+        with platform.store.read() as repo:
+            return service.list_updates(repo, platform, _query(request), utcnow())
+    return await _answer(fmt, "service_request_updates", work)
+
+
+@router.post("/servicerequestupdates.{fmt}", summary="A back office posts an update (mySociety extension)")
+async def post_update(request: Request, fmt: str) -> Response:
+    async def work() -> list[dict[str, str]]:
+        platform = _platform(request)
+        form = params.merge(_query(request), params.form_params((await request.form()).multi_items()))
+        service.check_jurisdiction(platform, params.first(form, "jurisdiction_id"))
+        with platform.store.read() as repo:
+            key = service.authenticate(repo, params.first(form, "api_key"), scope="backoffice")
+        if not _limiter(request).allow(key.name, time.monotonic()):
+            raise Open311Error(429, f"rate limit for api_key '{key.name}' exceeded; retry shortly / 请求过于频繁")
+        now = utcnow()
+        return await platform.store.awrite(lambda repo: service.post_update(repo, platform, key, form, now))
+    return await _answer(fmt, "service_request_updates", work)
