@@ -13,7 +13,8 @@ import sys
 
 from harness import Row, post_load, print_rows, running_server
 
-SECONDS = 8
+SECONDS = 5
+ROUNDS = 3  # alternate baseline and intake, and report the median round: the machine is noisy
 BODY = json.dumps({
     "matter_code": "06001", "description": "人行道上有暴露垃圾 / rubbish on the pavement",
     "lon": 114.3055, "lat": 30.5928, "source": "bench",
@@ -24,16 +25,21 @@ def run() -> list[Row]:
     with running_server() as srv:
         headers = {"Authorization": f"Bearer {srv.token}", "Content-Type": "application/json"}
         post_load(srv.url + "/api/v1/echo", BODY, headers, 201, seconds=2)  # warm up
-        base = post_load(srv.url + "/api/v1/echo", BODY, headers, 201, seconds=SECONDS)
-        intake = post_load(srv.url + "/api/v1/cases", BODY, headers, 201, seconds=SECONDS)
+        rounds = []
+        for _ in range(ROUNDS):
+            b = post_load(srv.url + "/api/v1/echo", BODY, headers, 201, seconds=SECONDS)
+            i = post_load(srv.url + "/api/v1/cases", BODY, headers, 201, seconds=SECONDS)
+            rounds.append((i.rps / b.rps, b, i))
         with sqlite3.connect(srv.db) as conn:
             stored = conn.execute("SELECT count(*) FROM cases WHERE source = 'bench'").fetchone()[0]
-    if stored < intake.ok:
-        raise RuntimeError(f"{intake.ok} intakes acknowledged but only {stored} stored")
+    acknowledged = sum(i.ok for _, _, i in rounds)
+    if stored < acknowledged:
+        raise RuntimeError(f"{acknowledged} intakes acknowledged but only {stored} stored")
+    _, base, intake = sorted(rounds, key=lambda r: r[0])[len(rounds) // 2]
     return [
         ("case_intake_http", intake.rps, "req/s", base.rps, "req/s (trivial POST, same stack)"),
         ("case_intake_p99", intake.p99_ms, "ms", base.p99_ms, "ms (trivial POST)"),
-        ("case_intake_acknowledged_stored", float(stored), "cases", float(intake.ok), f"acknowledged ({intake.tool})"),
+        ("case_intake_acknowledged_stored", float(stored), "cases", float(acknowledged), f"acknowledged ({intake.tool})"),
     ]
 
 

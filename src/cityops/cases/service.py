@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from cityops.cases import deadline
-from cityops.cases.history import Problem, verify
+from cityops.cases.history import Problem, next_entry, verify
 from cityops.cases.models import SYSTEM_ACTOR, Action, Actor, Case, Change, Role, Status
 from cityops.cases.routing import candidates
 from cityops.cases.workflow import Command, apply
@@ -95,21 +95,23 @@ def intake(repo: Repo, platform: Platform, report: NewReport, actor: Actor, now:
             assert case is not None
             return case
     district, grid, area_class = validate_report(platform, report)
+    case_id = repo.next_case_id()
+    first = next_entry("", 0, Change(
+        case_id=case_id, at=now, actor=actor.name, role=actor.role.value, action="report",
+        from_status=None, to_status=Status.REPORTED.value, data={"source": report.source},
+    ))
     case = Case(
-        id=0, status=Status.REPORTED, source=report.source, matter_code=report.matter_code,
+        id=case_id, status=Status.REPORTED, source=report.source, matter_code=report.matter_code,
         description=report.description.strip(), lon=report.lon, lat=report.lat,
         district=district, grid=grid, area_class=area_class, reported_at=now,
         address=report.address, reporter=report.reporter or actor.name,
         attributes=report.attributes, updated_at=now,
+        version=1, history_count=1, history_head=first.hash,
     )
-    change = Change(
-        case_id=0, at=now, actor=actor.name, role=actor.role.value, action="report",
-        from_status=None, to_status=Status.REPORTED.value, data={"source": report.source},
-    )
-    stored = repo.insert_case(case, change)
+    repo.insert_first(case, first)
     if report.idempotency_key:
-        repo.remember_idempotent(report.idempotency_key, stored.id, now)
-    return stored
+        repo.remember_idempotent(report.idempotency_key, case.id, now)
+    return case
 
 
 def get_visible(repo: Repo, case_id: int, actor: Actor) -> Case:

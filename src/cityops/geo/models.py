@@ -269,11 +269,23 @@ class CityPack:
         return Located(grid, district, codes, classes, districts)
 
     def locate_one(self, lon: float, lat: float) -> LocatedPoint | None:
-        """One point; None when it lies outside the city."""
-        grid, district = self.locator.locate(
-            np.array([lon], np.float64), np.array([lat], np.float64)
-        )
-        g, d = int(grid[0]), int(district[0])
+        """One point; None when it lies outside the city.
+
+        A point on the grid lattice is answered with plain float arithmetic (one request's
+        point: NumPy's per-call overhead would cost more than the lookup itself).
+        """
+        loc = self.locator
+        lat_ = loc.lattice
+        col = (lon - lat_.origin_lon) / lat_.deg_lon
+        row = (lat_.origin_lat - lat) / lat_.deg_lat
+        g = -1
+        if 0 <= col < lat_.cols and 0 <= row < lat_.rows:
+            g = int(loc.grid_cells[int(row) * lat_.cols + int(col)])
+        if g >= 0:
+            d = int(loc.grid_district[g])
+        else:
+            grid, district = loc.locate(np.array([lon], np.float64), np.array([lat], np.float64))
+            g, d = int(grid[0]), int(district[0])
         if d < 0:
             return None
         patrol = int(self.grids.patrol[g]) if g >= 0 else -1

@@ -1,9 +1,14 @@
-"""Case <-> row conversion, driven by the dataclass's own field types (no per-field code)."""
+"""Case <-> row conversion, driven by the dataclass's own field types (no per-field code).
+
+The converters are worked out once from the type hints; converting a case is then one
+pass over a precomputed list (this runs on every write, so it is kept cheap).
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import typing
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,11 +16,8 @@ import orjson
 
 from cityops.cases.models import Case, Status
 
-_HINTS = typing.get_type_hints(Case)
 CASE_COLUMNS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Case))
-_DATETIMES = frozenset(n for n, t in _HINTS.items() if datetime in typing.get_args(t) or t is datetime)
-_BOOLS = frozenset(n for n, t in _HINTS.items() if bool in typing.get_args(t) or t is bool)
-_STATUSES = frozenset(n for n, t in _HINTS.items() if Status in typing.get_args(t) or t is Status)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def to_us(dt: datetime | None) -> int | None:
@@ -23,7 +25,7 @@ def to_us(dt: datetime | None) -> int | None:
         return None
     if dt.tzinfo is None:
         raise ValueError("naive datetimes are not stored; give a time zone")
-    delta = dt - datetime(1970, 1, 1, tzinfo=UTC)
+    delta = dt - _EPOCH
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
@@ -33,33 +35,38 @@ def from_us(us: int | None) -> datetime | None:
     return datetime.fromtimestamp(us // 1_000_000, UTC).replace(microsecond=us % 1_000_000)
 
 
+def _kind(hint: Any) -> str:
+    args = set(typing.get_args(hint)) | {hint}
+    for kind, t in (("datetime", datetime), ("bool", bool), ("status", Status)):
+        if t in args:
+            return kind
+    return "json" if dict in args or typing.get_origin(hint) is dict else "plain"
+
+
+_Conv = Callable[[Any], Any]
+_TO_ROW: dict[str, _Conv] = {
+    "datetime": to_us,
+    "bool": lambda v: None if v is None else int(v),
+    "status": lambda v: None if v is None else v.value,
+    "json": lambda v: orjson.dumps(v).decode(),
+}
+_FROM_ROW: dict[str, _Conv] = {
+    "datetime": from_us,
+    "bool": lambda v: None if v is None else bool(v),
+    "status": lambda v: None if v is None else Status(v),
+    "json": orjson.loads,
+}
+_HINTS = typing.get_type_hints(Case)
+_KINDS = {name: _kind(_HINTS[name]) for name in CASE_COLUMNS}
+DATETIME_FIELDS: frozenset[str] = frozenset(n for n, k in _KINDS.items() if k == "datetime")
+_ENCODE = [(n, _TO_ROW.get(_KINDS[n])) for n in CASE_COLUMNS]
+_DECODE = [(n, _FROM_ROW.get(_KINDS[n])) for n in CASE_COLUMNS]
+
+
 def case_to_row(case: Case) -> dict[str, Any]:
-    row: dict[str, Any] = {}
-    for name in CASE_COLUMNS:
-        value = getattr(case, name)
-        if name in _DATETIMES:
-            value = to_us(value)
-        elif name in _BOOLS and value is not None:
-            value = int(value)
-        elif name == "attributes":
-            value = orjson.dumps(value).decode()
-        elif isinstance(value, Status):
-            value = value.value
-        row[name] = value
-    return row
+    values = case.__dict__
+    return {n: (f(values[n]) if f else values[n]) for n, f in _ENCODE}
 
 
 def row_to_case(row: typing.Mapping[str, Any]) -> Case:
-    values: dict[str, Any] = {}
-    for name in CASE_COLUMNS:
-        value = row[name]
-        if name in _DATETIMES:
-            value = from_us(value)
-        elif name in _BOOLS and value is not None:
-            value = bool(value)
-        elif name in _STATUSES and value is not None:
-            value = Status(value)
-        elif name == "attributes":
-            value = orjson.loads(value)
-        values[name] = value
-    return Case(**values)
+    return Case(**{n: (f(row[n]) if f else row[n]) for n, f in _DECODE})

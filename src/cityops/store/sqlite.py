@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import sqlite3
 import threading
@@ -20,7 +21,7 @@ from cityops.cases.models import Case, Change, HistoryEntry
 from cityops.errors import Conflict, NotFound
 from cityops.store.base import ApiKey, CaseQuery, User
 from cityops.store.codec import CASE_COLUMNS, case_to_row, from_us, row_to_case, to_us
-from cityops.store.writer import Writer
+from cityops.store.writer import LoopWriter, Writer
 
 T = TypeVar("T")
 
@@ -65,12 +66,10 @@ def _statements(script: str) -> Iterator[str]:
             buf = ""
 
 
-_INSERT_COLS = [c for c in CASE_COLUMNS if c != "id"]
 _INSERT_SQL = (
-    f"INSERT INTO cases ({', '.join(_INSERT_COLS)}) "
-    f"VALUES ({', '.join(':' + c for c in _INSERT_COLS)})"
+    f"INSERT INTO cases ({', '.join(CASE_COLUMNS)}) VALUES ({', '.join(':' + c for c in CASE_COLUMNS)})"
 )
-_UPDATE_COLS = [c for c in _INSERT_COLS if c != "version"]
+_UPDATE_COLS = [c for c in CASE_COLUMNS if c not in ("id", "version")]
 _UPDATE_SQL = (
     f"UPDATE cases SET {', '.join(f'{c} = :{c}' for c in _UPDATE_COLS)}, version = version + 1 "
     "WHERE id = :id AND version = :version"
@@ -88,12 +87,23 @@ class SqliteRepo:
         self.conn = conn
 
     # cases -----------------------------------------------------------------
+    def next_case_id(self) -> int:
+        """The id the next new case gets. Taken inside the write transaction (one writer at a
+        time), so a case's first history entry can cover its id."""
+        return int(self.conn.execute("SELECT coalesce(max(id), 0) + 1 FROM cases").fetchone()[0])
+
     def insert_case(self, case: Case, change: Change) -> Case:
-        row = case_to_row(case)
-        cur = self.conn.execute(_INSERT_SQL, row)
-        assert cur.lastrowid is not None
-        stored = _with(case, id=cur.lastrowid)
-        return self.save_case(stored, _with(change, case_id=stored.id))
+        """Insert a new case (any id) with its first history entry."""
+        case_id = self.next_case_id()
+        entry = next_entry("", 0, Change(**{**change.__dict__, "case_id": case_id}))
+        stored = _with(case, id=case_id, history_count=1, history_head=entry.hash, version=1)
+        self.insert_first(stored, entry)
+        return stored
+
+    def insert_first(self, case: Case, entry: HistoryEntry) -> None:
+        """Insert a case built with its id and first entry already (the intake hot path)."""
+        self.conn.execute(_INSERT_SQL, case_to_row(case))
+        self._append(entry)
 
     def get_case(self, case_id: int) -> Case | None:
         row = self.conn.execute("SELECT * FROM cases WHERE id = ?", (case_id,)).fetchone()
@@ -109,13 +119,16 @@ class SqliteRepo:
                 f"case {case.id} was changed by someone else; reload it and try again",
                 f"案卷 {case.id} 已被他人修改，请刷新后重试",
             )
+        self._append(entry)
+        return _with(new, version=case.version + 1)
+
+    def _append(self, entry: HistoryEntry) -> None:
         c = entry.change
         self.conn.execute(
             _HISTORY_SQL,
             (c.case_id, entry.seq, to_us(c.at), c.actor, c.role, c.action, c.from_status,
              c.to_status, c.reason, orjson.dumps(c.data).decode(), entry.prev_hash, entry.hash),
         )
-        return _with(new, version=case.version + 1)
 
     def history(self, case_id: int) -> list[HistoryEntry]:
         rows = self.conn.execute(
@@ -386,6 +399,7 @@ class SqliteStore:
         conn.close()
         self._local = threading.local()
         self._writer = Writer(self._connect, SqliteRepo)
+        self._loop_writers: dict[int, LoopWriter] = {}
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
@@ -396,14 +410,19 @@ class SqliteStore:
         conn.execute("PRAGMA busy_timeout = 30000")
         return conn
 
-    @contextmanager
-    def read(self) -> Iterator[SqliteRepo]:
-        """A reader for this thread; each call sees the latest committed state."""
+    def reader(self) -> SqliteRepo:
+        """This thread's read-only repo, outside any transaction: for one-statement lookups."""
         repo: SqliteRepo | None = getattr(self._local, "repo", None)
         if repo is None:
             repo = SqliteRepo(self._connect())
             repo.conn.execute("PRAGMA query_only = ON")
             self._local.repo = repo
+        return repo
+
+    @contextmanager
+    def read(self) -> Iterator[SqliteRepo]:
+        """A reader for this thread; everything read inside sees one committed state."""
+        repo = self.reader()
         repo.conn.execute("BEGIN")
         try:
             yield repo
@@ -414,10 +433,18 @@ class SqliteStore:
         return self._writer.run(fn)
 
     async def awrite(self, fn: Callable[[SqliteRepo], T]) -> T:
-        return await self._writer.arun(fn)
+        """Write from an event loop: group-committed on the loop itself (see writer.py)."""
+        loop_id = id(asyncio.get_running_loop())
+        writer = self._loop_writers.get(loop_id)
+        if writer is None:
+            writer = self._loop_writers[loop_id] = LoopWriter(self._connect, SqliteRepo)
+        return await writer.arun(fn)
 
     def close(self) -> None:
         self._writer.close()
+        for writer in self._loop_writers.values():
+            writer.close()
+        self._loop_writers.clear()
 
 
 def open_store(path: str | Path) -> SqliteStore:

@@ -1,9 +1,15 @@
-"""Group commit: one thread owns the write connection and commits queued work in batches.
+"""Group commit: queued writes run in one transaction and are answered after its COMMIT.
 
 SQLite allows one writer at a time, and with synchronous=FULL every commit waits for the
-disk. Batching the work of concurrent requests into one transaction (each in its own
-savepoint, so one failure does not undo the others) pays that wait once per batch; a caller
-is answered only after its batch's COMMIT returned, so an acknowledged write is durable.
+disk. Batching concurrent work into one transaction (each item in its own savepoint, so one
+failure does not undo the others) pays that wait once per batch. A caller is answered only
+after its batch's COMMIT returned, so an acknowledged write is durable.
+
+Two ways in, one commit routine:
+- `Writer.run(fn)` from any thread: a dedicated thread owns a connection (CLI, demo, tests);
+- `LoopWriter.arun(fn)` from an asyncio event loop (the server): the batch is flushed on the
+  loop itself at the end of the current loop iteration, so a request never waits for a
+  thread hand-off under the GIL, which costs far more than the work itself.
 """
 
 from __future__ import annotations
@@ -12,34 +18,79 @@ import asyncio
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable
-from concurrent.futures import Future
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 MAX_BATCH = 256
+Outcome = tuple[bool, Any]  # (succeeded, result or exception)
+
+
+def run_batch(conn: sqlite3.Connection, repo: Any, work: Sequence[Callable[[Any], Any]]) -> list[Outcome]:
+    """BEGIN, then each function in its own savepoint; the caller COMMITs (or rolls back).
+
+    If the batch cannot even start, the returned outcomes all carry that error and no
+    transaction is open.
+    """
+    outcomes: list[Outcome] = []
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        single = len(work) == 1  # alone in its transaction: no savepoint needed
+        for fn in work:
+            if not single:
+                conn.execute("SAVEPOINT item")
+            try:
+                outcomes.append((True, fn(repo)))
+                if not single:
+                    conn.execute("RELEASE item")
+            except Exception as exc:  # noqa: BLE001 - handed to its caller
+                conn.execute("ROLLBACK" if single else "ROLLBACK TO item")
+                if not single:
+                    conn.execute("RELEASE item")
+                outcomes.append((False, exc))
+    except Exception as exc:  # noqa: BLE001 - the whole batch failed; tell everyone
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        return [(False, exc)] * len(work)
+    return outcomes
+
+
+def finish(conn: sqlite3.Connection, outcomes: list[Outcome]) -> list[Outcome]:
+    """COMMIT what run_batch left open; a failed COMMIT fails every item."""
+    if not conn.in_transaction:
+        return outcomes
+    try:
+        conn.execute("COMMIT")
+    except Exception as exc:  # noqa: BLE001
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        return [(False, exc)] * len(outcomes)
+    return outcomes
+
+
+def commit_batch(conn: sqlite3.Connection, repo: Any, work: Sequence[Callable[[Any], Any]]) -> list[Outcome]:
+    """Run each function in one transaction, then COMMIT; one outcome per function."""
+    return finish(conn, run_batch(conn, repo, work))
 
 
 class Writer:
+    """A writer thread for callers outside an event loop."""
+
     def __init__(self, connect: Callable[[], sqlite3.Connection], wrap: Callable[[sqlite3.Connection], Any]):
         self._connect = connect
         self._wrap = wrap
         self._queue: queue.SimpleQueue[tuple[Callable[[Any], Any], Future[Any]] | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="cityops-writer", daemon=True)
-        self._started = threading.Event()
         self._thread.start()
-        self._started.wait()
+
+    def run(self, fn: Callable[[Any], T]) -> T:
+        return self.submit(fn).result()
 
     def submit(self, fn: Callable[[Any], T]) -> Future[T]:
         fut: Future[T] = Future()
         self._queue.put((fn, fut))
         return fut
-
-    def run(self, fn: Callable[[Any], T]) -> T:
-        return self.submit(fn).result()
-
-    async def arun(self, fn: Callable[[Any], T]) -> T:
-        return await asyncio.wrap_future(self.submit(fn))
 
     def close(self) -> None:
         self._queue.put(None)
@@ -48,9 +99,7 @@ class Writer:
     def _run(self) -> None:
         conn = self._connect()
         repo = self._wrap(conn)
-        self._started.set()
-        stop = False
-        while not stop:
+        while True:
             first = self._queue.get()
             if first is None:
                 break
@@ -61,35 +110,65 @@ class Writer:
                 except queue.Empty:
                     break
                 if item is None:
-                    stop = True
+                    self._queue.put(None)  # finish this batch, then stop
                     break
                 batch.append(item)
-            self._commit(conn, repo, batch)
+            outcomes = commit_batch(conn, repo, [fn for fn, _ in batch])
+            for (ok, value), (_, fut) in zip(outcomes, batch, strict=True):
+                fut.set_result(value) if ok else fut.set_exception(value)
         conn.close()
 
-    @staticmethod
-    def _commit(conn: sqlite3.Connection, repo: Any, batch: list[tuple[Callable[[Any], Any], Future[Any]]]) -> None:
-        outcomes: list[tuple[bool, Any]] = []
+
+class LoopWriter:
+    """Group commit on an event loop.
+
+    The work runs on the loop (no thread hand-off per request); only the COMMIT, which waits
+    for the disk and releases the GIL, runs in a helper thread, so the loop keeps reading
+    requests meanwhile. Writes that arrive during a COMMIT form the next batch.
+    """
+
+    def __init__(self, connect: Callable[[], sqlite3.Connection], wrap: Callable[[sqlite3.Connection], Any]):
+        self._connect = connect
+        self._wrap = wrap
+        self._conn: sqlite3.Connection | None = None
+        self._repo: Any = None
+        self._pending: list[tuple[Callable[[Any], Any], asyncio.Future[Any]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self._committer = ThreadPoolExecutor(1, thread_name_prefix="cityops-commit")
+
+    async def arun(self, fn: Callable[[Any], T]) -> T:
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[T] = loop.create_future()
+        self._pending.append((fn, fut))
+        if self._flusher is None:
+            self._flusher = loop.create_task(self._flush())
+        return await fut
+
+    async def _flush(self) -> None:
+        loop = asyncio.get_running_loop()
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            for fn, _ in batch:
-                conn.execute("SAVEPOINT item")
-                try:
-                    outcomes.append((True, fn(repo)))
-                    conn.execute("RELEASE item")
-                except BaseException as exc:  # noqa: BLE001 - handed to the caller
-                    conn.execute("ROLLBACK TO item")
-                    conn.execute("RELEASE item")
-                    outcomes.append((False, exc))
-            conn.execute("COMMIT")
-        except BaseException as exc:  # noqa: BLE001 - the whole batch failed; tell everyone
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            for _, fut in batch:
-                fut.set_exception(exc)
-            return
-        for (ok, value), (_, fut) in zip(outcomes, batch, strict=True):
-            if ok:
-                fut.set_result(value)
-            else:
-                fut.set_exception(value)
+            if self._conn is None:
+                self._conn = self._connect()
+                self._repo = self._wrap(self._conn)
+            while self._pending:
+                batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+                outcomes = run_batch(self._conn, self._repo, [fn for fn, _ in batch])
+                outcomes = await loop.run_in_executor(self._committer, finish, self._conn, outcomes)
+                for (ok, value), (_, fut) in zip(outcomes, batch, strict=True):
+                    if fut.cancelled():
+                        continue  # the client went away; the write stands all the same
+                    fut.set_result(value) if ok else fut.set_exception(value)
+        except BaseException as exc:
+            for _, fut in self._pending:  # never leave a caller waiting forever
+                if not fut.done():
+                    fut.set_exception(exc)
+            self._pending = []
+            raise
+        finally:
+            self._flusher = None
+
+    def close(self) -> None:
+        self._committer.shutdown(wait=True)
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None

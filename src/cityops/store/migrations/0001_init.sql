@@ -1,6 +1,6 @@
 -- cityops schema, release 1. Times are INTEGER microseconds since the Unix epoch, UTC.
 CREATE TABLE cases (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    id INTEGER PRIMARY KEY,  -- taken as max(id) + 1 inside the write transaction; never reused: cases are never deleted
     status TEXT NOT NULL,
     source TEXT NOT NULL,
     matter_code TEXT NOT NULL,
