@@ -2,8 +2,8 @@
 
 Both run on the same `cityops serve` process: `POST /open311/v2/requests.json` (form parsing,
 API key check, rate limiter, attribute and location checks, a durable group-committed SQLite
-write with history, idempotency and token rows) and `POST /api/v1/echo` (reads the body,
-answers 201). Goal: Open311 POST at least 60 % of the trivial endpoint; every accepted request
+write with history, idempotency and token rows) and `POST /api/v1/echo` (checks a token,
+parses the same form, stores nothing, answers 201). Goal: Open311 POST at least 60 % of the trivial endpoint; every accepted request
 must be in the database afterwards.
 """
 
@@ -16,7 +16,8 @@ from urllib.parse import urlencode
 
 from harness import Row, cityops, post_load, print_rows, running_server
 
-SECONDS = 8
+SECONDS = 5
+ROUNDS = 3
 
 
 def run() -> list[Row]:
@@ -33,16 +34,21 @@ def run() -> list[Row]:
         post_load(srv.url + "/open311/v2/requests.json", body, form, 200, seconds=2)
         with sqlite3.connect(srv.db) as conn:
             warm = conn.execute("SELECT count(*) FROM cases WHERE source = 'open311'").fetchone()[0]
-        base = post_load(srv.url + "/api/v1/echo", body, echo, 201, seconds=SECONDS)
-        o311 = post_load(srv.url + "/open311/v2/requests.json", body, form, 200, seconds=SECONDS)
+        rounds = []
+        for _ in range(ROUNDS):  # alternate, and report the median round: the machine is noisy
+            b = post_load(srv.url + "/api/v1/echo", body, echo, 201, seconds=SECONDS)
+            o = post_load(srv.url + "/open311/v2/requests.json", body, form, 200, seconds=SECONDS)
+            rounds.append((o.rps / b.rps, b, o))
         with sqlite3.connect(srv.db) as conn:
             stored = conn.execute("SELECT count(*) FROM cases WHERE source = 'open311'").fetchone()[0] - warm
-    if stored < o311.ok:
-        raise RuntimeError(f"{o311.ok} Open311 requests acknowledged but only {stored} stored")
+    acknowledged = sum(o.ok for _, _, o in rounds)
+    if stored < acknowledged:
+        raise RuntimeError(f"{acknowledged} Open311 requests acknowledged but only {stored} stored")
+    _, base, o311 = sorted(rounds, key=lambda r: r[0])[len(rounds) // 2]
     return [
         ("open311_post_http", o311.rps, "req/s", base.rps, "req/s (trivial POST, same stack)"),
         ("open311_post_p99", o311.p99_ms, "ms", base.p99_ms, "ms (trivial POST)"),
-        ("open311_acknowledged_stored", float(stored), "cases", float(o311.ok), f"acknowledged ({o311.tool})"),
+        ("open311_acknowledged_stored", float(stored), "cases", float(acknowledged), f"acknowledged ({o311.tool})"),
     ]
 
 

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from cityops import __version__
+from cityops.api.forms import form_items
 from cityops.core import Platform, utcnow
 from cityops.errors import CityopsError
 from cityops.intake.open311 import params, render, service, services
@@ -111,10 +112,9 @@ async def definition_legacy(request: Request, code: str, fmt: str) -> Response:
 async def create(request: Request, fmt: str) -> Response:
     async def work() -> list[dict[str, Any]]:
         platform = _platform(request)
-        form = params.merge(_query(request), params.form_params((await request.form()).multi_items()))
+        form = params.merge(_query(request), params.form_params(await form_items(request)))
         service.check_jurisdiction(platform, params.first(form, "jurisdiction_id"))
-        with platform.store.read() as repo:
-            key = service.authenticate(repo, params.first(form, "api_key"))
+        key = service.authenticate(platform.store.reader(), params.first(form, "api_key"))
         if not _limiter(request).allow(key.name, time.monotonic()):
             raise Open311Error(429, f"rate limit for api_key '{key.name}' exceeded; retry shortly / 请求过于频繁")
         sub = params.parse_submission(form)
@@ -173,7 +173,7 @@ async def list_updates(request: Request, fmt: str) -> Response:
 async def post_update(request: Request, fmt: str) -> Response:
     async def work() -> list[dict[str, str]]:
         platform = _platform(request)
-        form = params.merge(_query(request), params.form_params((await request.form()).multi_items()))
+        form = params.merge(_query(request), params.form_params(await form_items(request)))
         service.check_jurisdiction(platform, params.first(form, "jurisdiction_id"))
         with platform.store.read() as repo:
             key = service.authenticate(repo, params.first(form, "api_key"), scope="backoffice")
