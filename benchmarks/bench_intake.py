@@ -11,7 +11,7 @@ import json
 import sqlite3
 import sys
 
-from harness import Row, post_load, print_rows, running_server
+from harness import Row, alternate, post_load, print_rows, running_server
 
 SECONDS = 5
 ROUNDS = 3  # alternate baseline and intake, and report the median round: the machine is noisy
@@ -25,17 +25,15 @@ def run() -> list[Row]:
     with running_server() as srv:
         headers = {"Authorization": f"Bearer {srv.token}", "Content-Type": "application/json"}
         post_load(srv.url + "/api/v1/echo", BODY, headers, 201, seconds=2)  # warm up
-        rounds = []
-        for _ in range(ROUNDS):
-            b = post_load(srv.url + "/api/v1/echo", BODY, headers, 201, seconds=SECONDS)
-            i = post_load(srv.url + "/api/v1/cases", BODY, headers, 201, seconds=SECONDS)
-            rounds.append((i.rps / b.rps, b, i))
+        base, intake, acknowledged = alternate(
+            lambda: post_load(srv.url + "/api/v1/echo", BODY, headers, 201, seconds=SECONDS),
+            lambda: post_load(srv.url + "/api/v1/cases", BODY, headers, 201, seconds=SECONDS),
+            ROUNDS,
+        )
         with sqlite3.connect(srv.db) as conn:
             stored = conn.execute("SELECT count(*) FROM cases WHERE source = 'bench'").fetchone()[0]
-    acknowledged = sum(i.ok for _, _, i in rounds)
     if stored < acknowledged:
         raise RuntimeError(f"{acknowledged} intakes acknowledged but only {stored} stored")
-    _, base, intake = sorted(rounds, key=lambda r: r[0])[len(rounds) // 2]
     return [
         ("case_intake_http", intake.rps, "req/s", base.rps, "req/s (trivial POST, same stack)"),
         ("case_intake_p99", intake.p99_ms, "ms", base.p99_ms, "ms (trivial POST)"),

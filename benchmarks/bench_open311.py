@@ -14,7 +14,7 @@ import sqlite3
 import sys
 from urllib.parse import urlencode
 
-from harness import Row, cityops, post_load, print_rows, running_server
+from harness import Row, alternate, cityops, post_load, print_rows, running_server
 
 SECONDS = 5
 ROUNDS = 3
@@ -34,17 +34,15 @@ def run() -> list[Row]:
         post_load(srv.url + "/open311/v2/requests.json", body, form, 200, seconds=2)
         with sqlite3.connect(srv.db) as conn:
             warm = conn.execute("SELECT count(*) FROM cases WHERE source = 'open311'").fetchone()[0]
-        rounds = []
-        for _ in range(ROUNDS):  # alternate, and report the median round: the machine is noisy
-            b = post_load(srv.url + "/api/v1/echo", body, echo, 201, seconds=SECONDS)
-            o = post_load(srv.url + "/open311/v2/requests.json", body, form, 200, seconds=SECONDS)
-            rounds.append((o.rps / b.rps, b, o))
+        base, o311, acknowledged = alternate(
+            lambda: post_load(srv.url + "/api/v1/echo", body, echo, 201, seconds=SECONDS),
+            lambda: post_load(srv.url + "/open311/v2/requests.json", body, form, 200, seconds=SECONDS),
+            ROUNDS,
+        )
         with sqlite3.connect(srv.db) as conn:
             stored = conn.execute("SELECT count(*) FROM cases WHERE source = 'open311'").fetchone()[0] - warm
-    acknowledged = sum(o.ok for _, _, o in rounds)
     if stored < acknowledged:
         raise RuntimeError(f"{acknowledged} Open311 requests acknowledged but only {stored} stored")
-    _, base, o311 = sorted(rounds, key=lambda r: r[0])[len(rounds) // 2]
     return [
         ("open311_post_http", o311.rps, "req/s", base.rps, "req/s (trivial POST, same stack)"),
         ("open311_post_p99", o311.p99_ms, "ms", base.p99_ms, "ms (trivial POST)"),

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -157,6 +157,19 @@ async def _asyncio_load(url: str, body: bytes, headers: dict[str, str], status: 
     latencies.sort()
     p99 = latencies[int(len(latencies) * 0.99) - 1] * 1000 if latencies else float("nan")
     return Load((counts["ok"] + counts["bad"]) / elapsed, p99, counts["ok"], counts["bad"], "asyncio-httpx")
+
+
+def alternate(baseline: Callable[[], Load], subject: Callable[[], Load], rounds: int = 3) -> tuple[Load, Load, int]:
+    """Run baseline and subject in turns; returns the median round's pair (by ratio) and the
+    number of subject requests acknowledged over all rounds. Turns and a median make the
+    figure steady on a noisy machine."""
+    pairs = []
+    for _ in range(rounds):
+        b = baseline()
+        s = subject()
+        pairs.append((s.rps / b.rps, b, s))
+    _, base, sub = sorted(pairs, key=lambda p: p[0])[len(pairs) // 2]
+    return base, sub, sum(s.ok for _, _, s in pairs)
 
 
 def print_rows(rows: list[Row]) -> None:

@@ -25,10 +25,17 @@ class Main(click.Group):
     """Turns domain errors into one clear line and exit status 2, instead of a traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        from cityops.cases.calendar import CalendarError
+        from cityops.catalog.errors import CatalogueError
+        from cityops.geo.errors import CityPackError
+
         try:
             return super().invoke(ctx)
         except CityopsError as exc:
             click.echo(f"error: {exc.message_en} / {exc.message_zh}", err=True)
+            sys.exit(2)
+        except (CatalogueError, CityPackError, CalendarError) as exc:
+            click.echo(f"error: {exc}", err=True)
             sys.exit(2)
 
 

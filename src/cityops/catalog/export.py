@@ -33,6 +33,15 @@ def entry_row(entry: Entry) -> dict[str, str]:
         for area in AREA_CLASSES
     }
     return {
+        **_identity(entry),
+        "department_name": DEPARTMENT_TYPES.get(entry.department, ("", ""))[0],
+        **limits,
+        "verify_on_site": "true" if entry.verify_on_site else "false",
+    }
+
+
+def _identity(entry: Entry) -> dict[str, str]:
+    return {
         "kind": entry.kind,
         "code": entry.code,
         "major_code": entry.major_code,
@@ -40,9 +49,6 @@ def entry_row(entry: Entry) -> dict[str, str]:
         "name": entry.name,
         "name_en": entry.name_en,
         "department": entry.department,
-        "department_name": DEPARTMENT_TYPES.get(entry.department, ("", ""))[0],
-        **limits,
-        "verify_on_site": "true" if entry.verify_on_site else "false",
     }
 
 
@@ -58,13 +64,7 @@ def export_csv(cat: Catalogue, out: TextIO) -> int:
 def entry_json(entry: Entry) -> dict[str, object]:
     zh, en = DEPARTMENT_TYPES.get(entry.department, ("", ""))
     return {
-        "kind": entry.kind,
-        "code": entry.code,
-        "major_code": entry.major_code,
-        "major_name": entry.major_name,
-        "name": entry.name,
-        "name_en": entry.name_en,
-        "department": entry.department,
+        **_identity(entry),
         "department_name": zh,
         "department_name_en": en,
         "time_limits": {a: format_time_limit(t) for a, t in entry.time_limits.items()},

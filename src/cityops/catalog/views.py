@@ -7,19 +7,10 @@ from typing import Any
 from fastapi import APIRouter
 
 from cityops.api.deps import ActorDep, PlatformDep
-from cityops.catalog.models import Entry
+from cityops.catalog.export import entry_json
 from cityops.errors import NotFound
 
 router = APIRouter(prefix="/api/v1/catalogue", tags=["catalogue"])
-
-
-def entry_json(e: Entry) -> dict[str, Any]:
-    return {
-        "kind": e.kind, "code": e.code, "major_code": e.major_code, "major_name": e.major_name,
-        "name": e.name, "name_en": e.name_en, "department": e.department,
-        "time_limits": {k: {"amount": v.amount, "unit": v.unit} for k, v in e.time_limits.items()},
-        "verify_on_site": e.verify_on_site, "keywords": list(e.keywords),
-    }
 
 
 @router.get("/matters", summary="Matters (管理事项), optionally filtered by text")

@@ -13,13 +13,14 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 import polars as pl
 
 from cityops.cases.models import Case, Change, Status
+from cityops.cases.routing import DepartmentLike
 from cityops.errors import InvalidInput
 from cityops.intake.mapping import ImportMapping
 from cityops.intake.prepare import (
@@ -38,17 +39,6 @@ if TYPE_CHECKING:
 
 ACTOR = "import"
 Progress = Callable[[int], None]  # called with the number of rows just inserted
-
-
-class DepartmentLike(Protocol):
-    @property
-    def code(self) -> str: ...
-
-    @property
-    def serves(self) -> tuple[str, ...]: ...
-
-    @property
-    def district(self) -> str | None: ...
 
 
 class StrictImportError(InvalidInput):
