@@ -447,3 +447,16 @@ def test_cli_info_locate_export(tmp_path: Path) -> None:
     assert out.exit_code == 0 and (tmp_path / "wh" / "city.yaml").exists()
     out = runner.invoke(city, ["locate", "114.30", "30.59", "--pack", str(tmp_path / "wh")])
     assert out.exit_code == 0 and "420102" in out.output
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lon=st.floats(113.6, 115.2), lat=st.floats(29.9, 31.4))
+def test_locate_one_agrees_with_the_vectorised_lookup(pack: CityPack, lon: float, lat: float) -> None:
+    many = pack.locate(np.array([lon]), np.array([lat]))
+    one = pack.locate_one(lon, lat)
+    if many.district_code[0] == "":
+        assert one is None
+    else:
+        assert one is not None
+        assert (one.district_code, one.grid_code, one.area_class) == (
+            many.district_code[0], many.grid_code[0], many.area_class[0])

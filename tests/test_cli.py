@@ -1,0 +1,83 @@
+"""The `cityops` command: the interfaces operators and the checks use."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from cityops.cli import main
+
+
+def run(*args: str, stdin: str | None = None) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args), input=stdin)
+    return result.exit_code, result.output
+
+
+def test_catalogue_export_csv_has_every_entry() -> None:
+    code, out = run("catalogue", "export", "--format", "csv")
+    assert code == 0
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert len(rows) == 403
+    assert {r["kind"] for r in rows} == {"component", "matter"}
+    rubbish = next(r for r in rows if r["kind"] == "matter" and r["code"] == "06010")
+    assert rubbish["name"] == "暴露垃圾" and rubbish["time_limit_A"] == "4 working_hours"
+    assert rubbish["department"] == "sanitation"
+
+
+def test_users_tokens_and_refusals(tmp_path: Path) -> None:
+    db = str(tmp_path / "c.db")
+    assert run("user", "create", "ann", "--role", "dispatcher", "--password-stdin", "--db", db,
+               stdin="a-long-password\n")[0] == 0
+    code, out = run("user", "create", "w1", "--role", "department", "--department", "WH-WATER",
+                    "--password-stdin", "--db", db, stdin="a-long-password\n")
+    assert code == 0, out
+    code, out = run("token", "ann", "--db", db)
+    assert code == 0 and out.strip().startswith("cot_")
+    code, out = run("user", "create", "bob", "--role", "wizard", "--password-stdin", "--db", db,
+                    stdin="a-long-password\n")
+    assert code == 2 and "unknown role" in out
+    code, out = run("user", "create", "w2", "--role", "department", "--password-stdin", "--db", db,
+                    stdin="a-long-password\n")
+    assert code == 2 and "--department" in out
+    code, out = run("user", "create", "cat", "--role", "collector", "--password-stdin", "--db", db,
+                    stdin="short\n")
+    assert code == 2 and "at least" in out
+    code, out = run("token", "nobody", "--db", db)
+    assert code == 2 and "no user" in out
+    code, out = run("user", "list", "--db", db)
+    assert "ann\tdispatcher" in out and "w1\tdepartment\tWH-WATER" in out
+
+
+@pytest.mark.timeout(300)
+def test_demo_then_indicators_and_history(tmp_path: Path) -> None:
+    db = str(tmp_path / "demo.db")
+    code, out = run("demo", "--no-serve", "--db", db, "--reports", "300")
+    assert code == 0, out
+    assert "全市 city" in out and "综合评价" in out
+    code, out = run("indicators", "--db", db, "--by", "district", "--format", "csv")
+    assert code == 0
+    rows = list(csv.DictReader(io.StringIO(out)))
+    city = next(r for r in rows if r["区 district"] == "city")
+    assert int(city["受理数 accepted"]) == 300
+    assert 0 < float(city["结案率 close_rate"]) <= 1
+    assert float(city["返工率 rework_rate"]) > 0  # some cases failed verification
+    for by in ("department", "grid"):
+        code, out = run("indicators", "--db", db, "--by", by, "--format", "table")
+        assert code == 0 and "结案率" in out
+    code, out = run("indicators", "--db", db, "--from", "2000-01-01", "--to", "2000-02-01", "--format", "csv")
+    assert code == 0
+    code, out = run("indicators", "--db", db, "--from", "yesterday")
+    assert code == 2 and "not a date" in out
+    code, out = run("history", "verify", "--db", db)
+    assert code == 0 and "intact" in out
+    code, out = run("cases", "sweep", "--db", db)
+    assert code == 0 and "escalated" in out
+
+
+def test_history_verify_on_a_missing_database(tmp_path: Path) -> None:
+    code, out = run("history", "verify", "--db", str(tmp_path / "none.db"))
+    assert code != 0 and "no database" in out
