@@ -192,3 +192,37 @@ def test_users_admin_only(api: Api) -> None:
     assert api.post("admin", "/api/v1/users", json=body).status_code == 409
     bad = {"name": "x", "role": "department", "password": "long-enough-pw"}
     assert api.post("admin", "/api/v1/users", json=bad).status_code == 422
+
+
+def test_the_server_escalates_overdue_cases_by_itself(platform: Any) -> None:
+    from datetime import timedelta
+
+    from fastapi.testclient import TestClient
+
+    from cityops.api.app import create_app
+    from cityops.cases import service
+    from cityops.cases.models import SYSTEM_ACTOR, Action, Actor, Role
+    from cityops.cases.workflow import Command
+    from cityops.core import utcnow
+
+    long_ago = utcnow() - timedelta(days=30)
+    report = service.NewReport("06010", "暴露垃圾", 114.3055, 30.5928)
+
+    def overdue_case(repo: Any) -> int:
+        case = service.intake(repo, platform, report, SYSTEM_ACTOR, long_ago)
+        boss = Actor("boss", Role.SUPERVISOR)
+        service.act(repo, platform, case.id, Command(Action.REGISTER, boss, long_ago))
+        return service.act(repo, platform, case.id, Command(Action.DISPATCH, boss, long_ago)).id
+
+    cid = platform.store.write(overdue_case)
+    with TestClient(create_app(platform, sweep_every=0.05)):
+        import time
+
+        for _ in range(100):
+            with platform.store.read() as repo:
+                if repo.get_case(cid).escalated:
+                    break
+            time.sleep(0.05)
+    with platform.store.read() as repo:
+        assert repo.get_case(cid).escalated
+        assert repo.history(cid)[-1].change.action == "escalate"

@@ -66,7 +66,7 @@ def serve(db: str, host: str, port: int, city: str | None) -> None:
     click.echo(f"cityops {__version__}: {platform.city.name} / {platform.city.name_en}, database {db}")
     click.echo(f"API http://{host}:{port}/api/v1  docs http://{host}:{port}/docs")
     try:
-        uvicorn.run(create_app(platform), host=host, port=port, log_level="warning")
+        uvicorn.run(create_app(platform, sweep_every=60), host=host, port=port, log_level="warning")
     finally:
         platform.close()
 

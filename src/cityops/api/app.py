@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 import orjson
@@ -77,7 +81,28 @@ def _validation_message(exc: RequestValidationError) -> str:
     return "; ".join(parts)
 
 
-def create_app(platform: Platform) -> FastAPI:
+def _sweeper(platform: Platform, every: float) -> Any:
+    """A lifespan that escalates overdue cases (督办) every `every` seconds while serving."""
+    from cityops.cases.service import sweep_overdue
+    from cityops.core import utcnow
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async def loop() -> None:
+            while True:
+                await platform.store.awrite(partial(sweep_overdue, platform=platform, now=utcnow()))
+                await asyncio.sleep(every)
+
+        task = asyncio.create_task(loop())
+        try:
+            yield
+        finally:
+            task.cancel()
+
+    return lifespan
+
+
+def create_app(platform: Platform, sweep_every: float | None = None) -> FastAPI:
     from cityops.auth.views import router as auth_router
     from cityops.cases.views import router as cases_router
     from cityops.catalog.views import router as catalogue_router
@@ -91,6 +116,7 @@ def create_app(platform: Platform) -> FastAPI:
         description="城市运行一网统管 — cases, catalogue, city, indicators. "
         "Authenticate with POST /api/v1/auth/token, then send 'Authorization: Bearer <token>'.",
         default_response_class=JSON,
+        lifespan=_sweeper(platform, sweep_every) if sweep_every else None,
     )
     app.state.platform = platform
     platform.city.locator  # noqa: B018 - build the point index now, not on the first report

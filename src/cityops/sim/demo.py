@@ -271,6 +271,6 @@ def run_demo(db: str, reports: int, seed: int, serve: bool, host: str, port: int
 
             out.print(f"API  http://{host}:{port}/api/v1   docs http://{host}:{port}/docs   "
                           f"schema http://{host}:{port}/openapi.json   (Ctrl-C to stop)")
-            uvicorn.run(create_app(platform), host=host, port=port, log_level="warning")
+            uvicorn.run(create_app(platform, sweep_every=60), host=host, port=port, log_level="warning")
     finally:
         platform.close()
