@@ -305,7 +305,7 @@ def test_nyc_routing_report_and_override(small: _Platform, tmp_path: Path) -> No
 
 def test_chicago_import(small: _Platform) -> None:
     path = shared_file("311/chicago_open311_georeport_v2_2014_50.json")
-    mapping = load_mapping(EXAMPLES / "chicago_open311.yaml", MATTERS)
+    mapping = load_mapping(EXAMPLES / "chicago-georeport.yaml", MATTERS)
     result = import_file(small, path, mapping, NOW)  # type: ignore[arg-type]
     assert (result.read, result.imported, result.skipped.height) == (50, 50, 0)
     with small.store.read() as repo:
