@@ -192,3 +192,32 @@ def test_users_admin_only(api: Api) -> None:
     assert api.post("admin", "/api/v1/users", json=body).status_code == 409
     bad = {"name": "x", "role": "department", "password": "long-enough-pw"}
     assert api.post("admin", "/api/v1/users", json=bad).status_code == 422
+
+
+def test_out_of_range_numbers_are_refused_not_500(api: Api) -> None:
+    big = 10**25  # past SQLite's 64-bit integers
+    cid = api.report().json()["id"]
+    for url in (f"/api/v1/cases/{big}", f"/api/v1/cases/{big}/history", f"/api/v1/cases?offset={big}",
+                "/api/v1/cases?due_within_hours=inf", "/api/v1/cases?due_within_hours=1e7",
+                "/api/v1/indicators?from=0001-01-01T00:00:00%2B14:00"):
+        r = api.get("admin", url)
+        assert r.status_code == 422 and r.json()["message"], url
+    assert api.act("acceptor", cid, "merge", target=big).status_code == 422
+    r = api.report(attributes={"n": big})  # JSON allows it; the store's JSON cannot hold it
+    assert r.status_code == 422 and "attributes" in r.json()["message"]
+    assert api.get("admin", "/api/v1/cases").json()["total"] == 1
+
+
+def test_extension_must_be_finite_and_at_most_about_a_year(api: Api) -> None:
+    case = walk_to(api, "disposing")
+    cid, dept = case["id"], case["department"]
+    for amount, unit in ((1e300, "working_days"), (251, "working_days"), (2001, "working_hours")):
+        r = api.act(dept, cid, "request_extension", amount=amount, unit=unit, reason="需调设备")
+        assert r.status_code == 422 and "at most" in r.json()["message"]
+    infinite = b'{"amount": Infinity, "unit": "working_hours", "reason": "r"}'  # Python's JSON reads it
+    r = api.client.post(f"/api/v1/cases/{cid}/actions/request_extension", content=infinite,
+                        headers={**api.h(dept), "content-type": "application/json"})
+    assert r.status_code == 422
+    assert api.get("admin", f"/api/v1/cases/{cid}").json()["pending_extension"] is None
+    assert api.act(dept, cid, "request_extension", amount=250, unit="working_days", reason="大修").status_code == 200
+    assert api.act("supervisor", cid, "approve_extension").status_code == 200
