@@ -221,3 +221,18 @@ def test_extension_must_be_finite_and_at_most_about_a_year(api: Api) -> None:
     assert api.get("admin", f"/api/v1/cases/{cid}").json()["pending_extension"] is None
     assert api.act(dept, cid, "request_extension", amount=250, unit="working_days", reason="大修").status_code == 200
     assert api.act("supervisor", cid, "approve_extension").status_code == 200
+
+
+def test_streamed_oversized_body_is_413_on_every_endpoint(api: Api) -> None:
+    cid = api.report().json()["id"]
+
+    def chunks() -> Any:  # no Content-Length: the limit is only found while reading
+        yield b'{"reason": "'
+        for _ in range(120):
+            yield b"x" * 10_000
+        yield b'"}'
+
+    for url in (f"/api/v1/cases/{cid}/actions/comment", "/api/v1/cases", "/api/v1/auth/token"):
+        r = api.client.post(url, content=chunks(), headers={**api.h("admin"), "content-type": "application/json"})
+        assert r.status_code == 413 and r.json()["error"] == "too_large", url
+    assert len(api.get("admin", f"/api/v1/cases/{cid}/history").json()["entries"]) == 1
