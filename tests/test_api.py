@@ -226,3 +226,47 @@ def test_the_server_escalates_overdue_cases_by_itself(platform: Any) -> None:
     with platform.store.read() as repo:
         assert repo.get_case(cid).escalated
         assert repo.history(cid)[-1].change.action == "escalate"
+
+
+def test_out_of_range_numbers_are_refused_not_500(api: Api) -> None:
+    big = 10**25  # past SQLite's 64-bit integers
+    cid = api.report().json()["id"]
+    for url in (f"/api/v1/cases/{big}", f"/api/v1/cases/{big}/history", f"/api/v1/cases?offset={big}",
+                "/api/v1/cases?due_within_hours=inf", "/api/v1/cases?due_within_hours=1e7",
+                "/api/v1/indicators?from=0001-01-01T00:00:00%2B14:00"):
+        r = api.get("admin", url)
+        assert r.status_code == 422 and r.json()["message"], url
+    assert api.act("acceptor", cid, "merge", target=big).status_code == 422
+    r = api.report(attributes={"n": big})  # JSON allows it; the store's JSON cannot hold it
+    assert r.status_code == 422 and "attributes" in r.json()["message"]
+    assert api.get("admin", "/api/v1/cases").json()["total"] == 1
+
+
+def test_extension_must_be_finite_and_at_most_about_a_year(api: Api) -> None:
+    case = walk_to(api, "disposing")
+    cid, dept = case["id"], case["department"]
+    for amount, unit in ((1e300, "working_days"), (251, "working_days"), (2001, "working_hours")):
+        r = api.act(dept, cid, "request_extension", amount=amount, unit=unit, reason="需调设备")
+        assert r.status_code == 422 and "at most" in r.json()["message"]
+    infinite = b'{"amount": Infinity, "unit": "working_hours", "reason": "r"}'  # Python's JSON reads it
+    r = api.client.post(f"/api/v1/cases/{cid}/actions/request_extension", content=infinite,
+                        headers={**api.h(dept), "content-type": "application/json"})
+    assert r.status_code == 422
+    assert api.get("admin", f"/api/v1/cases/{cid}").json()["pending_extension"] is None
+    assert api.act(dept, cid, "request_extension", amount=250, unit="working_days", reason="大修").status_code == 200
+    assert api.act("supervisor", cid, "approve_extension").status_code == 200
+
+
+def test_streamed_oversized_body_is_413_on_every_endpoint(api: Api) -> None:
+    cid = api.report().json()["id"]
+
+    def chunks() -> Any:  # no Content-Length: the limit is only found while reading
+        yield b'{"reason": "'
+        for _ in range(120):
+            yield b"x" * 10_000
+        yield b'"}'
+
+    for url in (f"/api/v1/cases/{cid}/actions/comment", "/api/v1/cases", "/api/v1/auth/token"):
+        r = api.client.post(url, content=chunks(), headers={**api.h("admin"), "content-type": "application/json"})
+        assert r.status_code == 413 and r.json()["error"] == "too_large", url
+    assert len(api.get("admin", f"/api/v1/cases/{cid}/history").json()["entries"]) == 1

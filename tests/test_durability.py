@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -76,3 +77,32 @@ def test_kill_9_loses_no_acknowledged_write(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait()
+
+
+def test_loop_writer_answers_its_batch_when_cancelled_mid_commit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    from cityops.store import writer
+    from cityops.store.sqlite import SqliteRepo, SqliteStore
+
+    store = SqliteStore(tmp_path / "w.db")
+    original = writer.finish
+
+    def slow_finish(conn: Any, outcomes: Any) -> Any:
+        time.sleep(0.3)  # the COMMIT waits for the disk
+        return original(conn, outcomes)
+
+    monkeypatch.setattr(writer, "finish", slow_finish)
+
+    async def main() -> None:
+        lw = writer.LoopWriter(store._connect, SqliteRepo)
+        call = asyncio.ensure_future(lw.arun(lambda repo: repo.set_setting("k", "v")))
+        await asyncio.sleep(0.05)
+        assert lw._flusher is not None
+        lw._flusher.cancel()  # e.g. the server shutting down
+        with pytest.raises(asyncio.CancelledError):  # answered, not left waiting forever
+            await asyncio.wait_for(call, timeout=5)
+        lw.close()
+
+    asyncio.run(main())
+    store.close()

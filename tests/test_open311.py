@@ -329,3 +329,36 @@ def test_rate_limiter_keeps_keys_apart() -> None:
     assert [limiter.allow("a", 0.0) for _ in range(3)] == [True, True, False]
     assert limiter.allow("b", 0.0)
     assert limiter.allow("a", 1.0)
+
+
+def test_huge_or_non_ascii_ids_and_dates_are_refused_not_500(srv: Server) -> None:
+    rid = post(srv).json()[0]["service_request_id"]
+    for bad in ("9" * 30, "²", "١٢"):  # '²'.isdigit() is True, int('²') fails; 30 digits overflow SQLite
+        errors_of(httpx.get(f"{srv.url}/requests/{bad}.json"), 404)
+        errors_of(httpx.get(f"{srv.url}/requests.json", params={"service_request_id": bad}), 400)
+        form = {"api_key": srv.office, "service_request_id": rid, "status": "DUPLICATE", "duplicate_of": bad}
+        errors_of(httpx.post(f"{srv.url}/servicerequestupdates.json", data=form), 400)
+    errors_of(httpx.get(f"{srv.url}/requests.json", params={"page": "9" * 30}), 400)
+    assert httpx.get(f"{srv.url}/requests.json", params={"page": str(10**15)}).json() == []
+    errors_of(httpx.get(f"{srv.url}/requests.json", params={"end_date": "0001-01-01T00:00:00Z"}), 400)
+
+
+def test_control_characters_never_break_the_xml_feed(srv: Server) -> None:
+    rid = post(srv, description="井盖 \x01 破损 \x0b").json()[0]["service_request_id"]
+    for url in (f"{srv.url}/requests/{rid}.xml", f"{srv.url}/requests.xml"):
+        ET.fromstring(httpx.get(url).content)  # well-formed for every client
+    assert "井盖 \ufffd 破损" in httpx.get(f"{srv.url}/requests/{rid}.xml").content.decode()
+
+
+def test_internal_notes_stay_internal(srv: Server) -> None:
+    rid = post(srv).json()[0]["service_request_id"]
+    secret = "内部备注：举报人电话 13800000000"
+    assert srv.core("POST", f"/api/v1/cases/{rid}/actions/comment", json={"reason": secret}).status_code == 200
+    for url in (f"{srv.url}/requests/{rid}.json?extensions=true", f"{srv.url}/requests/{rid}.xml?extensions=true",
+                f"{srv.url}/servicerequestupdates.json"):
+        assert "13800000000" not in httpx.get(url).text, url
+    # What a back office posts through Open311 is meant for the citizen, and shown.
+    form = {"api_key": srv.office, "service_request_id": rid, "status": "OPEN", "description": "已安排人员 / crew booked"}
+    assert httpx.post(f"{srv.url}/servicerequestupdates.json", data=form).status_code == 200
+    got = httpx.get(f"{srv.url}/requests/{rid}.json", params={"extensions": "true"}).json()[0]
+    assert "crew booked" in got["status_notes"]

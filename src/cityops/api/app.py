@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -39,19 +40,26 @@ class BodyLimit:
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
             await _too_large(self.limit, send)
             return
-        seen = 0
+        seen, over = 0, False
 
         async def limited() -> Message:
-            nonlocal seen
+            nonlocal seen, over
             message = await receive()
             seen += len(message.get("body", b""))
             if seen > self.limit:
+                over = True
                 raise _TooLarge
             return message
 
-        try:
-            await self.app(scope, limited, send)
-        except _TooLarge:
+        async def unless_over(message: Message) -> None:
+            # FastAPI turns any error while reading a pydantic body into its own 400 "error
+            # parsing the body"; a streamed (chunked) body over the limit must still be a 413.
+            if not over:
+                await send(message)
+
+        with contextlib.suppress(_TooLarge):
+            await self.app(scope, limited, unless_over)
+        if over:
             await _too_large(self.limit, send)
 
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from cityops.cases import deadline
 from cityops.cases.history import Problem, next_entry, verify
 from cityops.cases.models import SYSTEM_ACTOR, Action, Actor, Case, Change, Role, Status
@@ -72,6 +74,10 @@ def validate_report(platform: Platform, report: NewReport) -> tuple[str, str, st
             f"description has {len(text)} characters; at most {MAX_DESCRIPTION} are allowed",
             f"问题描述超过 {MAX_DESCRIPTION} 字",
         )
+    try:
+        orjson.dumps(report.attributes)  # stored as JSON: refuse what cannot be, e.g. a 30-digit integer
+    except orjson.JSONEncodeError as exc:
+        raise InvalidInput(f"attributes cannot be stored: {exc}", "附加属性无法保存") from None
     if not (math.isfinite(report.lon) and math.isfinite(report.lat)):
         raise InvalidInput("coordinates must be finite numbers", "坐标必须是有效数字")
     where = platform.city.locate_one(report.lon, report.lat)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, ValidationError
 
@@ -20,6 +20,11 @@ from cityops.errors import InvalidInput
 from cityops.store.base import CaseQuery
 
 router = APIRouter(prefix="/api/v1", tags=["cases"])
+# SQLite integers are 64-bit: a larger id or offset is refused here, not a 500 in the store.
+MAX_INT = 2**63 - 1
+CaseId = Annotated[int, Path(le=MAX_INT, description="case id")]
+# A year of working hours; more would search centuries of calendar on the request path.
+MAX_DUE_WITHIN_HOURS = 10_000
 
 
 class CaseIn(BaseModel):
@@ -37,7 +42,7 @@ class ActionIn(BaseModel):
     department: str | None = Field(default=None, description="dispatch: department code (default: the rule's first choice)")
     matter_code: str | None = Field(default=None, description="register: correct the matter")
     passed: bool | None = Field(default=None, description="verify: true closes, false is rework")
-    target: int | None = Field(default=None, description="merge: the case to merge into")
+    target: int | None = Field(default=None, le=MAX_INT, description="merge: the case to merge into")
     amount: float | None = Field(default=None, gt=0, description="request_extension: how long")
     unit: str | None = Field(default=None, description="working_hours | working_days | calendar_hours")
 
@@ -107,10 +112,12 @@ def search_cases(
     reported_from: Annotated[datetime | None, Query(alias="from")] = None,
     reported_to: Annotated[datetime | None, Query(alias="to")] = None,
     overdue: bool = False,
-    due_within_hours: Annotated[float | None, Query(gt=0, description="open cases due within N working hours")] = None,
+    due_within_hours: Annotated[
+        float | None, Query(gt=0, le=MAX_DUE_WITHIN_HOURS, description="open cases due within N working hours")
+    ] = None,
     q: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
     order: Annotated[str, Query(pattern="^-?(id|due_at|reported_at)$")] = "id",
 ) -> dict[str, Any]:
     now = utcnow()
@@ -133,7 +140,7 @@ def search_cases(
 
 
 @router.get("/cases/{case_id}", summary="One case, with the actions you may take now")
-def get_case(case_id: int, platform: PlatformDep, actor: ActorDep) -> dict[str, Any]:
+def get_case(case_id: CaseId, platform: PlatformDep, actor: ActorDep) -> dict[str, Any]:
     with platform.store.read() as repo:
         case = service.get_visible(repo, case_id, actor)
     out = case_json(case, utcnow())
@@ -142,7 +149,7 @@ def get_case(case_id: int, platform: PlatformDep, actor: ActorDep) -> dict[str, 
 
 
 @router.post("/cases/{case_id}/actions/{action}", summary="Take a workflow step (立案, 派遣, 核查 …)")
-async def act(case_id: int, action: Action, body: ActionIn, platform: PlatformDep, actor: ActorDep) -> dict[str, Any]:
+async def act(case_id: CaseId, action: Action, body: ActionIn, platform: PlatformDep, actor: ActorDep) -> dict[str, Any]:
     now = utcnow()
     cmd = Command(
         action=action, actor=actor, at=now, reason=body.reason, department=body.department,
@@ -154,7 +161,7 @@ async def act(case_id: int, action: Action, body: ActionIn, platform: PlatformDe
 
 
 @router.get("/cases/{case_id}/history", summary="The case's append-only history")
-def history(case_id: int, platform: PlatformDep, actor: ActorDep) -> dict[str, Any]:
+def history(case_id: CaseId, platform: PlatformDep, actor: ActorDep) -> dict[str, Any]:
     with platform.store.read() as repo:
         service.get_visible(repo, case_id, actor)
         entries = repo.history(case_id)
@@ -175,7 +182,7 @@ def history(case_id: int, platform: PlatformDep, actor: ActorDep) -> dict[str, A
 
 
 @router.get("/cases/{case_id}/history/verify", summary="Check the case's hash chain")
-def verify_case(case_id: int, platform: PlatformDep, actor: ActorDep) -> dict[str, Any]:
+def verify_case(case_id: CaseId, platform: PlatformDep, actor: ActorDep) -> dict[str, Any]:
     with platform.store.read() as repo:
         case = service.get_visible(repo, case_id, actor)
         problems = verify(case_id, repo.history(case_id), case.history_head, case.history_count)
@@ -191,7 +198,7 @@ def verify_all(platform: PlatformDep, actor: ActorDep) -> dict[str, Any]:
 
 
 @router.get("/cases/{case_id}/departments", summary="Who should act, by the dispatch rule")
-def suggested(case_id: int, platform: PlatformDep, actor: ActorDep) -> dict[str, Any]:
+def suggested(case_id: CaseId, platform: PlatformDep, actor: ActorDep) -> dict[str, Any]:
     with platform.store.read() as repo:
         case = service.get_visible(repo, case_id, actor)
     by_code = {d.code: d for d in platform.city.departments}

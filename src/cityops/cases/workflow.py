@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -239,15 +240,23 @@ def _verify(case: Case, cmd: Command, clock: DeadlineClock) -> tuple[dict[str, A
     return updates, {"passed": False}
 
 
+# About a year at most: more is a typing mistake, and approving it would search centuries of
+# calendar for working time (and fail) while the case waits.
+MAX_EXTENSION = {"working_hours": 2_000.0, "working_days": 250.0, "calendar_hours": 8_760.0}
+
+
 def _extension_amount(cmd: Command) -> str:
-    if cmd.amount is None or cmd.amount <= 0 or not cmd.unit:
+    if cmd.amount is None or not math.isfinite(cmd.amount) or cmd.amount <= 0 or not cmd.unit:
         raise InvalidInput(
             "an extension needs a positive amount and a unit "
             "(working_hours, working_days or calendar_hours)",
             "延期必须给出正数时长和单位（工作时、工作日或小时）",
         )
-    if cmd.unit not in ("working_hours", "working_days", "calendar_hours"):
+    if cmd.unit not in MAX_EXTENSION:
         raise InvalidInput(f"unknown time unit '{cmd.unit}'", f"未知的时间单位 {cmd.unit}")
+    if cmd.amount > MAX_EXTENSION[cmd.unit]:
+        limit = f"{MAX_EXTENSION[cmd.unit]:g} {cmd.unit}"
+        raise InvalidInput(f"an extension may be at most {limit}", f"延期不能超过 {limit}")
     return f"{cmd.amount:g} {cmd.unit}"
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -28,8 +28,14 @@ def get_indicators(
     format: Annotated[str, Query(pattern="^(json|csv)$")] = "json",
 ) -> Any:
     for value in (start, end):
-        if value is not None and value.tzinfo is None:
+        if value is None:
+            continue
+        if value.tzinfo is None:
             raise InvalidInput("from/to need a zone, e.g. 2026-11-01T00:00:00+08:00", "时间必须带时区")
+        try:
+            value.astimezone(UTC)  # 0001-01-01T00:00+14:00 has no UTC date
+        except OverflowError:
+            raise InvalidInput(f"from/to out of range: {value}", "时间超出范围") from None
     with platform.store.read() as repo:
         frame = indicators(repo, by, utcnow(), start, end, actor)
     if format == "csv":

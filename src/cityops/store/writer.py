@@ -146,6 +146,7 @@ class LoopWriter:
 
     async def _flush(self) -> None:
         loop = asyncio.get_running_loop()
+        batch: list[tuple[Callable[[Any], Any], asyncio.Future[Any]]] = []
         try:
             if self._conn is None:
                 self._conn = self._connect()
@@ -159,7 +160,9 @@ class LoopWriter:
                         continue  # the client went away; the write stands all the same
                     fut.set_result(value) if ok else fut.set_exception(value)
         except BaseException as exc:
-            for _, fut in self._pending:  # never leave a caller waiting forever
+            # Never leave a caller waiting forever: neither the batch in hand (say the task was
+            # cancelled during its COMMIT, whose outcome is then unknown) nor those queued.
+            for _, fut in batch + self._pending:
                 if not fut.done():
                     fut.set_exception(exc)
             self._pending = []

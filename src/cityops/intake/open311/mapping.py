@@ -68,19 +68,35 @@ def note(entry: HistoryEntry, tz: ZoneInfo) -> dict[str, Any]:
             "type": "activity"}
 
 
+# Steps whose reason is the back office talking to itself (a comment, why a department sent a
+# case back, a suspension, an extension, an escalation): never shown to the public, unless a
+# back office posted it through Open311 as an update meant for the citizen.
+INTERNAL_ACTIONS = frozenset({
+    Action.COMMENT, Action.RETURN, Action.SUSPEND, Action.RESUME, Action.ESCALATE,
+    Action.REQUEST_EXTENSION, Action.APPROVE_EXTENSION, Action.DENY_EXTENSION, "merged_in",
+})
+
+
+def public_reason(entry: HistoryEntry) -> str:
+    c = entry.change
+    if c.action == "report" or (c.action in INTERNAL_ACTIONS and not c.actor.startswith("open311:")):
+        return ""
+    return c.reason
+
+
 def _describe(entry: HistoryEntry) -> str:
     c = entry.change
     status = bilingual(STATUS_LABELS[Status(c.to_status)])
     parts = [f"{action_label(c.action)} → {status}"]
-    if c.reason:
-        parts.append(c.reason)
+    if reason := public_reason(entry):
+        parts.append(reason)
     return "; ".join(parts)
 
 
 def status_notes(case: Case, last: HistoryEntry | None) -> str:
     text = bilingual(STATUS_LABELS[case.status])
-    if last is not None and last.change.reason and last.change.action != "report":
-        text += f"; {last.change.reason}"
+    if last is not None and (reason := public_reason(last)):
+        text += f"; {reason}"
     return text
 
 
@@ -148,7 +164,7 @@ def update_json(entry: HistoryEntry, tz: ZoneInfo) -> dict[str, Any]:
         "service_request_id": str(c.case_id),
         "status": EXTENDED_STATUS[Status(c.to_status)],
         "updated_datetime": w3(c.at, tz),
-        "description": c.reason or _describe(entry),
+        "description": public_reason(entry) or _describe(entry),
         "media_url": str(c.data.get("media_url", "")),
         "external_status_code": c.to_status,
     }

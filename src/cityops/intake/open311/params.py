@@ -60,7 +60,10 @@ def window(start: str | None, end: str | None, now: datetime, tz: ZoneInfo) -> t
         return now - WINDOW, now + timedelta(seconds=1)
     if s is None:
         assert e is not None
-        s = e - WINDOW
+        try:
+            s = e - WINDOW
+        except OverflowError:
+            raise bad_request(f"end_date '{end}' is out of range / end_date 超出范围") from None
     if e is None:
         e = max(now + timedelta(seconds=1), s)
     if e < s:
@@ -70,12 +73,21 @@ def window(start: str | None, end: str | None, now: datetime, tz: ZoneInfo) -> t
     return s, e
 
 
+def whole(value: str) -> int | None:
+    """A plain ASCII whole number that fits SQLite's 64-bit integers, else None.
+
+    `str.isdigit` alone lets '²' (int() fails) and 30-digit ids (the store overflows) through.
+    """
+    return int(value) if value.isascii() and value.isdigit() and len(value) <= 18 else None
+
+
 def positive_int(value: str | None, name: str, default: int, cap: int | None = None) -> int:
     if value is None:
         return default
-    if not value.isdigit() or int(value) < 1:
+    number = whole(value)
+    if number is None or number < 1:
         raise bad_request(f"{name} must be a positive whole number / {name} 必须是正整数")
-    return min(int(value), cap) if cap else int(value)
+    return min(number, cap) if cap else number
 
 
 @dataclass(frozen=True)

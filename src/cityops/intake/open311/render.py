@@ -6,6 +6,7 @@ becomes repeated elements named by `SINGULAR`; a dict becomes child elements.
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -30,10 +31,15 @@ def check_format(fmt: str) -> str:
     return fmt
 
 
+# Characters XML 1.0 cannot carry at all, not even escaped: one control character in one
+# description would otherwise make the whole requests.xml unreadable for every client.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
 def _text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
-    return "" if value is None else str(value)
+    return "" if value is None else _NOT_XML.sub("\ufffd", str(value))
 
 
 def _fill(elem: ET.Element, value: Any) -> None:

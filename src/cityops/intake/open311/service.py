@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from cityops.core import Platform
 
 SOURCE = "open311"
+MAX_PAGE = 10**9  # page x page_size must stay inside SQLite's 64-bit OFFSET
 _UNITS_ZH = {"working_hours": "工作时", "working_days": "工作日", "calendar_hours": "小时"}
 
 
@@ -166,11 +167,11 @@ def describe(repo: Repo, platform: Platform, found: Sequence[Case], extensions: 
 def search(repo: Repo, platform: Platform, query: Mapping[str, list[str]], now: datetime) -> list[Case]:
     """GET requests: ids override everything else; otherwise codes, statuses and the date window."""
     tz = city_tz(platform)
-    page = params.positive_int(params.first(query, "page"), "page", 1)
+    page = params.positive_int(params.first(query, "page"), "page", 1, MAX_PAGE)
     size = params.positive_int(params.first(query, "page_size"), "page_size", params.DEFAULT_CAP, params.DEFAULT_CAP)
     ids = params.comma_list(params.first(query, "service_request_id"))
     if ids is not None:
-        bad = [i for i in ids if not i.isdigit()]
+        bad = [i for i in ids if params.whole(i) is None]
         if bad:
             raise bad_request(f"service_request_id must be numbers: {', '.join(bad)} / 编号必须是数字")
         q = CaseQuery(ids=[int(i) for i in ids], limit=size, offset=(page - 1) * size, order="-reported_at")
@@ -199,7 +200,8 @@ def _statuses(values: list[str] | None) -> list[str] | None:
 
 
 def one(repo: Repo, request_id: str) -> Case:
-    case = repo.get_case(int(request_id)) if request_id.isdigit() else None
+    number = params.whole(request_id)
+    case = repo.get_case(number) if number is not None else None
     if case is None:
         raise Open311Error(404, f"no service request '{request_id}' / 服务请求 {request_id} 不存在")
     return case
@@ -236,7 +238,7 @@ def post_update(repo: Repo, platform: Platform, key: ApiKey, form: Mapping[str, 
         case = one(repo, str(seen))
         return [{"update_id": f"{case.id}_{case.history_count}"}]
     case = one(repo, request_id)
-    if target is not None and not target.isdigit():
+    if target is not None and params.whole(target) is None:
         raise bad_request("duplicate_of must be a service_request_id / duplicate_of 必须是请求编号")
     steps = updates.plan(status, case.status, has_target=target is not None)
     reason = description or f"Open311 {status.upper()}"
