@@ -13,8 +13,8 @@ import sys
 
 from harness import Row, alternate, post_load, print_rows, running_server
 
-SECONDS = 5
-ROUNDS = 3  # alternate baseline and intake, and report the median round: the machine is noisy
+SECONDS = 4
+ROUNDS = 5  # alternate baseline and intake, and report the median round: the machine is noisy
 BODY = json.dumps({
     "matter_code": "06001", "description": "人行道上有暴露垃圾 / rubbish on the pavement",
     "lon": 114.3055, "lat": 30.5928, "source": "bench",

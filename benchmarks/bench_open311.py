@@ -16,8 +16,8 @@ from urllib.parse import urlencode
 
 from harness import Row, alternate, cityops, post_load, print_rows, running_server
 
-SECONDS = 5
-ROUNDS = 3
+SECONDS = 4
+ROUNDS = 5
 
 
 def run() -> list[Row]:

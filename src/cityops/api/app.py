@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
@@ -165,4 +166,7 @@ def create_app(platform: Platform, sweep_every: float | None = None) -> FastAPI:
     # keep it out of the garbage collector's scans, which otherwise pause requests.
     gc.collect()
     gc.freeze()
+    # The commit thread hands its result back through the GIL; with the default 5 ms switch
+    # interval a finished COMMIT can wait that long while the event loop holds the GIL.
+    sys.setswitchinterval(0.0005)
     return app
