@@ -22,6 +22,7 @@ from cityops.intake.mapping import MappingError, load_mapping, parse_mapping
 from cityops.intake.prepare import REASONS, parse_times, prepare
 from cityops.intake.routing_report import defaults_frame, override_yaml, routing_report
 from cityops.intake.sources import ROW, read_records
+from cityops.store.base import CaseQuery
 from cityops.store.sqlite import SqliteStore
 from conftest import shared_file
 
@@ -316,3 +317,14 @@ def test_chicago_import(small: _Platform) -> None:
     assert frame.filter(pl.col("status") == "disposing").height == 1
     assert imported["matter_code"].value_counts().sort("count")["count"].to_list()[-1] == 35
     assert import_file(small, path, mapping, NOW).imported == 0  # type: ignore[arg-type]
+
+
+def test_records_without_a_location_keep_no_location(small: _Platform) -> None:
+    """A record with no coordinates is stored without a point, never at 0,0 ("null island")."""
+    path, mapping = _nyc(small)
+    import_file(small, path, mapping, NOW)  # type: ignore[arg-type]
+    with small.store.read() as repo:
+        cases, _ = repo.search_cases(CaseQuery(limit=5000))
+    unlocated = [c for c in cases if not c.attributes["located"]]
+    assert unlocated and all(c.lon is None and c.lat is None for c in unlocated)
+    assert all(c.lon != 0 for c in cases if c.lon is not None)

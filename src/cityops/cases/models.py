@@ -118,8 +118,8 @@ class Case:
     source: str
     matter_code: str
     description: str
-    lon: float
-    lat: float
+    lon: float | None  # None: an imported record that never had a location
+    lat: float | None
     district: str
     grid: str
     area_class: str

@@ -57,15 +57,19 @@ class CalendarClock:
         return deadline.shift_for_suspension(due, stopped_at, resumed_at, self.platform.calendar)
 
 
-def validate_report(platform: Platform, report: NewReport) -> tuple[str, str, str]:
-    """Check a report; returns (district, grid, area class). Raises InvalidInput."""
+def check_matter(platform: Platform, code: str) -> None:
     try:
-        platform.catalogue.matter(report.matter_code)
+        platform.catalogue.matter(code)
     except KeyError as exc:
         raise InvalidInput(
-            f"unknown matter code '{report.matter_code}'; see GET /api/v1/catalogue/matters",
-            f"未知的管理事项代码 {report.matter_code}",
+            f"unknown matter code '{code}'; see GET /api/v1/catalogue/matters",
+            f"未知的管理事项代码 {code}",
         ) from exc
+
+
+def validate_report(platform: Platform, report: NewReport) -> tuple[str, str, str]:
+    """Check a report; returns (district, grid, area class). Raises InvalidInput."""
+    check_matter(platform, report.matter_code)
     text = report.description.strip()
     if not text:
         raise InvalidInput("description must not be empty", "问题描述不能为空")
@@ -142,7 +146,7 @@ def act(repo: Repo, platform: Platform, case_id: int, cmd: Command) -> Case:
     if cmd.action is Action.DISPATCH:
         cmd = replace(cmd, department=_dispatch_target(platform, case, cmd.department))
     if cmd.action is Action.REGISTER and cmd.matter_code:
-        validate_report(platform, NewReport(cmd.matter_code, case.description, case.lon, case.lat))
+        check_matter(platform, cmd.matter_code)
     target = None
     if cmd.action is Action.MERGE and cmd.target is not None:
         target = get_visible(repo, cmd.target, cmd.actor)

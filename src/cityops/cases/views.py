@@ -53,8 +53,8 @@ class CaseOut(BaseModel):
     status_label: list[str]
     matter_code: str
     description: str
-    lon: float
-    lat: float
+    lon: float | None
+    lat: float | None
     district: str
     grid: str
     department: str | None

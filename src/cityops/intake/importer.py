@@ -117,8 +117,8 @@ def build_case(row: dict[str, Any], mapping: ImportMapping, file: str, departmen
     }
     case = Case(
         id=0, status=status, source=f"import:{mapping.source}", matter_code=row["matter_code"],
-        description=row["description"] or row["category"], lon=row["lon"] if located else 0.0,
-        lat=row["lat"] if located else 0.0, district=row["district"], grid=row["grid"],
+        description=row["description"] or row["category"], lon=row["lon"] if located else None,
+        lat=row["lat"] if located else None, district=row["district"], grid=row["grid"],
         area_class=row["area_class"], reported_at=created, address=row["address"],
         reporter=ACTOR, department=department if held else None,
         registered_at=created, dispatched_at=created if held else None,

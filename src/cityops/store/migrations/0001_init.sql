@@ -5,8 +5,8 @@ CREATE TABLE cases (
     source TEXT NOT NULL,
     matter_code TEXT NOT NULL,
     description TEXT NOT NULL,
-    lon REAL NOT NULL,
-    lat REAL NOT NULL,
+    lon REAL,  -- NULL only for imported records that came without a location
+    lat REAL,
     district TEXT NOT NULL,
     grid TEXT NOT NULL,
     area_class TEXT NOT NULL,
