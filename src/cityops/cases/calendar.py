@@ -90,6 +90,10 @@ CHINA_2025_2026_MAKEUP_WORKDAYS: frozenset[date] = frozenset(
         "2026-10-10",
     )
 )
+CHINA_2025_2026_SOURCES: tuple[str, ...] = (
+    "国务院办公厅关于2025年部分节假日安排的通知 (国办发明电〔2024〕12号, 2024-11-12)",
+    "国务院办公厅关于2026年部分节假日安排的通知 (2025-11-04)",
+)
 CHINA_2025_2026: tuple[frozenset[date], frozenset[date]] = (
     CHINA_2025_2026_HOLIDAYS,
     CHINA_2025_2026_MAKEUP_WORKDAYS,

@@ -16,6 +16,11 @@ from typing import Any
 import numpy as np
 import shapely
 
+from cityops.cases.calendar import (
+    CHINA_2025_2026_HOLIDAYS,
+    CHINA_2025_2026_MAKEUP_WORKDAYS,
+    CHINA_2025_2026_SOURCES,
+)
 from cityops.geo.build import build_grids
 from cityops.geo.errors import CityPackError
 from cityops.geo.gridgen import GridSettings, settings_dict
@@ -92,41 +97,13 @@ _OWNERS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
 )
 
 
-def _span(first: str, last: str) -> list[str]:
-    days = np.arange(np.datetime64(first), np.datetime64(last) + 1)
-    return [str(d) for d in days]
-
-
 def _calendar() -> dict[str, Any]:
-    """Public holidays (放假) and make-up working days (调休上班), as ISO dates."""
-    holidays_2025 = [
-        *_span("2025-01-01", "2025-01-01"),
-        *_span("2025-01-28", "2025-02-04"),
-        *_span("2025-04-04", "2025-04-06"),
-        *_span("2025-05-01", "2025-05-05"),
-        *_span("2025-05-31", "2025-06-02"),
-        *_span("2025-10-01", "2025-10-08"),
-    ]
-    holidays_2026 = [
-        *_span("2026-01-01", "2026-01-03"),
-        *_span("2026-02-15", "2026-02-23"),
-        *_span("2026-04-04", "2026-04-06"),
-        *_span("2026-05-01", "2026-05-05"),
-        *_span("2026-06-19", "2026-06-21"),
-        *_span("2026-09-25", "2026-09-27"),
-        *_span("2026-10-01", "2026-10-07"),
-    ]
+    """Public holidays (放假) and make-up working days (调休上班), as ISO dates a city can edit."""
     return {
-        "holidays": holidays_2025 + holidays_2026,
-        "makeup_workdays": [
-            "2025-01-26", "2025-02-08", "2025-04-27", "2025-09-28", "2025-10-11",
-            "2026-01-04", "2026-02-14", "2026-02-28", "2026-05-09", "2026-09-20", "2026-10-10",
-        ],
-        "sources": [
-            "国务院办公厅关于2025年部分节假日安排的通知 (国办发明电〔2024〕12号, 2024-11-12)",
-            "国务院办公厅关于2026年部分节假日安排的通知 (2025-11-04)",
-        ],
-    }  # fmt: skip
+        "holidays": sorted(d.isoformat() for d in CHINA_2025_2026_HOLIDAYS),
+        "makeup_workdays": sorted(d.isoformat() for d in CHINA_2025_2026_MAKEUP_WORKDAYS),
+        "sources": list(CHINA_2025_2026_SOURCES),
+    }
 
 
 def departments() -> list[Department]:
