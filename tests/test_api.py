@@ -270,3 +270,16 @@ def test_streamed_oversized_body_is_413_on_every_endpoint(api: Api) -> None:
         r = api.client.post(url, content=chunks(), headers={**api.h("admin"), "content-type": "application/json"})
         assert r.status_code == 413 and r.json()["error"] == "too_large", url
     assert len(api.get("admin", f"/api/v1/cases/{cid}/history").json()["entries"]) == 1
+
+
+def test_logout_and_revocation_end_a_token(api: Api, tmp_path: Any) -> None:
+    assert api.post("verifier", "/api/v1/auth/logout").json() == {"revoked": 1}
+    assert api.get("verifier", "/api/v1/me").status_code == 401
+    from cityops.auth.service import issue_token
+    from cityops.core import utcnow
+
+    token = api.platform.store.write(lambda repo: issue_token(repo, "acceptor", utcnow()))
+    headers = {"Authorization": f"Bearer {token}"}
+    assert api.client.get("/api/v1/me", headers=headers).status_code == 200
+    assert api.platform.store.write(lambda repo: repo.revoke_tokens(user_name="acceptor")) == 2
+    assert api.client.get("/api/v1/me", headers=headers).status_code == 401

@@ -81,3 +81,12 @@ def test_demo_then_indicators_and_history(tmp_path: Path) -> None:
 def test_history_verify_on_a_missing_database(tmp_path: Path) -> None:
     code, out = run("history", "verify", "--db", str(tmp_path / "none.db"))
     assert code != 0 and "no database" in out
+
+
+def test_token_revoke_all(tmp_path: Path) -> None:
+    db = str(tmp_path / "t.db")
+    run("user", "create", "ann", "--role", "acceptor", "--password-stdin", "--db", db, stdin="a-long-password\n")
+    run("token", "ann", "--db", db)
+    run("token", "ann", "--db", db)
+    code, out = run("token", "ann", "--revoke-all", "--db", db)
+    assert code == 0 and "revoked 2 token(s) of ann" in out

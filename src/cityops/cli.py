@@ -130,14 +130,22 @@ def user_list(db: str) -> None:
 @click.argument("name")
 @db_option
 @click.option("--days", default=30, show_default=True, help="lifetime in days (0: never expires)")
-def token(name: str, db: str, days: int) -> None:
-    """Print a new bearer token for a user."""
+@click.option("--revoke-all", is_flag=True, help="revoke every token of this user instead")
+def token(name: str, db: str, days: int, revoke_all: bool) -> None:
+    """Print a new bearer token for a user (or revoke all of theirs)."""
     from datetime import timedelta
 
     from cityops.auth.service import issue_token
     from cityops.core import utcnow
 
     platform = _platform(db)
+    if revoke_all:
+        try:
+            gone = platform.store.write(lambda repo: repo.revoke_tokens(user_name=name))
+        finally:
+            platform.close()
+        click.echo(f"revoked {gone} token(s) of {name}")
+        return
     try:
         life = timedelta(days=days) if days > 0 else None
         click.echo(platform.store.write(lambda repo: issue_token(repo, name, utcnow(), life)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from cityops.api.deps import ActorDep, PlatformDep, require
@@ -40,6 +40,13 @@ async def token(body: Login, platform: PlatformDep) -> dict[str, str]:
     now = utcnow()
     value = await platform.store.awrite(lambda repo: service.issue_token(repo, body.username, now))
     return {"access_token": value, "token_type": "bearer"}
+
+
+@router.post("/auth/logout", summary="Revoke the token this request carries")
+async def logout(request: Request, platform: PlatformDep, actor: ActorDep) -> dict[str, int]:
+    token = request.headers["authorization"].partition(" ")[2].strip()
+    gone = await platform.store.awrite(lambda repo: repo.revoke_tokens(token_hash=service.token_digest(token)))
+    return {"revoked": gone}
 
 
 @router.get("/me", summary="Who am I")

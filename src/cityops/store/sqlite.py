@@ -214,6 +214,14 @@ class SqliteRepo:
         ).fetchone()
         return _user(row) if row else None
 
+    def revoke_tokens(self, user_name: str | None = None, token_hash: str | None = None) -> int:
+        """Delete one token, or every token of a user; returns how many went."""
+        if token_hash is not None:
+            cur = self.conn.execute("DELETE FROM tokens WHERE token_hash = ?", (token_hash,))
+        else:
+            cur = self.conn.execute("DELETE FROM tokens WHERE user_name = ?", (user_name,))
+        return int(cur.rowcount)
+
     # idempotency and settings ---------------------------------------------
     def idempotent_case(self, key: str) -> int | None:
         row = self.conn.execute("SELECT case_id FROM idempotency WHERE key = ?", (key,)).fetchone()
