@@ -57,7 +57,7 @@ def _platform(db: str, city: str | None = None) -> Any:
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--city", default=None, help="city pack folder (remembered in the database)")
 def serve(db: str, host: str, port: int, city: str | None) -> None:
-    """Serve the HTTP API (docs at /docs, schema at /openapi.json)."""
+    """启动服务 / Serve the HTTP API (docs at /docs, schema at /openapi.json)."""
     import uvicorn
 
     from cityops.api.app import create_app
@@ -79,7 +79,7 @@ def serve(db: str, host: str, port: int, city: str | None) -> None:
 @click.option("--reports", default=1500, show_default=True, help="reports in the simulated day")
 @click.option("--seed", default=20261127, show_default=True)
 def demo(db: str, no_serve: bool, host: str, port: int, reports: int, seed: int) -> None:
-    """Build the Wuhan demo city and play a working day at accelerated speed."""
+    """演示 / Build the Wuhan demo city and play a working day at accelerated speed."""
     from cityops.sim.demo import run_demo
 
     run_demo(db, reports=reports, seed=seed, serve=not no_serve, host=host, port=port)
@@ -87,7 +87,7 @@ def demo(db: str, no_serve: bool, host: str, port: int, reports: int, seed: int)
 
 @main.group()
 def user() -> None:
-    """Users and roles."""
+    """用户与角色 / Users and roles."""
 
 
 @user.command("create")
@@ -132,7 +132,7 @@ def user_list(db: str) -> None:
 @click.option("--days", default=30, show_default=True, help="lifetime in days (0: never expires)")
 @click.option("--revoke-all", is_flag=True, help="revoke every token of this user instead")
 def token(name: str, db: str, days: int, revoke_all: bool) -> None:
-    """Print a new bearer token for a user (or revoke all of theirs)."""
+    """令牌 / Print a new bearer token for a user (or revoke all of theirs)."""
     from datetime import timedelta
 
     from cityops.auth.service import issue_token
@@ -155,7 +155,7 @@ def token(name: str, db: str, days: int, revoke_all: bool) -> None:
 
 @main.group()
 def history() -> None:
-    """Case history."""
+    """案卷历史 / Case history."""
 
 
 @history.command("verify")
@@ -189,7 +189,7 @@ def history_verify(db: str) -> None:
 @click.option("--format", "fmt", type=click.Choice(["table", "csv"]), default="table", show_default=True)
 @click.option("--all-columns", is_flag=True, help="table: every indicator, not only the summary")
 def indicators(db: str, by: str, start: str | None, end: str | None, fmt: str, all_columns: bool) -> None:
-    """Indicators (综合评价): 结案率, 按期结案率, 返工率, 处置率 …"""
+    """综合评价 / Indicators: 结案率, 按期结案率, 返工率, 处置率 …"""
     from cityops.core import utcnow
     from cityops.evaluate.report import SUMMARY, to_csv, to_table
     from cityops.evaluate.service import group_names
@@ -224,7 +224,7 @@ def _date(value: str | None, tz: Any) -> datetime | None:
 
 @main.group()
 def cases() -> None:
-    """Case operations."""
+    """案卷 / Case operations."""
 
 
 @cases.command("sweep")
