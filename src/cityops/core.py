@@ -13,7 +13,7 @@ from pathlib import Path
 from cityops.cases.calendar import WorkingCalendar
 from cityops.catalog.service import Catalogue, load_catalogue
 from cityops.geo.models import CityPack
-from cityops.store.sqlite import SqliteStore
+from cityops.store.sqlite import SqliteRepo, SqliteStore
 
 DEMO_CITY = "wuhan-demo"
 
@@ -54,10 +54,10 @@ def open_platform(db: str | Path, city: str | Path | None = None, catalogue: str
     catalogue_source = str(Path(catalogue).resolve()) if catalogue else saved_catalogue
     if city_source != saved_city or catalogue_source != saved_catalogue:
 
-        def remember(repo: object) -> None:
-            repo.set_setting("city_pack", city_source)  # type: ignore[attr-defined]
+        def remember(repo: SqliteRepo) -> None:
+            repo.set_setting("city_pack", city_source)
             if catalogue_source:
-                repo.set_setting("catalogue_override", catalogue_source)  # type: ignore[attr-defined]
+                repo.set_setting("catalogue_override", catalogue_source)
 
         store.write(remember)
     pack = load_city(city_source)

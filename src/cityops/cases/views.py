@@ -127,7 +127,7 @@ def search_cases(
             raise InvalidInput(f"unknown status '{s}'; use one of: {', '.join(Status)}", f"未知状态 {s}")
     due_before = None
     if due_within_hours is not None:
-        due_before = _add_working_hours(platform, now, due_within_hours)
+        due_before = platform.calendar.add_working_hours(now, due_within_hours)
     query = CaseQuery(
         status=statuses, matter_code=_split(matter), district=district, grid=grid,
         department=department, reported_from=_aware(reported_from), reported_to=_aware(reported_to),
@@ -230,6 +230,3 @@ def _aware(dt: datetime | None) -> datetime | None:
         raise InvalidInput("times need a zone, e.g. 2026-11-27T09:00:00+08:00", "时间必须带时区")
     return dt
 
-
-def _add_working_hours(platform: Any, now: datetime, hours: float) -> datetime:
-    return platform.calendar.add_working_hours(now, hours)  # type: ignore[no-any-return]

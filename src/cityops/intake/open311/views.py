@@ -20,6 +20,7 @@ from cityops.errors import CityopsError
 from cityops.intake.open311 import params, render, service, services
 from cityops.intake.open311.errors import Open311Error, from_domain
 from cityops.intake.open311.keys import RateLimiter
+from cityops.store.base import ApiKey
 
 PREFIX = "/open311/v2"
 SPEC = "http://wiki.open311.org/GeoReport_v2"
@@ -108,15 +109,22 @@ async def definition_legacy(request: Request, code: str, fmt: str) -> Response:
     return await _definition(request, code, fmt)
 
 
+async def _keyed_form(request: Request, platform: Platform, scope: str) -> tuple[dict[str, list[str]], ApiKey]:
+    """A POST's parameters (query string and form), its jurisdiction checked, and its API key
+    authenticated for `scope` and within its rate limit."""
+    form = params.merge(_query(request), params.form_params(await form_items(request)))
+    service.check_jurisdiction(platform, params.first(form, "jurisdiction_id"))
+    key = service.authenticate(platform.store.reader(), params.first(form, "api_key"), scope=scope)
+    if not _limiter(request).allow(key.name, time.monotonic()):
+        raise Open311Error(429, f"rate limit for api_key '{key.name}' exceeded; retry shortly / 请求过于频繁")
+    return form, key
+
+
 @router.post("/requests.{fmt}", summary="Report a problem (form-encoded, api_key required)")
 async def create(request: Request, fmt: str) -> Response:
     async def work() -> list[dict[str, Any]]:
         platform = _platform(request)
-        form = params.merge(_query(request), params.form_params(await form_items(request)))
-        service.check_jurisdiction(platform, params.first(form, "jurisdiction_id"))
-        key = service.authenticate(platform.store.reader(), params.first(form, "api_key"))
-        if not _limiter(request).allow(key.name, time.monotonic()):
-            raise Open311Error(429, f"rate limit for api_key '{key.name}' exceeded; retry shortly / 请求过于频繁")
+        form, key = await _keyed_form(request, platform, "report")
         sub = params.parse_submission(form)
         report = service.prepare(platform, sub, key, request.headers.get("idempotency-key") or None)
         now = utcnow()
@@ -173,12 +181,7 @@ async def list_updates(request: Request, fmt: str) -> Response:
 async def post_update(request: Request, fmt: str) -> Response:
     async def work() -> list[dict[str, str]]:
         platform = _platform(request)
-        form = params.merge(_query(request), params.form_params(await form_items(request)))
-        service.check_jurisdiction(platform, params.first(form, "jurisdiction_id"))
-        with platform.store.read() as repo:
-            key = service.authenticate(repo, params.first(form, "api_key"), scope="backoffice")
-        if not _limiter(request).allow(key.name, time.monotonic()):
-            raise Open311Error(429, f"rate limit for api_key '{key.name}' exceeded; retry shortly / 请求过于频繁")
+        form, key = await _keyed_form(request, platform, "backoffice")
         now = utcnow()
         return await platform.store.awrite(lambda repo: service.post_update(repo, platform, key, form, now))
     return await _answer(fmt, "service_request_updates", work)
