@@ -95,7 +95,7 @@ def test_loop_writer_answers_its_batch_when_cancelled_mid_commit(tmp_path: Path,
     monkeypatch.setattr(writer, "finish", slow_finish)
 
     async def main() -> None:
-        lw = writer.LoopWriter(store._connect, SqliteRepo)
+        lw = writer.LoopWriter(store.connect, SqliteRepo)
         call = asyncio.ensure_future(lw.arun(lambda repo: repo.set_setting("k", "v")))
         await asyncio.sleep(0.05)
         assert lw._flusher is not None

@@ -66,9 +66,19 @@ def serve(db: str, host: str, port: int, city: str | None) -> None:
     click.echo(f"cityops {__version__}: {platform.city.name} / {platform.city.name_en}, database {db}")
     click.echo(f"API http://{host}:{port}/api/v1  docs http://{host}:{port}/docs")
     try:
-        uvicorn.run(create_app(platform, sweep_every=60), host=host, port=port, log_level="warning")
+        uvicorn.run(create_app(platform, sweep_every=60, write_process=True), host=host, port=port, log_level="warning")
     finally:
         platform.close()
+
+
+@main.command("write-process", hidden=True)
+@db_option
+@click.argument("fd", type=int)
+def write_process(db: str, fd: int) -> None:
+    """The server's write process (started by `cityops serve`, not by hand)."""
+    from cityops.core import write_process_main
+
+    write_process_main(db, fd)
 
 
 @main.command()

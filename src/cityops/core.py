@@ -6,16 +6,23 @@ temporary database and a server can hold exactly one.
 
 from __future__ import annotations
 
+import signal
+import socket
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
 from cityops.cases.calendar import WorkingCalendar
 from cityops.catalog.service import Catalogue, load_catalogue
 from cityops.geo.models import CityPack
+from cityops.store.process import ProcessWriter, serve_writes
 from cityops.store.sqlite import SqliteRepo, SqliteStore
 
 DEMO_CITY = "wuhan-demo"
+T = TypeVar("T")
 
 
 @dataclass
@@ -24,6 +31,28 @@ class Platform:
     catalogue: Catalogue
     city: CityPack
     calendar: WorkingCalendar
+    # Set while serving: writes go to a process of their own (see store/process.py).
+    write_process: ProcessWriter | None = None
+
+    async def awrite(self, op: Callable[..., T], *args: Any) -> T:
+        """Run `op(repo, platform, *args)` in a durable write transaction, from an event loop.
+
+        `op` must be a module-level function and `args` picklable: with a write process the
+        operation runs there, against that process's own platform over the same database.
+        """
+        if self.write_process is not None:
+            return await self.write_process.run(op, *args)  # type: ignore[no-any-return]
+        return await self.store.awrite(lambda repo: op(repo, self, *args))
+
+    async def start_write_process(self) -> None:
+        writer = ProcessWriter([sys.executable, "-m", "cityops", "write-process", "--db", self.store.path])
+        await writer.start()
+        self.write_process = writer
+
+    async def stop_write_process(self) -> None:
+        writer, self.write_process = self.write_process, None
+        if writer is not None:
+            await writer.close()
 
     def close(self) -> None:
         self.store.close()
@@ -64,3 +93,14 @@ def open_platform(db: str | Path, city: str | Path | None = None, catalogue: str
     cat = load_catalogue(Path(catalogue_source) if catalogue_source else None)
     calendar = WorkingCalendar.from_config({"timezone": pack.timezone, **pack.calendar})
     return Platform(store=store, catalogue=cat, city=pack, calendar=calendar)
+
+
+def write_process_main(db: str, fd: int) -> None:
+    """The write process: its own platform over the same database, serving the socket `fd`."""
+    # Ctrl-C reaches the whole process group: the parent shuts down and closes the socket,
+    # and this process finishes its batch then, never in the middle of one.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    platform = open_platform(db)
+    with socket.socket(fileno=fd) as sock:
+        serve_writes(sock, platform.store.connect, SqliteRepo, platform)
+    platform.close()

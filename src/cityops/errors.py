@@ -14,6 +14,10 @@ class CityopsError(Exception):
         self.message_en = message_en
         self.message_zh = message_zh or message_en
 
+    def __reduce__(self) -> tuple[type[CityopsError], tuple[str, str]]:
+        # Pickled across the write process: keep both languages (the default keeps only args).
+        return type(self), (self.message_en, self.message_zh)
+
     def to_dict(self) -> dict[str, str]:
         return {"error": self.code, "message": self.message_en, "message_zh": self.message_zh}
 

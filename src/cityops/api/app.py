@@ -8,7 +8,6 @@ import gc
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from functools import partial
 from typing import Any
 
 import orjson
@@ -90,28 +89,36 @@ def _validation_message(exc: RequestValidationError) -> str:
     return "; ".join(parts)
 
 
-def _sweeper(platform: Platform, every: float) -> Any:
-    """A lifespan that escalates overdue cases (督办) every `every` seconds while serving."""
+def _lifespan(platform: Platform, sweep_every: float | None, write_process: bool) -> Any:
+    """While serving: the write process, if asked for, and the escalation (督办) of overdue
+    cases every `sweep_every` seconds."""
     from cityops.cases.service import sweep_overdue
     from cityops.core import utcnow
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async def loop() -> None:
-            while True:
-                await platform.store.awrite(partial(sweep_overdue, platform=platform, now=utcnow()))
-                await asyncio.sleep(every)
+        async def sweep() -> None:
+            while sweep_every:
+                await platform.awrite(sweep_overdue, utcnow())
+                await asyncio.sleep(sweep_every)
 
-        task = asyncio.create_task(loop())
+        if write_process:
+            await platform.start_write_process()
+        task = asyncio.create_task(sweep())
         try:
             yield
         finally:
             task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await platform.stop_write_process()
 
     return lifespan
 
 
-def create_app(platform: Platform, sweep_every: float | None = None) -> FastAPI:
+def create_app(platform: Platform, sweep_every: float | None = None, write_process: bool = False) -> FastAPI:
+    """The application over `platform`. `cityops serve` asks for a write process (writes off
+    the event loop) and a sweep every minute; tests in one process use neither."""
     from cityops.auth.views import router as auth_router
     from cityops.cases.views import router as cases_router
     from cityops.catalog.views import router as catalogue_router
@@ -125,7 +132,7 @@ def create_app(platform: Platform, sweep_every: float | None = None) -> FastAPI:
         description="城市运行一网统管 — cases, catalogue, city, indicators. "
         "Authenticate with POST /api/v1/auth/token, then send 'Authorization: Bearer <token>'.",
         default_response_class=JSON,
-        lifespan=_sweeper(platform, sweep_every) if sweep_every else None,
+        lifespan=_lifespan(platform, sweep_every, write_process),
     )
     app.state.platform = platform
     platform.city.locator  # noqa: B018 - build the point index now, not on the first report

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -11,7 +12,8 @@ from pydantic import BaseModel, Field
 from cityops.api.deps import ActorDep, PlatformDep, require
 from cityops.auth import service
 from cityops.cases.models import ROLE_LABELS, Role
-from cityops.core import utcnow
+from cityops.core import Platform, utcnow
+from cityops.store.base import Repo, User
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
 
@@ -38,14 +40,14 @@ async def token(body: Login, platform: PlatformDep) -> dict[str, str]:
     # would stall every other request.
     await asyncio.to_thread(check)
     now = utcnow()
-    value = await platform.store.awrite(lambda repo: service.issue_token(repo, body.username, now))
+    value = await platform.awrite(_issue_token, body.username, now)
     return {"access_token": value, "token_type": "bearer"}
 
 
 @router.post("/auth/logout", summary="Revoke the token this request carries")
 async def logout(request: Request, platform: PlatformDep, actor: ActorDep) -> dict[str, int]:
     token = request.headers["authorization"].partition(" ")[2].strip()
-    gone = await platform.store.awrite(lambda repo: repo.revoke_tokens(token_hash=service.token_digest(token)))
+    gone = await platform.awrite(_revoke_token, service.token_digest(token))
     return {"revoked": gone}
 
 
@@ -69,8 +71,21 @@ async def create_user(body: UserIn, platform: PlatformDep, actor: ActorDep) -> d
     known = {d.code for d in platform.city.departments}
     user = service.new_user(body.name, body.role, body.department, body.password, known)
     now = utcnow()
-    await platform.store.awrite(lambda repo: repo.add_user(user, now))
+    await platform.awrite(_add_user, user, now)
     return {"name": user.name, "role": user.role, "department": user.department}
+
+
+# Write operations: module-level, so they can run in the server's write process.
+def _issue_token(repo: Repo, platform: Platform, name: str, now: datetime) -> str:
+    return service.issue_token(repo, name, now)
+
+
+def _revoke_token(repo: Repo, platform: Platform, token_hash: str) -> int:
+    return repo.revoke_tokens(token_hash=token_hash)
+
+
+def _add_user(repo: Repo, platform: Platform, user: User, now: datetime) -> None:
+    repo.add_user(user, now)
 
 
 __all__ = ["router", "Role"]

@@ -96,7 +96,7 @@ async def create_case(request: Request, actor: ActorDep) -> JSON:
         idempotency_key=f"{actor.name}:{idempotency_key}" if idempotency_key else None,
     )
     now = utcnow()
-    case = await platform.store.awrite(lambda repo: service.intake(repo, platform, report, actor, now))
+    case = await platform.awrite(service.intake, report, actor, now)
     return JSON(case_json(case, now), status_code=201)
 
 
@@ -156,7 +156,7 @@ async def act(case_id: CaseId, action: Action, body: ActionIn, platform: Platfor
         matter_code=body.matter_code, passed=body.passed, target=body.target,
         amount=body.amount, unit=body.unit,
     )
-    case = await platform.store.awrite(lambda repo: service.act(repo, platform, case_id, cmd))
+    case = await platform.awrite(service.act, case_id, cmd)
     return case_json(case, now)
 
 
@@ -215,7 +215,7 @@ def suggested(case_id: CaseId, platform: PlatformDep, actor: ActorDep) -> dict[s
 async def sweep(platform: PlatformDep, actor: ActorDep) -> dict[str, Any]:
     require(actor, Role.SUPERVISOR)
     now = utcnow()
-    ids = await platform.store.awrite(lambda repo: service.sweep_overdue(repo, platform, now))
+    ids = await platform.awrite(service.sweep_overdue, now)
     return {"escalated": ids}
 
 

@@ -402,14 +402,14 @@ class SqliteStore:
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
-        conn = self._connect()
+        conn = self.connect()
         migrate(conn)
         conn.close()
         self._local = threading.local()
-        self._writer = Writer(self._connect, SqliteRepo)
+        self._writer = Writer(self.connect, SqliteRepo)
         self._loop_writers: dict[int, LoopWriter] = {}
 
-    def _connect(self) -> sqlite3.Connection:
+    def connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
         conn.row_factory = sqlite3.Row
         conn.execute("PRAGMA journal_mode = WAL")
@@ -422,7 +422,7 @@ class SqliteStore:
         """This thread's read-only repo, outside any transaction: for one-statement lookups."""
         repo: SqliteRepo | None = getattr(self._local, "repo", None)
         if repo is None:
-            repo = SqliteRepo(self._connect())
+            repo = SqliteRepo(self.connect())
             repo.conn.execute("PRAGMA query_only = ON")
             self._local.repo = repo
         return repo
@@ -445,7 +445,7 @@ class SqliteStore:
         loop_id = id(asyncio.get_running_loop())
         writer = self._loop_writers.get(loop_id)
         if writer is None:
-            writer = self._loop_writers[loop_id] = LoopWriter(self._connect, SqliteRepo)
+            writer = self._loop_writers[loop_id] = LoopWriter(self.connect, SqliteRepo)
         return await writer.arun(fn)
 
     def close(self) -> None:

@@ -13,6 +13,9 @@ class Open311Error(Exception):
         self.status = status
         self.description = description
 
+    def __reduce__(self) -> tuple[type[Open311Error], tuple[int, str]]:
+        return type(self), (self.status, self.description)  # it crosses from the write process
+
 
 def bad_request(description: str) -> Open311Error:
     return Open311Error(400, description)

@@ -64,6 +64,31 @@ def _jurisdiction(request: Request, form: dict[str, list[str]] | None = None) ->
     service.check_jurisdiction(_platform(request), params.first(values, "jurisdiction_id"))
 
 
+async def _keyed_form(request: Request, platform: Platform, scope: str) -> tuple[dict[str, list[str]], ApiKey]:
+    """A POST's parameters (query string and form), its jurisdiction checked, and its API key
+    authenticated for `scope` and within its rate limit."""
+    form = params.merge(_query(request), params.form_params(await form_items(request)))
+    service.check_jurisdiction(platform, params.first(form, "jurisdiction_id"))
+    key = service.authenticate(platform.store.reader(), params.first(form, "api_key"), scope=scope)
+    if not _limiter(request).allow(key.name, time.monotonic()):
+        raise Open311Error(429, f"rate limit for api_key '{key.name}' exceeded; retry shortly / 请求过于频繁")
+    return form, key
+
+
+# The POST that citizens' apps send most comes first: routes are matched in order.
+@router.post("/requests.{fmt}", summary="Report a problem (form-encoded, api_key required)")
+async def create(request: Request, fmt: str) -> Response:
+    async def work() -> list[dict[str, Any]]:
+        platform = _platform(request)
+        form, key = await _keyed_form(request, platform, "report")
+        sub = params.parse_submission(form)
+        report = service.prepare(platform, sub, key, request.headers.get("idempotency-key") or None)
+        now = utcnow()
+        case, token = await platform.awrite(service.submit, report, key, now)
+        return service.post_response(platform, case, token)
+    return await _answer(fmt, "service_requests", work)
+
+
 @router.get("/discovery.{fmt}", summary="Service discovery")
 async def discovery(request: Request, fmt: str) -> Response:
     async def work() -> dict[str, Any]:
@@ -107,30 +132,6 @@ async def definition(request: Request, code: str, fmt: str) -> Response:
 @router.get("/service/{code}.{fmt}", summary="Service definition (legacy path of the old open311 client)")
 async def definition_legacy(request: Request, code: str, fmt: str) -> Response:
     return await _definition(request, code, fmt)
-
-
-async def _keyed_form(request: Request, platform: Platform, scope: str) -> tuple[dict[str, list[str]], ApiKey]:
-    """A POST's parameters (query string and form), its jurisdiction checked, and its API key
-    authenticated for `scope` and within its rate limit."""
-    form = params.merge(_query(request), params.form_params(await form_items(request)))
-    service.check_jurisdiction(platform, params.first(form, "jurisdiction_id"))
-    key = service.authenticate(platform.store.reader(), params.first(form, "api_key"), scope=scope)
-    if not _limiter(request).allow(key.name, time.monotonic()):
-        raise Open311Error(429, f"rate limit for api_key '{key.name}' exceeded; retry shortly / 请求过于频繁")
-    return form, key
-
-
-@router.post("/requests.{fmt}", summary="Report a problem (form-encoded, api_key required)")
-async def create(request: Request, fmt: str) -> Response:
-    async def work() -> list[dict[str, Any]]:
-        platform = _platform(request)
-        form, key = await _keyed_form(request, platform, "report")
-        sub = params.parse_submission(form)
-        report = service.prepare(platform, sub, key, request.headers.get("idempotency-key") or None)
-        now = utcnow()
-        case, token = await platform.store.awrite(lambda repo: service.submit(repo, platform, report, key, now))
-        return service.post_response(platform, case, token)
-    return await _answer(fmt, "service_requests", work)
 
 
 @router.get("/tokens/{token}.{fmt}", summary="The service_request_id for a token")
@@ -183,5 +184,5 @@ async def post_update(request: Request, fmt: str) -> Response:
         platform = _platform(request)
         form, key = await _keyed_form(request, platform, "backoffice")
         now = utcnow()
-        return await platform.store.awrite(lambda repo: service.post_update(repo, platform, key, form, now))
+        return await platform.awrite(service.post_update, key, form, now)
     return await _answer(fmt, "service_request_updates", work)
