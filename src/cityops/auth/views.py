@@ -6,16 +6,17 @@ import asyncio
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from pydantic import BaseModel, Field
 
 from cityops.api.deps import ActorDep, PlatformDep, require
+from cityops.api.routing import feature_router
 from cityops.auth import service
 from cityops.cases.models import ROLE_LABELS, Role
 from cityops.core import Platform, utcnow
 from cityops.store.base import Repo, User
 
-router = APIRouter(prefix="/api/v1", tags=["auth"])
+router = feature_router("/api/v1", "auth")
 
 
 class Login(BaseModel):

@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, ValidationError
 
 from cityops.api.deps import ActorDep, PlatformDep, require
 from cityops.api.responses import JSON
+from cityops.api.routing import feature_router
 from cityops.cases import service
 from cityops.cases.history import verify
 from cityops.cases.models import ACTION_LABELS, STATUS_LABELS, Action, Case, Role, Status
@@ -19,7 +20,7 @@ from cityops.core import Platform, utcnow
 from cityops.errors import InvalidInput
 from cityops.store.base import CaseQuery
 
-router = APIRouter(prefix="/api/v1", tags=["cases"])
+router = feature_router("/api/v1", "cases")
 # SQLite integers are 64-bit: a larger id or offset is refused here, not a 500 in the store.
 MAX_INT = 2**63 - 1
 CaseId = Annotated[int, Path(le=MAX_INT, description="case id")]

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
-
 from cityops.api.deps import ActorDep, PlatformDep
+from cityops.api.routing import feature_router
 from cityops.catalog.export import entry_json
 from cityops.errors import NotFound
 
-router = APIRouter(prefix="/api/v1/catalogue", tags=["catalogue"])
+router = feature_router("/api/v1/catalogue", "catalogue")
 
 
 @router.get("/matters", summary="Matters (管理事项), optionally filtered by text")

@@ -6,16 +6,17 @@ import io
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from fastapi.responses import Response
 
 from cityops.api.deps import ActorDep, PlatformDep
+from cityops.api.routing import feature_router
 from cityops.core import utcnow
 from cityops.errors import InvalidInput
 from cityops.evaluate.report import to_csv, to_records
 from cityops.evaluate.service import GroupBy, indicators
 
-router = APIRouter(prefix="/api/v1", tags=["indicators"])
+router = feature_router("/api/v1", "indicators")
 
 
 @router.get("/indicators", summary="结案率, 按期结案率, 返工率 … per district, department or grid")

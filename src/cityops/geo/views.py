@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
 from cityops.api.deps import ActorDep, PlatformDep
+from cityops.api.routing import feature_router
 from cityops.errors import NotFound
 
-router = APIRouter(prefix="/api/v1/city", tags=["city"])
+router = feature_router("/api/v1/city", "city")
 
 
 @router.get("", summary="The city this platform serves")

@@ -76,14 +76,19 @@ class ProcessWriter:
         loop = asyncio.get_running_loop()
         seq = next(self._seq)
         fut: asyncio.Future[Any] = loop.create_future()
+        idle = not self._waiting
         self._waiting[seq] = fut
-        if not self._queued:
-            loop.call_soon(self._send)  # after everything ready this iteration has queued
         self._queued.append((seq, op, args))
+        if idle:
+            self._send()  # the child has nothing to do: start it now
+        elif len(self._queued) == 1:
+            loop.call_soon(self._send)  # after everything ready this iteration has queued
         return await fut
 
     def _send(self) -> None:
         queued, self._queued = self._queued, []
+        if not queued:
+            return  # sent already
         assert self._out is not None
         try:
             self._out.write(frame(queued))

@@ -20,7 +20,7 @@ from cityops.cases.history import next_entry
 from cityops.cases.models import Case, Change, HistoryEntry
 from cityops.errors import Conflict, NotFound
 from cityops.store.base import ApiKey, CaseQuery, User
-from cityops.store.codec import CASE_COLUMNS, case_to_row, from_us, row_to_case, to_us
+from cityops.store.codec import CASE_COLUMNS, case_to_row, case_values, from_us, row_to_case, to_us
 from cityops.store.writer import LoopWriter, Writer
 
 T = TypeVar("T")
@@ -66,9 +66,7 @@ def _statements(script: str) -> Iterator[str]:
             buf = ""
 
 
-_INSERT_SQL = (
-    f"INSERT INTO cases ({', '.join(CASE_COLUMNS)}) VALUES ({', '.join(':' + c for c in CASE_COLUMNS)})"
-)
+_INSERT_SQL = f"INSERT INTO cases ({', '.join(CASE_COLUMNS)}) VALUES ({', '.join('?' * len(CASE_COLUMNS))})"
 _UPDATE_COLS = [c for c in CASE_COLUMNS if c not in ("id", "version")]
 _UPDATE_SQL = (
     f"UPDATE cases SET {', '.join(f'{c} = :{c}' for c in _UPDATE_COLS)}, version = version + 1 "
@@ -102,7 +100,7 @@ class SqliteRepo:
 
     def insert_first(self, case: Case, entry: HistoryEntry) -> None:
         """Insert a case built with its id and first entry already (the intake hot path)."""
-        self.conn.execute(_INSERT_SQL, case_to_row(case))
+        self.conn.execute(_INSERT_SQL, case_values(case))
         self._append(entry)
 
     def get_case(self, case_id: int) -> Case | None:

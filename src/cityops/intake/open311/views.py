@@ -10,11 +10,12 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import Response
 
 from cityops import __version__
 from cityops.api.forms import form_items
+from cityops.api.routing import feature_router
 from cityops.core import Platform, utcnow
 from cityops.errors import CityopsError
 from cityops.intake.open311 import params, render, service, services
@@ -24,7 +25,7 @@ from cityops.store.base import ApiKey
 
 PREFIX = "/open311/v2"
 SPEC = "http://wiki.open311.org/GeoReport_v2"
-router = APIRouter(prefix=PREFIX, tags=["open311"])
+router = feature_router(PREFIX, "open311")
 
 
 def _platform(request: Request) -> Platform:
