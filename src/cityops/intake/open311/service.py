@@ -118,8 +118,11 @@ def prepare(platform: Platform, sub: params.Submission, key: ApiKey, header: str
     )
 
 
-def submit(repo: Repo, platform: Platform, report: cases.NewReport, key: ApiKey, now: datetime) -> tuple[Case, str]:
-    """信息收集 through the one intake every source uses; returns (case, token)."""
+def submit(repo: Repo, platform: Platform, report: cases.NewReport, key: ApiKey, now: datetime) -> list[dict[str, Any]]:
+    """信息收集 through the one intake every source uses; returns the POST's answer.
+
+    The answer is built here, inside the write, so that only it (not the whole case) travels
+    back from the server's write process."""
     actor = Actor(f"open311:{key.name}", Role.COLLECTOR)
     try:
         case = cases.intake(repo, platform, report, actor, now)
@@ -127,10 +130,6 @@ def submit(repo: Repo, platform: Platform, report: cases.NewReport, key: ApiKey,
         raise from_domain(exc) from exc
     token = request_token(case)
     repo.add_open311_token(token, case.id)
-    return case, token
-
-
-def post_response(platform: Platform, case: Case, token: str) -> list[dict[str, Any]]:
     return [{"service_request_id": str(case.id), "token": token,
              "service_notice": service_notice(platform, case), "account_id": ""}]
 

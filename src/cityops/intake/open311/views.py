@@ -85,8 +85,7 @@ async def create(request: Request, fmt: str) -> Response:
         sub = params.parse_submission(form)
         report = service.prepare(platform, sub, key, request.headers.get("idempotency-key") or None)
         now = utcnow()
-        case, token = await platform.awrite(service.submit, report, key, now)
-        return service.post_response(platform, case, token)
+        return await platform.awrite(service.submit, report, key, now)
     return await _answer(fmt, "service_requests", work)
 
 
