@@ -19,6 +19,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from harness import cityops, free_port, wait_ready  # noqa: E402
 
 
+def write_processes(db: Path) -> list[int]:
+    out = subprocess.run(["pgrep", "-f", f"cityops write-process --db {db} "], capture_output=True, text=True)
+    return [int(pid) for pid in out.stdout.split()]
+
+
 def start(db: Path, port: int) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", "cityops", "serve", "--db", str(db), "--port", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -57,12 +62,18 @@ def test_kill_9_loses_no_acknowledged_write(tmp_path: Path) -> None:
     for t in threads:
         t.start()
     time.sleep(2.5)
+    children = write_processes(db)
+    assert len(children) == 1, "cityops serve runs its writes in one write process"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     stop.set()
     for t in threads:
         t.join()
     assert len(acknowledged) > 50, "the burst was too small to mean anything"
+    deadline = time.monotonic() + 30
+    while write_processes(db) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not write_processes(db), "the write process outlived its killed server"
 
     proc = start(db, port)  # restart on the same file: recovery replays the WAL
     try:
@@ -106,3 +117,35 @@ def test_loop_writer_answers_its_batch_when_cancelled_mid_commit(tmp_path: Path,
 
     asyncio.run(main())
     store.close()
+
+
+@pytest.mark.timeout(120)
+def test_a_killed_write_process_is_replaced_while_serving(tmp_path: Path) -> None:
+    db = tmp_path / "child.db"
+    cityops("user", "create", "c", "--role", "collector", "--password-stdin", "--db", str(db), stdin="c-password-1\n")
+    token = cityops("token", "c", "--db", str(db))
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = start(db, port)
+    try:
+        wait_ready(url)
+        [first] = write_processes(db)
+        os.kill(first, signal.SIGKILL)
+        body = {"matter_code": "06010", "description": "after the crash", "lon": 114.3055, "lat": 30.5928}
+        headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": "after-crash"}
+        statuses = []
+        for _ in range(3):  # a write caught in flight is told 503 and retried; the next one starts a new child
+            r = httpx.post(url + "/api/v1/cases", json=body, headers=headers, timeout=60)
+            statuses.append(r.status_code)
+            if r.status_code == 201:
+                break
+            assert r.status_code == 503 and r.json()["error"] == "writer_unavailable", r.text
+            assert r.headers["retry-after"] == "1"
+        assert statuses[-1] == 201, statuses
+        assert write_processes(db) and write_processes(db) != [first]
+        with sqlite3.connect(db) as conn:
+            assert conn.execute("SELECT count(*) FROM cases").fetchone()[0] == 1
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert not write_processes(db), "the write process outlived its server's shutdown"

@@ -58,15 +58,13 @@ def _platform(db: str, city: str | None = None) -> Any:
 @click.option("--city", default=None, help="city pack folder (remembered in the database)")
 def serve(db: str, host: str, port: int, city: str | None) -> None:
     """启动服务 / Serve the HTTP API (docs at /docs, schema at /openapi.json)."""
-    import uvicorn
-
-    from cityops.api.app import create_app
+    from cityops.api.app import serve as serve_platform
 
     platform = _platform(db, city)
     click.echo(f"cityops {__version__}: {platform.city.name} / {platform.city.name_en}, database {db}")
     click.echo(f"API http://{host}:{port}/api/v1  docs http://{host}:{port}/docs")
     try:
-        uvicorn.run(create_app(platform, sweep_every=60, write_process=True), host=host, port=port, log_level="warning")
+        serve_platform(platform, host, port)
     finally:
         platform.close()
 

@@ -142,7 +142,8 @@ def create_app(platform: Platform, sweep_every: float | None = None, write_proce
 
     @app.exception_handler(CityopsError)
     async def cityops_error(request: Request, exc: CityopsError) -> JSON:
-        return JSON(exc.to_dict(), status_code=exc.status)
+        headers = {"Retry-After": "1"} if exc.status == 503 else None
+        return JSON(exc.to_dict(), status_code=exc.status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSON:
@@ -180,3 +181,11 @@ def create_app(platform: Platform, sweep_every: float | None = None, write_proce
     # event loop holds the GIL.
     sys.setswitchinterval(0.0005)
     return app
+
+
+def serve(platform: Platform, host: str, port: int) -> None:
+    """Serve until stopped, as `cityops serve` and `cityops demo` do: writes in a write
+    process of their own, overdue cases escalated every minute."""
+    import uvicorn
+
+    uvicorn.run(create_app(platform, sweep_every=60, write_process=True), host=host, port=port, log_level="warning")

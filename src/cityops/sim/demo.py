@@ -265,12 +265,10 @@ def run_demo(db: str, reports: int, seed: int, serve: bool, host: str, port: int
         out.print(f"demo users: admin, acceptor, dispatcher, verifier, supervisor, collector, "
                       f"dept-<code>; password '{DEMO_PASSWORD}'")
         if serve:
-            import uvicorn
-
-            from cityops.api.app import create_app
+            from cityops.api.app import serve as serve_platform
 
             out.print(f"API  http://{host}:{port}/api/v1   docs http://{host}:{port}/docs   "
                           f"schema http://{host}:{port}/openapi.json   (Ctrl-C to stop)")
-            uvicorn.run(create_app(platform, sweep_every=60), host=host, port=port, log_level="warning")
+            serve_platform(platform, host, port)
     finally:
         platform.close()

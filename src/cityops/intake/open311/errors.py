@@ -30,4 +30,6 @@ def from_domain(exc: CityopsError) -> Open311Error:
         return Open311Error(403, text)
     if isinstance(exc, Conflict):
         return Open311Error(409, text)
+    if exc.status == 503:
+        return Open311Error(503, text)  # the server's own trouble: the client should retry
     return Open311Error(400, text)  # invalid input and illegal workflow steps alike

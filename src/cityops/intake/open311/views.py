@@ -54,7 +54,7 @@ async def _answer(fmt: str, root: str, work: Callable[[], Awaitable[Any]], statu
         err = from_domain(exc)
     except Open311Error as exc:
         err = exc
-    headers = {"Retry-After": "1"} if err.status == 429 else None
+    headers = {"Retry-After": "1"} if err.status in (429, 503) else None
     return Response(render.errors(fmt, err), status_code=err.status, media_type=render.MEDIA_TYPES[fmt],
                     headers=headers)
 
