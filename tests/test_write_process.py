@@ -130,3 +130,18 @@ def test_an_error_that_cannot_cross_arrives_as_its_text() -> None:
     (seq, ok, err), second = pickle.loads(raw[HEADER:])
     assert (seq, ok) == (7, False) and isinstance(err, RuntimeError) and "_Stubborn" in str(err)
     assert second == (8, True, 42)
+
+
+def test_a_write_process_that_cannot_start_is_a_503() -> None:
+    import sys
+
+    from cityops.store.process import ProcessWriter
+
+    async def main() -> None:
+        writer = ProcessWriter([sys.executable, "-c", "import sys; sys.exit(3)"])
+        with pytest.raises(WriterUnavailable) as err:
+            await writer.run(service.intake, report(), COLLECTOR, utcnow())
+        assert err.value.status == 503 and "did not start" in err.value.message_en
+        await writer.close()
+
+    asyncio.run(main())

@@ -43,7 +43,8 @@ def frame(payload: Any) -> bytes:
 
 
 class ProcessWriter:
-    """The parent's side: queue operations, send them once per loop iteration, resolve answers."""
+    """The parent's side: send operations (at once when the child is idle, else once per loop
+    iteration), and resolve each caller's future with its answer."""
 
     def __init__(self, argv: Sequence[str]) -> None:
         self._argv = list(argv)  # the child's command; the socket's fd number is appended
@@ -61,9 +62,14 @@ class ProcessWriter:
         self._proc = subprocess.Popen([*self._argv, str(theirs.fileno())], pass_fds=(theirs.fileno(),))
         theirs.close()
         reader, self._out = await asyncio.open_connection(sock=ours, limit=2**26)
-        ready = await _read_frame(reader)
+        try:
+            ready = await _read_frame(reader)
+        except (asyncio.IncompleteReadError, OSError) as exc:
+            self._out.close()
+            raise WriterUnavailable(f"the write process did not start ({exc!r}); see the server's log",
+                                    "写入进程未能启动，请查看服务日志") from None
         if ready != "ready":
-            raise WriterUnavailable(f"write process failed to start: {ready}", "写入进程启动失败")
+            raise WriterUnavailable(f"the write process did not start: {ready!r}", "写入进程未能启动")
         self._reader = asyncio.get_running_loop().create_task(self._answers(reader))
 
     async def run(self, op: Op, *args: Any) -> Any:
@@ -122,7 +128,10 @@ class ProcessWriter:
         if self._out is not None:
             self._out.close()  # the child sees end of input, finishes its batch and exits
         if self._proc is not None:
-            await asyncio.to_thread(self._proc.wait, 30)
+            try:
+                await asyncio.to_thread(self._proc.wait, 30)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()  # stuck (say, on a lock another process holds): its batch was never answered
         if self._reader is not None:
             self._reader.cancel()
 
