@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -397,3 +398,16 @@ def test_lists_are_coerced_so_calendars_hash() -> None:
         WorkingCalendar(work_periods=(("09:00", "12:00"),), holidays=frozenset({date(2026, 3, 9)}))
     )
     assert cal.add_working_hours(sh(2026, 3, 6, 11), 2) == sh(2026, 3, 10, 10)
+
+
+def test_years_without_public_holidays_are_named() -> None:
+    assert CN.years_without_holidays([2025, 2026, 2027]) == [2027]
+    assert WorkingCalendar.round_the_clock().years_without_holidays([2027]) == []
+
+
+def test_the_server_warns_when_next_years_holidays_are_missing(platform: Any) -> None:
+    from cityops.core import calendar_warning
+
+    assert calendar_warning(platform, datetime(2025, 6, 1, tzinfo=UTC)) is None
+    warning = calendar_warning(platform, datetime(2026, 11, 27, tzinfo=UTC))
+    assert warning is not None and "2027" in warning and "法定节假日" in warning

@@ -62,6 +62,18 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def calendar_warning(platform: Platform, now: datetime) -> str | None:
+    """A warning when this year's or next year's public holidays are not in the calendar:
+    due times across them would count holidays as working days."""
+    missing = platform.calendar.years_without_holidays((now.year, now.year + 1))
+    if not missing:
+        return None
+    years = ", ".join(map(str, missing))
+    return (f"警告：工作日历缺少 {years} 年的法定节假日安排，请在城市配置的 calendar.holidays / makeup_workdays 中补充"
+            f"\nwarning: the working calendar has no public holidays for {years}; add the State Council's "
+            "notice to the city pack's calendar (holidays, makeup_workdays), see docs/deadlines.md")
+
+
 def load_city(source: str) -> CityPack:
     from cityops.geo.io import load_city_pack
     from cityops.geo.wuhan import wuhan_demo_pack

@@ -188,6 +188,11 @@ def serve(platform: Platform, host: str, port: int) -> None:
     process of their own, overdue cases escalated every minute."""
     import uvicorn
 
+    from cityops.core import calendar_warning, utcnow
+
+    warning = calendar_warning(platform, utcnow())
+    if warning:
+        print(warning, file=sys.stderr)
     # On SIGTERM, requests still open get 30 s to finish before the server closes them.
     uvicorn.run(create_app(platform, sweep_every=60, write_process=True), host=host, port=port,
                 log_level="warning", timeout_graceful_shutdown=30)

@@ -229,6 +229,14 @@ class WorkingCalendar:
         """Nominal working hours of one working day (7.0 for the default periods)."""
         return sum(e - s for s, e in self._spans) / 60
 
+    def years_without_holidays(self, years: Iterable[int]) -> list[int]:
+        """Those of `years` for which no public holiday is configured. A calendar that lists
+        holidays for some years only would count every weekday of the others as working."""
+        if not self.holidays:
+            return []  # a calendar without holidays (round the clock) is meant that way
+        covered = {d.year for d in self.holidays}
+        return [y for y in years if y not in covered]
+
     def is_working_day(self, d: date) -> bool:
         if d in self.holidays:
             return False
