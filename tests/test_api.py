@@ -194,7 +194,7 @@ def test_users_admin_only(api: Api) -> None:
     assert api.post("admin", "/api/v1/users", json=bad).status_code == 422
 
 
-def test_the_server_escalates_overdue_cases_by_itself(platform: Any) -> None:
+def test_the_server_escalates_overdue_cases_and_drops_expired_tokens_by_itself(platform: Any) -> None:
     from datetime import timedelta
 
     from fastapi.testclient import TestClient
@@ -215,6 +215,14 @@ def test_the_server_escalates_overdue_cases_by_itself(platform: Any) -> None:
         return service.act(repo, platform, case.id, Command(Action.DISPATCH, boss, long_ago)).id
 
     cid = platform.store.write(overdue_case)
+    from cityops.auth.service import issue_token, new_user, token_digest
+
+    def users_and_tokens(repo: Any) -> tuple[str, str]:
+        repo.add_user(new_user("old", "collector", None, "old-password-1", set()), long_ago)
+        expired = issue_token(repo, "old", long_ago, timedelta(days=1))
+        return expired, issue_token(repo, "old", utcnow())
+
+    expired, live = platform.store.write(users_and_tokens)
     with TestClient(create_app(platform, sweep_every=0.05)):
         import time
 
@@ -226,6 +234,9 @@ def test_the_server_escalates_overdue_cases_by_itself(platform: Any) -> None:
     with platform.store.read() as repo:
         assert repo.get_case(cid).escalated
         assert repo.history(cid)[-1].change.action == "escalate"
+        tokens = {r[0] for r in repo.conn.execute("SELECT token_hash FROM tokens")}
+    assert token_digest(expired) not in tokens, "an expired token is removed by the sweep"
+    assert token_digest(live) in tokens
 
 
 def test_out_of_range_numbers_are_refused_not_500(api: Api) -> None:

@@ -93,8 +93,9 @@ def _validation_message(exc: RequestValidationError) -> str:
 
 
 def _lifespan(platform: Platform, sweep_every: float | None, write_process: bool) -> Any:
-    """While serving: the write process, if asked for, and the escalation (督办) of overdue
-    cases every `sweep_every` seconds."""
+    """While serving: the write process, if asked for, and every `sweep_every` seconds the
+    escalation (督办) of overdue cases and the removal of expired tokens."""
+    from cityops.auth.service import purge_expired_tokens
     from cityops.cases.service import sweep_overdue
     from cityops.core import utcnow
 
@@ -103,6 +104,7 @@ def _lifespan(platform: Platform, sweep_every: float | None, write_process: bool
         async def sweep() -> None:
             while sweep_every:
                 await platform.awrite(sweep_overdue, utcnow())
+                await platform.awrite(purge_expired_tokens, utcnow())
                 await asyncio.sleep(sweep_every)
 
         if write_process:

@@ -220,6 +220,10 @@ class SqliteRepo:
             cur = self.conn.execute("DELETE FROM tokens WHERE user_name = ?", (user_name,))
         return int(cur.rowcount)
 
+    def purge_expired_tokens(self, now: datetime) -> int:
+        cur = self.conn.execute("DELETE FROM tokens WHERE expires_at <= ?", (to_us(now),))
+        return int(cur.rowcount)
+
     # idempotency and settings ---------------------------------------------
     def idempotent_case(self, key: str) -> int | None:
         row = self.conn.execute("SELECT case_id FROM idempotency WHERE key = ?", (key,)).fetchone()
