@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import logging
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -103,8 +104,11 @@ def _lifespan(platform: Platform, sweep_every: float | None, write_process: bool
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async def sweep() -> None:
             while sweep_every:
-                await platform.awrite(sweep_overdue, utcnow())
-                await platform.awrite(purge_expired_tokens, utcnow())
+                try:
+                    await platform.awrite(sweep_overdue, utcnow())
+                    await platform.awrite(purge_expired_tokens, utcnow())
+                except Exception:  # say a write process restarting: try again next round
+                    logging.getLogger("cityops").exception("the minute's sweep failed")
                 await asyncio.sleep(sweep_every)
 
         if write_process:

@@ -21,7 +21,7 @@ from cityops.errors import CityopsError
 from cityops.intake.open311 import params, render, service, services
 from cityops.intake.open311.errors import Open311Error, from_domain
 from cityops.intake.open311.keys import RateLimiter
-from cityops.store.base import ApiKey
+from cityops.store.base import ApiKey, Repo
 
 PREFIX = "/open311/v2"
 SPEC = "http://wiki.open311.org/GeoReport_v2"
@@ -134,13 +134,19 @@ async def definition_legacy(request: Request, code: str, fmt: str) -> Response:
     return await _definition(request, code, fmt)
 
 
+async def _read(request: Request, fmt: str, root: str, read: Callable[[Repo, Platform], Any]) -> Response:
+    """A GET that reads one consistent snapshot: jurisdiction checked, answered in `fmt`."""
+    async def work() -> Any:
+        _jurisdiction(request)
+        platform = _platform(request)
+        with platform.store.read() as repo:
+            return read(repo, platform)
+    return await _answer(fmt, root, work)
+
+
 @router.get("/tokens/{token}.{fmt}", summary="The service_request_id for a token")
 async def token(request: Request, token: str, fmt: str) -> Response:
-    async def work() -> list[dict[str, str]]:
-        _jurisdiction(request)
-        with _platform(request).store.read() as repo:
-            return service.by_token(repo, token)
-    return await _answer(fmt, "service_requests", work)
+    return await _read(request, fmt, "service_requests", lambda repo, _: service.by_token(repo, token))
 
 
 def _extensions(request: Request) -> bool:
@@ -149,33 +155,22 @@ def _extensions(request: Request) -> bool:
 
 @router.get("/requests.{fmt}", summary="Service requests (ids, codes, statuses, dates, pages)")
 async def search(request: Request, fmt: str) -> Response:
-    async def work() -> list[dict[str, Any]]:
-        _jurisdiction(request)
-        platform = _platform(request)
-        with platform.store.read() as repo:
-            found = service.search(repo, platform, _query(request), utcnow())
-            return service.describe(repo, platform, found, _extensions(request))
-    return await _answer(fmt, "service_requests", work)
+    def read(repo: Repo, platform: Platform) -> list[dict[str, Any]]:
+        found = service.search(repo, platform, _query(request), utcnow())
+        return service.describe(repo, platform, found, _extensions(request))
+    return await _read(request, fmt, "service_requests", read)
 
 
 @router.get("/requests/{request_id}.{fmt}", summary="One service request (an array of one)")
 async def get_one(request: Request, request_id: str, fmt: str) -> Response:
-    async def work() -> list[dict[str, Any]]:
-        _jurisdiction(request)
-        platform = _platform(request)
-        with platform.store.read() as repo:
-            return service.describe(repo, platform, [service.one(repo, request_id)], _extensions(request))
-    return await _answer(fmt, "service_requests", work)
+    return await _read(request, fmt, "service_requests", lambda repo, platform: service.describe(
+        repo, platform, [service.one(repo, request_id)], _extensions(request)))
 
 
 @router.get("/servicerequestupdates.{fmt}", summary="Updates since a time (mySociety extension)")
 async def list_updates(request: Request, fmt: str) -> Response:
-    async def work() -> list[dict[str, Any]]:
-        _jurisdiction(request)
-        platform = _platform(request)
-        with platform.store.read() as repo:
-            return service.list_updates(repo, platform, _query(request), utcnow())
-    return await _answer(fmt, "service_request_updates", work)
+    return await _read(request, fmt, "service_request_updates",
+                       lambda repo, platform: service.list_updates(repo, platform, _query(request), utcnow()))
 
 
 @router.post("/servicerequestupdates.{fmt}", summary="A back office posts an update (mySociety extension)")
