@@ -87,6 +87,9 @@ def open_platform(db: str | Path, city: str | Path | None = None, catalogue: str
     The city pack and catalogue override given once are remembered in the database, so later
     commands and the server need only --db.
     """
+    from cityops.hooks import load_plugins
+
+    load_plugins()
     store = SqliteStore(db)
     with store.read() as repo:
         saved_city = repo.get_setting("city_pack")

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from cityops import hooks
 from cityops.cases import deadline
 from cityops.cases.history import Problem, next_entry, verify
 from cityops.cases.models import SYSTEM_ACTOR, Action, Actor, Case, Change, Role, Status
@@ -121,6 +122,7 @@ def intake(repo: Repo, platform: Platform, report: NewReport, actor: Actor, now:
     repo.insert_first(case, first)
     if report.idempotency_key:
         repo.remember_idempotent(report.idempotency_key, case.id, now)
+    hooks.case_changed(repo, platform, None, case, first.change)
     return case
 
 
@@ -157,13 +159,15 @@ def act(repo: Repo, platform: Platform, case_id: int, cmd: Command) -> Case:
             )
     new, change = apply(case, cmd, CalendarClock(platform))
     saved = repo.save_case(new, change)
+    hooks.case_changed(repo, platform, case, saved, change)
     if target is not None:
         merged = replace(target, report_count=target.report_count + case.report_count, updated_at=cmd.at)
-        repo.save_case(merged, Change(
+        merged_in = Change(
             case_id=target.id, at=cmd.at, actor=cmd.actor.name, role=cmd.actor.role.value,
             action="merged_in", from_status=target.status.value, to_status=target.status.value,
             reason=cmd.reason, data={"source_case": case.id},
-        ))
+        )
+        hooks.case_changed(repo, platform, target, repo.save_case(merged, merged_in), merged_in)
     return saved
 
 
@@ -198,7 +202,7 @@ def sweep_overdue(repo: Repo, platform: Platform, now: datetime, limit: int = 10
     for case in cases:
         cmd = Command(Action.ESCALATE, SYSTEM_ACTOR, now, reason="超期自动督办 / overdue: escalated")
         new, change = apply(case, cmd, CalendarClock(platform))
-        repo.save_case(new, change)
+        hooks.case_changed(repo, platform, case, repo.save_case(new, change), change)
         escalated.append(case.id)
     return escalated
 

@@ -1,0 +1,50 @@
+"""The plugin surface, in one file (as Datasette keeps its hookspecs).
+
+A feature that must react to case changes (notifications, return visits, warnings that track
+their dispatch, …) registers a listener here instead of editing the case service. Listeners run
+inside the write transaction that made the change, so what they write (an outbox row, say) is
+committed with the change or not at all; they must be quick and must not do I/O beyond the repo.
+
+Feature modules that register listeners are named in PLUGINS and imported by `load_plugins()`,
+which `open_platform` calls, so the server, its write process and the CLI all see the same set.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cityops.cases.models import Case, Change
+    from cityops.core import Platform
+
+# (repo, platform, before, after, change): `before` is None for a new case.
+CaseListener = Callable[[Any, "Platform", "Case | None", "Case", "Change"], None]
+
+# Modules that register listeners when imported; each feature adds its own line.
+PLUGINS: tuple[str, ...] = ()
+
+_case_listeners: list[CaseListener] = []
+_loaded = False
+
+
+def on_case_changed(listener: CaseListener) -> CaseListener:
+    """Register `listener` (usable as a decorator); registering twice is harmless."""
+    if listener not in _case_listeners:
+        _case_listeners.append(listener)
+    return listener
+
+
+def case_changed(repo: Any, platform: Platform, before: Case | None, after: Case, change: Change) -> None:
+    for listener in _case_listeners:
+        listener(repo, platform, before, after, change)
+
+
+def load_plugins() -> None:
+    global _loaded
+    if _loaded:
+        return
+    for name in PLUGINS:
+        importlib.import_module(name)
+    _loaded = True
