@@ -11,6 +11,21 @@ import pytest
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
+def _cheap_passwords() -> None:
+    """Tests hash dozens of passwords per test (a user per role): Argon2id at the production
+    cost takes a second each on a busy 2-core machine. In-process tests hash at the lowest
+    cost instead (the hashes are still Argon2id, verified by the same code)."""
+    from argon2 import PasswordHasher
+
+    import cityops.auth.service as auth
+
+    auth._hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    auth._DUMMY = auth._hasher.hash("cityops-dummy-password")
+
+
+_cheap_passwords()
+
+
 def shared_file(relative: str) -> Path:
     """A file from ../shared/data, or skip the test saying which file is missing."""
     path = SHARED_DATA / relative

@@ -120,7 +120,7 @@ def user_create(name: str, role: str, department: str | None, password_stdin: bo
         platform.store.write(lambda repo: repo.add_user(u, utcnow()))
     finally:
         platform.close()
-    click.echo(f"created user {name} ({role}{', ' + department if department else ''})")
+    click.echo(f"created user {u.name} ({role}{', ' + department if department else ''})")
 
 
 @user.command("list")
@@ -132,6 +132,63 @@ def user_list(db: str) -> None:
         for u in repo.list_users():
             click.echo(f"{u.name}\t{u.role}\t{u.department or '-'}\t{'active' if u.active else 'disabled'}")
     platform.close()
+
+
+def _user_write(db: str, op: Any, *args: Any) -> Any:
+    platform = _platform(db)
+    try:
+        return platform.store.write(lambda repo: op(repo, *args))
+    finally:
+        platform.close()
+
+
+@user.command("disable")
+@click.argument("name")
+@db_option
+def user_disable(name: str, db: str) -> None:
+    """停用 / Disable a user: every token of theirs stops working at once."""
+    from cityops.auth.service import set_active
+
+    gone = _user_write(db, set_active, name, False)
+    click.echo(f"disabled {name}; revoked {gone} token(s) / 已停用，吊销令牌 {gone} 个")
+
+
+@user.command("enable")
+@click.argument("name")
+@db_option
+def user_enable(name: str, db: str) -> None:
+    """启用 / Enable a disabled user again (they log in anew)."""
+    from cityops.auth.service import set_active
+
+    _user_write(db, set_active, name, True)
+    click.echo(f"enabled {name} / 已启用")
+
+
+@user.command("passwd")
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, help="read the password from standard input")
+@db_option
+def user_passwd(name: str, password_stdin: bool, db: str) -> None:
+    """重置密码 / Set a new password; every token of the user is revoked."""
+    from cityops.auth.service import set_password
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("new password", hide_input=True, confirmation_prompt=True)
+    gone = _user_write(db, set_password, name, password)
+    click.echo(f"password of {name} changed; revoked {gone} token(s) / 密码已重置，吊销令牌 {gone} 个")
+
+
+@user.command("remove")
+@click.argument("name")
+@db_option
+def user_remove(name: str, db: str) -> None:
+    """删除 / Remove a user and every token of theirs (history keeps their name)."""
+    from cityops.auth.service import remove_user
+
+    gone = _user_write(db, remove_user, name)
+    click.echo(f"removed {name}; revoked {gone} token(s) / 已删除，吊销令牌 {gone} 个")
 
 
 @main.command()
@@ -148,8 +205,10 @@ def token(name: str, db: str, days: int, revoke_all: bool) -> None:
 
     platform = _platform(db)
     if revoke_all:
+        from cityops.auth.service import normalize_name
+
         try:
-            gone = platform.store.write(lambda repo: repo.revoke_tokens(user_name=name))
+            gone = platform.store.write(lambda repo: repo.revoke_tokens(user_name=normalize_name(name)))
         finally:
             platform.close()
         click.echo(f"revoked {gone} token(s) of {name}")
@@ -251,6 +310,10 @@ def cases_sweep(db: str) -> None:
 
 
 def _register_features() -> None:
+    from cityops.cases.cli import cases_list, cases_show
+
+    cases.add_command(cases_list)
+    cases.add_command(cases_show)
     from cityops.catalog.cli import catalogue
     from cityops.geo.cli import city
     from cityops.intake.cli import import_cmd, routing

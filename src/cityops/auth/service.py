@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import unicodedata
 from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import VerificationError, VerifyMismatchError
 
 from cityops.cases.models import Actor, Role
-from cityops.errors import InvalidInput, NotFound, Unauthorized
+from cityops.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from cityops.store.base import Repo, User
 
 _hasher = PasswordHasher()
@@ -39,8 +40,21 @@ def parse_role(role: str) -> Role:
     return value
 
 
+def normalize_name(name: str) -> str:
+    """The one spelling a user name is stored and looked up under: NFKC then case-folded, so
+    look-alikes (full-width ａｄｍｉｎ, ADMIN) are the same name and cannot be created twice."""
+    return unicodedata.normalize("NFKC", name).casefold().strip()
+
+
+def find_user(repo: Repo, name: str) -> User | None:
+    """The user under the normalised name (or, for a database from before normalisation, as
+    typed)."""
+    return repo.get_user(normalize_name(name)) or repo.get_user(name)
+
+
 def new_user(name: str, role: str, department: str | None, password: str, known_departments: set[str]) -> User:
     value = parse_role(role)
+    name = normalize_name(name)
     if not name or len(name) > 64 or not name.replace("_", "").replace("-", "").replace(".", "").isalnum():
         raise InvalidInput(
             "user name must be 1-64 letters, digits, '.', '-' or '_'", "用户名须为 1-64 位字母、数字或 . - _"
@@ -56,7 +70,7 @@ def new_user(name: str, role: str, department: str | None, password: str, known_
 
 
 def authenticate(repo: Repo, name: str, password: str) -> User:
-    user = repo.get_user(name)
+    user = find_user(repo, name)
     try:
         _hasher.verify(user.password_hash if user else _DUMMY, password)
     except (VerifyMismatchError, VerificationError):
@@ -71,11 +85,44 @@ def token_digest(token: str) -> str:
 
 
 def issue_token(repo: Repo, name: str, now: datetime, lifetime: timedelta | None = TOKEN_LIFETIME) -> str:
-    if repo.get_user(name) is None:
+    user = find_user(repo, name)
+    if user is None:
         raise NotFound(f"no user '{name}'", f"用户 {name} 不存在")
+    if not user.active:
+        raise Conflict(f"user '{user.name}' is disabled", f"用户 {user.name} 已停用")
     token = "cot_" + secrets.token_urlsafe(32)
-    repo.add_token(token_digest(token), name, now, now + lifetime if lifetime else None)
+    repo.add_token(token_digest(token), user.name, now, now + lifetime if lifetime else None)
     return token
+
+
+# Offboarding: each change takes effect at once, since every token of the user goes with it.
+def _existing(repo: Repo, name: str) -> User:
+    user = find_user(repo, name)
+    if user is None:
+        raise NotFound(f"no user '{name}'", f"用户 {name} 不存在")
+    return user
+
+
+def set_active(repo: Repo, name: str, active: bool) -> int:
+    """Disable (or re-enable) a user; disabling revokes every token. Returns tokens revoked."""
+    user = _existing(repo, name)
+    repo.set_user_active(user.name, active)
+    return 0 if active else repo.revoke_tokens(user_name=user.name)
+
+
+def set_password(repo: Repo, name: str, password: str) -> int:
+    """A new password; every token issued under the old one is revoked. Returns how many."""
+    user = _existing(repo, name)
+    repo.set_password(user.name, hash_password(password))
+    return repo.revoke_tokens(user_name=user.name)
+
+
+def remove_user(repo: Repo, name: str) -> int:
+    """Delete the user and every token of theirs (their history entries keep their name)."""
+    user = _existing(repo, name)
+    gone = repo.revoke_tokens(user_name=user.name)
+    repo.remove_user(user.name)
+    return gone
 
 
 def purge_expired_tokens(repo: Repo, platform: object, now: datetime) -> int:

@@ -12,13 +12,14 @@ from pydantic import BaseModel, Field, ValidationError
 from cityops.api.deps import ActorDep, PlatformDep, require
 from cityops.api.responses import JSON
 from cityops.api.routing import feature_router
-from cityops.cases import service
+from cityops.cases import names, service
 from cityops.cases.history import verify
-from cityops.cases.models import ACTION_LABELS, STATUS_LABELS, Action, Case, Role, Status
+from cityops.cases.models import ACTION_LABELS, STATUS_LABELS, Action, Case, Role
 from cityops.cases.workflow import Command, allowed_actions
 from cityops.core import Platform, utcnow
 from cityops.errors import InvalidInput
 from cityops.store.base import CaseQuery
+from cityops.timefmt import iso
 
 router = feature_router("/api/v1", "cases")
 # SQLite integers are 64-bit: a larger id or offset is refused here, not a 500 in the store.
@@ -63,12 +64,19 @@ class CaseOut(BaseModel):
     overdue: bool
 
 
-def case_json(case: Case, now: datetime) -> dict[str, Any]:
-    """The case as JSON-ready values (orjson writes datetimes and str enums itself)."""
+def case_json(case: Case, now: datetime, platform: Platform | None = None) -> dict[str, Any]:
+    """The case as JSON-ready values (orjson writes str enums itself). With the platform, the
+    names beside the codes and every time in the city's own offset (e.g. +08:00)."""
     out = dict(case.__dict__)
     del out["history_head"]
     out["status_label"] = STATUS_LABELS[case.status]
     out["overdue"] = case.is_overdue(now)
+    if platform is not None:
+        out.update(names.case_names(platform, case))
+        zone = platform.calendar.zone
+        for key, value in out.items():
+            if isinstance(value, datetime):
+                out[key] = iso(value, zone)
     return out
 
 
@@ -98,18 +106,18 @@ async def create_case(request: Request, actor: ActorDep) -> JSON:
     )
     now = utcnow()
     case = await platform.awrite(service.intake, report, actor, now)
-    return JSON(case_json(case, now), status_code=201)
+    return JSON(case_json(case, now, platform), status_code=201)
 
 
 @router.get("/cases", summary="Search cases (scoped to your department for department operators)")
 def search_cases(
     platform: PlatformDep,
     actor: ActorDep,
-    status: Annotated[str | None, Query(description="comma list of statuses")] = None,
-    matter: Annotated[str | None, Query(description="comma list of matter codes")] = None,
-    district: str | None = None,
+    status: Annotated[str | None, Query(description="comma list of statuses (codes or names: closed, 已结案)")] = None,
+    matter: Annotated[str | None, Query(description="comma list of matter codes or names (06010, 暴露垃圾)")] = None,
+    district: Annotated[str | None, Query(description="district code or name (420103, 江汉区, Jianghan)")] = None,
     grid: str | None = None,
-    department: str | None = None,
+    department: Annotated[str | None, Query(description="department code or name")] = None,
     reported_from: Annotated[datetime | None, Query(alias="from")] = None,
     reported_to: Annotated[datetime | None, Query(alias="to")] = None,
     overdue: bool = False,
@@ -122,29 +130,32 @@ def search_cases(
     order: Annotated[str, Query(pattern="^-?(id|due_at|reported_at)$")] = "id",
 ) -> dict[str, Any]:
     now = utcnow()
-    statuses = _split(status)
-    for s in statuses or ():
-        if s not in Status.__members__.values():
-            raise InvalidInput(f"unknown status '{s}'; use one of: {', '.join(Status)}", f"未知状态 {s}")
+    # Codes or the names a person types (江汉区, 处置中, 暴露垃圾, 武汉市水务局).
+    statuses = [names.status_code(s) for s in _split(status) or ()] or None
+    matters = [names.matter_codes(platform, m) for m in _split(matter) or ()] or None
+    if district:
+        district = names.district_code(platform, district)
+    if department:
+        department = names.department_code(platform, department)
     due_before = None
     if due_within_hours is not None:
         due_before = platform.calendar.add_working_hours(now, due_within_hours)
     query = CaseQuery(
-        status=statuses, matter_code=_split(matter), district=district, grid=grid,
+        status=statuses, matter_code=matters, district=district, grid=grid,
         department=department, reported_from=_aware(reported_from), reported_to=_aware(reported_to),
         overdue_at=now if overdue else None, due_before=due_before, text=q,
         limit=limit, offset=offset, order=order,
     )
     with platform.store.read() as repo:
         cases, total = repo.search_cases(service.scoped(query, actor))
-    return {"total": total, "limit": limit, "offset": offset, "cases": [case_json(c, now) for c in cases]}
+    return {"total": total, "limit": limit, "offset": offset, "cases": [case_json(c, now, platform) for c in cases]}
 
 
 @router.get("/cases/{case_id}", summary="One case, with the actions you may take now")
 def get_case(case_id: CaseId, platform: PlatformDep, actor: ActorDep) -> dict[str, Any]:
     with platform.store.read() as repo:
         case = service.get_visible(repo, case_id, actor)
-    out = case_json(case, utcnow())
+    out = case_json(case, utcnow(), platform)
     out["allowed_actions"] = [a.value for a in allowed_actions(case, actor)]
     return out
 
@@ -158,7 +169,7 @@ async def act(case_id: CaseId, action: Action, body: ActionIn, platform: Platfor
         amount=body.amount, unit=body.unit,
     )
     case = await platform.awrite(service.act, case_id, cmd)
-    return case_json(case, now)
+    return case_json(case, now, platform)
 
 
 @router.get("/cases/{case_id}/history", summary="The case's append-only history")
@@ -166,12 +177,17 @@ def history(case_id: CaseId, platform: PlatformDep, actor: ActorDep) -> dict[str
     with platform.store.read() as repo:
         service.get_visible(repo, case_id, actor)
         entries = repo.history(case_id)
+    zone = platform.calendar.zone
     return {
         "case_id": case_id,
         "entries": [
             {
-                "seq": e.seq, "at": e.change.at.isoformat(), "actor": e.change.actor,
+                "seq": e.seq, "at": iso(e.change.at, zone), "actor": e.change.actor,
                 "role": e.change.role, "action": e.change.action,
+                "action_name": names.action_names(e.change.action)[0],
+                "action_name_en": names.action_names(e.change.action)[1],
+                "status_name": names.status_names(e.change.to_status)[0],
+                "status_name_en": names.status_names(e.change.to_status)[1],
                 "action_label": list(ACTION_LABELS.get(Action(e.change.action), (e.change.action,) * 2))
                 if e.change.action in Action.__members__.values() else [e.change.action] * 2,
                 "from": e.change.from_status, "to": e.change.to_status, "reason": e.change.reason,

@@ -127,14 +127,21 @@ class DayPlayer:
             )
             self.schedule(at, 0, None, report=rep, who=who)
 
-    def play(self) -> None:
+    def play(self, progress: Callable[[str], None] | None = None) -> None:
         batch: list[Step] = []
+        hour, done = None, 0
         while self.queue:
             step = heapq.heappop(self.queue)
             batch.append(step)
             # Steps due within the same simulated minute go in one transaction.
             if not self.queue or self.queue[0].at - batch[0].at > timedelta(minutes=1):
                 self.p.store.write(lambda repo, b=batch: self.run_all(repo, b))  # type: ignore[misc]
+                done += len(batch)
+                local = batch[0].at.astimezone(self.start.tzinfo)
+                if progress is not None and (hour is None or local.strftime("%m-%d %H") != hour):
+                    hour = local.strftime("%m-%d %H")
+                    progress(f"  模拟时间 simulated {local:%m-%d %H:00}: {done} steps, "
+                             f"{self.stats.get('reported', 0)} reports, {self.stats.get('verify', 0)} verified")
                 batch = []
 
     def run_all(self, repo: Any, steps: list[Step]) -> None:
@@ -224,12 +231,17 @@ class DayPlayer:
         self.schedule(at + timedelta(minutes=spend), case.id, Action.REPORT_BACK)
 
 
-def play_day(platform: Platform, reports: int, seed: int) -> dict[str, int]:
+def play_day(platform: Platform, reports: int, seed: int,
+             progress: Callable[[str], None] | None = None) -> dict[str, int]:
+    say = progress or (lambda _: None)
+    say("创建演示用户 creating the demo users …")
     actors = create_demo_users(platform)
     now = utcnow()
     player = DayPlayer(platform, actors, demo_day(platform, now), now, seed)
+    say(f"模拟一个工作日 playing one working day: {reports} reports from {player.start:%Y-%m-%d %H:%M} …")
     player.report(reports)
-    player.play()
+    player.play(progress)
+    say("督办超期案卷 escalating overdue cases …")
     escalated = platform.store.write(lambda repo: service.sweep_overdue(repo, platform, player.end))
     player.stats["escalate"] = player.stats.get("escalate", 0) + len(escalated)
     return player.stats
@@ -246,6 +258,7 @@ def run_demo(db: str, reports: int, seed: int, serve: bool, host: str, port: int
     from cityops.evaluate.service import group_names, indicators
 
     out = console()
+    out.print(f"打开数据库并载入城市 opening {db} and loading the city …", highlight=False)
     platform = open_platform(db)
     try:
         with platform.store.read() as repo:
@@ -254,11 +267,12 @@ def run_demo(db: str, reports: int, seed: int, serve: bool, host: str, port: int
             out.print(f"[bold]{platform.city.name} / {platform.city.name_en}[/]: "
                           f"{len(platform.city.districts)} districts, {len(platform.city.grids.code):,} unit grids, "
                           f"{len(platform.city.departments)} departments")
-            stats = play_day(platform, reports, seed)
+            stats = play_day(platform, reports, seed, progress=lambda line: out.print(line, highlight=False))
             platform.store.write(lambda repo: repo.set_setting("demo_played", utcnow().isoformat()))
             out.print("simulated day: " + ", ".join(f"{k} {v}" for k, v in sorted(stats.items())))
         else:
             out.print(f"{db} already holds the demo day; showing it (delete the file to replay)")
+        out.print("计算综合评价指标 computing the indicators …", highlight=False)
         with platform.store.read() as repo:
             table = indicators(repo, "district", utcnow(), total=True)
         out.print(to_table(table, title="综合评价 Indicators by district", names=group_names(platform)))

@@ -198,6 +198,16 @@ class SqliteRepo:
         if cur.rowcount != 1:
             raise NotFound(f"no user '{name}'", f"用户 {name} 不存在")
 
+    def set_user_active(self, name: str, active: bool) -> None:
+        cur = self.conn.execute("UPDATE users SET active = ? WHERE name = ?", (int(active), name))
+        if cur.rowcount != 1:
+            raise NotFound(f"no user '{name}'", f"用户 {name} 不存在")
+
+    def remove_user(self, name: str) -> None:
+        self.conn.execute("DELETE FROM tokens WHERE user_name = ?", (name,))
+        if self.conn.execute("DELETE FROM users WHERE name = ?", (name,)).rowcount != 1:
+            raise NotFound(f"no user '{name}'", f"用户 {name} 不存在")
+
     def add_token(self, token_hash: str, user_name: str, at: datetime, expires_at: datetime | None) -> None:
         self.conn.execute(
             "INSERT INTO tokens (token_hash, user_name, created_at, expires_at) VALUES (?,?,?,?)",
