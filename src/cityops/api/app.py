@@ -14,16 +14,19 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cityops import __version__
 from cityops.api.deps import ActorDep
 from cityops.api.forms import form_items
+from cityops.api.openapi import install as install_docs
 from cityops.api.responses import JSON
 from cityops.api.routing import add_routes
 from cityops.core import Platform
 from cityops.errors import CityopsError, InvalidInput
 
+_HTTP_ZH = {404: ("not_found", "不存在"), 405: ("method_not_allowed", "不支持此方法")}
 MAX_BODY = 1_000_000  # bytes; a case report is a few KB
 # Where reports come in, by far the busiest routes: matched before any other.
 INTAKE_ROUTES = {("POST", "/api/v1/cases"), ("POST", "/open311/v2/requests.{fmt}")}
@@ -93,6 +96,45 @@ def _validation_message(exc: RequestValidationError) -> str:
     return "; ".join(parts)
 
 
+# Pydantic's error types, said in Chinese ({…} from the error's context).
+_ZH = {
+    "missing": "缺少此项", "string_type": "应为文本", "int_type": "应为整数", "int_parsing": "应为整数",
+    "int_from_float": "应为整数", "float_type": "应为数字", "float_parsing": "应为数字",
+    "bool_type": "应为 true 或 false", "bool_parsing": "应为 true 或 false", "dict_type": "应为 JSON 对象",
+    "model_type": "应为 JSON 对象", "model_attributes_type": "应为 JSON 对象", "list_type": "应为数组",
+    "string_too_long": "过长，最多 {max_length} 个字符", "string_too_short": "过短，至少 {min_length} 个字符",
+    "too_long": "过长，最多 {max_length} 项", "too_short": "过短，至少 {min_length} 项",
+    "greater_than": "应大于 {gt}", "greater_than_equal": "应不小于 {ge}", "less_than": "应小于 {lt}",
+    "less_than_equal": "应不大于 {le}", "string_pattern_mismatch": "格式不符（{pattern}）",
+    "enum": "应为以下之一：{expected}", "literal_error": "应为以下之一：{expected}",
+    "datetime_parsing": "应为带时区的 ISO 8601 时间，例如 2026-11-27T09:00:00+08:00",
+    "datetime_from_date_parsing": "应为带时区的 ISO 8601 时间，例如 2026-11-27T09:00:00+08:00",
+    "datetime_type": "应为带时区的 ISO 8601 时间", "finite_number": "应为有限数字",
+    "extra_forbidden": "不接受此项", "json_type": "应为 JSON", "value_error": "取值无效",
+    "string_unicode": "应为 UTF-8 文本", "uuid_parsing": "应为 UUID",
+}
+_PLACE_ZH = {"body": "请求体", "query": "查询参数", "path": "路径参数", "header": "请求头"}
+
+
+def validation_message_zh(exc: RequestValidationError) -> str:
+    """What is wrong, in Chinese: which field (and where) and why, e.g.
+    "请求体 lat：应不大于 90"; not only 请求参数有误."""
+    parts = []
+    for err in exc.errors():
+        kind = str(err.get("type", ""))
+        if kind == "json_invalid":
+            return "JSON 格式错误，无法解析请求体"
+        loc = [str(p) for p in err.get("loc", ())]
+        place = _PLACE_ZH.get(loc[0], "") if loc else ""
+        field = ".".join(p for p in loc[1:] if p) if place else ".".join(loc)
+        try:
+            why = _ZH[kind].format(**err.get("ctx", {}))
+        except KeyError:
+            why = f"取值无效（{err.get('msg')}）"
+        parts.append(f"{place}{' ' if place and field else ''}{field}：{why}" if field or place else why)
+    return "；".join(parts) or "请求参数有误"
+
+
 def _lifespan(platform: Platform, sweep_every: float | None, write_process: bool) -> Any:
     """While serving: the write process, if asked for, and every `sweep_every` seconds the
     escalation (督办) of overdue cases and the removal of expired tokens."""
@@ -141,6 +183,8 @@ def create_app(platform: Platform, sweep_every: float | None = None, write_proce
         description="城市运行一网统管 — cases, catalogue, city, indicators. "
         "Authenticate with POST /api/v1/auth/token, then send 'Authorization: Bearer <token>'.",
         default_response_class=JSON,
+        docs_url=None,  # served from the bundled Swagger UI below, not a CDN
+        redoc_url=None,
         lifespan=_lifespan(platform, sweep_every, write_process),
     )
     app.state.platform = platform
@@ -155,8 +199,24 @@ def create_app(platform: Platform, sweep_every: float | None = None, write_proce
     async def validation_error(request: Request, exc: RequestValidationError) -> JSON:
         message = _validation_message(exc)
         status = 400 if message.startswith("malformed JSON") else 422
-        body: dict[str, Any] = {"error": "invalid_input", "message": message, "message_zh": "请求参数有误"}
+        body: dict[str, Any] = {"error": "invalid_input", "message": message,
+                                "message_zh": validation_message_zh(exc)}
         return JSON(body, status_code=status)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSON:
+        # Unknown paths and methods answer in the project's error format, not FastAPI's.
+        code, zh = _HTTP_ZH.get(exc.status_code, ("http_error", "请求无法处理"))
+        if exc.status_code == 404:
+            message = f"no such path: {request.url.path}"
+            zh = f"路径不存在：{request.url.path}（接口列表见 /docs）"
+        elif exc.status_code == 405:
+            message = f"method {request.method} not allowed on {request.url.path}"
+            zh = f"{request.url.path} 不支持 {request.method} 方法"
+        else:
+            message = str(exc.detail)
+        return JSON({"error": code, "message": message, "message_zh": zh}, status_code=exc.status_code,
+                    headers=getattr(exc, "headers", None))
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:
@@ -177,6 +237,7 @@ def create_app(platform: Platform, sweep_every: float | None = None, write_proce
 
     routers = (cases_router, open311_router, auth_router, catalogue_router, city_router, indicators_router)
     add_routes(app, routers, first=INTAKE_ROUTES)
+    install_docs(app)
     app.add_middleware(BodyLimit)
     # Everything built so far (city pack, catalogue, routes) lives as long as the process:
     # keep it out of the garbage collector's scans, which otherwise pause requests.

@@ -13,7 +13,10 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from cityops.cases.models import (
+    ACTION_LABELS,
     FINAL_STATUSES,
+    ROLE_LABELS,
+    STATUS_LABELS,
     Action,
     Actor,
     Case,
@@ -129,14 +132,15 @@ def check(case: Case, cmd: Command) -> None:
         roles = ", ".join(sorted(r.value for r in rule.roles))
         raise Forbidden(
             f"role '{cmd.actor.role}' may not {cmd.action}; allowed roles: {roles}",
-            f"角色 {cmd.actor.role} 无权执行 {cmd.action}",
+            f"角色「{ROLE_LABELS[cmd.actor.role][0]}」无权执行「{ACTION_LABELS[cmd.action][0]}」",
         )
     if case.status not in rule.sources:
         legal = ", ".join(sorted(s.value for s in rule.sources))
         raise IllegalTransition(
             f"cannot {cmd.action} case {case.id} in status '{case.status}'; "
             f"'{cmd.action}' needs one of: {legal}",
-            f"案卷 {case.id} 当前状态为 {case.status}，不能执行 {cmd.action}",
+            f"案卷 {case.id} 当前状态为「{STATUS_LABELS[case.status][0]}」，不能执行「{ACTION_LABELS[cmd.action][0]}」；"
+            f"需处于：{'、'.join(STATUS_LABELS[s][0] for s in sorted(rule.sources))}",
         )
     if rule.needs_reason and not cmd.reason.strip():
         raise InvalidInput(
