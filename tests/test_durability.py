@@ -29,7 +29,7 @@ def start(db: Path, port: int) -> subprocess.Popen[bytes]:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-@pytest.mark.timeout(180)
+@pytest.mark.timeout(300)
 def test_kill_9_loses_no_acknowledged_write(tmp_path: Path) -> None:
     db = tmp_path / "crash.db"
     cityops("user", "create", "burst", "--role", "collector", "--password-stdin", "--db", str(db),
@@ -61,7 +61,10 @@ def test_kill_9_loses_no_acknowledged_write(tmp_path: Path) -> None:
     threads = [threading.Thread(target=writer, args=(n,)) for n in range(8)]
     for t in threads:
         t.start()
-    time.sleep(2.5)
+    # Count writes, not seconds: on a busy machine 2.5 s may acknowledge almost nothing.
+    deadline = time.monotonic() + 150
+    while len(acknowledged) < 120 and time.monotonic() < deadline and any(t.is_alive() for t in threads):
+        time.sleep(0.05)
     children = write_processes(db)
     assert len(children) == 1, "cityops serve runs its writes in one write process"
     os.kill(proc.pid, signal.SIGKILL)
@@ -69,7 +72,7 @@ def test_kill_9_loses_no_acknowledged_write(tmp_path: Path) -> None:
     stop.set()
     for t in threads:
         t.join()
-    assert len(acknowledged) > 50, "the burst was too small to mean anything"
+    assert len(acknowledged) >= 120, "the burst was too small to mean anything"
     deadline = time.monotonic() + 30
     while write_processes(db) and time.monotonic() < deadline:
         time.sleep(0.1)

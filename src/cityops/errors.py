@@ -52,3 +52,11 @@ class IllegalTransition(CityopsError):
 class Conflict(CityopsError):
     status = 409
     code = "conflict"
+
+
+class StorageUnavailable(CityopsError):
+    """The database cannot be written now (read-only, disk full, I/O error): nothing was
+    stored; the client should retry after Retry-After. Clears by itself with the fault."""
+
+    status = 503
+    code = "storage_unavailable"

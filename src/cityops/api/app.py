@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import signal
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -25,6 +26,7 @@ from cityops.api.responses import JSON
 from cityops.api.routing import add_routes
 from cityops.core import Platform
 from cityops.errors import CityopsError, InvalidInput
+from cityops.store.writer import storage_error
 
 _HTTP_ZH = {404: ("not_found", "不存在"), 405: ("method_not_allowed", "不支持此方法")}
 MAX_BODY = 1_000_000  # bytes; a case report is a few KB
@@ -192,8 +194,20 @@ def create_app(platform: Platform, sweep_every: float | None = None, write_proce
 
     @app.exception_handler(CityopsError)
     async def cityops_error(request: Request, exc: CityopsError) -> JSON:
-        headers = {"Retry-After": "1"} if exc.status == 503 else None
+        retry = getattr(exc, "retry_after", 1)
+        headers = {"Retry-After": str(retry)} if exc.status in (429, 503) else None
         return JSON(exc.to_dict(), status_code=exc.status, headers=headers)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSON:
+        # Never a plain-text 500: a storage fault is a 503 to retry; anything else is logged.
+        mapped = storage_error(exc)
+        if isinstance(mapped, CityopsError):
+            return JSON(mapped.to_dict(), status_code=mapped.status, headers={"Retry-After": "1"})
+        logging.getLogger("cityops").error("unexpected error on %s %s", request.method, request.url.path,
+                                           exc_info=exc)
+        return JSON({"error": "internal", "message": "internal error; the server log has the details",
+                     "message_zh": "服务器内部错误，详情见服务日志"}, status_code=500)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSON:
@@ -250,6 +264,10 @@ def create_app(platform: Platform, sweep_every: float | None = None, write_proce
     return app
 
 
+def _exit_cleanly(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
 def serve(platform: Platform, host: str, port: int) -> None:
     """Serve until stopped, as `cityops serve` and `cityops demo` do: writes in a write
     process of their own, overdue cases escalated every minute."""
@@ -260,6 +278,10 @@ def serve(platform: Platform, host: str, port: int) -> None:
     warning = calendar_warning(platform, utcnow())
     if warning:
         print(warning, file=sys.stderr)
-    # On SIGTERM, requests still open get 30 s to finish before the server closes them.
+    # On SIGTERM, requests still open get 30 s to finish before the server closes them. Uvicorn
+    # re-raises the signal once it has shut down; this handler makes that a normal exit
+    # (status 0, the caller's `finally` closes the store and checkpoints the WAL), as it does
+    # for a SIGTERM that comes before the server is up.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     uvicorn.run(create_app(platform, sweep_every=60, write_process=True), host=host, port=port,
                 log_level="warning", timeout_graceful_shutdown=30)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import datetime
 from typing import Any
 
@@ -12,8 +13,10 @@ from pydantic import BaseModel, Field
 from cityops.api.deps import ActorDep, PlatformDep, require
 from cityops.api.routing import feature_router
 from cityops.auth import service
+from cityops.auth.throttle import LoginThrottle
 from cityops.cases.models import ROLE_LABELS, Role
 from cityops.core import Platform, utcnow
+from cityops.errors import Unauthorized
 from cityops.store.base import Repo, User
 
 router = feature_router("/api/v1", "auth")
@@ -31,15 +34,31 @@ class UserIn(BaseModel):
     password: str = Field(min_length=service.MIN_PASSWORD, max_length=256)
 
 
+def _throttle(request: Request) -> LoginThrottle:
+    throttle: LoginThrottle | None = getattr(request.app.state, "login_throttle", None)
+    if throttle is None:
+        throttle = request.app.state.login_throttle = LoginThrottle()
+    return throttle
+
+
 @router.post("/auth/token", summary="Exchange a user name and password for a bearer token")
-async def token(body: Login, platform: PlatformDep) -> dict[str, str]:
+async def token(body: Login, request: Request, platform: PlatformDep) -> dict[str, str]:
     def check() -> None:
         with platform.store.read() as repo:
             service.authenticate(repo, body.username, body.password)
 
+    throttle = _throttle(request)
+    account = service.normalize_name(body.username)
+    address = request.client.host if request.client else "-"
+    throttle.check(account, address, time.monotonic())  # 429 before any Argon2 work
     # Argon2 takes tens of milliseconds on purpose: off the event loop, or every login
     # would stall every other request.
-    await asyncio.to_thread(check)
+    try:
+        await asyncio.to_thread(check)
+    except Unauthorized:
+        throttle.failed(account, address, time.monotonic())
+        raise
+    throttle.succeeded(account)
     now = utcnow()
     value = await platform.awrite(_issue_token, body.username, now)
     return {"access_token": value, "token_type": "bearer"}

@@ -11,6 +11,7 @@ from fastapi.responses import Response
 
 from cityops.api.deps import ActorDep, PlatformDep
 from cityops.api.routing import feature_router
+from cityops.cases import names
 from cityops.core import utcnow
 from cityops.errors import InvalidInput
 from cityops.evaluate.report import to_csv, to_records
@@ -40,8 +41,17 @@ def get_indicators(
     with platform.store.read() as repo:
         frame = indicators(repo, by, utcnow(), start, end, actor)
     if format == "csv":
-        buf = io.StringIO()
+        # A UTF-8 byte order mark first, or Excel on a Chinese-locale Windows reads GBK.
+        buf = io.StringIO("\ufeff")
+        buf.seek(0, io.SEEK_END)
         to_csv(frame, buf)
         return Response(buf.getvalue(), media_type="text/csv; charset=utf-8",
                         headers={"content-disposition": f'attachment; filename="indicators_{by}.csv"'})
-    return {"by": by, "rows": to_records(frame)}
+    rows = to_records(frame)
+    namer = {"district": names.district_names, "department": names.department_names}.get(by)
+    if namer is not None:
+        for row in rows:  # names beside codes; the total row keeps its own label
+            code = row.get(by)
+            if isinstance(code, str) and code:
+                row[f"{by}_name"], row[f"{by}_name_en"] = namer(platform, code)
+    return {"by": by, "rows": rows}

@@ -15,6 +15,7 @@ are a 4-byte little-endian length and a pickle: parent → child a list of
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import pickle
 import socket
@@ -23,7 +24,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from cityops.errors import CityopsError
-from cityops.store.writer import Outcome, commit_batch
+from cityops.store.writer import Outcome, commit_batch, is_storage_fault
 
 T = TypeVar("T")
 Op = Callable[..., Any]
@@ -156,7 +157,21 @@ def serve_writes(sock: socket.socket, connect: Callable[[], Any], wrap: Callable
             work = [_bind(op, context, args) for _, op, args in chunk]
             outcomes = commit_batch(conn, repo, work)
             sock.sendall(_answer([seq for seq, _, _ in chunk], outcomes))
+            if is_storage_fault(outcomes):
+                # A connection that met a read-only or full disk may stay refused after the
+                # fault clears: the next batch gets a fresh one (and recovers by itself).
+                conn, repo = _reopen(conn, connect, wrap, repo)
     conn.close()
+
+
+def _reopen(conn: Any, connect: Callable[[], Any], wrap: Callable[[Any], Any], repo: Any) -> tuple[Any, Any]:
+    try:
+        fresh = connect()
+    except Exception:  # noqa: BLE001 - still failing: keep the old one, try again next time
+        return conn, repo
+    with contextlib.suppress(Exception):
+        conn.close()
+    return fresh, wrap(fresh)
 
 
 def _bind(op: Op, context: Any, args: tuple[Any, ...]) -> Callable[[Any], Any]:

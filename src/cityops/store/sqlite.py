@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -409,11 +410,25 @@ def _with(obj: T, **changes: Any) -> T:
     return dataclasses.replace(obj, **changes)  # type: ignore[type-var]
 
 
+def _create_private(path: str) -> None:
+    """Create the database file readable and writable by this user only (0600). SQLite gives
+    the WAL and shared-memory files the database file's permissions, so they follow."""
+    if path == ":memory:" or path.startswith("file:") or os.path.exists(path):
+        return
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        pass  # another process created it meanwhile
+    except OSError:
+        pass  # say the folder is missing or read-only: sqlite3 says so in its own words
+
+
 class SqliteStore:
     """Opens (and migrates) a database file; hands out readers and the group-commit writer."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
+        _create_private(self.path)
         conn = self.connect()
         migrate(conn)
         conn.close()
@@ -465,6 +480,17 @@ class SqliteStore:
         for writer in self._loop_writers.values():
             writer.close()
         self._loop_writers.clear()
+        repo = getattr(self._local, "repo", None)
+        if repo is not None:
+            repo.conn.close()
+            self._local.repo = None
+        # Leave the file whole on its own: the WAL's pages copied back and the WAL emptied.
+        try:
+            conn = sqlite3.connect(self.path, timeout=5)
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            conn.close()
+        except sqlite3.Error:
+            pass  # another process still writes (it checkpoints when it closes), or read-only
 
 
 def open_store(path: str | Path) -> SqliteStore:

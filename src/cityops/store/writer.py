@@ -15,6 +15,7 @@ Two ways in, one commit routine:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import queue
 import sqlite3
 import threading
@@ -22,9 +23,31 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from cityops.errors import StorageUnavailable
+
 T = TypeVar("T")
 MAX_BATCH = 256
 Outcome = tuple[bool, Any]  # (succeeded, result or exception)
+
+
+# SQLite's words for "the storage refuses writes now" (SQLITE_READONLY, _FULL, _IOERR,
+# _CANTOPEN, _BUSY/_LOCKED past the timeout): the caller is told 503, not a 500.
+_STORAGE = ("readonly", "read-only", "disk", "full", "i/o", "unable to open", "locked", "busy")
+
+
+def storage_error(exc: BaseException) -> BaseException:
+    """`exc` as StorageUnavailable when it is the storage's fault, else unchanged."""
+    if isinstance(exc, sqlite3.OperationalError | sqlite3.DatabaseError) and not isinstance(exc, sqlite3.IntegrityError):
+        text = str(exc).lower()
+        if any(word in text for word in _STORAGE):
+            return StorageUnavailable(
+                f"the database cannot be written now ({exc}); nothing was stored, retry shortly",
+                "数据库暂时无法写入（磁盘已满、只读或读写错误），本次未保存，请稍后重试")
+    return exc
+
+
+def is_storage_fault(outcomes: Sequence[Outcome]) -> bool:
+    return any(not ok and isinstance(value, StorageUnavailable) for ok, value in outcomes)
 
 
 def run_batch(conn: sqlite3.Connection, repo: Any, work: Sequence[Callable[[Any], Any]]) -> list[Outcome]:
@@ -45,14 +68,19 @@ def run_batch(conn: sqlite3.Connection, repo: Any, work: Sequence[Callable[[Any]
                 if not single:
                     conn.execute("RELEASE item")
             except Exception as exc:  # noqa: BLE001 - handed to its caller
+                if not conn.in_transaction:
+                    # SQLite rolled the whole transaction back itself (disk full, I/O error):
+                    # nothing of this batch stands, not even the items that went before.
+                    return [(False, storage_error(exc))] * len(work)
                 conn.execute("ROLLBACK" if single else "ROLLBACK TO item")
                 if not single:
                     conn.execute("RELEASE item")
-                outcomes.append((False, exc))
+                outcomes.append((False, storage_error(exc)))
     except Exception as exc:  # noqa: BLE001 - the whole batch failed; tell everyone
         if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        return [(False, exc)] * len(work)
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+        return [(False, storage_error(exc))] * len(work)
     return outcomes
 
 
@@ -64,8 +92,9 @@ def finish(conn: sqlite3.Connection, outcomes: list[Outcome]) -> list[Outcome]:
         conn.execute("COMMIT")
     except Exception as exc:  # noqa: BLE001
         if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        return [(False, exc)] * len(outcomes)
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+        return [(False, storage_error(exc))] * len(outcomes)
     return outcomes
 
 
@@ -148,13 +177,17 @@ class LoopWriter:
         loop = asyncio.get_running_loop()
         batch: list[tuple[Callable[[Any], Any], asyncio.Future[Any]]] = []
         try:
-            if self._conn is None:
-                self._conn = self._connect()
-                self._repo = self._wrap(self._conn)
             while self._pending:
+                if self._conn is None:
+                    self._conn = self._connect()
+                    self._repo = self._wrap(self._conn)
                 batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
                 outcomes = run_batch(self._conn, self._repo, [fn for fn, _ in batch])
                 outcomes = await loop.run_in_executor(self._committer, finish, self._conn, outcomes)
+                if is_storage_fault(outcomes):  # a fresh connection next time (see process.py)
+                    with contextlib.suppress(Exception):
+                        self._conn.close()
+                    self._conn = None
                 for (ok, value), (_, fut) in zip(outcomes, batch, strict=True):
                     if fut.cancelled():
                         continue  # the client went away; the write stands all the same
@@ -162,9 +195,10 @@ class LoopWriter:
         except BaseException as exc:
             # Never leave a caller waiting forever: neither the batch in hand (say the task was
             # cancelled during its COMMIT, whose outcome is then unknown) nor those queued.
+            told = storage_error(exc) if isinstance(exc, Exception) else exc
             for _, fut in batch + self._pending:
                 if not fut.done():
-                    fut.set_exception(exc)
+                    fut.set_exception(told)
             self._pending = []
             raise
         finally:

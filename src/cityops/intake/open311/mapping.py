@@ -20,6 +20,7 @@ from cityops.cases.models import (
     HistoryEntry,
     Status,
 )
+from cityops.intake.open311 import public
 
 # The status a case shows in mySociety's extended vocabulary (servicerequestupdates).
 EXTENDED_STATUS: dict[Status, str] = {
@@ -37,8 +38,15 @@ OPENED_LABEL = ("已受理上报", "Request opened")
 CLOSED_LABEL = ("已办结", "Request closed")
 
 
+def _status(value: Status | str) -> Status | None:
+    try:
+        return Status(value)
+    except ValueError:  # an imported or future status: shown as open, never a failed answer
+        return None
+
+
 def public_status(status: Status | str) -> str:
-    return "closed" if Status(status) in FINAL_STATUSES else "open"
+    return "closed" if _status(status) in FINAL_STATUSES else "open"
 
 
 def w3(at: datetime | None, tz: ZoneInfo) -> str | None:
@@ -54,7 +62,7 @@ def action_label(action: str) -> str:
         return bilingual(OPENED_LABEL)
     if action in Action.__members__.values():
         return bilingual(ACTION_LABELS[Action(action)])
-    return action
+    return public.text(action, 32)
 
 
 def note(entry: HistoryEntry, tz: ZoneInfo) -> dict[str, Any]:
@@ -62,31 +70,25 @@ def note(entry: HistoryEntry, tz: ZoneInfo) -> dict[str, Any]:
     c = entry.change
     if c.action == "report":
         return {"datetime": w3(c.at, tz), "summary": bilingual(OPENED_LABEL), "type": "opened"}
-    if Status(c.to_status) in FINAL_STATUSES and c.from_status != c.to_status:
+    if _status(c.to_status) in FINAL_STATUSES and c.from_status != c.to_status:
         return {"datetime": w3(c.at, tz), "summary": bilingual(CLOSED_LABEL), "type": "closed"}
     return {"datetime": w3(c.at, tz), "summary": action_label(c.action), "description": _describe(entry),
             "type": "activity"}
 
 
-# Steps whose reason is the back office talking to itself (a comment, why a department sent a
-# case back, a suspension, an extension, an escalation): never shown to the public, unless a
-# back office posted it through Open311 as an update meant for the citizen.
-INTERNAL_ACTIONS = frozenset({
-    Action.COMMENT, Action.RETURN, Action.SUSPEND, Action.RESUME, Action.ESCALATE,
-    Action.REQUEST_EXTENSION, Action.APPROVE_EXTENSION, Action.DENY_EXTENSION, "merged_in",
-})
+# Kept for callers: which actions are internal is now decided by the allow-list in public.py.
+INTERNAL_ACTIONS = frozenset(a for a in Action if a not in public.PUBLIC_ACTIONS) | {"merged_in"}
 
 
 def public_reason(entry: HistoryEntry) -> str:
     c = entry.change
-    if c.action == "report" or (c.action in INTERNAL_ACTIONS and not c.actor.startswith("open311:")):
-        return ""
-    return c.reason
+    return public.reason(c.action, c.actor, c.reason)
 
 
 def _describe(entry: HistoryEntry) -> str:
     c = entry.change
-    status = bilingual(STATUS_LABELS[Status(c.to_status)])
+    known = _status(c.to_status)
+    status = bilingual(STATUS_LABELS[known]) if known else public.text(c.to_status, 32)
     parts = [f"{action_label(c.action)} → {status}"]
     if reason := public_reason(entry):
         parts.append(reason)
@@ -107,45 +109,51 @@ def request_json(
     tz: ZoneInfo,
     history: Sequence[HistoryEntry] | None = None,
     service_notice: str = "",
+    policy: public.Policy = public.DEFAULT,
+    attribute_codes: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
-    """The spec's fields; with `history` (extensions=true) also extended_attributes and notes."""
-    o311: Mapping[str, Any] = case.attributes.get("open311", {})
+    """The spec's fields, each from the allow-list in public.py; with `history`
+    (extensions=true) also extended_attributes and the public notes."""
+    o311: Mapping[str, Any] = public.open311_part(case.attributes)
+    shown = [e for e in history if public.shows_entry(e.change.action, e.change.actor)] if history else []
+    free_text = policy.shows_text(case.source)
     out: dict[str, Any] = {
         "service_request_id": str(case.id),
         "status": public_status(case.status),
-        "status_notes": status_notes(case, history[-1] if history else None),
-        "service_name": service_name,
+        "status_notes": status_notes(case, shown[-1] if shown else None),
+        "service_name": public.text(service_name),
         "service_code": case.matter_code,
-        "description": case.description,
-        "agency_responsible": agency or "",
+        "description": public.text(case.description) if free_text else "",
+        "agency_responsible": public.text(agency or ""),
         "service_notice": service_notice,
         "requested_datetime": w3(case.reported_at, tz),
         "updated_datetime": w3(case.updated_at or case.reported_at, tz),
         "expected_datetime": w3(case.due_at, tz),
-        "address": case.address,
-        "address_id": o311.get("address_id", ""),
+        "address": public.text(case.address, 500) if free_text else "",
+        "address_id": public.text(o311.get("address_id", ""), 64),
         "zipcode": "",
         "lat": case.lat,
         "long": case.lon,
-        "media_url": o311.get("media_url", ""),
+        "media_url": public.url(o311.get("media_url")) if free_text else "",
     }
-    if o311.get("attributes"):
-        out["attributes"] = dict(o311["attributes"])
+    attrs = public.attributes(o311.get("attributes"), attribute_codes) if free_text else {}
+    if attrs:
+        out["attributes"] = attrs
     if history is not None:
         out["extended_attributes"] = extended_attributes(case)
-        out["notes"] = [note(e, tz) for e in history]
+        out["notes"] = [note(e, tz) for e in shown]
     return out
 
 
 def extended_attributes(case: Case) -> dict[str, Any]:
     ext: dict[str, Any] = {
-        "channel": case.source,
+        "channel": public.text(case.source, 32),
         "case_status": case.status.value,
         "case_status_label": bilingual(STATUS_LABELS[case.status]),
-        "district": case.district,
-        "grid": case.grid,
-        "area_class": case.area_class,
-        "department": case.department or "",
+        "district": public.text(case.district, 32),
+        "grid": public.text(case.grid, 32),
+        "area_class": public.text(case.area_class, 8),
+        "department": public.text(case.department or "", 64),
         "escalated": case.escalated,
         "rework_count": case.rework_count,
         "report_count": case.report_count,
@@ -162,9 +170,9 @@ def update_json(entry: HistoryEntry, tz: ZoneInfo) -> dict[str, Any]:
     return {
         "update_id": f"{c.case_id}_{entry.seq}",
         "service_request_id": str(c.case_id),
-        "status": EXTENDED_STATUS[Status(c.to_status)],
+        "status": EXTENDED_STATUS.get(_status(c.to_status) or Status.REPORTED, "open"),
         "updated_datetime": w3(c.at, tz),
         "description": public_reason(entry) or _describe(entry),
-        "media_url": str(c.data.get("media_url", "")),
-        "external_status_code": c.to_status,
+        "media_url": public.url(c.data.get("media_url")) if isinstance(c.data, Mapping) else "",
+        "external_status_code": public.text(c.to_status, 32),
     }

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from cityops.intake.open311.errors import Open311Error, bad_request
 
 WINDOW = timedelta(days=90)
-DEFAULT_CAP = 1000
+DEFAULT_CAP = 200  # anonymous pages are bounded in cost: a page is rendered on the event loop
 MAX_DESCRIPTION = 4000
 CONTACT_FIELDS = ("email", "first_name", "last_name", "phone", "device_id", "account_id")
 _ATTR = re.compile(r"^attribute\[([A-Za-z0-9_.-]{1,64})\](\[\])?$")

@@ -42,10 +42,15 @@ def _text(value: Any) -> str:
     return "" if value is None else _NOT_XML.sub("\ufffd", str(value))
 
 
+# An element name: ElementTree writes any string as a tag, so a key like 'a><b' would be markup.
+_TAG = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]{0,63}\Z")
+
+
 def _fill(elem: ET.Element, value: Any) -> None:
     if isinstance(value, Mapping):
         for key, child in value.items():
-            _fill(ET.SubElement(elem, str(key)), child)
+            if isinstance(key, str) and _TAG.match(key):
+                _fill(ET.SubElement(elem, key), child)
     elif isinstance(value, Sequence) and not isinstance(value, str | bytes):
         name = SINGULAR.get(elem.tag, "value")
         for item in value:
@@ -64,7 +69,12 @@ def to_xml(root: str, body: Any) -> bytes:
 def body(fmt: str, root: str, payload: Any) -> bytes:
     """The payload as JSON, or as XML under `root` (lists repeat their singular element)."""
     if fmt == "json":
-        return bytes(orjson.dumps(payload))
+        # HTML-safe JSON: <, > and & only ever occur inside strings, where \u escapes mean the
+        # same; a page that drops a value into HTML unescaped still gets no markup from us.
+        out = orjson.dumps(payload)
+        if b"<" in out or b">" in out or b"&" in out:
+            out = out.replace(b"&", b"\\u0026").replace(b"<", b"\\u003c").replace(b">", b"\\u003e")
+        return bytes(out)
     return to_xml(root, payload)
 
 

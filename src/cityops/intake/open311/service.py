@@ -16,7 +16,7 @@ from cityops.cases import service as cases
 from cityops.cases.models import FINAL_STATUSES, Actor, Case, HistoryEntry, Role, Status
 from cityops.cases.workflow import Command
 from cityops.errors import CityopsError
-from cityops.intake.open311 import keys, mapping, params, services, updates
+from cityops.intake.open311 import keys, mapping, params, public, services, updates
 from cityops.intake.open311.errors import Open311Error, bad_request, from_domain
 from cityops.store.base import ApiKey, CaseQuery, Repo
 
@@ -151,14 +151,18 @@ def describe(repo: Repo, platform: Platform, found: Sequence[Case], extensions: 
     """Cases as service requests; with extensions, one query fetches every case's history."""
     tz = city_tz(platform)
     agencies = _agencies(platform)
+    rules = public.policy(repo)
+    found = [c for c in found if rules.lists(c.source)]
     histories: Mapping[int, list[HistoryEntry]] = repo.histories([c.id for c in found]) if extensions else {}
     out = []
     for case in found:
         entry = platform.catalogue.find("matter", case.matter_code)
         name = services.service_name(entry) if entry else case.matter_code
+        codes = frozenset(a.code for a in services.attributes_for(entry)) if entry else frozenset()
         out.append(mapping.request_json(
             case, name, agencies.get(case.department or "", case.department), tz,
             histories.get(case.id) if extensions else None, service_notice(platform, case),
+            policy=rules, attribute_codes=codes,
         ))
     return out
 
@@ -219,7 +223,8 @@ def list_updates(repo: Repo, platform: Platform, query: Mapping[str, list[str]],
     start, end = params.window(params.first(query, "start_date"), params.first(query, "end_date"), now, tz)
     cap = params.positive_int(params.first(query, "page_size"), "page_size", params.DEFAULT_CAP, params.DEFAULT_CAP)
     entries = repo.history_between(start, end, cap * 2)
-    return [mapping.update_json(e, tz) for e in entries if e.change.action != "report"][:cap]
+    shown = [e for e in entries if e.change.action != "report" and public.shows_entry(e.change.action, e.change.actor)]
+    return [mapping.update_json(e, tz) for e in shown][:cap]
 
 
 def post_update(repo: Repo, platform: Platform, key: ApiKey, form: Mapping[str, list[str]], now: datetime) -> list[dict[str, str]]:
