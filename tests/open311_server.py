@@ -60,7 +60,7 @@ def running(tmp: Path, rate: str = "1000") -> Iterator[Server]:
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     root = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180  # a busy 2-core machine starts slowly
         while True:
             try:
                 if httpx.get(root + "/healthz", timeout=1).status_code == 200:

@@ -92,3 +92,10 @@ def test_unwritable_database_is_503_then_recovers_by_itself(api: Any) -> None:
     assert stored == statuses.count(201), "every 2xx was stored, nothing else"
     fault["on"] = False  # the disk has room again: no restart needed
     assert api.report("acceptor").status_code == 201
+
+
+def test_the_write_process_warms_its_point_index_before_ready(platform: Any) -> None:
+    from cityops.core import warm
+
+    warm(platform)
+    assert "locator" in platform.city.__dict__, "built before the first write, not on it"

@@ -29,7 +29,7 @@ def start(db: Path, port: int) -> subprocess.Popen[bytes]:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(500)
 def test_kill_9_loses_no_acknowledged_write(tmp_path: Path) -> None:
     db = tmp_path / "crash.db"
     cityops("user", "create", "burst", "--role", "collector", "--password-stdin", "--db", str(db),
@@ -38,7 +38,7 @@ def test_kill_9_loses_no_acknowledged_write(tmp_path: Path) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     proc = start(db, port)
-    wait_ready(url)
+    wait_ready(url, timeout=180)
     acknowledged: list[int] = []
     lock = threading.Lock()
     stop = threading.Event()
@@ -80,7 +80,7 @@ def test_kill_9_loses_no_acknowledged_write(tmp_path: Path) -> None:
 
     proc = start(db, port)  # restart on the same file: recovery replays the WAL
     try:
-        wait_ready(url)
+        wait_ready(url, timeout=180)
         with sqlite3.connect(db) as conn:
             stored = {row[0] for row in conn.execute("SELECT id FROM cases")}
         lost = set(acknowledged) - stored
@@ -122,7 +122,7 @@ def test_loop_writer_answers_its_batch_when_cancelled_mid_commit(tmp_path: Path,
     store.close()
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(400)
 def test_a_killed_write_process_is_replaced_while_serving(tmp_path: Path) -> None:
     db = tmp_path / "child.db"
     cityops("user", "create", "c", "--role", "collector", "--password-stdin", "--db", str(db), stdin="c-password-1\n")
@@ -131,7 +131,7 @@ def test_a_killed_write_process_is_replaced_while_serving(tmp_path: Path) -> Non
     url = f"http://127.0.0.1:{port}"
     proc = start(db, port)
     try:
-        wait_ready(url)
+        wait_ready(url, timeout=180)
         [first] = write_processes(db)
         os.kill(first, signal.SIGKILL)
         body = {"matter_code": "06010", "description": "after the crash", "lon": 114.3055, "lat": 30.5928}

@@ -123,6 +123,9 @@ def write_process_main(db: str, fd: int) -> None:
     # Ctrl-C reaches the whole process group: the parent shuts down and closes the socket,
     # and this process finishes its batch then, never in the middle of one.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Likewise SIGTERM sent to the whole group (systemd's default, `timeout`, `kill -- -PGID`):
+    # the server stops taking writes, closes the socket, and this process exits after its batch.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     platform = open_platform(db)
     warm(platform)  # before answering ready: the first write is as fast as the rest
     with socket.socket(fileno=fd) as sock:
