@@ -34,6 +34,9 @@ class NotifyConfig:
     revisit_window_days: float = 7.0  # an unsatisfied answer within this reopens the case
     unsatisfied: str = "reopen"  # reopen (重办) | review (to a supervisor)
     max_reopens: int = 2  # a case reopened more often than this is escalated (督办)
+    # Sources (by prefix) that are the city's own staff or devices: no citizen to visit,
+    # unless the report left a contact.
+    staff_sources: str = "inspector,collector,drone,sensor,detector,patrol,import"
 
 
 _TYPES = {f.name: f.type for f in fields(NotifyConfig)}

@@ -222,7 +222,8 @@ def on_case_changed(repo: Any, platform: Platform, before: Case | None, after: C
     subs = subscriptions(conn, after.id) if public_step(change) is not None or closed else []
     if closed:
         auto = any(s.origin == "reporter" and s.channel in REVISIT_CHANNELS for s in subs)
-        token = revisit.open_revisit(conn, after, seq, change.at, auto and not revisit.is_hotline(after))
+        if auto or revisit.has_citizen(after, load_config(conn)):
+            token = revisit.open_revisit(conn, after, seq, change.at, auto and not revisit.is_hotline(after))
     queue(conn, platform, after, change, seq, subs, token)
 
 

@@ -20,7 +20,7 @@ from cityops.cases import service
 from cityops.cases.models import Action, Actor, Case, Role, Status
 from cityops.cases.workflow import Command
 from cityops.errors import Conflict, InvalidInput, NotFound
-from cityops.notify.config import load_config
+from cityops.notify.config import NotifyConfig, load_config
 from cityops.store.codec import from_us, to_us
 
 if TYPE_CHECKING:
@@ -39,6 +39,12 @@ MAX_COMMENT = 1000
 
 def is_hotline(case: Case) -> bool:
     return case.source.startswith("hotline")
+
+
+def has_citizen(case: Case, cfg: NotifyConfig) -> bool:
+    """Whether someone outside the city's staff reported this case (and is owed a return visit)."""
+    staff = tuple(s.strip() for s in cfg.staff_sources.split(",") if s.strip())
+    return not case.source.startswith(staff)
 
 
 @dataclass(frozen=True)

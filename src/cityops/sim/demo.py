@@ -232,6 +232,9 @@ def play_day(platform: Platform, reports: int, seed: int) -> dict[str, int]:
     player.play()
     escalated = platform.store.write(lambda repo: service.sweep_overdue(repo, platform, player.end))
     player.stats["escalate"] = player.stats.get("escalate", 0) + len(escalated)
+    from cityops.notify.revisit import simulate_answers
+
+    player.stats.update(simulate_answers(platform, seed, player.end))  # citizens answer 回访
     return player.stats
 
 
@@ -262,6 +265,12 @@ def run_demo(db: str, reports: int, seed: int, serve: bool, host: str, port: int
         with platform.store.read() as repo:
             table = indicators(repo, "district", utcnow(), total=True)
         out.print(to_table(table, title="综合评价 Indicators by district", names=group_names(platform)))
+        from cityops.notify.indicators import citizen_indicators
+        from cityops.notify.report import citizen_table
+
+        with platform.store.read() as repo:
+            citizen = citizen_indicators(repo.conn, "channel", total=True)
+        out.print(citizen_table(citizen, platform, "市民评价 Citizen indicators by channel"))
         out.print(f"demo users: admin, acceptor, dispatcher, verifier, supervisor, collector, "
                       f"dept-<code>; password '{DEMO_PASSWORD}'")
         if serve:
