@@ -286,3 +286,38 @@ def test_a_simulated_day_matches_a_hand_count(platform: Any) -> None:
     assert sum(g["revisited"] for g in groups) == hand["revisited"]
     assert Counter({g["district"]: g["revisit_due"] for g in groups if g["revisit_due"]}) == Counter(
         r["district"] for r in rows)
+
+
+def test_open311_app_subscribes_reads_the_questionnaire_and_answers(platform: Any, client: Any) -> None:
+    from cityops.intake.open311.keys import new_key
+
+    plain, record = new_key("app", "report", utcnow())
+    other, other_record = new_key("other-app", "report", utcnow())
+    platform.store.write(lambda repo: (repo.add_api_key(record), repo.add_api_key(other_record)))
+    r = client.post("/open311/v2/requests.json", data={
+        "api_key": plain, "service_code": "06010", "lat": WUHAN[1], "long": WUHAN[0], "description": "垃圾"})
+    rid = int(r.json()[0]["service_request_id"])
+    sub = client.post(f"/open311/v2/requests/{rid}/subscriptions.json",
+                      data={"api_key": plain, "email": "fan@example.org"})
+    assert sub.status_code == 201 and sub.json()[0]["subscription_token"]
+    assert client.post(f"/open311/v2/requests/{rid}/subscriptions.json", data={"api_key": plain}).status_code == 400
+    assert client.get(f"/open311/v2/requests/{rid}/questionnaire.json?api_key={plain}").json() == []
+    close(platform, rid)
+    q = client.get(f"/open311/v2/requests/{rid}/questionnaire.json?api_key={plain}").json()[0]
+    assert q["status"] == "pending" and [x["code"] for x in q["questions"]] == ["solved", "satisfaction", "comment"]
+    assert "/r/" in q["answer_url"]
+    xml = client.get(f"/open311/v2/requests/{rid}/questionnaire.xml?api_key={plain}")
+    assert xml.status_code == 200 and "<questionnaires>" in xml.text
+    assert client.get(f"/open311/v2/requests/{rid}/questionnaire.json?api_key={other}").status_code == 403
+    a = client.post(f"/open311/v2/requests/{rid}/questionnaire.json",
+                    data={"api_key": plain, "solved": "no", "satisfaction": "不满意"})
+    assert a.status_code == 200 and a.json()[0]["outcome"] == "reopened"
+    again = client.post(f"/open311/v2/requests/{rid}/questionnaire.json",
+                        data={"api_key": plain, "solved": "yes", "satisfaction": "satisfied"})
+    assert again.status_code == 409
+    with platform.store.read() as repo:
+        assert repo.get_case(rid).status is Status.DISPATCHED
+        # the subscriber heard of the closure (no question: that is the reporter's) and the 重办
+        subjects = [r[0] for r in repo.conn.execute(
+            "SELECT subject FROM notify_outbox WHERE address = 'fan@example.org' ORDER BY id")]
+    assert any("已办结" in s for s in subjects) and "重办" in subjects[-1]

@@ -139,6 +139,7 @@ def create_app(platform: Platform, sweep_every: float | None = None, write_proce
     from cityops.evaluate.views import router as indicators_router
     from cityops.geo.views import router as city_router
     from cityops.intake.open311.views import router as open311_router
+    from cityops.notify.open311 import router as open311_citizens
     from cityops.notify.views import pages as citizen_pages
     from cityops.notify.views import router as citizens_router
 
@@ -183,7 +184,7 @@ def create_app(platform: Platform, sweep_every: float | None = None, write_proce
         return JSON({"received": fields, "by": actor.name}, status_code=201)
 
     routers = (cases_router, open311_router, auth_router, catalogue_router, city_router, indicators_router,
-               citizens_router, citizen_pages)
+               citizens_router, citizen_pages, open311_citizens)
     add_routes(app, routers, first=INTAKE_ROUTES)
     app.add_middleware(BodyLimit)
     # Everything built so far (city pack, catalogue, routes) lives as long as the process:
