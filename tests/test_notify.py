@@ -130,6 +130,15 @@ def test_public_steps_only_once_each_and_nothing_internal(platform: Any) -> None
     assert len(outbox(platform)) == len(rows)
 
 
+def test_an_unconfigured_channel_waits_without_using_up_attempts(platform: Any) -> None:
+    report(platform, {"email": "ren@example.org", "phone": "13800138000"})
+    assert sender.run_once(platform) == 2
+    rows = outbox(platform)
+    assert all(r["status"] == "pending" and r["attempts"] == 0 and r["last_error"].startswith("unconfigured")
+               for r in rows)
+    assert sender.run_once(platform) == 0  # looked at again in five minutes, not in a busy loop
+
+
 def test_mails_reach_a_real_smtp_server(platform: Any, smtp: tuple[Inbox, int]) -> None:
     inbox, port = smtp
     configure(platform, smtp_host="127.0.0.1", smtp_port=port, smtp_from="12345@city.example",

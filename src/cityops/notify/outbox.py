@@ -214,16 +214,16 @@ def on_case_changed(repo: Any, platform: Platform, before: Case | None, after: C
         lang = str(after.attributes.get("contact", {}).get("lang", "zh"))[:8]
         for channel, address in contacts:
             subscribe(conn, after.id, channel, address, "reporter", change.at, lang)
-    if change.case_id != after.id:
-        return
     seq = after.history_count
     token = None
     closed = change.action == "verify" and change.to_status == Status.CLOSED.value
     subs = subscriptions(conn, after.id) if public_step(change) is not None or closed else []
     if closed:
         auto = any(s.origin == "reporter" and s.channel in REVISIT_CHANNELS for s in subs)
+        auto = auto and not revisit.is_hotline(after)  # hotline callers are called back
         if auto or revisit.has_citizen(after, load_config(conn)):
-            token = revisit.open_revisit(conn, after, seq, change.at, auto and not revisit.is_hotline(after))
+            link = revisit.open_revisit(conn, after, seq, change.at, auto)
+            token = link if auto else None  # the question goes by message only in auto mode
     queue(conn, platform, after, change, seq, subs, token)
 
 

@@ -34,6 +34,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("cityops.notify")
 BATCH = 50
+# A channel the city has not configured yet: its rows wait (no attempt counted) and are looked
+# at again after this, so that configuring SMTP later sends what was queued meanwhile.
+UNCONFIGURED = "unconfigured: "
+UNCONFIGURED_WAIT_S = 300.0
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,11 @@ def mark(repo: Any, platform: Platform, owner: str, results: list[tuple[int, str
                            (row_id, owner)).fetchone()
         if row is None:
             continue  # the lease passed to another worker: its result counts
+        if error.startswith(UNCONFIGURED):
+            conn.execute(
+                "UPDATE notify_outbox SET next_at = ?, lease_owner = NULL, lease_until = NULL, last_error = ?"
+                " WHERE id = ?", (to_us(now + timedelta(seconds=UNCONFIGURED_WAIT_S)), error, row_id))
+            continue
         attempts = int(row[0]) + 1
         status = "failed" if attempts >= cfg.max_attempts else "pending"
         conn.execute(
@@ -112,7 +121,7 @@ def email(job: Job, cfg: NotifyConfig) -> EmailMessage:
 
 def _send_emails(jobs: list[Job], cfg: NotifyConfig) -> list[tuple[int, str | None]]:
     if not cfg.smtp_host:
-        return [(j.id, "e-mail is not configured (notify.smtp_host)") for j in jobs]
+        return [(j.id, UNCONFIGURED + "e-mail (notify.smtp_host)") for j in jobs]
     out: list[tuple[int, str | None]] = []
     try:
         with smtplib.SMTP(cfg.smtp_host, cfg.smtp_port, timeout=15) as smtp:
@@ -144,7 +153,7 @@ def deliver(jobs: list[Job], cfg: NotifyConfig) -> list[tuple[int, str | None]]:
     for job in jobs:
         if job.channel == "sms":
             if not cfg.sms_url:
-                results.append((job.id, "SMS is not configured (notify.sms_url)"))
+                results.append((job.id, UNCONFIGURED + "SMS (notify.sms_url)"))
                 continue
             payload = orjson.dumps({"id": job.key, "to": job.address, "text": job.body})
             results.append((job.id, _post_json(cfg.sms_url, payload, job.key)))
