@@ -6,6 +6,7 @@ every process (server, write process, worker) reads the same values from the dat
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from dataclasses import dataclass, fields
 from importlib import resources
@@ -78,6 +79,7 @@ PARTS = ("subject", "body", "sms")
 _cache: dict[str, dict[str, dict[str, Template]]] = {}
 
 
+@functools.cache
 def default_templates_text() -> str:
     return (resources.files("cityops.notify") / "templates.yaml").read_text("utf-8")
 
