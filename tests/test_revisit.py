@@ -197,6 +197,11 @@ def test_hotline_callers_wait_in_the_operators_queue(platform: Any, client: Any)
                      json={"solved": True, "satisfaction": "satisfied"})
     assert ok.status_code == 200 and ok.json()["outcome"] == "" and ok.json()["case_status"] == "closed"
     assert client.get("/api/v1/revisits?status=pending", headers=client.hdr["acceptor"]).json()["revisits"] == []
+    rows = client.get("/api/v1/indicators/citizen?by=channel", headers=client.hdr["acceptor"]).json()["rows"]
+    hotline = next(r for r in rows if r["channel"] == "hotline_12345")
+    assert (hotline["revisit_due"], hotline["revisited"], hotline["satisfaction_rate"]) == (1, 1, 1.0)
+    assert rows[-1]["channel"] == "city" and rows[-1]["revisit_due"] == 1
+    assert client.get("/api/v1/indicators/citizen?by=nowhere", headers=client.hdr["acceptor"]).status_code == 422
 
 
 def test_review_mode_sends_it_to_a_supervisor_and_window_limits_reopening(platform: Any, client: Any) -> None:
