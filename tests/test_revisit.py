@@ -259,7 +259,8 @@ def test_a_simulated_day_matches_a_hand_count(platform: Any) -> None:
     player = DayPlayer(platform, actors, demo_day(platform, now), now, seed=7)
     player.report(150)
     player.play()
-    stats = simulate_answers(platform, 7, now)
+    stats, reopened = simulate_answers(platform, 7, now)
+    assert len(reopened) == stats["revisit_reopened"]
     assert stats["revisit_answered"] > 50
     with platform.store.read() as repo:
         rows = [dict(r) for r in repo.conn.execute(

@@ -197,12 +197,13 @@ def list_revisits(conn: sqlite3.Connection, status: str | None, mode: str | None
 
 
 # --- the demo's simulated citizens ------------------------------------------------------
-def simulate_answers(platform: Platform, seed: int, now: datetime) -> dict[str, int]:
+def simulate_answers(platform: Platform, seed: int, now: datetime) -> tuple[dict[str, int], list[tuple[int, datetime]]]:
     """Citizens answer the demo day's return visits at realistic rates: about 92 % reached,
-    about 93 % of those solved; satisfaction mostly 满意/基本满意; bad answers reopen cases."""
+    about 93 % of those solved; satisfaction mostly 满意/基本满意; bad answers reopen cases.
+    Returns counts, and (case id, when) for every case sent back for rework."""
     rng = np.random.default_rng(seed + 12)
 
-    def play(repo: Any) -> dict[str, int]:
+    def play(repo: Any) -> tuple[dict[str, int], list[tuple[int, datetime]]]:
         rows = repo.conn.execute("SELECT id, token, mode, created_at FROM revisits WHERE status = 'pending' ORDER BY id").fetchall()
         n = len(rows)
         reached = rng.random(n) < 0.92
@@ -210,6 +211,7 @@ def simulate_answers(platform: Platform, seed: int, now: datetime) -> dict[str, 
         pick = rng.random(n)
         delay = rng.uniform(20, 360, n)
         stats = {"revisit_tasks": n, "revisit_answered": 0, "revisit_reopened": 0}
+        reopened: list[tuple[int, datetime]] = []
         for i, r in enumerate(rows):  # one answer per closure: a few hundred in a demo day
             if not reached[i]:
                 continue
@@ -226,7 +228,9 @@ def simulate_answers(platform: Platform, seed: int, now: datetime) -> dict[str, 
             else:
                 result = answer_by_id(repo, platform, int(r["id"]), answer, Actor("operator-demo", Role.ACCEPTOR), at)
             stats["revisit_answered"] += 1
-            stats["revisit_reopened"] += result["outcome"] in ("reopened", "escalated")
-        return stats
+            if result["outcome"] in ("reopened", "escalated"):
+                stats["revisit_reopened"] += 1
+                reopened.append((result["case_id"], at))
+        return stats, reopened
 
-    return platform.store.write(play)  # type: ignore[no-any-return]
+    return platform.store.write(play)

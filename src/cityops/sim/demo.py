@@ -230,11 +230,15 @@ def play_day(platform: Platform, reports: int, seed: int) -> dict[str, int]:
     player = DayPlayer(platform, actors, demo_day(platform, now), now, seed)
     player.report(reports)
     player.play()
-    escalated = platform.store.write(lambda repo: service.sweep_overdue(repo, platform, player.end))
-    player.stats["escalate"] = player.stats.get("escalate", 0) + len(escalated)
     from cityops.notify.revisit import simulate_answers
 
-    player.stats.update(simulate_answers(platform, seed, player.end))  # citizens answer 回访
+    answers, reopened = simulate_answers(platform, seed, player.end)  # citizens answer 回访
+    player.stats.update(answers)
+    for case_id, at in reopened:  # 重办: the department signs for the case again and reworks it
+        player.schedule(at + player.minutes(5, 60), case_id, Action.ACCEPT)
+    player.play()
+    escalated = platform.store.write(lambda repo: service.sweep_overdue(repo, platform, player.end))
+    player.stats["escalate"] = player.stats.get("escalate", 0) + len(escalated)
     return player.stats
 
 
