@@ -142,7 +142,8 @@ def test_any_command_sequence_keeps_the_invariants(seq: list[tuple[Action, Actor
         rule = RULES[action]
         assert before.status in rule.sources
         assert actor.role is Role.ADMIN or actor.role in rule.roles
-        assert before.status not in FINAL_STATUSES or action is Action.COMMENT
+        assert before.status not in FINAL_STATUSES or action is Action.COMMENT or (
+            action is Action.REOPEN and before.status is Status.CLOSED)
         if case.status is Status.CLOSED and before.status is not Status.CLOSED:
             assert case.disposed_at is not None and case.registered_at is not None
         assert case.rework_count >= before.rework_count
@@ -154,4 +155,5 @@ def test_any_command_sequence_keeps_the_invariants(seq: list[tuple[Action, Actor
 def test_final_statuses_allow_only_comments() -> None:
     for status in FINAL_STATUSES:
         for actor in ACTORS:
-            assert set(allowed_actions(new_case(status=status), actor)) <= {Action.COMMENT}
+            reopen = {Action.REOPEN} if status is Status.CLOSED else set()
+            assert set(allowed_actions(new_case(status=status), actor)) <= {Action.COMMENT} | reopen

@@ -143,6 +143,7 @@ def _lifespan(platform: Platform, sweep_every: float | None, write_process: bool
     from cityops.auth.service import purge_expired_tokens
     from cityops.cases.service import sweep_overdue
     from cityops.core import utcnow
+    from cityops.notify.sender import worker as notify_worker
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -158,12 +159,16 @@ def _lifespan(platform: Platform, sweep_every: float | None, write_process: bool
         if write_process:
             await platform.start_write_process()
         task = asyncio.create_task(sweep())
+        # Serving: the notification sender runs beside the sweep (never inside a case action).
+        sender = asyncio.create_task(notify_worker(platform)) if sweep_every else None
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            for t in (task, sender):
+                if t is not None:
+                    t.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await t
             await platform.stop_write_process()
 
     return lifespan
@@ -178,6 +183,9 @@ def create_app(platform: Platform, sweep_every: float | None = None, write_proce
     from cityops.evaluate.views import router as indicators_router
     from cityops.geo.views import router as city_router
     from cityops.intake.open311.views import router as open311_router
+    from cityops.notify.open311 import router as open311_citizens
+    from cityops.notify.views import pages as citizen_pages
+    from cityops.notify.views import router as citizens_router
 
     app = FastAPI(
         title="cityops API",
@@ -249,7 +257,8 @@ def create_app(platform: Platform, sweep_every: float | None = None, write_proce
                 raise InvalidInput("malformed JSON body", "JSON 格式错误") from None
         return JSON({"received": fields, "by": actor.name}, status_code=201)
 
-    routers = (cases_router, open311_router, auth_router, catalogue_router, city_router, indicators_router)
+    routers = (cases_router, open311_router, auth_router, catalogue_router, city_router, indicators_router,
+               citizens_router, citizen_pages, open311_citizens)
     add_routes(app, routers, first=INTAKE_ROUTES)
     install_docs(app)
     app.add_middleware(BodyLimit)

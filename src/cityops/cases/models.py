@@ -53,6 +53,7 @@ class Action(StrEnum):
     RESUME = "resume"
     ESCALATE = "escalate"
     COMMENT = "comment"
+    REOPEN = "reopen"  # 重办: a closed case goes back to its department (return visit not solved)
 
 
 ACTION_LABELS: dict[Action, tuple[str, str]] = {
@@ -71,6 +72,7 @@ ACTION_LABELS: dict[Action, tuple[str, str]] = {
     Action.RESUME: ("恢复", "Resume"),
     Action.ESCALATE: ("督办", "Escalate to supervisor"),
     Action.COMMENT: ("备注", "Comment"),
+    Action.REOPEN: ("重办", "Reopen for rework"),
 }
 
 

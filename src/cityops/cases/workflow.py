@@ -98,6 +98,9 @@ RULES: dict[Action, Rule] = {
         frozenset({S.DISPATCHED, S.DISPOSING}), frozenset({Role.SUPERVISOR, Role.SYSTEM})
     ),
     Action.COMMENT: Rule(frozenset(Status), frozenset(Role), needs_reason=True),
+    # 重办: the one way out of a closed case, when the reporter's return visit says it is not
+    # solved; the platform (SYSTEM) or a supervisor decides, never the department itself.
+    Action.REOPEN: Rule(frozenset({S.CLOSED}), frozenset({Role.SUPERVISOR, Role.SYSTEM}), needs_reason=True),
 }
 
 
@@ -327,6 +330,27 @@ def _comment(case: Case, cmd: Command, clock: DeadlineClock) -> tuple[dict[str, 
     return {}, {}
 
 
+def _reopen(case: Case, cmd: Command, clock: DeadlineClock) -> tuple[dict[str, Any], dict[str, Any]]:
+    if not case.department:
+        raise IllegalTransition(
+            f"case {case.id} was never dispatched; it cannot be reopened for rework",
+            f"案卷 {case.id} 未曾派遣，不能重办",
+        )
+    # Back to the same department, which signs for it again, with a fresh time limit: the
+    # first one ran out long ago and would make the rework overdue before it starts.
+    due = clock.due(case, cmd.at)
+    updates = {
+        "status": S.DISPATCHED,
+        "due_at": due,
+        "accepted_at": None,
+        "disposed_at": None,
+        "overdue_disposed": None,
+        "closed_at": None,
+        "pending_extension": None,
+    }
+    return updates, {"department": case.department, "due_at": due.isoformat()}
+
+
 _EFFECTS: dict[Action, Effect] = {
     Action.REGISTER: _register,
     Action.REJECT: _reject,
@@ -343,4 +367,5 @@ _EFFECTS: dict[Action, Effect] = {
     Action.RESUME: _resume,
     Action.ESCALATE: _escalate,
     Action.COMMENT: _comment,
+    Action.REOPEN: _reopen,
 }

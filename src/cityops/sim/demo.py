@@ -241,6 +241,14 @@ def play_day(platform: Platform, reports: int, seed: int,
     say(f"模拟一个工作日 playing one working day: {reports} reports from {player.start:%Y-%m-%d %H:%M} …")
     player.report(reports)
     player.play(progress)
+    from cityops.notify.revisit import simulate_answers
+
+    say("市民回访 citizens answer return visits …")
+    answers, reopened = simulate_answers(platform, seed, player.end)  # citizens answer 回访
+    player.stats.update(answers)
+    for case_id, at in reopened:  # 重办: the department signs for the case again and reworks it
+        player.schedule(at + player.minutes(5, 60), case_id, Action.ACCEPT)
+    player.play(progress)
     say("督办超期案卷 escalating overdue cases …")
     escalated = platform.store.write(lambda repo: service.sweep_overdue(repo, platform, player.end))
     player.stats["escalate"] = player.stats.get("escalate", 0) + len(escalated)
@@ -276,6 +284,12 @@ def run_demo(db: str, reports: int, seed: int, serve: bool, host: str, port: int
         with platform.store.read() as repo:
             table = indicators(repo, "district", utcnow(), total=True)
         out.print(to_table(table, title="综合评价 Indicators by district", names=group_names(platform)))
+        from cityops.notify.indicators import citizen_indicators
+        from cityops.notify.report import citizen_table
+
+        with platform.store.read() as repo:
+            citizen = citizen_indicators(repo.conn, "channel", total=True)
+        out.print(citizen_table(citizen, platform, "市民评价 Citizen indicators by channel"))
         out.print(f"demo users: admin, acceptor, dispatcher, verifier, supervisor, collector, "
                       f"dept-<code>; password '{DEMO_PASSWORD}'")
         if serve:
