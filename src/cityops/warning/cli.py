@@ -1,0 +1,91 @@
+"""`cityops warnings …`: back-test, per-point skill, CAP documents."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import click
+
+from cityops.errors import CityopsError
+
+
+@click.group("warnings")
+def warnings() -> None:
+    """预警 / Early warnings: back-test, skill per point, CAP 1.2."""
+
+
+def _named(values: tuple[str, ...]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in values:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise click.BadParameter(f"'{item}' is not NAME=PATH", param_hint="--input")
+        if name in out:
+            raise click.BadParameter(f"input '{name}' given twice", param_hint="--input")
+        out[name] = path
+    return out
+
+
+@warnings.command("backtest")
+@click.option("--level", "level_path", required=True, help="CSV time,value of the level (depth or stage)")
+@click.option("--input", "inputs", multiple=True, required=True,
+              help="NAME=PATH, a driver CSV time,value; names starting with 'rain' are amounts per interval")
+@click.option("--threshold", type=float, required=True, help="event threshold, in the level's unit")
+@click.option("--train-fraction", type=click.FloatRange(0.05, 0.95), default=0.5, show_default=True)
+@click.option("--forecast", type=click.Choice(["none", "perfect", "both"]), default="none", show_default=True,
+              help="rain forecast: none (observed rain only), perfect (the record's own future rain), both")
+@click.option("--horizon", "horizon_min", type=int, default=180, show_default=True, help="forecast horizon, minutes")
+@click.option("--window", "window_min", type=int, default=None, help="a warning counts for an event starting within this many minutes [default: the horizon]")
+@click.option("--gap", "gap_min", type=int, default=720, show_default=True, help="quiet gap between events, minutes")
+@click.option("--step", "step_min", type=float, default=None, help="common step, minutes [default: the level's usual spacing]")
+@click.option("--utc-offset", "offset", default="+00:00", show_default=True, help="offset of times written without one")
+@click.option("--verbose", is_flag=True, help="also print the split, margins and timing")
+def backtest(level_path: str, inputs: tuple[str, ...], threshold: float, train_fraction: float,
+             forecast: str, horizon_min: int, window_min: int | None, gap_min: int,
+             step_min: float | None, offset: str, verbose: bool) -> None:
+    """回测 / Back-test the warning model on a real record against two baselines."""
+    from cityops.warning import backtest as bt
+    from cityops.warning.series import read_csv
+
+    started = time.perf_counter()
+    try:
+        off = _offset_minutes(offset)
+        level = read_csv(level_path, off)
+        drivers = {k: read_csv(p, off) for k, p in _named(inputs).items()}
+        opts = bt.Options(threshold=threshold, train_fraction=train_fraction, horizon_min=horizon_min,
+                          window_min=window_min, gap_min=gap_min,
+                          step_s=round(step_min * 60) if step_min else None)
+        grid = bt.align(level, drivers, opts)
+        modes = ["none", "perfect"] if forecast == "both" else [forecast]
+        results = {mode: bt.run(grid, opts, mode) for mode in modes}
+    except CityopsError as exc:
+        click.echo(f"error: {exc.message_en} / {exc.message_zh}", err=True)
+        sys.exit(2)
+    first = results[modes[0]]
+    click.echo(f"# model: ARX forecast, rain forecast {modes[0]}")
+    click.echo("\n".join(first.model.lines()))
+    if len(modes) == 2:
+        click.echo("# model with a perfect rain forecast (upper bound)")
+        click.echo("\n".join(results["perfect"].model.lines("perfect ")))
+    click.echo("# baseline: persistence (forecast = current level, same warning rule)")
+    click.echo("\n".join(first.persistence.lines("persistence ")))
+    click.echo("# baseline: always warn")
+    click.echo("\n".join(first.always.lines("always_warn ")))
+    if verbose:
+        for mode, r in results.items():
+            click.echo(f"# {mode}: step {r.step_s} s, train {r.train_steps} steps, test {r.test_steps} steps, "
+                       f"margin {r.margin:.3g}, persistence margin {r.persistence_margin:.3g}, "
+                       f"warnings {r.model.warnings}")
+        click.echo(f"# elapsed {time.perf_counter() - started:.2f} s")
+
+
+def _offset_minutes(text: str) -> int:
+    t = text.strip()
+    if t in ("Z", "z"):
+        return 0
+    sign = -1 if t.startswith("-") else 1
+    digits = t.lstrip("+-").replace(":", "")
+    if len(digits) != 4 or not digits.isdigit():
+        raise click.BadParameter(f"'{text}' is not an offset like +08:00", param_hint="--utc-offset")
+    return sign * (int(digits[:2]) * 60 + int(digits[2:]))
