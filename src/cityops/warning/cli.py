@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
+from functools import partial
+from typing import Any
 
 import click
 
@@ -41,9 +44,11 @@ def _named(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--step", "step_min", type=float, default=None, help="common step, minutes [default: the level's usual spacing]")
 @click.option("--utc-offset", "offset", default="+00:00", show_default=True, help="offset of times written without one")
 @click.option("--verbose", is_flag=True, help="also print the split, margins and timing")
+@click.option("--point", default=None, help="store the figures as this point's skill in --db")
+@click.option("--db", default=None, help="database for --point (default $CITYOPS_DB or ./cityops.db)")
 def backtest(level_path: str, inputs: tuple[str, ...], threshold: float, train_fraction: float,
              forecast: str, horizon_min: int, window_min: int | None, gap_min: int,
-             step_min: float | None, offset: str, verbose: bool) -> None:
+             step_min: float | None, offset: str, verbose: bool, point: str | None, db: str | None) -> None:
     """回测 / Back-test the warning model on a real record against two baselines."""
     from cityops.warning import backtest as bt
     from cityops.warning.series import read_csv
@@ -78,6 +83,91 @@ def backtest(level_path: str, inputs: tuple[str, ...], threshold: float, train_f
                        f"margin {r.margin:.3g}, persistence margin {r.persistence_margin:.3g}, "
                        f"warnings {r.model.warnings}")
         click.echo(f"# elapsed {time.perf_counter() - started:.2f} s")
+    if point:
+        _store(point, db, threshold, results, opts, grid, level_path)
+        click.echo(f"# stored as the skill of point {point}")
+
+
+def _store(point: str, db: str | None, threshold: float, results: dict[str, Any], opts: Any, grid: Any,
+           level_path: str) -> None:
+    import os
+    from dataclasses import asdict
+    from datetime import UTC, datetime
+
+    from cityops.core import open_platform, utcnow
+    from cityops.warning.service import save_skill
+
+    platform = open_platform(db or os.environ.get("CITYOPS_DB", "cityops.db"))
+    span = [datetime.fromtimestamp(float(grid.t[0]), UTC).isoformat(),
+            datetime.fromtimestamp(float(grid.t[-1]), UTC).isoformat()]
+
+    def write(repo: Any) -> None:
+        for mode, r in results.items():
+            protocol = {**asdict(opts), "record": span, "level": level_path, "margin": r.margin,
+                        "train_steps": r.train_steps, "test_steps": r.test_steps, "step_s": r.step_s}
+            save_skill(repo.conn, point, mode, threshold, r.model, r.persistence, r.always, protocol, utcnow())
+
+    try:
+        platform.store.write(write)
+    finally:
+        platform.close()
+
+
+@warnings.command("skill")
+@click.argument("point")
+@click.option("--db", default=lambda: os.environ.get("CITYOPS_DB", "cityops.db"), show_default="cityops.db")
+def skill_cmd(point: str, db: str) -> None:
+    """回测成绩 / A point's stored back-test figures (model and baselines)."""
+    from cityops.core import open_platform
+    from cityops.warning.score import Skill
+    from cityops.warning.service import get_skill
+
+    platform = open_platform(db)
+    try:
+        with platform.store.read() as repo:
+            rows = get_skill(repo.conn, point)
+    finally:
+        platform.close()
+    if not rows:
+        click.echo(f"error: no back-test stored for point {point} / 监测点 {point} 尚无回测结果", err=True)
+        sys.exit(2)
+    for row in rows:
+        click.echo(f"# point {point}, rain forecast {row['forecast']}, threshold {row['threshold']:g}")
+        click.echo("\n".join(Skill(**{k: row[k] for k in SKILL_KEYS}, warnings=0).lines()))
+        for name, figures in row["baselines"].items():
+            click.echo("\n".join(Skill(**figures).lines(f"{name} ")))
+
+
+SKILL_KEYS = ("events", "warned", "false_alarms", "recall", "precision", "median_lead_min")
+
+
+@warnings.command("ingest-cap")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--db", default=lambda: os.environ.get("CITYOPS_DB", "cityops.db"), show_default="cityops.db")
+def ingest_cap_cmd(paths: tuple[str, ...], db: str) -> None:
+    """接收外部预警 / Ingest outside CAP 1.2 documents; prints accepted/rejected with reasons."""
+    from pathlib import Path
+
+    from cityops.core import open_platform
+
+    platform = open_platform(db)
+    accepted = 0
+    try:
+        for p in paths:
+            data = Path(p).read_bytes()
+            out = platform.store.write(partial(_ingest_one, platform=platform, data=data, name=p))
+            accepted += bool(out["accepted"])
+            click.echo(f"{'accepted' if out['accepted'] else 'rejected'}\t{p}\t{out['reason']}")
+    finally:
+        platform.close()
+    click.echo(f"# {accepted} accepted, {len(paths) - accepted} rejected")
+
+
+def _ingest_one(repo: Any, platform: Any, data: bytes, name: str) -> dict[str, Any]:
+    from cityops.core import utcnow
+    from cityops.warning.service import ingest_cap
+
+    return ingest_cap(repo, platform, data, name, utcnow())
 
 
 def _offset_minutes(text: str) -> int:
