@@ -7,7 +7,8 @@ record itself is never copied into the repository — and runs `cityops warnings
 for each case below with both rain-forecast modes. The protocol is fixed here:
 
 * split: first half (1 May – 31 Jul) trains, second half (1 Aug – 31 Oct) is replayed live;
-* step: 10 min (the record's own); horizon and warning window 3 h; quiet gap 12 h;
+* step: 10 min (the record's own); horizon and warning window 6 h (a big river rises over
+  hours, driven by the dam upstream); quiet gap 12 h;
 * drivers: rain at the three city gauges (대곡교, 진관교, 송정동), Paldang Dam's total
   outflow (`tototf`) and the tide at Ganghwa Bridge (`tide_level`);
 * levels and thresholds (cm on the gauge): 잠수교 Jamsu Bridge (`wl_1018680`) 450 and 550
@@ -30,7 +31,7 @@ DRIVERS = {"rain": "rf_10184100", "rain_jingwan": "rf_10184110", "rain_songjeong
            "dam": "tototf", "tide": "tide_level"}
 CASES = [("wl_1018680", "잠수교 Jamsu Bridge", 450.0), ("wl_1018680", "잠수교 Jamsu Bridge", 550.0),
          ("wl_1018683", "한강대교 Hangang Bridge", 500.0)]
-OPTIONS = ["--train-fraction", "0.5", "--horizon", "180", "--gap", "720", "--forecast", "both"]
+OPTIONS = ["--train-fraction", "0.5", "--horizon", "360", "--gap", "720", "--forecast", "both"]
 
 
 def extract(data: Path, out: Path) -> None:
