@@ -180,7 +180,7 @@ def test_every_level_maps_to_cap_terms() -> None:
     assert cap.LEVELS["red"].roman == "I" and cap.LEVELS["blue"].roman == "IV"
 
 
-def test_signed_alert_verifies(tmp_path: Path) -> None:
+def test_signed_alert_verifies(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
@@ -202,6 +202,15 @@ def test_signed_alert_verifies(tmp_path: Path) -> None:
     signed = cap.sign(cap.build(w), key_pem, cert_pem)
     XMLVerifier().verify(signed, x509_cert=cert_pem.decode())
     assert cap.check(signed).valid
+    validate_everywhere(signed)
+    # issued warnings are signed when the key and certificate are configured
+    from cityops.warning.service import _maybe_signed
+
+    (tmp_path / "k.pem").write_bytes(key_pem)
+    (tmp_path / "c.pem").write_bytes(cert_pem)
+    monkeypatch.setenv("CITYOPS_CAP_KEY", str(tmp_path / "k.pem"))
+    monkeypatch.setenv("CITYOPS_CAP_CERT", str(tmp_path / "c.pem"))
+    XMLVerifier().verify(_maybe_signed(cap.build(w)), x509_cert=cert_pem.decode())
 
 
 def test_the_51_real_cap_documents_ingest_with_the_known_pattern(tmp_path: Path) -> None:

@@ -59,12 +59,13 @@ class Grid:
 
 def align(level: Series, inputs: Mapping[str, Series], opts: Options) -> Grid:
     step = opts.step_s or infer_step(level)
+    stale = max(opts.stale_steps, -(-3600 // step))  # a reading stays current for an hour at least
     if len(level.t) < 10:
         raise InvalidInput("the level series has fewer than 10 readings", "水位序列少于 10 个读数")
     t = grid_times(int(level.t[0]), int(level.t[-1]), step)
-    lv = resample_state(level, t, step, opts.stale_steps)
+    lv = resample_state(level, t, step, stale)
     rain = {k: resample_sum(s, t, step) for k, s in inputs.items() if is_accumulating(k)}
-    state = {k: resample_state(s, t, step, opts.stale_steps) for k, s in inputs.items()
+    state = {k: resample_state(s, t, step, stale) for k, s in inputs.items()
              if not is_accumulating(k)}
     return Grid(t.astype(np.float64), step, lv, rain, state)
 
@@ -102,7 +103,7 @@ def calibrate(peak: F64, level: F64, opts: Options, gap: int, window: int, step:
 
 def train_weights(level: F64, horizon: int, threshold: float) -> F64:
     """Rows whose coming horizon nears the threshold weigh more: warnings live there."""
-    ahead = np.column_stack([m._shift(level, -h) for h in range(0, horizon + 1)])
+    ahead = np.column_stack([level] + [m._shift(level, -h) for h in m.horizon_steps(horizon)])
     with np.errstate(invalid="ignore"):
         peak = np.nanmax(np.where(np.isfinite(ahead), ahead, -np.inf), axis=1)
     lo = np.nanmedian(level)

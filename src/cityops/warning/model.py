@@ -84,9 +84,20 @@ def features(level: F64, rain: Mapping[str, F64], state: Mapping[str, F64],
     return np.column_stack(cols)
 
 
+MAX_HORIZONS = 36
+
+
+def horizon_steps(horizon: int) -> list[int]:
+    """The horizons fitted: every step up to 36 of them, else 36 spread evenly up to H (on
+    1-minute data a 3-hour horizon would otherwise cost 180 target columns)."""
+    if horizon <= MAX_HORIZONS:
+        return list(range(1, horizon + 1))
+    return sorted({int(round(h)) for h in np.linspace(1, horizon, MAX_HORIZONS)})
+
+
 def targets(level: F64, horizon: int) -> F64:
-    """Δ_h = y(t+h) - y(t) for h = 1 … H (T × H), NaN past the end."""
-    return np.column_stack([_shift(level, -h) - level for h in range(1, horizon + 1)])
+    """Δ_h = y(t+h) - y(t) for each fitted horizon h (T × len), NaN past the end."""
+    return np.column_stack([_shift(level, -h) - level for h in horizon_steps(horizon)])
 
 
 @dataclass

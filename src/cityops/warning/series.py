@@ -83,12 +83,12 @@ def read_csv(path: str | Path, default_offset_min: int = 0) -> Series:
 
 
 def infer_step(series: Series) -> int:
-    """The most common spacing of a series, in seconds (at least 60)."""
+    """The series' usual spacing, in whole minutes (at least one): the median gap between
+    readings, so clock jitter and missing readings do not throw it off."""
     d = np.diff(np.unique(series.t))
     if len(d) == 0:
         return 600
-    vals, counts = np.unique(d, return_counts=True)
-    return max(60, int(vals[np.argmax(counts)]))
+    return max(60, int(round(float(np.median(d)) / 60)) * 60)
 
 
 def grid_times(start: int, end: int, step: int) -> I64:

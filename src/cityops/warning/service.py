@@ -150,7 +150,7 @@ def issue_warning(repo: Any, platform: Any, warning_id: int, actor: Actor, now: 
     if row["status"] != "approved":
         raise IllegalTransition(f"warning {warning_id} is {row['status']}; approve it before issuing",
                                 f"预警 {warning_id} 当前为 {row['status']}，须先审核")
-    xml = cap.build(to_cap(platform, row, now))
+    xml = _maybe_signed(cap.build(to_cap(platform, row, now)))
     conn.execute("UPDATE warnings SET status='issued', issued_by=?, sent=?, cap_xml=? WHERE id=?",
                  (actor.name, _ts(now), xml, warning_id))
     if row["replaces"] is not None:
@@ -161,6 +161,18 @@ def issue_warning(repo: Any, platform: Any, warning_id: int, actor: Actor, now: 
         conn.executemany("INSERT INTO warning_dispatch (warning_id, district, due_at) VALUES (?,?,?)",
                          [(warning_id, dc, due) for dc in json.loads(row["districts"])])
     return xml
+
+
+def _maybe_signed(xml: bytes) -> bytes:
+    """Signed (enveloped XML signature) when $CITYOPS_CAP_KEY and $CITYOPS_CAP_CERT name a PEM
+    private key and certificate; unsigned otherwise."""
+    import os
+    from pathlib import Path
+
+    key, cert = os.environ.get("CITYOPS_CAP_KEY"), os.environ.get("CITYOPS_CAP_CERT")
+    if not key or not cert:
+        return xml
+    return cap.sign(xml, Path(key).read_bytes(), Path(cert).read_bytes())
 
 
 def _follow_up(repo: Any, platform: Any, warning_id: int, d: Draft | None, actor: Actor, now: datetime,
