@@ -131,3 +131,23 @@ def test_seoul_2020_record(tmp_path: Path) -> None:
     assert model["events"] >= 3
     assert model["recall"] > pers["recall"]
     assert model["precision"] > 10 * always["precision"]
+
+
+@settings(max_examples=4, deadline=None)
+@given(cut_frac=st.floats(0.6, 0.9), seed=st.integers(0, 99))
+def test_no_look_ahead_from_the_raw_readings(cut_frac: float, seed: int) -> None:
+    """Through resampling too: readings after a time never change alerts up to that time."""
+    s = storm_series(seed=2, points=1, days=12)
+    rng = np.random.default_rng(seed)
+    t = s.t.astype(np.int64) + rng.integers(-60, 60, len(s.t))
+    t.sort()
+    level, rain = Series(t, s.depth[0].copy()), Series(s.t.astype(np.int64), s.point_rain[0].copy())
+    cut_t = int(t[int(len(t) * cut_frac)])
+    later = level.t > cut_t
+    level2 = Series(level.t, np.where(later, level.v + rng.normal(5, 5, len(t)), level.v))
+    rain2 = Series(rain.t, np.where(rain.t > cut_t, rng.exponential(2, len(rain.t)), rain.v))
+    opts = bt.Options(threshold=20, horizon_min=120, gap_min=360, step_s=300)
+    g1, g2 = bt.align(level, {"rain": rain}, opts), bt.align(level2, {"rain": rain2}, opts)
+    a, b = bt.run(g1, opts, "none"), bt.run(g2, opts, "none")
+    upto = int(np.searchsorted(g1.t, cut_t, side="right"))
+    np.testing.assert_array_equal(a.alert[:upto], b.alert[:upto])
