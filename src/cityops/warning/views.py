@@ -103,6 +103,12 @@ def _add_hook(repo: Any, platform: Any, url: str, now: datetime) -> None:
                       (url, int(now.timestamp())))
 
 
+@router.get("/dispatch/pending", summary="Dispatches to districts not yet acknowledged (overdue flagged)")
+def pending(platform: PlatformDep, actor: ActorDep) -> list[dict[str, Any]]:
+    with platform.store.read() as repo:
+        return service.pending_dispatch(repo.conn, utcnow())
+
+
 @router.get("/points/{point}/skill", summary="Back-test figures of a point's warnings")
 def skill(platform: PlatformDep, point: str) -> dict[str, Any]:
     with platform.store.read() as repo:
