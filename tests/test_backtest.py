@@ -64,7 +64,8 @@ def test_backtest_prints_the_figures_and_beats_the_baselines(tmp_path: Path) -> 
                                        "--gap", "360", "--step", "5"])
     assert result.exit_code == 0, result.output
     model, perfect = _parse(result.output), _parse(result.output, "perfect ")
-    persistence, always = _parse(result.output, "persistence "), _parse(result.output, "always_warn ")
+    persistence, always = _parse(result.output, "persistence_margin "), _parse(result.output, "always_warn ")
+    assert _parse(result.output, "persistence ")["recall"] == 0.0  # it never sees the water coming
     assert model["events"] >= 5
     assert model["recall"] >= 0.8 and model["precision"] >= 0.6
     assert model["median_lead_min"] >= persistence["median_lead_min"] + 30

@@ -328,7 +328,7 @@ def test_skill_is_stored_and_served(api: Api, tmp_path: Path) -> None:
     assert r.exit_code == 0, r.output
     body = api.client.get("/api/v1/warnings/points/420100-WL-001/skill").json()
     assert {row["forecast"] for row in body["skill"]} == {"none", "perfect"}
-    assert "persistence" in body["skill"][0]["baselines"]
+    assert {"persistence", "persistence_margin", "always_warn"} <= set(body["skill"][0]["baselines"])
     assert api.client.get("/api/v1/warnings/points/nowhere/skill").status_code == 404
     shown = CliRunner().invoke(main, ["warnings", "skill", "420100-WL-001", "--db", str(db)])
     assert shown.exit_code == 0 and "recall: " in shown.output and "persistence recall: " in shown.output

@@ -101,7 +101,7 @@ def test_model_beats_both_baselines_on_simulated_storms() -> None:
     for i in range(4):
         g = bt.Grid(s.t, s.step_s, s.depth[i], {"rain": s.point_rain[i]}, {})
         r = bt.run(g, opts, "none")
-        for k, sk in enumerate((r.model, r.persistence, r.always)):
+        for k, sk in enumerate((r.model, r.persistence_calibrated, r.always)):
             totals[k] += (sk.events, sk.warned, sk.warnings - sk.false_alarms)
             if sk.warned:
                 leads[k].append(sk.median_lead_min)

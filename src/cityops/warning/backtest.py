@@ -73,7 +73,8 @@ def align(level: Series, inputs: Mapping[str, Series], opts: Options) -> Grid:
 @dataclass(frozen=True)
 class Result:
     model: Skill
-    persistence: Skill
+    persistence: Skill  # the current level as the forecast, warned at the threshold itself
+    persistence_calibrated: Skill  # the same, with a margin calibrated like the model's
     always: Skill
     margin: float
     persistence_margin: float
@@ -139,8 +140,9 @@ def run(g: Grid, opts: Options, forecast: str = "none") -> Result:
     ev = find_events(g.level, thr, gap)
     return Result(
         model=skill(alert, g.level, thr, gap, window, step, start=split, events=ev),
-        persistence=skill(g.level >= thr - p_margin, g.level, thr, gap, window, step, start=split,
-                          events=ev),
+        persistence=skill(g.level >= thr, g.level, thr, gap, window, step, start=split, events=ev),
+        persistence_calibrated=skill(g.level >= thr - p_margin, g.level, thr, gap, window, step,
+                                     start=split, events=ev),
         always=skill(ones, g.level, thr, gap, window, step, start=split, events=ev),
         margin=margin, persistence_margin=p_margin, train_steps=split, test_steps=n - split,
         step_s=step, alert=alert, peak=peak,

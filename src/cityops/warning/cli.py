@@ -73,8 +73,10 @@ def backtest(level_path: str, inputs: tuple[str, ...], threshold: float, train_f
     if len(modes) == 2:
         click.echo("# model with a perfect rain forecast (upper bound)")
         click.echo("\n".join(results["perfect"].model.lines("perfect ")))
-    click.echo("# baseline: persistence (forecast = current level, same warning rule)")
+    click.echo("# baseline: persistence (forecast = the current level)")
     click.echo("\n".join(first.persistence.lines("persistence ")))
+    click.echo("# baseline: persistence with a margin calibrated on the training part like the model's")
+    click.echo("\n".join(first.persistence_calibrated.lines("persistence_margin ")))
     click.echo("# baseline: always warn")
     click.echo("\n".join(first.always.lines("always_warn ")))
     if verbose:
@@ -105,7 +107,9 @@ def _store(point: str, db: str | None, threshold: float, results: dict[str, Any]
         for mode, r in results.items():
             protocol = {**asdict(opts), "record": span, "level": level_path, "margin": r.margin,
                         "train_steps": r.train_steps, "test_steps": r.test_steps, "step_s": r.step_s}
-            save_skill(repo.conn, point, mode, threshold, r.model, r.persistence, r.always, protocol, utcnow())
+            save_skill(repo.conn, point, mode, threshold, r.model,
+                       {"persistence": r.persistence, "persistence_margin": r.persistence_calibrated,
+                        "always_warn": r.always}, protocol, utcnow())
 
     try:
         platform.store.write(write)

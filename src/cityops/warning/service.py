@@ -41,12 +41,12 @@ def _dt(ts: int, tz: str) -> datetime:
 
 
 def save_skill(conn: sqlite3.Connection, point: str, forecast: str, threshold: float, model: Skill,
-               persistence: Skill, always: Skill, protocol: dict[str, Any], now: datetime) -> None:
+               baselines: dict[str, Skill], protocol: dict[str, Any], now: datetime) -> None:
     conn.execute(
         "INSERT OR REPLACE INTO warning_skill VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
         (point, forecast, threshold, model.events, model.warned, model.false_alarms, model.recall,
          model.precision, model.median_lead_min,
-         json.dumps({"persistence": persistence.as_dict(), "always_warn": always.as_dict()}),
+         json.dumps({name: b.as_dict() for name, b in baselines.items()}),
          json.dumps(protocol), _ts(now)),
     )
 
