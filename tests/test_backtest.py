@@ -61,7 +61,7 @@ def test_backtest_prints_the_figures_and_beats_the_baselines(tmp_path: Path) -> 
     level, rain = _record(tmp_path)
     result = CliRunner().invoke(main, ["warnings", "backtest", "--level", str(level), "--input", f"rain={rain}",
                                        "--threshold", "20", "--forecast", "both", "--horizon", "120",
-                                       "--gap", "360", "--step", "5"])
+                                       "--gap", "360", "--step", "5", "--list"])
     assert result.exit_code == 0, result.output
     model, perfect = _parse(result.output), _parse(result.output, "perfect ")
     persistence, always = _parse(result.output, "persistence_margin "), _parse(result.output, "always_warn ")
@@ -71,6 +71,11 @@ def test_backtest_prints_the_figures_and_beats_the_baselines(tmp_path: Path) -> 
     assert model["median_lead_min"] >= persistence["median_lead_min"] + 30
     assert model["precision"] > 10 * always["precision"]
     assert perfect["events"] == model["events"] and perfect["recall"] >= 0.8
+    # --list names every event and every false alarm
+    listed = [ln for ln in result.output.splitlines() if ln.startswith("#   event ")]
+    assert len(listed) == model["events"]
+    assert sum("NOT warned" not in ln for ln in listed) == model["warned"]
+    assert sum(ln.startswith("#   warning ") for ln in result.output.splitlines()) == model["false_alarms"]
     # the model's lines come first, unprefixed
     assert result.output.splitlines()[1].startswith("events: ")
 

@@ -44,11 +44,14 @@ def _named(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--step", "step_min", type=float, default=None, help="common step, minutes [default: the level's usual spacing]")
 @click.option("--utc-offset", "offset", default="+00:00", show_default=True, help="offset of times written without one")
 @click.option("--verbose", is_flag=True, help="also print the split, margins and timing")
+@click.option("--list", "list_events", is_flag=True,
+              help="also list every event (warned or not, lead) and every false alarm, as # lines")
 @click.option("--point", default=None, help="store the figures as this point's skill in --db")
 @click.option("--db", default=None, help="database for --point (default $CITYOPS_DB or ./cityops.db)")
 def backtest(level_path: str, inputs: tuple[str, ...], threshold: float, train_fraction: float,
              forecast: str, horizon_min: int, window_min: int | None, gap_min: int,
-             step_min: float | None, offset: str, verbose: bool, point: str | None, db: str | None) -> None:
+             step_min: float | None, offset: str, verbose: bool, list_events: bool, point: str | None,
+             db: str | None) -> None:
     """回测 / Back-test the warning model on a real record against two baselines."""
     from cityops.warning import backtest as bt
     from cityops.warning.series import read_csv
@@ -85,9 +88,31 @@ def backtest(level_path: str, inputs: tuple[str, ...], threshold: float, train_f
                        f"margin {r.margin:.3g}, persistence margin {r.persistence_margin:.3g}, "
                        f"warnings {r.model.warnings}")
         click.echo(f"# elapsed {time.perf_counter() - started:.2f} s")
+    if list_events:
+        _list(grid, first, opts, modes[0])
     if point:
         _store(point, db, threshold, results, opts, grid, level_path)
         click.echo(f"# stored as the skill of point {point}")
+
+
+def _list(grid: Any, r: Any, opts: Any, mode: str) -> None:
+    from datetime import UTC, datetime
+
+    from cityops.warning.score import detail
+
+    step = r.step_s
+    gap = max(1, round(opts.gap_min * 60 / step))
+    d = detail(r.alert, grid.level, opts.threshold, gap, opts.window(step), step, start=r.train_steps)
+
+    def when(i: int) -> str:
+        return datetime.fromtimestamp(float(grid.t[i]), UTC).isoformat()
+
+    click.echo(f"# events in the replayed part (rain forecast {mode}):")
+    for s, lead in zip(d.event_start.tolist(), d.event_lead_min.tolist(), strict=True):
+        click.echo(f"#   event {when(s)}  " + ("NOT warned" if lead != lead else f"warned {lead:.0f} min ahead"))
+    click.echo("# false alarms (warnings with no event within the window):")
+    for i in d.false_alarm.tolist():
+        click.echo(f"#   warning {when(i)}")
 
 
 def _store(point: str, db: str | None, threshold: float, results: dict[str, Any], opts: Any, grid: Any,

@@ -83,6 +83,36 @@ class Skill:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class Detail:
+    """Each event (its start step and lead in minutes, NaN when not warned) and each false alarm."""
+
+    event_start: I64
+    event_lead_min: F64
+    false_alarm: I64
+
+
+def detail(alert: B, level: F64, threshold: float, gap: int, window: int, step_s: int,
+           start: int = 0) -> Detail:
+    ev = find_events(level, threshold, gap)
+    starts = ev.start[ev.start >= start]
+    issued = issue_times(alert, level, threshold, ev, window)
+    issued = issued[issued >= start]
+    lead = np.full(len(starts), np.nan)
+    if len(issued):
+        i = np.searchsorted(issued, starts - window, side="left")
+        ok = i < len(issued)
+        first = issued[np.minimum(i, len(issued) - 1)]
+        ok &= first < starts
+        lead[ok] = (starts - first)[ok] * step_s / 60.0
+    if len(starts):
+        j = np.searchsorted(starts, issued, side="right")
+        true = (j < len(starts)) & (starts[np.minimum(j, len(starts) - 1)] <= issued + window)
+    else:
+        true = np.zeros(len(issued), dtype=bool)
+    return Detail(starts, lead, issued[~true])
+
+
 def skill(alert: B, level: F64, threshold: float, gap: int, window: int, step_s: int,
           start: int = 0, events: Events | None = None) -> Skill:
     """Events starting and warnings issued at or after step `start` (the test part);
