@@ -119,3 +119,21 @@ def test_forecast_features_have_the_right_shape(forecast: bool) -> None:
     level = np.arange(100, dtype=float)
     x = m.features(level, {"rain": np.ones(100)}, {"tide": np.ones(100)}, 6, forecast)
     assert x.shape[0] == 100 and np.isfinite(x[60]).all()
+
+
+def test_a_silent_driver_does_not_silence_the_forecast() -> None:
+    """Half the dam readings missing: the forecast still exists wherever the level is known."""
+    rng = np.random.default_rng(4)
+    n = 3000
+    rain = np.where(rng.random(n) < 0.05, rng.exponential(3, n), 0.0)
+    dam = np.convolve(rng.normal(0, 1, n), np.ones(50) / 50, "same")
+    level = np.convolve(rain, np.exp(-np.arange(30) / 8))[:n] + 3 * dam
+    gappy = dam.copy()
+    gappy[rng.random(n) < 0.5] = np.nan
+    x = m.features(level, {"rain": rain}, {"dam": gappy}, 6, False)
+    fitted = m.fit(x[:2000], level[:2000], 6, False, 1.0)
+    pred = fitted.predict_delta(x)
+    assert np.isfinite(pred[200:]).all()
+    level_gap = level.copy()
+    level_gap[2500] = np.nan
+    assert not np.isfinite(fitted.predict_delta(m.features(level_gap, {"rain": rain}, {"dam": gappy}, 6, False))[2500]).any()

@@ -95,6 +95,20 @@ def horizon_steps(horizon: int) -> list[int]:
     return sorted({int(round(h)) for h in np.linspace(1, horizon, MAX_HORIZONS)})
 
 
+# The first columns of x are the intercept and the level's own state: without them there is no
+# forecast. A driver missing at t (a gauge down) is taken at its training mean instead, so one
+# silent input does not silence the warnings.
+LEVEL_COLS = 2 + len(LEVEL_DIFFS)
+
+
+def _standardise(x: F64, mean: F64, std: F64) -> F64:
+    z = (x - mean) / std
+    z[:, 0] = 1.0
+    drivers = z[:, LEVEL_COLS:]
+    drivers[~np.isfinite(drivers)] = 0.0
+    return z
+
+
 def targets(level: F64, horizon: int) -> F64:
     """Δ_h = y(t+h) - y(t) for each fitted horizon h (T × len), NaN past the end."""
     return np.column_stack([_shift(level, -h) - level for h in horizon_steps(horizon)])
@@ -113,9 +127,8 @@ class Model:
     resid_std: F64 = field(default_factory=lambda: np.zeros(0))
 
     def predict_delta(self, x: F64) -> F64:
-        """Forecast changes (T × H); NaN rows where any feature is missing."""
-        z = (x - self.mean) / self.std
-        z[:, 0] = 1.0
+        """Forecast changes (T × H); NaN rows where the level's own state is missing."""
+        z = _standardise(x, self.mean, self.std)
         return np.asarray(z @ self.beta, dtype=np.float64)
 
     def peak(self, level: F64, x: F64) -> F64:
@@ -125,24 +138,26 @@ class Model:
 
 def fit(x: F64, level: F64, horizon: int, forecast: bool, scale: float,
         weight: F64 | None = None, ridge: float = 1e-3) -> Model:
-    """Weighted ridge least squares on every row with complete features and targets."""
+    """Weighted ridge least squares on every row with the level's state and targets known
+    (missing drivers are imputed at their mean, as in prediction)."""
     y = targets(level, horizon)
-    ok = np.isfinite(x).all(axis=1) & np.isfinite(y).all(axis=1)
+    ok = np.isfinite(x[:, :LEVEL_COLS]).all(axis=1) & np.isfinite(y).all(axis=1)
     if ok.sum() < x.shape[1] * 3:
         from cityops.errors import InvalidInput
 
         raise InvalidInput(f"too little complete history to fit the model ({int(ok.sum())} rows)",
                            f"完整历史数据太少，无法拟合模型（{int(ok.sum())} 行）")
     xs, ys = x[ok], y[ok]
-    mean = xs.mean(axis=0)
-    std = xs.std(axis=0)
+    with np.errstate(invalid="ignore"):
+        mean = np.nan_to_num(np.nanmean(np.where(np.isfinite(xs), xs, np.nan), axis=0))
+        std = np.nan_to_num(np.nanstd(np.where(np.isfinite(xs), xs, np.nan), axis=0))
     std[std == 0] = 1.0
     mean[0], std[0] = 0.0, 1.0
-    z = (xs - mean) / std
+    z = _standardise(xs, mean, std)
     w = np.ones(len(z)) if weight is None else weight[ok]
     zw = z * w[:, None]
     gram = zw.T @ z + ridge * len(z) * np.eye(z.shape[1])
     gram[0, 0] -= ridge * len(z)  # no shrinkage on the intercept
-    beta = np.linalg.solve(gram, zw.T @ ys)
+    beta = np.asarray(np.linalg.solve(gram, zw.T @ ys), dtype=np.float64)
     resid = ys - z @ beta
     return Model(beta, mean, std, horizon, forecast, scale, resid.std(axis=0))
