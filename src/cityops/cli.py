@@ -319,6 +319,7 @@ def _register_features() -> None:
     from cityops.intake.cli import import_cmd, routing
     from cityops.intake.open311.cli import apikey
     from cityops.notify.cli import notify
+    from cityops.warning.cli import warnings
 
     main.add_command(catalogue)
     main.add_command(city)
@@ -326,6 +327,7 @@ def _register_features() -> None:
     main.add_command(routing)
     main.add_command(apikey)
     main.add_command(notify)
+    main.add_command(warnings)
 
 
 _register_features()

@@ -186,6 +186,8 @@ def create_app(platform: Platform, sweep_every: float | None = None, write_proce
     from cityops.notify.open311 import router as open311_citizens
     from cityops.notify.views import pages as citizen_pages
     from cityops.notify.views import router as citizens_router
+    from cityops.warning.views import feeds as cap_feeds
+    from cityops.warning.views import router as warnings_router
 
     app = FastAPI(
         title="cityops API",
@@ -257,8 +259,11 @@ def create_app(platform: Platform, sweep_every: float | None = None, write_proce
                 raise InvalidInput("malformed JSON body", "JSON 格式错误") from None
         return JSON({"received": fields, "by": actor.name}, status_code=201)
 
-    routers = (cases_router, open311_router, auth_router, catalogue_router, city_router, indicators_router,
-               citizens_router, citizen_pages, open311_citizens)
+    routers = (
+        cases_router, open311_router, auth_router, catalogue_router, city_router, indicators_router,
+        citizens_router, citizen_pages, open311_citizens,
+        warnings_router, cap_feeds,
+    )
     add_routes(app, routers, first=INTAKE_ROUTES)
     install_docs(app)
     app.add_middleware(BodyLimit)

@@ -1,0 +1,210 @@
+"""`cityops warnings …`: back-test, per-point skill, CAP documents."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from functools import partial
+from typing import Any
+
+import click
+
+from cityops.errors import CityopsError
+
+
+@click.group("warnings")
+def warnings() -> None:
+    """预警 / Early warnings: back-test, skill per point, CAP 1.2."""
+
+
+def _named(values: tuple[str, ...]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in values:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise click.BadParameter(f"'{item}' is not NAME=PATH", param_hint="--input")
+        if name in out:
+            raise click.BadParameter(f"input '{name}' given twice", param_hint="--input")
+        out[name] = path
+    return out
+
+
+@warnings.command("backtest")
+@click.option("--level", "level_path", required=True, help="CSV time,value of the level (depth or stage)")
+@click.option("--input", "inputs", multiple=True, required=True,
+              help="NAME=PATH, a driver CSV time,value; names starting with 'rain' are amounts per interval")
+@click.option("--threshold", type=float, required=True, help="event threshold, in the level's unit")
+@click.option("--train-fraction", type=click.FloatRange(0.05, 0.95), default=0.5, show_default=True)
+@click.option("--forecast", type=click.Choice(["none", "perfect", "both"]), default="none", show_default=True,
+              help="rain forecast: none (observed rain only), perfect (the record's own future rain), both")
+@click.option("--horizon", "horizon_min", type=int, default=180, show_default=True, help="forecast horizon, minutes")
+@click.option("--window", "window_min", type=int, default=None, help="a warning counts for an event starting within this many minutes [default: the horizon]")
+@click.option("--gap", "gap_min", type=int, default=720, show_default=True, help="quiet gap between events, minutes")
+@click.option("--step", "step_min", type=float, default=None, help="common step, minutes [default: the level's usual spacing]")
+@click.option("--utc-offset", "offset", default="+00:00", show_default=True, help="offset of times written without one")
+@click.option("--verbose", is_flag=True, help="also print the split, margins and timing")
+@click.option("--list", "list_events", is_flag=True,
+              help="also list every event (warned or not, lead) and every false alarm, as # lines")
+@click.option("--point", default=None, help="store the figures as this point's skill in --db")
+@click.option("--db", default=None, help="database for --point (default $CITYOPS_DB or ./cityops.db)")
+def backtest(level_path: str, inputs: tuple[str, ...], threshold: float, train_fraction: float,
+             forecast: str, horizon_min: int, window_min: int | None, gap_min: int,
+             step_min: float | None, offset: str, verbose: bool, list_events: bool, point: str | None,
+             db: str | None) -> None:
+    """回测 / Back-test the warning model on a real record against two baselines."""
+    from cityops.warning import backtest as bt
+    from cityops.warning.series import read_csv
+
+    started = time.perf_counter()
+    try:
+        off = _offset_minutes(offset)
+        level = read_csv(level_path, off)
+        drivers = {k: read_csv(p, off) for k, p in _named(inputs).items()}
+        opts = bt.Options(threshold=threshold, train_fraction=train_fraction, horizon_min=horizon_min,
+                          window_min=window_min, gap_min=gap_min,
+                          step_s=round(step_min * 60) if step_min else None)
+        grid = bt.align(level, drivers, opts)
+        modes = ["none", "perfect"] if forecast == "both" else [forecast]
+        results = {mode: bt.run(grid, opts, mode) for mode in modes}
+    except CityopsError as exc:
+        click.echo(f"error: {exc.message_en} / {exc.message_zh}", err=True)
+        sys.exit(2)
+    first = results[modes[0]]
+    click.echo(f"# model: ARX forecast, rain forecast {modes[0]}")
+    click.echo("\n".join(first.model.lines()))
+    if len(modes) == 2:
+        click.echo("# model with a perfect rain forecast (upper bound)")
+        click.echo("\n".join(results["perfect"].model.lines("perfect ")))
+    click.echo("# baseline: persistence (forecast = the current level)")
+    click.echo("\n".join(first.persistence.lines("persistence ")))
+    click.echo("# baseline: persistence with a margin calibrated on the training part like the model's")
+    click.echo("\n".join(first.persistence_calibrated.lines("persistence_margin ")))
+    click.echo("# baseline: always warn")
+    click.echo("\n".join(first.always.lines("always_warn ")))
+    if verbose:
+        for mode, r in results.items():
+            click.echo(f"# {mode}: step {r.step_s} s, train {r.train_steps} steps, test {r.test_steps} steps, "
+                       f"margin {r.margin:.3g}, persistence margin {r.persistence_margin:.3g}, "
+                       f"warnings {r.model.warnings}")
+        click.echo(f"# elapsed {time.perf_counter() - started:.2f} s")
+    if list_events:
+        _list(grid, first, opts, modes[0])
+    if point:
+        _store(point, db, threshold, results, opts, grid, level_path)
+        click.echo(f"# stored as the skill of point {point}")
+
+
+def _list(grid: Any, r: Any, opts: Any, mode: str) -> None:
+    from datetime import UTC, datetime
+
+    from cityops.warning.score import detail
+
+    step = r.step_s
+    gap = max(1, round(opts.gap_min * 60 / step))
+    d = detail(r.alert, grid.level, opts.threshold, gap, opts.window(step), step, start=r.train_steps)
+
+    def when(i: int) -> str:
+        return datetime.fromtimestamp(float(grid.t[i]), UTC).isoformat()
+
+    click.echo(f"# events in the replayed part (rain forecast {mode}):")
+    for s, lead in zip(d.event_start.tolist(), d.event_lead_min.tolist(), strict=True):
+        click.echo(f"#   event {when(s)}  " + ("NOT warned" if lead != lead else f"warned {lead:.0f} min ahead"))
+    click.echo("# false alarms (warnings with no event within the window):")
+    for i in d.false_alarm.tolist():
+        click.echo(f"#   warning {when(i)}")
+
+
+def _store(point: str, db: str | None, threshold: float, results: dict[str, Any], opts: Any, grid: Any,
+           level_path: str) -> None:
+    import os
+    from dataclasses import asdict
+    from datetime import UTC, datetime
+
+    from cityops.core import open_platform, utcnow
+    from cityops.warning.service import save_skill
+
+    platform = open_platform(db or os.environ.get("CITYOPS_DB", "cityops.db"))
+    span = [datetime.fromtimestamp(float(grid.t[0]), UTC).isoformat(),
+            datetime.fromtimestamp(float(grid.t[-1]), UTC).isoformat()]
+
+    def write(repo: Any) -> None:
+        for mode, r in results.items():
+            protocol = {**asdict(opts), "record": span, "level": level_path, "margin": r.margin,
+                        "train_steps": r.train_steps, "test_steps": r.test_steps, "step_s": r.step_s}
+            save_skill(repo.conn, point, mode, threshold, r.model,
+                       {"persistence": r.persistence, "persistence_margin": r.persistence_calibrated,
+                        "always_warn": r.always}, protocol, utcnow())
+
+    try:
+        platform.store.write(write)
+    finally:
+        platform.close()
+
+
+@warnings.command("skill")
+@click.argument("point")
+@click.option("--db", default=lambda: os.environ.get("CITYOPS_DB", "cityops.db"), show_default="cityops.db")
+def skill_cmd(point: str, db: str) -> None:
+    """回测成绩 / A point's stored back-test figures (model and baselines)."""
+    from cityops.core import open_platform
+    from cityops.warning.score import Skill
+    from cityops.warning.service import get_skill
+
+    platform = open_platform(db)
+    try:
+        with platform.store.read() as repo:
+            rows = get_skill(repo.conn, point)
+    finally:
+        platform.close()
+    if not rows:
+        click.echo(f"error: no back-test stored for point {point} / 监测点 {point} 尚无回测结果", err=True)
+        sys.exit(2)
+    for row in rows:
+        click.echo(f"# point {point}, rain forecast {row['forecast']}, threshold {row['threshold']:g}")
+        click.echo("\n".join(Skill(**{k: row[k] for k in SKILL_KEYS}, warnings=0).lines()))
+        for name, figures in row["baselines"].items():
+            click.echo("\n".join(Skill(**figures).lines(f"{name} ")))
+
+
+SKILL_KEYS = ("events", "warned", "false_alarms", "recall", "precision", "median_lead_min")
+
+
+@warnings.command("ingest-cap")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--db", default=lambda: os.environ.get("CITYOPS_DB", "cityops.db"), show_default="cityops.db")
+def ingest_cap_cmd(paths: tuple[str, ...], db: str) -> None:
+    """接收外部预警 / Ingest outside CAP 1.2 documents; prints accepted/rejected with reasons."""
+    from pathlib import Path
+
+    from cityops.core import open_platform
+
+    platform = open_platform(db)
+    accepted = 0
+    try:
+        for p in paths:
+            data = Path(p).read_bytes()
+            out = platform.store.write(partial(_ingest_one, platform=platform, data=data, name=p))
+            accepted += bool(out["accepted"])
+            click.echo(f"{'accepted' if out['accepted'] else 'rejected'}\t{p}\t{out['reason']}")
+    finally:
+        platform.close()
+    click.echo(f"# {accepted} accepted, {len(paths) - accepted} rejected")
+
+
+def _ingest_one(repo: Any, platform: Any, data: bytes, name: str) -> dict[str, Any]:
+    from cityops.core import utcnow
+    from cityops.warning.service import ingest_cap
+
+    return ingest_cap(repo, platform, data, name, utcnow())
+
+
+def _offset_minutes(text: str) -> int:
+    t = text.strip()
+    if t in ("Z", "z"):
+        return 0
+    sign = -1 if t.startswith("-") else 1
+    digits = t.lstrip("+-").replace(":", "")
+    if len(digits) != 4 or not digits.isdigit():
+        raise click.BadParameter(f"'{text}' is not an offset like +08:00", param_hint="--utc-offset")
+    return sign * (int(digits[:2]) * 60 + int(digits[2:]))
