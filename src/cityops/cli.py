@@ -100,7 +100,7 @@ def user() -> None:
 
 @user.command("create")
 @click.argument("name")
-@click.option("--role", required=True, help="collector, acceptor, dispatcher, department, verifier, supervisor, admin")
+@click.option("--role", required=True, help="collector, acceptor, dispatcher, department, verifier, supervisor, admin, sensor")
 @click.option("--department", default=None, help="department code (department operators only)")
 @click.option("--password-stdin", is_flag=True, help="read the password from standard input")
 @db_option

@@ -25,6 +25,8 @@ from cityops.core import Platform
 from cityops.errors import CityopsError, InvalidInput
 
 MAX_BODY = 1_000_000  # bytes; a case report is a few KB
+# Routes that take batches: a gateway's batch of readings is megabytes.
+BODY_LIMITS = {"/api/v1/observations": 64_000_000, "/sta/v1.1/CreateObservations": 64_000_000}
 # Where reports come in, by far the busiest routes: matched before any other.
 INTAKE_ROUTES = {("POST", "/api/v1/cases"), ("POST", "/open311/v2/requests.{fmt}")}
 
@@ -40,9 +42,10 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = BODY_LIMITS.get(scope["path"], self.limit)
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            await _too_large(self.limit, send)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await _too_large(limit, send)
             return
         seen, over = 0, False
 
@@ -50,7 +53,7 @@ class BodyLimit:
             nonlocal seen, over
             message = await receive()
             seen += len(message.get("body", b""))
-            if seen > self.limit:
+            if seen > limit:
                 over = True
                 raise _TooLarge
             return message
@@ -64,7 +67,7 @@ class BodyLimit:
         with contextlib.suppress(_TooLarge):
             await self.app(scope, limited, unless_over)
         if over:
-            await _too_large(self.limit, send)
+            await _too_large(limit, send)
 
 
 class _TooLarge(Exception):
@@ -134,6 +137,7 @@ def create_app(platform: Platform, sweep_every: float | None = None, write_proce
     from cityops.evaluate.views import router as indicators_router
     from cityops.geo.views import router as city_router
     from cityops.intake.open311.views import router as open311_router
+    from cityops.sensing.views import router as sensing_router
 
     app = FastAPI(
         title="cityops API",
@@ -175,7 +179,8 @@ def create_app(platform: Platform, sweep_every: float | None = None, write_proce
                 raise InvalidInput("malformed JSON body", "JSON 格式错误") from None
         return JSON({"received": fields, "by": actor.name}, status_code=201)
 
-    routers = (cases_router, open311_router, auth_router, catalogue_router, city_router, indicators_router)
+    routers = (cases_router, open311_router, auth_router, catalogue_router, city_router, indicators_router,
+               sensing_router)
     add_routes(app, routers, first=INTAKE_ROUTES)
     app.add_middleware(BodyLimit)
     # Everything built so far (city pack, catalogue, routes) lives as long as the process:
