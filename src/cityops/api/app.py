@@ -137,6 +137,7 @@ def create_app(platform: Platform, sweep_every: float | None = None, write_proce
     from cityops.evaluate.views import router as indicators_router
     from cityops.geo.views import router as city_router
     from cityops.intake.open311.views import router as open311_router
+    from cityops.sensing.sta import router as sta_router
     from cityops.sensing.views import router as sensing_router
 
     app = FastAPI(
@@ -180,7 +181,7 @@ def create_app(platform: Platform, sweep_every: float | None = None, write_proce
         return JSON({"received": fields, "by": actor.name}, status_code=201)
 
     routers = (cases_router, open311_router, auth_router, catalogue_router, city_router, indicators_router,
-               sensing_router)
+               sensing_router, sta_router)
     add_routes(app, routers, first=INTAKE_ROUTES)
     app.add_middleware(BodyLimit)
     # Everything built so far (city pack, catalogue, routes) lives as long as the process:
