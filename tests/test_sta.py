@@ -4,8 +4,10 @@ see test_aio_sensorthings_client)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -154,12 +156,44 @@ def test_reads_can_require_a_token(api: SensingApi) -> None:
 STA_PYTHON = os.environ.get("CITYOPS_STA_PYTHON", "/tmp/i8s/sta313/bin/python")
 
 
-def test_aio_sensorthings_client(tmp_path: Path) -> None:
+def test_aio_sensorthings_client(api: SensingApi) -> None:
     """The PyPI client aio-sensorthings (Python >= 3.13) against a real server; it needs its
     own interpreter: set CITYOPS_STA_PYTHON to one with `aio-sensorthings[all]` installed."""
     if not Path(STA_PYTHON).exists():
         pytest.skip(f"no Python 3.13 with aio-sensorthings at {STA_PYTHON} (set CITYOPS_STA_PYTHON)")
-    probe = subprocess.run([STA_PYTHON, "-c", "import aiosensorthings"], capture_output=True)
+    probe = subprocess.run([STA_PYTHON, "-c", "import aio_sensorthings"], capture_output=True)
     if probe.returncode:
-        pytest.skip(f"{STA_PYTHON} cannot import aiosensorthings")
-    pytest.skip("client script not written yet")
+        pytest.skip(f"{STA_PYTHON} cannot import aio_sensorthings")
+    import threading
+
+    import uvicorn
+
+    from cityops.api.app import create_app
+
+    port = _free_port()
+    app = create_app(api.platform)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            time.sleep(0.05)
+        script = Path(__file__).with_name("sta_client_313.py")
+        done = subprocess.run([STA_PYTHON, str(script), f"http://127.0.0.1:{port}/sta", api.tokens["gw1"]],
+                              capture_output=True, text=True, timeout=120)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["things"] >= 448 and out["datastreams"] >= 448 and out["expanded"]
+    assert out["observations_of_first"] == 12  # the fixture's readings of the first gauge
+    assert isinstance(out["posted_thing"], int) and out["read_back"] == 7.5
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
