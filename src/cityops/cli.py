@@ -255,12 +255,14 @@ def _register_features() -> None:
     from cityops.geo.cli import city
     from cityops.intake.cli import import_cmd, routing
     from cityops.intake.open311.cli import apikey
+    from cityops.sensing.cli import sensing
 
     main.add_command(catalogue)
     main.add_command(city)
     main.add_command(import_cmd)
     main.add_command(routing)
     main.add_command(apikey)
+    main.add_command(sensing)
 
 
 _register_features()

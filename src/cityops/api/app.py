@@ -114,12 +114,17 @@ def _lifespan(platform: Platform, sweep_every: float | None, write_process: bool
                     logging.getLogger("cityops").exception("the minute's sweep failed")
                 await asyncio.sleep(sweep_every)
 
+        from cityops.sensing.mqtt import start_bridge
+
         if write_process:
             await platform.start_write_process()
+        bridge = await start_bridge(platform, app)  # only when the setting names a broker
         task = asyncio.create_task(sweep())
         try:
             yield
         finally:
+            if bridge is not None:
+                await bridge.stop()
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
