@@ -201,3 +201,21 @@ def test_kill_9_loses_no_acknowledged_batch(tmp_path: Path) -> None:
         stored = repo.conn.execute("SELECT count(*) FROM observation").fetchone()[0]
     p.close()
     assert stored >= acked
+
+
+def test_thresholds_per_point_from_the_city_pack(api: SensingApi, tmp_path: Path, monkeypatch: Any) -> None:
+    import dataclasses
+
+    from cityops.geo.io import _waterlogging
+    from cityops.sensing.registry import gauge_specs
+
+    p = api.platform.city.waterlogging_points[0]
+    feature = {"type": "Feature", "geometry": {"type": "Point", "coordinates": [p.lon, p.lat]},
+               "properties": {"code": "X-1", "district": p.district, "yellow_cm": 15, "red_cm": 25}}
+    path = tmp_path / "wl.geojson"
+    path.write_bytes(orjson.dumps({"type": "FeatureCollection", "features": [feature]}))
+    (read,) = _waterlogging(path, {p.district})
+    assert (read.yellow_cm, read.red_cm) == (15.0, 25.0)
+    monkeypatch.setattr(api.platform.city, "waterlogging_points", (dataclasses.replace(p, yellow_cm=15.0), p))
+    specs = gauge_specs(api.platform)
+    assert [(s.yellow, s.red) for s in specs] == [(15.0, 27.0), (20.0, 27.0)]

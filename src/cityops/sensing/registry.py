@@ -31,7 +31,7 @@ def gauge_specs(platform: Platform) -> list[DatastreamSpec]:
             name=f"积水监测 {p.code} / water depth at {p.code}", description=p.name, kind="water_depth",
             lon=p.lon, lat=p.lat, sensor=GAUGE_SENSOR, observed_property=DEPTH, unit=CM, point=p.code,
             grid=where.grid_code if where else None, district=p.district,
-            yellow=float(getattr(p, "yellow_cm", None) or YELLOW_CM), red=float(getattr(p, "red_cm", None) or RED_CM),
+            yellow=YELLOW_CM if p.yellow_cm is None else p.yellow_cm, red=RED_CM if p.red_cm is None else p.red_cm,
             properties={"point": p.code, "simulated": p.simulated},
         ))
     return out
