@@ -219,3 +219,17 @@ def test_thresholds_per_point_from_the_city_pack(api: SensingApi, tmp_path: Path
     monkeypatch.setattr(api.platform.city, "waterlogging_points", (dataclasses.replace(p, yellow_cm=15.0), p))
     specs = gauge_specs(api.platform)
     assert [(s.yellow, s.red) for s in specs] == [(15.0, 27.0), (20.0, 27.0)]
+
+
+def test_silent_gauges_open_fault_cases(api: SensingApi, gauges: list[int], sensor: dict[str, str]) -> None:
+    from cityops.sensing.ingest import sweep_silent
+
+    old = utcnow() - timedelta(hours=3)
+    rows = [{"datastream": gauges[200], "phenomenonTime": iso(old), "result": 0.0}]
+    api.client.post("/api/v1/observations", content=ndjson(rows), headers={**sensor, "Content-Type": NDJSON})
+    p = api.platform
+    out = p.store.write(lambda repo: sweep_silent(repo, p, utcnow(), 30))
+    silent = [d for d in out.detections if d.datastream == gauges[200]]
+    assert silent and silent[0].level == "silent"
+    again = p.store.write(lambda repo: sweep_silent(repo, p, utcnow(), 30))
+    assert not set(again.cases_opened) & set(out.cases_opened)  # the second sweep joins

@@ -92,6 +92,23 @@ def stats(db: str) -> None:
         p.close()
 
 
+@sensing.command("check-silent")
+@_db
+@click.option("--minutes", default=30, show_default=True, help="silent for longer than this")
+def check_silent(db: str, minutes: int) -> None:
+    """A device-fault case (设施故障) for every gauge silent for longer than --minutes."""
+    from cityops.core import utcnow
+    from cityops.sensing.ingest import sweep_silent
+
+    p = _platform(db)
+    try:
+        out = p.store.write(lambda repo: sweep_silent(repo, p, utcnow(), minutes))
+    finally:
+        p.close()
+    click.echo(f"{len(out.detections)} silent gauges; cases opened {len(out.cases_opened)}, "
+               f"joined {len(set(out.cases_joined))}")
+
+
 @sensing.command("replay-traffic")
 @_db
 @click.option("--speeds", type=click.Path(exists=True, path_type=Path), default=None,

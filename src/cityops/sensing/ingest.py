@@ -232,3 +232,17 @@ def ingest(repo: Any, platform: Platform | None, cols: Columns, rejects: Rejects
     bump(conn, {"accepted": len(cols), "stored": stored, "duplicates": len(cols) - stored,
                 **{f"rejected:{k}": v for k, v in rejects.counts.items()}})
     return IngestResult(len(cols), stored, len(cols) - stored, rejects, detections, opened, joined)
+
+
+def sweep_silent(repo: Any, platform: Platform, now: datetime, silent_minutes: int = 30) -> IngestResult:
+    """Write op: a device-fault case (or a join) for every gauge that has reported before but
+    not in the last `silent_minutes`."""
+    from cityops.detect.waterlogging import FaultRules, detect_silent
+    from cityops.sensing.store import last_seen
+
+    meta = datastream_meta(repo.conn)
+    ids, seen = last_seen(repo.conn, meta.gauges.datastream.tolist())
+    rules = FaultRules(silent_after_ms=silent_minutes * 60_000)
+    found = detect_silent(ids, seen, meta.gauges, int(now.timestamp() * 1000), rules)
+    outcome = open_or_join_cases(repo, platform, found, now)
+    return IngestResult(0, 0, 0, Rejects(), found, outcome.opened, outcome.joined)
