@@ -1,7 +1,7 @@
 """The observation store over the platform's SQLite database (tables of migration 0004).
 
 Readings live in one WITHOUT ROWID table keyed (datastream, t): a batch is sorted by that
-key and inserted with one executemany in the write transaction, so B-tree pages fill in
+key and inserted with multi-row INSERTs in the write transaction, so B-tree pages fill in
 order. The first reading stored for a key wins; a later one with the same key is counted as
 a duplicate and dropped, whatever its value, so replaying a batch changes nothing.
 """
@@ -90,14 +90,32 @@ def datastream_meta(conn: sqlite3.Connection) -> DatastreamMeta:
     return meta
 
 
+ROWS_PER_STATEMENT = 1000  # 3,000 parameters per statement, well under SQLite's 32,766
+_INSERT = "INSERT OR IGNORE INTO observation (datastream, t, result) VALUES "
+_INSERT_CHUNK = _INSERT + ",".join(["(?,?,?)"] * ROWS_PER_STATEMENT)
+
+
 def insert_columns(conn: sqlite3.Connection, cols: Columns) -> int:
-    """Insert sorted readings in the caller's transaction; returns how many were new."""
+    """Insert sorted readings in the caller's transaction; returns how many were new.
+
+    Multi-row VALUES statements of 1,000 rows: one statement step per 1,000 readings instead
+    of one per reading, about twice as fast as `executemany` of one-row inserts here."""
     cols = cols.sorted()
+    n = len(cols)
+    if not n:
+        return 0
+    flat = np.empty(3 * n, dtype=object)
+    flat[0::3] = cols.datastream.tolist()
+    flat[1::3] = cols.t.tolist()
+    flat[2::3] = cols.result.tolist()
+    params = flat.tolist()
+    full = n // ROWS_PER_STATEMENT * ROWS_PER_STATEMENT
+    step = 3 * ROWS_PER_STATEMENT
     before = conn.total_changes
-    conn.executemany(
-        "INSERT OR IGNORE INTO observation (datastream, t, result) VALUES (?, ?, ?)",
-        zip(cols.datastream.tolist(), cols.t.tolist(), cols.result.tolist(), strict=True),
-    )
+    if full:
+        conn.executemany(_INSERT_CHUNK, (params[i:i + step] for i in range(0, 3 * full, step)))
+    if full < n:
+        conn.execute(_INSERT + ",".join(["(?,?,?)"] * (n - full)), params[3 * full:])
     return conn.total_changes - before
 
 
