@@ -100,7 +100,7 @@ def user() -> None:
 
 @user.command("create")
 @click.argument("name")
-@click.option("--role", required=True, help="collector, acceptor, dispatcher, department, verifier, supervisor, admin")
+@click.option("--role", required=True, help="collector, acceptor, dispatcher, department, verifier, supervisor, admin, sensor")
 @click.option("--department", default=None, help="department code (department operators only)")
 @click.option("--password-stdin", is_flag=True, help="read the password from standard input")
 @db_option
@@ -319,6 +319,7 @@ def _register_features() -> None:
     from cityops.intake.cli import import_cmd, routing
     from cityops.intake.open311.cli import apikey
     from cityops.notify.cli import notify
+    from cityops.sensing.cli import sensing
     from cityops.warning.cli import warnings
 
     main.add_command(catalogue)
@@ -328,6 +329,7 @@ def _register_features() -> None:
     main.add_command(apikey)
     main.add_command(notify)
     main.add_command(warnings)
+    main.add_command(sensing)
 
 
 _register_features()

@@ -30,6 +30,8 @@ from cityops.store.writer import storage_error
 
 _HTTP_ZH = {404: ("not_found", "不存在"), 405: ("method_not_allowed", "不支持此方法")}
 MAX_BODY = 1_000_000  # bytes; a case report is a few KB
+# Routes that take batches: a gateway's batch of readings is megabytes.
+BODY_LIMITS = {"/api/v1/observations": 64_000_000, "/sta/v1.1/CreateObservations": 64_000_000}
 # Where reports come in, by far the busiest routes: matched before any other.
 INTAKE_ROUTES = {("POST", "/api/v1/cases"), ("POST", "/open311/v2/requests.{fmt}")}
 
@@ -45,9 +47,10 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = BODY_LIMITS.get(scope["path"], self.limit)
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            await _too_large(self.limit, send)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await _too_large(limit, send)
             return
         seen, over = 0, False
 
@@ -55,7 +58,7 @@ class BodyLimit:
             nonlocal seen, over
             message = await receive()
             seen += len(message.get("body", b""))
-            if seen > self.limit:
+            if seen > limit:
                 over = True
                 raise _TooLarge
             return message
@@ -69,7 +72,7 @@ class BodyLimit:
         with contextlib.suppress(_TooLarge):
             await self.app(scope, limited, unless_over)
         if over:
-            await _too_large(self.limit, send)
+            await _too_large(limit, send)
 
 
 class _TooLarge(Exception):
@@ -156,14 +159,19 @@ def _lifespan(platform: Platform, sweep_every: float | None, write_process: bool
                     logging.getLogger("cityops").exception("the minute's sweep failed")
                 await asyncio.sleep(sweep_every)
 
+        from cityops.sensing.mqtt import start_bridge
+
         if write_process:
             await platform.start_write_process()
+        bridge = await start_bridge(platform, app)  # only when the setting names a broker
         task = asyncio.create_task(sweep())
         # Serving: the notification sender runs beside the sweep (never inside a case action).
         sender = asyncio.create_task(notify_worker(platform)) if sweep_every else None
         try:
             yield
         finally:
+            if bridge is not None:
+                await bridge.stop()
             for t in (task, sender):
                 if t is not None:
                     t.cancel()
@@ -186,6 +194,8 @@ def create_app(platform: Platform, sweep_every: float | None = None, write_proce
     from cityops.notify.open311 import router as open311_citizens
     from cityops.notify.views import pages as citizen_pages
     from cityops.notify.views import router as citizens_router
+    from cityops.sensing.sta import router as sta_router
+    from cityops.sensing.views import router as sensing_router
     from cityops.warning.views import feeds as cap_feeds
     from cityops.warning.views import router as warnings_router
 
@@ -263,6 +273,7 @@ def create_app(platform: Platform, sweep_every: float | None = None, write_proce
         cases_router, open311_router, auth_router, catalogue_router, city_router, indicators_router,
         citizens_router, citizen_pages, open311_citizens,
         warnings_router, cap_feeds,
+        sensing_router, sta_router,
     )
     add_routes(app, routers, first=INTAKE_ROUTES)
     install_docs(app)

@@ -11,6 +11,9 @@ from cityops.cases.models import Actor, Role
 from cityops.core import Platform, utcnow
 from cityops.errors import Forbidden, Unauthorized
 
+# What a `sensor` (gateway) token may reach: observation writes, SensorThings, its own token.
+SENSOR_PATHS = ("/api/v1/observations", "/sta/", "/api/v1/auth/")
+
 
 async def platform(request: Request) -> Platform:
     return request.app.state.platform  # type: ignore[no-any-return]
@@ -26,7 +29,10 @@ async def actor(request: Request) -> Actor:
             "缺少令牌",
         )
     p: Platform = request.app.state.platform
-    return actor_for_token(p.store.reader(), token.strip(), utcnow())
+    who = actor_for_token(p.store.reader(), token.strip(), utcnow())
+    if who.role is Role.SENSOR and not request.url.path.startswith(SENSOR_PATHS):
+        raise Forbidden("a sensor gateway may only write observations", "传感网关只能写入观测数据")
+    return who
 
 
 PlatformDep = Annotated[Platform, Depends(platform)]

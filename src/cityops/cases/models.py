@@ -84,6 +84,7 @@ class Role(StrEnum):
     VERIFIER = "verifier"  # 核查员
     SUPERVISOR = "supervisor"  # 监督长 / 值班长
     ADMIN = "admin"
+    SENSOR = "sensor"  # a gateway: may only write observations
     SYSTEM = "system"  # the platform itself (sweeps, integrations)
 
 
@@ -95,6 +96,7 @@ ROLE_LABELS: dict[Role, tuple[str, str]] = {
     Role.VERIFIER: ("核查员", "Verifier"),
     Role.SUPERVISOR: ("监督长", "Supervisor"),
     Role.ADMIN: ("管理员", "Administrator"),
+    Role.SENSOR: ("传感网关", "Sensor gateway"),
     Role.SYSTEM: ("系统", "System"),
 }
 

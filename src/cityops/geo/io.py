@@ -112,9 +112,19 @@ def _waterlogging(path: Path, known: set[str]) -> list[WaterloggingPoint]:
                 float(coords[1]),
                 district,
                 bool(props.get("simulated", False)),
+                _cm(props.get("yellow_cm"), path, n),
+                _cm(props.get("red_cm"), path, n),
             )
         )
     return out
+
+
+def _cm(value: Any, path: Path, n: int) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise CityPackError(str(path), f"feature {n}: yellow_cm / red_cm must be non-negative numbers")
+    return float(value)
 
 
 def _departments(raw: Any, file: str, known: set[str]) -> list[Department]:
@@ -313,6 +323,7 @@ def save_city_pack(pack: CityPack, path: Path) -> Path:
                 "name": p.name,
                 "district": p.district,
                 "simulated": p.simulated,
+                **{k: v for k, v in (("yellow_cm", p.yellow_cm), ("red_cm", p.red_cm)) if v is not None},
             },
             "geometry": {"type": "Point", "coordinates": [p.lon, p.lat]},
         }

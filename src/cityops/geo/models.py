@@ -63,6 +63,9 @@ class WaterloggingPoint:
     lat: float
     district: str
     simulated: bool = False
+    # Depth thresholds of its gauge (cm); None: the detector's defaults (Wuhan: 20 / 27).
+    yellow_cm: float | None = None
+    red_cm: float | None = None
 
 
 @dataclass(frozen=True)

@@ -276,8 +276,12 @@ def run_demo(db: str, reports: int, seed: int, serve: bool, host: str, port: int
                           f"{len(platform.city.districts)} districts, {len(platform.city.grids.code):,} unit grids, "
                           f"{len(platform.city.departments)} departments")
             stats = play_day(platform, reports, seed, progress=lambda line: out.print(line, highlight=False))
+            from cityops.sensing.demo import play_sensors
+
+            sensed = play_sensors(platform)
             platform.store.write(lambda repo: repo.set_setting("demo_played", utcnow().isoformat()))
             out.print("simulated day: " + ", ".join(f"{k} {v}" for k, v in sorted(stats.items())))
+            out.print("sensors: " + ", ".join(f"{k} {v}" for k, v in sensed.items()))
         else:
             out.print(f"{db} already holds the demo day; showing it (delete the file to replay)")
         out.print("计算综合评价指标 computing the indicators …", highlight=False)

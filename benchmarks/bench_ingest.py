@@ -1,0 +1,129 @@
+"""Readings per second end to end: Arrow IPC batches over HTTP to a real `cityops serve` →
+parse → waterlogging detector → durable store (synchronous=FULL, answered after COMMIT),
+against a raw batched insert of the same rows into the same kind of store in the same run
+(sorted executemany into the observation table, one transaction per batch, rows prebuilt).
+
+Run alone: `PYTHONPATH=src python benchmarks/bench_ingest.py`.
+"""
+
+from __future__ import annotations
+
+import io
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from harness import running_server
+
+BATCH = 100_000
+BATCHES = 10
+STREAMS = 1000
+Row = tuple[str, float, str, float, str]
+
+
+def _batches(first_ds: int, base_ms: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Unique (datastream, time) readings: 5-minute steps per datastream, depths 0-15 cm
+    (below every threshold: the detector runs over all of them and finds nothing)."""
+    rng = np.random.default_rng(3)
+    out = []
+    per = BATCH // STREAMS
+    for b in range(BATCHES):
+        ds = np.repeat(np.arange(first_ds, first_ds + STREAMS, dtype=np.int64), per)
+        step = np.tile(np.arange(per, dtype=np.int64), STREAMS) + b * per
+        t = base_ms + step * 300_000
+        order = rng.permutation(BATCH)  # a gateway's batch comes in any order
+        out.append((ds[order], t[order], np.round(rng.uniform(0, 15, BATCH), 1)))
+    return out
+
+
+def _arrow(ds: np.ndarray, t: np.ndarray, r: np.ndarray) -> bytes:
+    import pyarrow as pa
+
+    table = pa.table({"datastream": ds, "phenomenonTime": pa.array(t, pa.timestamp("ms", tz="UTC")), "result": r})
+    sink = io.BytesIO()
+    with pa.ipc.new_stream(sink, table.schema) as w:
+        w.write_table(table)
+    return sink.getvalue()
+
+
+def _raw_insert(db: Path, batches: list[tuple[np.ndarray, np.ndarray, np.ndarray]], multi: bool = False) -> float:
+    """Readings/s of the bare insert: prebuilt sorted rows, one transaction per batch, as
+    one-row `executemany` or (multi) as the store's own multi-row statements."""
+    from cityops.sensing.store import _INSERT_CHUNK, ROWS_PER_STATEMENT
+    from cityops.store.sqlite import SqliteStore
+
+    store = SqliteStore(db)  # the same schema, pragmas and durability as the server's store
+    conn = store.connect()
+    rows = []
+    for ds, t, r in batches:
+        o = np.lexsort((t, ds))
+        rows.append(list(zip(ds[o].tolist(), t[o].tolist(), r[o].tolist(), strict=True)))
+    flat = [[v for row in batch for v in row] for batch in rows] if multi else []
+    k = ROWS_PER_STATEMENT
+    start = time.perf_counter()
+    for i, batch in enumerate(rows):
+        conn.execute("BEGIN IMMEDIATE")
+        if multi:
+            conn.executemany(_INSERT_CHUNK, (flat[i][j:j + 3 * k] for j in range(0, 3 * len(batch), 3 * k)))
+        else:
+            conn.executemany("INSERT OR IGNORE INTO observation (datastream, t, result) VALUES (?, ?, ?)", batch)
+        conn.execute("COMMIT")
+    elapsed = time.perf_counter() - start
+    conn.close()
+    store.close()
+    return BATCH * BATCHES / elapsed
+
+
+def run() -> list[Row]:
+    import httpx
+
+    from cityops.core import open_platform
+    from cityops.sensing.registry import register_gauges_op, register_specs_op
+    from cityops.sensing.store import DatastreamSpec
+
+    tmp = Path(tempfile.mkdtemp(prefix="cityops-bench-ingest-"))
+    base_ms = int(time.time() * 1000) - 400 * 86_400_000
+    with running_server(tmp) as server:
+        p = open_platform(server.db)
+        gauges = p.store.write(lambda repo: register_gauges_op(repo, p))
+        extra = [DatastreamSpec(f"bench {i}", "", "other", 114.3, 30.6, ("bench", ""), ("depth", ""), {})
+                 for i in range(STREAMS - len(gauges))]
+        p.store.write(lambda repo: register_specs_op(repo, p, extra))
+        p.close()
+        batches = _batches(min(gauges), base_ms)
+        bodies = [_arrow(*b) for b in batches]
+        headers = {"Authorization": f"Bearer {server.token}", "Content-Type": "application/vnd.apache.arrow.stream"}
+        with httpx.Client(timeout=120) as warm:  # one small batch first: the write process starts
+            warm.post(server.url + "/api/v1/observations", content=_arrow(
+                batches[0][0][:10], batches[0][1][:10] - 86_400_000, batches[0][2][:10]), headers=headers)
+        raw_before = _raw_insert(tmp / "raw1.db", batches)
+        multi_before = _raw_insert(tmp / "multi1.db", batches, multi=True)
+
+        def send(body: bytes) -> int:
+            with httpx.Client(timeout=120) as client:
+                r = client.post(server.url + "/api/v1/observations", content=body, headers=headers)
+                r.raise_for_status()
+                return int(r.json()["stored"])
+
+        start = time.perf_counter()
+        with ThreadPoolExecutor(2) as pool:  # two in flight: one parses while one commits
+            stored = sum(pool.map(send, bodies))
+        elapsed = time.perf_counter() - start
+        raw_after = _raw_insert(tmp / "raw2.db", batches)
+        multi_after = _raw_insert(tmp / "multi2.db", batches, multi=True)
+    if stored != BATCH * BATCHES:
+        raise RuntimeError(f"stored {stored} of {BATCH * BATCHES} readings")
+    raw = (raw_before + raw_after) / 2
+    multi = (multi_before + multi_after) / 2
+    name = f"ingest end to end (Arrow over HTTP, {BATCHES}×{BATCH:,} readings)"
+    return [(name, stored / elapsed, "readings/s", raw, "readings/s raw one-row executemany"),
+            (name, stored / elapsed, "readings/s", multi, "readings/s raw multi-row insert (the store's own statement)")]
+
+
+if __name__ == "__main__":
+    from harness import print_rows
+
+    print_rows(run())

@@ -1,0 +1,129 @@
+"""`cityops sensing …`: register gauges, MQTT bridge and read-access settings, counters,
+and the traffic replay through the congestion detector."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+
+
+def _db(f: Any) -> Any:
+    return click.option("--db", default=lambda: os.environ.get("CITYOPS_DB", "cityops.db"),
+                        show_default="cityops.db", help="SQLite database file")(f)
+
+
+def _platform(db: str) -> Any:
+    from cityops.core import open_platform
+
+    return open_platform(db)
+
+
+@click.group("sensing")
+def sensing() -> None:
+    """感知 / Sensors: gauges, detectors, observations, MQTT."""
+
+
+@sensing.command("register-gauges")
+@_db
+def register_gauges(db: str) -> None:
+    """Register a water-depth gauge at every waterlogging point of the city pack (idempotent)."""
+    from cityops.sensing.registry import register_point_gauges
+
+    p = _platform(db)
+    try:
+        ids = register_point_gauges(p)
+    finally:
+        p.close()
+    click.echo(f"{len(ids)} gauges registered (datastreams {ids[0]}–{ids[-1]})" if ids else "no waterlogging points")
+
+
+@sensing.command("mqtt")
+@_db
+@click.option("--broker", default=None, help="HOST:PORT of the MQTT broker, e.g. 127.0.0.1:1883")
+@click.option("--off", is_flag=True, help="stop using MQTT")
+def mqtt(db: str, broker: str | None, off: bool) -> None:
+    """Have `cityops serve` subscribe to v1.1/Datastreams(ID)/Observations and publish detections."""
+    from cityops.sensing.mqtt import SETTING
+
+    if not off and not broker:
+        raise click.UsageError("give --broker HOST:PORT or --off")
+    p = _platform(db)
+    try:
+        p.store.write(lambda repo: repo.set_setting(SETTING, "" if off else str(broker)))
+    finally:
+        p.close()
+    click.echo("MQTT off" if off else f"MQTT broker: {broker} (used by the next `cityops serve`)")
+
+
+@sensing.command("read-auth")
+@_db
+@click.option("--require/--open", "require", default=True, help="whether reading /sta/v1.1 needs a token")
+def read_auth(db: str, require: bool) -> None:
+    """Sensor data is public by default (as FROST); --require makes reads need a bearer token."""
+    from cityops.sensing.sta import READ_SETTING
+
+    p = _platform(db)
+    try:
+        p.store.write(lambda repo: repo.set_setting(READ_SETTING, "1" if require else "0"))
+    finally:
+        p.close()
+    click.echo("SensorThings reads need a token" if require else "SensorThings reads are open")
+
+
+@sensing.command("stats")
+@_db
+def stats(db: str) -> None:
+    """Readings accepted, stored, duplicate and rejected (by reason); detections and cases."""
+    from cityops.sensing.store import counters
+
+    p = _platform(db)
+    try:
+        with p.store.read() as repo:
+            for name, value in counters(repo.conn).items():
+                if name != "datastream_version":
+                    click.echo(f"{name}\t{value}")
+            for kind, level, n, cases in repo.conn.execute(
+                    "SELECT kind, level, count(*), count(DISTINCT case_id) FROM detection_log GROUP BY kind, level"):
+                click.echo(f"detections:{kind}:{level}\t{n}\t({cases} cases)")
+    finally:
+        p.close()
+
+
+@sensing.command("check-silent")
+@_db
+@click.option("--minutes", default=30, show_default=True, help="silent for longer than this")
+def check_silent(db: str, minutes: int) -> None:
+    """A device-fault case (设施故障) for every gauge silent for longer than --minutes."""
+    from cityops.core import utcnow
+    from cityops.sensing.ingest import sweep_silent
+
+    p = _platform(db)
+    try:
+        out = p.store.write(lambda repo: sweep_silent(repo, p, utcnow(), minutes))
+    finally:
+        p.close()
+    click.echo(f"{len(out.detections)} silent gauges; cases opened {len(out.cases_opened)}, "
+               f"joined {len(set(out.cases_joined))}")
+
+
+@sensing.command("replay-traffic")
+@_db
+@click.option("--speeds", type=click.Path(exists=True, path_type=Path), default=None,
+              help="METR-LA speeds CSV (207 detectors × 2016 five-minute rows); synthetic when absent")
+@click.option("--locations", type=click.Path(exists=True, path_type=Path), default=None,
+              help="the sensors' locations CSV (index, sensor_id, latitude, longitude)")
+def replay_traffic(db: str, speeds: Path | None, locations: Path | None) -> None:
+    """Replay a week of detector speeds onto the demo ring roads through congestion detection."""
+    from cityops.sensing.traffic import replay
+
+    p = _platform(db)
+    try:
+        out = replay(p, speeds, locations)
+    finally:
+        p.close()
+    click.echo(f"{out['detectors']} detectors, {out['readings']:,} readings ({out['source']}); "
+               f"congestion episodes: {out['recurrent']} recurrent, {out['non_recurrent']} non-recurrent; "
+               f"cases opened {out['cases_opened']}")

@@ -1,0 +1,248 @@
+"""Observation intake: NDJSON and Arrow IPC batches → columns → detectors → durable store.
+
+Parsing and validation run where the request arrives (no storage); `ingest` runs in the
+write transaction (the server's write process): it refuses readings of unknown datastreams,
+stores the rest sorted by (datastream, t), runs the waterlogging detector over the batch and
+opens or joins cases, all in one transaction: an acknowledged batch is on disk, a failed one
+leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import orjson
+
+from cityops.detect.cases import open_or_join_cases
+from cityops.detect.columns import Columns, Detection
+from cityops.detect.waterlogging import detect_waterlogging
+from cityops.errors import InvalidInput
+from cityops.sensing.store import EPOCH_MS, MAX_DATASTREAM, bump, datastream_meta, insert_columns
+
+if TYPE_CHECKING:
+    from cityops.core import Platform
+
+MAX_REASONS = 100  # examples kept in an answer; the counts are always complete
+FUTURE_MS = 86_400_000  # a reading more than a day ahead of the server's clock is refused
+NDJSON = "application/x-ndjson"
+ARROW = "application/vnd.apache.arrow.stream"
+
+
+@dataclass
+class Rejects:
+    """Refused readings: a count per reason and the first examples (line/row numbers from 1)."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    examples: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, row: int, reason: str, detail: str = "") -> None:
+        self.counts[reason] += 1
+        if len(self.examples) < MAX_REASONS:
+            self.examples.append({"row": row, "reason": reason, **({"detail": detail} if detail else {})})
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+@dataclass
+class IngestResult:
+    accepted: int  # valid readings acknowledged (new or duplicate)
+    stored: int  # new readings
+    duplicates: int  # readings whose (datastream, phenomenonTime) was already stored
+    rejects: Rejects
+    detections: list[Detection]
+    cases_opened: list[int]
+    cases_joined: list[int]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "accepted": self.accepted, "stored": self.stored, "duplicates": self.duplicates,
+            "rejected": self.rejects.total, "rejected_by_reason": dict(self.rejects.counts),
+            "reasons": self.rejects.examples,
+            "detections": len(self.detections), "cases_opened": self.cases_opened,
+            "cases_joined": sorted(set(self.cases_joined)),
+        }
+
+
+# Parsing -----------------------------------------------------------------------------------
+
+def parse_time(value: Any) -> int | None:
+    """ISO 8601 with a zone (or Z) → ms since the epoch; None when it is not one."""
+    if not isinstance(value, str):
+        return None
+    try:
+        dt = datetime.fromisoformat(value.split("/", 1)[0])  # an interval: its start
+    except ValueError:
+        return None
+    if dt.tzinfo is None:
+        return None
+    return int(dt.timestamp() * 1000)
+
+
+def parse_ndjson(body: bytes, now_ms: int) -> tuple[Columns, Rejects]:
+    """One `{"datastream", "phenomenonTime", "result"}` object per line; blank lines skipped."""
+    rejects = Rejects()
+    ds: list[int] = []
+    ts: list[int] = []
+    rs: list[float] = []
+    for n, line in enumerate(body.split(b"\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            rejects.add(n, "malformed_json", str(exc))
+            continue
+        if not isinstance(obj, dict):
+            rejects.add(n, "not_an_object")
+            continue
+        reading = _reading(obj, n, rejects, now_ms)
+        if reading is not None:
+            ds.append(reading[0])
+            ts.append(reading[1])
+            rs.append(reading[2])
+    return Columns.of(ds, ts, rs), rejects
+
+
+def _reading(obj: dict[str, Any], n: int, rejects: Rejects, now_ms: int) -> tuple[int, int, float] | None:
+    d = obj.get("datastream", obj.get("Datastream"))
+    if isinstance(d, dict):  # {"@iot.id": 3}, as SensorThings writes it
+        d = d.get("@iot.id")
+    if not isinstance(d, int) or isinstance(d, bool) or not 0 < d <= MAX_DATASTREAM:
+        rejects.add(n, "bad_datastream", repr(d)[:80])
+        return None
+    t = parse_time(obj.get("phenomenonTime"))
+    if t is None:
+        rejects.add(n, "bad_time", repr(obj.get("phenomenonTime"))[:80])
+        return None
+    if not EPOCH_MS <= t <= now_ms + FUTURE_MS:
+        rejects.add(n, "time_out_of_range", repr(obj.get("phenomenonTime"))[:80])
+        return None
+    r = obj.get("result")
+    if isinstance(r, bool) or not isinstance(r, int | float) or not math.isfinite(r):
+        rejects.add(n, "bad_result", repr(r)[:80])
+        return None
+    return d, t, float(r)
+
+
+def parse_arrow(body: bytes, now_ms: int) -> tuple[Columns, Rejects]:
+    """An Arrow IPC stream with columns datastream (integer), phenomenonTime (timestamp, or
+    ISO 8601 strings) and result (number); nulls and bad values are refused per row."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        table = pa.ipc.open_stream(pa.py_buffer(body)).read_all()
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise InvalidInput(f"not an Arrow IPC stream: {exc}", "不是有效的 Arrow IPC 数据流") from None
+    missing = [c for c in ("datastream", "phenomenonTime", "result") if c not in table.column_names]
+    if missing:
+        raise InvalidInput(f"Arrow stream lacks column(s) {', '.join(missing)}", f"Arrow 数据缺少列 {', '.join(missing)}")
+    rejects = Rejects()
+    n = table.num_rows
+    try:
+        ds = pc.cast(table["datastream"].fill_null(0), pa.int64()).to_numpy(zero_copy_only=False)
+        result = pc.cast(table["result"], pa.float64()).fill_null(math.nan).to_numpy(zero_copy_only=False)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise InvalidInput(f"datastream must be integers and result numbers: {exc}",
+                           "datastream 须为整数，result 须为数值") from None
+    ds_null = _nulls(table["datastream"])
+    t = _arrow_times(table["phenomenonTime"], pa, pc)
+    bad = {
+        "bad_datastream": ds_null | (ds <= 0) | (ds > MAX_DATASTREAM),
+        "bad_time": t == np.iinfo(np.int64).min,
+        "time_out_of_range": (t != np.iinfo(np.int64).min) & ((t < EPOCH_MS) | (t > now_ms + FUTURE_MS)),
+        "bad_result": _nulls(table["result"]) | ~np.isfinite(result),
+    }
+    refused = np.zeros(n, bool)
+    for reason, mask in bad.items():  # first reason wins, in this order
+        rows = np.flatnonzero(mask & ~refused)
+        for row in rows[:MAX_REASONS].tolist():
+            rejects.add(row + 1, reason)
+        if len(rows) > MAX_REASONS:
+            rejects.counts[reason] += len(rows) - MAX_REASONS
+        refused |= mask
+    keep = ~refused
+    if keep.all():
+        return Columns.of(ds, t, result), rejects
+    return Columns.of(ds[keep], t[keep], result[keep]), rejects
+
+
+def _nulls(column: Any) -> np.ndarray[Any, np.dtype[np.bool_]]:
+    import pyarrow.compute as pc
+
+    if column.null_count == 0:
+        return np.zeros(len(column), bool)
+    return pc.is_null(column).to_numpy(zero_copy_only=False)  # type: ignore[no-any-return]
+
+
+def _arrow_times(column: Any, pa: Any, pc: Any) -> np.ndarray[Any, np.dtype[np.int64]]:
+    """ms since the epoch; int64 min where the value is missing or not a time with a zone."""
+    missing = np.iinfo(np.int64).min
+    if pa.types.is_timestamp(column.type):
+        if column.type.tz is None:
+            raise InvalidInput("phenomenonTime timestamps need a time zone (e.g. UTC)", "phenomenonTime 须带时区")
+        ms = pc.cast(column, pa.timestamp("ms", tz="UTC")).cast(pa.int64())
+        return np.where(_nulls(column), missing, ms.fill_null(0).to_numpy(zero_copy_only=False)).astype(np.int64)
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        values = column.to_pylist()
+        parsed = [parse_time(v) for v in values]
+        return np.array([missing if p is None else p for p in parsed], np.int64)
+    raise InvalidInput("phenomenonTime must be a timestamp or ISO 8601 strings", "phenomenonTime 须为时间戳或 ISO 8601 字符串")
+
+
+# The write-transaction side ---------------------------------------------------------------
+
+def ingest(repo: Any, platform: Platform | None, cols: Columns, rejects: Rejects | None = None,
+           now: datetime | None = None, detect: bool = True) -> IngestResult:
+    """Store parsed readings (a module-level op for `platform.awrite(ingest, cols, rejects, now)`).
+
+    Readings of unknown datastreams are refused; the rest are stored (first write wins on
+    (datastream, phenomenonTime)); gauges' readings go through the waterlogging detector, whose
+    detections open or join cases when `platform` is given. One transaction: the caller's.
+    """
+    from cityops.core import utcnow
+
+    now = now or utcnow()
+    rejects = rejects or Rejects()
+    conn = repo.conn
+    meta = datastream_meta(conn)
+    known = meta.known(cols.datastream)
+    if not known.all():
+        for row in np.flatnonzero(~known)[:MAX_REASONS].tolist():
+            rejects.add(row + 1, "unknown_datastream", str(int(cols.datastream[row])))
+        extra = int((~known).sum()) - MAX_REASONS
+        if extra > 0:
+            rejects.counts["unknown_datastream"] += extra
+        cols = cols.take(known)
+    cols = cols.sorted()
+    stored = insert_columns(conn, cols)
+    detections = detect_waterlogging(cols, meta.gauges) if detect and len(meta.gauges.datastream) else []
+    opened: list[int] = []
+    joined: list[int] = []
+    if detections and platform is not None:
+        outcome = open_or_join_cases(repo, platform, detections, now)
+        opened, joined = outcome.opened, outcome.joined
+    bump(conn, {"accepted": len(cols), "stored": stored, "duplicates": len(cols) - stored,
+                **{f"rejected:{k}": v for k, v in rejects.counts.items()}})
+    return IngestResult(len(cols), stored, len(cols) - stored, rejects, detections, opened, joined)
+
+
+def sweep_silent(repo: Any, platform: Platform, now: datetime, silent_minutes: int = 30) -> IngestResult:
+    """Write op: a device-fault case (or a join) for every gauge that has reported before but
+    not in the last `silent_minutes`."""
+    from cityops.detect.waterlogging import FaultRules, detect_silent
+    from cityops.sensing.store import last_seen
+
+    meta = datastream_meta(repo.conn)
+    ids, seen = last_seen(repo.conn, meta.gauges.datastream.tolist())
+    rules = FaultRules(silent_after_ms=silent_minutes * 60_000)
+    found = detect_silent(ids, seen, meta.gauges, int(now.timestamp() * 1000), rules)
+    outcome = open_or_join_cases(repo, platform, found, now)
+    return IngestResult(0, 0, 0, Rejects(), found, outcome.opened, outcome.joined)

@@ -1,0 +1,328 @@
+"""SensorThings `$filter` and `$orderby`: a tokenizer and a recursive-descent parser that
+turn an OData expression into SQL with parameters. Values never enter the SQL text: every
+literal becomes a `?` parameter; property names are checked against the entity's columns.
+
+Grammar (OData 4 subset used by SensorThings 1.1):
+    or     := and ("or" and)*
+    and    := not ("and" not)*
+    not    := "not" not | cmp
+    cmp    := add (("eq"|"ne"|"gt"|"ge"|"lt"|"le") add)?
+    add    := mul (("add"|"sub") mul)*
+    mul    := unary (("mul"|"div"|"mod") unary)*
+    unary  := "-" unary | primary
+    primary:= literal | "(" or ")" | name "(" args ")" | path
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from cityops.errors import InvalidInput
+
+
+class FilterError(InvalidInput):
+    def __init__(self, message: str) -> None:
+        super().__init__(f"$filter: {message}", f"$filter 查询表达式有误：{message}")
+
+
+_TOKEN = re.compile(r"""
+    (?P<ws>\s+)
+  | (?P<geo>geography'(?:[^']|'')*')
+  | (?P<str>'(?:[^']|'')*')
+  | (?P<time>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2}))
+  | (?P<num>\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)
+  | (?P<name>[A-Za-z_@$][\w.@$]*(?:/[A-Za-z_@$][\w.@$]*)*)
+  | (?P<op>[(),-])
+""", re.VERBOSE)
+
+
+@dataclass(frozen=True)
+class Tok:
+    kind: str
+    text: str
+
+
+def tokenize(text: str) -> list[Tok]:
+    out: list[Tok] = []
+    pos = 0
+    while pos < len(text):
+        m = _TOKEN.match(text, pos)
+        if m is None:
+            raise FilterError(f"unexpected character {text[pos]!r} at {pos}")
+        pos = m.end()
+        kind = m.lastgroup or ""
+        if kind != "ws":
+            out.append(Tok(kind, m.group()))
+    return out
+
+
+@dataclass(frozen=True)
+class Entity:
+    """What a query may name: property → SQL column expression; which are times (ms),
+    which are geometries (lon, lat column pairs), which hold JSON (`properties/x`)."""
+
+    columns: dict[str, str]
+    times: frozenset[str] = frozenset()
+    geometries: dict[str, tuple[str, str]] = field(default_factory=dict)
+    json: frozenset[str] = frozenset({"properties"})
+
+
+@dataclass
+class Sql:
+    text: str
+    params: list[Any]
+    time: bool = False  # an expression in ms since the epoch
+    geo: tuple[str, str] | None = None
+
+
+_CMP = {"eq": "=", "ne": "!=", "gt": ">", "ge": ">=", "lt": "<", "le": "<="}
+_ARITH = {"add": "+", "sub": "-", "mul": "*", "div": "/", "mod": "%"}
+_TIME_PARTS = {"year": "%Y", "month": "%m", "day": "%d", "hour": "%H", "minute": "%M", "second": "%S"}
+_STRING_FN = {"tolower": "lower({0})", "toupper": "upper({0})", "length": "length({0})", "trim": "trim({0})",
+              "round": "round({0})", "floor": "CAST(({0}) - (({0}) < CAST(({0}) AS INTEGER)) AS INTEGER)",
+              "ceiling": "-CAST(-({0}) - ((-({0})) < CAST(-({0}) AS INTEGER)) AS INTEGER)"}
+_GEO_FN = {"geo.intersects", "st_intersects", "st_within", "st_contains", "st_equals", "st_disjoint"}
+
+
+def time_ms(text: str) -> int:
+    return int(datetime.fromisoformat(text).timestamp() * 1000)
+
+
+class Parser:
+    def __init__(self, text: str, entity: Entity) -> None:
+        self.toks = tokenize(text)
+        self.i = 0
+        self.entity = entity
+
+    def peek(self, offset: int = 0) -> Tok | None:
+        j = self.i + offset
+        return self.toks[j] if j < len(self.toks) else None
+
+    def word(self, *words: str) -> str | None:
+        t = self.peek()
+        if t is not None and t.kind == "name" and t.text.lower() in words:
+            self.i += 1
+            return t.text.lower()
+        return None
+
+    def expect(self, text: str) -> None:
+        t = self.peek()
+        if t is None or t.text != text:
+            raise FilterError(f"expected '{text}' but found {t.text if t else 'the end'!r}")
+        self.i += 1
+
+    def parse(self) -> Sql:
+        if not self.toks:
+            raise FilterError("empty expression")
+        out = self.or_()
+        if self.peek() is not None:
+            raise FilterError(f"unexpected {self.peek().text!r}")  # type: ignore[union-attr]
+        return out
+
+    def or_(self) -> Sql:
+        left = self.and_()
+        while self.word("or"):
+            right = self.and_()
+            left = Sql(f"({left.text} OR {right.text})", left.params + right.params)
+        return left
+
+    def and_(self) -> Sql:
+        left = self.not_()
+        while self.word("and"):
+            right = self.not_()
+            left = Sql(f"({left.text} AND {right.text})", left.params + right.params)
+        return left
+
+    def not_(self) -> Sql:
+        if self.word("not"):
+            inner = self.not_()
+            return Sql(f"(NOT {inner.text})", inner.params)
+        return self.cmp()
+
+    def cmp(self) -> Sql:
+        left = self.add()
+        op = self.word(*_CMP)
+        if op is None:
+            return left
+        right = self.add()
+        left, right = _align_times(left, right)
+        if op in ("eq", "ne") and (right.text == "NULL" or left.text == "NULL"):
+            side = left if right.text == "NULL" else right
+            return Sql(f"({side.text} IS {'NOT ' if op == 'ne' else ''}NULL)", side.params)
+        return Sql(f"({left.text} {_CMP[op]} {right.text})", left.params + right.params)
+
+    def add(self) -> Sql:
+        left = self.mul()
+        while (op := self.word("add", "sub")) is not None:
+            right = self.mul()
+            left = Sql(f"({left.text} {_ARITH[op]} {right.text})", left.params + right.params)
+        return left
+
+    def mul(self) -> Sql:
+        left = self.unary()
+        while (op := self.word("mul", "div", "mod")) is not None:
+            right = self.unary()
+            text = f"(CAST({left.text} AS REAL) / {right.text})" if op == "div" else f"({left.text} % {right.text})" \
+                if op == "mod" else f"({left.text} * {right.text})"
+            left = Sql(text, left.params + right.params)
+        return left
+
+    def unary(self) -> Sql:
+        t = self.peek()
+        if t is not None and t.text == "-":
+            self.i += 1
+            inner = self.unary()
+            return Sql(f"(-{inner.text})", inner.params)
+        return self.primary()
+
+    def primary(self) -> Sql:
+        t = self.peek()
+        if t is None:
+            raise FilterError("unexpected end of expression")
+        self.i += 1
+        if t.text == "(":
+            inner = self.or_()
+            self.expect(")")
+            return inner
+        if t.kind == "num":
+            return Sql("?", [float(t.text) if any(c in t.text for c in ".eE") else int(t.text)])
+        if t.kind == "str":
+            return Sql("?", [t.text[1:-1].replace("''", "'")])
+        if t.kind == "time":
+            return Sql("?", [time_ms(t.text)], time=True)
+        if t.kind == "geo":
+            return Sql("?", [t.text[len("geography'"):-1].replace("''", "'")])
+        if t.kind == "name":
+            low = t.text.lower()
+            if low in ("true", "false"):
+                return Sql("?", [1 if low == "true" else 0])
+            if low == "null":
+                return Sql("NULL", [])
+            nxt = self.peek()
+            if nxt is not None and nxt.text == "(":
+                self.i += 1
+                return self.function(low)
+            return self.path(t.text)
+        raise FilterError(f"unexpected {t.text!r}")
+
+    def args(self) -> list[Sql]:
+        out: list[Sql] = []
+        t = self.peek()
+        if t is not None and t.text == ")":
+            self.i += 1
+            return out
+        while True:
+            out.append(self.or_())
+            t = self.peek()
+            if t is not None and t.text == ",":
+                self.i += 1
+                continue
+            self.expect(")")
+            return out
+
+    def function(self, name: str) -> Sql:
+        args = self.args()
+
+        def need(n: int) -> None:
+            if len(args) != n:
+                raise FilterError(f"{name}() takes {n} argument(s)")
+
+        if name == "now":
+            need(0)
+            return Sql("CAST(unixepoch('subsec') * 1000 AS INTEGER)", [], time=True)
+        if name in _TIME_PARTS:
+            need(1)
+            a = args[0]
+            if not a.time:
+                raise FilterError(f"{name}() needs a time")
+            return Sql(f"CAST(strftime('{_TIME_PARTS[name]}', {a.text} / 1000.0, 'unixepoch') AS INTEGER)", a.params)
+        if name in _STRING_FN:
+            need(1)
+            return Sql(_STRING_FN[name].format(args[0].text), args[0].params * _STRING_FN[name].count("{0}"))
+        if name in ("substringof", "contains", "startswith", "endswith"):
+            need(2)
+            hay, needle = (args[1], args[0]) if name == "substringof" else (args[0], args[1])
+            pattern = {"startswith": "{n} || '%'", "endswith": "'%' || {n}"}.get(name, "'%' || {n} || '%'")
+            return Sql(f"({hay.text} LIKE {pattern.format(n=needle.text)} ESCAPE '\\')", hay.params + needle.params)
+        if name == "indexof":
+            need(2)
+            return Sql(f"(instr({args[0].text}, {args[1].text}) - 1)", args[0].params + args[1].params)
+        if name in _GEO_FN or name == "geo.distance":
+            need(2)
+            geom, wkt = (args[0], args[1]) if args[0].geo else (args[1], args[0])
+            if geom.geo is None:
+                raise FilterError(f"{name}() needs a location property and a geography'…' literal")
+            fn = "sta_geo_distance" if name == "geo.distance" else "sta_geo"
+            op_param = [] if name == "geo.distance" else [name]
+            return Sql(f"{fn}({', '.join('?' * len(op_param))}{', ' if op_param else ''}{geom.geo[0]}, {geom.geo[1]}, {wkt.text})",
+                       op_param + wkt.params)
+        raise FilterError(f"unknown function {name}()")
+
+    def path(self, name: str) -> Sql:
+        e = self.entity
+        if name in e.geometries:
+            lon, lat = e.geometries[name]
+            return Sql(f"{lon}", [], geo=(lon, lat))
+        head, _, rest = name.partition("/")
+        if head in e.json and rest:
+            return Sql(f"json_extract({e.columns[head]}, ?)", ["$." + rest.replace("/", ".")])
+        if name in e.columns:
+            return Sql(e.columns[name], [], time=name in e.times)
+        raise FilterError(f"unknown property '{name}'")
+
+
+def _align_times(a: Sql, b: Sql) -> tuple[Sql, Sql]:
+    """A time property compared with a string literal: read the string as ISO 8601."""
+    for x, y in ((a, b), (b, a)):
+        if x.time and y.text == "?" and len(y.params) == 1 and isinstance(y.params[0], str):
+            try:
+                y.params[0] = time_ms(y.params[0])
+            except ValueError:
+                raise FilterError(f"not a time: {y.params[0]!r}") from None
+    return a, b
+
+
+def parse_filter(text: str, entity: Entity) -> Sql:
+    return Parser(text, entity).parse()
+
+
+def parse_orderby(text: str, entity: Entity) -> tuple[str, list[Any]]:
+    """`$orderby=a desc, b`: SQL ORDER BY text over known properties (or expressions)."""
+    parts: list[str] = []
+    params: list[Any] = []
+    for item in _split_top(text, ","):
+        words = item.strip().rsplit(None, 1)
+        direction = "ASC"
+        if len(words) == 2 and words[1].lower() in ("asc", "desc"):
+            item, direction = words[0], words[1].upper()
+        sql = parse_filter(item, entity)
+        parts.append(f"{sql.text} {direction}")
+        params.extend(sql.params)
+    return ", ".join(parts), params
+
+
+def _split_top(text: str, sep: str) -> list[str]:
+    """Split at `sep` outside parentheses and quotes."""
+    out, depth, quote, buf = [], 0, False, ""
+    for ch in text:
+        if ch == "'":
+            quote = not quote
+        elif not quote and ch == "(":
+            depth += 1
+        elif not quote and ch == ")":
+            depth -= 1
+        if ch == sep and depth == 0 and not quote:
+            out.append(buf)
+            buf = ""
+        else:
+            buf += ch
+    if buf.strip():
+        out.append(buf)
+    return out
+
+
+def split_options(text: str, sep: str) -> list[str]:
+    return _split_top(text, sep)

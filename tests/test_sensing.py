@@ -1,0 +1,235 @@
+"""Observation intake: NDJSON and Arrow batches, rejects with reasons, duplicates, the sensor
+role, detections becoming cases, durability across kill -9."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pytest
+
+from cityops.auth.service import issue_token, new_user
+from cityops.core import utcnow
+from cityops.sensing.registry import register_point_gauges
+from cityops.sensing.store import counters
+from sensing_support import ARROW, NDJSON, SensingApi, arrow_body, iso, ndjson, sensing_api
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SensingApi]:
+    yield from sensing_api(tmp_path_factory.mktemp("sensing"))
+
+
+@pytest.fixture
+def gauges(api: SensingApi) -> list[int]:
+    return api.gauges
+
+
+@pytest.fixture
+def sensor(api: SensingApi) -> dict[str, str]:
+    return api.h("gw1")
+
+
+def test_gauges_at_every_waterlogging_point(api: Any, gauges: list[int]) -> None:
+    assert len(gauges) == len(api.platform.city.waterlogging_points) == 448
+    assert register_point_gauges(api.platform) == gauges  # idempotent
+
+
+def test_ndjson_batch_with_bad_lines(api: Any, gauges: list[int], sensor: dict[str, str]) -> None:
+    now = utcnow().replace(microsecond=0)
+    with api.platform.store.read() as repo:
+        before = counters(repo.conn)
+    rows = [{"datastream": gauges[10], "phenomenonTime": iso(now - timedelta(minutes=5 * i)), "result": 3.0 + i}
+            for i in range(5)]
+    body = ndjson(rows) + b'{"datastream": 1, "phenomenonTime": "yesterday", "result": 1}\n'
+    body += b'{"datastream": 1, "phenomenonTime": "2026-01-01T00:00:00Z", "result": "wet"}\n'
+    body += b'{not json\n'
+    body += orjson.dumps({"datastream": 999999, "phenomenonTime": iso(now), "result": 1.0}) + b"\n"
+    body += orjson.dumps({"datastream": gauges[1], "phenomenonTime": "2026-01-01T00:00:00", "result": 1.0}) + b"\n"
+    r = api.client.post("/api/v1/observations", content=body, headers={**sensor, "Content-Type": NDJSON})
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["accepted"] == 5 and out["stored"] == 5 and out["rejected"] == 5
+    assert out["rejected_by_reason"] == {"bad_time": 2, "bad_result": 1, "malformed_json": 1, "unknown_datastream": 1}
+    assert {x["row"] for x in out["reasons"] if x["reason"] != "unknown_datastream"} == {6, 7, 8, 10}
+    # The same batch again: every reading a duplicate, nothing stored twice (first write wins).
+    rows[0]["result"] = 99.0
+    again = api.client.post("/api/v1/observations", content=ndjson(rows), headers={**sensor, "Content-Type": NDJSON})
+    assert again.json()["duplicates"] == 5 and again.json()["stored"] == 0
+    with api.platform.store.read() as repo:
+        assert tuple(repo.conn.execute("SELECT count(*), max(result) FROM observation WHERE datastream = ?", (gauges[10],)).fetchone()) == (5, 7.0)
+        c = counters(repo.conn)
+    assert c["accepted"] - before.get("accepted", 0) == 10
+    assert c["duplicates"] - before.get("duplicates", 0) == 5
+    assert c["rejected:bad_time"] - before.get("rejected:bad_time", 0) == 2
+
+
+def test_arrow_batch_out_of_order(api: Any, gauges: list[int], sensor: dict[str, str]) -> None:
+    base = int(utcnow().timestamp() * 1000) - 3_600_000
+    n = 2000
+    rng = np.random.default_rng(1)
+    ds = rng.choice(gauges[50:100], n)
+    t = base + rng.integers(0, 12, n) * 300_000
+    depth = rng.uniform(0, 5, n)
+    r = api.client.post("/api/v1/observations", content=arrow_body(ds, t, depth),
+                        headers={**sensor, "Content-Type": ARROW})
+    assert r.status_code == 200, r.text
+    unique = len({(int(a), int(b)) for a, b in zip(ds, t, strict=True)})
+    assert r.json()["stored"] == unique and r.json()["duplicates"] == n - unique and r.json()["rejected"] == 0
+
+
+def test_arrow_rejects_nulls_and_nan(api: Any, gauges: list[int], sensor: dict[str, str]) -> None:
+    now = int(utcnow().timestamp() * 1000)
+    body = arrow_body([gauges[0], None, gauges[0], gauges[0]], [now - 1000, now, None, now - 2000],
+                      [1.0, 1.0, 1.0, float("nan")])
+    out = api.client.post("/api/v1/observations", content=body, headers={**sensor, "Content-Type": ARROW}).json()
+    assert out["accepted"] == 1
+    assert out["rejected_by_reason"] == {"bad_datastream": 1, "bad_time": 1, "bad_result": 1}
+
+
+def test_roles_and_media_types(api: Any, gauges: list[int], sensor: dict[str, str]) -> None:
+    body = ndjson([{"datastream": gauges[0], "phenomenonTime": iso(utcnow()), "result": 1}])
+    assert api.client.post("/api/v1/observations", content=body,
+                           headers={**api.h("collector"), "Content-Type": NDJSON}).status_code == 403
+    assert api.client.post("/api/v1/observations", content=body,
+                           headers={"Content-Type": NDJSON}).status_code == 401
+    assert api.client.post("/api/v1/observations", content=body,
+                           headers={**api.h("admin"), "Content-Type": NDJSON}).status_code == 200
+    assert api.client.post("/api/v1/observations", content=body,
+                           headers={**sensor, "Content-Type": "text/csv"}).status_code == 415
+    # A gateway may do nothing else.
+    assert api.client.get("/api/v1/cases", headers=sensor).status_code == 403
+    assert api.client.post("/api/v1/cases", json={}, headers=sensor).status_code == 403
+
+
+def test_body_over_one_megabyte_accepted(api: Any, gauges: list[int], sensor: dict[str, str]) -> None:
+    base = int(utcnow().timestamp() * 1000) - 86_400_000
+    n = 60_000
+    body = arrow_body(np.repeat(gauges[100:110], n // 10), base + np.tile(np.arange(n // 10) * 1000, 10), np.zeros(n))
+    assert len(body) > 1_000_000
+    r = api.client.post("/api/v1/observations", content=body, headers={**sensor, "Content-Type": ARROW})
+    assert r.status_code == 200 and r.json()["stored"] == n
+
+
+def test_flood_opens_one_case_and_fault_another(api: Any, gauges: list[int], sensor: dict[str, str]) -> None:
+    start = utcnow().replace(microsecond=0) - timedelta(hours=2)
+    depths = [5, 12, 18, 22, 26, 29, 31, 30, 25]
+    flood = [{"datastream": gauges[3], "phenomenonTime": iso(start + timedelta(minutes=5 * i)), "result": d}
+             for i, d in enumerate(depths)]
+    frozen = [{"datastream": gauges[4], "phenomenonTime": iso(start + timedelta(minutes=5 * i)), "result": 23.5}
+              for i in range(14)]
+    out = api.client.post("/api/v1/observations", content=ndjson(flood[:5] + frozen),
+                          headers={**sensor, "Content-Type": NDJSON}).json()
+    assert len(out["cases_opened"]) == 2  # a yellow flood at point 4, a frozen gauge at point 5
+    more = api.client.post("/api/v1/observations", content=ndjson(flood[5:]),
+                           headers={**sensor, "Content-Type": NDJSON}).json()
+    assert more["cases_opened"] == [] and len(more["cases_joined"]) == 1  # the same point: joined
+    case = api.get("acceptor", f"/api/v1/cases/{more['cases_joined'][0]}").json()
+    assert case["matter_code"] == "01004" and case["source"] == "sensor"
+    fault = [c for c in out["cases_opened"] if c != case["id"]][0]
+    assert api.get("acceptor", f"/api/v1/cases/{fault}").json()["matter_code"] == "01067"
+    hist = api.get("acceptor", f"/api/v1/cases/{case['id']}/history").json()
+    assert any("red" in str(e) for e in hist["entries"])  # the rise to red was noted
+
+
+def test_kill_9_loses_no_acknowledged_batch(tmp_path: Path) -> None:
+    """A server killed with SIGKILL in the middle of a stream of batches: every batch it
+    answered 200 is on disk."""
+    import httpx
+
+    from cityops.core import open_platform
+
+    db = tmp_path / "k.db"
+    p = open_platform(db)
+    ids = register_point_gauges(p)
+
+    def add(repo: Any) -> str:
+        repo.add_user(new_user("gw", "sensor", None, "gateway-pass-1", set()), utcnow())
+        return issue_token(repo, "gw", utcnow())
+
+    token = p.store.write(add)
+    p.close()
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+    proc = subprocess.Popen([sys.executable, "-m", "cityops", "serve", "--db", str(db), "--port", str(port)],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    acked = 0
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        base = int(utcnow().timestamp() * 1000) - 86_400_000
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": ARROW}
+        with httpx.Client(timeout=30) as client:
+            for i in range(16):
+                n = 5000
+                body = arrow_body(np.repeat(ids[:5], n // 5), base + i * 10_000_000 + np.tile(np.arange(n // 5), 5),
+                                  np.ones(n))
+                if i == 8:
+                    os.killpg(proc.pid, signal.SIGKILL)  # server and write process, mid-stream
+                try:
+                    r = client.post(url + "/api/v1/observations", content=body, headers=headers)
+                except httpx.HTTPError:
+                    break
+                assert r.status_code == 200
+                acked += r.json()["stored"]
+    finally:
+        with __import__("contextlib").suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert acked >= 5000 * 4
+    p = open_platform(db)
+    with p.store.read() as repo:
+        stored = repo.conn.execute("SELECT count(*) FROM observation").fetchone()[0]
+    p.close()
+    assert stored >= acked
+
+
+def test_thresholds_per_point_from_the_city_pack(api: SensingApi, tmp_path: Path, monkeypatch: Any) -> None:
+    import dataclasses
+
+    from cityops.geo.io import _waterlogging
+    from cityops.sensing.registry import gauge_specs
+
+    p = api.platform.city.waterlogging_points[0]
+    feature = {"type": "Feature", "geometry": {"type": "Point", "coordinates": [p.lon, p.lat]},
+               "properties": {"code": "X-1", "district": p.district, "yellow_cm": 15, "red_cm": 25}}
+    path = tmp_path / "wl.geojson"
+    path.write_bytes(orjson.dumps({"type": "FeatureCollection", "features": [feature]}))
+    (read,) = _waterlogging(path, {p.district})
+    assert (read.yellow_cm, read.red_cm) == (15.0, 25.0)
+    monkeypatch.setattr(api.platform.city, "waterlogging_points", (dataclasses.replace(p, yellow_cm=15.0), p))
+    specs = gauge_specs(api.platform)
+    assert [(s.yellow, s.red) for s in specs] == [(15.0, 27.0), (20.0, 27.0)]
+
+
+def test_silent_gauges_open_fault_cases(api: SensingApi, gauges: list[int], sensor: dict[str, str]) -> None:
+    from cityops.sensing.ingest import sweep_silent
+
+    old = utcnow() - timedelta(hours=3)
+    rows = [{"datastream": gauges[200], "phenomenonTime": iso(old), "result": 0.0}]
+    api.client.post("/api/v1/observations", content=ndjson(rows), headers={**sensor, "Content-Type": NDJSON})
+    p = api.platform
+    out = p.store.write(lambda repo: sweep_silent(repo, p, utcnow(), 30))
+    silent = [d for d in out.detections if d.datastream == gauges[200]]
+    assert silent and silent[0].level == "silent"
+    again = p.store.write(lambda repo: sweep_silent(repo, p, utcnow(), 30))
+    assert not set(again.cases_opened) & set(out.cases_opened)  # the second sweep joins

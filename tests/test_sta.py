@@ -1,0 +1,199 @@
+"""SensorThings API 1.1 at /sta/v1.1, exercised with raw HTTP requests as the standard
+describes them (and, where a Python 3.13 with aio-sensorthings is at hand, with that client:
+see test_aio_sensorthings_client)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from cityops.core import utcnow
+from cityops.sensing.staquery import Entity, FilterError, parse_filter
+from sensing_support import NDJSON, SensingApi, iso, ndjson, sensing_api
+
+STA = "/sta/v1.1"
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SensingApi]:
+    gen = sensing_api(tmp_path_factory.mktemp("sta"))
+    a = next(gen)
+    start = utcnow().replace(microsecond=0) - timedelta(hours=1)
+    rows = [{"datastream": a.gauges[i], "phenomenonTime": iso(start + timedelta(minutes=5 * k)), "result": float(k + i)}
+            for i in range(3) for k in range(12)]
+    r = a.client.post("/api/v1/observations", content=ndjson(rows), headers={**a.h("gw1"), "Content-Type": NDJSON})
+    assert r.json()["stored"] == 36
+    yield a
+    next(gen, None)
+
+
+def test_root_lists_entity_sets(api: SensingApi) -> None:
+    body = api.client.get(STA).json()
+    names = [v["name"] for v in body["value"]]
+    assert names == ["Things", "Locations", "Sensors", "ObservedProperties", "Datastreams", "Observations",
+                     "FeaturesOfInterest"]
+    assert all(v["url"] == f"http://testserver{STA}/{v['name']}" for v in body["value"])
+    assert any("create-entity" in c for c in body["serverSettings"]["conformance"])
+
+
+def test_collections_paging_and_count(api: SensingApi) -> None:
+    body = api.client.get(f"{STA}/Things", params={"$top": "100", "$count": "true"}).json()
+    assert body["@iot.count"] >= 448 and len(body["value"]) == 100
+    nxt = body["@iot.nextLink"]
+    assert nxt.startswith("http://testserver/sta/v1.1/Things?")
+    page2 = api.client.get(nxt).json()
+    assert page2["value"][0]["@iot.id"] == body["value"][-1]["@iot.id"] + 1
+    thing = body["value"][0]
+    assert thing["Datastreams@iot.navigationLink"].endswith(f"Things({thing['@iot.id']})/Datastreams")
+
+
+def test_navigation_expand_select_orderby(api: SensingApi) -> None:
+    ds = api.gauges[1]
+    obs = api.client.get(f"{STA}/Datastreams({ds})/Observations",
+                         params={"$orderby": "phenomenonTime desc", "$top": "3", "$select": "result,phenomenonTime"}).json()
+    assert [o["result"] for o in obs["value"]] == [12.0, 11.0, 10.0]
+    assert set(obs["value"][0]) == {"result", "phenomenonTime"}
+    one = api.client.get(f"{STA}/Datastreams({ds})",
+                         params={"$expand": "Thing/Locations,Observations($top=2;$orderby=result desc),Sensor"}).json()
+    assert one["Thing"]["Locations"][0]["location"]["type"] == "Point"
+    assert [o["result"] for o in one["Observations"]] == [12.0, 11.0]
+    assert one["properties"]["kind"] == "water_depth" and one["properties"]["yellow"] == 20.0
+    oid = obs["value"] and api.client.get(f"{STA}/Datastreams({ds})/Observations", params={"$top": "1"}).json()
+    first = oid["value"][0]
+    again = api.client.get(first["@iot.selfLink"].replace("http://testserver", "")).json()
+    assert again["result"] == first["result"]
+    value = api.client.get(f"{STA}/Datastreams({ds})/name/$value")
+    assert value.status_code == 200 and api.gauges and value.text.startswith("积水监测")
+    assert api.client.get(f"{STA}/Observations({first['@iot.id']})/Datastream").json()["@iot.id"] == ds
+
+
+def test_filters(api: SensingApi) -> None:
+    ds = api.gauges[2]
+    got = api.client.get(f"{STA}/Observations", params={
+        "$filter": f"Datastream/@iot.id eq {ds} and (result ge 10 or result lt 3) and not (result eq 13)",
+        "$orderby": "result"}).json()
+    assert [o["result"] for o in got["value"]] == [2.0, 10.0, 11.0, 12.0]
+    now = utcnow()
+    t = api.client.get(f"{STA}/Observations", params={
+        "$filter": f"phenomenonTime gt {iso(now - timedelta(minutes=12))} and year(phenomenonTime) eq {now.year}",
+        "$count": "true"}).json()
+    assert 3 <= t["@iot.count"] <= 9
+    p = api.platform.city.waterlogging_points[0]
+    poly = (f"POLYGON(({p.lon - 0.001} {p.lat - 0.001}, {p.lon + 0.001} {p.lat - 0.001}, "
+            f"{p.lon + 0.001} {p.lat + 0.001}, {p.lon - 0.001} {p.lat + 0.001}, {p.lon - 0.001} {p.lat - 0.001}))")
+    locs = api.client.get(f"{STA}/Locations", params={"$filter": f"st_within(location, geography'{poly}')"}).json()
+    assert len(locs["value"]) >= 1 and all(abs(v["location"]["coordinates"][0] - p.lon) < 0.002 for v in locs["value"])
+    gi = api.client.get(f"{STA}/Locations", params={"$filter": f"geo.intersects(location, geography'{poly}')"}).json()
+    assert len(gi["value"]) == len(locs["value"])
+    s = api.client.get(f"{STA}/Things", params={"$filter": "startswith(description, '模拟') and "
+                                                             "substringof('001', description)"}).json()
+    assert len(s["value"]) >= 1
+    bad = api.client.get(f"{STA}/Things", params={"$filter": "name eq 'x' or"})
+    assert bad.status_code == 422 and "$filter" in bad.json()["message"]
+    inj = api.client.get(f"{STA}/Things", params={"$filter": "name eq 'x'' OR 1=1 --'"}).json()
+    assert inj["value"] == []
+
+
+def test_filter_parser_uses_parameters() -> None:
+    e = Entity({"name": "name", "result": "result"})
+    sql = parse_filter("name eq 'a''b' and result gt 2.5 or not (result le -1)", e)
+    assert "'" not in sql.text and sql.params == ["a'b", 2.5, 1]
+    with pytest.raises(FilterError):
+        parse_filter("name; DROP TABLE x", e)
+    with pytest.raises(FilterError):
+        parse_filter("unknown eq 1", e)
+
+
+def test_create_entities_and_observations(api: SensingApi) -> None:
+    h = api.h("gw1")
+    thing = {"name": "雨量站 RG-1 / rain gauge 1", "description": "test", "properties": {"owner": "水务局"},
+             "Locations": [{"name": "RG-1", "description": "roof", "encodingType": "application/geo+json",
+                            "location": {"type": "Point", "coordinates": [114.30, 30.59]}}],
+             "Datastreams": [{"name": "rain RG-1", "description": "5-min rain",
+                              "unitOfMeasurement": {"name": "millimetre", "symbol": "mm", "definition": "x"},
+                              "observationType": "http://www.opengis.net/def/observationType/OGC-OM/2.0/OM_Measurement",
+                              "properties": {"kind": "rain"},
+                              "Sensor": {"name": "tipping bucket", "description": "", "encodingType": "text/html",
+                                         "metadata": "http://example.org"},
+                              "ObservedProperty": {"name": "rainfall", "definition": "x", "description": ""}}]}
+    r = api.client.post(f"{STA}/Things", json=thing, headers=h)
+    assert r.status_code == 201, r.text
+    assert r.headers["Location"] == f"http://testserver{STA}/Things({r.json()['@iot.id']})"
+    ds = api.client.get(r.headers["Location"].replace("http://testserver", "") + "/Datastreams").json()["value"][0]
+    o = api.client.post(f"{STA}/Datastreams({ds['@iot.id']})/Observations",
+                        json={"phenomenonTime": "2026-06-01T08:00:00+08:00", "result": 4.5}, headers=h)
+    assert o.status_code == 201 and o.headers["Location"].startswith(f"http://testserver{STA}/Observations(")
+    assert api.client.get(o.headers["Location"]).json()["phenomenonTime"] == "2026-06-01T00:00:00.000Z"
+    dup = api.client.post(f"{STA}/Observations", json={"Datastream": {"@iot.id": ds["@iot.id"]},
+                                                       "phenomenonTime": "2026-06-01T00:00:00Z", "result": 9}, headers=h)
+    assert dup.status_code == 409
+    arr = api.client.post(f"{STA}/CreateObservations", headers=h, json=[{
+        "Datastream": {"@iot.id": ds["@iot.id"]}, "components": ["phenomenonTime", "result"],
+        "dataArray": [["2026-06-01T00:05:00Z", 1.0], ["2026-06-01T00:10:00Z", 2.0], ["not a time", 3]]}])
+    assert arr.status_code == 201
+    links = arr.json()
+    assert links[2] == "error" and links[0].startswith(f"http://testserver{STA}/Observations(")
+    assert api.client.post(f"{STA}/Things", json=thing).status_code == 401
+    assert api.client.post(f"{STA}/Things", json={"description": "no name"}, headers=h).status_code == 422
+
+
+def test_reads_can_require_a_token(api: SensingApi) -> None:
+    api.platform.store.write(lambda repo: repo.set_setting("sensing.read_requires_token", "1"))
+    try:
+        assert api.client.get(f"{STA}/Things").status_code == 401
+        assert api.client.get(f"{STA}/Things", headers=api.h("acceptor")).status_code == 200
+    finally:
+        api.platform.store.write(lambda repo: repo.set_setting("sensing.read_requires_token", "0"))
+
+
+STA_PYTHON = os.environ.get("CITYOPS_STA_PYTHON", "/tmp/i8s/sta313/bin/python")
+
+
+def test_aio_sensorthings_client(api: SensingApi) -> None:
+    """The PyPI client aio-sensorthings (Python >= 3.13) against a real server; it needs its
+    own interpreter: set CITYOPS_STA_PYTHON to one with `aio-sensorthings[all]` installed."""
+    if not Path(STA_PYTHON).exists():
+        pytest.skip(f"no Python 3.13 with aio-sensorthings at {STA_PYTHON} (set CITYOPS_STA_PYTHON)")
+    probe = subprocess.run([STA_PYTHON, "-c", "import aio_sensorthings"], capture_output=True)
+    if probe.returncode:
+        pytest.skip(f"{STA_PYTHON} cannot import aio_sensorthings")
+    import threading
+
+    import uvicorn
+
+    from cityops.api.app import create_app
+
+    port = _free_port()
+    app = create_app(api.platform)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            time.sleep(0.05)
+        script = Path(__file__).with_name("sta_client_313.py")
+        done = subprocess.run([STA_PYTHON, str(script), f"http://127.0.0.1:{port}/sta", api.tokens["gw1"]],
+                              capture_output=True, text=True, timeout=120)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["things"] >= 448 and out["datastreams"] >= 448 and out["expanded"]
+    assert out["observations_of_first"] == 12  # the fixture's readings of the first gauge
+    assert isinstance(out["posted_thing"], int) and out["read_back"] == 7.5
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
