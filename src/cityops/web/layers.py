@@ -43,6 +43,10 @@ def register_layer(layer: Layer) -> Layer:
     return layer
 
 
+def remove_layer(layer_id: str) -> None:
+    _LAYERS.pop(layer_id, None)
+
+
 def layers() -> list[dict[str, Any]]:
     return [asdict(layer) for layer in _LAYERS.values()]
 

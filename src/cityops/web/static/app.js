@@ -121,17 +121,20 @@ async function loadIndicators() {
   if (state.autoPeriod && state.period === "today" && !row.accepted) { state.autoPeriod = false; state.period = "week"; return loadIndicators(); }
   for (const k of ["accepted", "registered", "closed", "overdue_pending"]) $("#k-" + k).textContent = row[k] ?? 0;
   for (const k of ["close_rate", "on_time_close_rate", "rework_rate"]) $("#k-" + k).textContent = pct(row[k]);
-  const rows = dist.rows.filter((r) => r.district !== "city").map((r) => ({ label: districtName(r.district), a: r.close_rate ?? 0, b: r.overdue_pending }));
+  const rows = dist.rows.filter((r) => r.district !== "city").map((r) => ({ code: r.district, a: r.close_rate ?? 0, b: r.overdue_pending }));
   rows.sort((x, y) => y.a - x.a);
   state.districtRows = rows; districtBars();
 }
-function districtBars() { if (state.districtRows) barChart($("#bars-district"), state.districtRows, { maxA: 1, fmtA: pct, nameA: t("close_rate"), nameB: t("overdue_pending") }); }
+function districtBars() {
+  if (!state.districtRows) return;
+  barChart($("#bars-district"), state.districtRows.map((r) => ({ ...r, label: districtName(r.code) })), { maxA: 1, fmtA: pct, nameA: t("close_rate"), nameB: t("overdue_pending") });
+}
 
 function departmentBars() {
   const C = map.cases; if (!C) return;
   const by = new Map();
   for (let i = 0; i < C.n; i++) { const d = C.department[i]; if (!d) continue; const r = by.get(d) || { a: 0, b: 0 }; r.a++; if (C.overdueA[i]) r.b++; by.set(d, r); }
-  const rows = [...by.entries()].map(([d, r]) => ({ label: departmentName(d).replace(/^武汉市/, ""), ...r })).sort((x, y) => y.b - x.b || y.a - x.a).slice(0, 12);
+  const rows = [...by.entries()].map(([d, r]) => ({ label: departmentName(d).replace(/^武汉市/, "").replace(/^Wuhan /, ""), ...r })).sort((x, y) => y.b - x.b || y.a - x.a).slice(0, 12);
   barChart($("#bars-department"), rows, { colourA: "#ffb300", nameA: t("open_now"), nameB: t("overdue") });
 }
 
@@ -242,6 +245,7 @@ function relang() {
   setLang(getLang() === "zh" ? "en" : "zh"); applyText(); $("#lang").textContent = getLang() === "zh" ? "EN" : "中文";
   if (state.basemap) $("#city-name").textContent = pick([state.basemap.city.name, state.basemap.city.name_en]) + " ";
   document.title = t("title") + " · cityops";
+  if (state.me) $("#who").textContent = `${state.me.name} · ${pick(state.me.role_label)}`;
   buildToggles(); legend(); map.cacheKey = ""; map.draw(); districtBars(); departmentBars(); drawTrend(); setLive(!$("#live").classList.contains("off"));
   if (workbench) workbench.relang();
 }

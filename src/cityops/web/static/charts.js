@@ -40,7 +40,9 @@ export function barChart(canvas, rows, { colourA = "#3fb6ff", colourB = "#ff4d4f
   c.font = `${Math.min(13 * dpr, rowH * 0.55)}px ${font}`;
   rows.forEach((r, i) => {
     const y = top + i * rowH, mid = y + rowH / 2;
-    c.fillStyle = "#dcecff"; c.textAlign = "right"; c.fillText(r.label, labelW - 6 * dpr, mid);
+    let label = r.label;  // long names are shortened to fit, the full name stays in the table
+    while (label.length > 2 && c.measureText(label).width > labelW - 8 * dpr) label = label.slice(0, -2) + "…";
+    c.fillStyle = "#dcecff"; c.textAlign = "right"; c.fillText(label, labelW - 6 * dpr, mid);
     c.fillStyle = "rgba(63,182,255,0.12)"; c.fillRect(labelW, y + rowH * 0.18, barW, rowH * 0.4);
     const g = c.createLinearGradient(labelW, 0, labelW + barW, 0); g.addColorStop(0, colourA + "66"); g.addColorStop(1, colourA);
     c.fillStyle = g; c.fillRect(labelW, y + rowH * 0.18, (barW * r.a) / mA, rowH * 0.4);
