@@ -86,8 +86,14 @@ def test_feed_pushes_committed_changes_to_the_right_subscribers(platform: Any) -
         item = await asyncio.wait_for(everyone.queue.get(), 5)
         assert item["cases"][0]["id"] == case.id
         empty = other.queue.empty()
-        feed.unsubscribe(everyone)
-        feed.unsubscribe(other)
+        # A client that reconnects with the last id it saw gets what it missed, once.
+        resumed = feed.subscribe(None, item["seq"] - 1)
+        assert resumed is not None and (await resumed.queue.get())["seq"] == item["seq"]
+        up_to_date = feed.subscribe(None, item["seq"])
+        assert up_to_date is not None and up_to_date.queue.empty()
+        assert feed.subscribe(None, item["seq"] + 100) is None  # not ours: reload
+        for sub in (everyone, other, resumed, up_to_date):
+            feed.unsubscribe(sub)
         return item, empty
 
     item, empty = asyncio.run(scenario())

@@ -175,6 +175,10 @@ def painted(page: Any, selector: str) -> int:
 
 def test_big_screen_renders_in_chinese_then_english(pages: Pages) -> None:
     page = pages.new()
+    page.wait_for_function("window.cityops.firstPaintMs")
+    first = page.evaluate("window.cityops.firstPaintMs")
+    print(f"\nfirst meaningful paint (the city map drawn): {first:.0f} ms from navigation start")
+    assert first < 15_000  # 1.5 s is the goal on an idle machine; this one is shared
     assert page.evaluate("document.documentElement.lang") == "zh-CN"
     assert "城市运行驾驶舱" in page.inner_text("header")
     page.wait_for_timeout(300)

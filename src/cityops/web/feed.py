@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +26,7 @@ from cityops.web import queries
 
 POLL_S = 0.5
 LOOKBACK_US = 10_000_000
+REPLAY = 512  # recent deltas kept, so a client that reconnects with Last-Event-ID misses none
 
 
 @dataclass(eq=False)  # compared and hashed by identity: each is one connection
@@ -41,12 +43,26 @@ class ChangeFeed:
         self._task: asyncio.Task[None] | None = None
         self.seq = 0
         self.polls = 0
+        self.recent: deque[tuple[int, list[dict[str, Any]]]] = deque(maxlen=REPLAY)
 
-    def subscribe(self, department: str | None) -> Subscriber:
+    def subscribe(self, department: str | None, last_seq: int | None = None) -> Subscriber | None:
+        """A new subscriber; with `last_seq` (the Last-Event-ID of a reconnecting client) the
+        deltas it missed are queued first, or None when they are no longer kept (the client
+        reloads instead)."""
         sub = Subscriber(department)
-        self.subscribers.add(sub)
         if self._task is None or self._task.done():
+            # Nobody watched for a while, so changes went unread: deltas kept from before
+            # cannot bring a client up to date. A new seq tells a resuming client to reload.
+            self.recent.clear()
+            self.seq += 1
             self._task = asyncio.create_task(self._run())
+        if last_seq is not None and last_seq != self.seq:
+            if last_seq > self.seq or not self.recent or self.recent[0][0] > last_seq + 1:
+                return None
+            for seq, cases in self.recent:
+                if seq > last_seq:
+                    self._offer(sub, seq, cases)
+        self.subscribers.add(sub)
         return sub
 
     def unsubscribe(self, sub: Subscriber) -> None:
@@ -99,9 +115,13 @@ class ChangeFeed:
 
     def _publish(self, cases: list[dict[str, Any]]) -> None:
         self.seq += 1
+        self.recent.append((self.seq, cases))
         for sub in list(self.subscribers):
-            mine = cases if sub.department is None else [c for c in cases if c["department"] == sub.department]
-            if not mine:
-                continue
+            self._offer(sub, self.seq, cases)
+
+    @staticmethod
+    def _offer(sub: Subscriber, seq: int, cases: list[dict[str, Any]]) -> None:
+        mine = cases if sub.department is None else [c for c in cases if c["department"] == sub.department]
+        if mine:
             with contextlib.suppress(asyncio.QueueFull):  # a stuck client misses deltas, then reloads
-                sub.queue.put_nowait({"seq": self.seq, "cases": mine})
+                sub.queue.put_nowait({"seq": seq, "cases": mine})

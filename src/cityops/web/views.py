@@ -30,7 +30,9 @@ from cityops.web import queries
 from cityops.web.feed import ChangeFeed
 
 STATIC = Path(__file__).parent / "static"
-STREAM_LIFETIME_S = 300.0  # a stream ends after this; the page reconnects (and reloads)
+# A stream ends after this and the page reconnects at once with Last-Event-ID, missing
+# nothing. Short, because a server stopping (Ctrl-C) waits for open responses to finish.
+STREAM_LIFETIME_S = 20.0
 KEEPALIVE_S = 15.0
 
 router = feature_router("", "dashboard")
@@ -101,17 +103,22 @@ def _feed(platform: Platform, request: Request) -> ChangeFeed:
 @router.get("/api/v1/dashboard/events", summary="Server-Sent Events: case changes as they are committed")
 async def events(request: Request, platform: PlatformDep, actor: ActorDep) -> StreamingResponse:
     feed = _feed(platform, request)
-    sub = feed.subscribe(_department(actor))
+    last = request.headers.get("last-event-id", "")
+    resumed = feed.subscribe(_department(actor), int(last) if last.isdigit() else None)
+    # None: what it missed is no longer kept; a fresh stream, and the page reloads the layer.
+    sub = resumed if resumed is not None else feed.subscribe(_department(actor))
+    assert sub is not None  # without last_seq a subscription always starts
+    hello = b'{"reload": %s, "seq": %d}' % (b"false" if resumed is not None else b"true", feed.seq)
 
     async def stream() -> AsyncIterator[bytes]:
         try:
-            yield b"retry: 2000\nevent: hello\ndata: {}\n\n"
+            yield b"retry: 2000\nevent: hello\ndata: " + hello + b"\n\n"
             ends = time.monotonic() + STREAM_LIFETIME_S
             while time.monotonic() < ends:
                 try:
-                    item = await asyncio.wait_for(sub.queue.get(), KEEPALIVE_S)
+                    item = await asyncio.wait_for(sub.queue.get(), max(0.0, min(KEEPALIVE_S, ends - time.monotonic())))
                 except TimeoutError:
-                    if await request.is_disconnected():
+                    if time.monotonic() >= ends or await request.is_disconnected():
                         return
                     yield b": keepalive\n\n"
                     continue

@@ -46,6 +46,8 @@ async function start() {
   state.basemap = bm; state.layers = layers.layers;
   $("#city-name").textContent = pick([bm.city.name, bm.city.name_en]) + " ";
   map.setBase(bm); buildToggles(); legend();
+  // First meaningful paint: the city drawn (the map's next frame), from navigation start.
+  requestAnimationFrame(() => { window.cityops.firstPaintMs = performance.now(); });
   $("#replay-date").value = cityDate();
   if (state.token) await afterLogin(); else showLoggedOut();
   if (location.hash === "#work") showView("work");
@@ -169,12 +171,14 @@ async function replay() {
 async function backToLive() { state.replay = null; $("#replay-live").classList.add("on"); await loadCases(); }
 
 // Server-Sent Events over fetch (so the bearer token travels in a header, not the URL).
-let feedAbort = null, refreshTimer = null;
+let feedAbort = null, refreshTimer = null, lastSeq = null;
 async function connectFeed() {
   if (feedAbort) feedAbort.abort();
-  const ctl = new AbortController(); feedAbort = ctl;
+  const ctl = new AbortController(); feedAbort = ctl; let clean = false;
   try {
-    const r = await fetch("/api/v1/dashboard/events", { headers: { authorization: "Bearer " + state.token, accept: "text/event-stream" }, signal: ctl.signal });
+    const headers = { authorization: "Bearer " + state.token, accept: "text/event-stream" };
+    if (lastSeq !== null) headers["last-event-id"] = String(lastSeq);
+    const r = await fetch("/api/v1/dashboard/events", { headers, signal: ctl.signal });
     if (!r.ok) throw new Error(String(r.status));
     setLive(true);
     const reader = r.body.pipeThrough(new TextDecoderStream()).getReader(); let buf = "";
@@ -183,17 +187,19 @@ async function connectFeed() {
       buf += value; let k;
       while ((k = buf.indexOf("\n\n")) >= 0) { const block = buf.slice(0, k); buf = buf.slice(k + 2); onEvent(block); }
     }
+    clean = true;  // the server ends a stream now and then; reconnect at once, missing nothing
   } catch (e) { if (ctl.signal.aborted) return; }
-  setLive(false);
-  if (state.token && feedAbort === ctl) setTimeout(() => { if (feedAbort === ctl) { connectFeed(); loadCases(); } }, 2000);
+  if (!clean) setLive(false);
+  if (state.token && feedAbort === ctl) setTimeout(() => { if (feedAbort === ctl) connectFeed(); }, clean ? 50 : 2000);
 }
 function setLive(on) { $("#live").classList.toggle("off", !on); $("#live b").textContent = t(on ? "live_on" : "live_off"); $("#live b").dataset.i18n = on ? "live_on" : "live_off"; }
 
 function onEvent(block) {
   let event = "message", data = "";
   for (const line of block.split("\n")) { if (line.startsWith("event:")) event = line.slice(6).trim(); else if (line.startsWith("data:")) data += line.slice(5).trim(); }
+  if (event === "hello") { const h = JSON.parse(data); if (h.reload && lastSeq !== null) loadCases(); lastSeq = h.seq; return; }
   if (event !== "cases") return;
-  const msg = JSON.parse(data); window.cityops.events.push(msg);
+  const msg = JSON.parse(data); window.cityops.events.push(msg); lastSeq = msg.seq;
   const L = state.live; if (!L) return;
   const idx = new Map(L.id.map((id, i) => [id, i])), statusIdx = new Map(L.statuses.map((s, i) => [s, i]));
   const final = new Set(["closed", "rejected", "merged"]); const drop = new Set();
@@ -229,7 +235,7 @@ async function login(ev) {
 }
 function logout() {
   if (state.token) fetch("/api/v1/auth/logout", { method: "POST", headers: { authorization: "Bearer " + state.token } }).catch(() => {});
-  state.token = null; state.me = null; sessionStorage.removeItem("cityops.token"); if (feedAbort) feedAbort.abort(); feedAbort = null; setLive(false);
+  state.token = null; state.me = null; sessionStorage.removeItem("cityops.token"); if (feedAbort) feedAbort.abort(); feedAbort = null; lastSeq = null; setLive(false);
   map.setCases({ id: [], status: [], lon: [], lat: [], overdue: [], statuses: [], department: [] }); state.live = null;
   if (workbench) workbench.reset(); workbench = null; showView("dash"); showLoggedOut();
 }
