@@ -49,6 +49,16 @@ class Site:
             self.tokens[user] = r.json()["access_token"]
         return self.tokens[user]
 
+    def department_user(self, code: str) -> str:
+        """The login of a department's operator, created (through the API) on first use."""
+        name = f"dept-{code.lower()}"
+        if name not in self.tokens:
+            r = httpx.post(self.root + "/api/v1/users", timeout=30, headers={"Authorization": f"Bearer {self.token('admin')}"},
+                           json={"name": name, "role": "department", "department": code, "password": PASSWORD})
+            assert r.status_code in (201, 409), r.text
+            self.token(name)
+        return name
+
     def api(self, user: str, method: str, path: str, **kw: Any) -> Any:
         r = httpx.request(method, self.root + path, headers={"Authorization": f"Bearer {self.token(user)}"},
                           timeout=30, **kw)
@@ -56,13 +66,40 @@ class Site:
         return r.json()
 
 
+STAFF = ("admin", "supervisor", "acceptor", "dispatcher", "verifier", "collector")
+
+
+def _demo_db(db: Path) -> None:
+    """A short demo day (the sim API, as `cityops demo` plays it), with logins only for the
+    staff the tests use: each password hash costs a tenth of a second on purpose, and the demo
+    would make one for every department. Department logins are made when a test needs them."""
+    from cityops.auth.service import new_user
+    from cityops.cases import service
+    from cityops.cases.models import Actor, Role
+    from cityops.core import open_platform, utcnow
+    from cityops.sim.demo import DayPlayer, demo_day
+
+    platform = open_platform(db)
+    try:
+        actors = {name: Actor(name, Role(name)) for name in STAFF}
+        actors |= {f"dept-{d.code.lower()}": Actor(f"dept-{d.code.lower()}", Role.DEPARTMENT, d.code)
+                   for d in platform.city.departments}
+        now = utcnow()
+        player = DayPlayer(platform, actors, demo_day(platform, now), now, 20261127)
+        player.report(20)
+        player.play()
+        platform.store.write(lambda repo: service.sweep_overdue(repo, platform, player.end))
+        users = [new_user(name, name, None, PASSWORD, set()) for name in STAFF]
+        platform.store.write(lambda repo: [repo.add_user(u, now) for u in users])
+    finally:
+        platform.close()
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    tmp = tmp_path_factory.mktemp("web")
-    db = tmp / "web.db"
+    db = tmp_path_factory.mktemp("web") / "web.db"
+    _demo_db(db)
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
-    subprocess.run([sys.executable, "-m", "cityops", "demo", "--no-serve", "--db", str(db), "--reports", "20"],
-                   env=env, check=True, capture_output=True, timeout=150)
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "cityops", "serve", "--db", str(db), "--port", str(port)],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -245,7 +282,7 @@ def test_each_role_works_its_queue_through_the_page(pages: Pages, site: Site) ->
     _wait_status(site, case_id, "dispatched")
     department = site.api("supervisor", "GET", f"/api/v1/cases/{case_id}")["department"]
     # Department: accept, then report back.
-    dep = pages.new(f"dept-{department.lower()}")
+    dep = pages.new(site.department_user(department))
     _act(dep, case_id, "accept")
     _wait_status(site, case_id, "disposing")
     _act(dep, case_id, "report_back", {"reason": "已清理"})
@@ -271,7 +308,7 @@ def test_department_sees_only_its_own_cases_in_every_view(pages: Pages, site: Si
     departments = sorted({c["department"] for c in everything if c["department"]})
     mine, other = departments[0], departments[1]
     theirs = next(c["id"] for c in everything if c["department"] == other)
-    page = pages.new(f"dept-{mine.lower()}")
+    page = pages.new(site.department_user(mine))
     assert set(page.evaluate("window.cityops.map.cases.department")) <= {mine}
     page.click("#tab-work")
     page.click("#queues button[data-queue='all']")
