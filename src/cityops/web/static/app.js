@@ -87,7 +87,7 @@ async function afterLogin() {
   $("#login-open").hidden = true; $("#logout").hidden = false;
   $("#who").textContent = `${state.me.name} · ${pick(state.me.role_label)}`;
   const [city, districts, departments, matters] = await Promise.all([api("/api/v1/city"), api("/api/v1/city/districts"), api("/api/v1/city/departments"), api("/api/v1/catalogue/matters")]);
-  state.city = city; state.tz = city.timezone || state.tz; state.districts = districts; state.departments = departments;
+  state.city = city; state.tz = city.timezone || state.tz; state.offset = tzOffset(); state.districts = districts; state.departments = departments;
   for (const m of matters) state.matters.set(m.code, m);
   await findActiveDay();
   await Promise.all([loadCases(), loadIndicators(), loadTrend()]);

@@ -81,8 +81,9 @@ export class Workbench {
     const f = new FormData($("#filters")), p = new URLSearchParams(), Q = QUEUES[this.queue];
     for (const [k, v] of Object.entries(Q)) if (k !== "pending") p.set(k, v);
     for (const k of ["q", "status", "matter", "district", "department"]) { const v = String(f.get(k) || "").trim(); if (v) p.set(k, v); }
-    if (f.get("from")) p.set("from", f.get("from") + "T00:00:00+08:00");
-    if (f.get("to")) p.set("to", f.get("to") + "T23:59:59+08:00");
+    const zone = this.state.offset || "+08:00";  // the city's UTC offset, from its time zone
+    if (f.get("from")) p.set("from", f.get("from") + "T00:00:00" + zone);
+    if (f.get("to")) p.set("to", f.get("to") + "T23:59:59" + zone);
     if (f.get("overdue")) p.set("overdue", "true");
     p.set("limit", PAGE); p.set("offset", this.offset); p.set("order", this.order);
     return p;
