@@ -62,7 +62,7 @@ def serve(db: str, host: str, port: int, city: str | None) -> None:
 
     platform = _platform(db, city)
     click.echo(f"cityops {__version__}: {platform.city.name} / {platform.city.name_en}, database {db}")
-    click.echo(f"API http://{host}:{port}/api/v1  docs http://{host}:{port}/docs")
+    click.echo(f"dashboard http://{host}:{port}/  API http://{host}:{port}/api/v1  docs http://{host}:{port}/docs")
     try:
         serve_platform(platform, host, port)
     finally:

@@ -198,6 +198,7 @@ def create_app(platform: Platform, sweep_every: float | None = None, write_proce
     from cityops.sensing.views import router as sensing_router
     from cityops.warning.views import feeds as cap_feeds
     from cityops.warning.views import router as warnings_router
+    from cityops.web.views import router as web_router
 
     app = FastAPI(
         title="cityops API",
@@ -274,6 +275,7 @@ def create_app(platform: Platform, sweep_every: float | None = None, write_proce
         citizens_router, citizen_pages, open311_citizens,
         warnings_router, cap_feeds,
         sensing_router, sta_router,
+        web_router,
     )
     add_routes(app, routers, first=INTAKE_ROUTES)
     install_docs(app)

@@ -299,6 +299,7 @@ def run_demo(db: str, reports: int, seed: int, serve: bool, host: str, port: int
         if serve:
             from cityops.api.app import serve as serve_platform
 
+            out.print(f"驾驶舱 dashboard http://{host}:{port}/   (log in as supervisor / {DEMO_PASSWORD})")
             out.print(f"API  http://{host}:{port}/api/v1   docs http://{host}:{port}/docs   "
                           f"schema http://{host}:{port}/openapi.json   (Ctrl-C to stop)")
             serve_platform(platform, host, port)

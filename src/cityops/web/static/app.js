@@ -1,0 +1,302 @@
+// The big screen (驾驶舱): map, indicators, trend, replay, live feed; login; view switching.
+import { t, pick, applyText, getLang, setLang } from "/static/i18n.js";
+import { CityMap, STATUS_COLOURS, OVERDUE_COLOUR } from "/static/map.js";
+import { lineChart, barChart } from "/static/charts.js";
+import { Workbench } from "/static/workbench.js";
+
+const $ = (s) => document.querySelector(s);
+export const state = { token: sessionStorage.getItem("cityops.token"), me: null, city: null, districts: [], departments: [], matters: new Map(),
+  period: "today", trendBucket: "hour", live: null, replay: null, tz: "Asia/Shanghai", day: null, autoPeriod: true };
+
+export function toast(msg, bad = false) {
+  const el = document.createElement("div"); el.className = "toast" + (bad ? " bad" : ""); el.textContent = msg; el.setAttribute("role", "status");
+  document.body.append(el); setTimeout(() => el.remove(), 3500);
+}
+
+export async function api(path, { method = "GET", body, raw = false } = {}) {
+  const headers = {}; if (state.token) headers.authorization = "Bearer " + state.token;
+  if (body !== undefined) headers["content-type"] = "application/json";
+  const r = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  if (r.status === 401 && state.token) { logout(); throw new Error(t("login")); }
+  if (!r.ok) { let m = r.statusText; try { const j = await r.json(); m = getLang() === "zh" ? (j.message_zh || j.message) + " (" + j.message + ")" : j.message; } catch {} throw new Error(m); }
+  return raw ? r : r.json();
+}
+
+// City time: the offset of the city's zone now, so ISO times carry it.
+function tzOffset() {
+  const now = new Date(); const loc = new Date(now.toLocaleString("en-US", { timeZone: state.tz })), utc = new Date(now.toLocaleString("en-US", { timeZone: "UTC" }));
+  const m = Math.round((loc - utc) / 60000), sign = m >= 0 ? "+" : "-", a = Math.abs(m);
+  return `${sign}${String(Math.floor(a / 60)).padStart(2, "0")}:${String(a % 60).padStart(2, "0")}`;
+}
+export const cityDate = (d = new Date()) => d.toLocaleDateString("en-CA", { timeZone: state.tz });
+export const iso = (date, time = "00:00:00") => `${date}T${time}${tzOffset()}`;
+function addDays(date, n) { const d = new Date(date + "T12:00:00Z"); d.setUTCDate(d.getUTCDate() + n); return d.toISOString().slice(0, 10); }
+export const districtName = (code) => { const d = state.districts.find((x) => x.code === code); return d ? pick([d.name, d.name_en]) : code || ""; };
+export const departmentName = (code) => { const d = state.departments.find((x) => x.code === code); return d ? pick([d.name, d.name_en]) : code || ""; };
+export const matterName = (code) => { const m = state.matters.get(code); return m ? pick([m.name, m.name_en]) : code; };
+const pct = (v) => (v === null || v === undefined || Number.isNaN(v) ? "–" : (v * 100).toFixed(1) + "%");
+
+const map = new CityMap($("#map"));
+let workbench = null;
+
+async function start() {
+  setLang(getLang()); applyText(); $("#lang").textContent = getLang() === "zh" ? "EN" : "中文";
+  setInterval(() => { $("#clock").textContent = new Date().toLocaleString(getLang() === "zh" ? "zh-CN" : "en-GB", { timeZone: state.tz, hour12: false }); }, 1000);
+  const [bm, layers] = await Promise.all([api("/api/v1/dashboard/basemap"), api("/api/v1/dashboard/layers")]);
+  state.basemap = bm; state.layers = layers.layers;
+  $("#city-name").textContent = pick([bm.city.name, bm.city.name_en]) + " ";
+  map.setBase(bm); buildToggles(); legend();
+  // First meaningful paint: the city drawn (the map's next frame), from navigation start.
+  requestAnimationFrame(() => { window.cityops.firstPaintMs = performance.now(); });
+  $("#replay-date").value = cityDate();
+  if (state.token) await afterLogin(); else showLoggedOut();
+  if (location.hash === "#work") showView("work");
+}
+
+function buildToggles() {
+  const box = $("#layer-toggles"); box.innerHTML = "";
+  for (const l of [...state.layers, { id: "stress", name: t("l_stress") }]) {
+    if (l.id === "stress" && !map.extra.size) continue;
+    if (l.id === "roads" && !state.basemap.roads.length) continue;
+    if (!(l.id in map.visible)) map.visible[l.id] = true;  // a layer added by a later feature
+    const lab = document.createElement("label"); const cb = document.createElement("input"); cb.type = "checkbox"; cb.checked = map.visible[l.id]; cb.dataset.layer = l.id;
+    cb.addEventListener("change", () => { map.visible[l.id] = cb.checked; map.draw(); });
+    lab.append(cb, t("l_" + l.id) !== "l_" + l.id ? t("l_" + l.id) : pick([l.name, l.name_en])); box.append(lab);
+  }
+}
+
+function legend() {
+  const C = map.cases; const counts = {}; let overdue = 0;
+  if (C) for (let i = 0; i < C.n; i++) { if (C.overdueA[i]) overdue++; else { const s = C.statuses[C.statusA[i]]; counts[s] = (counts[s] || 0) + 1; } }
+  const labels = { reported: ["待受理", "Reported"], registered: ["待派遣", "Registered"], dispatched: ["待签收", "Dispatched"], disposing: ["处置中", "Being handled"],
+    reported_back: ["待核查", "Reported back"], suspended: ["挂起", "Suspended"] };
+  const rows = Object.entries(labels).map(([s, l]) => `<div><i style="background:${STATUS_COLOURS[s]}"></i>${pick(l)}<b>${counts[s] || 0}</b></div>`);
+  rows.push(`<div><i style="background:${OVERDUE_COLOUR};box-shadow:0 0 6px ${OVERDUE_COLOUR}"></i>${t("overdue")}<b>${overdue}</b></div>`);
+  rows.push(`<div><i style="background:#2ec7ff"></i>${t("l_waterlogging")}<b>${map.water ? map.water.lon.length : 0}</b></div>`);
+  $("#legend").innerHTML = rows.join("");
+  $("#k-open").textContent = C ? C.n : "–";
+  $("#mapstat").textContent = state.replay ? `${t("replaying")} ${state.replay}` : (state.token ? "" : t("login_hint"));
+}
+
+function showLoggedOut() {
+  $("#login-open").hidden = false; $("#logout").hidden = true; $("#who").textContent = ""; legend();
+}
+
+async function afterLogin() {
+  try { state.me = await api("/api/v1/me"); } catch { return; }
+  $("#login-open").hidden = true; $("#logout").hidden = false;
+  $("#who").textContent = `${state.me.name} · ${pick(state.me.role_label)}`;
+  const [city, districts, departments, matters] = await Promise.all([api("/api/v1/city"), api("/api/v1/city/districts"), api("/api/v1/city/departments"), api("/api/v1/catalogue/matters")]);
+  state.city = city; state.tz = city.timezone || state.tz; state.offset = tzOffset(); state.districts = districts; state.departments = departments;
+  for (const m of matters) state.matters.set(m.code, m);
+  await findActiveDay();
+  await Promise.all([loadCases(), loadIndicators(), loadTrend()]);
+  connectFeed();
+  workbench = new Workbench({ api, state, toast, map: state.basemap, refreshDashboard: () => { loadCases(); loadIndicators(); } });
+}
+
+// The last day with reports (the demo plays a day some working days back): replay and trend default to it.
+async function findActiveDay() {
+  const today = cityDate();
+  const tr = await api(`/api/v1/dashboard/trend?bucket=day&from=${encodeURIComponent(iso(addDays(today, -29)))}&to=${encodeURIComponent(iso(addDays(today, 1)))}`);
+  let last = tr.reported.length - 1; while (last > 0 && !tr.reported[last]) last--;
+  state.day = addDays(today, last - 29); state.daily = tr;
+  $("#replay-date").value = state.day;
+}
+
+async function loadCases() {
+  if (state.replay) return;
+  const cols = await api("/api/v1/dashboard/cases"); state.live = cols; map.setCases(cols); legend(); departmentBars();
+}
+
+function periodRange() {
+  const today = cityDate();
+  if (state.period === "today") return [iso(today), iso(addDays(today, 1))];
+  return [iso(addDays(today, state.period === "week" ? -6 : -29)), iso(addDays(today, 1))];
+}
+
+async function loadIndicators() {
+  for (const b of document.querySelectorAll("[data-period]")) b.classList.toggle("on", b.dataset.period === state.period);
+  const [from, to] = periodRange(), q = `from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}`;
+  const [city, dist] = await Promise.all([api(`/api/v1/indicators?by=city&${q}`), api(`/api/v1/indicators?by=district&${q}`)]);
+  const row = city.rows[0] || {};
+  if (state.autoPeriod && state.period === "today" && !row.accepted) { state.autoPeriod = false; state.period = "week"; return loadIndicators(); }
+  for (const k of ["accepted", "registered", "closed", "overdue_pending"]) $("#k-" + k).textContent = row[k] ?? 0;
+  for (const k of ["close_rate", "on_time_close_rate", "rework_rate"]) $("#k-" + k).textContent = pct(row[k]);
+  const rows = dist.rows.filter((r) => r.district !== "city").map((r) => ({ code: r.district, a: r.close_rate ?? 0, b: r.overdue_pending }));
+  rows.sort((x, y) => y.a - x.a);
+  state.districtRows = rows; districtBars();
+}
+function districtBars() {
+  if (!state.districtRows) return;
+  barChart($("#bars-district"), state.districtRows.map((r) => ({ ...r, label: districtName(r.code) })), { maxA: 1, fmtA: pct, nameA: t("close_rate"), nameB: t("overdue_pending") });
+}
+
+function departmentBars() {
+  const C = map.cases; if (!C) return;
+  const by = new Map();
+  for (let i = 0; i < C.n; i++) { const d = C.department[i]; if (!d) continue; const r = by.get(d) || { a: 0, b: 0 }; r.a++; if (C.overdueA[i]) r.b++; by.set(d, r); }
+  const rows = [...by.entries()].map(([d, r]) => ({ label: departmentName(d).replace(/^武汉市/, "").replace(/^Wuhan /, ""), ...r })).sort((x, y) => y.b - x.b || y.a - x.a).slice(0, 12);
+  barChart($("#bars-department"), rows, { colourA: "#ffb300", nameA: t("open_now"), nameB: t("overdue") });
+}
+
+async function loadTrend() {
+  for (const b of document.querySelectorAll("[data-trend]")) b.classList.toggle("on", b.dataset.trend === state.trendBucket);
+  let tr, labels;
+  if (state.trendBucket === "hour") {
+    const day = $("#replay-date").value || state.day;
+    tr = await api(`/api/v1/dashboard/trend?bucket=hour&from=${encodeURIComponent(iso(day))}&to=${encodeURIComponent(iso(addDays(day, 1)))}`);
+    labels = tr.reported.map((_, i) => `${i}:00`);
+  } else {
+    const today = cityDate();
+    tr = await api(`/api/v1/dashboard/trend?bucket=day&from=${encodeURIComponent(iso(addDays(today, -29)))}&to=${encodeURIComponent(iso(addDays(today, 1)))}`);
+    labels = tr.reported.map((_, i) => addDays(today, i - 29).slice(5));
+  }
+  state.trend = [labels, tr]; drawTrend();
+}
+function drawTrend() {
+  if (!state.trend) return; const [labels, tr] = state.trend;
+  lineChart($("#trend"), labels, [{ name: t("accepted"), colour: "#3fb6ff", values: tr.reported }, { name: t("registered"), colour: "#ffb300", values: tr.registered }, { name: t("closed"), colour: "#3ddc97", values: tr.closed }]);
+}
+
+// History replay: the open cases as they stood at the end of the chosen hour.
+async function replay() {
+  const date = $("#replay-date").value, h = String($("#replay-hour").value).padStart(2, "0");
+  $("#replay-out").textContent = `${h}:00`;
+  if (!state.token || !date) return;
+  state.replay = `${date} ${h}:59`; $("#replay-live").classList.remove("on");
+  const snap = await api(`/api/v1/dashboard/snapshot?at=${encodeURIComponent(iso(date, h + ":59:59"))}`);
+  if (state.replay === `${date} ${h}:59`) { map.setCases(snap); legend(); }
+}
+async function backToLive() { state.replay = null; $("#replay-live").classList.add("on"); await loadCases(); }
+
+// Server-Sent Events over fetch (so the bearer token travels in a header, not the URL).
+let feedAbort = null, refreshTimer = null, lastSeq = null;
+async function connectFeed() {
+  if (feedAbort) feedAbort.abort();
+  const ctl = new AbortController(); feedAbort = ctl; let clean = false;
+  try {
+    const headers = { authorization: "Bearer " + state.token, accept: "text/event-stream" };
+    if (lastSeq !== null) headers["last-event-id"] = String(lastSeq);
+    const r = await fetch("/api/v1/dashboard/events", { headers, signal: ctl.signal });
+    if (!r.ok) throw new Error(String(r.status));
+    setLive(true);
+    const reader = r.body.pipeThrough(new TextDecoderStream()).getReader(); let buf = "";
+    for (;;) {
+      const { value, done } = await reader.read(); if (done) break;
+      buf += value; let k;
+      while ((k = buf.indexOf("\n\n")) >= 0) { const block = buf.slice(0, k); buf = buf.slice(k + 2); onEvent(block); }
+    }
+    clean = true;  // the server ends a stream now and then; reconnect at once, missing nothing
+  } catch (e) { if (ctl.signal.aborted) return; }
+  if (!clean) setLive(false);
+  if (state.token && feedAbort === ctl) setTimeout(() => { if (feedAbort === ctl) connectFeed(); }, clean ? 50 : 2000);
+}
+function setLive(on) { $("#live").classList.toggle("off", !on); $("#live b").textContent = t(on ? "live_on" : "live_off"); $("#live b").dataset.i18n = on ? "live_on" : "live_off"; }
+
+function onEvent(block) {
+  let event = "message", data = "";
+  for (const line of block.split("\n")) { if (line.startsWith("event:")) event = line.slice(6).trim(); else if (line.startsWith("data:")) data += line.slice(5).trim(); }
+  if (event === "hello") { const h = JSON.parse(data); if (h.reload && lastSeq !== null) loadCases(); lastSeq = h.seq; return; }
+  if (event !== "cases") return;
+  const msg = JSON.parse(data); window.cityops.events.push(msg); lastSeq = msg.seq;
+  const L = state.live; if (!L) return;
+  const idx = new Map(L.id.map((id, i) => [id, i])), statusIdx = new Map(L.statuses.map((s, i) => [s, i]));
+  const final = new Set(["closed", "rejected", "merged"]); const drop = new Set();
+  for (const c of msg.cases) {
+    const i = idx.get(c.id);
+    if (final.has(c.status) || c.lon === null) { if (i !== undefined) drop.add(i); continue; }
+    const vals = { id: c.id, status: statusIdx.get(c.status), lon: c.lon, lat: c.lat, matter: c.matter, department: c.department, district: c.district, overdue: c.overdue ? 1 : 0, escalated: c.escalated ? 1 : 0 };
+    if (i === undefined) for (const k in vals) L[k].push(vals[k]); else for (const k in vals) L[k][i] = vals[k];
+  }
+  if (drop.size) for (const k of ["id", "status", "lon", "lat", "matter", "department", "district", "overdue", "escalated"]) L[k] = L[k].filter((_, i) => !drop.has(i));
+  if (!state.replay) { map.setCases(L); legend(); departmentBars(); }
+  const tick = msg.cases.slice(-3).map((c) => `<b>#${c.id}</b> ${matterName(c.matter)} → ${statusLabel(c.status)}`).join("　");
+  $("#ticker").innerHTML = tick;
+  clearTimeout(refreshTimer); refreshTimer = setTimeout(loadIndicators, 1500);
+  if (workbench) workbench.changed(msg.cases);
+}
+const STATUS_TEXT = { reported: ["待受理", "Reported"], registered: ["已立案待派遣", "Registered"], dispatched: ["已派遣待签收", "Dispatched"], disposing: ["处置中", "Being handled"],
+  reported_back: ["已反馈待核查", "Reported back"], closed: ["已结案", "Closed"], rejected: ["不予立案", "Rejected"], merged: ["已合并", "Merged"], suspended: ["已挂起", "Suspended"] };
+export const statusLabel = (s) => pick(STATUS_TEXT[s] || [s, s]);
+export const STATUS_LIST = Object.keys(STATUS_TEXT);
+
+async function login(ev) {
+  ev.preventDefault();
+  const username = $("#username").value.trim(), password = $("#password").value;
+  try {
+    const r = await fetch("/api/v1/auth/token", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username, password }) });
+    if (!r.ok) throw new Error(t("login_failed"));
+    state.token = (await r.json()).access_token; sessionStorage.setItem("cityops.token", state.token);
+    $("#login-dialog").close(); $("#password").value = ""; $("#login-error").textContent = "";
+    await afterLogin();
+    if (state.pendingView) { showView(state.pendingView); state.pendingView = null; }
+  } catch (e) { $("#login-error").textContent = e.message; }
+}
+function logout() {
+  if (state.token) fetch("/api/v1/auth/logout", { method: "POST", headers: { authorization: "Bearer " + state.token } }).catch(() => {});
+  state.token = null; state.me = null; sessionStorage.removeItem("cityops.token"); if (feedAbort) feedAbort.abort(); feedAbort = null; lastSeq = null; setLive(false);
+  map.setCases({ id: [], status: [], lon: [], lat: [], overdue: [], statuses: [], department: [] }); state.live = null;
+  if (workbench) workbench.reset(); workbench = null; showView("dash"); showLoggedOut();
+}
+
+function showView(v) {
+  if (v === "work" && !state.token) { state.pendingView = "work"; $("#login-dialog").showModal(); return; }
+  $("#view-dash").hidden = v !== "dash"; $("#view-work").hidden = v !== "work";
+  $("#tab-dash").setAttribute("aria-selected", v === "dash"); $("#tab-work").setAttribute("aria-selected", v === "work");
+  if (v === "work" && workbench) workbench.show(); else { map.resize(); map.draw(); districtBars(); departmentBars(); drawTrend(); }
+}
+
+function relang() {
+  setLang(getLang() === "zh" ? "en" : "zh"); applyText(); $("#lang").textContent = getLang() === "zh" ? "EN" : "中文";
+  if (state.basemap) $("#city-name").textContent = pick([state.basemap.city.name, state.basemap.city.name_en]) + " ";
+  document.title = t("title") + " · cityops";
+  if (state.me) $("#who").textContent = `${state.me.name} · ${pick(state.me.role_label)}`;
+  buildToggles(); legend(); map.cacheKey = ""; map.draw(); districtBars(); departmentBars(); drawTrend(); setLive(!$("#live").classList.contains("off"));
+  if (workbench) workbench.relang();
+}
+
+$("#login-form").addEventListener("submit", login);
+$("#login-cancel").addEventListener("click", () => $("#login-dialog").close());
+$("#login-open").addEventListener("click", () => $("#login-dialog").showModal());
+$("#logout").addEventListener("click", logout);
+$("#lang").addEventListener("click", relang);
+for (const b of document.querySelectorAll("[data-view]")) b.addEventListener("click", () => showView(b.dataset.view));
+for (const b of document.querySelectorAll("[data-period]")) b.addEventListener("click", () => { state.period = b.dataset.period; state.autoPeriod = false; loadIndicators(); });
+for (const b of document.querySelectorAll("[data-trend]")) b.addEventListener("click", () => { state.trendBucket = b.dataset.trend; loadTrend(); });
+$("#replay-hour").addEventListener("input", replay);
+$("#replay-date").addEventListener("change", () => { replay(); loadTrend(); });
+$("#replay-live").addEventListener("click", backToLive);
+$("#map").addEventListener("click", (e) => {
+  if (map.moved > 4) return;
+  const r = e.target.getBoundingClientRect(), i = map.hit((e.clientX - r.left) * map.dpr, (e.clientY - r.top) * map.dpr), tip = $("#tip");
+  if (i < 0) { tip.hidden = true; return; }
+  const C = map.cases; tip.hidden = false; tip.style.left = e.clientX - r.left + 12 + "px"; tip.style.top = e.clientY - r.top + 12 + "px";
+  tip.innerHTML = `<b>#${C.id[i]}</b> ${matterName(C.matter[i])}<br>${statusLabel(C.statuses[C.statusA[i]])}${C.overdueA[i] ? ` · <span style="color:${OVERDUE_COLOUR}">${t("overdue")}</span>` : ""}<br>${districtName(C.district[i])} · ${departmentName(C.department[i])}`;
+});
+window.addEventListener("resize", () => { districtBars(); departmentBars(); drawTrend(); });
+
+// Hooks for tests and for the people tuning the wall screen.
+window.cityops = {
+  map, state, events: [],
+  stress(n, seed = 1) {
+    const [x0, y0, x1, y1] = state.basemap.bounds; const lon = new Float64Array(n), lat = new Float64Array(n);
+    let s = seed >>> 0; const rnd = () => ((s = (s * 1664525 + 1013904223) >>> 0) / 4294967296);
+    for (let i = 0; i < n; i++) { lon[i] = x0 + (x1 - x0) * rnd(); lat[i] = y0 + (y1 - y0) * rnd(); }
+    map.setPoints("stress", n ? lon : null, n ? lat : null, "#7cf5ff"); buildToggles(); return n;
+  },
+  panTest(frames = 120, dx = 6, dy = 3) {
+    return new Promise((resolve) => {
+      const times = [], renders = []; let last = null, k = 0;
+      map.onFrame = (ts, dt) => {
+        renders.push(dt); if (last !== null) times.push(ts - last); last = ts;
+        if (++k >= frames) { map.onFrame = null; times.sort((a, b) => a - b); renders.sort((a, b) => a - b);
+          const mean = (a) => a.reduce((x, y) => x + y, 0) / a.length;
+          resolve({ frames: k, mean_ms: mean(times), median_ms: times[Math.floor(times.length / 2)], p95_ms: times[Math.floor(times.length * 0.95)], max_ms: times[times.length - 1], render_mean_ms: mean(renders), render_p95_ms: renders[Math.floor(renders.length * 0.95)] }); return; }
+        const dir = k < frames / 2 ? 1 : -1; map.panBy(dir * dx, dir * dy);
+      };
+      map.panBy(dx, dy);
+    });
+  },
+};
+start();

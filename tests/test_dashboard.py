@@ -1,0 +1,175 @@
+"""The dashboard's JSON endpoints and its change feed, without a browser (tests/test_web.py
+drives the page itself)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+import pytest
+
+from cityops.cases import service
+from cityops.cases.models import Actor, Role
+from cityops.core import utcnow
+from cityops.web.feed import ChangeFeed
+
+PASSWORD = "test-password-1"
+
+
+class Api:
+    """One platform and app for the module (the shared fixture builds ~45 users per test)."""
+
+    def __init__(self, client: Any, platform: Any, tokens: dict[str, str]) -> None:
+        self.client, self.platform, self.tokens = client, platform, tokens
+
+    def token(self, who: str) -> str:
+        """A role's token, or a department operator's (by department code), made on first use."""
+        if who not in self.tokens:
+            from cityops.auth.service import issue_token, new_user
+
+            known = {d.code for d in self.platform.city.departments}
+            user = new_user(f"dept-{who.lower()}", "department", who, PASSWORD, known)
+
+            def add(repo: Any) -> str:
+                repo.add_user(user, utcnow())
+                return issue_token(repo, user.name, utcnow())
+
+            self.tokens[who] = self.platform.store.write(add)
+        return self.tokens[who]
+
+    def get(self, who: str, url: str, **kw: Any) -> Any:
+        return self.client.get(url, headers={"Authorization": f"Bearer {self.token(who)}"}, **kw)
+
+    def act(self, who: str, case_id: int, action: str, **body: Any) -> Any:
+        return self.client.post(f"/api/v1/cases/{case_id}/actions/{action}", json=body,
+                                headers={"Authorization": f"Bearer {self.tokens[who]}"})
+
+    def report(self, lon: float, lat: float) -> Any:
+        return self.client.post("/api/v1/cases", headers={"Authorization": f"Bearer {self.tokens['collector']}"},
+                                json={"matter_code": "06010", "description": "暴露垃圾", "lon": lon, "lat": lat})
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    from fastapi.testclient import TestClient
+
+    from cityops.api.app import create_app
+    from cityops.auth.service import issue_token, new_user
+    from cityops.core import open_platform
+
+    platform = open_platform(tmp_path_factory.mktemp("dash") / "dash.db")
+    known = {d.code for d in platform.city.departments}
+    users = [new_user(r, r, None, PASSWORD, known) for r in ("collector", "acceptor", "dispatcher", "supervisor", "admin")]
+
+    def setup(repo: Any) -> dict[str, str]:
+        for u in users:
+            repo.add_user(u, utcnow())
+        return {u.name: issue_token(repo, u.name, utcnow()) for u in users}
+
+    tokens = platform.store.write(setup)
+    with TestClient(create_app(platform)) as client:
+        yield Api(client, platform, tokens)
+    platform.close()
+
+
+@pytest.fixture(scope="module")
+def platform(api: Api) -> Any:
+    return api.platform
+
+
+def test_basemap_rasters_hold_every_grid(api: Any) -> None:
+    bm = api.client.get("/api/v1/dashboard/basemap").json()  # public: no token
+    lat = bm["lattice"]
+    city = api.platform.city
+    district = np.frombuffer(base64.b64decode(lat["district"]), np.uint8)
+    patrol = np.frombuffer(base64.b64decode(lat["patrol"]), np.int16)
+    assert district.size == lat["rows"] * lat["cols"] == patrol.size
+    assert int((district > 0).sum()) == len(city.grids.code) == lat["grids"]
+    assert int(patrol.max()) == len(city.patrol_grids) - 1
+    assert len(bm["districts"]) == len(city.districts)
+    assert len(bm["waterlogging"]["lon"]) == len(city.waterlogging_points)
+    # The raster cell of a grid's centre is that grid's district.
+    g = city.grids
+    codes = [d.code for d in city.districts]
+    k = 1000
+    assert codes[district[g.row[k] * lat["cols"] + g.col[k]] - 1] == g.district[k]
+
+
+def test_layers_list_is_the_hook_later_features_plug_into(api: Any) -> None:
+    from cityops.web.layers import Layer, register_layer, remove_layer
+
+    ids = [x["id"] for x in api.client.get("/api/v1/dashboard/layers").json()["layers"]]
+    assert {"districts", "grids", "patrols", "waterlogging", "roads", "cases", "overdue"} <= set(ids)
+    register_layer(Layer("gauges", "积水监测", "Water gauges", "points", "/api/v1/sensing/gauges", live=True))
+    try:
+        assert "gauges" in [x["id"] for x in api.client.get("/api/v1/dashboard/layers").json()["layers"]]
+    finally:
+        remove_layer("gauges")
+
+
+def test_case_layer_replay_and_trend_are_scoped_to_the_department(api: Any) -> None:
+    before = utcnow()
+    ids = [api.report(114.3055 + i * 0.01, 30.5928).json()["id"] for i in range(3)]
+    for i in ids:
+        assert api.act("acceptor", i, "register").status_code == 200
+    assert api.act("dispatcher", ids[0], "dispatch").status_code == 200
+    dept = api.get("admin", f"/api/v1/cases/{ids[0]}").json()["department"]
+    live = api.get("supervisor", "/api/v1/dashboard/cases").json()
+    assert set(ids) <= set(live["id"])
+    status = {i: live["statuses"][s] for i, s in zip(live["id"], live["status"], strict=True)}
+    assert [status[i] for i in ids] == ["dispatched", "registered", "registered"]
+    mine = api.get(dept, "/api/v1/dashboard/cases").json()
+    assert ids[0] in mine["id"] and set(mine["department"]) == {dept}
+    # Replay: just before any of them, nothing was open; now all three are.
+    past = api.get("supervisor", "/api/v1/dashboard/snapshot", params={"at": (before - timedelta(seconds=1)).isoformat()}).json()
+    assert not set(ids) & set(past["id"])
+    now = api.get("supervisor", "/api/v1/dashboard/snapshot", params={"at": utcnow().isoformat()}).json()
+    assert set(ids) <= set(now["id"])
+    theirs = api.get(dept, "/api/v1/dashboard/snapshot", params={"at": utcnow().isoformat()}).json()
+    assert ids[0] in theirs["id"] and set(theirs["department"]) == {dept}
+    params = {"from": before.isoformat(), "to": (utcnow() + timedelta(seconds=1)).isoformat()}
+    trend = api.get("supervisor", "/api/v1/dashboard/trend", params=params).json()
+    assert sum(trend["reported"]) == 3 and sum(trend["registered"]) == 3
+    assert sum(api.get(dept, "/api/v1/dashboard/trend", params=params).json()["reported"]) == 1
+    assert api.client.get("/api/v1/dashboard/cases").status_code == 401
+    assert api.get("supervisor", "/api/v1/dashboard/snapshot", params={"at": "2026-11-27T09:00:00"}).status_code == 422
+
+
+def test_feed_pushes_committed_changes_to_the_right_subscribers(platform: Any) -> None:
+    collector = Actor("c", Role.COLLECTOR)
+
+    async def scenario() -> tuple[dict[str, Any], bool]:
+        feed = ChangeFeed(platform.store.connect, poll_s=0.05)
+        everyone = feed.subscribe(None)
+        other = feed.subscribe("NO-SUCH-DEPT")
+        await asyncio.sleep(0.3)  # the feed has taken its cursor
+        report = service.NewReport(matter_code="06010", description="暴露垃圾", lon=114.3055, lat=30.5928)
+        # Written through a different connection, as the server's write process does.
+        case = platform.store.write(lambda repo: service.intake(repo, platform, report, collector, utcnow()))
+        item = await asyncio.wait_for(everyone.queue.get(), 5)
+        assert item["cases"][0]["id"] == case.id
+        empty = other.queue.empty()
+        # A client that reconnects with the last id it saw gets what it missed, once.
+        resumed = feed.subscribe(None, item["seq"] - 1)
+        assert resumed is not None and (await resumed.queue.get())["seq"] == item["seq"]
+        up_to_date = feed.subscribe(None, item["seq"])
+        assert up_to_date is not None and up_to_date.queue.empty()
+        assert feed.subscribe(None, item["seq"] + 100) is None  # not ours: reload
+        for sub in (everyone, other, resumed, up_to_date):
+            feed.unsubscribe(sub)
+        return item, empty
+
+    item, empty = asyncio.run(scenario())
+    assert item["cases"][0]["status"] == "reported"
+    assert empty
+
+
+def test_page_and_static_files_are_served(api: Any) -> None:
+    r = api.client.get("/")
+    assert r.status_code == 200 and "城市运行驾驶舱" in r.text and 'lang="zh-CN"' in r.text
+    for name in ("app.js", "map.js", "charts.js", "i18n.js", "workbench.js", "app.css"):
+        assert api.client.get(f"/static/{name}").status_code == 200
