@@ -25,6 +25,8 @@ from cityops.core import Platform
 from cityops.errors import CityopsError, InvalidInput
 
 MAX_BODY = 1_000_000  # bytes; a case report is a few KB
+MAX_UPLOAD_BODY = 12 * 1024 * 1024  # a multipart photo upload (cityops.field: 10 MB a photo)
+UPLOAD_PATHS = ("/attachments", "/requests.json", "/requests.xml")
 # Where reports come in, by far the busiest routes: matched before any other.
 INTAKE_ROUTES = {("POST", "/api/v1/cases"), ("POST", "/open311/v2/requests.{fmt}")}
 
@@ -40,9 +42,13 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            await _too_large(self.limit, send)
+        headers = dict(scope["headers"])
+        limit = self.limit
+        if headers.get(b"content-type", b"").startswith(b"multipart/form-data") and scope["path"].endswith(UPLOAD_PATHS):
+            limit = max(limit, MAX_UPLOAD_BODY)
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await _too_large(limit, send)
             return
         seen, over = 0, False
 
@@ -50,7 +56,7 @@ class BodyLimit:
             nonlocal seen, over
             message = await receive()
             seen += len(message.get("body", b""))
-            if seen > self.limit:
+            if seen > limit:
                 over = True
                 raise _TooLarge
             return message
@@ -64,7 +70,7 @@ class BodyLimit:
         with contextlib.suppress(_TooLarge):
             await self.app(scope, limited, unless_over)
         if over:
-            await _too_large(self.limit, send)
+            await _too_large(limit, send)
 
 
 class _TooLarge(Exception):
@@ -132,6 +138,7 @@ def create_app(platform: Platform, sweep_every: float | None = None, write_proce
     from cityops.cases.views import router as cases_router
     from cityops.catalog.views import router as catalogue_router
     from cityops.evaluate.views import router as indicators_router
+    from cityops.field.views import router as field_router
     from cityops.geo.views import router as city_router
     from cityops.intake.open311.views import router as open311_router
 
@@ -175,7 +182,8 @@ def create_app(platform: Platform, sweep_every: float | None = None, write_proce
                 raise InvalidInput("malformed JSON body", "JSON 格式错误") from None
         return JSON({"received": fields, "by": actor.name}, status_code=201)
 
-    routers = (cases_router, open311_router, auth_router, catalogue_router, city_router, indicators_router)
+    routers = (cases_router, open311_router, auth_router, catalogue_router, city_router, indicators_router,
+               field_router)
     add_routes(app, routers, first=INTAKE_ROUTES)
     app.add_middleware(BodyLimit)
     # Everything built so far (city pack, catalogue, routes) lives as long as the process:
