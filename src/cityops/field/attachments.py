@@ -179,3 +179,12 @@ def public_json(row: dict[str, Any], base: str = "") -> dict[str, Any]:
         "flags": row["flags"], "flagged": bool(row["flags"]),
         "uploaded_by": row["uploaded_by"], "uploaded_at": row["uploaded_at"],
     }
+
+
+def attach_demo_photo(repo: Any, platform: Platform, case_id: int, actor: Actor, now: datetime) -> None:
+    """The demo's verifier photographs the site (a generated picture at the case's place)."""
+    from cityops.field.samples import jpeg
+
+    case = cases.get_visible(repo, case_id, actor)
+    stored = prepare(platform, jpeg(lon=case.lon, lat=case.lat), case, "verify", actor, now)
+    record(repo, platform, stored, actor)
