@@ -191,3 +191,34 @@ def test_orphans_are_cleaned_up(api: Api) -> None:
     assert digest in removed and not store.exists(digest)
     # Files rows point at are kept.
     assert all(store.exists(p.name) for p in stored_files(api))
+
+
+def test_open311_multipart_media_is_attached_and_rendered(api: Api) -> None:
+    from cityops.core import utcnow
+    from cityops.intake.open311.keys import new_key
+
+    plain, key = new_key("fixmystreet", "report", utcnow())
+    api.platform.store.write(lambda repo: repo.add_api_key(key))
+    form = {"api_key": plain, "service_code": "06010", "lat": str(LAT), "long": str(LON),
+            "description": "路边暴露垃圾 / rubbish by the road"}
+    photo = jpeg(lon=LON, lat=LAT)
+    r = api.client.post("/open311/v2/requests.json", data=form, files={"media": ("m.jpg", photo, "image/jpeg")},
+                        headers={"Idempotency-Key": "fms-1"})
+    assert r.status_code == 200, r.text
+    answer = r.json()[0]
+    rid, media_url = answer["service_request_id"], answer["media_url"]
+    assert "/api/v1/attachments/" in media_url
+    shown = api.client.get(f"/open311/v2/requests/{rid}.json").json()[0]
+    assert shown["media_url"] == media_url
+    path = media_url.split("testserver", 1)[-1]
+    assert api.get("acceptor", path).status_code == 200
+    # The same POST again (a retry): one case, one photo.
+    again = api.client.post("/open311/v2/requests.json", data=form, files={"media": ("m.jpg", photo, "image/jpeg")},
+                            headers={"Idempotency-Key": "fms-1"})
+    assert again.json()[0]["service_request_id"] == rid
+    assert len(api.get("admin", f"/api/v1/cases/{rid}/attachments").json()["attachments"]) == 1
+    # A media part that is not a picture: 400 in Open311's error shape, nothing stored.
+    before_files, before_rows = stored_files(api), rows(api)
+    bad = api.client.post("/open311/v2/requests.json", data=form, files={"media": ("m.jpg", b"<html>", "image/jpeg")})
+    assert bad.status_code == 400 and "图片" in bad.json()[0]["description"]
+    assert stored_files(api) == before_files and rows(api) == before_rows

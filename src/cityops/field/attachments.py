@@ -68,13 +68,20 @@ def check_stage(stage: str | None) -> str:
 def prepare(platform: Platform, data: bytes, case: Case, stage: str, actor: Actor, now: datetime,
             limits: images.Limits = images.DEFAULT_LIMITS) -> Stored:
     """Decode, judge, clean and store the files of one upload (no database write)."""
+    return prepare_at(platform, data, case.id, case.lon, case.lat, case.reported_at, stage, actor, now, limits)
+
+
+def prepare_at(platform: Platform, data: bytes, case_id: int, lon: float | None, lat: float | None,
+               reported_at: datetime, stage: str, actor: Actor, now: datetime,
+               limits: images.Limits = images.DEFAULT_LIMITS) -> Stored:
+    """`prepare` for a report not yet stored (Open311 media with its report): case_id may be 0."""
     clean = images.process(data, platform.calendar.zone)
-    flags, dist = images.judge(clean.meta, stage, case.lon, case.lat, case.reported_at, now, limits)
+    flags, dist = images.judge(clean.meta, stage, lon, lat, reported_at, now, limits)
     store = blobs(platform)
     sha = store.put(clean.data)
     thumb = store.put(clean.thumbnail)
     return Stored(
-        id=secrets.token_hex(16), case_id=case.id, stage=stage, sha256=sha, thumb_sha256=thumb,
+        id=secrets.token_hex(16), case_id=case_id, stage=stage, sha256=sha, thumb_sha256=thumb,
         media_type=clean.media_type, size=len(clean.data), width=clean.width, height=clean.height,
         taken_at=clean.meta.taken_at, photo_lon=clean.meta.lon, photo_lat=clean.meta.lat,
         distance_m=dist, flags=tuple(f.to_dict() for f in flags), uploaded_by=actor.name,
