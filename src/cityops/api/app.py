@@ -138,6 +138,7 @@ def create_app(platform: Platform, sweep_every: float | None = None, write_proce
     from cityops.cases.views import router as cases_router
     from cityops.catalog.views import router as catalogue_router
     from cityops.evaluate.views import router as indicators_router
+    from cityops.field.pwa import router as pwa_router
     from cityops.field.views import router as field_router
     from cityops.geo.views import router as city_router
     from cityops.intake.open311.views import router as open311_router
@@ -183,7 +184,7 @@ def create_app(platform: Platform, sweep_every: float | None = None, write_proce
         return JSON({"received": fields, "by": actor.name}, status_code=201)
 
     routers = (cases_router, open311_router, auth_router, catalogue_router, city_router, indicators_router,
-               field_router)
+               field_router, pwa_router)
     add_routes(app, routers, first=INTAKE_ROUTES)
     app.add_middleware(BodyLimit)
     # Everything built so far (city pack, catalogue, routes) lives as long as the process:
