@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import Path, Request
+import orjson
+from fastapi import Path, Query, Request
 from fastapi.responses import Response
 from starlette.datastructures import UploadFile
 
-from cityops.api.deps import ActorDep, PlatformDep
+from cityops.api.deps import ActorDep, PlatformDep, require
 from cityops.api.responses import JSON
 from cityops.api.routing import feature_router
 from cityops.cases import service as cases
-from cityops.cases.models import Actor
+from cityops.cases.models import Actor, Role
 from cityops.core import Platform, utcnow
 from cityops.errors import CityopsError, InvalidInput
-from cityops.field import attachments, images
+from cityops.field import attachments, images, patrol
+from cityops.field.pwa import inspector_grid
 
 router = feature_router("/api/v1", "field")
 CaseId = Annotated[int, Path(le=2**63 - 1, description="case id")]
@@ -90,3 +93,69 @@ def fetch(attachment_id: AttachmentId, platform: PlatformDep, actor: ActorDep) -
 @router.get("/attachments/{attachment_id}/thumbnail", summary="A 320 px thumbnail of the photo")
 def fetch_thumbnail(attachment_id: AttachmentId, platform: PlatformDep, actor: ActorDep) -> Response:
     return _serve(platform, actor, attachment_id, thumbnail=True)
+
+
+# ---- patrols --------------------------------------------------------------------------------
+
+
+@router.post("/patrols/tracks", status_code=201, summary="Upload an inspector's GPS track (巡查轨迹)")
+async def upload_track(request: Request, platform: PlatformDep, actor: ActorDep) -> JSON:
+    require(actor, Role.COLLECTOR, Role.SUPERVISOR)
+    try:
+        body = orjson.loads(await request.body())
+    except orjson.JSONDecodeError:
+        raise InvalidInput("malformed JSON body", "JSON 格式错误") from None
+    if not isinstance(body, dict):
+        raise InvalidInput("send a JSON object {patrol_grid, points}", "请求体应为 JSON 对象")
+    with platform.store.read() as repo:
+        code = body.get("patrol_grid") or inspector_grid(repo, platform, actor.name)
+    if platform.city.patrol_grid(str(code)) is None:
+        raise InvalidInput(f"unknown patrol grid '{code}'", f"未知的巡查网格 {code}")
+    track = patrol.parse_track(platform, actor, body, str(code))
+    key = request.headers.get("idempotency-key")
+    if key is not None and len(key) > 200:
+        raise InvalidInput("Idempotency-Key is longer than 200 characters", "幂等键过长")
+    out = await platform.awrite(patrol.store_track, track, f"{actor.name}:{key}" if key else None, utcnow())
+    return JSON({**out, "patrol_grid": code, "day": track.day}, status_code=201 if out["created"] else 200)
+
+
+def _day(platform: Platform, day: str | None) -> date:
+    if day is None:
+        return utcnow().astimezone(platform.calendar.zone).date()
+    try:
+        return date.fromisoformat(day)
+    except ValueError:
+        raise InvalidInput("day must be YYYY-MM-DD", "日期格式应为 YYYY-MM-DD") from None
+
+
+@router.get("/patrols/schedule", summary="Patrol grids due on a day, by grid class")
+def patrol_schedule(platform: PlatformDep, actor: ActorDep, day: str | None = None) -> dict[str, Any]:
+    d = _day(platform, day)
+    return {"day": d.isoformat(), "grids": patrol.schedule(platform, d)}
+
+
+@router.get("/patrols/coverage", summary="巡查覆盖率: share of each patrol grid's unit grids patrolled on a day")
+def patrol_coverage(platform: PlatformDep, actor: ActorDep, day: str | None = None,
+                    patrol_grid: str | None = None) -> dict[str, Any]:
+    d = _day(platform, day).isoformat()
+    with platform.store.read() as repo:
+        return {"day": d, "grids": patrol.coverage(repo, platform, d, patrol_grid)}
+
+
+@router.get("/patrols/on-duty", summary="Inspectors seen on patrol in the last 30 minutes")
+def patrol_on_duty(platform: PlatformDep, actor: ActorDep) -> dict[str, Any]:
+    with platform.store.read() as repo:
+        return {"on_duty": patrol.on_duty(repo, platform, utcnow())}
+
+
+@router.get("/patrols/indicators", summary="有效上报率, 核查及时率, 巡查覆盖率, 巡查里程")
+def patrol_indicators(platform: PlatformDep, actor: ActorDep, by: str = "inspector",
+                      start: Annotated[datetime | None, Query(alias="from")] = None,
+                      end: Annotated[datetime | None, Query(alias="to")] = None) -> dict[str, Any]:
+    require(actor, Role.SUPERVISOR, Role.DISPATCHER, Role.ACCEPTOR)
+    end = end or utcnow()
+    start = start or end - timedelta(days=30)
+    if start.tzinfo is None or end.tzinfo is None:
+        raise InvalidInput("times need a zone, e.g. 2026-11-27T09:00:00+08:00", "时间必须带时区")
+    with platform.store.read() as repo:
+        return {"by": by, "from": start, "to": end, "rows": patrol.indicators(repo, platform, start, end, by)}
