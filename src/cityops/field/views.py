@@ -18,7 +18,7 @@ from cityops.cases import service as cases
 from cityops.cases.models import Actor, Role
 from cityops.core import Platform, utcnow
 from cityops.errors import CityopsError, InvalidInput
-from cityops.field import attachments, images, patrol
+from cityops.field import attachments, drone, images, patrol, plan
 from cityops.field.pwa import inspector_grid
 
 router = feature_router("/api/v1", "field")
@@ -159,3 +159,50 @@ def patrol_indicators(platform: PlatformDep, actor: ActorDep, by: str = "inspect
         raise InvalidInput("times need a zone, e.g. 2026-11-27T09:00:00+08:00", "时间必须带时区")
     with platform.store.read() as repo:
         return {"by": by, "from": start, "to": end, "rows": patrol.indicators(repo, platform, start, end, by)}
+
+
+# ---- drones ---------------------------------------------------------------------------------
+
+
+@router.get("/drone/plan/{patrol_grid}", summary="A lawnmower flight plan over a patrol grid, with its coverage")
+def drone_plan(patrol_grid: str, platform: PlatformDep, actor: ActorDep,
+               altitude_m: Annotated[float, Query(ge=10, le=500)] = 120.0,
+               hfov_deg: Annotated[float, Query(gt=5, lt=170)] = 73.7,
+               vfov_deg: Annotated[float, Query(gt=5, lt=170)] = 53.1,
+               side_overlap: Annotated[float, Query(ge=0, lt=0.95)] = 0.3,
+               front_overlap: Annotated[float, Query(ge=0, lt=0.95)] = 0.6,
+               speed_m_s: Annotated[float, Query(gt=0, le=40)] = 10.0,
+               endurance_min: Annotated[float, Query(gt=1, le=600)] = 30.0) -> dict[str, Any]:
+    cam = plan.Camera(hfov_deg, vfov_deg, side_overlap, front_overlap)
+    return plan.flight_plan(platform.city, patrol_grid, altitude_m, cam, speed_m_s, endurance_min).__dict__
+
+
+@router.post("/drone/detections", summary="Take in a flight's detections; new ones open cases (无人机发现)")
+async def drone_detections(request: Request, platform: PlatformDep, actor: ActorDep) -> dict[str, Any]:
+    require(actor, Role.SUPERVISOR, Role.COLLECTOR)
+    try:
+        body = orjson.loads(await request.body())
+    except orjson.JSONDecodeError:
+        raise InvalidInput("malformed JSON body", "JSON 格式错误") from None
+    if not isinstance(body, dict):
+        raise InvalidInput("send a JSON object {flight, detections}", "请求体应为 JSON 对象")
+    found = drone.sightings(body)
+    return await platform.awrite(drone.ingest, found)  # type: ignore[no-any-return]
+
+
+@router.get("/drone/classes", summary="The city's table from detection classes to matter codes")
+def drone_classes(platform: PlatformDep, actor: ActorDep) -> dict[str, str]:
+    with platform.store.read() as repo:
+        return drone.class_table(repo)
+
+
+@router.put("/drone/classes", summary="Change the class table ({label: matter code or \"\"})")
+async def set_drone_classes(request: Request, platform: PlatformDep, actor: ActorDep) -> dict[str, str]:
+    require(actor, Role.SUPERVISOR)
+    try:
+        body = orjson.loads(await request.body())
+    except orjson.JSONDecodeError:
+        raise InvalidInput("malformed JSON body", "JSON 格式错误") from None
+    if not isinstance(body, dict):
+        raise InvalidInput("send a JSON object {label: matter code}", "请求体应为 JSON 对象")
+    return await platform.awrite(drone.set_classes, body)  # type: ignore[no-any-return]
