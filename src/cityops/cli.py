@@ -252,6 +252,7 @@ def cases_sweep(db: str) -> None:
 
 def _register_features() -> None:
     from cityops.catalog.cli import catalogue
+    from cityops.field.cli import field
     from cityops.geo.cli import city
     from cityops.intake.cli import import_cmd, routing
     from cityops.intake.open311.cli import apikey
@@ -261,6 +262,7 @@ def _register_features() -> None:
     main.add_command(import_cmd)
     main.add_command(routing)
     main.add_command(apikey)
+    main.add_command(field)
 
 
 _register_features()
