@@ -148,6 +148,7 @@ def coverage(repo: Any, platform: Platform, day: str, patrol_grid: str | None = 
         frame = LocalFrame(float(lon.mean()), float(lat.mean()))
         cx, cy = frame.to_m(lon, lat)
         merged = shapely.union_all([shapely.linestrings(np.column_stack(frame.to_m(p[:, 0], p[:, 1]))) for p in lines])
+        shapely.prepare(merged)  # indexes the track's segments: each cell's test is then logarithmic
         seen = shapely.dwithin(shapely.points(cx, cy), merged, SEE_M)
         out.append({"patrol_grid": code, "day": day, "cells": int(len(rows)), "covered": int(seen.sum()),
                     "coverage": round(float(seen.mean()), 4) if len(rows) else 0.0})
