@@ -222,3 +222,36 @@ def test_open311_multipart_media_is_attached_and_rendered(api: Api) -> None:
     bad = api.client.post("/open311/v2/requests.json", data=form, files={"media": ("m.jpg", b"<html>", "image/jpeg")})
     assert bad.status_code == 400 and "图片" in bad.json()[0]["description"]
     assert stored_files(api) == before_files and rows(api) == before_rows
+
+
+def test_upload_through_the_write_process(tmp_path: Path) -> None:
+    """As `cityops serve` runs: the row is written by the write process, the files by the server."""
+    from fastapi.testclient import TestClient
+
+    from cityops.api.app import create_app
+    from cityops.auth.service import hash_password, issue_token
+    from cityops.core import open_platform, utcnow
+    from cityops.store.base import User
+
+    platform = open_platform(tmp_path / "wp.db")
+    digest = hash_password("test-password-1")
+
+    def setup(repo: Any) -> str:
+        repo.add_user(User("c1", "collector", None, digest), utcnow())
+        repo.add_user(User("v1", "verifier", None, digest), utcnow())
+        return issue_token(repo, "c1", utcnow())
+
+    token = platform.store.write(setup)
+    h = {"Authorization": f"Bearer {token}"}
+    try:
+        with TestClient(create_app(platform, write_process=True)) as client:
+            cid = client.post("/api/v1/cases", headers=h, json={"matter_code": "06010", "description": "x",
+                                                                "lon": LON, "lat": LAT}).json()["id"]
+            r = client.post(f"/api/v1/cases/{cid}/attachments", headers=h, files={"file": ("a.jpg", jpeg(), "image/jpeg")})
+            assert r.status_code == 201, r.text
+            assert r.json()["url"].startswith("http://testserver/api/v1/attachments/")
+            assert client.get(r.json()["url"], headers=h).status_code == 200
+            bad = client.post("/api/v1/cases/999/attachments", headers=h, files={"file": ("a.jpg", jpeg(), "image/jpeg")})
+            assert bad.status_code == 404
+    finally:
+        platform.close()

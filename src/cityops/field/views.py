@@ -61,15 +61,20 @@ async def upload(case_id: CaseId, request: Request, actor: ActorDep) -> JSON:
     data, texts = await read_upload(request, "file")
     stage = attachments.check_stage(texts.get("stage"))
     row, created = await store_photo(request.app.state.platform, actor, case_id, data, stage)
-    return JSON(attachments.public_json(row), status_code=201 if created else 200)
+    return JSON(attachments.public_json(row, _base(request)), status_code=201 if created else 200)
+
+
+def _base(request: Request) -> str:
+    """Absolute URLs in answers: a client may fetch them as they are."""
+    return str(request.base_url).rstrip("/")
 
 
 @router.get("/cases/{case_id}/attachments", summary="A case's photos")
-def list_for_case(case_id: CaseId, platform: PlatformDep, actor: ActorDep) -> dict[str, Any]:
+def list_for_case(case_id: CaseId, request: Request, platform: PlatformDep, actor: ActorDep) -> dict[str, Any]:
     with platform.store.read() as repo:
         cases.get_visible(repo, case_id, actor)
         rows = attachments.for_case(repo, case_id)
-    return {"case_id": case_id, "attachments": [attachments.public_json(r) for r in rows]}
+    return {"case_id": case_id, "attachments": [attachments.public_json(r, _base(request)) for r in rows]}
 
 
 def _serve(platform: Any, actor: Any, attachment_id: str, thumbnail: bool) -> Response:
