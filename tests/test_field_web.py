@@ -100,6 +100,7 @@ def test_offline_report_then_verification_with_after_photo(server: tuple[str, An
             geolocation={"latitude": LAT, "longitude": LON, "accuracy": 8}, permissions=["geolocation"],
         )
         page = context.new_page()
+        page.add_init_script("localStorage.setItem('trackEveryMs', '1500')")  # track chunks every 1.5 s
         page.set_default_timeout(30_000)
         page.goto(base + "/m/")
         page.fill("#username", "inspector1")
@@ -163,6 +164,17 @@ def test_offline_report_then_verification_with_after_photo(server: tuple[str, An
 
         wait_for(closed, 40)
         assert sorted(photos(platform, cid)) == ["before", "verify"]
+        # Walking on: the phone's GPS track reaches the server (queued like reports).
+        for step in range(1, 4):
+            context.set_geolocation({"latitude": LAT + step * 0.0005, "longitude": LON, "accuracy": 8})
+            time.sleep(0.8)
+
+        def tracked() -> bool:
+            with platform.store.read() as repo:
+                row = repo.conn.execute("SELECT sum(length_m) FROM patrol_tracks WHERE inspector = 'inspector1'").fetchone()
+                return row[0] is not None and row[0] > 50
+
+        wait_for(tracked, 30)
         manifest = page.evaluate("fetch('/m/manifest.webmanifest').then(r => r.json())")
         assert manifest["start_url"] == "/m/"
         browser.close()

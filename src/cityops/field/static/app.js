@@ -5,7 +5,9 @@
 "use strict";
 
 const $ = (s) => document.querySelector(s);
-const state = { token: localStorage.getItem("token"), matters: [], chosen: null, pos: null, flushing: false };
+const state = { token: localStorage.getItem("token"), matters: [], chosen: null, pos: null, flushing: false,
+                track: [], trackSince: Date.now(),
+                trackEvery: Number(localStorage.getItem("trackEveryMs")) || 120000 };
 
 // ---- IndexedDB outbox ------------------------------------------------------------------
 function db() {
@@ -70,6 +72,11 @@ async function send(item) {
     }
     if (item.photo) await sendPhoto(item.caseId, item.photo, "before");
     note(`已上报 reported: 案卷 case ${item.caseId}`);
+  } else if (item.kind === "track") {
+    await api("/api/v1/patrols/tracks", {
+      method: "POST", body: JSON.stringify({ points: item.points }),
+      headers: { "Content-Type": "application/json", "Idempotency-Key": item.key },
+    });
   } else if (item.kind === "verify") {
     await sendPhoto(item.caseId, item.photo, "verify");
     const c = await api(`/api/v1/cases/${item.caseId}`);
@@ -260,6 +267,18 @@ async function loadVerify() {
   }
 }
 
+// ---- GPS track (巡查轨迹): kept while logged in, queued in chunks like reports ------------------
+function recordTrack(pos) {
+  if (!state.token) return;
+  state.track.push([pos.lon, pos.lat, Date.now()]);
+  if (state.track.length >= 2 && Date.now() - state.trackSince >= state.trackEvery) {
+    const points = state.track;
+    state.track = [points[points.length - 1]];  // the next chunk starts where this one ended
+    state.trackSince = Date.now();
+    enqueue({ kind: "track", points });
+  }
+}
+
 // ---- start -----------------------------------------------------------------------------------
 function tab(name) {
   document.querySelectorAll(".tab").forEach((t) => { t.hidden = t.id !== "tab-" + name; });
@@ -289,6 +308,7 @@ function init() {
   if ("geolocation" in navigator) {
     navigator.geolocation.watchPosition((p) => {
       state.pos = { lon: p.coords.longitude, lat: p.coords.latitude };
+      recordTrack(state.pos);
       $("#gps").textContent = `${state.pos.lat.toFixed(5)}, ${state.pos.lon.toFixed(5)} (±${Math.round(p.coords.accuracy)} m)`;
       drawMap();
     }, (e) => { $("#gps").textContent = "无法定位 no position: " + e.message; }, { enableHighAccuracy: true });
