@@ -85,3 +85,25 @@ def test_near_an_open_case_joins_it_and_the_table_is_editable(api: Api) -> None:
 def test_bad_detections(api: Api, body: dict[str, object]) -> None:
     r = api.post("supervisor", "/api/v1/drone/detections", json=body)
     assert r.status_code == 422 and r.json()["message_zh"]
+
+
+def test_detection_image_becomes_the_cases_evidence(api: Api) -> None:
+    import base64
+
+    frame = shared_file("drone/dji_flir_issue-exifr-3.jpg").read_bytes()
+    when = datetime(2026, 11, 30, 4, tzinfo=UTC).isoformat()
+    doc = {"flight": "F9", "drone": "UAV-09", "box_geo": True, "detections": [
+        {"frame": 1, "track_id": 7, "label": "overflowing_bin", "confidence": 0.8, "box": [0, 0, 9, 9],
+         "lon": LON + 0.03, "lat": LAT, "time": when, "image": base64.b64encode(frame).decode()}]}
+    out = api.post("supervisor", "/api/v1/drone/detections", json=doc).json()
+    assert out["opened"] == 1
+    cid = out["case_ids"][0]
+    photos = api.get("admin", f"/api/v1/cases/{cid}/attachments").json()["attachments"]
+    assert [p["stage"] for p in photos] == ["evidence"]
+    # The DJI frame's EXIF says New Jersey: flagged, and stripped from what is served.
+    assert "far_away" in {f["code"] for f in photos[0]["flags"]}
+    assert b"drone-dji" not in api.get("admin", photos[0]["url"]).content
+    api.post("supervisor", "/api/v1/drone/detections", json=doc)
+    assert len(api.get("admin", f"/api/v1/cases/{cid}/attachments").json()["attachments"]) == 1
+    doc["detections"][0]["image"] = "not base64!"
+    assert api.post("supervisor", "/api/v1/drone/detections", json=doc).status_code == 422

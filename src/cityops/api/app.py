@@ -27,6 +27,7 @@ from cityops.errors import CityopsError, InvalidInput
 MAX_BODY = 1_000_000  # bytes; a case report is a few KB
 MAX_UPLOAD_BODY = 12 * 1024 * 1024  # a multipart photo upload (cityops.field: 10 MB a photo)
 UPLOAD_PATHS = ("/attachments", "/requests.json", "/requests.xml")
+LARGE_JSON_PATHS = ("/drone/detections",)  # a flight's boxes with base64 evidence frames
 # Where reports come in, by far the busiest routes: matched before any other.
 INTAKE_ROUTES = {("POST", "/api/v1/cases"), ("POST", "/open311/v2/requests.{fmt}")}
 
@@ -44,7 +45,8 @@ class BodyLimit:
             return
         headers = dict(scope["headers"])
         limit = self.limit
-        if headers.get(b"content-type", b"").startswith(b"multipart/form-data") and scope["path"].endswith(UPLOAD_PATHS):
+        if (headers.get(b"content-type", b"").startswith(b"multipart/form-data")
+                and scope["path"].endswith(UPLOAD_PATHS)) or scope["path"].endswith(LARGE_JSON_PATHS):
             limit = max(limit, MAX_UPLOAD_BODY)
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:

@@ -12,8 +12,10 @@ JSON {label: matter code}); labels mapped to "" are ignored (a bus in traffic is
 
 from __future__ import annotations
 
+import base64
+import binascii
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +26,7 @@ import polars as pl
 from cityops.cases import service as cases
 from cityops.cases.models import FINAL_STATUSES, SYSTEM_ACTOR, Status
 from cityops.errors import InvalidInput
+from cityops.field.attachments import Stored, record
 from cityops.field.images import distance_m
 from cityops.field.plan import EARTH_M_PER_DEG, Camera
 from cityops.store.base import CaseQuery
@@ -81,6 +84,7 @@ class Sighting:
     lat: float
     seen_at: datetime
     frames: int
+    image: int | None = None  # index of the detection whose "image" (base64) is the evidence
 
 
 def ground_point(lon: Any, lat: Any, altitude_m: Any, heading_deg: Any, cx: Any, cy: Any,
@@ -124,6 +128,7 @@ def sightings(body: dict[str, Any]) -> list[Sighting]:
             "lon": [float(d["lon"]) for d in dets],
             "lat": [float(d["lat"]) for d in dets],
             "time": [datetime.fromisoformat(str(d["time"])) for d in dets],
+            "index": list(range(len(dets))),
         })
     except (KeyError, TypeError, ValueError, IndexError) as exc:
         raise InvalidInput(f"each detection needs label, box [l, t, w, h], lon, lat, time: {exc}",
@@ -141,14 +146,30 @@ def sightings(body: dict[str, Any]) -> list[Sighting]:
     best = (frame.sort("confidence", descending=True)
             .group_by("track", maintain_order=True)
             .agg(pl.col("label").first(), pl.col("confidence").first(), pl.col("lon").first(),
-                 pl.col("lat").first(), pl.col("time").min(), pl.len().alias("frames")))
+                 pl.col("lat").first(), pl.col("time").min(), pl.len().alias("frames"), pl.col("index").first()))
     return [Sighting(f"drone:{flight}:{r['track']}", flight, drone, r["label"], r["confidence"], r["lon"], r["lat"],
-                     r["time"], r["frames"]) for r in best.iter_rows(named=True)]
+                     r["time"], r["frames"], r["index"] if dets[r["index"]].get("image") else None)
+            for r in best.iter_rows(named=True)]
 
 
-def ingest(repo: Any, platform: Platform, found: list[Sighting], min_confidence: float = MIN_CONFIDENCE) -> dict[str, Any]:
+def evidence_images(body: dict[str, Any], found: list[Sighting]) -> dict[str, bytes]:
+    """The base64 "image" of each sighting's best detection, by sighting key."""
+    out = {}
+    for s in found:
+        if s.image is None:
+            continue
+        try:
+            out[s.key] = base64.b64decode(str(body["detections"][s.image]["image"]), validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidInput(f"detection {s.image}: image is not base64", f"第 {s.image} 条检测的图片不是 base64") from None
+    return out
+
+
+def ingest(repo: Any, platform: Platform, found: list[Sighting], evidence: dict[str, Stored] | None = None,
+           min_confidence: float = MIN_CONFIDENCE) -> dict[str, Any]:
     """Write op: each new sighting opens a case (SYSTEM actor, the drone as reporter), joins an
-    open case of the same matter within DEDUPE_M, or is skipped (unmapped, unsure, outside)."""
+    open case of the same matter within DEDUPE_M, or is skipped (unmapped, unsure, outside).
+    A sighting's image, stored beforehand, becomes the case's evidence photo."""
     table = class_table(repo)
     known = {r[0]: r[1] for r in repo.conn.execute(
         f"SELECT key, case_id FROM drone_detections WHERE key IN ({','.join('?' * len(found))})",
@@ -184,6 +205,8 @@ def ingest(repo: Any, platform: Platform, found: list[Sighting], min_confidence:
             case_id = cases.intake(repo, platform, report, SYSTEM_ACTOR, s.seen_at).id
             counts["opened"] += 1
         case_ids.append(case_id)
+        if evidence and s.key in evidence:
+            record(repo, platform, replace(evidence[s.key], case_id=case_id), SYSTEM_ACTOR)
         repo.conn.execute(
             "INSERT INTO drone_detections (key, flight, label, matter_code, confidence, lon, lat, seen_at, case_id) "
             "VALUES (?,?,?,?,?,?,?,?,?)",

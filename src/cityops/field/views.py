@@ -192,7 +192,20 @@ async def drone_detections(request: Request, platform: PlatformDep, actor: Actor
     if not isinstance(body, dict):
         raise InvalidInput("send a JSON object {flight, detections}", "请求体应为 JSON 对象")
     found = drone.sightings(body)
-    return await platform.awrite(drone.ingest, found)  # type: ignore[no-any-return]
+    images_by_key = drone.evidence_images(body, found)
+    now = utcnow()
+    evidence = {}
+    for s in found:
+        if s.key in images_by_key:
+            evidence[s.key] = await asyncio.to_thread(
+                attachments.prepare_at, platform, images_by_key[s.key], 0, s.lon, s.lat, s.seen_at, "evidence",
+                Actor(f"drone:{s.drone or s.flight}", Role.SYSTEM), now)
+    try:
+        return await platform.awrite(drone.ingest, found, evidence)  # type: ignore[no-any-return]
+    finally:  # evidence of replayed, ignored or refused sightings is not kept
+        digests = tuple(d for st in evidence.values() for d in (st.sha256, st.thumb_sha256))
+        if digests:
+            await platform.awrite(attachments.discard, digests)
 
 
 @router.get("/drone/classes", summary="The city's table from detection classes to matter codes")
