@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from cityops.field import images
@@ -255,3 +257,26 @@ def test_upload_through_the_write_process(tmp_path: Path) -> None:
             assert bad.status_code == 404
     finally:
         platform.close()
+
+
+@settings(max_examples=60, deadline=None)
+@given(head=st.sampled_from([b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"RIFF\x00\x00\x00\x00WEBP", b""]),
+       body=st.binary(max_size=400))
+def test_any_bytes_are_cleaned_or_refused_never_crash(head: bytes, body: bytes) -> None:
+    try:
+        out = images.process(head + body, images.ZoneInfo("Asia/Shanghai"))
+    except images.RefusedUpload as exc:
+        assert exc.message_zh and exc.status in (413, 422)
+    else:
+        assert out.data[:3] in (b"\xff\xd8\xff", b"\x89PN")
+
+
+@settings(max_examples=25, deadline=None)
+@given(w=st.integers(1, 80), h=st.integers(1, 80), fmt=st.sampled_from(["JPEG", "PNG", "WEBP"]),
+       lon=st.floats(-179, 179), lat=st.floats(-89, 89))
+def test_generated_photos_lose_every_exif_field(w: int, h: int, fmt: str, lon: float, lat: float) -> None:
+    data = jpeg(w, h, lon=lon, lat=lat, taken=datetime(2026, 11, 30, 9), offset="+08:00", fmt=fmt)
+    out = images.process(data, images.ZoneInfo("Asia/Shanghai"))
+    assert out.meta.taken_at == datetime(2026, 11, 30, 1, tzinfo=UTC)
+    with Image.open(io.BytesIO(out.data)) as img:
+        assert not img.getexif() and not (set(img.info) & {"exif", "xmp", "icc_profile", "comment"})
