@@ -107,3 +107,14 @@ def test_detection_image_becomes_the_cases_evidence(api: Api) -> None:
     assert len(api.get("admin", f"/api/v1/cases/{cid}/attachments").json()["attachments"]) == 1
     doc["detections"][0]["image"] = "not base64!"
     assert api.post("supervisor", "/api/v1/drone/detections", json=doc).status_code == 422
+
+
+def test_demo_flights_open_cases_once(api: Api) -> None:
+    code = api.platform.city.patrol_grids[10].code
+    start = datetime(2026, 11, 30, 1, tzinfo=UTC)
+    doc = drone.demo_flight(api.platform, code, "2026-11-30", start, finds=4)
+    assert len(doc["detections"]) == 4
+    first = api.platform.store.write(lambda repo: drone.ingest(repo, api.platform, drone.sightings(doc)))
+    again = api.platform.store.write(
+        lambda repo: drone.ingest(repo, api.platform, drone.sightings(drone.demo_flight(api.platform, code, "2026-11-30", start, 4))))
+    assert first["opened"] + first["joined"] == 4 and again["replayed"] == 4 and again["opened"] == 0

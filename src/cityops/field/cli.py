@@ -97,3 +97,28 @@ def detections(file: Path, db: str) -> None:
         platform.close()
     click.echo(f"新立 opened {out['opened']}, 并入 joined {out['joined']}, 重放 replayed {out['replayed']}, "
                f"忽略 ignored {out['ignored']}, 市外 outside {out['outside']}")
+
+
+@field.command("fly")
+@click.option("--grids", default=5, show_default=True, help="how many patrol grids fly today")
+@click.option("--finds", default=3, show_default=True, help="problems each flight sees")
+@_db
+def fly(grids: int, finds: int, db: str) -> None:
+    """The demo city's drones fly today over its first patrol grids; what they see opens cases."""
+    from datetime import datetime
+
+    from cityops.core import utcnow
+    from cityops.field.drone import demo_flight, ingest, sightings
+
+    platform = _platform(db)
+    try:
+        zone = platform.calendar.zone
+        today = utcnow().astimezone(zone).date()
+        start = datetime(today.year, today.month, today.day, 9, tzinfo=zone)
+        for p in platform.city.patrol_grids[:grids]:
+            found = sightings(demo_flight(platform, p.code, today.isoformat(), start, finds))
+            out = platform.store.write(lambda repo, found=found: ingest(repo, platform, found))
+            click.echo(f"{p.code} {p.name}: 新立 opened {out['opened']}, 并入 joined {out['joined']}, "
+                       f"重放 replayed {out['replayed']}")
+    finally:
+        platform.close()

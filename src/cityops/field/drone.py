@@ -237,3 +237,29 @@ def uavdt_detections(text: str, flight: str, lon: float, lat: float, start: date
             "detections": [{"frame": int(r[0]), "track_id": int(r[1]), "label": str(int(r[8])), "confidence": 1.0,
                             "box": [int(r[2]), int(r[3]), int(r[4]), int(r[5])], "lon": lon, "lat": lat,
                             "time": (start + timedelta(seconds=float(r[0]) / fps)).isoformat()} for r in rows]}
+
+
+def demo_flight(platform: Platform, code: str, day: str, start: datetime, finds: int = 3) -> dict[str, Any]:
+    """A simulated flight over a patrol grid: the plan's photo points, a few of which 'see'
+    a sanitation problem. Seeded by grid and day, so flying the same day again replays it."""
+    from cityops.field.plan import flight_plan
+
+    fp = flight_plan(platform.city, code)
+    rng = np.random.default_rng(abs(hash_text(f"{code}:{day}")))
+    labels = ["garbage", "overflowing_bin", "street_vendor", "flyposting", "muck"]
+    picks = rng.choice(len(fp.photos), size=min(finds, len(fp.photos)), replace=False)
+    seconds_per_photo = fp.minutes * 60 / max(1, len(fp.photos))
+    dets = []
+    for n, i in enumerate(sorted(picks.tolist())):
+        lon, lat = fp.photos[i]
+        dets.append({"frame": int(i), "track_id": n, "label": labels[int(rng.integers(len(labels)))],
+                     "confidence": round(float(rng.uniform(0.6, 0.98)), 2), "box": [400, 200, 60, 40],
+                     "lon": lon + float(rng.normal(0, 0.0002)), "lat": lat + float(rng.normal(0, 0.0002)),
+                     "time": (start + timedelta(seconds=i * seconds_per_photo)).isoformat()})
+    return {"flight": f"{code}:{day}", "drone": f"UAV-{code}", "box_geo": True, "detections": dets}
+
+
+def hash_text(text: str) -> int:
+    import zlib
+
+    return zlib.crc32(text.encode())
