@@ -173,7 +173,8 @@ def indicators(repo: Any, platform: Platform, start: datetime, end: datetime, by
         "SELECT h.actor AS inspector, c.grid AS grid, c.district AS district, "
         "EXISTS(SELECT 1 FROM case_history r WHERE r.case_id = h.case_id AND r.action = 'register') AS valid "
         "FROM case_history h JOIN cases c ON c.id = h.case_id "
-        "WHERE h.action = 'report' AND h.role = 'collector' AND h.at >= ? AND h.at < ?", (s, e)).fetchall(),
+        "WHERE h.action = 'report' AND h.role = 'collector' AND h.actor NOT LIKE 'open311:%' "
+        "AND h.at >= ? AND h.at < ?", (s, e)).fetchall(),
         schema={"inspector": pl.String, "grid": pl.String, "district": pl.String, "valid": pl.Int64}, orient="row")
     verifies = pl.DataFrame(repo.conn.execute(
         "SELECT v.actor, c.grid, c.district, v.at - (SELECT max(b.at) FROM case_history b WHERE b.case_id = v.case_id "
