@@ -9,6 +9,15 @@ import pytest
 from conftest import Api
 
 
+def after_photo(api: Api, cid: int) -> None:
+    """Matters verified on site close only with an after-photo (cityops.field)."""
+    from cityops.field.samples import jpeg
+
+    r = api.post("verifier", f"/api/v1/cases/{cid}/attachments", data={"stage": "after"},
+                 files={"file": ("after.jpg", jpeg(), "image/jpeg")})
+    assert r.status_code in (200, 201), r.text
+
+
 def walk_to(api: Api, status: str, **report: Any) -> dict[str, Any]:
     """Take a new case along the happy path until it reaches `status`."""
     case = api.report(**report).json()
@@ -23,6 +32,8 @@ def walk_to(api: Api, status: str, **report: Any) -> dict[str, Any]:
     for target, who, action, body in steps:
         if case["status"] == status:
             break
+        if action == "verify":
+            after_photo(api, cid)
         r = api.act(who or case["department"], cid, action, **body)
         assert r.status_code == 200, r.text
         case = r.json()
@@ -72,6 +83,7 @@ def test_full_loop_with_return_rework_extension_suspension(api: Api) -> None:
     case = api.act("verifier", cid, "verify", passed=False, reason="现场仍有垃圾").json()
     assert case["status"] == "disposing" and case["rework_count"] == 1
     api.act(second, cid, "report_back")
+    after_photo(api, cid)
     assert api.act("verifier", cid, "verify", passed=True).json()["status"] == "closed"
     hist = api.get("admin", f"/api/v1/cases/{cid}/history").json()["entries"]
     actions = [e["action"] for e in hist]

@@ -315,6 +315,7 @@ def _register_features() -> None:
     cases.add_command(cases_list)
     cases.add_command(cases_show)
     from cityops.catalog.cli import catalogue
+    from cityops.field.cli import field
     from cityops.geo.cli import city
     from cityops.intake.cli import import_cmd, routing
     from cityops.intake.open311.cli import apikey
@@ -330,6 +331,7 @@ def _register_features() -> None:
     main.add_command(notify)
     main.add_command(warnings)
     main.add_command(sensing)
+    main.add_command(field)
 
 
 _register_features()

@@ -32,6 +32,9 @@ _HTTP_ZH = {404: ("not_found", "不存在"), 405: ("method_not_allowed", "不支
 MAX_BODY = 1_000_000  # bytes; a case report is a few KB
 # Routes that take batches: a gateway's batch of readings is megabytes.
 BODY_LIMITS = {"/api/v1/observations": 64_000_000, "/sta/v1.1/CreateObservations": 64_000_000}
+MAX_UPLOAD_BODY = 12 * 1024 * 1024  # a multipart photo upload (cityops.field: 10 MB a photo)
+UPLOAD_PATHS = ("/attachments", "/requests.json", "/requests.xml")
+LARGE_JSON_PATHS = ("/drone/detections",)  # a flight's boxes with base64 evidence frames
 # Where reports come in, by far the busiest routes: matched before any other.
 INTAKE_ROUTES = {("POST", "/api/v1/cases"), ("POST", "/open311/v2/requests.{fmt}")}
 
@@ -47,8 +50,12 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        headers = dict(scope["headers"])
         limit = BODY_LIMITS.get(scope["path"], self.limit)
-        declared = dict(scope["headers"]).get(b"content-length")
+        if (headers.get(b"content-type", b"").startswith(b"multipart/form-data")
+                and scope["path"].endswith(UPLOAD_PATHS)) or scope["path"].endswith(LARGE_JSON_PATHS):
+            limit = max(limit, MAX_UPLOAD_BODY)
+        declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             await _too_large(limit, send)
             return
@@ -189,6 +196,8 @@ def create_app(platform: Platform, sweep_every: float | None = None, write_proce
     from cityops.cases.views import router as cases_router
     from cityops.catalog.views import router as catalogue_router
     from cityops.evaluate.views import router as indicators_router
+    from cityops.field.pwa import router as pwa_router
+    from cityops.field.views import router as field_router
     from cityops.geo.views import router as city_router
     from cityops.intake.open311.views import router as open311_router
     from cityops.notify.open311 import router as open311_citizens
@@ -276,6 +285,7 @@ def create_app(platform: Platform, sweep_every: float | None = None, write_proce
         warnings_router, cap_feeds,
         sensing_router, sta_router,
         web_router,
+        field_router, pwa_router,
     )
     add_routes(app, routers, first=INTAKE_ROUTES)
     install_docs(app)

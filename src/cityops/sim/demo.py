@@ -23,6 +23,7 @@ from cityops.cases.models import Action, Actor, Role, Status
 from cityops.cases.workflow import Command
 from cityops.core import Platform, open_platform, utcnow
 from cityops.errors import CityopsError
+from cityops.field.attachments import attach_demo_photo
 
 DEMO_PASSWORD = "cityops-demo"
 # Matters citizens and inspectors report most, with relative weights (GB/T 47678.5 codes).
@@ -158,6 +159,8 @@ class DayPlayer:
             assert step.action is not None
             actor = step.extra.get("actor") or self.actor_for(repo, step, step.action)
             cmd = Command(step.action, actor, step.at, **{k: v for k, v in step.extra.items() if k != "actor"})
+            if step.action is Action.VERIFY and cmd.passed:
+                attach_demo_photo(repo, self.p, step.case_id, actor, step.at)  # 现场核查照片
             case = service.act(repo, self.p, step.case_id, cmd)
             self.count(step.action.value + ("_fail" if step.extra.get("passed") is False else ""))
             self.next_steps(case, step)

@@ -18,6 +18,7 @@ from cityops.api.forms import form_items
 from cityops.api.routing import feature_router
 from cityops.core import Platform, utcnow
 from cityops.errors import CityopsError
+from cityops.field import open311 as field_open311
 from cityops.intake.open311 import params, render, service, services
 from cityops.intake.open311.errors import Open311Error, from_domain
 from cityops.intake.open311.keys import RateLimiter
@@ -85,6 +86,9 @@ async def create(request: Request, fmt: str) -> Response:
         sub = params.parse_submission(form)
         report = service.prepare(platform, sub, key, request.headers.get("idempotency-key") or None)
         now = utcnow()
+        media = await field_open311.media_part(request)  # multipart `media` (FixMyStreet)
+        if media is not None:
+            return await field_open311.submit_with_media(platform, report, key, now, media, str(request.base_url))
         return await platform.awrite(service.submit, report, key, now)
     return await _answer(fmt, "service_requests", work)
 

@@ -1,0 +1,197 @@
+"""Photos on cases: the order of an upload, and the rows that point at the stored files.
+
+An upload is (1) checked against the case the caller may see, (2) decoded, judged and cleaned
+in memory (images.py), (3) written as files (blobs.py: temp, fsync, rename), (4) recorded by
+one row in a write transaction that checks the case again. If (4) refuses, the files are
+removed in a write transaction of their own unless another row points at them; anything a
+crash leaves between (3) and (4) is an orphan that `cleanup_orphans` removes later.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from cityops.cases import service as cases
+from cityops.cases.models import Actor, Case
+from cityops.errors import InvalidInput, NotFound
+from cityops.field import images
+from cityops.field.blobs import DirectoryBlobs, blobs_for
+from cityops.store.codec import from_us, to_us
+
+if TYPE_CHECKING:
+    from cityops.core import Platform
+
+STAGES = ("before", "after", "verify", "evidence")
+STAGE_LABELS = {"before": ("处置前", "before"), "after": ("处置后", "after"),
+                "verify": ("核查", "verification"), "evidence": ("取证", "evidence")}
+ORPHAN_GRACE_S = 3600.0  # an upload between its files and its row is never this slow
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A cleaned upload whose files are on disk, ready for its row (picklable)."""
+
+    id: str
+    case_id: int
+    stage: str
+    sha256: str
+    thumb_sha256: str
+    media_type: str
+    size: int
+    width: int
+    height: int
+    taken_at: datetime | None
+    photo_lon: float | None
+    photo_lat: float | None
+    distance_m: float | None
+    flags: tuple[dict[str, str], ...]
+    uploaded_by: str
+    uploaded_at: datetime
+
+
+def blobs(platform: Platform) -> DirectoryBlobs:
+    return blobs_for(platform.store.path)
+
+
+def check_stage(stage: str | None) -> str:
+    stage = (stage or "before").strip().lower()
+    if stage not in STAGES:
+        raise InvalidInput(f"stage must be one of {', '.join(STAGES)}", f"照片阶段只能是 {'、'.join(STAGES)}")
+    return stage
+
+
+def prepare(platform: Platform, data: bytes, case: Case, stage: str, actor: Actor, now: datetime,
+            limits: images.Limits = images.DEFAULT_LIMITS) -> Stored:
+    """Decode, judge, clean and store the files of one upload (no database write)."""
+    return prepare_at(platform, data, case.id, case.lon, case.lat, case.reported_at, stage, actor, now, limits)
+
+
+def prepare_at(platform: Platform, data: bytes, case_id: int, lon: float | None, lat: float | None,
+               reported_at: datetime, stage: str, actor: Actor, now: datetime,
+               limits: images.Limits = images.DEFAULT_LIMITS) -> Stored:
+    """`prepare` for a report not yet stored (Open311 media with its report): case_id may be 0."""
+    clean = images.process(data, platform.calendar.zone)
+    flags, dist = images.judge(clean.meta, stage, lon, lat, reported_at, now, limits)
+    store = blobs(platform)
+    sha = store.put(clean.data)
+    thumb = store.put(clean.thumbnail)
+    return Stored(
+        id=secrets.token_hex(16), case_id=case_id, stage=stage, sha256=sha, thumb_sha256=thumb,
+        media_type=clean.media_type, size=len(clean.data), width=clean.width, height=clean.height,
+        taken_at=clean.meta.taken_at, photo_lon=clean.meta.lon, photo_lat=clean.meta.lat,
+        distance_m=dist, flags=tuple(f.to_dict() for f in flags), uploaded_by=actor.name,
+        uploaded_at=now,
+    )
+
+
+_COLUMNS = ("id", "case_id", "stage", "sha256", "thumb_sha256", "media_type", "size", "width",
+            "height", "taken_at", "photo_lon", "photo_lat", "distance_m", "flags", "uploaded_by",
+            "uploaded_at")
+
+
+def record(repo: Any, platform: Platform, stored: Stored, actor: Actor) -> tuple[dict[str, Any], bool]:
+    """Write op: the row for stored files; the same picture at the same stage on the same case
+    is the same attachment (a retried upload). Returns (row, created)."""
+    cases.get_visible(repo, stored.case_id, actor)  # the case may have moved since the check
+    same = repo.conn.execute(
+        f"SELECT {', '.join(_COLUMNS)} FROM attachments WHERE case_id = ? AND stage = ? AND sha256 = ?",
+        (stored.case_id, stored.stage, stored.sha256),
+    ).fetchone()
+    if same is not None:
+        return _row(same), False
+    repo.conn.execute(
+        f"INSERT INTO attachments ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})",
+        (stored.id, stored.case_id, stored.stage, stored.sha256, stored.thumb_sha256, stored.media_type,
+         stored.size, stored.width, stored.height, to_us(stored.taken_at), stored.photo_lon,
+         stored.photo_lat, stored.distance_m, orjson.dumps(list(stored.flags)).decode(),
+         stored.uploaded_by, to_us(stored.uploaded_at)),
+    )
+    return _row_of(stored), True
+
+
+def discard(repo: Any, platform: Platform, digests: tuple[str, ...]) -> None:
+    """Write op: remove files no row points at (run after a refused upload). Inside a write
+    transaction, so no other upload can record a row for them meanwhile."""
+    store = blobs(platform)
+    for digest in digests:
+        if not _referenced(repo, digest):
+            store.delete(digest)
+
+
+def cleanup_orphans(repo: Any, platform: Platform, older_than_s: float = ORPHAN_GRACE_S) -> list[str]:
+    """Write op: remove stored files that no attachment row points at, older than the grace."""
+    store = blobs(platform)
+    removed = []
+    for digest in list(store.names(older_than_s)):
+        if not _referenced(repo, digest):
+            store.delete(digest)
+            removed.append(digest)
+    return removed
+
+
+def _referenced(repo: Any, digest: str) -> bool:
+    return repo.conn.execute(
+        "SELECT 1 FROM attachments WHERE sha256 = ?1 OR thumb_sha256 = ?1 LIMIT 1", (digest,)
+    ).fetchone() is not None
+
+
+def _row(row: Any) -> dict[str, Any]:
+    out = {k: row[k] for k in _COLUMNS}
+    out["flags"] = orjson.loads(out["flags"])
+    out["taken_at"] = from_us(out["taken_at"])
+    out["uploaded_at"] = from_us(out["uploaded_at"])
+    return out
+
+
+def _row_of(stored: Stored) -> dict[str, Any]:
+    out = dict(stored.__dict__)
+    out["flags"] = list(stored.flags)
+    return out
+
+
+def get(repo: Any, attachment_id: str, actor: Actor) -> dict[str, Any]:
+    """One attachment the actor may see (scope of its case), or NotFound / Forbidden."""
+    row = repo.conn.execute(
+        f"SELECT {', '.join(_COLUMNS)} FROM attachments WHERE id = ?", (attachment_id,)
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"no attachment {attachment_id}", f"附件 {attachment_id} 不存在")
+    cases.get_visible(repo, int(row["case_id"]), actor)
+    return _row(row)
+
+
+def for_case(repo: Any, case_id: int) -> list[dict[str, Any]]:
+    rows = repo.conn.execute(
+        f"SELECT {', '.join(_COLUMNS)} FROM attachments WHERE case_id = ? ORDER BY uploaded_at, id",
+        (case_id,),
+    ).fetchall()
+    return [_row(r) for r in rows]
+
+
+def public_json(row: dict[str, Any], base: str = "") -> dict[str, Any]:
+    """What callers see: no photo coordinates (the EXIF was stripped for a reason)."""
+    return {
+        "id": row["id"], "case_id": row["case_id"], "stage": row["stage"],
+        "stage_label": list(STAGE_LABELS[row["stage"]]),
+        "url": f"{base}/api/v1/attachments/{row['id']}",
+        "thumbnail_url": f"{base}/api/v1/attachments/{row['id']}/thumbnail",
+        "media_type": row["media_type"], "size": row["size"], "width": row["width"],
+        "height": row["height"], "taken_at": row["taken_at"],
+        "distance_m": None if row["distance_m"] is None else round(row["distance_m"]),
+        "flags": row["flags"], "flagged": bool(row["flags"]),
+        "uploaded_by": row["uploaded_by"], "uploaded_at": row["uploaded_at"],
+    }
+
+
+def attach_demo_photo(repo: Any, platform: Platform, case_id: int, actor: Actor, now: datetime) -> None:
+    """The demo's verifier photographs the site (a generated picture at the case's place)."""
+    from cityops.field.samples import jpeg
+
+    case = cases.get_visible(repo, case_id, actor)
+    stored = prepare(platform, jpeg(lon=case.lon, lat=case.lat), case, "verify", actor, now)
+    record(repo, platform, stored, actor)

@@ -1,0 +1,124 @@
+"""`cityops field ...`: photo housekeeping, inspectors' grids, drone flight plans and detections."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+import orjson
+
+
+def _db(f: Any) -> Any:
+    return click.option("--db", default=lambda: os.environ.get("CITYOPS_DB", "cityops.db"),
+                        show_default="cityops.db", help="SQLite database file")(f)
+
+
+def _platform(db: str) -> Any:
+    from cityops.core import open_platform
+
+    return open_platform(db)
+
+
+@click.group("field")
+def field() -> None:
+    """Field work (现场): photos, patrols and drone patrols."""
+
+
+@field.command("cleanup")
+@click.option("--older-than", default=3600.0, show_default=True, help="seconds a file must be old")
+@_db
+def cleanup(older_than: float, db: str) -> None:
+    """Remove stored photo files that no attachment points at (a refused or crashed upload)."""
+    from cityops.field.attachments import cleanup_orphans
+
+    platform = _platform(db)
+    try:
+        removed = platform.store.write(lambda repo: cleanup_orphans(repo, platform, older_than))
+    finally:
+        platform.close()
+    click.echo(f"已清理 removed {len(removed)} 个孤立文件 orphan files")
+
+
+@field.command("assign")
+@click.argument("user")
+@click.argument("patrol_grid")
+@_db
+def assign(user: str, patrol_grid: str, db: str) -> None:
+    """Give an inspector a patrol grid (their phone shows its route)."""
+    from cityops.field.pwa import assign_grid
+
+    platform = _platform(db)
+    try:
+        platform.store.write(lambda repo: assign_grid(repo, platform, user, patrol_grid))
+    finally:
+        platform.close()
+    click.echo(f"{user} -> {patrol_grid}")
+
+
+@field.command("plan")
+@click.argument("patrol_grid")
+@click.option("--altitude", default=120.0, show_default=True, help="metres above ground")
+@click.option("--side-overlap", default=0.3, show_default=True)
+@click.option("--front-overlap", default=0.6, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="the whole plan, waypoints included")
+@_db
+def flight(patrol_grid: str, altitude: float, side_overlap: float, front_overlap: float, as_json: bool, db: str) -> None:
+    """A drone's lawnmower flight over a patrol grid and how much of it the photos cover."""
+    from cityops.field.plan import Camera, flight_plan
+
+    platform = _platform(db)
+    try:
+        fp = flight_plan(platform.city, patrol_grid, altitude,
+                         Camera(side_overlap=side_overlap, front_overlap=front_overlap))
+    finally:
+        platform.close()
+    if as_json:
+        click.echo(orjson.dumps(fp.__dict__).decode())
+        return
+    click.echo(f"{fp.patrol_grid}: 覆盖率 coverage {fp.coverage:.1%}, 航线 path {fp.length_m / 1000:.1f} km, "
+               f"{fp.minutes:.0f} min, {fp.sorties} 架次 sorties, {len(fp.photos)} 张照片 photos, "
+               f"footprint {fp.footprint_m[0]}×{fp.footprint_m[1]} m, lanes {fp.lane_spacing_m} m apart")
+
+
+@field.command("detections")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@_db
+def detections(file: Path, db: str) -> None:
+    """Take in a detections JSON file (see docs/field.md); new ones open cases."""
+    from cityops.field.drone import ingest, sightings
+
+    found = sightings(orjson.loads(file.read_bytes()))
+    platform = _platform(db)
+    try:
+        out = platform.store.write(lambda repo: ingest(repo, platform, found))
+    finally:
+        platform.close()
+    click.echo(f"新立 opened {out['opened']}, 并入 joined {out['joined']}, 重放 replayed {out['replayed']}, "
+               f"忽略 ignored {out['ignored']}, 市外 outside {out['outside']}")
+
+
+@field.command("fly")
+@click.option("--grids", default=5, show_default=True, help="how many patrol grids fly today")
+@click.option("--finds", default=3, show_default=True, help="problems each flight sees")
+@_db
+def fly(grids: int, finds: int, db: str) -> None:
+    """The demo city's drones fly today over its first patrol grids; what they see opens cases."""
+    from datetime import datetime
+
+    from cityops.core import utcnow
+    from cityops.field.drone import demo_flight, ingest, sightings
+
+    platform = _platform(db)
+    try:
+        zone = platform.calendar.zone
+        today = utcnow().astimezone(zone).date()
+        start = datetime(today.year, today.month, today.day, 9, tzinfo=zone)
+        for p in platform.city.patrol_grids[:grids]:
+            found = sightings(demo_flight(platform, p.code, today.isoformat(), start, finds))
+            out = platform.store.write(lambda repo, found=found: ingest(repo, platform, found))
+            click.echo(f"{p.code} {p.name}: 新立 opened {out['opened']}, 并入 joined {out['joined']}, "
+                       f"重放 replayed {out['replayed']}")
+    finally:
+        platform.close()

@@ -1,0 +1,55 @@
+"""A quick API over one database for the field tests: users share one password hash (argon2
+per user makes the shared fixture slow on a loaded machine), tokens per role and department."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from conftest import PASSWORD, ROLES, Api
+
+
+@contextmanager
+def quick_api(db: Path) -> Iterator[Api]:
+    from fastapi.testclient import TestClient
+
+    from cityops.api.app import create_app
+    from cityops.auth.service import hash_password, issue_token
+    from cityops.core import open_platform, utcnow
+    from cityops.store.base import User
+
+    platform = open_platform(db)
+    digest = hash_password(PASSWORD)
+    depts = sorted(d.code for d in platform.city.departments)
+    users = [User(r, r, None, digest) for r in ROLES]
+    users += [User(f"dept-{i}", "department", code, digest) for i, code in enumerate(depts)]
+
+    def setup(repo: Any) -> dict[str, str]:
+        for u in users:
+            repo.add_user(u, utcnow())
+        return {u.name: issue_token(repo, u.name, utcnow()) for u in users}
+
+    tokens = platform.store.write(setup)
+    for i, code in enumerate(depts):
+        tokens[code] = tokens[f"dept-{i}"]
+    try:
+        with TestClient(create_app(platform)) as client:
+            yield Api(client, tokens, platform)
+    finally:
+        platform.close()
+
+
+def walk(api: Api, cid: int, until: str) -> dict[str, Any]:
+    """Take a case along the happy path up to `until` (without the verification)."""
+    case: dict[str, Any] = api.get("admin", f"/api/v1/cases/{cid}").json()
+    for target, who, action in (("registered", "acceptor", "register"), ("dispatched", "dispatcher", "dispatch"),
+                                ("disposing", None, "accept"), ("reported_back", None, "report_back")):
+        if case["status"] == until:
+            break
+        r = api.act(who or case["department"], cid, action)
+        assert r.status_code == 200, r.text
+        case = r.json()
+        assert case["status"] == target
+    return case
