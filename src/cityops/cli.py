@@ -255,12 +255,15 @@ def _register_features() -> None:
     from cityops.geo.cli import city
     from cityops.intake.cli import import_cmd, routing
     from cityops.intake.open311.cli import apikey
+    from cityops.intel.cli import eval_group, intel
 
     main.add_command(catalogue)
     main.add_command(city)
     main.add_command(import_cmd)
     main.add_command(routing)
     main.add_command(apikey)
+    main.add_command(intel)
+    main.add_command(eval_group)
 
 
 _register_features()

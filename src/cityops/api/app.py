@@ -134,6 +134,7 @@ def create_app(platform: Platform, sweep_every: float | None = None, write_proce
     from cityops.evaluate.views import router as indicators_router
     from cityops.geo.views import router as city_router
     from cityops.intake.open311.views import router as open311_router
+    from cityops.intel.views import router as intel_router
 
     app = FastAPI(
         title="cityops API",
@@ -175,7 +176,8 @@ def create_app(platform: Platform, sweep_every: float | None = None, write_proce
                 raise InvalidInput("malformed JSON body", "JSON 格式错误") from None
         return JSON({"received": fields, "by": actor.name}, status_code=201)
 
-    routers = (cases_router, open311_router, auth_router, catalogue_router, city_router, indicators_router)
+    routers = (cases_router, open311_router, auth_router, catalogue_router, city_router, indicators_router,
+               intel_router)
     add_routes(app, routers, first=INTAKE_ROUTES)
     app.add_middleware(BodyLimit)
     # Everything built so far (city pack, catalogue, routes) lives as long as the process:
