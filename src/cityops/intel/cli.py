@@ -101,3 +101,29 @@ def eval_classify(path: Path, folds: int, seed: int) -> None:
     click.echo("triage trade-off: threshold  share dispatched automatically  accuracy of those")
     for t, share, acc in r.tradeoff:
         click.echo(f"  {t:.1f}  {share:.3f}  {acc:.4f}")
+
+
+@intel.command("dedupe")
+@DB
+@click.option("--hours", default=24.0, show_default=True, help="look at reports of the last N hours")
+@click.option("--apply", is_flag=True, help="merge links scoring at least --auto (MERGE action)")
+@click.option("--auto", "auto_score", default=0.7, show_default=True, help="auto-merge score")
+@click.option("--radius", default=150.0, show_default=True, help="metres")
+def dedupe_cmd(db: str, hours: float, apply: bool, auto_score: float, radius: float) -> None:
+    """重复上报合并 / link duplicate reports; list candidates, merge the sure ones with --apply."""
+    from cityops.cases.models import Actor, Role
+    from cityops.core import utcnow
+    from cityops.intel.dedupe import dedupe, since_hours
+    from cityops.intel.merge import Params
+
+    # merging is an acceptor's step (受理); the automatic one is named so in the history
+    AUTO_ACCEPTOR = Actor("intel-dedupe", Role.ACCEPTOR)  # noqa: N806
+    p = open_platform(db)
+    now = utcnow()
+    links = p.store.write(lambda repo: dedupe(repo, p, since_hours(now, hours), auto_score, apply,
+                                              AUTO_ACCEPTOR, now, Params(radius_m=radius)))
+    for link in links:
+        click.echo(f"{'merged' if link.merged else 'candidate'}  case {link.case} -> {link.into}  "
+                   f"score {link.score:.2f}  {link.metres:.0f} m  {link.minutes:.0f} min")
+    click.echo(f"{len(links)} links, {sum(link.merged for link in links)} merged")
+    p.close()
