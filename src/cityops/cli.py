@@ -319,6 +319,7 @@ def _register_features() -> None:
     from cityops.geo.cli import city
     from cityops.intake.cli import import_cmd, routing
     from cityops.intake.open311.cli import apikey
+    from cityops.intel.cli import eval_group, intel
     from cityops.notify.cli import notify
     from cityops.sensing.cli import sensing
     from cityops.warning.cli import warnings
@@ -332,6 +333,8 @@ def _register_features() -> None:
     main.add_command(warnings)
     main.add_command(sensing)
     main.add_command(field)
+    main.add_command(intel)
+    main.add_command(eval_group)
 
 
 _register_features()

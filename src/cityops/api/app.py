@@ -200,6 +200,7 @@ def create_app(platform: Platform, sweep_every: float | None = None, write_proce
     from cityops.field.views import router as field_router
     from cityops.geo.views import router as city_router
     from cityops.intake.open311.views import router as open311_router
+    from cityops.intel.views import router as intel_router
     from cityops.notify.open311 import router as open311_citizens
     from cityops.notify.views import pages as citizen_pages
     from cityops.notify.views import router as citizens_router
@@ -286,6 +287,7 @@ def create_app(platform: Platform, sweep_every: float | None = None, write_proce
         sensing_router, sta_router,
         web_router,
         field_router, pwa_router,
+        intel_router,
     )
     add_routes(app, routers, first=INTAKE_ROUTES)
     install_docs(app)

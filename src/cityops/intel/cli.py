@@ -1,0 +1,129 @@
+"""CLI: `cityops intel …` (models, retrain, rollback, threshold, classify) and `cityops eval classify`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import orjson
+
+from cityops.core import open_platform
+from cityops.intel import service, store
+
+DB = click.option("--db", default="cityops.db", show_default=True, help="database file / 数据库文件")
+
+
+@click.group()
+def intel() -> None:
+    """智能分类模型 / city intelligence: classifier versions, threshold, triage."""
+
+
+@intel.command("models")
+@DB
+def models_cmd(db: str) -> None:
+    """列出模型版本 / list model versions (* = active; version 0 is the shipped model)."""
+    p = open_platform(db)
+    rows = store.models(p.store.reader().conn)
+    active = any(r.active for r in rows)
+    click.echo(f"{'*' if not active else ' '} v0  shipped  (package data)")
+    for r in rows:
+        click.echo(f"{'*' if r.active else ' '} v{r.version}  {r.file}  trained on {r.n_train} texts "
+                   f"({r.n_corrections} corrections)  {r.note}")
+    p.close()
+
+
+@intel.command("retrain")
+@DB
+@click.option("--note", default="", help="a note kept with the version")
+def retrain_cmd(db: str, note: str) -> None:
+    """重新训练 / train a new version from the shipped text plus every correction, make it active."""
+    p = open_platform(db)
+    version = service.retrain(p, note)
+    click.echo(f"模型 v{version} 已启用 / model v{version} is active ({service.data_dir(p) / 'models'})")
+    p.close()
+
+
+@intel.command("rollback")
+@click.argument("version", type=int)
+@DB
+def rollback_cmd(version: int, db: str) -> None:
+    """回滚 / make an earlier model version active again."""
+    p = open_platform(db)
+    service.rollback(p, version)
+    click.echo(f"模型 v{version} 已启用 / model v{version} is active")
+    p.close()
+
+
+@intel.command("threshold")
+@click.argument("value", type=click.FloatRange(0, 1), required=False)
+@DB
+def threshold_cmd(value: float | None, db: str) -> None:
+    """自动派遣置信度阈值 / show or set the confidence below which reports go to triage."""
+    p = open_platform(db)
+    if value is not None:
+        p.store.write(lambda repo: store.set_threshold(repo.conn, value))
+    click.echo(f"{store.threshold(p.store.reader().conn):.2f}")
+    p.close()
+
+
+@intel.command("classify")
+@click.argument("text")
+@DB
+def classify_cmd(text: str, db: str) -> None:
+    """分类一段文本 / classify one text (JSON)."""
+    p = open_platform(db)
+    click.echo(orjson.dumps(service.classify(p, text), option=orjson.OPT_INDENT_2).decode())
+    p.close()
+
+
+@click.group("eval")
+def eval_group() -> None:
+    """评测 / evaluation protocols."""
+
+
+@eval_group.command("classify")
+@click.option("--data", "path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="CSV with 留言主题, 留言详情, 一级分类 (the Teddy Cup message file's columns)")
+@click.option("--folds", default=5, show_default=True)
+@click.option("--seed", default=0, show_default=True)
+def eval_classify(path: Path, folds: int, seed: int) -> None:
+    """分类评测 / stratified k-fold accuracy and macro-F1 of the product's model family."""
+    from cityops.intel.evaluation import cross_validate, read
+
+    texts, labels = read(path)
+    r = cross_validate(texts, labels, folds, seed)
+    click.echo(f"data: {path} ({r.n} messages, {len(r.per_class)} classes), {folds}-fold stratified, seed {seed}")
+    click.echo(f"accuracy {r.accuracy:.4f}")
+    click.echo(f"macro-F1 {r.macro_f1:.4f}")
+    click.echo("class  support  precision  recall  f1")
+    for label, (n, prec, rec, f1) in sorted(r.per_class.items(), key=lambda kv: -kv[1][0]):
+        click.echo(f"{label}  {n}  {prec:.3f}  {rec:.3f}  {f1:.3f}")
+    click.echo("triage trade-off: threshold  share dispatched automatically  accuracy of those")
+    for t, share, acc in r.tradeoff:
+        click.echo(f"  {t:.1f}  {share:.3f}  {acc:.4f}")
+
+
+@intel.command("dedupe")
+@DB
+@click.option("--hours", default=24.0, show_default=True, help="look at reports of the last N hours")
+@click.option("--apply", is_flag=True, help="merge links scoring at least --auto (MERGE action)")
+@click.option("--auto", "auto_score", default=0.7, show_default=True, help="auto-merge score")
+@click.option("--radius", default=150.0, show_default=True, help="metres")
+def dedupe_cmd(db: str, hours: float, apply: bool, auto_score: float, radius: float) -> None:
+    """重复上报合并 / link duplicate reports; list candidates, merge the sure ones with --apply."""
+    from cityops.cases.models import Actor, Role
+    from cityops.core import utcnow
+    from cityops.intel.dedupe import dedupe, since_hours
+    from cityops.intel.merge import Params
+
+    # merging is an acceptor's step (受理); the automatic one is named so in the history
+    AUTO_ACCEPTOR = Actor("intel-dedupe", Role.ACCEPTOR)  # noqa: N806
+    p = open_platform(db)
+    now = utcnow()
+    links = p.store.write(lambda repo: dedupe(repo, p, since_hours(now, hours), auto_score, apply,
+                                              AUTO_ACCEPTOR, now, Params(radius_m=radius)))
+    for link in links:
+        click.echo(f"{'merged' if link.merged else 'candidate'}  case {link.case} -> {link.into}  "
+                   f"score {link.score:.2f}  {link.metres:.0f} m  {link.minutes:.0f} min")
+    click.echo(f"{len(links)} links, {sum(link.merged for link in links)} merged")
+    p.close()

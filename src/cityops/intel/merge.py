@@ -1,0 +1,189 @@
+"""Duplicate linking across sources: reports, sensor events and inspectors' findings.
+
+Two items *link* when all hold (a symmetric predicate):
+  distance ≤ radius_m (local equirectangular metres), |Δt| ≤ window_s,
+  compatible matter (same group, see COMPATIBLE), and text similarity ≥ min_text
+  (MinHash estimate of the Jaccard similarity of character bigrams), unless one side has no
+  text (a sensor event) or the two lie within near_m, where space, time and matter decide.
+
+Candidates come from spatial hashing: each item's cell is (x // radius, y // radius,
+t // window); an item can only link to items in the 3 × 3 × 3 neighbouring cells. Cells are
+found by sorting the keys once and `searchsorted`, and pairs are expanded with NumPy, so the
+cost is O(n log n + pairs), never O(n²), and there is no Python loop per item.
+
+Merging is transitive-safe: an item is merged only into a *root*, the earliest item it links
+to directly that links to nothing earlier itself (order: time, then input index). So every
+merge is backed by a direct link to the case's first report, a chain A–B–C never drags C into
+A's case unless C links to A, and no merged item lies farther than radius_m from its root.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+F = npt.NDArray[np.float64]
+I = npt.NDArray[np.int64]  # noqa: E741
+
+EARTH_M_PER_DEG = 111_320.0
+N_HASH = 8
+TEXT_CHARS = 48
+_PRIME = np.uint64(0x9E3779B97F4A7C15)
+
+# Matter codes that describe the same problem from different sources (a gauge says "water on
+# the road", a citizen says "storm grate blocked").
+COMPATIBLE: tuple[frozenset[str], ...] = (
+    frozenset({"01004", "01003", "10003"}),  # waterlogging: grate, storm manhole, sensor event
+    frozenset({"06010", "06011", "06042"}),  # rubbish: exposed, piled, bins overflowing
+    frozenset({"06013", "08009", "08003"}),  # damaged road surface
+    frozenset({"09009", "09012"}),           # parked cars, blocked fire lane
+    frozenset({"08001", "06028"}),           # construction noise, noise
+)
+
+
+@dataclass(frozen=True)
+class Params:
+    radius_m: float = 150.0
+    window_s: float = 6 * 3600.0
+    min_text: float = 0.25
+    near_m: float = 75.0
+
+
+@dataclass(frozen=True)
+class Plan:
+    """pairs: every link (i < j); target[k] = root index item k merges into, or k itself."""
+
+    pairs: I
+    score: F
+    target: I
+
+
+def matter_groups(codes: Sequence[str]) -> I:
+    """An integer per item; equal integers are compatible matters."""
+    alias = {c: min(group) for group in COMPATIBLE for c in group}
+    uniq, inv = np.unique(np.array([alias.get(c, c) for c in codes], dtype="<U8"), return_inverse=True)
+    return inv.astype(np.int64)
+
+
+def signatures(texts: Sequence[str]) -> npt.NDArray[np.uint64]:
+    """MinHash (N_HASH values) of each text's character bigrams over its first TEXT_CHARS
+    characters; all zeros for an empty text. Vectorised over the code points."""
+    n = len(texts)
+    cps = np.array(texts, dtype=f"<U{TEXT_CHARS}").view(np.uint32).reshape(n, TEXT_CHARS).astype(np.uint64)
+    if TEXT_CHARS < 2 or n == 0:
+        return np.zeros((n, N_HASH), np.uint64)
+    grams = cps[:, :-1] * np.uint64(1_114_112) + cps[:, 1:]
+    valid = cps[:, 1:] != 0
+    out = np.zeros((n, N_HASH), np.uint64)
+    with np.errstate(over="ignore"):
+        for k in range(N_HASH):  # N_HASH passes over the matrix, not a loop over items
+            h = (grams + np.uint64(k + 1)) * _PRIME
+            h ^= h >> np.uint64(29)
+            h = np.where(valid, h, np.iinfo(np.uint64).max)
+            out[:, k] = h.min(axis=1)
+    out[~valid.any(axis=1)] = 0
+    return out
+
+
+def project(lon: F, lat: F) -> tuple[F, F]:
+    """Local metres (equirectangular about the mean latitude): fine within a city."""
+    lat0 = np.deg2rad(np.nanmean(lat)) if len(lat) else 0.0
+    return lon * EARTH_M_PER_DEG * np.cos(lat0), lat * EARTH_M_PER_DEG
+
+
+def candidate_pairs(x: F, y: F, t: F, params: Params) -> tuple[I, I]:
+    """All (i, j), i < j, in neighbouring space-time cells (a superset of the links)."""
+    n = len(x)
+    if n == 0:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    cx = np.floor(x / params.radius_m).astype(np.int64)
+    cy = np.floor(y / params.radius_m).astype(np.int64)
+    ct = np.floor(t / params.window_s).astype(np.int64)
+    # one int64 key per cell; offsets keep every component positive and apart
+    cx -= cx.min() - 1
+    cy -= cy.min() - 1
+    ct -= ct.min() - 1
+    sy, st = int(cy.max()) + 2, int(ct.max()) + 2
+    key = (cx * sy + cy) * st + ct
+    order = np.argsort(key, kind="stable")
+    skey = key[order]
+    left: list[I] = []
+    right: list[I] = []
+    for dx in (-1, 0, 1):
+        for dy in (-1, 0, 1):
+            for dt in (-1, 0, 1):
+                probe = ((cx + dx) * sy + cy + dy) * st + ct + dt
+                lo = np.searchsorted(skey, probe, "left")
+                hi = np.searchsorted(skey, probe, "right")
+                counts = hi - lo
+                total = int(counts.sum())
+                if total == 0:
+                    continue
+                i = np.repeat(np.arange(n), counts)
+                start = np.repeat(lo - np.cumsum(counts) + counts, counts)
+                j = order[start + np.arange(total)]
+                keep = i < j
+                left.append(i[keep])
+                right.append(j[keep])
+    return np.concatenate(left), np.concatenate(right)
+
+
+def plan(lon: F, lat: F, t: F, matter: I, sig: npt.NDArray[np.uint64], params: Params = Params()) -> Plan:
+    """Links and merge targets for n items given as columns."""
+    x, y = project(np.asarray(lon, np.float64), np.asarray(lat, np.float64))
+    t = np.asarray(t, np.float64)
+    i, j = candidate_pairs(x, y, t, params)
+    dist = np.hypot(x[i] - x[j], y[i] - y[j])
+    ok = (dist <= params.radius_m) & (np.abs(t[i] - t[j]) <= params.window_s) & (matter[i] == matter[j])
+    i, j, dist = i[ok], j[ok], dist[ok]
+    si, sj = sig[i], sig[j]
+    empty = (si == 0).all(axis=1) | (sj == 0).all(axis=1)
+    sim = (si == sj).mean(axis=1)
+    ok = empty | (sim >= params.min_text) | (dist <= params.near_m)
+    i, j, dist, sim, empty = i[ok], j[ok], dist[ok], sim[ok], empty[ok]
+    # score for display and auto-merge: closeness in space and time, and text when there is one
+    close = 1.0 - dist / params.radius_m
+    soon = 1.0 - np.abs(t[i] - t[j]) / params.window_s
+    score = np.where(empty, 0.5 * close + 0.5 * soon, (close + soon + 2 * sim) / 4)
+    return Plan(np.stack([i, j], axis=1), score, _targets(len(x), t, i, j))
+
+
+def _targets(n: int, t: F, i: I, j: I) -> I:
+    """Each item's root (see the module note): vectorised over the links."""
+    rank = np.empty(n, np.int64)
+    rank[np.lexsort((np.arange(n), t))] = np.arange(n)
+    # orient each link from earlier to later
+    swap = rank[i] > rank[j]
+    early, late = np.where(swap, j, i), np.where(swap, i, j)
+    is_root = np.ones(n, bool)
+    is_root[late] = False
+    target = np.arange(n)
+    link_to_root = is_root[early]
+    e, lt = early[link_to_root], late[link_to_root]
+    if len(e):
+        # the earliest root each item links to: sort by (late, rank of early), keep the first
+        o = np.lexsort((rank[e], lt))
+        lt, e = lt[o], e[o]
+        first = np.ones(len(lt), bool)
+        first[1:] = lt[1:] != lt[:-1]
+        target[lt[first]] = e[first]
+    return target
+
+
+def clusters(target: I) -> I:
+    """A cluster id per item (the root's index)."""
+    return target
+
+
+def pair_scores(truth: I, predicted: I) -> tuple[float, float]:
+    """Pairwise precision and recall of 'same cluster' against known truth (O(n log n))."""
+    def same_pairs(labels: I) -> int:
+        _, counts = np.unique(labels, return_counts=True)
+        return int((counts * (counts - 1) // 2).sum())
+
+    both = same_pairs(truth * (int(predicted.max()) + 1) + predicted) if len(truth) else 0
+    pred_pairs, true_pairs = same_pairs(predicted), same_pairs(truth)
+    return (both / pred_pairs if pred_pairs else 1.0, both / true_pairs if true_pairs else 1.0)

@@ -1,0 +1,194 @@
+"""Classification for the API and for intake; model versions; the triage queue.
+
+Models: version 0 is the one shipped in the package (trained by `tools/build_intel_model.py`
+from `corpus.py` alone). `cityops intel retrain` trains a new version from the shipped text
+plus every correction, writes it to `<database>.intel/models/vNNNN.model` and makes it active;
+`cityops intel rollback N` makes an older one active again. Servers notice the change on their
+next request (one indexed read).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import replace
+from datetime import datetime
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cityops.cases import service as cases
+from cityops.cases.models import Actor, Case
+from cityops.cases.routing import candidates
+from cityops.errors import Forbidden, InvalidInput, NotFound
+from cityops.intel import places, store
+from cityops.intel.model import TextModel
+from cityops.intel.text import check, readable_share
+
+if TYPE_CHECKING:
+    from cityops.core import Platform
+    from cityops.store.sqlite import SqliteRepo
+
+TOP_K = 5
+_lock = threading.Lock()
+_cache: dict[tuple[str, int], TextModel] = {}
+
+
+def data_dir(platform: Platform) -> Path:
+    """Model files live beside the database: `<db>.intel/models/`."""
+    db = Path(platform.store.path)
+    return db.with_name(db.name + ".intel")
+
+
+def shipped_model() -> TextModel:
+    with _lock:
+        if ("", 0) not in _cache:
+            data = (resources.files("cityops.intel") / "data" / "matters.model").read_bytes()
+            _cache[("", 0)] = TextModel.loads(data)
+        return _cache[("", 0)]
+
+
+def current_model(platform: Platform) -> tuple[TextModel, int]:
+    """The active model and its version (0: the shipped one)."""
+    row = store.active(platform.store.reader().conn)
+    if row is None:
+        return shipped_model(), 0
+    key = (str(data_dir(platform)), row.version)
+    with _lock:
+        if key not in _cache:
+            _cache[key] = TextModel.loads((data_dir(platform) / row.file).read_bytes())
+        return _cache[key], row.version
+
+
+def department_for(platform: Platform, matter_code: str, district: str | None) -> str | None:
+    """The dispatch rule's first choice (部件先属主后属地，事件先属地后属主)."""
+    entry = platform.catalogue.find("matter", matter_code)
+    if entry is None:
+        return None
+    ranked = candidates(entry.department, entry.is_component_matter, district or "", platform.city.departments)
+    return ranked[0] if ranked else None
+
+
+def classify(platform: Platform, text: str, lon: float | None = None, lat: float | None = None) -> dict[str, Any]:
+    """Matter code top-k with calibrated confidence, department and location for one text."""
+    cleaned = check(text)
+    if (lon is None) != (lat is None):
+        raise InvalidInput("give both lon and lat, or neither", "经纬度须同时提供")
+    where = places.locate(platform.city, cleaned, lon, lat)
+    model, version = current_model(platform)
+    ranked = model.top_k([cleaned], TOP_K)[0]
+    share = readable_share(cleaned)
+    if share < 0.3:  # emoji, other scripts: whatever the model says, it has not read it
+        ranked = [(code, p * share) for code, p in ranked]
+    district = where["district"]["code"] if where["district"] else None
+    top: list[dict[str, Any]] = []
+    for code, p in ranked:
+        entry = platform.catalogue.matter(code)
+        top.append({"matter_code": code, "name": entry.name, "name_en": entry.name_en,
+                    "confidence": round(p, 4)})
+    best = top[0]
+    return {
+        "matter_code": best["matter_code"], "matter_name": best["name"],
+        "department": department_for(platform, best["matter_code"], district),
+        "confidence": best["confidence"], "top_k": top, "location": where,
+        "model_version": version, "readable_share": round(share, 3),
+    }
+
+
+def threshold(platform: Platform) -> float:
+    return store.threshold(platform.store.reader().conn)
+
+
+def _epoch(now: datetime) -> int:
+    return int(now.timestamp())
+
+
+def accept_text(repo: SqliteRepo, platform: Platform, text: str, lon: float | None, lat: float | None,
+                source: str, address: str, result: dict[str, Any], actor: Actor,
+                now: datetime) -> dict[str, Any]:
+    """Write op for a classified free-text report: a case when the answer is sure enough and
+    the place is known, otherwise an item in the triage queue."""
+    if actor.role not in cases.INTAKE_ROLES:
+        raise Forbidden(f"role '{actor.role}' may not report cases", f"角色 {actor.role} 无权上报")
+    loc = result["location"]
+    point = (lon, lat) if lon is not None and lat is not None else None
+    if point is None and loc["source"] == "text" and loc["confidence"] >= 0.8:
+        point = (loc["lon"], loc["lat"])
+    sure = result["confidence"] >= store.threshold(repo.conn)
+    if not sure or point is None:
+        reason = "low_confidence" if not sure else "no_location"
+        item = store.add_triage(repo.conn, _epoch(now), text, lon, lat, source, address, actor.name, result, reason)
+        return {"triage": item, "reason": reason}
+    report = cases.NewReport(
+        matter_code=result["matter_code"], description=text, lon=point[0], lat=point[1], source=source,
+        address=address, reporter=actor.name,
+        attributes={"intel": {"confidence": result["confidence"], "model_version": result["model_version"],
+                              "top_k": [[k["matter_code"], k["confidence"]] for k in result["top_k"]]}},
+    )
+    case = cases.intake(repo, platform, report, actor, now)
+    return {"case": case}
+
+
+def resolve_triage(repo: SqliteRepo, platform: Platform, item: int, matter_code: str,
+                   lon: float | None, lat: float | None, actor: Actor, now: datetime) -> Case:
+    """Write op: a person picked the code. The pick is kept as training data; the report
+    becomes a case through the ordinary intake."""
+    row = store.triage(repo.conn, item)
+    if row is None:
+        raise NotFound(f"no triage item {item}", f"待分拣 {item} 不存在")
+    if row["status"] != "open":
+        raise InvalidInput(f"triage item {item} was already decided (case {row['case_id']})",
+                           f"待分拣 {item} 已处理")
+    cases.check_matter(platform, matter_code)
+    lon = lon if lon is not None else row["lon"]
+    lat = lat if lat is not None else row["lat"]
+    if lon is None or lat is None:
+        raise InvalidInput("this report has no coordinates: give lon and lat", "该上报缺少坐标，请提供经纬度")
+    report = cases.NewReport(
+        matter_code=matter_code, description=row["text"], lon=lon, lat=lat, source=row["source"],
+        address=row["address"], reporter=row["reporter"],
+        attributes={"intel": {"triage": item, "suggested": row["suggested"], "confidence": row["confidence"]}},
+    )
+    case = cases.intake(repo, platform, report, replace(actor), now)
+    at = _epoch(now)
+    store.close_triage(repo.conn, item, matter_code, case.id, actor.name, at)
+    store.add_correction(repo.conn, at, row["text"], matter_code, row["suggested"], row["confidence"],
+                         actor.name, "triage")
+    return case
+
+
+def retrain(platform: Platform, note: str = "", per_matter: int | None = None) -> int:
+    """Train a new version from the shipped text plus every correction; make it active."""
+    from cityops.intel.corpus import matter_corpus
+
+    texts, labels = matter_corpus(platform.catalogue) if per_matter is None else \
+        matter_corpus(platform.catalogue, per_matter=per_matter)
+    fixes = store.corrections(platform.store.reader().conn)
+    # A correction is worth more than one synthetic sentence: count each three times.
+    for text, code in fixes:
+        texts += [text] * 3
+        labels += [code] * 3
+    model = TextModel.fit(texts, labels)
+    folder = data_dir(platform) / "models"
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def record(repo: SqliteRepo) -> int:
+        version = store.next_version(repo.conn)
+        name = f"models/v{version:04d}.model"
+        tmp = data_dir(platform) / (name + ".tmp")
+        tmp.write_bytes(model.dumps())
+        tmp.replace(data_dir(platform) / name)
+        return store.add_model(repo.conn, int(time.time()), name, len(texts), len(fixes), note)
+
+    return platform.store.write(record)
+
+
+def rollback(platform: Platform, version: int) -> None:
+    def op(repo: SqliteRepo) -> bool:
+        if version == 0:  # back to the shipped model
+            repo.conn.execute("UPDATE intel_models SET active = 0")
+            return True
+        return store.activate(repo.conn, version)
+
+    if not platform.store.write(op):
+        raise NotFound(f"no model version {version}; see `cityops intel models`", f"模型版本 {version} 不存在")
