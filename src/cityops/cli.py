@@ -86,11 +86,12 @@ def write_process(db: str, fd: int) -> None:
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--reports", default=1500, show_default=True, help="reports in the simulated day")
 @click.option("--seed", default=20261127, show_default=True)
-def demo(db: str, no_serve: bool, host: str, port: int, reports: int, seed: int) -> None:
+@click.option("--storm", is_flag=True, help="also play a rainstorm: warnings ahead of the water, gauge cases")
+def demo(db: str, no_serve: bool, host: str, port: int, reports: int, seed: int, storm: bool) -> None:
     """演示 / Build the Wuhan demo city and play a working day at accelerated speed."""
     from cityops.sim.demo import run_demo
 
-    run_demo(db, reports=reports, seed=seed, serve=not no_serve, host=host, port=port)
+    run_demo(db, reports=reports, seed=seed, serve=not no_serve, host=host, port=port, storm=storm)
 
 
 @main.group()

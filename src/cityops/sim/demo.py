@@ -264,7 +264,7 @@ def console() -> Console:
     return plain if plain.is_terminal else Console(width=200)
 
 
-def run_demo(db: str, reports: int, seed: int, serve: bool, host: str, port: int) -> None:
+def run_demo(db: str, reports: int, seed: int, serve: bool, host: str, port: int, storm: bool = False) -> None:
     from cityops.evaluate.report import to_table
     from cityops.evaluate.service import group_names, indicators
 
@@ -281,10 +281,18 @@ def run_demo(db: str, reports: int, seed: int, serve: bool, host: str, port: int
             stats = play_day(platform, reports, seed, progress=lambda line: out.print(line, highlight=False))
             from cityops.sensing.demo import play_sensors
 
+            stormy: dict[str, Any] = {}
+            if storm:  # before the sensors' own two hours, which then find the storm points' readings
+                from cityops.sim.stormday import play_storm
+
+                stormy = play_storm(platform, create_demo_users(platform), utcnow(), seed=seed,
+                                    say=lambda line: out.print(line, highlight=False))
             sensed = play_sensors(platform)
             platform.store.write(lambda repo: repo.set_setting("demo_played", utcnow().isoformat()))
             out.print("simulated day: " + ", ".join(f"{k} {v}" for k, v in sorted(stats.items())))
             out.print("sensors: " + ", ".join(f"{k} {v}" for k, v in sensed.items()))
+            if stormy:
+                out.print("暴雨日 storm day: " + ", ".join(f"{k} {v}" for k, v in stormy.items()), highlight=False)
         else:
             out.print(f"{db} already holds the demo day; showing it (delete the file to replay)")
         out.print("计算综合评价指标 computing the indicators …", highlight=False)

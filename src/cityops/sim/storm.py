@@ -109,14 +109,16 @@ def storm_series(seed: int = 7, points: int = 10, days: float = 60, step_s: int 
     return Storm(t.astype(np.float64), step_s, rain, point_rain, depth, truth)
 
 
-def rainstorm_day(seed: int = 2026, points: int = 8, step_s: int = 300) -> Storm:
-    """One day with a strong storm in the afternoon, for the demo (`cityops demo --storm`)."""
+def rainstorm_day(seed: int = 2026, points: int = 8, step_s: int = 300,
+                  truth: tuple[PointTruth, ...] | None = None) -> Storm:
+    """One day with a strong storm in the afternoon, for the demo (`cityops demo --storm`).
+    `truth` gives the points' responses (say, those of the history their models learnt on)."""
     rng = np.random.default_rng(seed)
     steps = 86400 // step_s
     per_h = 3600 / step_s
     x = np.arange(steps) / per_h
     rain = 90 / per_h * np.exp(-0.5 * ((x - 14.5) / 0.8) ** 2) + 45 / per_h * np.exp(-0.5 * ((x - 17) / 0.5) ** 2)
-    truth = point_truths(rng, points, step_s)
+    truth = truth if truth is not None else point_truths(rng, points, step_s)
     point_rain = np.vstack([np.roll(rain, tr.delay_steps) * tr.rain_factor for tr in truth])
     depth = np.vstack([depth_response(point_rain[i], tr, step_s) for i, tr in enumerate(truth)])
     t = 1_782_864_000.0 + np.arange(steps) * step_s
