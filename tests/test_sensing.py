@@ -291,3 +291,12 @@ def test_multi_row_chunks(bare_store: Any) -> None:
         assert [tuple(r) for r in rows[:2]] == [(0, 0.0), (1, 1.0)] and len(rows) == 1700
     finally:
         conn.close()
+
+
+def test_observation_bodies_limited_to_64_mb(api: SensingApi, sensor: dict[str, str]) -> None:
+    def chunks() -> Any:  # streamed, no Content-Length: the limit is found while reading
+        for _ in range(65):
+            yield b"\n" * 1_000_000
+
+    r = api.client.post("/api/v1/observations", content=chunks(), headers={**sensor, "Content-Type": NDJSON})
+    assert r.status_code == 413 and "64000000" in r.json()["message"]
