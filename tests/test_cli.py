@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from pathlib import Path
 
 import pytest
@@ -58,11 +59,15 @@ def test_demo_then_indicators_and_history(tmp_path: Path) -> None:
     code, out = run("demo", "--no-serve", "--db", db, "--reports", "300")
     assert code == 0, out
     assert "全市 city" in out and "综合评价" in out
+    demo_out = out
     code, out = run("indicators", "--db", db, "--by", "district", "--format", "csv")
     assert code == 0
     rows = list(csv.DictReader(io.StringIO(out)))
     city = next(r for r in rows if r["区 district"] == "city")
-    assert int(city["受理数 accepted"]) == 300
+    # The 300 reports, and the cases the demo's gauges and traffic detectors opened.
+    sensed = re.search(r"gauge_cases\s+(\d+).*traffic_cases_opened\s+(\d+)", demo_out, re.S)
+    assert sensed is not None
+    assert int(city["受理数 accepted"]) == 300 + int(sensed.group(1)) + int(sensed.group(2))
     assert 0 < float(city["结案率 close_rate"]) <= 1
     assert float(city["返工率 rework_rate"]) > 0  # some cases failed verification
     for by in ("department", "grid"):

@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 import orjson
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from cityops.auth.service import issue_token, new_user
 from cityops.core import utcnow
@@ -233,3 +235,68 @@ def test_silent_gauges_open_fault_cases(api: SensingApi, gauges: list[int], sens
     assert silent and silent[0].level == "silent"
     again = p.store.write(lambda repo: sweep_silent(repo, p, utcnow(), 30))
     assert not set(again.cases_opened) & set(out.cases_opened)  # the second sweep joins
+
+
+@pytest.fixture(scope="module")
+def bare_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    from cityops.store.sqlite import SqliteStore
+
+    store = SqliteStore(tmp_path_factory.mktemp("bare") / "bare.db")
+    yield store
+    store.close()
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.lists(st.tuples(st.integers(1, 4), st.integers(0, 20), st.integers(0, 99)), max_size=60),
+                min_size=1, max_size=4))
+def test_first_write_wins_in_any_batching(bare_store: Any, batches: list[list[tuple[int, int, int]]]) -> None:
+    """However readings are split into batches and ordered, what is stored is the first
+    reading of each (datastream, time), and every other one is counted as a duplicate."""
+    from cityops.detect.columns import Columns
+    from cityops.sensing.store import insert_columns
+
+    conn = bare_store.connect()
+    try:
+        conn.execute("DELETE FROM observation")
+        stored = 0
+        for batch in batches:
+            cols = Columns.of([b[0] for b in batch], [b[1] for b in batch], [float(b[2]) for b in batch])
+            conn.execute("BEGIN")
+            stored += insert_columns(conn, cols)
+            conn.execute("COMMIT")
+        first: dict[tuple[int, int], float] = {}
+        for d, t, r in (row for batch in batches for row in batch):
+            first.setdefault((d, t), float(r))
+        assert stored == len(first)
+        got = {(d, t): r for d, t, r in conn.execute("SELECT datastream, t, result FROM observation")}
+        assert got == first
+    finally:
+        conn.close()
+
+
+def test_multi_row_chunks(bare_store: Any) -> None:
+    """Batches over one statement's 1,000 rows: full statements and the tail, duplicates across."""
+    from cityops.detect.columns import Columns
+    from cityops.sensing.store import insert_columns
+
+    conn = bare_store.connect()
+    try:
+        conn.execute("DELETE FROM observation")
+        t = np.arange(2500) % 1700  # 800 repeated times
+        conn.execute("BEGIN")
+        n = insert_columns(conn, Columns.of(np.full(2500, 9), t, np.arange(2500, dtype=float)))
+        conn.execute("COMMIT")
+        assert n == 1700
+        rows = conn.execute("SELECT t, result FROM observation WHERE datastream = 9 ORDER BY t").fetchall()
+        assert [tuple(r) for r in rows[:2]] == [(0, 0.0), (1, 1.0)] and len(rows) == 1700
+    finally:
+        conn.close()
+
+
+def test_observation_bodies_limited_to_64_mb(api: SensingApi, sensor: dict[str, str]) -> None:
+    def chunks() -> Any:  # streamed, no Content-Length: the limit is found while reading
+        for _ in range(65):
+            yield b"\n" * 1_000_000
+
+    r = api.client.post("/api/v1/observations", content=chunks(), headers={**sensor, "Content-Type": NDJSON})
+    assert r.status_code == 413 and "64000000" in r.json()["message"]

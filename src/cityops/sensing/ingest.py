@@ -246,3 +246,9 @@ def sweep_silent(repo: Any, platform: Platform, now: datetime, silent_minutes: i
     found = detect_silent(ids, seen, meta.gauges, int(now.timestamp() * 1000), rules)
     outcome = open_or_join_cases(repo, platform, found, now)
     return IngestResult(0, 0, 0, Rejects(), found, outcome.opened, outcome.joined)
+
+
+def ingest_columns(platform: Platform, cols: Columns, now: datetime | None = None) -> IngestResult:
+    """Outside the server (a simulator, the CLI): store readings through the platform's own
+    writer, with detection and cases, at `now` (simulated times welcome)."""
+    return platform.store.write(lambda repo: ingest(repo, platform, cols, None, now))  # type: ignore[no-any-return]

@@ -242,9 +242,11 @@ def _query(conn: Any, es: EntitySet, opts: Options, where: str | None = None, ar
     count = None
     if opts.count:
         count = int(conn.execute(f"SELECT count(*) FROM ({sql})", params).fetchone()[0])
-    order, oparams = parse_orderby(opts.orderby, es.entity) if opts.orderby else ("id", [])
-    if "id" not in order.split()[0:1]:
-        order += ", id"  # a stable order: pages never repeat or skip an entity
+    # Observations' ids follow their key (datastream, t): order by the key, read in index order.
+    key = "datastream_id, phenomenonTime" if es.name == "Observations" else "id"
+    order, oparams = parse_orderby(opts.orderby, es.entity) if opts.orderby else (key, [])
+    if order != key:
+        order += f", {key}"  # a stable order: pages never repeat or skip an entity
     cur = conn.execute(f"{sql} ORDER BY {order} LIMIT ? OFFSET ?", params + oparams + [opts.top + 1, opts.skip])
     names = [d[0] for d in cur.description]
     rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
