@@ -82,6 +82,9 @@ def test_bad_tracks_are_refused(api: Api, body: dict[str, object]) -> None:
 
 
 def test_indicators(api: Api) -> None:
+    code = api.platform.city.patrol_grids[7].code
+    walked = lane_track(api, code, 200.0, datetime.now(UTC) - timedelta(hours=2))
+    assert api.post("collector", "/api/v1/patrols/tracks", json={"patrol_grid": code, "points": walked}).status_code == 201
     valid = api.report().json()["id"]
     walk(api, valid, "reported_back")
     assert api.post("verifier", f"/api/v1/cases/{valid}/attachments", data={"stage": "after"},
