@@ -187,7 +187,7 @@ def login(page: Any, user: str) -> None:
     page.fill("#password", PASSWORD)
     page.click("#login-submit")
     page.wait_for_selector("#logout:not([hidden])", timeout=30_000)
-    page.wait_for_function("window.cityops.state.live !== null", timeout=30_000)
+    page.wait_for_function("window.cityops.state.ready === true", timeout=30_000)
 
 
 @pytest.fixture

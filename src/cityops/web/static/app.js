@@ -93,6 +93,8 @@ async function afterLogin() {
   await Promise.all([loadCases(), loadIndicators(), loadTrend()]);
   connectFeed();
   workbench = new Workbench({ api, state, toast, map: state.basemap, refreshDashboard: () => { loadCases(); loadIndicators(); } });
+  if (!$("#view-work").hidden) workbench.show();  // the workbench tab was chosen while loading
+  state.ready = true;
 }
 
 // The last day with reports (the demo plays a day some working days back): replay and trend default to it.
@@ -235,7 +237,7 @@ async function login(ev) {
 }
 function logout() {
   if (state.token) fetch("/api/v1/auth/logout", { method: "POST", headers: { authorization: "Bearer " + state.token } }).catch(() => {});
-  state.token = null; state.me = null; sessionStorage.removeItem("cityops.token"); if (feedAbort) feedAbort.abort(); feedAbort = null; lastSeq = null; setLive(false);
+  state.token = null; state.me = null; state.ready = false; sessionStorage.removeItem("cityops.token"); if (feedAbort) feedAbort.abort(); feedAbort = null; lastSeq = null; setLive(false);
   map.setCases({ id: [], status: [], lon: [], lat: [], overdue: [], statuses: [], department: [] }); state.live = null;
   if (workbench) workbench.reset(); workbench = null; showView("dash"); showLoggedOut();
 }
