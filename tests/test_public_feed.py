@@ -57,7 +57,7 @@ def cases(draw: Any) -> tuple[Case, list[HistoryEntry]]:
     return case, history
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(cases(), st.booleans(), nasty_text(), nasty_text())
 def test_any_stored_case_renders_safely_in_json_and_xml(drawn: Any, text_public: bool, name: str, agency: str) -> None:
     case, history = drawn
