@@ -14,7 +14,7 @@ from cityops.api.responses import JSON
 from cityops.api.routing import feature_router
 from cityops.cases import service
 from cityops.cases.history import verify
-from cityops.cases.models import ACTION_LABELS, STATUS_LABELS, Action, Case, Role, Status
+from cityops.cases.models import ACTION_LABELS, STATUS_LABELS, Action, Actor, Case, Role, Status
 from cityops.cases.workflow import Command, allowed_actions
 from cityops.core import Platform, utcnow
 from cityops.errors import InvalidInput
@@ -63,10 +63,16 @@ class CaseOut(BaseModel):
     overdue: bool
 
 
-def case_json(case: Case, now: datetime) -> dict[str, Any]:
+# Who sees a reporter's contact (attributes.contact): those who take reports and call back.
+CONTACT_ROLES = frozenset({Role.ACCEPTOR, Role.SUPERVISOR, Role.ADMIN, Role.SYSTEM})
+
+
+def case_json(case: Case, now: datetime, actor: Actor | None = None) -> dict[str, Any]:
     """The case as JSON-ready values (orjson writes datetimes and str enums itself)."""
     out = dict(case.__dict__)
     del out["history_head"]
+    if actor is not None and actor.role not in CONTACT_ROLES and "contact" in case.attributes:
+        out["attributes"] = {k: v for k, v in case.attributes.items() if k != "contact"}
     out["status_label"] = STATUS_LABELS[case.status]
     out["overdue"] = case.is_overdue(now)
     return out
@@ -98,7 +104,7 @@ async def create_case(request: Request, actor: ActorDep) -> JSON:
     )
     now = utcnow()
     case = await platform.awrite(service.intake, report, actor, now)
-    return JSON(case_json(case, now), status_code=201)
+    return JSON(case_json(case, now, actor), status_code=201)
 
 
 @router.get("/cases", summary="Search cases (scoped to your department for department operators)")
@@ -137,14 +143,14 @@ def search_cases(
     )
     with platform.store.read() as repo:
         cases, total = repo.search_cases(service.scoped(query, actor))
-    return {"total": total, "limit": limit, "offset": offset, "cases": [case_json(c, now) for c in cases]}
+    return {"total": total, "limit": limit, "offset": offset, "cases": [case_json(c, now, actor) for c in cases]}
 
 
 @router.get("/cases/{case_id}", summary="One case, with the actions you may take now")
 def get_case(case_id: CaseId, platform: PlatformDep, actor: ActorDep) -> dict[str, Any]:
     with platform.store.read() as repo:
         case = service.get_visible(repo, case_id, actor)
-    out = case_json(case, utcnow())
+    out = case_json(case, utcnow(), actor)
     out["allowed_actions"] = [a.value for a in allowed_actions(case, actor)]
     return out
 
@@ -158,7 +164,7 @@ async def act(case_id: CaseId, action: Action, body: ActionIn, platform: Platfor
         amount=body.amount, unit=body.unit,
     )
     case = await platform.awrite(service.act, case_id, cmd)
-    return case_json(case, now)
+    return case_json(case, now, actor)
 
 
 @router.get("/cases/{case_id}/history", summary="The case's append-only history")
