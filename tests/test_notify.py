@@ -339,6 +339,15 @@ def test_contacts_stay_private(api: Any) -> None:
     subs = api.get("acceptor", f"/api/v1/cases/{rid}/subscriptions").json()["subscriptions"]
     assert {(s["channel"], s["address"]) for s in subs} == {("email", "private@example.org"), ("sms", "13800138000")}
     assert api.get("dept-0", "/api/v1/revisits").status_code == 403
+    # The native case API shows the contact to the acceptor, not to a department operator.
+    assert api.get("acceptor", f"/api/v1/cases/{rid}").json()["attributes"]["contact"]["email"] == "private@example.org"
+    api.platform.store.write(lambda repo: (service.act(repo, api.platform, int(rid), Command(
+        Action.REGISTER, Actor("a", Role.ACCEPTOR), utcnow())), service.act(repo, api.platform, int(rid), Command(
+            Action.DISPATCH, Actor("d", Role.DISPATCHER), utcnow(), department=sorted(
+                d.code for d in api.platform.city.departments)[0]))))
+    seen = api.get("dept-0", f"/api/v1/cases/{rid}")
+    assert seen.status_code == 200 and "private@example.org" not in seen.text and "13800138000" not in seen.text
+    assert "private@example.org" not in api.get("dept-0", "/api/v1/cases").text
     # Anyone a clerk subscribes hears of the case too; a bad address is a clear 422.
     ok = api.post("acceptor", f"/api/v1/cases/{rid}/subscriptions", json={"channel": "email", "address": "n@example.org"})
     assert ok.status_code == 201 and ok.json()["token"]

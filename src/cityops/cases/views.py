@@ -14,7 +14,7 @@ from cityops.api.responses import JSON
 from cityops.api.routing import feature_router
 from cityops.cases import names, service
 from cityops.cases.history import verify
-from cityops.cases.models import ACTION_LABELS, STATUS_LABELS, Action, Case, Role
+from cityops.cases.models import ACTION_LABELS, STATUS_LABELS, Action, Actor, Case, Role
 from cityops.cases.workflow import Command, allowed_actions
 from cityops.core import Platform, utcnow
 from cityops.errors import InvalidInput
@@ -64,11 +64,18 @@ class CaseOut(BaseModel):
     overdue: bool
 
 
-def case_json(case: Case, now: datetime, platform: Platform | None = None) -> dict[str, Any]:
+# Who sees a reporter's contact (attributes.contact): those who take reports and call back.
+CONTACT_ROLES = frozenset({Role.ACCEPTOR, Role.SUPERVISOR, Role.ADMIN, Role.SYSTEM})
+
+
+def case_json(case: Case, now: datetime, platform: Platform | None = None, actor: Actor | None = None) -> dict[str, Any]:
     """The case as JSON-ready values (orjson writes str enums itself). With the platform, the
-    names beside the codes and every time in the city's own offset (e.g. +08:00)."""
+    names beside the codes and every time in the city's own offset (e.g. +08:00). With the
+    actor, a reporter's contact only for the roles that call back."""
     out = dict(case.__dict__)
     del out["history_head"]
+    if actor is not None and actor.role not in CONTACT_ROLES and "contact" in case.attributes:
+        out["attributes"] = {k: v for k, v in case.attributes.items() if k != "contact"}
     out["status_label"] = STATUS_LABELS[case.status]
     out["overdue"] = case.is_overdue(now)
     if platform is not None:
@@ -106,7 +113,7 @@ async def create_case(request: Request, actor: ActorDep) -> JSON:
     )
     now = utcnow()
     case = await platform.awrite(service.intake, report, actor, now)
-    return JSON(case_json(case, now, platform), status_code=201)
+    return JSON(case_json(case, now, platform, actor), status_code=201)
 
 
 @router.get("/cases", summary="Search cases (scoped to your department for department operators)")
@@ -148,14 +155,14 @@ def search_cases(
     )
     with platform.store.read() as repo:
         cases, total = repo.search_cases(service.scoped(query, actor))
-    return {"total": total, "limit": limit, "offset": offset, "cases": [case_json(c, now, platform) for c in cases]}
+    return {"total": total, "limit": limit, "offset": offset, "cases": [case_json(c, now, platform, actor) for c in cases]}
 
 
 @router.get("/cases/{case_id}", summary="One case, with the actions you may take now")
 def get_case(case_id: CaseId, platform: PlatformDep, actor: ActorDep) -> dict[str, Any]:
     with platform.store.read() as repo:
         case = service.get_visible(repo, case_id, actor)
-    out = case_json(case, utcnow(), platform)
+    out = case_json(case, utcnow(), platform, actor)
     out["allowed_actions"] = [a.value for a in allowed_actions(case, actor)]
     return out
 
@@ -169,7 +176,7 @@ async def act(case_id: CaseId, action: Action, body: ActionIn, platform: Platfor
         amount=body.amount, unit=body.unit,
     )
     case = await platform.awrite(service.act, case_id, cmd)
-    return case_json(case, now, platform)
+    return case_json(case, now, platform, actor)
 
 
 @router.get("/cases/{case_id}/history", summary="The case's append-only history")

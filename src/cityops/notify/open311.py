@@ -18,7 +18,7 @@ from fastapi.responses import Response
 
 from cityops.api.routing import feature_router
 from cityops.core import Platform, utcnow
-from cityops.errors import Forbidden, InvalidInput
+from cityops.errors import Conflict, Forbidden, InvalidInput
 from cityops.intake.open311 import params
 from cityops.intake.open311 import service as o311
 from cityops.intake.open311.views import PREFIX, _answer, _keyed_form, _platform, _query
@@ -75,8 +75,6 @@ def _answer_op(repo: Any, platform: Platform, key: ApiKey, request_id: str, form
     row = repo.conn.execute("SELECT token FROM revisits WHERE case_id = ? AND status = 'pending'"
                             " ORDER BY id DESC LIMIT 1", (case_id,)).fetchone()
     if row is None:
-        from cityops.errors import Conflict
-
         raise Conflict(f"request {case_id} has no return visit waiting for an answer", "该请求没有待答复的回访")
     answer = revisit.parse_answer(params.first(form, "solved"), params.first(form, "satisfaction"),
                                   params.first(form, "comment"))

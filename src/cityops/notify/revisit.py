@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import orjson
 
 from cityops.cases import service
 from cityops.cases.models import Action, Actor, Case, Role, Status
@@ -177,8 +178,6 @@ def list_revisits(conn: sqlite3.Connection, status: str | None, mode: str | None
     sql = ("SELECT r.*, c.matter_code, c.description, c.address, c.district, c.department, c.source,"
            " c.attributes FROM revisits r JOIN cases c ON c.id = r.case_id"
            + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY r.id LIMIT ? OFFSET ?")
-    import orjson
-
     out = []
     for r in conn.execute(sql, [*params, limit, offset]).fetchall():
         contact = orjson.loads(r["attributes"]).get("contact", {})

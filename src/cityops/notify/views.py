@@ -17,7 +17,7 @@ from cityops.api.routing import feature_router
 from cityops.cases import service as cases
 from cityops.cases.models import STATUS_LABELS, Role
 from cityops.core import Platform, utcnow
-from cityops.errors import CityopsError, InvalidInput
+from cityops.errors import CityopsError, InvalidInput, NotFound
 from cityops.notify import outbox, revisit
 from cityops.notify.indicators import CitizenBy, citizen_indicators
 from cityops.notify.outbox import public_step
@@ -44,8 +44,6 @@ class RevisitAnswerIn(BaseModel):
 
 def _subscribe(repo: Any, platform: Platform, case_id: int, body: dict[str, str], now: datetime) -> dict[str, Any]:
     if repo.get_case(case_id) is None:
-        from cityops.errors import NotFound
-
         raise NotFound(f"no case {case_id}", f"案卷 {case_id} 不存在")
     sub = outbox.subscribe(repo.conn, case_id, body["channel"], body["address"], "subscriber", now, body["lang"])
     return {"id": sub.id, "case_id": case_id, "channel": sub.channel, "token": sub.token}
