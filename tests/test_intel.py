@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from tests.conftest import PASSWORD, Api, shared_file
 
 from cityops.intel import store
+from conftest import PASSWORD, Api, shared_file
 
 JIANGAN = (114.3055, 30.5928)  # a point in 江岸区 (420102)
 
@@ -201,3 +201,13 @@ def test_eval_on_real_messages_is_above_the_tfidf_reference() -> None:
     texts, labels = read(shared_file("zh_gov_messages/messages_labeled_495.csv"))
     r = cross_validate(texts, labels)
     assert r.n == 495 and r.accuracy > 0.76
+
+
+def test_eval_matters_command(platform: Any) -> None:
+    from cityops.cli import main
+
+    out = CliRunner().invoke(main, ["eval", "matters", "--db", platform.store.path])
+    assert out.exit_code == 0, out.output
+    first = out.output.splitlines()[0]
+    assert first.startswith("model v0 on 38 authored reports")
+    assert float(first.split("top-5 ")[1]) >= 0.7
