@@ -50,8 +50,8 @@ def run() -> list[Row]:
         rows.append((name, round(took, 3), "s", round(brute_s * (n / BRUTE_N) ** 2, 1), "s all-pairs (scaled from 5k)"))
         if n == 100_000:
             precision, recall = merge.pair_scores(s.truth, p.target)
-            rows.append(("merge_precision_100k", round(precision, 4), "", 1.0, "ideal"))
-            rows.append(("merge_recall_100k", round(recall, 4), "", 1.0, "ideal"))
+            rows.append(("merge_precision_100k", round(100 * precision, 1), "%", 100.0, "% ideal"))
+            rows.append(("merge_recall_100k", round(100 * recall, 1), "%", 100.0, "% ideal"))
     return rows
 
 
