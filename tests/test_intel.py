@@ -211,3 +211,12 @@ def test_eval_matters_command(platform: Any) -> None:
     first = out.output.splitlines()[0]
     assert first.startswith("model v0 on 38 authored reports")
     assert float(first.split("top-5 ")[1]) >= 0.7
+
+
+def test_a_corrected_matter_code_at_registration_is_kept(api: Api) -> None:
+    api.platform.store.write(lambda repo: store.set_threshold(repo.conn, 0.0))
+    r = api.post("collector", "/api/v1/reports/text", json={"text": "路灯不亮了", "lon": JIANGAN[0], "lat": JIANGAN[1]})
+    case_id = r.json()["case"]["id"]
+    r = api.post("acceptor", f"/api/v1/cases/{case_id}/actions/register", json={"matter_code": "02014"})
+    assert r.status_code == 200, r.text
+    assert ("路灯不亮了", "02014") in store.corrections(api.platform.store.reader().conn)
