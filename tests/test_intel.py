@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from tests.conftest import PASSWORD, Api, shared_file
 
 from cityops.intel import store
+from conftest import PASSWORD, Api, shared_file
 
 JIANGAN = (114.3055, 30.5928)  # a point in 江岸区 (420102)
 
@@ -201,3 +201,22 @@ def test_eval_on_real_messages_is_above_the_tfidf_reference() -> None:
     texts, labels = read(shared_file("zh_gov_messages/messages_labeled_495.csv"))
     r = cross_validate(texts, labels)
     assert r.n == 495 and r.accuracy > 0.76
+
+
+def test_eval_matters_command(platform: Any) -> None:
+    from cityops.cli import main
+
+    out = CliRunner().invoke(main, ["eval", "matters", "--db", platform.store.path])
+    assert out.exit_code == 0, out.output
+    first = out.output.splitlines()[0]
+    assert first.startswith("model v0 on 38 authored reports")
+    assert float(first.split("top-5 ")[1]) >= 0.7
+
+
+def test_a_corrected_matter_code_at_registration_is_kept(api: Api) -> None:
+    api.platform.store.write(lambda repo: store.set_threshold(repo.conn, 0.0))
+    r = api.post("collector", "/api/v1/reports/text", json={"text": "路灯不亮了", "lon": JIANGAN[0], "lat": JIANGAN[1]})
+    case_id = r.json()["case"]["id"]
+    r = api.post("acceptor", f"/api/v1/cases/{case_id}/actions/register", json={"matter_code": "02014"})
+    assert r.status_code == 200, r.text
+    assert ("路灯不亮了", "02014") in store.corrections(api.platform.store.reader().conn)

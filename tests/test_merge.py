@@ -103,3 +103,30 @@ def test_mixed_stream_precision_and_recall() -> None:
     p = merge.plan(s.lon, s.lat, s.t, merge.matter_groups(s.codes), merge.signatures(s.texts))
     precision, recall = merge.pair_scores(s.truth, p.target)
     assert precision > 0.9 and recall > 0.8, (precision, recall)
+
+
+def test_dedupe_merges_stored_duplicates_through_the_merge_action(platform, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from click.testing import CliRunner
+
+    from cityops.cases.models import SYSTEM_ACTOR
+    from cityops.cases.service import NewReport, intake
+    from cityops.cli import main
+    from cityops.core import utcnow
+
+    now = utcnow()
+    reports = [("06010", "路边暴露垃圾很臭", 114.3055, 30.5928), ("06010", "路边垃圾很臭没人清", 114.3056, 30.5928),
+               ("06010", "路边暴露垃圾很臭", 114.3355, 30.5928), ("01037", "路灯不亮了", 114.3055, 30.5929)]
+
+    def add(repo):  # type: ignore[no-untyped-def]
+        return [intake(repo, platform, NewReport(c, d, lon, lat), SYSTEM_ACTOR, now).id for c, d, lon, lat in reports]
+
+    ids = platform.store.write(add)
+    out = CliRunner().invoke(main, ["intel", "dedupe", "--db", platform.store.path, "--apply"])
+    assert out.exit_code == 0, out.output
+    assert f"merged  case {ids[1]} -> {ids[0]}" in out.output and "1 links, 1 merged" in out.output
+    with platform.store.read() as repo:
+        merged = repo.get_case(ids[1])
+        assert merged.status == "merged"
+        assert repo.get_case(ids[0]).report_count == 2
+        assert repo.get_case(ids[2]).status == "reported"  # 2.9 km away
+        assert repo.get_case(ids[3]).status == "reported"  # another matter

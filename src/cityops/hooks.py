@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 CaseListener = Callable[[Any, "Platform", "Case | None", "Case", "Change"], None]
 
 # Modules that register listeners when imported; each feature adds its own line.
-PLUGINS: tuple[str, ...] = ("cityops.notify.outbox",)
+PLUGINS: tuple[str, ...] = ("cityops.notify.outbox", "cityops.intel.listener")
 
 _case_listeners: list[CaseListener] = []
 _loaded = False

@@ -127,3 +127,20 @@ def dedupe_cmd(db: str, hours: float, apply: bool, auto_score: float, radius: fl
                    f"score {link.score:.2f}  {link.metres:.0f} m  {link.minutes:.0f} min")
     click.echo(f"{len(links)} links, {sum(link.merged for link in links)} merged")
     p.close()
+
+
+@eval_group.command("matters")
+@DB
+def eval_matters(db: str) -> None:
+    """事项分类评测 / the active matter model on the project's own evaluation set, per major."""
+    from cityops.intel.evaluation import by_major, matter_set
+
+    p = open_platform(db)
+    model, version = service.current_model(p)
+    texts, codes = matter_set()
+    top1, top5, per = by_major(model, texts, codes)
+    click.echo(f"model v{version} on {len(texts)} authored reports: top-1 {top1:.3f}, top-5 {top5:.3f}")
+    click.echo("major  n  top-1  top-5")
+    for major, (n, a1, a5) in per.items():
+        click.echo(f"{major}  {n}  {a1:.3f}  {a5:.3f}")
+    p.close()

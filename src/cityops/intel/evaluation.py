@@ -75,3 +75,26 @@ def cross_validate(texts: list[str], labels: list[str], folds: int = 5, seed: in
         auto = conf >= t
         tradeoff.append((t, float(auto.mean()), float(right[auto].mean()) if auto.any() else float("nan")))
     return Result(len(y), float(right.mean()), f1, per, tradeoff)
+
+
+def matter_set() -> tuple[list[str], list[str]]:
+    """The project's own matter evaluation set (authored sentences across the majors, never
+    used in training): `intel/data/matter_eval.csv`."""
+    import csv
+    import io
+    from importlib import resources
+
+    raw = (resources.files("cityops.intel") / "data" / "matter_eval.csv").read_text(encoding="utf-8")
+    rows = list(csv.DictReader(io.StringIO(raw)))
+    return [r["text"] for r in rows], [r["matter_code"] for r in rows]
+
+
+def by_major(model: TextModel, texts: list[str], codes: list[str]) -> tuple[float, float, dict[str, tuple[int, float, float]]]:
+    """Top-1 accuracy, top-5 accuracy and, per major, (n, top-1, top-5)."""
+    ranked = model.top_k(texts, 5)
+    top1 = np.array([r[0][0] == c for r, c in zip(ranked, codes, strict=True)])
+    top5 = np.array([c in [k for k, _ in r] for r, c in zip(ranked, codes, strict=True)])
+    majors = np.array([c[:2] for c in codes])
+    per = {m: (int((majors == m).sum()), float(top1[majors == m].mean()), float(top5[majors == m].mean()))
+           for m in sorted(set(majors.tolist()))}
+    return float(top1.mean()), float(top5.mean()), per

@@ -68,13 +68,19 @@ def matter_groups(codes: Sequence[str]) -> I:
     return inv.astype(np.int64)
 
 
-def signatures(texts: Sequence[str]) -> npt.NDArray[np.uint64]:
+def signatures(texts: Sequence[str], chunk: int = 50_000) -> npt.NDArray[np.uint64]:
     """MinHash (N_HASH values) of each text's character bigrams over its first TEXT_CHARS
-    characters; all zeros for an empty text. Vectorised over the code points."""
+    characters; all zeros for an empty text. Vectorised over the code points, in chunks so
+    the temporaries stay small."""
+    out = np.zeros((len(texts), N_HASH), np.uint64)
+    for a in range(0, len(texts), chunk):
+        out[a:a + chunk] = _minhash(texts[a:a + chunk])
+    return out
+
+
+def _minhash(texts: Sequence[str]) -> npt.NDArray[np.uint64]:
     n = len(texts)
     cps = np.array(texts, dtype=f"<U{TEXT_CHARS}").view(np.uint32).reshape(n, TEXT_CHARS).astype(np.uint64)
-    if TEXT_CHARS < 2 or n == 0:
-        return np.zeros((n, N_HASH), np.uint64)
     grams = cps[:, :-1] * np.uint64(1_114_112) + cps[:, 1:]
     valid = cps[:, 1:] != 0
     out = np.zeros((n, N_HASH), np.uint64)
@@ -82,7 +88,7 @@ def signatures(texts: Sequence[str]) -> npt.NDArray[np.uint64]:
         for k in range(N_HASH):  # N_HASH passes over the matrix, not a loop over items
             h = (grams + np.uint64(k + 1)) * _PRIME
             h ^= h >> np.uint64(29)
-            h = np.where(valid, h, np.iinfo(np.uint64).max)
+            h[~valid] = np.iinfo(np.uint64).max
             out[:, k] = h.min(axis=1)
     out[~valid.any(axis=1)] = 0
     return out
