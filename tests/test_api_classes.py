@@ -32,6 +32,23 @@ PUBLIC = {
     ("GET", "/open311/v2/tokens/{token}.{fmt}"), ("GET", "/open311/v2/requests.{fmt}"),
     ("GET", "/open311/v2/requests/{request_id}.{fmt}"), ("GET", "/open311/v2/servicerequestupdates.{fmt}"),
     ("POST", "/open311/v2/requests.{fmt}"), ("POST", "/open311/v2/servicerequestupdates.{fmt}"),
+    # Open311 extensions (citizens): the api_key is checked in the handler, like the POSTs above.
+    ("POST", "/open311/v2/requests/{request_id}/subscriptions.{fmt}"),
+    ("GET", "/open311/v2/requests/{request_id}/questionnaire.{fmt}"),
+    ("POST", "/open311/v2/requests/{request_id}/questionnaire.{fmt}"),
+    # A citizen's own links: the unguessable token in the path is the credential.
+    ("GET", "/r/{token}"), ("POST", "/r/{token}"), ("GET", "/n/{token}"),
+    ("GET", "/n/{token}/unsubscribe"), ("POST", "/n/{token}/unsubscribe"),
+    # Public warnings (CAP feeds) and how far each point's warnings can be trusted.
+    ("GET", "/cap/alerts/{identifier}.xml"), ("GET", "/cap/alerts.atom"), ("GET", "/cap/alerts.geojson"),
+    ("GET", "/api/v1/warnings/points/{point}/skill"),
+    # SensorThings: public sensor data by default (a city setting requires a token for reads);
+    # writes check the bearer token in the handler (tests/test_sta.py).
+    ("GET", "/sta/v1.1/"), ("GET", "/sta/v1.1"), ("GET", "/sta/v1.1/{path:path}"),
+    ("POST", "/sta/v1.1/CreateObservations"), ("POST", "/sta/v1.1/{path:path}"),
+    # The pages themselves (they log in through the API) and the city's public geography.
+    ("GET", "/"), ("GET", "/m"), ("GET", "/m/"), ("GET", "/m/catalogue.json"), ("GET", "/m/{name}"),
+    ("GET", "/api/v1/dashboard/layers"), ("GET", "/api/v1/dashboard/basemap"),
 }
 SAMPLE = {"case_id": "1", "action": "register", "fmt": "json", "code": "06010", "name": "swagger-ui.css",
           "token": "x", "request_id": "1"}

@@ -58,6 +58,8 @@ async def store_photo(platform: Platform, actor: Actor, case_id: int, data: byte
 @router.post("/cases/{case_id}/attachments", status_code=201,
              summary="Attach a photo (multipart field 'file'; stage before/after/verify)")
 async def upload(case_id: CaseId, request: Request, actor: ActorDep) -> JSON:
+    with request.app.state.platform.store.read() as repo:  # refuse before reading megabytes
+        cases.get_visible(repo, case_id, actor)
     data, texts = await read_upload(request, "file")
     stage = attachments.check_stage(texts.get("stage"))
     row, created = await store_photo(request.app.state.platform, actor, case_id, data, stage)

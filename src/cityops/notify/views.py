@@ -7,7 +7,7 @@ import html
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import Path, Query, Request
+from fastapi import Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
@@ -15,7 +15,7 @@ from cityops.api.deps import ActorDep, PlatformDep, require
 from cityops.api.forms import form_items
 from cityops.api.routing import feature_router
 from cityops.cases import service as cases
-from cityops.cases.models import STATUS_LABELS, Role
+from cityops.cases.models import STATUS_LABELS, Actor, Role
 from cityops.core import Platform, utcnow
 from cityops.errors import CityopsError, InvalidInput, NotFound
 from cityops.notify import outbox, revisit
@@ -49,10 +49,15 @@ def _subscribe(repo: Any, platform: Platform, case_id: int, body: dict[str, str]
     return {"id": sub.id, "case_id": case_id, "channel": sub.channel, "token": sub.token}
 
 
+def _subscriber(actor: ActorDep) -> Actor:
+    """A dependency, so a caller of the wrong role is refused before its body is read."""
+    require(actor, *SUBSCRIBE_ROLES)
+    return actor
+
+
 @router.post("/cases/{case_id}/subscriptions", status_code=201, summary="Subscribe an address to a case's public steps")
 async def subscribe(case_id: Annotated[int, Path(le=MAX_INT)], body: SubscriptionIn, platform: PlatformDep,
-                    actor: ActorDep) -> dict[str, Any]:
-    require(actor, *SUBSCRIBE_ROLES)
+                    actor: Annotated[Actor, Depends(_subscriber)]) -> dict[str, Any]:
     return await platform.awrite(_subscribe, case_id, body.model_dump(), utcnow())  # type: ignore[no-any-return]
 
 
