@@ -104,11 +104,11 @@ def test_layers_list_is_the_hook_later_features_plug_into(api: Any) -> None:
 
     ids = [x["id"] for x in api.client.get("/api/v1/dashboard/layers").json()["layers"]]
     assert {"districts", "grids", "patrols", "waterlogging", "roads", "cases", "overdue"} <= set(ids)
-    register_layer(Layer("gauges", "积水监测", "Water gauges", "points", "/api/v1/sensing/gauges", live=True))
+    register_layer(Layer("rain", "雨量站", "Rain gauges", "points", "/api/v1/sensing/rain", live=True))
     try:
-        assert "gauges" in [x["id"] for x in api.client.get("/api/v1/dashboard/layers").json()["layers"]]
+        assert "rain" in [x["id"] for x in api.client.get("/api/v1/dashboard/layers").json()["layers"]]
     finally:
-        remove_layer("gauges")
+        remove_layer("rain")
 
 
 def test_case_layer_replay_and_trend_are_scoped_to_the_department(api: Any) -> None:
