@@ -122,11 +122,11 @@ async function loadSensorLayers() {
 }
 
 // A waterlogging point's panel: latest depth, thresholds and how far its warnings can be trusted.
-async function pointPanel(k, tip) {
+async function pointPanel(k, tip, prefix = "") {
   const W = map.water, code = W.code[k], g = (state.sensorData || {}).gauges;
   const j = g ? g.point.indexOf(code) : -1, fmt = (v) => (v === null || v === undefined ? "–" : v);
   const depth = j < 0 ? t("p_no_gauge") : `<span style="color:${LEVEL_COLOURS[g.level[j]]}">${fmt(g.value[j])} cm</span>`;
-  const head = `<b>${W.name[k]}</b> <small>${code || ""}</small><br>${t("p_depth")}: ${depth}` + (j < 0 ? "" : `<br>${t("p_thresholds")}: ${g.yellow[j]} / ${g.red[j]} cm`);
+  const head = prefix + `<b>${W.name[k]}</b> <small>${code || ""}</small><br>${t("p_depth")}: ${depth}` + (j < 0 ? "" : `<br>${t("p_thresholds")}: ${g.yellow[j]} / ${g.red[j]} cm`);
   tip.innerHTML = head + `<br>${t("p_skill")}: …`; tip.dataset.point = code || "";
   let skill = null; try { skill = code ? (await api(`/api/v1/warnings/points/${encodeURIComponent(code)}/skill`)).skill : null; } catch { skill = null; }
   if (tip.dataset.point !== (code || "")) return;  // another click meanwhile
@@ -300,12 +300,14 @@ $("#replay-live").addEventListener("click", backToLive);
 $("#map").addEventListener("click", (e) => {
   if (map.moved > 4) return;
   const r = e.target.getBoundingClientRect(), px = (e.clientX - r.left) * map.dpr, py = (e.clientY - r.top) * map.dpr, i = map.hit(px, py), tip = $("#tip");
-  const k = i < 0 ? map.hitWater(px, py) : -1;
+  const k = map.hitWater(px, py);
   if (i < 0 && k < 0) { tip.hidden = true; return; }
   tip.hidden = false; tip.style.left = e.clientX - r.left + 12 + "px"; tip.style.top = e.clientY - r.top + 12 + "px";
   if (i < 0) { pointPanel(k, tip); return; }
   const C = map.cases; tip.dataset.point = "";
-  tip.innerHTML = `<b>#${C.id[i]}</b> ${matterName(C.matter[i])}<br>${statusLabel(C.statuses[C.statusA[i]])}${C.overdueA[i] ? ` · <span style="color:${OVERDUE_COLOUR}">${t("overdue")}</span>` : ""}<br>${districtName(C.district[i])} · ${departmentName(C.department[i])}`;
+  const caseHtml = `<b>#${C.id[i]}</b> ${matterName(C.matter[i])}<br>${statusLabel(C.statuses[C.statusA[i]])}${C.overdueA[i] ? ` · <span style="color:${OVERDUE_COLOUR}">${t("overdue")}</span>` : ""}<br>${districtName(C.district[i])} · ${departmentName(C.department[i])}`;
+  tip.innerHTML = caseHtml;
+  if (k >= 0) pointPanel(k, tip, caseHtml + "<hr>");  // a gauge case sits on its point: show both
 });
 window.addEventListener("resize", () => { districtBars(); departmentBars(); drawTrend(); });
 

@@ -275,7 +275,7 @@ export class CityMap {
   }
 
   hit(px, py) {
-    const C = this.cases; if (!C) return -1;
+    const C = this.cases; if (!C || !this.visible.cases && !this.visible.overdue) return -1;
     let best = -1, bd = (9 * this.dpr) ** 2;
     for (let i = 0; i < C.n; i++) {
       if (!this.filter(C, i)) continue;
