@@ -11,7 +11,7 @@ export const STATUS_COLOURS = {
 export const OVERDUE_COLOUR = "#ff4d4f";
 // Sensor levels (0 no reading, 1 normal, 2 yellow/slow, 3 red/jammed) and CAP warning levels.
 export const LEVEL_COLOURS = ["#7a8aa0", "#3ddc97", "#ffd54f", "#ff4d4f"];
-export const WARNING_COLOURS = { red: "#ff4d4f", orange: "#ff9f1a", yellow: "#ffd54f", blue: "#3fb6ff" };
+export const WARNING_COLOURS = { red: "#ff4d4f", orange: "#ff9f1a", yellow: "#ffd54f", blue: "#5a78ff" };
 
 const b64 = (s) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0)).buffer;
 
