@@ -104,11 +104,11 @@ def test_layers_list_is_the_hook_later_features_plug_into(api: Any) -> None:
 
     ids = [x["id"] for x in api.client.get("/api/v1/dashboard/layers").json()["layers"]]
     assert {"districts", "grids", "patrols", "waterlogging", "roads", "cases", "overdue"} <= set(ids)
-    register_layer(Layer("gauges", "积水监测", "Water gauges", "points", "/api/v1/sensing/gauges", live=True))
+    register_layer(Layer("rain", "雨量站", "Rain gauges", "points", "/api/v1/sensing/rain", live=True))
     try:
-        assert "gauges" in [x["id"] for x in api.client.get("/api/v1/dashboard/layers").json()["layers"]]
+        assert "rain" in [x["id"] for x in api.client.get("/api/v1/dashboard/layers").json()["layers"]]
     finally:
-        remove_layer("gauges")
+        remove_layer("rain")
 
 
 def test_case_layer_replay_and_trend_are_scoped_to_the_department(api: Any) -> None:
@@ -173,3 +173,73 @@ def test_page_and_static_files_are_served(api: Any) -> None:
     assert r.status_code == 200 and "城市运行驾驶舱" in r.text and 'lang="zh-CN"' in r.text
     for name in ("app.js", "map.js", "charts.js", "i18n.js", "workbench.js", "app.css"):
         assert api.client.get(f"/static/{name}").status_code == 200
+
+
+def test_sensor_and_warning_layers_answer_columns(api: Any) -> None:
+    """Gauges coloured by depth against their thresholds, detectors by speed against free flow,
+    issued warnings as CAP area rings; all public, all columns."""
+    from cityops.detect.columns import Columns
+    from cityops.sensing.ingest import ingest
+    from cityops.sensing.registry import detector_spec, register_point_gauges, register_specs_op
+    from cityops.sensing.store import datastreams_of_kind
+    from cityops.warning import service as warnings
+    from cityops.warning.glue import draft_op
+    from cityops.warning.score import Skill
+
+    platform, city = api.platform, api.platform.city
+    layers = {x["id"]: x for x in api.client.get("/api/v1/dashboard/layers").json()["layers"]}
+    assert layers["gauges"]["url"] == "/api/v1/dashboard/gauges" and layers["warnings"]["kind"] == "polygons"
+    empty = api.client.get("/api/v1/dashboard/warnings").json()
+    assert empty["rings"] == [] and empty["level"] == []
+
+    register_point_gauges(platform)
+    with platform.store.read() as repo:
+        gauge_of = {point: ds for ds, point in datastreams_of_kind(repo.conn, "water_depth")}
+    p = city.waterlogging_points
+    ds = [gauge_of[p[i].code] for i in range(3)]
+    det = platform.store.write(lambda repo: register_specs_op(repo, platform, [
+        detector_spec("D1", "S1", p[0].lon, p[0].lat, p[0].district, {"free_flow": 100.0}),
+        detector_spec("D2", "S2", p[1].lon, p[1].lat, p[1].district)]))
+    now = utcnow()
+    t0 = int(now.timestamp() * 1000) - 600_000
+    # Gauge 0 dries (30 cm then 5 cm: the latest counts), gauge 1 at yellow, gauge 2 over red.
+    cols = Columns.of([ds[0], ds[0], ds[1], ds[2], det[0], det[1]], [t0, t0 + 60_000, t0, t0, t0, t0],
+                      [30.0, 5.0, 22.0, 40.0, 35.0, 35.0])
+    platform.store.write(lambda repo: ingest(repo, None, cols.sorted(), None, now, detect=False))
+
+    g = api.client.get("/api/v1/dashboard/gauges").json()  # public: no token
+    assert len(g["lon"]) == len(g["lat"]) == len(g["level"]) == len(city.waterlogging_points)
+    at = {pt: i for i, pt in enumerate(g["point"])}
+    assert [g["value"][at[p[i].code]] for i in range(3)] == [5.0, 22.0, 40.0]
+    assert [g["level"][at[p[i].code]] for i in range(3)] == [1, 2, 3]
+    assert g["yellow"][at[p[0].code]] == (p[0].yellow_cm or 20.0)
+    assert g["level"][at[p[3].code]] == 0 and g["value"][at[p[3].code]] is None  # no reading yet
+    d = api.client.get("/api/v1/dashboard/detectors").json()
+    i1, i2 = d["id"].index(det[0]), d["id"].index(det[1])
+    # 35 km/h is 0.35 of a 100 km/h free flow (red); without a free flow, 35 km/h is slow (yellow).
+    assert (d["level"][i1], d["free_flow"][i1], d["level"][i2], d["free_flow"][i2]) == (3, 100.0, 2, None)
+
+    district = p[2].district
+    draft = warnings.Draft("orange", (district,), "积水橙色预警", "Orange waterlogging warning", "d", "d",
+                           now, now + timedelta(hours=2), p[2].code)
+    supervisor = Actor("supervisor", Role.SUPERVISOR)
+
+    def warn(repo: Any) -> None:
+        wid = draft_op(repo, platform, draft, now)
+        warnings.approve_warning(repo, platform, wid, supervisor, now)
+        warnings.issue_warning(repo, platform, wid, supervisor, now)
+        warnings.save_skill(repo.conn, p[2].code, "none", 20.0, Skill(4, 3, 1, 4, 0.75, 0.75, 35.0), {}, {}, now)
+
+    platform.store.write(warn)
+    w = api.client.get("/api/v1/dashboard/warnings").json()
+    assert w["level"] == ["orange"] and w["point"] == [p[2].code] and len(w["rings"]) == 1
+    ring = np.array(w["rings"][0][0]).reshape(-1, 2)
+    minx, miny, maxx, maxy = city.geometries[district].bounds
+    assert ring[0].tolist() == ring[-1].tolist() and len(ring) >= 4  # closed, lon/lat order
+    assert (ring[:, 0] >= minx - 0.01).all() and (ring[:, 0] <= maxx + 0.01).all()
+    assert (ring[:, 1] >= miny - 0.01).all() and (ring[:, 1] <= maxy + 0.01).all()
+    # The point panel's figures: the skill of the warned point, none yet for another.
+    skill = api.client.get(f"/api/v1/warnings/points/{p[2].code}/skill").json()["skill"][0]
+    assert (skill["events"], skill["recall"], skill["median_lead_min"]) == (4, 0.75, 35.0)
+    assert api.client.get(f"/api/v1/warnings/points/{p[0].code}/skill").status_code == 404
+    assert api.client.get("/api/v1/dashboard/basemap").json()["waterlogging"]["code"][2] == p[2].code

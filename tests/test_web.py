@@ -220,6 +220,7 @@ def test_big_screen_renders_in_chinese_then_english(pages: Pages) -> None:
     assert "城市运行驾驶舱" in page.inner_text("header")
     page.wait_for_timeout(300)
     assert painted(page, "#map") > 50_000  # districts, grids, patrols drawn before login
+    page.wait_for_function("window.cityops.state.sensorData && 'warnings' in window.cityops.state.sensorData")
     login(page, "supervisor")
     page.wait_for_function("document.querySelector('#k-accepted').textContent !== '–'")
     page.wait_for_selector("#live:not(.off)")

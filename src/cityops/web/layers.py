@@ -109,6 +109,7 @@ def basemap(city: CityPack) -> dict[str, Any]:
                     "grids": len(g), "district": _b64(district), "area": _b64(area), "patrol": _b64(patrol)},
         "patrols": [{"code": p.code, "name": p.name, "name_en": p.name_en} for p in city.patrol_grids],
         "waterlogging": {
+            "code": [w.code for w in city.waterlogging_points],
             "lon": [round(w.lon, 5) for w in city.waterlogging_points],
             "lat": [round(w.lat, 5) for w in city.waterlogging_points],
             "name": [w.name for w in city.waterlogging_points],

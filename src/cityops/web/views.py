@@ -29,7 +29,7 @@ from cityops.core import Platform, utcnow
 from cityops.errors import InvalidInput
 from cityops.geo.models import CityPack
 from cityops.web import layers as layer_defs
-from cityops.web import queries
+from cityops.web import queries, sensorlayers
 from cityops.web.feed import ChangeFeed
 
 STATIC = Path(__file__).parent / "static"
@@ -103,6 +103,24 @@ def trend(
         raise InvalidInput("from must be before to, and at most 2,232 buckets apart", "时间范围有误")
     with platform.store.read() as repo:
         return queries.trend(repo.conn, start, end, size, _department(actor))
+
+
+@router.get("/api/v1/dashboard/gauges", summary="Water gauges: latest depth, thresholds, level (map layer)")
+def gauge_layer(platform: PlatformDep) -> dict[str, Any]:
+    with platform.store.read() as repo:
+        return sensorlayers.gauges(repo.conn)
+
+
+@router.get("/api/v1/dashboard/detectors", summary="Traffic detectors: latest speed and level (map layer)")
+def detector_layer(platform: PlatformDep) -> dict[str, Any]:
+    with platform.store.read() as repo:
+        return sensorlayers.detectors(repo.conn)
+
+
+@router.get("/api/v1/dashboard/warnings", summary="Active warnings with their CAP areas (map layer)")
+def warning_layer(platform: PlatformDep) -> dict[str, Any]:
+    with platform.store.read() as repo:
+        return sensorlayers.warnings(repo.conn, platform.city, utcnow())
 
 
 def _feed(platform: Platform, request: Request) -> ChangeFeed:

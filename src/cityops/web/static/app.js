@@ -1,6 +1,6 @@
 // The big screen (驾驶舱): map, indicators, trend, replay, live feed; login; view switching.
 import { t, pick, applyText, getLang, setLang } from "/static/i18n.js";
-import { CityMap, STATUS_COLOURS, OVERDUE_COLOUR } from "/static/map.js";
+import { CityMap, STATUS_COLOURS, OVERDUE_COLOUR, LEVEL_COLOURS, WARNING_COLOURS } from "/static/map.js";
 import { lineChart, barChart } from "/static/charts.js";
 import { Workbench } from "/static/workbench.js";
 
@@ -45,7 +45,7 @@ async function start() {
   const [bm, layers] = await Promise.all([api("/api/v1/dashboard/basemap"), api("/api/v1/dashboard/layers")]);
   state.basemap = bm; state.layers = layers.layers;
   $("#city-name").textContent = pick([bm.city.name, bm.city.name_en]) + " ";
-  map.setBase(bm); buildToggles(); legend();
+  map.setBase(bm); buildToggles(); legend(); loadSensorLayers(); setInterval(loadSensorLayers, 30000);
   // First meaningful paint: the city drawn (the map's next frame), from navigation start.
   requestAnimationFrame(() => { window.cityops.firstPaintMs = performance.now(); });
   $("#replay-date").value = cityDate();
@@ -73,6 +73,10 @@ function legend() {
   const rows = Object.entries(labels).map(([s, l]) => `<div><i style="background:${STATUS_COLOURS[s]}"></i>${pick(l)}<b>${counts[s] || 0}</b></div>`);
   rows.push(`<div><i style="background:${OVERDUE_COLOUR};box-shadow:0 0 6px ${OVERDUE_COLOUR}"></i>${t("overdue")}<b>${overdue}</b></div>`);
   rows.push(`<div><i style="background:#2ec7ff"></i>${t("l_waterlogging")}<b>${map.water ? map.water.lon.length : 0}</b></div>`);
+  const S = state.sensorData || {}, count = (a, v) => a.reduce((n, x) => n + (x === v), 0);
+  const g = S.gauges; if (g && g.level.length) [["g_red", 3], ["g_yellow", 2], ["g_normal", 1], ["g_none", 0]].forEach(([k, v]) => rows.push(`<div><i style="background:${LEVEL_COLOURS[v]}"></i>${t(k)}<b>${count(g.level, v)}</b></div>`));
+  const d = S.detectors; if (d && d.level.length) [["d_jam", 3], ["d_slow", 2], ["d_free", 1]].forEach(([k, v]) => rows.push(`<div><i style="background:${LEVEL_COLOURS[v]};border-radius:0"></i>${t(k)}<b>${count(d.level, v)}</b></div>`));
+  const w = S.warnings; if (w) for (const lv of ["red", "orange", "yellow", "blue"]) { const n = count(w.level, lv); if (n) rows.push(`<div><i style="background:${WARNING_COLOURS[lv]};opacity:.7"></i>${t("w_" + lv)}<b>${n}</b></div>`); }
   $("#legend").innerHTML = rows.join("");
   $("#k-open").textContent = C ? C.n : "–";
   $("#mapstat").textContent = state.replay ? `${t("replaying")} ${state.replay}` : (state.token ? "" : t("login_hint"));
@@ -104,6 +108,30 @@ async function findActiveDay() {
   let last = tr.reported.length - 1; while (last > 0 && !tr.reported[last]) last--;
   state.day = addDays(today, last - 29); state.daily = tr;
   $("#replay-date").value = state.day;
+}
+
+// Layers other features registered (gauges, detectors, warnings): public columns, polled.
+async function loadSensorLayers() {
+  state.sensorData = state.sensorData || {};
+  await Promise.all(state.layers.filter((l) => l.kind === "points" || l.kind === "polygons").map(async (l) => {
+    let cols; try { cols = await api(l.url); } catch { return; }
+    state.sensorData[l.id] = cols;
+    if (l.kind === "points") map.setSensors(l.id, cols); else map.setAreas(l.id, cols);
+  }));
+  legend();
+}
+
+// A waterlogging point's panel: latest depth, thresholds and how far its warnings can be trusted.
+async function pointPanel(k, tip, prefix = "") {
+  const W = map.water, code = W.code[k], g = (state.sensorData || {}).gauges;
+  const j = g ? g.point.indexOf(code) : -1, fmt = (v) => (v === null || v === undefined ? "–" : v);
+  const depth = j < 0 ? t("p_no_gauge") : `<span style="color:${LEVEL_COLOURS[g.level[j]]}">${fmt(g.value[j])} cm</span>`;
+  const head = prefix + `<b>${W.name[k]}</b> <small>${code || ""}</small><br>${t("p_depth")}: ${depth}` + (j < 0 ? "" : `<br>${t("p_thresholds")}: ${g.yellow[j]} / ${g.red[j]} cm`);
+  tip.innerHTML = head + `<br>${t("p_skill")}: …`; tip.dataset.point = code || "";
+  let skill = null; try { skill = code ? (await api(`/api/v1/warnings/points/${encodeURIComponent(code)}/skill`)).skill : null; } catch { skill = null; }
+  if (tip.dataset.point !== (code || "")) return;  // another click meanwhile
+  const s = skill && (skill.find((x) => x.forecast === "none") || skill[0]);
+  tip.innerHTML = head + `<br>${t("p_skill")}: ` + (s ? `${t("p_events")} ${s.events} · ${t("p_recall")} ${pct(s.recall)} · ${t("p_precision")} ${pct(s.precision)} · ${t("p_lead")} ${Math.round(s.median_lead_min)} ${t("minutes")}` : `<span class="skill-none">${t("p_no_skill")}</span>`);
 }
 
 async function loadCases() {
@@ -271,10 +299,15 @@ $("#replay-date").addEventListener("change", () => { replay(); loadTrend(); });
 $("#replay-live").addEventListener("click", backToLive);
 $("#map").addEventListener("click", (e) => {
   if (map.moved > 4) return;
-  const r = e.target.getBoundingClientRect(), i = map.hit((e.clientX - r.left) * map.dpr, (e.clientY - r.top) * map.dpr), tip = $("#tip");
-  if (i < 0) { tip.hidden = true; return; }
-  const C = map.cases; tip.hidden = false; tip.style.left = e.clientX - r.left + 12 + "px"; tip.style.top = e.clientY - r.top + 12 + "px";
-  tip.innerHTML = `<b>#${C.id[i]}</b> ${matterName(C.matter[i])}<br>${statusLabel(C.statuses[C.statusA[i]])}${C.overdueA[i] ? ` · <span style="color:${OVERDUE_COLOUR}">${t("overdue")}</span>` : ""}<br>${districtName(C.district[i])} · ${departmentName(C.department[i])}`;
+  const r = e.target.getBoundingClientRect(), px = (e.clientX - r.left) * map.dpr, py = (e.clientY - r.top) * map.dpr, i = map.hit(px, py), tip = $("#tip");
+  const k = map.hitWater(px, py);
+  if (i < 0 && k < 0) { tip.hidden = true; return; }
+  tip.hidden = false; tip.style.left = e.clientX - r.left + 12 + "px"; tip.style.top = e.clientY - r.top + 12 + "px";
+  if (i < 0) { pointPanel(k, tip); return; }
+  const C = map.cases; tip.dataset.point = "";
+  const caseHtml = `<b>#${C.id[i]}</b> ${matterName(C.matter[i])}<br>${statusLabel(C.statuses[C.statusA[i]])}${C.overdueA[i] ? ` · <span style="color:${OVERDUE_COLOUR}">${t("overdue")}</span>` : ""}<br>${districtName(C.district[i])} · ${departmentName(C.department[i])}`;
+  tip.innerHTML = caseHtml;
+  if (k >= 0) pointPanel(k, tip, caseHtml + "<hr>");  // a gauge case sits on its point: show both
 });
 window.addEventListener("resize", () => { districtBars(); departmentBars(); drawTrend(); });
 

@@ -9,6 +9,9 @@ export const STATUS_COLOURS = {
   reported_back: "#3ddc97", suspended: "#9aa5b1", closed: "#607d8b", rejected: "#455a64", merged: "#455a64",
 };
 export const OVERDUE_COLOUR = "#ff4d4f";
+// Sensor levels (0 no reading, 1 normal, 2 yellow/slow, 3 red/jammed) and CAP warning levels.
+export const LEVEL_COLOURS = ["#7a8aa0", "#3ddc97", "#ffd54f", "#ff4d4f"];
+export const WARNING_COLOURS = { red: "#ff4d4f", orange: "#ff9f1a", yellow: "#ffd54f", blue: "#5a78ff" };
 
 const b64 = (s) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0)).buffer;
 
@@ -18,7 +21,7 @@ export class CityMap {
     this.dpr = Math.min(window.devicePixelRatio || 1, 2);
     this.s = 1; this.tx = 0; this.ty = 0; this.kx = 1;
     this.visible = { districts: true, grids: true, patrols: true, waterlogging: true, roads: true, cases: true, overdue: true, stress: true };
-    this.cases = null; this.stress = null; this.extra = new Map(); this.filter = () => true;
+    this.cases = null; this.stress = null; this.extra = new Map(); this.sensors = new Map(); this.areas = new Map(); this.filter = () => true;
     this.base = null; this.cache = document.createElement("canvas"); this.cacheKey = "";
     this.points = document.createElement("canvas"); this.pixels = null;
     this.frameTimes = []; this.pending = false; this.onFrame = null; this.highlight = null;
@@ -90,7 +93,7 @@ export class CityMap {
       if (r + 1 < R) { const q = patrol[(r + 1) * C + c]; if (p !== q && (p >= 0 || q >= 0)) { edges.moveTo(c, r + 1); edges.lineTo(c + 1, r + 1); } }
     }
     this.patrolPath = edges;
-    const w = bm.waterlogging; this.water = { lon: Float64Array.from(w.lon), lat: Float64Array.from(w.lat), name: w.name };
+    const w = bm.waterlogging; this.water = { lon: Float64Array.from(w.lon), lat: Float64Array.from(w.lat), name: w.name, code: w.code || [] };
     const lb = [L.origin_lon, L.origin_lat - L.rows * L.deg_lat, L.origin_lon + L.cols * L.deg_lon, L.origin_lat];
     const m = 0.35 * (lb[2] - lb[0]);
     this.fit(L.grids ? [lb[0] - m, lb[1] - m / 2, lb[2] + m, lb[3] + m / 2] : bm.bounds);
@@ -108,6 +111,22 @@ export class CityMap {
     const rgb = parseInt(colour.slice(1), 16);
     this.extra.set(name, { lon, lat, n: lon.length, abgr: 0xff000000 | ((rgb & 0xff) << 16) | (rgb & 0xff00) | (rgb >> 16) });
     this.draw();
+  }
+
+  // Sensor layers (hundreds of points): columns from /api/v1/dashboard/{gauges,detectors}, coloured by level.
+  setSensors(name, cols) {
+    this.sensors.set(name, { lon: Float64Array.from(cols.lon), lat: Float64Array.from(cols.lat), level: Uint8Array.from(cols.level), n: cols.lon.length });
+    this.draw();
+  }
+  // Warning areas: one Path2D per warning in world units, filled in its level's colour.
+  setAreas(name, cols) {
+    const kx = this.kx, list = [];
+    cols.rings.forEach((rings, k) => {
+      const p = new Path2D();
+      for (const r of rings) { p.moveTo(r[0] * kx, -r[1]); for (let i = 2; i < r.length; i += 2) p.lineTo(r[i] * kx, -r[i + 1]); p.closePath(); }
+      list.push({ path: p, colour: WARNING_COLOURS[cols.level[k]] || "#ff9f1a" });
+    });
+    this.areas.set(name, list); this.draw();
   }
 
   draw() { if (this.pending) return; this.pending = true; requestAnimationFrame((ts) => { this.pending = false; this.render(ts); }); }
@@ -168,7 +187,9 @@ export class CityMap {
       if (sameScale) { ctx.drawImage(this.cache, this.tx - this.cacheTx, this.ty - this.cacheTy); clearTimeout(this.rebase); this.rebase = setTimeout(() => { this.panning = false; this.cacheKey = ""; this.draw(); }, 150); }
       else { this.renderBase(); this.cacheKey = key; this.cacheS = this.s; this.cacheTx = this.tx; this.cacheTy = this.ty; ctx.drawImage(this.cache, 0, 0); }
     } else ctx.drawImage(this.cache, 0, 0);
+    this.renderAreas(ctx);
     this.renderPixels(ctx, w, h);
+    this.renderSensors(ctx);
     this.renderCases(ctx);
     if (this.highlight) {
       const x = this.sx(this.highlight[0]), y = this.sy(this.highlight[1]), d = this.dpr;
@@ -198,6 +219,41 @@ export class CityMap {
     ctx.drawImage(this.points, 0, 0);
   }
 
+  renderAreas(ctx) {
+    const d = this.dpr;
+    for (const [name, list] of this.areas) {
+      if (!this.visible[name]) continue;
+      ctx.setTransform(this.s, 0, 0, this.s, this.tx, this.ty); ctx.lineWidth = 2 * d / this.s;
+      for (const a of list) { ctx.globalAlpha = 0.22; ctx.fillStyle = a.colour; ctx.fill(a.path, "evenodd"); ctx.globalAlpha = 1; ctx.strokeStyle = a.colour; ctx.stroke(a.path); }
+      ctx.setTransform(1, 0, 0, 1, 0, 0);
+    }
+  }
+
+  renderSensors(ctx) {
+    const d = this.dpr, r = Math.max(2.5, Math.min(5, this.s / 1800)) * d;
+    for (const [name, S] of this.sensors) {
+      if (!this.visible[name]) continue;
+      const paths = LEVEL_COLOURS.map(() => new Path2D()), sq = name === "detectors";
+      for (let i = 0; i < S.n; i++) {
+        const x = this.sx(S.lon[i]), y = this.sy(S.lat[i]); const p = paths[S.level[i]] || paths[0];
+        if (sq) p.rect(x - r, y - r, 2 * r, 2 * r); else { p.moveTo(x + r, y); p.arc(x, y, r, 0, 6.2832); }
+      }
+      ctx.lineWidth = 1 * d; ctx.strokeStyle = "rgba(5,11,24,0.9)";
+      paths.forEach((p, k) => { ctx.fillStyle = LEVEL_COLOURS[k]; ctx.fill(p); ctx.stroke(p); });
+    }
+  }
+
+  // The waterlogging point under a click (index into the base map's list), or -1.
+  hitWater(px, py) {
+    if (!this.water || !this.visible.waterlogging && !this.visible.gauges) return -1;
+    let best = -1, bd = (8 * this.dpr) ** 2;
+    for (let i = 0; i < this.water.lon.length; i++) {
+      const dx = this.sx(this.water.lon[i]) - px, dy = this.sy(this.water.lat[i]) - py, d = dx * dx + dy * dy;
+      if (d < bd) { bd = d; best = i; }
+    }
+    return best;
+  }
+
   renderCases(ctx) {
     const C = this.cases; if (!C || !C.n) return;
     const dpr = this.dpr, r = Math.max(2.5, Math.min(6, this.s / 1500)) * dpr;
@@ -219,7 +275,7 @@ export class CityMap {
   }
 
   hit(px, py) {
-    const C = this.cases; if (!C) return -1;
+    const C = this.cases; if (!C || !this.visible.cases && !this.visible.overdue) return -1;
     let best = -1, bd = (9 * this.dpr) ** 2;
     for (let i = 0; i < C.n; i++) {
       if (!this.filter(C, i)) continue;
