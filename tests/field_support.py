@@ -53,3 +53,14 @@ def walk(api: Api, cid: int, until: str) -> dict[str, Any]:
         case = r.json()
         assert case["status"] == target
     return case
+
+
+def site_photo(platform: Any, case_id: int) -> None:
+    """Matters verified on site close only with a photo taken there (cityops.field): for tests
+    of other features that close such cases through the case service."""
+    from cityops.cases.models import Actor, Role
+    from cityops.core import utcnow
+    from cityops.field.attachments import attach_demo_photo
+
+    verifier = Actor("verifier", Role.VERIFIER)
+    platform.store.write(lambda repo: attach_demo_photo(repo, platform, case_id, verifier, utcnow()))

@@ -28,6 +28,7 @@ from cityops.cases.workflow import Command
 from cityops.core import utcnow
 from cityops.notify import sender
 from cityops.notify.outbox import on_case_changed, subscribe
+from field_support import site_photo
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 SECRET = "SECRET-内部"
@@ -99,6 +100,7 @@ def full_life(platform: Any, case_id: int) -> None:
     act(Action.REPORT_BACK, Role.DEPARTMENT, reason=f"{SECRET} done")
     act(Action.VERIFY, Role.VERIFIER, passed=False, reason=f"{SECRET} not fixed")
     act(Action.REPORT_BACK, Role.DEPARTMENT, reason=f"{SECRET} done again")
+    site_photo(platform, case_id)
     act(Action.VERIFY, Role.VERIFIER, passed=True, reason=f"{SECRET} ok")
 
 

@@ -21,6 +21,7 @@ from cityops.cases.workflow import Command, allowed_actions, apply
 from cityops.core import utcnow
 from cityops.errors import CityopsError, Forbidden, IllegalTransition, InvalidInput
 from cityops.notify.indicators import citizen_indicators
+from field_support import site_photo
 
 WUHAN = (114.3055, 30.5928)
 T0 = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)
@@ -136,6 +137,7 @@ def close(platform: Any, case_id: int, first: bool = True) -> None:
         act(platform, case_id, Action.DISPATCH, Role.DISPATCHER)
     act(platform, case_id, Action.ACCEPT, Role.DEPARTMENT)
     act(platform, case_id, Action.REPORT_BACK, Role.DEPARTMENT)
+    site_photo(platform, case_id)
     act(platform, case_id, Action.VERIFY, Role.VERIFIER, passed=True)
 
 

@@ -288,7 +288,14 @@ def test_each_role_works_its_queue_through_the_page(pages: Pages, site: Site) ->
     _wait_status(site, case_id, "disposing")
     _act(dep, case_id, "report_back", {"reason": "已清理"})
     _wait_status(site, case_id, "reported_back")
-    # Verifier: verifies on site; the case closes.
+    # Verifier: photographs the site (with the phone page, /m/; here through the same API),
+    # then verifies in the workbench; the case closes.
+    from cityops.field.samples import jpeg
+
+    r = httpx.post(f"{site.root}/api/v1/cases/{case_id}/attachments", data={"stage": "after"},
+                   files={"file": ("after.jpg", jpeg(), "image/jpeg")}, timeout=30,
+                   headers={"Authorization": f"Bearer {site.token('verifier')}"})
+    assert r.status_code in (200, 201), r.text
     ver = pages.new("verifier")
     _act(ver, case_id, "verify")
     _wait_status(site, case_id, "closed")
