@@ -49,6 +49,9 @@ PUBLIC = {
     # The pages themselves (they log in through the API) and the city's public geography.
     ("GET", "/"), ("GET", "/m"), ("GET", "/m/"), ("GET", "/m/catalogue.json"), ("GET", "/m/{name}"),
     ("GET", "/api/v1/dashboard/layers"), ("GET", "/api/v1/dashboard/basemap"),
+    # Public sensor data and active warnings, as the map draws them.
+    ("GET", "/api/v1/dashboard/gauges"), ("GET", "/api/v1/dashboard/detectors"),
+    ("GET", "/api/v1/dashboard/warnings"),
 }
 SAMPLE = {"case_id": "1", "action": "register", "fmt": "json", "code": "06010", "name": "swagger-ui.css",
           "token": "x", "request_id": "1"}

@@ -10,6 +10,7 @@ crash leaves between (3) and (4) is an orphan that `cleanup_orphans` removes lat
 from __future__ import annotations
 
 import secrets
+import zlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -190,8 +191,16 @@ def public_json(row: dict[str, Any], base: str = "") -> dict[str, Any]:
 
 def attach_demo_photo(repo: Any, platform: Platform, case_id: int, actor: Actor, now: datetime) -> None:
     """The demo's verifier photographs the site (a generated picture at the case's place)."""
+    from zoneinfo import ZoneInfo
+
     from cityops.field.samples import jpeg
 
     case = cases.get_visible(repo, case_id, actor)
-    stored = prepare(platform, jpeg(lon=case.lon, lat=case.lat), case, "verify", actor, now)
+    # Taken now, at the place: each visit's photo is a new picture, as a real one would be.
+    local = now.astimezone(ZoneInfo(platform.city.timezone))
+    offset = local.strftime("%z")
+    shade = zlib.crc32(f"{case_id} {now.isoformat()}".encode())  # photos are stored by their pixels
+    photo = jpeg(lon=case.lon, lat=case.lat, taken=local, offset=f"{offset[:3]}:{offset[3:]}",
+                 color=(shade & 0xFF, (shade >> 8) & 0xFF, (shade >> 16) & 0xFF))
+    stored = prepare(platform, photo, case, "verify", actor, now)
     record(repo, platform, stored, actor)
