@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -11,14 +10,9 @@ from typing import Any
 import click
 
 from cityops import __version__
+from cityops.clitools import db_option
+from cityops.clitools import open_db as _platform
 from cityops.errors import CityopsError
-
-DB_HELP = "SQLite database file (created if missing). Default: $CITYOPS_DB or ./cityops.db"
-
-
-def db_option(f: Any) -> Any:
-    return click.option("--db", default=lambda: os.environ.get("CITYOPS_DB", "cityops.db"),
-                        show_default="cityops.db", help=DB_HELP)(f)
 
 
 class Main(click.Group):
@@ -45,10 +39,6 @@ def main() -> None:
     """cityops — 城市运行一网统管: sense, identify, warn, dispatch, track, evaluate."""
 
 
-def _platform(db: str, city: str | None = None) -> Any:
-    from cityops.core import open_platform
-
-    return open_platform(db, city=city)
 
 
 @main.command()

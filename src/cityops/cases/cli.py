@@ -10,21 +10,11 @@ import click
 import orjson
 
 from cityops.cases import names
+from cityops.clitools import db_option as _db_option
+from cityops.clitools import open_db as _platform
 from cityops.store.base import CaseQuery
 
 WIDTH = 100
-
-
-def _platform(db: str) -> Any:
-    from cityops.core import open_platform
-
-    return open_platform(db)
-
-
-def _db_option(f: Any) -> Any:
-    from cityops.cli import db_option
-
-    return db_option(f)
 
 
 def _local(at: datetime | None, tz: Any) -> str:

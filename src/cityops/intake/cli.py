@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 
+from cityops.clitools import db_option as _db
 from cityops.intake.prepare import REASONS
 
 DB_HELP = "SQLite database file. Default: $CITYOPS_DB or ./cityops.db"
 
 
-def _db(f: Any) -> Any:
-    return click.option("--db", default=lambda: os.environ.get("CITYOPS_DB", "cityops.db"),
-                        show_default="cityops.db", help=DB_HELP)(f)
 
 
 @click.command("import")

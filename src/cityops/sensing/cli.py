@@ -3,22 +3,12 @@ and the traffic replay through the congestion detector."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from typing import Any
 
 import click
 
-
-def _db(f: Any) -> Any:
-    return click.option("--db", default=lambda: os.environ.get("CITYOPS_DB", "cityops.db"),
-                        show_default="cityops.db", help="SQLite database file")(f)
-
-
-def _platform(db: str) -> Any:
-    from cityops.core import open_platform
-
-    return open_platform(db)
+from cityops.clitools import db_option as _db
+from cityops.clitools import open_db as _platform
 
 
 @click.group("sensing")

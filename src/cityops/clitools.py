@@ -1,0 +1,22 @@
+"""What every feature's commands share: the --db option and opening the platform it names."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+DB_HELP = "SQLite database file (created if missing). Default: $CITYOPS_DB or ./cityops.db"
+
+
+def db_option(f: Any) -> Any:
+    import click
+
+    return click.option("--db", default=lambda: os.environ.get("CITYOPS_DB", "cityops.db"),
+                        show_default="cityops.db", help=DB_HELP)(f)
+
+
+def open_db(db: str, city: str | None = None) -> Any:
+    """The platform over `db` (imported late: `cityops --help` stays fast)."""
+    from cityops.core import open_platform
+
+    return open_platform(db, city=city)
