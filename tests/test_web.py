@@ -288,15 +288,20 @@ def test_each_role_works_its_queue_through_the_page(pages: Pages, site: Site) ->
     _wait_status(site, case_id, "disposing")
     _act(dep, case_id, "report_back", {"reason": "已清理"})
     _wait_status(site, case_id, "reported_back")
-    # Verifier: photographs the site (with the phone page, /m/; here through the same API),
-    # then verifies in the workbench; the case closes.
+    # Verifier: attaches the site's after-photo in the workbench's case detail (the stage
+    # defaults to 处置后 for a reported-back case), sees its thumbnail, then verifies; the case closes.
     from cityops.field.samples import jpeg
 
-    r = httpx.post(f"{site.root}/api/v1/cases/{case_id}/attachments", data={"stage": "after"},
-                   files={"file": ("after.jpg", jpeg(), "image/jpeg")}, timeout=30,
-                   headers={"Authorization": f"Bearer {site.token('verifier')}"})
-    assert r.status_code in (200, 201), r.text
     ver = pages.new("verifier")
+    ver.click("#tab-work")
+    ver.wait_for_selector(f"#cases tbody tr[data-id='{case_id}']", timeout=20_000)
+    ver.click(f"#cases tbody tr[data-id='{case_id}']")
+    assert ver.input_value("#photo-form [name=stage]") == "after"
+    ver.set_input_files("#photo-file", files=[{"name": "after.jpg", "mimeType": "image/jpeg", "buffer": jpeg()}])
+    ver.wait_for_function("document.querySelector('#thumbs img')?.src.startsWith('blob:')"
+                          " && document.querySelector('#thumbs img').complete", timeout=20_000)
+    assert site.api("verifier", "GET", f"/api/v1/cases/{case_id}/attachments")["attachments"][0]["stage"] == "after"
+    ver.screenshot(path=str(shots() / "cityops-workbench-photo.png"))
     _act(ver, case_id, "verify")
     _wait_status(site, case_id, "closed")
     ver.wait_for_selector("#chain.ok")

@@ -15,8 +15,9 @@ export function toast(msg, bad = false) {
 
 export async function api(path, { method = "GET", body, raw = false } = {}) {
   const headers = {}; if (state.token) headers.authorization = "Bearer " + state.token;
-  if (body !== undefined) headers["content-type"] = "application/json";
-  const r = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  // A FormData body (a photo upload) goes as multipart; the browser writes its boundary.
+  const form = body instanceof FormData; if (body !== undefined && !form) headers["content-type"] = "application/json";
+  const r = await fetch(path, { method, headers, body: body === undefined || form ? body : JSON.stringify(body) });
   if (r.status === 401 && state.token) { logout(); throw new Error(t("login")); }
   if (!r.ok) { let m = r.statusText; try { const j = await r.json(); m = getLang() === "zh" ? (j.message_zh || j.message) + " (" + j.message + ")" : j.message; } catch {} throw new Error(m); }
   return raw ? r : r.json();

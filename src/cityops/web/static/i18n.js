@@ -39,6 +39,11 @@ export const TEXT = {
   description: ["问题描述", "Description"], lon: ["经度", "Longitude"], lat: ["纬度", "Latitude"],
   done: ["已完成", "Done"], page: ["第 {a}–{b} 条，共 {n} 条", "{a}–{b} of {n}"],
   all: ["全部", "All"], empty: ["无", "None"],
+  q_triage: ["分拣队列", "Triage"], triage_head: ["待分拣 {n} 条（置信度低于 {th}）", "{n} waiting (confidence below {th})"],
+  triage_ok: ["确认事项并立案", "Confirm the matter"], triage_done: ["已分拣为案件", "Triaged into a case"], triage_empty: ["暂无待分拣", "Nothing to triage"],
+  photos: ["现场照片", "Site photos"], no_photos: ["暂无照片", "No photos yet"], add_photo: ["添加照片", "Add a photo"], photo_stage: ["照片阶段", "Stage"],
+  photo_added: ["照片已添加", "photo added"], open_photo: ["查看原图", "Open the full picture"], close_hint: ["点击关闭", "click to close"],
+  photo_distance: ["距案发点 {m} 米", "{m} m from the case"],
 };
 let lang = localStorage.getItem("cityops.lang") || "zh";
 export const getLang = () => lang;

@@ -8,13 +8,16 @@ const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "
 const QUEUES = {
   reported: { status: "reported" }, registered: { status: "registered" }, inbox: { status: "dispatched,disposing" },
   verify: { status: "reported_back" }, overdue: { overdue: "true" }, extension: { status: "dispatched,disposing", pending: true }, all: {},
+  triage: null,  // not a case list: the intel triage queue (GET /api/v1/triage)
 };
 const ROLE_QUEUES = {
-  acceptor: ["reported", "all"], dispatcher: ["registered", "all"], department: ["inbox", "all"], verifier: ["verify", "all"],
-  collector: ["verify", "all"], supervisor: ["overdue", "extension", "reported", "registered", "verify", "all"],
-  admin: ["reported", "registered", "inbox", "verify", "overdue", "extension", "all"],
+  acceptor: ["reported", "triage", "all"], dispatcher: ["registered", "all"], department: ["inbox", "all"], verifier: ["verify", "all"],
+  collector: ["verify", "triage", "all"], supervisor: ["overdue", "extension", "reported", "registered", "verify", "triage", "all"],
+  admin: ["reported", "triage", "registered", "inbox", "verify", "overdue", "extension", "all"],
 };
 const REPORTERS = new Set(["collector", "acceptor", "supervisor", "admin"]);
+// Photo stages (cityops.field.attachments.STAGES); any role that may see a case may attach one.
+const STAGES = { before: ["处置前", "before"], after: ["处置后", "after"], verify: ["核查", "verification"], evidence: ["取证", "evidence"] };
 // What each action asks for (docs/workflow.md).
 const FIELDS = {
   register: ["matter_code"], reject: ["reason!"], merge: ["target!", "reason"], dispatch: ["department!", "reason"], accept: [], return: ["reason!"],
@@ -55,8 +58,8 @@ export class Workbench {
     $("#csv").onclick = () => this.csv();
     $("#new-case").onclick = () => this.newCase();
   }
-  reset() { $("#filters").removeEventListener("submit", this.onSubmit); $("#cases tbody").innerHTML = ""; $("#detail").innerHTML = ""; }
-  relang() { this.fillFilters(); this.renderQueues(); this.renderHead(); this.renderRows(); if (this.selected) this.open(this.selected); }
+  reset() { $("#filters").removeEventListener("submit", this.onSubmit); $("#cases tbody").innerHTML = ""; $("#detail").innerHTML = ""; this.dropPhotos(); const tq = $("#triage"); if (tq) tq.remove(); }
+  relang() { this.fillFilters(); this.renderQueues(); this.renderHead(); this.renderRows(); if (this.queue === "triage") this.loadTriage(); if (this.selected) this.open(this.selected); }
   show() { if (!this.loaded) { this.loaded = true; this.load(); } }
   changed(cases) { if (!$("#view-work").hidden) { clearTimeout(this.reload); this.reload = setTimeout(() => this.load(), 800); } }
 
@@ -89,6 +92,10 @@ export class Workbench {
     return p;
   }
   async load() {
+    const triage = this.queue === "triage";
+    $("#filters").hidden = triage; $("#cases").closest(".tablewrap").hidden = triage; $(".pager").hidden = triage;
+    if (triage) return this.loadTriage();
+    const tq = $("#triage"); if (tq) tq.hidden = true;
     try {
       const r = await this.api("/api/v1/cases?" + this.params());
       const src = new FormData($("#filters")).get("source");
@@ -145,13 +152,92 @@ export class Workbench {
         ${c.pending_extension ? row("c_pending_ext", esc(c.pending_extension)) : ""}
         ${suggested.length ? row("c_suggested", suggested.map((d) => esc(pick([d.name, d.name_en]))).join(" → ")) : ""}</dl>
         <div class="actions">${c.allowed_actions.filter((a) => a !== "comment" || true).map((a) => `<button data-action="${a}">${esc(pick(ACTION_TEXT[a] || [a, a]))}</button>`).join("")}</div>
+        <section id="photos" class="photos"><h3>${esc(t("photos"))}</h3><div class="thumbs" id="thumbs"></div>
+          <form id="photo-form" class="photo-form"><label><span>${esc(t("photo_stage"))}</span><select name="stage">${Object.entries(STAGES).map(([k, l]) =>
+            `<option value="${k}" ${k === this.defaultStage(c) ? "selected" : ""}>${esc(pick(l))}</option>`).join("")}</select></label>
+          <label><span>${esc(t("add_photo"))}</span><input type="file" name="file" id="photo-file" accept="image/jpeg,image/png,image/*"></label></form></section>
         <canvas id="minimap" aria-label="case location"></canvas>
         <h3>${esc(t("history"))} <span class="chain ${v.intact ? "ok" : "bad"}" id="chain">${esc(t(v.intact ? "chain_ok" : "chain_bad"))}</span></h3>
         <ol class="hist">${h.entries.map((e) => `<li><b>${esc(new Date(e.at).toLocaleString("zh-CN", { timeZone: this.state.tz, hour12: false }))}</b> ${esc(pick(e.action_label))} · ${esc(e.actor)} (${esc(e.role)}) ${e.from ? esc(e.from) + " → " : ""}${esc(e.to)} ${e.reason ? "· " + esc(e.reason) : ""}</li>`).join("")}</ol>`;
       for (const b of box.querySelectorAll("[data-action]")) b.onclick = () => this.act(b.dataset.action);
+      $("#photo-file").onchange = () => this.upload(id);
+      this.loadPhotos(id);
       if (c.lon !== null) {
         const mm = new CityMap($("#minimap"), { interactive: false }); mm.setBase(this.basemap);
         mm.highlight = [c.lon, c.lat]; mm.centreOn(c.lon, c.lat, 12000); mm.visible.patrols = true;
+      }
+    } catch (e) { box.innerHTML = `<p class="error">${esc(e.message)}</p>`; }
+  }
+
+  // ---- photos: fetched with the bearer token as blobs (an <img src> cannot send it) ----
+  defaultStage(c) { return c.status === "reported_back" ? "after" : ["dispatched", "disposing"].includes(c.status) ? "before" : c.status === "reported" ? "evidence" : "verify"; }
+  dropPhotos() { for (const u of this.urls || []) URL.revokeObjectURL(u); this.urls = []; }
+  async blobURL(url) { const r = await this.api(url, { raw: true }); const u = URL.createObjectURL(await r.blob()); (this.urls ||= []).push(u); return u; }
+  async loadPhotos(id) {
+    this.dropPhotos();
+    const box = $("#thumbs"); if (!box) return;
+    try {
+      const list = (await this.api(`/api/v1/cases/${id}/attachments`)).attachments;
+      if (this.selected !== id) return;
+      if (!list.length) { box.innerHTML = `<p class="muted">${esc(t("no_photos"))}</p>`; return; }
+      box.innerHTML = list.map((a) => `<figure class="thumb${a.flagged ? " flagged" : ""}" data-att="${esc(a.id)}">
+        <button type="button" class="thumb-open" title="${esc(t("open_photo"))}"><img alt="${esc(pick(a.stage_label))}"></button>
+        <figcaption><b>${esc(pick(a.stage_label))}</b> · ${esc(a.uploaded_by)}${a.taken_at ? " · " + esc(new Date(a.taken_at).toLocaleString("zh-CN", { timeZone: this.state.tz, hour12: false })) : ""}
+        ${a.distance_m !== null ? ` · ${esc(t("photo_distance", { m: a.distance_m }))}` : ""}
+        ${a.flags.map((f) => `<span class="chain bad" title="${esc(f.code)}">${esc(pick([f.message_zh, f.message]))}</span>`).join("")}</figcaption></figure>`).join("");
+      for (const a of list) {
+        const fig = box.querySelector(`[data-att="${a.id}"]`);
+        fig.querySelector(".thumb-open").onclick = () => this.showPhoto(a);
+        this.blobURL(a.thumbnail_url).then((u) => { fig.querySelector("img").src = u; }).catch(() => {});
+      }
+    } catch (e) { box.innerHTML = `<p class="error">${esc(e.message)}</p>`; }
+  }
+  async showPhoto(a) {
+    let dlg = $("#photo-dialog");
+    if (!dlg) { dlg = document.createElement("dialog"); dlg.id = "photo-dialog"; dlg.className = "photo-dialog"; document.body.append(dlg); dlg.onclick = () => dlg.close(); }
+    try {
+      const u = await this.blobURL(a.url);
+      dlg.innerHTML = `<img src="${u}" alt="${esc(pick(a.stage_label))}"><p>${esc(pick(a.stage_label))} · ${a.width}×${a.height} · ${esc(t("close_hint"))}</p>`;
+      dlg.showModal();
+    } catch (e) { this.toast(e.message, true); }
+  }
+  async upload(id) {
+    const form = $("#photo-form"), fd = new FormData(form);
+    if (!fd.get("file") || !fd.get("file").size) return;
+    try {
+      const a = await this.api(`/api/v1/cases/${id}/attachments`, { method: "POST", body: fd });
+      this.toast(`#${id} ${t("photo_added")} · ${pick(a.stage_label)}` + (a.flagged ? " · " + a.flags.map((f) => pick([f.message_zh, f.message])).join("; ") : ""), a.flagged);
+      form.reset(); if (this.selected === id) this.loadPhotos(id);
+    } catch (e) { this.toast(e.message, true); }
+  }
+
+  // ---- triage queue (分拣队列): low-confidence free-text reports, a person picks the code ----
+  async loadTriage() {
+    let box = $("#triage");
+    if (!box) { box = document.createElement("div"); box.id = "triage"; box.className = "triage"; $("#queues").after(box); }
+    box.hidden = false;
+    try {
+      const r = await this.api("/api/v1/triage?limit=100");
+      if (this.queue !== "triage") return;
+      const { matterName } = this.names || (await import("/static/app.js"));
+      const pct = (x) => x === null || x === undefined ? "—" : Math.round(x * 100) + "%";
+      box.innerHTML = `<p class="muted">${esc(t("triage_head", { n: r.total, th: pct(r.threshold) }))}</p>` + (r.items.length ? r.items.map((it) => `
+        <form class="triage-item" data-item="${it.id}"><p><b>#${it.id}</b> ${esc(it.source)} · ${esc(new Date(it.created_at * 1000).toLocaleString("zh-CN", { timeZone: this.state.tz, hour12: false }))}
+          ${it.address ? " · " + esc(it.address) : ""}</p><blockquote>${esc(it.text)}</blockquote>
+          <div class="sugg">${it.top_k.map(([code, conf]) => `<button type="button" data-code="${esc(code)}">${esc(code)} ${esc(matterName(code))} <small>${pct(conf)}</small></button>`).join("")}</div>
+          <label><span>${esc(t("matter_code"))}</span><input name="matter_code" list="matters" required value="${esc(it.suggested || "")}"></label>
+          ${it.lon === null || it.lat === null ? `<label><span>${esc(t("lon"))}</span><input name="lon" type="number" step="any" required></label><label><span>${esc(t("lat"))}</span><input name="lat" type="number" step="any" required></label>` : ""}
+          <button type="submit" class="primary">${esc(t("triage_ok"))}</button></form>`).join("") : `<p class="muted">${esc(t("triage_empty"))}</p>`);
+      for (const f of box.querySelectorAll("form.triage-item")) {
+        for (const b of f.querySelectorAll("[data-code]")) b.onclick = () => { f.matter_code.value = b.dataset.code; f.matter_code.focus(); };
+        f.onsubmit = async (e) => {
+          e.preventDefault();
+          try {
+            const c = await this.api(`/api/v1/triage/${f.dataset.item}`, { method: "POST", body: {
+              matter_code: f.matter_code.value.trim(), ...(f.lon ? { lon: Number(f.lon.value), lat: Number(f.lat.value) } : {}) } });
+            this.toast(`#${c.id} · ${t("triage_done")}`); this.loadTriage(); this.open(c.id); this.refreshDashboard();
+          } catch (err) { this.toast(err.message, true); }
+        };
       }
     } catch (e) { box.innerHTML = `<p class="error">${esc(e.message)}</p>`; }
   }
