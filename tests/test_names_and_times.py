@@ -63,3 +63,20 @@ def test_indicator_answers_use_city_time_and_local_days(api: Any) -> None:
     for bad in ("2026-11-01T00:00:00", "yesterday", "2026-13-01"):
         r = api.get("admin", "/api/v1/indicators", params={"from": bad})
         assert r.status_code == 422 and "本市当地日" in r.json()["message_zh"], bad
+
+
+def test_case_search_plain_dates_are_local_days(api: Any) -> None:
+    from datetime import timedelta
+
+    from cityops.core import utcnow
+    from cityops.timefmt import local_day
+
+    cid = api.report("acceptor").json()["id"]
+    today = local_day(utcnow(), api.platform.calendar.zone)
+    found = api.get("admin", "/api/v1/cases", params={
+        "from": today.isoformat(), "to": (today + timedelta(days=1)).isoformat()}).json()
+    assert [c["id"] for c in found["cases"]] == [cid]
+    assert api.get("admin", "/api/v1/cases", params={"to": today.isoformat()}).json()["total"] == 0
+    for bad in ("0001-01-01", "2026-11-01T00:00:00", "soon"):
+        r = api.get("admin", "/api/v1/cases", params={"from": bad})
+        assert r.status_code == 422 and r.json()["message_zh"], bad
