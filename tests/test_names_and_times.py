@@ -38,3 +38,45 @@ def test_names_times_filters_and_csv(api: Any) -> None:
     conflict = api.act("acceptor", cid, "register")
     assert conflict.status_code == 409 and "已派遣待签收" in conflict.json()["message_zh"]
     assert "register" not in conflict.json()["message_zh"], "the Chinese message is all Chinese"
+
+
+def test_indicator_answers_use_city_time_and_local_days(api: Any) -> None:
+    api.report("acceptor")
+    body = api.get("admin", "/api/v1/indicators?by=city").json()
+    assert body["as_of"].endswith("+08:00") and body["from"] is None and body["to"] is None
+    # A plain date is the city's local day: from 2026-11-01 means 2026-11-01T00:00+08:00.
+    body = api.get("admin", "/api/v1/indicators", params={"by": "city", "from": "2026-11-01", "to": "2026-12-01"}).json()
+    assert body["from"] == "2026-11-01T00:00:00+08:00" and body["to"] == "2026-12-01T00:00:00+08:00"
+    same = api.get("admin", "/api/v1/indicators",
+                   params={"by": "city", "from": "2026-10-31T16:00:00Z", "to": "2026-11-30T16:00:00Z"}).json()
+    assert same["from"] == body["from"] and same["rows"] == body["rows"]
+    # Today's cases count from today's local date, to tomorrow's.
+    from datetime import timedelta
+
+    from cityops.core import utcnow
+    from cityops.timefmt import local_day
+
+    today = local_day(utcnow(), api.platform.calendar.zone)
+    rows = api.get("admin", "/api/v1/indicators", params={
+        "by": "city", "from": today.isoformat(), "to": (today + timedelta(days=1)).isoformat()}).json()["rows"]
+    assert rows[0]["accepted"] == 1
+    for bad in ("2026-11-01T00:00:00", "yesterday", "2026-13-01"):
+        r = api.get("admin", "/api/v1/indicators", params={"from": bad})
+        assert r.status_code == 422 and "本市当地日" in r.json()["message_zh"], bad
+
+
+def test_case_search_plain_dates_are_local_days(api: Any) -> None:
+    from datetime import timedelta
+
+    from cityops.core import utcnow
+    from cityops.timefmt import local_day
+
+    cid = api.report("acceptor").json()["id"]
+    today = local_day(utcnow(), api.platform.calendar.zone)
+    found = api.get("admin", "/api/v1/cases", params={
+        "from": today.isoformat(), "to": (today + timedelta(days=1)).isoformat()}).json()
+    assert [c["id"] for c in found["cases"]] == [cid]
+    assert api.get("admin", "/api/v1/cases", params={"to": today.isoformat()}).json()["total"] == 0
+    for bad in ("0001-01-01", "2026-11-01T00:00:00", "soon"):
+        r = api.get("admin", "/api/v1/cases", params={"from": bad})
+        assert r.status_code == 422 and r.json()["message_zh"], bad

@@ -309,7 +309,7 @@ def _register_features() -> None:
     from cityops.field.cli import field
     from cityops.geo.cli import city
     from cityops.intake.cli import import_cmd, routing
-    from cityops.intake.open311.cli import apikey
+    from cityops.intake.open311.cli import apikey, open311
     from cityops.intel.cli import eval_group, intel
     from cityops.notify.cli import notify
     from cityops.sensing.cli import sensing
@@ -320,6 +320,7 @@ def _register_features() -> None:
     main.add_command(import_cmd)
     main.add_command(routing)
     main.add_command(apikey)
+    main.add_command(open311)
     main.add_command(notify)
     main.add_command(warnings)
     main.add_command(sensing)

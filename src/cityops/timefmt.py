@@ -4,7 +4,7 @@ times use `iso` (and `local_day`) rather than formatting their own."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, tzinfo
+from datetime import date, datetime, time, tzinfo
 
 
 def iso(at: datetime | None, zone: tzinfo) -> str | None:
@@ -15,3 +15,15 @@ def iso(at: datetime | None, zone: tzinfo) -> str | None:
 def local_day(at: datetime, zone: tzinfo) -> date:
     """The city's local calendar day `at` falls on."""
     return at.astimezone(zone).date()
+
+
+def parse(value: str, zone: tzinfo) -> datetime:
+    """A query parameter: a plain date (2026-11-01) is the start of the city's local day; a
+    date and time must carry its zone (2026-11-01T08:00:00+08:00, or Z). ValueError else."""
+    text = value.strip()
+    if len(text) == 10:  # YYYY-MM-DD
+        return datetime.combine(date.fromisoformat(text), time(), zone)
+    at = datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
+    if at.tzinfo is None:
+        raise ValueError("a date and time needs a zone")
+    return at

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Path, Query, Request
@@ -19,7 +19,7 @@ from cityops.cases.workflow import Command, allowed_actions
 from cityops.core import Platform, utcnow
 from cityops.errors import InvalidInput
 from cityops.store.base import CaseQuery
-from cityops.timefmt import iso
+from cityops.timefmt import iso, parse
 
 router = feature_router("/api/v1", "cases")
 # SQLite integers are 64-bit: a larger id or offset is refused here, not a 500 in the store.
@@ -125,8 +125,9 @@ def search_cases(
     district: Annotated[str | None, Query(description="district code or name (420103, 江汉区, Jianghan)")] = None,
     grid: str | None = None,
     department: Annotated[str | None, Query(description="department code or name")] = None,
-    reported_from: Annotated[datetime | None, Query(alias="from")] = None,
-    reported_to: Annotated[datetime | None, Query(alias="to")] = None,
+    reported_from: Annotated[str | None, Query(
+        alias="from", description="reported on or after: a date (the city's local day) or ISO 8601 with zone")] = None,
+    reported_to: Annotated[str | None, Query(alias="to", description="reported before (date or ISO 8601 with zone)")] = None,
     overdue: bool = False,
     due_within_hours: Annotated[
         float | None, Query(gt=0, le=MAX_DUE_WITHIN_HOURS, description="open cases due within N working hours")
@@ -149,7 +150,7 @@ def search_cases(
         due_before = platform.calendar.add_working_hours(now, due_within_hours)
     query = CaseQuery(
         status=statuses, matter_code=matters, district=district, grid=grid,
-        department=department, reported_from=_aware(reported_from), reported_to=_aware(reported_to),
+        department=department, reported_from=_local(reported_from, platform), reported_to=_local(reported_to, platform),
         overdue_at=now if overdue else None, due_before=due_before, text=q,
         limit=limit, offset=offset, order=order,
     )
@@ -247,6 +248,24 @@ def _split(value: str | None) -> list[str] | None:
     if not value:
         return None
     return [v.strip() for v in value.split(",") if v.strip()] or None
+
+
+def _local(value: str | None, platform: Platform) -> datetime | None:
+    """A plain date is the city's local day; a date and time needs its zone."""
+    if value is None:
+        return None
+    try:
+        at = parse(value, platform.calendar.zone)
+        at.astimezone(UTC)  # 0001-01-01 in +08:00 has no UTC date
+        return at
+    except OverflowError:
+        raise InvalidInput(f"from/to out of range: {value[:40]!r}", f"时间超出范围：{value[:40]!r}") from None
+    except ValueError:
+        raise InvalidInput(
+            f"from/to must be a date (2026-11-01, the city's local day) or a time with zone "
+            f"(2026-11-27T09:00:00+08:00): {value[:40]!r}",
+            f"from/to 须为日期（2026-11-01，本市当地日）或带时区的时间（2026-11-27T09:00:00+08:00）：{value[:40]!r}",
+        ) from None
 
 
 def _aware(dt: datetime | None) -> datetime | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Annotated, Any
 
 from fastapi import Query
@@ -16,6 +16,7 @@ from cityops.core import utcnow
 from cityops.errors import InvalidInput
 from cityops.evaluate.report import to_csv, to_records
 from cityops.evaluate.service import GroupBy, indicators
+from cityops.timefmt import iso, parse
 
 router = feature_router("/api/v1", "indicators")
 
@@ -25,21 +26,17 @@ def get_indicators(
     platform: PlatformDep,
     actor: ActorDep,
     by: GroupBy = "district",
-    start: Annotated[datetime | None, Query(alias="from", description="reported on or after (ISO 8601 with zone)")] = None,
-    end: Annotated[datetime | None, Query(alias="to", description="reported before")] = None,
+    start: Annotated[str | None, Query(
+        alias="from", description="reported on or after: a date (the city's local day) or ISO 8601 with zone",
+    )] = None,
+    end: Annotated[str | None, Query(alias="to", description="reported before (date or ISO 8601 with zone)")] = None,
     format: Annotated[str, Query(pattern="^(json|csv)$")] = "json",
 ) -> Any:
-    for value in (start, end):
-        if value is None:
-            continue
-        if value.tzinfo is None:
-            raise InvalidInput("from/to need a zone, e.g. 2026-11-01T00:00:00+08:00", "时间必须带时区")
-        try:
-            value.astimezone(UTC)  # 0001-01-01T00:00+14:00 has no UTC date
-        except OverflowError:
-            raise InvalidInput(f"from/to out of range: {value}", "时间超出范围") from None
+    zone = platform.calendar.zone
+    period = [_moment(start, zone), _moment(end, zone)]
+    now = utcnow()
     with platform.store.read() as repo:
-        frame = indicators(repo, by, utcnow(), start, end, actor)
+        frame = indicators(repo, by, now, period[0], period[1], actor)
     if format == "csv":
         # A UTF-8 byte order mark first, or Excel on a Chinese-locale Windows reads GBK.
         buf = io.StringIO("\ufeff")
@@ -54,4 +51,24 @@ def get_indicators(
             code = row.get(by)
             if isinstance(code, str) and code:
                 row[f"{by}_name"], row[f"{by}_name_en"] = namer(platform, code)
-    return {"by": by, "rows": rows}
+    # Times in the city's offset, like every other answer (the rows themselves hold none).
+    return {"by": by, "from": iso(period[0], zone), "to": iso(period[1], zone), "as_of": iso(now, zone),
+            "rows": rows}
+
+
+def _moment(value: str | None, zone: tzinfo) -> datetime | None:
+    """A plain date is the city's local day; a date and time needs its zone."""
+    if value is None:
+        return None
+    try:
+        at = parse(value, zone)
+    except ValueError:
+        raise InvalidInput(
+            f"from/to must be a date (2026-11-01, the city's local day) or a time with zone "
+            f"(2026-11-01T00:00:00+08:00): {value[:40]!r}",
+            f"from/to 须为日期（2026-11-01，本市当地日）或带时区的时间（2026-11-01T00:00:00+08:00）：{value[:40]!r}",
+        ) from None
+    try:
+        return at.astimezone(UTC)  # 0001-01-01T00:00+14:00 has no UTC date
+    except OverflowError:
+        raise InvalidInput(f"from/to out of range: {value[:40]!r}", f"时间超出范围：{value[:40]!r}") from None

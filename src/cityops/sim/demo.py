@@ -259,9 +259,10 @@ def play_day(platform: Platform, reports: int, seed: int,
 
 
 def console() -> Console:
-    """A console as wide as the terminal, or wide enough for the indicator table when piped."""
-    plain = Console()
-    return plain if plain.is_terminal else Console(width=200)
+    """At most 100 columns (narrower when the terminal is): the tables are made to fit it."""
+    from cityops.clitable import console as narrow
+
+    return narrow()
 
 
 def run_demo(db: str, reports: int, seed: int, serve: bool, host: str, port: int, storm: bool = False) -> None:

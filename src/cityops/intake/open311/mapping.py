@@ -116,27 +116,29 @@ def request_json(
     (extensions=true) also extended_attributes and the public notes."""
     o311: Mapping[str, Any] = public.open311_part(case.attributes)
     shown = [e for e in history if public.shows_entry(e.change.action, e.change.actor)] if history else []
-    free_text = policy.shows_text(case.source)
+    def free_text(field: str) -> bool:
+        return policy.shows(case.source, field)
+
     out: dict[str, Any] = {
         "service_request_id": str(case.id),
         "status": public_status(case.status),
         "status_notes": status_notes(case, shown[-1] if shown else None),
         "service_name": public.text(service_name),
         "service_code": case.matter_code,
-        "description": public.text(case.description) if free_text else "",
+        "description": public.text(case.description) if free_text("description") else "",
         "agency_responsible": public.text(agency or ""),
         "service_notice": service_notice,
         "requested_datetime": w3(case.reported_at, tz),
         "updated_datetime": w3(case.updated_at or case.reported_at, tz),
         "expected_datetime": w3(case.due_at, tz),
-        "address": public.text(case.address, 500) if free_text else "",
+        "address": public.text(case.address, 500) if free_text("address") else "",
         "address_id": public.text(o311.get("address_id", ""), 64),
         "zipcode": "",
         "lat": case.lat,
         "long": case.lon,
-        "media_url": public.url(o311.get("media_url")) if free_text else "",
+        "media_url": public.url(o311.get("media_url")) if free_text("media_url") else "",
     }
-    attrs = public.attributes(o311.get("attributes"), attribute_codes) if free_text else {}
+    attrs = public.attributes(o311.get("attributes"), attribute_codes) if free_text("attributes") else {}
     if attrs:
         out["attributes"] = attrs
     if history is not None:

@@ -12,8 +12,10 @@ be http(s). Nothing a staff member, an import or a citizen stores can make a pub
 fail or carry markup.
 
 The city setting `open311_public` (settings table, JSON) changes the defaults, e.g.
-`{"channels": ["open311", "citizen_app"], "text_channels": ["open311"]}`; `"channels": null`
-lists cases from every channel (the default).
+`{"channels": ["open311", "citizen_app"], "text_channels": ["open311"], "fields":
+["description", "address"]}`; `"channels": null` lists cases from every channel (the default);
+`fields` (default all of TEXT_FIELDS) narrows which free text the text channels publish. Set it
+with `cityops open311 public set` (intake/open311/cli.py), which validates it.
 """
 
 from __future__ import annotations
@@ -42,16 +44,33 @@ _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\u
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]{0,63}\Z")
 
 
+# The free-text fields a city may publish for its text channels (`fields` in the setting).
+TEXT_FIELDS = ("description", "address", "attributes", "media_url")
+# Channels (cases.source) the settings CLI accepts besides those already in the database.
+KNOWN_CHANNELS = frozenset({
+    "open311", "citizen_app", "hotline_12345", "inspector", "sensor", "drone", "api", "import",
+})
+
+
 @dataclass(frozen=True)
 class Policy:
     channels: frozenset[str] | None = None  # None: cases from every channel are listed
     text_channels: frozenset[str] = frozenset({"open311"})
+    fields: frozenset[str] = frozenset(TEXT_FIELDS)
 
     def lists(self, source: str) -> bool:
         return self.channels is None or source in self.channels
 
     def shows_text(self, source: str) -> bool:
         return source in self.text_channels
+
+    def shows(self, source: str, field: str) -> bool:
+        """Whether free-text `field` of a case from `source` is published."""
+        return source in self.text_channels and field in self.fields
+
+    def as_json(self) -> dict[str, Any]:
+        return {"channels": sorted(self.channels) if self.channels is not None else None,
+                "text_channels": sorted(self.text_channels), "fields": sorted(self.fields)}
 
 
 DEFAULT = Policy()
@@ -68,6 +87,7 @@ def policy(repo: Any) -> Policy:
         return Policy(
             channels=frozenset(map(str, channels)) if channels is not None else None,
             text_channels=frozenset(map(str, value.get("text_channels", DEFAULT.text_channels))),
+            fields=frozenset(map(str, value.get("fields", TEXT_FIELDS))) & frozenset(TEXT_FIELDS),
         )
     except (orjson.JSONDecodeError, AttributeError, TypeError):
         return DEFAULT  # a broken setting must not open the feed up, nor break it
