@@ -36,7 +36,9 @@ def bash_blocks(section: str) -> list[list[str]]:
 def local(command: str) -> str:
     """The command as this checkout runs it: the venv's programs are this interpreter's."""
     py = shlex.quote(sys.executable)
-    command = command.replace(".venv/bin/cityops", f"{py} -m cityops").replace(".venv/bin/python", py)
+    # One pass: this interpreter may itself live in a .venv/bin (as in CI's clone).
+    command = re.sub(r"\.venv/bin/(cityops|python)\b",
+                     lambda m: f"{py} -m cityops" if m.group(1) == "cityops" else py, command)
     return command.replace("../shared/data", str(SHARED_DATA))
 
 
