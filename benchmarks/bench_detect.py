@@ -12,8 +12,6 @@ Run alone: `PYTHONPATH=src python benchmarks/bench_detect.py`.
 from __future__ import annotations
 
 import os
-import time
-from collections.abc import Callable
 
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "POLARS_MAX_THREADS"):
     os.environ.setdefault(_var, "1")
@@ -23,19 +21,11 @@ import numpy as np  # noqa: E402
 from cityops.detect.columns import Columns  # noqa: E402
 from cityops.detect.congestion import detect_congestion, learn_profile  # noqa: E402
 from cityops.detect.waterlogging import GaugeTable, detect_waterlogging  # noqa: E402
+from harness import Row, best_of  # noqa: E402
 
 N = 1_000_000
 STREAMS = 1000
-Row = tuple[str, float, str, float, str]
 
-
-def _best(fn: Callable[[], object], repeat: int = 5) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def _plain(cols: Columns, ids: np.ndarray, limit: np.ndarray) -> np.ndarray:
@@ -64,8 +54,8 @@ def run() -> list[Row]:
     water = _columns(rng, depth)
     gauges = GaugeTable.of([(i, 20.0, 27.0, f"P{i}") for i in range(1, STREAMS + 1)])
     found = detect_waterlogging(water, gauges)
-    wl = _best(lambda: detect_waterlogging(water, gauges))
-    wl_plain = _best(lambda: _plain(water, gauges.datastream, gauges.yellow))
+    wl = best_of(lambda: detect_waterlogging(water, gauges), repeat=5)
+    wl_plain = best_of(lambda: _plain(water, gauges.datastream, gauges.yellow), repeat=5)
     # Traffic: a daily profile per detector with noise, some incidents.
     day = (np.arange(per) % 288) / 288
     rush = 1 - 0.45 * np.exp(-((day - 0.33) ** 2) / 0.002)
@@ -74,8 +64,8 @@ def run() -> list[Row]:
     traffic = _columns(rng, speed)
     profile = learn_profile(traffic)
     jams = detect_congestion(traffic, profile)
-    cg = _best(lambda: detect_congestion(traffic, profile))
-    cg_plain = _best(lambda: _plain(traffic, profile.datastream, 0.6 * profile.free_flow))
+    cg = best_of(lambda: detect_congestion(traffic, profile), repeat=5)
+    cg_plain = best_of(lambda: _plain(traffic, profile.datastream, 0.6 * profile.free_flow), repeat=5)
     return [
         (f"waterlogging detector ({N:,} readings, {len(found)} detections)", N / wl, "readings/s",
          N / wl_plain, "readings/s plain NumPy pass"),

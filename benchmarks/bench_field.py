@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import io
 import os
-import time
-from collections.abc import Callable
 
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "POLARS_MAX_THREADS"):
     os.environ.setdefault(_var, "1")
@@ -23,17 +21,7 @@ from cityops.field import images, plan  # noqa: E402
 from cityops.field.patrol import SEE_M  # noqa: E402
 from cityops.field.samples import jpeg  # noqa: E402
 from cityops.geo.wuhan import wuhan_demo_pack  # noqa: E402
-
-Row = tuple[str, float, str, float, str]
-
-
-def _best(fn: Callable[[], object], repeat: int = 3) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
+from harness import Row, best_of  # noqa: E402
 
 
 def run() -> list[Row]:
@@ -58,9 +46,9 @@ def run() -> list[Row]:
 
     data = prepared()
     cells = sum(len(r) for r in rows_all)
-    vec = _best(lambda: [shapely.dwithin(p, line, SEE_M) for p, line in data])
+    vec = best_of(lambda: [shapely.dwithin(p, line, SEE_M) for p, line in data])
     plain = [(p, shapely.from_wkb(shapely.to_wkb(line))) for p, line in data]  # unprepared copies
-    loop = _best(lambda: [[pt.distance(line) <= SEE_M for pt in p] for p, line in plain], repeat=1)  # type: ignore[attr-defined]
+    loop = best_of(lambda: [[pt.distance(line) <= SEE_M for pt in p] for p, line in plain], repeat=1)  # type: ignore[attr-defined]
     photo = jpeg(4000, 3000, lon=114.3, lat=30.6)
     zone = images.ZoneInfo("Asia/Shanghai")
 
@@ -68,8 +56,8 @@ def run() -> list[Row]:
         with Image.open(io.BytesIO(photo)) as img:
             img.load()
 
-    clean = _best(lambda: images.process(photo, zone))
-    base = _best(decode)
+    clean = best_of(lambda: images.process(photo, zone))
+    base = best_of(decode)
     return [
         ("coverage, unit grids tested per second (vectorised)", cells / vec, "cells/s", cells / loop, "cells/s (loop)"),
         ("photo 12 MP cleaned (decode, EXIF, re-encode, thumbnail)", clean * 1000, "ms", base * 1000, "ms (decode only)"),

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
 
 # Single-threaded numbers: keep BLAS/GEOS helpers from spreading over cores.
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "POLARS_MAX_THREADS"):
@@ -19,18 +18,10 @@ import numpy as np  # noqa: E402
 import shapely  # noqa: E402
 
 from cityops.geo.wuhan import wuhan_demo_pack  # noqa: E402
+from harness import Row, best_of  # noqa: E402
 
 N = 1_000_000
-Row = tuple[str, float, str, float, str]
 
-
-def _best(fn: Callable[[], object], repeat: int = 3) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def _shapely_districts(
@@ -63,14 +54,14 @@ def run() -> list[Row]:
     clon, clat = rng.uniform(b[0], b[2], N), rng.uniform(b[1], b[3], N)
     rows: list[Row] = []
     for name, lon, lat in (("grid_lookup", glon, glat), ("district_lookup_citywide", clon, clat)):
-        ours = _best(lambda lon=lon, lat=lat: locator.locate(lon, lat))
-        base = _best(lambda lon=lon, lat=lat: _shapely_districts(geoms, lon, lat))
+        ours = best_of(lambda lon=lon, lat=lat: locator.locate(lon, lat))
+        base = best_of(lambda lon=lon, lat=lat: _shapely_districts(geoms, lon, lat))
         rows.append((name, N / ours, "points/s", N / base, "points/s"))
         # Same answers where the point is in no grid (there the raster path must be exact).
         grid, district = locator.locate(lon, lat)
         free = grid < 0
         assert np.array_equal(district[free], _shapely_districts(geoms, lon[free], lat[free]))
-    codes = _best(lambda: pack.locate(glon, glat).grid_code)
+    codes = best_of(lambda: pack.locate(glon, glat).grid_code)
     rows.append(("grid_lookup_with_code_strings", N / codes, "points/s", rows[0][3], "points/s"))
     rows.append(("demo_pack_build", build_s, "s", 3.0, "s (limit)"))
     rows.append(("locator_index_build", index_s, "s", build_s, "s (pack build)"))

@@ -172,6 +172,16 @@ def alternate(baseline: Callable[[], Load], subject: Callable[[], Load], rounds:
     return base, sub, sum(s.ok for _, _, s in pairs)
 
 
+def best_of(fn: Callable[[], object], repeat: int = 3) -> float:
+    """The fastest of `repeat` timed calls, in seconds: the least disturbed by the machine."""
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
 def print_rows(rows: list[Row]) -> None:
     for name, value, unit, base, base_unit in rows:
         ratio = value / base if base else float("nan")

@@ -80,25 +80,32 @@ class Api:
         return self.post(who, f"/api/v1/cases/{case_id}/actions/{action}", json=body)
 
 
-@pytest.fixture
-def api(platform: Any) -> Iterator[Api]:
-    from fastapi.testclient import TestClient
-
-    from cityops.api.app import create_app
-    from cityops.auth.service import issue_token, new_user
+def add_users(platform: Any, users: list[Any]) -> dict[str, str]:
+    """Store `users` (auth.service.new_user values) and return a fresh token for each, by name."""
+    from cityops.auth.service import issue_token
     from cityops.core import utcnow
-
-    known = {d.code for d in platform.city.departments}
-    users = [new_user(r, r, None, PASSWORD, known) for r in ROLES]
-    depts = sorted(known)
-    users += [new_user(f"dept-{i}", "department", code, PASSWORD, known) for i, code in enumerate(depts)]
 
     def setup(repo: Any) -> dict[str, str]:
         for u in users:
             repo.add_user(u, utcnow())
         return {u.name: issue_token(repo, u.name, utcnow()) for u in users}
 
-    tokens = platform.store.write(setup)
+    return platform.store.write(setup)  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def api(platform: Any) -> Iterator[Api]:
+    from fastapi.testclient import TestClient
+
+    from cityops.api.app import create_app
+    from cityops.auth.service import new_user
+
+    known = {d.code for d in platform.city.departments}
+    users = [new_user(r, r, None, PASSWORD, known) for r in ROLES]
+    depts = sorted(known)
+    users += [new_user(f"dept-{i}", "department", code, PASSWORD, known) for i, code in enumerate(depts)]
+
+    tokens = add_users(platform, users)
     # Department tokens by department code too, for convenience.
     for i, code in enumerate(depts):
         tokens[code] = tokens[f"dept-{i}"]

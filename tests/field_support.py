@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from conftest import PASSWORD, ROLES, Api
+from conftest import PASSWORD, ROLES, Api, add_users
 
 
 @contextmanager
@@ -16,8 +16,8 @@ def quick_api(db: Path) -> Iterator[Api]:
     from fastapi.testclient import TestClient
 
     from cityops.api.app import create_app
-    from cityops.auth.service import hash_password, issue_token
-    from cityops.core import open_platform, utcnow
+    from cityops.auth.service import hash_password
+    from cityops.core import open_platform
     from cityops.store.base import User
 
     platform = open_platform(db)
@@ -26,12 +26,7 @@ def quick_api(db: Path) -> Iterator[Api]:
     users = [User(r, r, None, digest) for r in ROLES]
     users += [User(f"dept-{i}", "department", code, digest) for i, code in enumerate(depts)]
 
-    def setup(repo: Any) -> dict[str, str]:
-        for u in users:
-            repo.add_user(u, utcnow())
-        return {u.name: issue_token(repo, u.name, utcnow()) for u in users}
-
-    tokens = platform.store.write(setup)
+    tokens = add_users(platform, users)
     for i, code in enumerate(depts):
         tokens[code] = tokens[f"dept-{i}"]
     try:

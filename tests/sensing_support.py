@@ -11,6 +11,8 @@ from typing import Any
 
 import orjson
 
+from conftest import add_users
+
 ARROW = "application/vnd.apache.arrow.stream"
 NDJSON = "application/x-ndjson"
 USERS = {"admin": "admin", "acceptor": "acceptor", "collector": "collector", "gw1": "sensor"}
@@ -34,19 +36,14 @@ def sensing_api(tmp: Path) -> Iterator[SensingApi]:
     from fastapi.testclient import TestClient
 
     from cityops.api.app import create_app
-    from cityops.auth.service import issue_token, new_user
-    from cityops.core import open_platform, utcnow
+    from cityops.auth.service import new_user
+    from cityops.core import open_platform
     from cityops.sensing.registry import register_point_gauges
 
     platform = open_platform(tmp / "sensing.db")
     users = [new_user(name, role, None, "test-password-1", set()) for name, role in USERS.items()]
 
-    def setup(repo: Any) -> dict[str, str]:
-        for u in users:
-            repo.add_user(u, utcnow())
-        return {u.name: issue_token(repo, u.name, utcnow()) for u in users}
-
-    tokens = platform.store.write(setup)
+    tokens = add_users(platform, users)
     gauges = register_point_gauges(platform)
     with TestClient(create_app(platform), base_url="http://testserver") as client:
         yield SensingApi(client, platform, tokens, gauges)

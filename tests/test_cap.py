@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from cityops.warning import cap
-from conftest import Api, shared_file
+from conftest import Api, add_users, shared_file
 
 NS = {"c": cap.NS, "a": "http://www.w3.org/2005/Atom"}
 
@@ -74,8 +74,8 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     from fastapi.testclient import TestClient
 
     from cityops.api.app import create_app
-    from cityops.auth.service import issue_token, new_user
-    from cityops.core import open_platform, utcnow
+    from cityops.auth.service import new_user
+    from cityops.core import open_platform
 
     platform = open_platform(tmp_path_factory.mktemp("cap") / "cap.db")
     known = {d.code for d in platform.city.departments}
@@ -86,12 +86,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     users += [new_user("own", "department", own, "test-password-1", known),
               new_user("other", "department", other, "test-password-1", known)]
 
-    def setup(repo: Any) -> dict[str, str]:
-        for u in users:
-            repo.add_user(u, utcnow())
-        return {u.name: issue_token(repo, u.name, utcnow()) for u in users}
-
-    tokens = platform.store.write(setup)
+    tokens = add_users(platform, users)
     with TestClient(create_app(platform)) as client:
         yield Api(client, tokens, platform)
     platform.close()

@@ -16,6 +16,7 @@ from cityops.cases import service
 from cityops.cases.models import Actor, Role
 from cityops.core import utcnow
 from cityops.web.feed import ChangeFeed
+from conftest import add_users
 
 PASSWORD = "test-password-1"
 
@@ -58,19 +59,14 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     from fastapi.testclient import TestClient
 
     from cityops.api.app import create_app
-    from cityops.auth.service import issue_token, new_user
+    from cityops.auth.service import new_user
     from cityops.core import open_platform
 
     platform = open_platform(tmp_path_factory.mktemp("dash") / "dash.db")
     known = {d.code for d in platform.city.departments}
     users = [new_user(r, r, None, PASSWORD, known) for r in ("collector", "acceptor", "dispatcher", "supervisor", "admin")]
 
-    def setup(repo: Any) -> dict[str, str]:
-        for u in users:
-            repo.add_user(u, utcnow())
-        return {u.name: issue_token(repo, u.name, utcnow()) for u in users}
-
-    tokens = platform.store.write(setup)
+    tokens = add_users(platform, users)
     with TestClient(create_app(platform)) as client:
         yield Api(client, platform, tokens)
     platform.close()

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from cityops.intel import store
-from conftest import PASSWORD, Api, shared_file
+from conftest import PASSWORD, Api, add_users, shared_file
 
 JIANGAN = (114.3055, 30.5928)  # a point in 江岸区 (420102)
 
@@ -22,8 +22,8 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Any:
     from fastapi.testclient import TestClient
 
     from cityops.api.app import create_app
-    from cityops.auth.service import issue_token, new_user
-    from cityops.core import open_platform, utcnow
+    from cityops.auth.service import new_user
+    from cityops.core import open_platform
 
     platform = open_platform(tmp_path_factory.mktemp("intel") / "intel.db")
     known = {d.code for d in platform.city.departments}
@@ -31,12 +31,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Any:
              new_user("acceptor", "acceptor", None, PASSWORD, known),
              new_user("dept-0", "department", sorted(known)[0], PASSWORD, known)]
 
-    def setup(repo: Any) -> dict[str, str]:
-        for u in users:
-            repo.add_user(u, utcnow())
-        return {u.name: issue_token(repo, u.name, utcnow()) for u in users}
-
-    tokens = platform.store.write(setup)
+    tokens = add_users(platform, users)
     with TestClient(create_app(platform)) as client:
         yield Api(client, tokens, platform)
     platform.close()

@@ -28,6 +28,7 @@ from cityops.cases.workflow import Command
 from cityops.core import utcnow
 from cityops.notify import sender
 from cityops.notify.outbox import on_case_changed, subscribe
+from conftest import add_users
 from field_support import site_photo
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
@@ -237,19 +238,14 @@ def api(platform: Any) -> Iterator[Client]:
     from fastapi.testclient import TestClient
 
     from cityops.api.app import create_app
-    from cityops.auth.service import issue_token, new_user
+    from cityops.auth.service import new_user
 
     known = {d.code for d in platform.city.departments}
     users = [new_user("acceptor", "acceptor", None, "test-password-1", known),
              new_user("dept-0", "department", sorted(known)[0], "test-password-1", known),
              new_user("collector", "collector", None, "test-password-1", known)]
 
-    def setup(repo: Any) -> dict[str, str]:
-        for u in users:
-            repo.add_user(u, utcnow())
-        return {u.name: issue_token(repo, u.name, utcnow()) for u in users}
-
-    tokens = platform.store.write(setup)
+    tokens = add_users(platform, users)
     with TestClient(create_app(platform)) as client:
         yield Client(client, tokens, platform)
 

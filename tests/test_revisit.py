@@ -21,6 +21,7 @@ from cityops.cases.workflow import Command, allowed_actions, apply
 from cityops.core import utcnow
 from cityops.errors import CityopsError, Forbidden, IllegalTransition, InvalidInput
 from cityops.notify.indicators import citizen_indicators
+from conftest import add_users
 from field_support import site_photo
 
 WUHAN = (114.3055, 30.5928)
@@ -101,16 +102,11 @@ def client(platform: Any) -> Iterator[Any]:
     from fastapi.testclient import TestClient
 
     from cityops.api.app import create_app
-    from cityops.auth.service import issue_token, new_user
+    from cityops.auth.service import new_user
 
     users = [new_user(n, n, None, "test-password-1", set()) for n in ("acceptor", "supervisor")]
 
-    def setup(repo: Any) -> dict[str, str]:
-        for u in users:
-            repo.add_user(u, utcnow())
-        return {u.name: issue_token(repo, u.name, utcnow()) for u in users}
-
-    tokens = platform.store.write(setup)
+    tokens = add_users(platform, users)
     with TestClient(create_app(platform)) as c:
         c.hdr = {k: {"Authorization": f"Bearer {v}"} for k, v in tokens.items()}  # type: ignore[attr-defined]
         yield c

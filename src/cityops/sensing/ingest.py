@@ -149,7 +149,7 @@ def parse_arrow(body: bytes, now_ms: int) -> tuple[Columns, Rejects]:
     try:
         ds = pc.cast(table["datastream"].fill_null(0), pa.int64()).to_numpy(zero_copy_only=False)
         result = pc.cast(table["result"], pa.float64()).fill_null(math.nan).to_numpy(zero_copy_only=False)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+    except pa.ArrowException as exc:  # invalid values, or a column type with no cast to ours
         raise InvalidInput(f"datastream must be integers and result numbers: {exc}",
                            "datastream 须为整数，result 须为数值") from None
     ds_null = _nulls(table["datastream"])

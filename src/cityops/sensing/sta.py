@@ -592,15 +592,19 @@ async def _writer(request: Request) -> None:
     require(await actor(request), Role.SENSOR)
 
 
+async def _write_body(request: Request) -> tuple[Platform, Any]:
+    """A write's prologue: the caller may write, and its body is JSON."""
+    await _writer(request)
+    try:
+        return request.app.state.platform, orjson.loads(await request.body())
+    except orjson.JSONDecodeError:
+        raise InvalidInput("malformed JSON body", "JSON 格式错误") from None
+
+
 @router.post("/CreateObservations", status_code=201)
 async def post_create_observations(request: Request) -> JSON:
     """The dataArray extension: many observations in one request."""
-    await _writer(request)
-    platform: Platform = request.app.state.platform
-    try:
-        body = orjson.loads(await request.body())
-    except orjson.JSONDecodeError:
-        raise InvalidInput("malformed JSON body", "JSON 格式错误") from None
+    platform, body = await _write_body(request)
     if not isinstance(body, list):
         raise InvalidInput("CreateObservations takes a JSON array", "CreateObservations 须为 JSON 数组")
     links = await platform.awrite(create_observations, body)
@@ -611,12 +615,7 @@ async def post_create_observations(request: Request) -> JSON:
 @router.post("/{path:path}", status_code=201)
 async def create(path: str, request: Request) -> Response:
     """POST to an entity set (or `Datastreams(id)/Observations`, `Things(id)/Datastreams`…)."""
-    await _writer(request)
-    platform: Platform = request.app.state.platform
-    try:
-        body = orjson.loads(await request.body())
-    except orjson.JSONDecodeError:
-        raise InvalidInput("malformed JSON body", "JSON 格式错误") from None
+    platform, body = await _write_body(request)
     if not isinstance(body, dict):
         raise InvalidInput("the body must be a JSON object", "请求体须为 JSON 对象")
     m = re.match(r"^(?:(Datastreams|Things|Locations)\((\d+)\)/)?([A-Za-z]+)$", path)
