@@ -115,7 +115,7 @@ def api(platform: Any) -> Iterator[Api]:
 
 # The slowest files go first, so that on two workers they run beside the rest instead of
 # after it (pytest-xdist hands out files in collection order).
-SLOW_FIRST = ("test_readme.py", "test_web.py", "test_durability.py", "test_storm_demo.py", "test_field_web.py")
+SLOW_FIRST = ("test_readme.py", "test_readme_standalone.py", "test_web.py", "test_durability.py", "test_storm_demo.py", "test_field_web.py")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -49,36 +49,137 @@ def sh(command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
                           timeout=600)
 
 
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One folder for the README's commands and then the docs' (which use the README's demo.db)."""
+    folder = tmp_path_factory.mktemp("readme")
+    (folder / "examples").symlink_to(ROOT / "examples")
+    return folder
+
+
 @pytest.mark.timeout(900)
-def test_using_it_runs_as_printed(tmp_path: Path) -> None:
-    commands, http = bash_blocks("Using it")
-    (tmp_path / "examples").symlink_to(ROOT / "examples")
+def test_using_it_runs_as_printed(workspace: Path) -> None:
+    commands = [c for c in bash_blocks("Using it")[0] if chained(c)]
+    assert len(run_in_order(commands, workspace)) >= len(commands) - 1
+    assert (workspace / "demo.db").exists()
+
+
+def chained(command: str) -> bool:
+    """Whether a README command works on what an earlier one left (the demo database, the
+    back-test's files); the others run in tests/test_readme_standalone.py, on the other worker."""
+    return any(mark in command for mark in ("demo.db", "/tmp/wl", "suggested.yaml"))
+
+
+def run_in_order(commands: list[str], folder: Path) -> list[str]:
     ran = []
     for command in commands:
         if "cityops serve" in command:
-            continue  # runs until stopped: started below for the HTTP example
+            continue  # runs until stopped: started by test_http_examples_run_as_printed
         if "../shared/data" in command and not SHARED_DATA.exists():
             continue
-        out = sh(local(command), tmp_path)
+        out = sh(local(command), folder)
         assert out.returncode == 0, f"{command}\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}"
         ran.append(command)
-    assert len(ran) >= len(commands) - 2
-    assert (tmp_path / "demo.db").exists()
+    return ran
 
+
+def docs_blocks() -> list[tuple[str, list[str]]]:
+    """Every fenced block of docs/*.md that holds a command, as (file, its command lines);
+    `$ ` prompts are dropped and the output lines after them ignored."""
+    blocks = []
+    for path in sorted((ROOT / "docs").glob("*.md")):
+        for block in re.findall(r"```\w*\n(.*?)```", path.read_text("utf-8"), re.S):
+            lines = [line.removeprefix("$ ") for line in block.replace("\\\n", " ").splitlines()]
+            lines = [line for line in lines if COMMAND.match(line)]
+            if lines:
+                blocks.append((path.name, lines))
+    return blocks
+
+
+COMMAND = re.compile(r"(\.venv/bin/|curl |printf |mosquitto_|[A-Z_]+=\$\()")
+# Why a printed command is not run here, by what it contains.
+NOT_RUN = {
+    "cityops serve": "runs until stopped; the HTTP examples run against one started by the test",
+    "mosquitto_sub": "waits for messages until stopped; MQTT is tested by tests/test_mqtt.py",
+    "mosquitto_pub": "needs Debian's mosquitto-clients; MQTT is tested by tests/test_mqtt.py",
+    "benchmarks/run.py": "a benchmark, run by its own command, not by the suite",
+}
+
+
+def runnable(line: str, readme: set[str]) -> bool:
+    bare = line.split("  #", 1)[0].strip()
+    if bare in readme or re.search(r"cityops demo\s*(#|$)", line):
+        return False  # run by the README test already, or serves until stopped
+    if "../shared/data" in line and not SHARED_DATA.exists():
+        return False
+    return not any(marker in line for marker in NOT_RUN)
+
+
+def readme_commands() -> set[str]:
+    commands, http = bash_blocks("Using it")
+    return {c.split("  #", 1)[0].strip() for c in commands + http}
+
+
+@pytest.mark.timeout(900)
+def test_docs_commands_run_as_printed(workspace: Path) -> None:
+    """The command-line examples of docs/*.md, in order, over the README's demo.db."""
+    if not (workspace / "demo.db").exists():
+        pytest.skip("needs the demo.db that test_using_it_runs_as_printed makes")
+    readme = readme_commands()
+    ran = 0
+    for name, lines in docs_blocks():
+        if any("localhost:8000" in line for line in lines):
+            continue  # an HTTP example: run by test_http_examples_run_as_printed
+        for line in lines:
+            if not runnable(line, readme):
+                continue
+            out = sh(local(line), workspace)
+            assert out.returncode == 0, f"docs/{name}: {line}\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}"
+            ran += 1
+    assert ran >= 30
+
+
+def test_http_examples_run_as_printed(workspace: Path) -> None:
+    """The README's HTTP example, then every docs block that talks to localhost:8000, against a
+    real `cityops serve` of the demo database; each docs file's blocks run in one shell, as a
+    reader types them, and every curl must get a 2xx (`--fail-with-body` is added to see it)."""
+    if not (workspace / "demo.db").exists():
+        pytest.skip("needs the demo.db that test_using_it_runs_as_printed makes")
+    commands, http = bash_blocks("Using it")
     port = free_port()
     [serve] = [c for c in commands if "cityops serve" in c]
     serve = serve.split("#", 1)[0].replace("--port 8000", f"--port {port}")
-    server = subprocess.Popen(["bash", "-c", "exec " + local(serve)], cwd=tmp_path,
+    server = subprocess.Popen(["bash", "-c", "exec " + local(serve)], cwd=workspace,
                               env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def http_script(lines: list[str]) -> str:
+        body = "\n".join(local(c).replace("localhost:8000", f"127.0.0.1:{port}") for c in lines)
+        return "set -eo pipefail\ncurl() { command curl --fail-with-body \"$@\"; echo; }\n" + body
+
     try:
         wait_ready(f"http://127.0.0.1:{port}")
-        script = "set -e\n" + "\n".join(local(c).replace("localhost:8000", f"127.0.0.1:{port}") for c in http)
-        out = sh(script, tmp_path)
-        assert out.returncode == 0, out.stderr
+        out = sh(http_script(http), workspace)
+        assert out.returncode == 0, out.stdout + out.stderr
         assert '"status":"registered"' in out.stdout, out.stdout + out.stderr
+        _photo(workspace / "photo.jpg")
+        by_file: dict[str, list[str]] = {}
+        for name, lines in docs_blocks():
+            if any("localhost:8000" in line for line in lines):
+                by_file.setdefault(name, []).extend(line for line in lines if runnable(line, set()))
+        assert len(by_file) >= 4
+        for name, lines in by_file.items():
+            out = sh(http_script(lines), workspace)
+            assert out.returncode == 0, f"docs/{name}\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}"
     finally:
         server.terminate()
         assert server.wait(timeout=60) == 0, "SIGTERM ends the server with exit status 0"
-    wal = tmp_path / "demo.db-wal"
+    wal = workspace / "demo.db-wal"
     assert not wal.exists() or wal.stat().st_size == 0, "the WAL is checkpointed at shutdown"
+
+
+def _photo(path: Path) -> None:
+    """The reader's own photo in the field example: a small JPEG."""
+    from PIL import Image
+
+    Image.new("RGB", (64, 48), (120, 160, 90)).save(path, "JPEG")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -15,25 +16,64 @@ from cityops.clitools import open_db as _platform
 from cityops.errors import CityopsError
 
 
-class Main(click.Group):
+class LazyGroup(click.Group):
+    """A group whose feature commands are imported only when named: `cityops token` need not
+    load the classifier, the sensing stack and the image library before it can answer."""
+
+    def __init__(self, *args: Any, lazy: dict[str, str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = dict(lazy or {})  # command name -> "module:attribute"
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy and cmd_name not in self.commands:
+            module, attr = self.lazy[cmd_name].split(":")
+            self.add_command(getattr(importlib.import_module(module), attr), cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+
+class Main(LazyGroup):
     """Turns domain errors into one clear line and exit status 2, instead of a traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        from cityops.cases.calendar import CalendarError
-        from cityops.catalog.errors import CatalogueError
-        from cityops.geo.errors import CityPackError
-
         try:
             return super().invoke(ctx)
         except CityopsError as exc:
             click.echo(f"error: {exc.message_en} / {exc.message_zh}", err=True)
             sys.exit(2)
-        except (CatalogueError, CityPackError, CalendarError) as exc:
+        except Exception as exc:
+            # Configuration errors of modules this command loaded (none can come from the others).
+            known = tuple(getattr(sys.modules[m], n) for m, n in _CONFIG_ERRORS if m in sys.modules)
+            if not isinstance(exc, known):
+                raise
             click.echo(f"error: {exc}", err=True)
             sys.exit(2)
 
 
-@click.group(cls=Main)
+_CONFIG_ERRORS = (("cityops.cases.calendar", "CalendarError"), ("cityops.catalog.errors", "CatalogueError"),
+                  ("cityops.geo.errors", "CityPackError"))
+
+
+# Feature packages keep their own commands (package by feature); named here, loaded on use.
+FEATURE_COMMANDS = {
+    "catalogue": "cityops.catalog.cli:catalogue",
+    "city": "cityops.geo.cli:city",
+    "import": "cityops.intake.cli:import_cmd",
+    "routing": "cityops.intake.cli:routing",
+    "apikey": "cityops.intake.open311.cli:apikey",
+    "open311": "cityops.intake.open311.cli:open311",
+    "notify": "cityops.notify.cli:notify",
+    "warnings": "cityops.warning.cli:warnings",
+    "sensing": "cityops.sensing.cli:sensing",
+    "field": "cityops.field.cli:field",
+    "intel": "cityops.intel.cli:intel",
+    "eval": "cityops.intel.cli:eval_group",
+}
+
+
+@click.group(cls=Main, lazy=FEATURE_COMMANDS)
 @click.version_option(__version__)
 def main() -> None:
     """cityops — 城市运行一网统管: sense, identify, warn, dispatch, track, evaluate."""
@@ -280,7 +320,7 @@ def _date(value: str | None, tz: Any) -> datetime | None:
     return day.replace(tzinfo=ZoneInfo(tz) if isinstance(tz, str) else tz)
 
 
-@main.group()
+@main.group(cls=LazyGroup, lazy={"list": "cityops.cases.cli:cases_list", "show": "cityops.cases.cli:cases_show"})
 def cases() -> None:
     """案卷 / Case operations."""
 
@@ -298,35 +338,3 @@ def cases_sweep(db: str) -> None:
     finally:
         platform.close()
     click.echo(f"escalated {len(ids)} overdue cases")
-
-
-def _register_features() -> None:
-    from cityops.cases.cli import cases_list, cases_show
-
-    cases.add_command(cases_list)
-    cases.add_command(cases_show)
-    from cityops.catalog.cli import catalogue
-    from cityops.field.cli import field
-    from cityops.geo.cli import city
-    from cityops.intake.cli import import_cmd, routing
-    from cityops.intake.open311.cli import apikey, open311
-    from cityops.intel.cli import eval_group, intel
-    from cityops.notify.cli import notify
-    from cityops.sensing.cli import sensing
-    from cityops.warning.cli import warnings
-
-    main.add_command(catalogue)
-    main.add_command(city)
-    main.add_command(import_cmd)
-    main.add_command(routing)
-    main.add_command(apikey)
-    main.add_command(open311)
-    main.add_command(notify)
-    main.add_command(warnings)
-    main.add_command(sensing)
-    main.add_command(field)
-    main.add_command(intel)
-    main.add_command(eval_group)
-
-
-_register_features()

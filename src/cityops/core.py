@@ -112,10 +112,39 @@ def open_platform(db: str | Path, city: str | Path | None = None, catalogue: str
 
 def warm(platform: Platform) -> None:
     """Build what the first write would otherwise build on its request path: the point →
-    grid/district index (0.5-1.5 s), and one lookup through it."""
+    grid/district index (0.5-1.5 s), and one lookup through it; then rehearse one report in a
+    transaction that is rolled back, so the modules and statements the first real write needs
+    (its listeners' included) are loaded before anyone waits on them."""
     city = platform.city
-    if len(city.grids.code):
-        city.locate_one(float(city.grids.lon[0]), float(city.grids.lat[0]))
+    if not len(city.grids.code):
+        return
+    lon, lat = float(city.grids.lon[0]), float(city.grids.lat[0])
+    city.locate_one(lon, lat)
+    _rehearse_intake(platform, lon, lat)
+
+
+def _rehearse_intake(platform: Platform, lon: float, lat: float) -> None:
+    import logging
+    import sqlite3
+
+    from cityops.cases.models import Actor, Role
+    from cityops.cases.service import NewReport, intake
+    from cityops.errors import CityopsError
+
+    matter = next((m.code for m in platform.catalogue.matters()), None)
+    if matter is None:
+        return
+    conn = platform.store.connect()
+    try:
+        conn.execute("PRAGMA busy_timeout = 200")  # another writer holds the lock: skip, don't wait
+        conn.execute("BEGIN IMMEDIATE")
+        intake(SqliteRepo(conn), platform, NewReport(matter, "warm-up", lon, lat, source="warm-up"),
+               Actor("warm-up", Role.ADMIN), utcnow())
+    except (sqlite3.Error, OSError, CityopsError) as exc:  # say an unwritable database: writes will tell
+        logging.getLogger("cityops").info("warm-up rehearsal skipped: %s", exc)
+    finally:
+        conn.rollback()
+        conn.close()
 
 
 def write_process_main(db: str, fd: int) -> None:

@@ -18,7 +18,15 @@ _hasher = PasswordHasher()
 MIN_PASSWORD = 8
 TOKEN_LIFETIME = timedelta(days=30)
 # A dummy hash keeps the time of a login for an unknown user like that of a wrong password.
-_DUMMY = _hasher.hash("cityops-dummy-password")
+# Made on the first login, not at import: a CLI command should not pay a hash to start.
+_DUMMY: str | None = None
+
+
+def _dummy_hash() -> str:
+    global _DUMMY
+    if _DUMMY is None:
+        _DUMMY = _hasher.hash("cityops-dummy-password")
+    return _DUMMY
 
 
 def hash_password(password: str) -> str:
@@ -72,7 +80,7 @@ def new_user(name: str, role: str, department: str | None, password: str, known_
 def authenticate(repo: Repo, name: str, password: str) -> User:
     user = find_user(repo, name)
     try:
-        _hasher.verify(user.password_hash if user else _DUMMY, password)
+        _hasher.verify(user.password_hash if user else _dummy_hash(), password)
     except (VerifyMismatchError, VerificationError):
         user = None
     if user is None or not user.active:

@@ -1,32 +1,28 @@
-"""geo: the city pack (districts, unit grids, patrol grids, waterlogging points) and point location."""
+"""geo: the city pack (districts, unit grids, patrol grids, waterlogging points) and point location.
 
-from cityops.geo.errors import CityPackError
-from cityops.geo.io import load_city_pack, save_city_pack
-from cityops.geo.models import (
-    CityPack,
-    Department,
-    District,
-    Grid,
-    GridTable,
-    Located,
-    LocatedPoint,
-    PatrolGrid,
-    WaterloggingPoint,
-)
-from cityops.geo.wuhan import wuhan_demo_pack
+The names below load on first use (PEP 562): importing `cityops.geo.errors` for the CLI's error
+handling must not pull in Polars and Shapely.
+"""
 
-__all__ = [
-    "CityPack",
-    "CityPackError",
-    "Department",
-    "District",
-    "Grid",
-    "GridTable",
-    "Located",
-    "LocatedPoint",
-    "PatrolGrid",
-    "WaterloggingPoint",
-    "load_city_pack",
-    "save_city_pack",
-    "wuhan_demo_pack",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_WHERE = {
+    "CityPackError": "cityops.geo.errors",
+    "load_city_pack": "cityops.geo.io",
+    "save_city_pack": "cityops.geo.io",
+    "wuhan_demo_pack": "cityops.geo.wuhan",
+    **{name: "cityops.geo.models" for name in (
+        "CityPack", "Department", "District", "Grid", "GridTable", "Located", "LocatedPoint", "PatrolGrid",
+        "WaterloggingPoint")},
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(importlib.import_module(_WHERE[name]), name)
+    raise AttributeError(f"module 'cityops.geo' has no attribute {name!r}")

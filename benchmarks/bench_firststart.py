@@ -1,0 +1,60 @@
+"""The first writes after a fresh start against the writes that follow, over several starts.
+
+Each round starts `cityops serve` over a new database, waits for `/healthz`, and at once
+sends 8 concurrent `POST /api/v1/cases` (the first writes, which once stalled while the
+write process built its point index), then 200 more in waves of 8. The rows give the
+p99 latency of the first wave and of the intake across all rounds, each against the steady
+writes of the same rounds (every wave after the first); goal: the first wave no slower than
+the p99 of the rest (ratio ≤ 1.5 on a noisy machine), whichever start it is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import numpy as np
+
+from bench_intake import BODY
+from harness import Row, print_rows, running_server
+
+STARTS = 5
+WAVE = 8
+WAVES = 26
+
+
+async def _waves(url: str, token: str) -> list[list[float]]:
+    import httpx
+
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    async with httpx.AsyncClient(timeout=30) as client:
+
+        async def one() -> float:
+            t = time.perf_counter()
+            r = await client.post(url + "/api/v1/cases", content=BODY, headers=headers)
+            if r.status_code != 201:
+                raise RuntimeError(f"intake answered {r.status_code}: {r.text[:200]}")
+            return (time.perf_counter() - t) * 1000
+
+        return [list(await asyncio.gather(*(one() for _ in range(WAVE)))) for _ in range(WAVES)]
+
+
+def run() -> list[Row]:
+    first: list[float] = []
+    steady: list[float] = []
+    for _ in range(STARTS):
+        with running_server() as srv:
+            waves = asyncio.run(_waves(srv.url, srv.token))
+        first.extend(waves[0])
+        steady.extend(x for wave in waves[1:] for x in wave)
+    s99 = float(np.percentile(steady, 99))
+    return [
+        ("first_wave_after_start_p99", float(np.percentile(first, 99)), "ms", s99,
+         f"ms (p99 of the later writes, {STARTS} fresh starts)"),
+        ("first_wave_after_start_max", float(max(first)), "ms", float(np.median(steady)), "ms (median later write)"),
+        ("intake_p99_all_starts", float(np.percentile(first + steady, 99)), "ms", s99, "ms (later writes only)"),
+    ]
+
+
+if __name__ == "__main__":
+    print_rows(run())

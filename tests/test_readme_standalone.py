@@ -1,0 +1,20 @@
+"""The README's "Using it" commands that need nothing an earlier command made (the storm day,
+the 5-fold evaluation, the Han River back-test, …), run exactly as printed. A file of their
+own, so that pytest-xdist runs them beside tests/test_readme.py's chain instead of after it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from test_readme import ROOT, bash_blocks, chained, run_in_order
+
+
+@pytest.mark.timeout(900)
+def test_standalone_commands_run_as_printed(tmp_path: Path) -> None:
+    (tmp_path / "examples").symlink_to(ROOT / "examples")
+    commands = [c for c in bash_blocks("Using it")[0] if not chained(c) and "cityops serve" not in c]
+    assert len(commands) >= 4
+    run_in_order(commands, tmp_path)
+    assert (tmp_path / "storm.db").exists()
