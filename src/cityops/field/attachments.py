@@ -45,17 +45,21 @@ class VideoLimits:
     max_seconds: float = videos.DEFAULT_MAX_SECONDS
 
 
-def video_limits(repo: Any) -> VideoLimits | None:
-    """The city's video limits, or None where the city takes no videos (`field.video_max_mb` 0)."""
+    @property
+    def accepted(self) -> bool:
+        return self.max_bytes > 0 and self.max_seconds > 0
+
+
+def video_limits(repo: Any) -> VideoLimits:
+    """The city's video limits (`field.video_max_mb` 0: the city takes no videos)."""
     mb, seconds = repo.get_setting(VIDEO_MAX_MB_SETTING), repo.get_setting(VIDEO_MAX_S_SETTING)
-    limits = VideoLimits(
+    return VideoLimits(
         min(int(float(mb) * 1024 * 1024), videos.MAX_BYTES) if mb else videos.DEFAULT_MAX_BYTES,
         float(seconds) if seconds else videos.DEFAULT_MAX_SECONDS,
     )
-    return limits if limits.max_bytes > 0 and limits.max_seconds > 0 else None
 
 
-def set_video_limits(repo: Any, max_mb: float, max_seconds: float) -> VideoLimits | None:
+def set_video_limits(repo: Any, max_mb: float, max_seconds: float) -> VideoLimits:
     """Write op: change the city's video limits (`cityops field video-limits`)."""
     if max_mb < 0 or max_seconds < 0 or max_mb * 1024 * 1024 > videos.MAX_BYTES:
         raise InvalidInput(f"video limits: 0 ≤ MB ≤ {videos.MAX_BYTES // 2**20}, seconds ≥ 0",
@@ -97,6 +101,9 @@ def clean(data: bytes, platform: Platform, video: VideoLimits | None) -> images.
     """A photo, or (where `video` limits are given) a short video, sniffed from the bytes."""
     kind = videos.sniff(data) if video is not None else None
     if video is not None and kind is not None:
+        if not video.accepted:
+            raise images.RefusedUpload("this city takes no videos on cases; send a JPEG, PNG or WebP photo",
+                                       "本市案卷不接受视频，请上传 JPEG、PNG 或 WebP 照片")
         return videos.process(data, kind, video.max_bytes, video.max_seconds)
     return images.process(data, platform.calendar.zone)
 
@@ -179,6 +186,25 @@ def cleanup_orphans(repo: Any, platform: Platform, older_than_s: float = ORPHAN_
             store.delete(digest)
             removed.append(digest)
     return removed
+
+
+def copy_files(repo: Any, source: BlobStore, target: BlobStore) -> dict[str, int]:
+    """Copy every file an attachment row names from one store to another (moving a city's
+    photos from the directory to an S3 bucket, or back). Content-addressed: a file already in
+    the target is skipped, so an interrupted copy is simply run again."""
+    digests = sorted({d for row in repo.conn.execute("SELECT sha256, thumb_sha256 FROM attachments") for d in row})
+    out = {"copied": 0, "present": 0, "missing": 0}
+    for digest in digests:
+        if target.exists(digest):
+            out["present"] += 1
+            continue
+        data = source.get(digest)
+        if data is None:
+            out["missing"] += 1
+            continue
+        target.put(data)
+        out["copied"] += 1
+    return out
 
 
 def _referenced(repo: Any, digest: str) -> bool:
