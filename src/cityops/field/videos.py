@@ -82,7 +82,12 @@ def process(data: bytes, kind: str, max_bytes: int = DEFAULT_MAX_BYTES,
         raise TooLarge(f"the video has {len(data)} bytes; at most {limit} are accepted",
                        f"视频过大（{len(data)} 字节），上限 {limit} 字节")
     buf = bytearray(data)
-    info = _mp4(buf, kind) if kind in ("mp4", "quicktime") else _webm(buf)
+    try:
+        info = _mp4(buf, kind) if kind in ("mp4", "quicktime") else _webm(buf)
+    except (struct.error, OverflowError, ValueError, IndexError, RecursionError) as exc:
+        raise _refuse(type(exc).__name__) from None
+    if info.duration_s is not None and not (0 <= info.duration_s < 1e9):
+        raise _refuse(f"a duration of {info.duration_s} s")
     if info.duration_s is not None and info.duration_s > max_seconds:
         raise RefusedUpload(f"the video lasts {info.duration_s:.1f} s; at most {max_seconds:g} s are accepted",
                             f"视频时长 {info.duration_s:.1f} 秒，超过上限 {max_seconds:g} 秒")
@@ -185,13 +190,15 @@ def _mp4(buf: bytearray, kind: str) -> VideoInfo:
     return VideoInfo(kind, seconds, width, height, taken, lon, lat)
 
 
-def _walk(buf: bytearray, box: _Box) -> list[_Box]:
+def _walk(buf: bytearray, box: _Box, depth: int = 0) -> list[_Box]:
     """Every box below `box` in the containers that hold metadata (not inside sample data)."""
+    if depth > 8:
+        raise _refuse("boxes nested too deep")
     out = []
     for b in _boxes(buf, box.body, box.end):
         out.append(b)
         if b.type in (b"trak", b"udta", b"mdia", b"minf"):
-            out.extend(_walk(buf, b))
+            out.extend(_walk(buf, b, depth + 1))
     return out
 
 
@@ -223,6 +230,8 @@ def _blank_samples(buf: bytearray, trak: _Box) -> None:
     if stsz is None or stsc is None or stco is None:
         raise _refuse("a metadata track without sample tables")
     fixed, count = struct.unpack_from(">II", buf, stsz.body + 4)
+    if count > len(buf):
+        raise _refuse("more samples than bytes")
     sizes = [fixed] * count if fixed else list(struct.unpack_from(f">{count}I", buf, stsz.body + 12))
     wide = stco.type == b"co64"
     n_chunks = struct.unpack_from(">I", buf, stco.body + 4)[0]
