@@ -60,16 +60,17 @@ def _trak(handler: bytes, width: int, height: int, stbl: bytes = b"") -> bytes:
 
 def mp4(duration_s: float = 5.0, lon: float | None = None, lat: float | None = None,
         taken: datetime | None = None, width: int = 640, height: int = 360, brand: bytes = b"mp42",
-        apple: bool = False, gps_track: bool = False, audio_only: bool = False) -> bytes:
+        apple: bool = False, gps_track: bool = False, audio_only: bool = False, padding: int = 0) -> bytes:
     """A tiny MP4/QuickTime file as phones write it: `ftyp`, `mdat`, then `moov` with `mvhd`
     (creation time `taken`, UTC), a video track, and the place as `udta/©xyz` (or, with
     `apple`, as the `com.apple.quicktime.location.ISO6709` key); with `gps_track` also a
-    timed-metadata track whose one sample is the place (as drones write it). No real frames."""
+    timed-metadata track whose one sample is the place (as drones write it). No real frames;
+    `padding` bytes of media data make it as large as a real clip."""
     ftyp = _box(b"ftyp", brand + b"\0\0\0\0" + brand + b"isom")
     place = (f"{lat:+08.4f}{lon:+09.4f}/".encode() if lon is not None and lat is not None else b"")
     frames = b"\x00\x00\x00\x10" + b"frame-data-here!" * 4
     sample = b"GPS " + (place or b"+00.0000+000.0000/")
-    mdat = _box(b"mdat", frames + (sample if gps_track else b""))
+    mdat = _box(b"mdat", frames + (sample if gps_track else b"") + bytes(padding))
     sample_at = len(ftyp) + 8 + len(frames)
     epoch = datetime(1904, 1, 1, tzinfo=UTC)
     created = int((taken.astimezone(UTC) - epoch).total_seconds()) if taken is not None else 0
