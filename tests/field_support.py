@@ -64,7 +64,10 @@ def site_photo(platform: Any, case_id: int) -> None:
 @contextmanager
 def s3_server() -> Iterator[dict[str, str]]:
     """A real S3-compatible server (moto's) on 127.0.0.1 with an empty bucket, for as long as
-    the block runs: the environment `cityops.field.blobs.S3Config.from_env` reads."""
+    the block runs: the environment `cityops.field.blobs.S3Config.from_env` reads. (moto keeps
+    its buckets per process, not per server: each block gets a bucket of its own.)"""
+    import secrets
+
     import boto3
     from moto.server import ThreadedMotoServer
 
@@ -72,7 +75,7 @@ def s3_server() -> Iterator[dict[str, str]]:
     server.start()
     try:
         host, port = server.get_host_and_port()
-        env = {"CITYOPS_S3_ENDPOINT_URL": f"http://{host}:{port}", "CITYOPS_S3_BUCKET": "cityops-test",
+        env = {"CITYOPS_S3_ENDPOINT_URL": f"http://{host}:{port}", "CITYOPS_S3_BUCKET": f"cityops-{secrets.token_hex(6)}",
                "CITYOPS_S3_REGION": "us-east-1", "CITYOPS_S3_PREFIX": "wuhan/attachments",
                "CITYOPS_S3_ACCESS_KEY_ID": "test-key", "CITYOPS_S3_SECRET_ACCESS_KEY": "test-secret"}
         boto3.client("s3", endpoint_url=env["CITYOPS_S3_ENDPOINT_URL"], region_name="us-east-1",

@@ -218,7 +218,6 @@ def _blank(buf: bytearray, box: _Box) -> None:
 
 def _blank_samples(buf: bytearray, trak: _Box) -> None:
     """Zero the bytes of a track's samples in `mdat` (its chunks: offsets × samples × sizes)."""
-    stbl = None
     mdia = _child(buf, trak, b"mdia")
     minf = _child(buf, mdia, b"minf") if mdia else None
     stbl = _child(buf, minf, b"stbl") if minf else None
