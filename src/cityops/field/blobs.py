@@ -23,7 +23,7 @@ import os
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -126,7 +126,7 @@ class S3Config:
     region: str = "us-east-1"
     prefix: str = ""  # keys are <prefix><ab>/<sha256>; e.g. "wuhan/attachments/"
     access_key_id: str | None = None
-    secret_access_key: str | None = None
+    secret_access_key: str | None = field(default=None, repr=False)  # never in a log line
     path_style: bool = True  # MinIO and most on-premises stores want path-style URLs
 
     @classmethod
