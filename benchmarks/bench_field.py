@@ -1,12 +1,15 @@
-"""Field work: patrol coverage on the unit-grid raster, and cleaning a phone photo.
+"""Field work: patrol coverage on the unit-grid raster, cleaning a phone photo, reading and
+stripping a phone video.
 
 Run alone: `PYTHONPATH=src python benchmarks/bench_field.py`. Baselines in the same run:
 coverage against a Python loop testing each unit grid's centre against the track (what
-vectorised shapely replaces); photo cleaning against Pillow just decoding the same photo.
+vectorised shapely replaces); photo cleaning against Pillow just decoding the same photo; a
+30 MB video read and stripped against hashing its bytes (which content addressing does anyway).
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 
@@ -17,9 +20,9 @@ import numpy as np  # noqa: E402
 import shapely  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from cityops.field import images, plan  # noqa: E402
+from cityops.field import images, plan, videos  # noqa: E402
 from cityops.field.patrol import SEE_M  # noqa: E402
-from cityops.field.samples import jpeg  # noqa: E402
+from cityops.field.samples import jpeg, mp4  # noqa: E402
 from cityops.geo.wuhan import wuhan_demo_pack  # noqa: E402
 from harness import Row, best_of  # noqa: E402
 
@@ -58,9 +61,13 @@ def run() -> list[Row]:
 
     clean = best_of(lambda: images.process(photo, zone))
     base = best_of(decode)
+    clip = mp4(duration_s=30, lon=114.3, lat=30.6, gps_track=True, padding=30 * 2**20 - 2000)
+    strip = best_of(lambda: videos.process(clip, "mp4"))
+    digest = best_of(lambda: hashlib.sha256(clip).digest())
     return [
         ("coverage, unit grids tested per second (vectorised)", cells / vec, "cells/s", cells / loop, "cells/s (loop)"),
         ("photo 12 MP cleaned (decode, EXIF, re-encode, thumbnail)", clean * 1000, "ms", base * 1000, "ms (decode only)"),
+        ("video 30 MB read and stripped (no decoder)", strip * 1000, "ms", digest * 1000, "ms (SHA-256 of it)"),
     ]
 
 

@@ -59,3 +59,45 @@ def site_photo(platform: Any, case_id: int) -> None:
 
     verifier = Actor("verifier", Role.VERIFIER)
     platform.store.write(lambda repo: attach_demo_photo(repo, platform, case_id, verifier, utcnow()))
+
+
+@contextmanager
+def s3_server() -> Iterator[dict[str, str]]:
+    """A real S3-compatible server (moto's) on 127.0.0.1 with an empty bucket, for as long as
+    the block runs: the environment `cityops.field.blobs.S3Config.from_env` reads. (moto keeps
+    its buckets per process, not per server: each block gets a bucket of its own.)"""
+    import secrets
+
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        env = {"CITYOPS_S3_ENDPOINT_URL": f"http://{host}:{port}", "CITYOPS_S3_BUCKET": f"cityops-{secrets.token_hex(6)}",
+               "CITYOPS_S3_REGION": "us-east-1", "CITYOPS_S3_PREFIX": "wuhan/attachments",
+               "CITYOPS_S3_ACCESS_KEY_ID": "test-key", "CITYOPS_S3_SECRET_ACCESS_KEY": "test-secret"}
+        boto3.client("s3", endpoint_url=env["CITYOPS_S3_ENDPOINT_URL"], region_name="us-east-1",
+                     aws_access_key_id="test-key", aws_secret_access_key="test-secret",
+                     ).create_bucket(Bucket=env["CITYOPS_S3_BUCKET"])
+        yield env
+    finally:
+        server.stop()
+
+
+@contextmanager
+def blob_store(kind: str) -> Iterator[dict[str, str]]:
+    """The server's environment set for a blob store: `directory` (the default) or `s3` (a
+    local S3 server started and stopped here)."""
+    import pytest
+
+    with pytest.MonkeyPatch.context() as mp:
+        if kind == "directory":
+            mp.delenv("CITYOPS_BLOB_STORE", raising=False)
+            yield {}
+            return
+        with s3_server() as env:
+            for key, value in {**env, "CITYOPS_BLOB_STORE": "s3"}.items():
+                mp.setenv(key, value)
+            yield env

@@ -1,8 +1,10 @@
-"""Photos on cases: types from the bytes, limits, EXIF judged then stripped, scope, nothing
-half-stored, and the after-photo a site verification needs."""
+"""Photos and short videos on cases: types from the bytes, limits, EXIF (or the container's
+place and time) judged then stripped, scope, nothing half-stored, and the after-photo a site
+verification needs — with the files in a directory and in an S3-compatible object store."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -14,17 +16,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from cityops.field import images
-from cityops.field.samples import jpeg
+from cityops.field import attachments, images, videos
+from cityops.field.samples import jpeg, mp4, webm
 from conftest import Api, shared_file
-from field_support import quick_api, walk
+from field_support import blob_store, quick_api, s3_server, walk
 
 LON, LAT = 114.3055, 30.5928
 
 
-@pytest.fixture(scope="module")
-def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
-    with quick_api(tmp_path_factory.mktemp("att") / "t.db") as a:
+@pytest.fixture(scope="module", params=["directory", "s3"])
+def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    """Every test below runs with the files in a directory and in a local S3 server."""
+    with blob_store(request.param), quick_api(tmp_path_factory.mktemp("att") / "t.db") as a:
         yield a
 
 
@@ -40,9 +43,9 @@ def new_case(api: Api) -> int:
     return int(r.json()["id"])
 
 
-def stored_files(api: Api) -> list[Path]:
-    root = Path(api.platform.store.path + ".files")
-    return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
+def stored_files(api: Api) -> list[str]:
+    """The digests in the server's blob store (directory or bucket)."""
+    return sorted(attachments.blobs(api.platform).names())
 
 
 def rows(api: Api) -> int:
@@ -102,7 +105,9 @@ def test_exif_times_of_the_real_photos() -> None:
 @pytest.mark.parametrize(("data", "name", "ctype", "status", "word"), [
     (b"hello, this is text", "photo.jpg", "image/jpeg", 422, "not a JPEG"),
     (b"\xff\xd8\xff\xe0" + b"\x00" * 200, "photo.jpg", "image/jpeg", 422, "decoded"),
-    (b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 100, "clip.mp4", "video/mp4", 422, "videos"),
+    (b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 100, "clip.mp4", "video/mp4", 422, "no 'moov'"),
+    (b"\x00\x00\x00\x18ftypheic" + b"\x00" * 100, "p.heic", "image/heic", 422, "HEIC"),
+    (b"\x1a\x45\xdf\xa3" + b"\x00" * 100, "clip.webm", "video/webm", 422, "video cannot be read"),
     (b"GIF89a" + b"\x00" * 100, "anim.gif", "image/gif", 422, "not a JPEG"),
     (b"%PDF-1.4 fake", "scan.png", "image/png", 422, "not a JPEG"),
 ])
@@ -128,9 +133,11 @@ def test_too_large(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(images, "MAX_BYTES", 2000)
     r = upload(api, cid, jpeg(400, 300))
     assert r.status_code == 413 and "上限" in r.json()["message_zh"]
-    # Over the HTTP body limit for uploads: refused before the application reads it.
     monkeypatch.undo()
-    r = upload(api, cid, b"\xff\xd8\xff" + b"\x00" * (13 * 1024 * 1024))
+    r = upload(api, cid, b"\xff\xd8\xff" + b"\x00" * (11 * 1024 * 1024))
+    assert r.status_code == 413 and "10485760" in r.json()["message"]
+    # Over the HTTP body limit for uploads (a short video's): refused before the application reads it.
+    r = upload(api, cid, b"\xff\xd8\xff" + b"\x00" * (53 * 1024 * 1024))
     assert r.status_code == 413
     assert stored_files(api) == before
 
@@ -185,14 +192,14 @@ def test_rework_needs_a_new_after_photo(api: Api) -> None:
 
 
 def test_orphans_are_cleaned_up(api: Api) -> None:
-    from cityops.field import attachments
-
     store = attachments.blobs(api.platform)
     digest = store.put(b"left behind by a crash between file and row")
+    assert store.get(digest) == b"left behind by a crash between file and row"
     removed = api.platform.store.write(lambda repo: attachments.cleanup_orphans(repo, api.platform, 0))
-    assert digest in removed and not store.exists(digest)
+    assert digest in removed and not store.exists(digest) and store.get(digest) is None
     # Files rows point at are kept.
-    assert all(store.exists(p.name) for p in stored_files(api))
+    kept = stored_files(api)
+    assert kept and all(store.exists(name) for name in kept)
 
 
 def test_open311_multipart_media_is_attached_and_rendered(api: Api) -> None:
@@ -226,7 +233,8 @@ def test_open311_multipart_media_is_attached_and_rendered(api: Api) -> None:
     assert stored_files(api) == before_files and rows(api) == before_rows
 
 
-def test_upload_through_the_write_process(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", ["directory", "s3"])
+def test_upload_through_the_write_process(tmp_path: Path, kind: str) -> None:
     """As `cityops serve` runs: the row is written by the write process, the files by the server."""
     from fastapi.testclient import TestClient
 
@@ -235,6 +243,8 @@ def test_upload_through_the_write_process(tmp_path: Path) -> None:
     from cityops.core import open_platform, utcnow
     from cityops.store.base import User
 
+    store = blob_store(kind)
+    store.__enter__()
     platform = open_platform(tmp_path / "wp.db")
     digest = hash_password("test-password-1")
 
@@ -255,8 +265,160 @@ def test_upload_through_the_write_process(tmp_path: Path) -> None:
             assert client.get(r.json()["url"], headers=h).status_code == 200
             bad = client.post("/api/v1/cases/999/attachments", headers=h, files={"file": ("a.jpg", jpeg(), "image/jpeg")})
             assert bad.status_code == 404
+            clip = client.post(f"/api/v1/cases/{cid}/attachments", headers=h,
+                               files={"file": ("v.mp4", mp4(lon=LON, lat=LAT), "video/mp4")})
+            assert clip.status_code == 201 and clip.json()["kind"] == "video", clip.text
     finally:
         platform.close()
+        store.__exit__(None, None, None)
+
+
+# ---- short videos ----------------------------------------------------------------------------
+
+
+def test_a_phone_video_is_flagged_far_away_blanked_and_served_with_a_poster(api: Api) -> None:
+    cid = new_case(api)
+    taken = datetime.now(UTC) - timedelta(minutes=5)
+    clip = mp4(duration_s=12.5, lon=16.6, lat=49.2, taken=taken, width=1920, height=1080)  # Brno
+    r = upload(api, cid, clip, "whatever.bin", "application/octet-stream")
+    assert r.status_code == 201, r.text
+    att = r.json()
+    assert att["kind"] == "video" and att["media_type"] == "video/mp4"
+    assert (att["width"], att["height"], att["duration_s"]) == (1920, 1080, 12.5)
+    assert [f["code"] for f in att["flags"]] == ["far_away"] and att["distance_m"] > 8_000_000
+    assert att["taken_at"].startswith(taken.isoformat()[:16])
+    served = api.get("collector", att["url"])
+    assert served.status_code == 200 and served.headers["content-type"] == "video/mp4"
+    # The same file, same length, minus its place and maker: nothing else moved.
+    body = served.content
+    assert len(body) == len(clip) and b"+49.2000+016.6000" in clip and b"+49.2000" not in body
+    assert b"cityops-phone" not in body and body[:32] == clip[:32]
+    poster = api.get("collector", att["thumbnail_url"])
+    assert poster.status_code == 200 and poster.headers["content-type"] == "image/jpeg"
+    with Image.open(io.BytesIO(poster.content)) as img:
+        assert img.size == (320, 180)
+
+
+def test_iphone_location_and_drone_gps_tracks_are_blanked(api: Api) -> None:
+    cid = new_case(api)
+    for clip in (mp4(lon=LON, lat=LAT, apple=True, brand=b"qt  "), mp4(lon=LON, lat=LAT, gps_track=True)):
+        r = upload(api, cid, clip)
+        assert r.status_code == 201, r.text
+        assert r.json()["flags"] == [] and r.json()["distance_m"] < 50
+        body = api.get("admin", r.json()["url"]).content
+        assert f"{LAT:+08.4f}".encode() in clip and f"{LAT:+08.4f}".encode() not in body
+
+
+def test_webm_videos_from_a_browser(api: Api) -> None:
+    cid = new_case(api)
+    r = upload(api, cid, webm(duration_s=None, live=True), "rec.webm", "video/webm")
+    assert r.status_code == 201, r.text
+    # A live recording writes no duration: the last cluster's time is the lower bound.
+    assert r.json()["media_type"] == "video/webm" and r.json()["duration_s"] == 4.0
+    tagged = webm(duration_s=8, tag="+30.5928+114.3055/")
+    r = upload(api, cid, tagged, "rec.webm", "video/webm")
+    assert r.status_code == 201 and r.json()["duration_s"] == 8.0
+    assert b"114.3055" not in api.get("admin", r.json()["url"]).content
+
+
+def test_video_limits_are_the_citys(api: Api) -> None:
+    cid = new_case(api)
+    before_files, before_rows = stored_files(api), rows(api)
+    r = upload(api, cid, mp4(duration_s=75))
+    assert r.status_code == 422 and "75.0 s" in r.json()["message"] and "秒" in r.json()["message_zh"]
+    assert upload(api, cid, mp4(audio_only=True)).json()["message"].endswith("no video track (audio only?)")
+    assert upload(api, cid, webm(doctype=b"matroska")).status_code == 422
+    api.platform.store.write(lambda repo: attachments.set_video_limits(repo, 0.0001, 90))
+    try:
+        r = upload(api, cid, mp4(duration_s=75))
+        assert r.status_code == 413 and "视频过大" in r.json()["message_zh"]
+        api.platform.store.write(lambda repo: attachments.set_video_limits(repo, 30, 90))
+        assert upload(api, cid, mp4(duration_s=75)).status_code == 201
+        api.platform.store.write(lambda repo: attachments.set_video_limits(repo, 0, 90))
+        r = upload(api, cid, mp4(duration_s=76))
+        assert r.status_code == 422 and "takes no videos" in r.json()["message"]
+    finally:
+        api.platform.store.write(lambda repo: attachments.set_video_limits(repo, 30, 60))
+    # Of all these uploads only one clip was stored, with the poster every video shares.
+    poster = hashlib.sha256(videos.poster()).hexdigest()
+    assert rows(api) == before_rows + 1 and len(set(stored_files(api)) - set(before_files) - {poster}) == 1
+
+
+def test_open311_media_takes_photos_only(api: Api) -> None:
+    from cityops.core import utcnow
+    from cityops.intake.open311.keys import new_key
+
+    plain, key = new_key("fms-video", "report", utcnow())
+    api.platform.store.write(lambda repo: repo.add_api_key(key))
+    form = {"api_key": plain, "service_code": "06010", "lat": str(LAT), "long": str(LON), "description": "x"}
+    bad = api.client.post("/open311/v2/requests.json", data=form, files={"media": ("m.mp4", mp4(), "video/mp4")})
+    assert bad.status_code == 400 and "视频" in bad.json()[0]["description"]
+
+
+# ---- the S3-compatible store ------------------------------------------------------------------
+
+
+def test_the_object_store_down_is_a_503_and_nothing_is_stored(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    cid = new_case(api)
+    before_rows = rows(api)
+    monkeypatch.setenv("CITYOPS_BLOB_STORE", "s3")
+    monkeypatch.setenv("CITYOPS_S3_BUCKET", "no-such-bucket")
+    monkeypatch.setenv("CITYOPS_S3_ENDPOINT_URL", "http://127.0.0.1:9")  # nothing listens there
+    for endpoint in ("http://127.0.0.1:9", None):
+        if endpoint is None:  # a server that answers, without the bucket
+            with s3_server() as env:
+                monkeypatch.setenv("CITYOPS_S3_ENDPOINT_URL", env["CITYOPS_S3_ENDPOINT_URL"])
+                r = upload(api, cid, jpeg(31, 31))
+        else:
+            r = upload(api, cid, jpeg(31, 31))
+        assert r.status_code == 503, r.text
+        assert r.json()["error"] == "storage_unavailable" and "对象存储" in r.json()["message_zh"]
+        assert r.headers["Retry-After"]
+    assert rows(api) == before_rows
+
+
+def test_migrate_files_to_s3_and_serve_from_there(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from cityops.cli import main
+    from cityops.field.blobs import S3Blobs, S3Config, directory_for
+
+    db = tmp_path / "m.db"
+    monkeypatch.delenv("CITYOPS_BLOB_STORE", raising=False)
+    with quick_api(db) as a, s3_server() as env:
+        cid = new_case(a)
+        url = upload(a, cid, jpeg(lon=LON, lat=LAT)).json()["url"]
+        clip = upload(a, cid, mp4(lon=LON, lat=LAT)).json()["url"]
+        assert len(list(directory_for(db).names())) == 4  # photo, thumbnail, video, poster
+        for k, v in env.items():
+            monkeypatch.setenv(k, v)
+        runner = CliRunner()
+        out = runner.invoke(main, ["field", "migrate-files", "--to", "s3", "--db", str(db)])
+        assert out.exit_code == 0 and "copied 4" in out.output, out.output
+        again = runner.invoke(main, ["field", "migrate-files", "--to", "s3", "--db", str(db)])
+        assert "copied 0, 已存在 already there 4" in again.output
+        bucket = S3Blobs(S3Config.from_env())
+        assert sorted(bucket.names()) == sorted(directory_for(db).names())
+        # The server switched to the bucket (the store is chosen per request from the environment).
+        monkeypatch.setenv("CITYOPS_BLOB_STORE", "s3")
+        monkeypatch.setenv("CITYOPS_FILES_DIR", str(tmp_path / "gone"))  # the directory is no longer read
+        assert a.get("admin", url).status_code == 200
+        assert a.get("admin", clip).headers["content-type"] == "video/mp4"
+
+
+def test_video_limits_cli(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from cityops.cli import main
+
+    db = str(tmp_path / "v.db")
+    runner = CliRunner()
+    assert "30 MB, 60 s" in runner.invoke(main, ["field", "video-limits", "--db", db]).output
+    assert "20 MB, 30 s" in runner.invoke(main, ["field", "video-limits", "--max-mb", "20", "--max-seconds", "30",
+                                                 "--db", db]).output
+    assert "not accepted" in runner.invoke(main, ["field", "video-limits", "--max-mb", "0", "--db", db]).output
+    bad = runner.invoke(main, ["field", "video-limits", "--max-mb", "80", "--db", db])
+    assert bad.exit_code != 0 and "50" in bad.output
 
 
 @settings(max_examples=60, deadline=None)

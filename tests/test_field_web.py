@@ -86,7 +86,7 @@ def test_offline_report_then_verification_with_after_photo(server: tuple[str, An
     from cityops.cases.models import Action, Actor, Role
     from cityops.cases.workflow import Command
     from cityops.core import utcnow
-    from cityops.field.samples import jpeg
+    from cityops.field.samples import jpeg, mp4
 
     base, platform = server
     with sync_playwright() as pw:
@@ -175,6 +175,24 @@ def test_offline_report_then_verification_with_after_photo(server: tuple[str, An
                 return row[0] is not None and row[0] > 50
 
         wait_for(tracked, 30)
+        # A short video instead of a photo: the camera input takes both.
+        page.click("nav button[data-tab=report]")
+        assert page.get_attribute("#photo", "accept") == "image/*,video/*"
+        page.fill("#matter-q", "bllj")
+        page.click("#matter-list li[data-code='06010']")
+        page.fill("#desc", "视频上报 / video report")
+        page.set_input_files("#photo", files=[{"name": "v.mp4", "mimeType": "video/mp4",
+                                                "buffer": mp4(lon=LON, lat=LAT, taken=utcnow())}])
+        page.click("#report-btn")
+
+        def video_sent() -> bool:
+            with platform.store.read() as repo:
+                row = repo.conn.execute(
+                    "SELECT a.media_type FROM attachments a JOIN cases c ON c.id = a.case_id "
+                    "WHERE c.description = '视频上报 / video report'").fetchone()
+                return row is not None and row[0] == "video/mp4"
+
+        wait_for(video_sent, 30)
         manifest = page.evaluate("fetch('/m/manifest.webmanifest').then(r => r.json())")
         assert manifest["start_url"] == "/m/"
         browser.close()

@@ -34,6 +34,7 @@ MAX_BODY = 1_000_000  # bytes; a case report is a few KB
 BODY_LIMITS = {"/api/v1/observations": 64_000_000, "/sta/v1.1/CreateObservations": 64_000_000}
 MAX_UPLOAD_BODY = 12 * 1024 * 1024  # a multipart photo upload (cityops.field: 10 MB a photo)
 UPLOAD_PATHS = ("/attachments", "/requests.json", "/requests.xml")
+MAX_VIDEO_BODY = 52 * 1024 * 1024  # a case attachment may be a short video (cityops.field.videos: 50 MB)
 LARGE_JSON_PATHS = ("/drone/detections",)  # a flight's boxes with base64 evidence frames
 # Where reports come in, by far the busiest routes: matched before any other.
 INTAKE_ROUTES = {("POST", "/api/v1/cases"), ("POST", "/open311/v2/requests.{fmt}")}
@@ -54,7 +55,7 @@ class BodyLimit:
         limit = BODY_LIMITS.get(scope["path"], self.limit)
         if (headers.get(b"content-type", b"").startswith(b"multipart/form-data")
                 and scope["path"].endswith(UPLOAD_PATHS)) or scope["path"].endswith(LARGE_JSON_PATHS):
-            limit = max(limit, MAX_UPLOAD_BODY)
+            limit = max(limit, MAX_VIDEO_BODY if scope["path"].endswith("/attachments") else MAX_UPLOAD_BODY)
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             await _too_large(limit, send)

@@ -1,7 +1,8 @@
 """Photos on cases: the order of an upload, and the rows that point at the stored files.
 
 An upload is (1) checked against the case the caller may see, (2) decoded, judged and cleaned
-in memory (images.py), (3) written as files (blobs.py: temp, fsync, rename), (4) recorded by
+in memory (images.py; a video's container read and blanked by videos.py), (3) written to the
+blob store (blobs.py: a directory, or an S3-compatible object store), (4) recorded by
 one row in a write transaction that checks the case again. If (4) refuses, the files are
 removed in a write transaction of their own unless another row points at them; anything a
 crash leaves between (3) and (4) is an orphan that `cleanup_orphans` removes later.
@@ -9,6 +10,7 @@ crash leaves between (3) and (4) is an orphan that `cleanup_orphans` removes lat
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import zlib
 from dataclasses import dataclass
@@ -20,8 +22,8 @@ import orjson
 from cityops.cases import service as cases
 from cityops.cases.models import Actor, Case
 from cityops.errors import InvalidInput, NotFound
-from cityops.field import images
-from cityops.field.blobs import DirectoryBlobs, blobs_for
+from cityops.field import images, videos
+from cityops.field.blobs import BlobStore, BlobStoreUnavailable, blobs_for
 from cityops.store.codec import from_us, to_us
 
 if TYPE_CHECKING:
@@ -31,6 +33,40 @@ STAGES = ("before", "after", "verify", "evidence")
 STAGE_LABELS = {"before": ("处置前", "before"), "after": ("处置后", "after"),
                 "verify": ("核查", "verification"), "evidence": ("取证", "evidence")}
 ORPHAN_GRACE_S = 3600.0  # an upload between its files and its row is never this slow
+VIDEO_MAX_MB_SETTING = "field.video_max_mb"  # a city's size limit for videos; 0 refuses them
+VIDEO_MAX_S_SETTING = "field.video_max_seconds"
+
+
+@dataclass(frozen=True)
+class VideoLimits:
+    """A city's limits for short videos (settings above; the server's ceiling is videos.MAX_BYTES)."""
+
+    max_bytes: int = videos.DEFAULT_MAX_BYTES
+    max_seconds: float = videos.DEFAULT_MAX_SECONDS
+
+
+    @property
+    def accepted(self) -> bool:
+        return self.max_bytes > 0 and self.max_seconds > 0
+
+
+def video_limits(repo: Any) -> VideoLimits:
+    """The city's video limits (`field.video_max_mb` 0: the city takes no videos)."""
+    mb, seconds = repo.get_setting(VIDEO_MAX_MB_SETTING), repo.get_setting(VIDEO_MAX_S_SETTING)
+    return VideoLimits(
+        min(int(float(mb) * 1024 * 1024), videos.MAX_BYTES) if mb else videos.DEFAULT_MAX_BYTES,
+        float(seconds) if seconds else videos.DEFAULT_MAX_SECONDS,
+    )
+
+
+def set_video_limits(repo: Any, max_mb: float, max_seconds: float) -> VideoLimits:
+    """Write op: change the city's video limits (`cityops field video-limits`)."""
+    if max_mb < 0 or max_seconds < 0 or max_mb * 1024 * 1024 > videos.MAX_BYTES:
+        raise InvalidInput(f"video limits: 0 ≤ MB ≤ {videos.MAX_BYTES // 2**20}, seconds ≥ 0",
+                           f"视频上限：0 ≤ 大小 ≤ {videos.MAX_BYTES // 2**20} MB，时长 ≥ 0 秒")
+    repo.set_setting(VIDEO_MAX_MB_SETTING, f"{max_mb:g}")
+    repo.set_setting(VIDEO_MAX_S_SETTING, f"{max_seconds:g}")
+    return video_limits(repo)
 
 
 @dataclass(frozen=True)
@@ -53,10 +89,23 @@ class Stored:
     flags: tuple[dict[str, str], ...]
     uploaded_by: str
     uploaded_at: datetime
+    duration_s: float | None = None
 
 
-def blobs(platform: Platform) -> DirectoryBlobs:
+def blobs(platform: Platform) -> BlobStore:
+    """The server's blob store (a directory by default, S3 by `$CITYOPS_BLOB_STORE`)."""
     return blobs_for(platform.store.path)
+
+
+def clean(data: bytes, platform: Platform, video: VideoLimits | None) -> images.CleanMedia:
+    """A photo, or (where `video` limits are given) a short video, sniffed from the bytes."""
+    kind = videos.sniff(data) if video is not None else None
+    if video is not None and kind is not None:
+        if not video.accepted:
+            raise images.RefusedUpload("this city takes no videos on cases; send a JPEG, PNG or WebP photo",
+                                       "本市案卷不接受视频，请上传 JPEG、PNG 或 WebP 照片")
+        return videos.process(data, kind, video.max_bytes, video.max_seconds)
+    return images.process(data, platform.calendar.zone)
 
 
 def check_stage(stage: str | None) -> str:
@@ -67,32 +116,34 @@ def check_stage(stage: str | None) -> str:
 
 
 def prepare(platform: Platform, data: bytes, case: Case, stage: str, actor: Actor, now: datetime,
-            limits: images.Limits = images.DEFAULT_LIMITS) -> Stored:
+            limits: images.Limits = images.DEFAULT_LIMITS, video: VideoLimits | None = None) -> Stored:
     """Decode, judge, clean and store the files of one upload (no database write)."""
-    return prepare_at(platform, data, case.id, case.lon, case.lat, case.reported_at, stage, actor, now, limits)
+    return prepare_at(platform, data, case.id, case.lon, case.lat, case.reported_at, stage, actor, now,
+                      limits, video)
 
 
 def prepare_at(platform: Platform, data: bytes, case_id: int, lon: float | None, lat: float | None,
                reported_at: datetime, stage: str, actor: Actor, now: datetime,
-               limits: images.Limits = images.DEFAULT_LIMITS) -> Stored:
-    """`prepare` for a report not yet stored (Open311 media with its report): case_id may be 0."""
-    clean = images.process(data, platform.calendar.zone)
-    flags, dist = images.judge(clean.meta, stage, lon, lat, reported_at, now, limits)
+               limits: images.Limits = images.DEFAULT_LIMITS, video: VideoLimits | None = None) -> Stored:
+    """`prepare` for a report not yet stored (Open311 media with its report): case_id may be 0.
+    Videos are taken only where `video` limits are given (case attachments)."""
+    media = clean(data, platform, video)
+    flags, dist = images.judge(media.meta, stage, lon, lat, reported_at, now, limits)
     store = blobs(platform)
-    sha = store.put(clean.data)
-    thumb = store.put(clean.thumbnail)
+    sha = store.put(media.data)  # an object store failing here: 503, and no row is written
+    thumb = store.put(media.thumbnail)
     return Stored(
         id=secrets.token_hex(16), case_id=case_id, stage=stage, sha256=sha, thumb_sha256=thumb,
-        media_type=clean.media_type, size=len(clean.data), width=clean.width, height=clean.height,
-        taken_at=clean.meta.taken_at, photo_lon=clean.meta.lon, photo_lat=clean.meta.lat,
+        media_type=media.media_type, size=len(media.data), width=media.width, height=media.height,
+        taken_at=media.meta.taken_at, photo_lon=media.meta.lon, photo_lat=media.meta.lat,
         distance_m=dist, flags=tuple(f.to_dict() for f in flags), uploaded_by=actor.name,
-        uploaded_at=now,
+        uploaded_at=now, duration_s=media.duration_s,
     )
 
 
 _COLUMNS = ("id", "case_id", "stage", "sha256", "thumb_sha256", "media_type", "size", "width",
             "height", "taken_at", "photo_lon", "photo_lat", "distance_m", "flags", "uploaded_by",
-            "uploaded_at")
+            "uploaded_at", "duration_s")
 
 
 def record(repo: Any, platform: Platform, stored: Stored, actor: Actor) -> tuple[dict[str, Any], bool]:
@@ -110,18 +161,20 @@ def record(repo: Any, platform: Platform, stored: Stored, actor: Actor) -> tuple
         (stored.id, stored.case_id, stored.stage, stored.sha256, stored.thumb_sha256, stored.media_type,
          stored.size, stored.width, stored.height, to_us(stored.taken_at), stored.photo_lon,
          stored.photo_lat, stored.distance_m, orjson.dumps(list(stored.flags)).decode(),
-         stored.uploaded_by, to_us(stored.uploaded_at)),
+         stored.uploaded_by, to_us(stored.uploaded_at), stored.duration_s),
     )
     return _row_of(stored), True
 
 
 def discard(repo: Any, platform: Platform, digests: tuple[str, ...]) -> None:
     """Write op: remove files no row points at (run after a refused upload). Inside a write
-    transaction, so no other upload can record a row for them meanwhile."""
+    transaction, so no other upload can record a row for them meanwhile. An object store that
+    cannot be reached leaves them: an orphan is harmless and `cleanup_orphans` removes it later."""
     store = blobs(platform)
-    for digest in digests:
-        if not _referenced(repo, digest):
-            store.delete(digest)
+    with contextlib.suppress(BlobStoreUnavailable):
+        for digest in digests:
+            if not _referenced(repo, digest):
+                store.delete(digest)
 
 
 def cleanup_orphans(repo: Any, platform: Platform, older_than_s: float = ORPHAN_GRACE_S) -> list[str]:
@@ -133,6 +186,25 @@ def cleanup_orphans(repo: Any, platform: Platform, older_than_s: float = ORPHAN_
             store.delete(digest)
             removed.append(digest)
     return removed
+
+
+def copy_files(repo: Any, source: BlobStore, target: BlobStore) -> dict[str, int]:
+    """Copy every file an attachment row names from one store to another (moving a city's
+    photos from the directory to an S3 bucket, or back). Content-addressed: a file already in
+    the target is skipped, so an interrupted copy is simply run again."""
+    digests = sorted({d for row in repo.conn.execute("SELECT sha256, thumb_sha256 FROM attachments") for d in row})
+    out = {"copied": 0, "present": 0, "missing": 0}
+    for digest in digests:
+        if target.exists(digest):
+            out["present"] += 1
+            continue
+        data = source.get(digest)
+        if data is None:
+            out["missing"] += 1
+            continue
+        target.put(data)
+        out["copied"] += 1
+    return out
 
 
 def _referenced(repo: Any, digest: str) -> bool:
@@ -181,12 +253,17 @@ def public_json(row: dict[str, Any], base: str = "") -> dict[str, Any]:
         "stage_label": list(STAGE_LABELS[row["stage"]]),
         "url": f"{base}/api/v1/attachments/{row['id']}",
         "thumbnail_url": f"{base}/api/v1/attachments/{row['id']}/thumbnail",
-        "media_type": row["media_type"], "size": row["size"], "width": row["width"],
-        "height": row["height"], "taken_at": row["taken_at"],
+        "media_type": row["media_type"], "kind": media_kind(row["media_type"]), "size": row["size"],
+        "width": row["width"], "height": row["height"], "duration_s": row.get("duration_s"),
+        "taken_at": row["taken_at"],
         "distance_m": None if row["distance_m"] is None else round(row["distance_m"]),
         "flags": row["flags"], "flagged": bool(row["flags"]),
         "uploaded_by": row["uploaded_by"], "uploaded_at": row["uploaded_at"],
     }
+
+
+def media_kind(media_type: str) -> str:
+    return "video" if media_type.startswith("video/") else "image"
 
 
 def attach_demo_photo(repo: Any, platform: Platform, case_id: int, actor: Actor, now: datetime) -> None:

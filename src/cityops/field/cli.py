@@ -31,6 +31,56 @@ def cleanup(older_than: float, db: str) -> None:
     click.echo(f"已清理 removed {len(removed)} 个孤立文件 orphan files")
 
 
+@field.command("migrate-files")
+@click.option("--to", "target", type=click.Choice(["s3", "directory"]), required=True,
+              help="s3: from the directory to the bucket named by $CITYOPS_S3_*; directory: back")
+@_db
+def migrate_files(target: str, db: str) -> None:
+    """Copy the attachments' files between the directory store and the S3-compatible store."""
+    from cityops.field.attachments import copy_files
+    from cityops.field.blobs import S3Blobs, S3Config, directory_for
+
+    platform = _platform(db)
+    try:
+        directory, bucket = directory_for(platform.store.path), S3Blobs(S3Config.from_env())
+        source, dest = (directory, bucket) if target == "s3" else (bucket, directory)
+        with platform.store.read() as repo:
+            out = copy_files(repo, source, dest)
+    finally:
+        platform.close()
+    click.echo(f"已复制 copied {out['copied']}, 已存在 already there {out['present']}, "
+               f"源缺失 missing at the source {out['missing']}")
+
+
+@field.command("video-limits")
+@click.option("--max-mb", type=float, help="largest video in MB (0: the city takes no videos)")
+@click.option("--max-seconds", type=float, help="longest video in seconds")
+@_db
+def video_limits(max_mb: float | None, max_seconds: float | None, db: str) -> None:
+    """Show or set the city's limits for short videos on cases."""
+    from cityops.field import attachments
+
+    platform = _platform(db)
+    try:
+        def change(repo: object) -> attachments.VideoLimits:
+            now = attachments.video_limits(repo)
+            return attachments.set_video_limits(
+                repo, now.max_bytes / 2**20 if max_mb is None else max_mb,
+                now.max_seconds if max_seconds is None else max_seconds)
+
+        if max_mb is None and max_seconds is None:
+            with platform.store.read() as repo:
+                limits = attachments.video_limits(repo)
+        else:
+            limits = platform.store.write(change)
+    finally:
+        platform.close()
+    if not limits.accepted:
+        click.echo("不接受视频 videos are not accepted")
+    else:
+        click.echo(f"视频上限 video limits: {limits.max_bytes / 2**20:g} MB, {limits.max_seconds:g} s")
+
+
 @field.command("assign")
 @click.argument("user")
 @click.argument("patrol_grid")

@@ -57,20 +57,24 @@ class PhotoMeta:
     """What the EXIF said (before it was stripped)."""
 
     taken_at: datetime | None = None  # UTC
-    time_source: str = ""  # offset | gps | local | ""
+    time_source: str = ""  # offset | gps | local | container (a video's own clock) | ""
     lon: float | None = None
     lat: float | None = None
     camera_clock_skew_s: float | None = None  # DateTimeOriginal vs the GPS clock, zone-free
 
 
 @dataclass(frozen=True)
-class CleanImage:
-    data: bytes  # re-encoded, no EXIF/XMP/GPS/comments
+class CleanMedia:
+    """A cleaned upload: a photo here, or a video (videos.py)."""
+
+    data: bytes  # re-encoded (photos) or blanked (videos): no EXIF/XMP/GPS/comments
     media_type: str
     width: int
     height: int
-    thumbnail: bytes  # JPEG
+    thumbnail: bytes  # JPEG (a generic poster for videos)
     meta: PhotoMeta = field(default_factory=PhotoMeta)
+    kind: str = "image"  # image | video
+    duration_s: float | None = None
 
 
 def sniff(data: bytes) -> str:
@@ -80,10 +84,11 @@ def sniff(data: bytes) -> str:
     for magic, offset, name in _MAGIC:
         if data[offset : offset + len(magic)] == magic and name != "webp":
             return name
-    if data[4:8] == b"ftyp":
+    if data[4:8] == b"ftyp" or data[:4] == b"\x1a\x45\xdf\xa3":
         raise RefusedUpload(
-            "videos are not accepted yet; send a JPEG, PNG or WebP photo",
-            "暂不支持视频，请上传 JPEG、PNG 或 WebP 照片",
+            "videos are accepted only as case attachments (POST /api/v1/cases/{id}/attachments); "
+            "send a JPEG, PNG or WebP photo here",
+            "此处不接受视频（视频请作为案卷附件上传），请上传 JPEG、PNG 或 WebP 照片",
         )
     raise RefusedUpload(
         "the file is not a JPEG, PNG or WebP image (judged from its content, not its name)",
@@ -91,7 +96,7 @@ def sniff(data: bytes) -> str:
     )
 
 
-def process(data: bytes, zone: ZoneInfo) -> CleanImage:
+def process(data: bytes, zone: ZoneInfo) -> CleanMedia:
     """Check, read and clean one upload. Raises RefusedUpload / TooLarge; never half-works."""
     if len(data) > MAX_BYTES:
         raise TooLarge(
@@ -125,7 +130,7 @@ def process(data: bytes, zone: ZoneInfo) -> CleanImage:
             f"the image cannot be decoded: {exc}", "图片已损坏或无法解码"
         ) from None
     clean, media_type = _encode(upright, kind)
-    return CleanImage(clean, media_type, upright.width, upright.height, _thumbnail(upright), meta)
+    return CleanMedia(clean, media_type, upright.width, upright.height, _thumbnail(upright), meta)
 
 
 def _encode(img: Image.Image, kind: str) -> tuple[bytes, str]:

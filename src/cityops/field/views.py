@@ -18,7 +18,7 @@ from cityops.cases import service as cases
 from cityops.cases.models import Actor, Role
 from cityops.core import Platform, utcnow
 from cityops.errors import CityopsError, InvalidInput
-from cityops.field import attachments, drone, images, patrol, plan
+from cityops.field import attachments, drone, images, patrol, plan, videos
 from cityops.field.pwa import inspector_grid
 
 router = feature_router("/api/v1", "field")
@@ -27,7 +27,7 @@ AttachmentId = Annotated[str, Path(pattern="^[0-9a-f]{32}$", description="attach
 
 
 async def read_upload(request: Request, field: str) -> tuple[bytes, dict[str, str]]:
-    """The bytes of one file part (at most images.MAX_BYTES + 1 read) and the text fields."""
+    """The bytes of one file part (at most the video ceiling + 1 read) and the text fields."""
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
         raise InvalidInput(f"send multipart/form-data with the photo in the field '{field}'",
                            f"请以 multipart/form-data 上传，照片字段名为 {field}")
@@ -35,7 +35,7 @@ async def read_upload(request: Request, field: str) -> tuple[bytes, dict[str, st
     part = form.get(field)
     if not isinstance(part, UploadFile):
         raise InvalidInput(f"no file in the field '{field}'", f"缺少文件字段 {field}")
-    data = await part.read(images.MAX_BYTES + 1)
+    data = await part.read(max(images.MAX_BYTES, videos.MAX_BYTES) + 1)
     texts = {k: v for k, v in form.multi_items() if isinstance(v, str)}
     return data, texts
 
@@ -45,9 +45,12 @@ async def store_photo(platform: Platform, actor: Actor, case_id: int, data: byte
     """Check scope, clean and store the files, record the row; on refusal remove the files."""
     with platform.store.read() as repo:
         case = cases.get_visible(repo, case_id, actor)
+        video = attachments.video_limits(repo)
     now = utcnow()
-    # Decoding a 12-megapixel photo takes a few hundred ms: off the event loop.
-    stored = await asyncio.to_thread(attachments.prepare, platform, data, case, stage, actor, now)
+    # Decoding a 12-megapixel photo takes a few hundred ms (and an object store answers over
+    # the network): off the event loop.
+    stored = await asyncio.to_thread(attachments.prepare, platform, data, case, stage, actor, now,
+                                     images.DEFAULT_LIMITS, video)
     try:
         return await platform.awrite(attachments.record, stored, actor)  # type: ignore[no-any-return]
     except CityopsError:
@@ -56,7 +59,7 @@ async def store_photo(platform: Platform, actor: Actor, case_id: int, data: byte
 
 
 @router.post("/cases/{case_id}/attachments", status_code=201,
-             summary="Attach a photo (multipart field 'file'; stage before/after/verify)")
+             summary="Attach a photo or short video (multipart field 'file'; stage before/after/verify)")
 async def upload(case_id: CaseId, request: Request, actor: ActorDep) -> JSON:
     with request.app.state.platform.store.read() as repo:  # refuse before reading megabytes
         cases.get_visible(repo, case_id, actor)

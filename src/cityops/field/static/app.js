@@ -55,7 +55,7 @@ async function api(path, opts = {}) {
 
 async function sendPhoto(caseId, blob, stage) {
   const form = new FormData();
-  form.append("file", blob, "photo.jpg");
+  form.append("file", blob, blob.name || "upload");  // the server sniffs the type from the bytes
   form.append("stage", stage);
   return api(`/api/v1/cases/${caseId}/attachments`, { method: "POST", body: form });
 }
@@ -252,7 +252,7 @@ async function loadVerify() {
     const li = document.createElement("li");
     li.dataset.case = c.id;
     li.innerHTML = `<b>案卷 ${c.id}</b> ${c.description}<br><img class="before" alt="处置前 before">`
-      + `<label>处置后照片 after-photo <input type="file" accept="image/*" capture="environment" class="after"></label>`
+      + `<label>处置后照片或视频 after-photo or video <input type="file" accept="image/*,video/*" capture="environment" class="after"></label>`
       + `<button class="pass">核查通过 Verified</button>`;
     list.append(li);
     li.querySelector(".pass").onclick = async () => {
