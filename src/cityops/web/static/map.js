@@ -13,97 +13,56 @@ export const OVERDUE_COLOUR = "#ff4d4f";
 export const LEVEL_COLOURS = ["#7a8aa0", "#3ddc97", "#ffd54f", "#ff4d4f"];
 export const WARNING_COLOURS = { red: "#ff4d4f", orange: "#ff9f1a", yellow: "#ffd54f", blue: "#5a78ff" };
 
-const b64 = (s) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0)).buffer;
+export const b64 = (s) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0)).buffer;
 
-export class CityMap {
-  constructor(canvas, { interactive = true } = {}) {
-    this.canvas = canvas; this.ctx = canvas.getContext("2d");
-    this.dpr = Math.min(window.devicePixelRatio || 1, 2);
-    this.s = 1; this.tx = 0; this.ty = 0; this.kx = 1;
+// MapLibre GL needs WebGL 2; an old government PC without it gets the 2D canvas renderer.
+// `?map=canvas` (or localStorage cityops.map = "canvas") chooses the canvas renderer anyway.
+export function webglAvailable() {
+  const forced = new URLSearchParams(location.search).get("map") || localStorage.getItem("cityops.map");
+  if (forced === "canvas") return false;
+  try { return !!document.createElement("canvas").getContext("webgl2"); } catch { return false; }
+}
+
+// The unit-grid raster (a pixel a grid, coloured by area class, patrols told apart by a
+// slight shade) and the patrol boundaries (cell edges where the patrol changes, in lattice
+// units: edge(x0, y0, x1, y1)), shared by both renderers.
+export function latticeRasters(L) {
+  return { district: new Uint8Array(b64(L.district)), area: new Uint8Array(b64(L.area)), patrol: new Int16Array(b64(L.patrol)) };
+}
+export function gridCanvas(L, area, patrol) {
+  const img = new ImageData(L.cols, L.rows), px = new Uint32Array(img.data.buffer);
+  const alpha = [0, 70, 46, 30];
+  for (let i = 0; i < px.length; i++) {
+    const a = area[i]; if (!a) continue;
+    const shade = patrol[i] >= 0 ? (patrol[i] * 37) % 5 : 0;
+    const r = 20 + shade * 6, g = 110 + shade * 12, b = 200 + shade * 8;
+    px[i] = (alpha[a] << 24) | (b << 16) | (g << 8) | r;
+  }
+  const cv = document.createElement("canvas"); cv.width = L.cols; cv.height = L.rows;
+  cv.getContext("2d").putImageData(img, 0, 0); return cv;
+}
+export function patrolEdges(L, patrol, edge) {
+  const C = L.cols, R = L.rows;
+  for (let r = 0; r < R; r++) for (let c = 0; c < C; c++) {
+    const p = patrol[r * C + c];
+    if (c + 1 < C) { const q = patrol[r * C + c + 1]; if (p !== q && (p >= 0 || q >= 0)) edge(c + 1, r, c + 1, r + 1); }
+    if (r + 1 < R) { const q = patrol[(r + 1) * C + c]; if (p !== q && (p >= 0 || q >= 0)) edge(c, r + 1, c + 1, r + 1); }
+  }
+}
+// The lattice's extent with a margin: the view a map opens on.
+export function homeBounds(bm) {
+  const L = bm.lattice; if (!L.grids) return bm.bounds;
+  const lb = [L.origin_lon, L.origin_lat - L.rows * L.deg_lat, L.origin_lon + L.cols * L.deg_lon, L.origin_lat];
+  const m = 0.35 * (lb[2] - lb[0]);
+  return [lb[0] - m, lb[1] - m / 2, lb[2] + m, lb[3] + m / 2];
+}
+
+// What both renderers share: layer switches, the data they hold, hit testing in screen
+// pixels (through each renderer's own xy(lon, lat)) and the pan-frame measure.
+export class MapBase {
+  constructor() {
     this.visible = { districts: true, grids: true, patrols: true, waterlogging: true, roads: true, cases: true, overdue: true, stress: true };
-    this.cases = null; this.stress = null; this.extra = new Map(); this.sensors = new Map(); this.areas = new Map(); this.filter = () => true;
-    this.base = null; this.cache = document.createElement("canvas"); this.cacheKey = "";
-    this.points = document.createElement("canvas"); this.pixels = null;
-    this.frameTimes = []; this.pending = false; this.onFrame = null; this.highlight = null;
-    new ResizeObserver(() => this.resize()).observe(canvas);
-    this.resize();
-    if (interactive) this.bind();
-  }
-
-  resize() {
-    const w = Math.max(1, Math.round(this.canvas.clientWidth * this.dpr)), h = Math.max(1, Math.round(this.canvas.clientHeight * this.dpr));
-    if (w === this.canvas.width && h === this.canvas.height) return;
-    const cx = this.canvas.width / 2, cy = this.canvas.height / 2;
-    this.canvas.width = w; this.canvas.height = h; this.cache.width = w; this.cache.height = h;
-    this.points.width = w; this.points.height = h; this.pixels = null;
-    this.tx += w / 2 - cx; this.ty += h / 2 - cy; this.cacheKey = "";
-    if (this.bounds && !this.userMoved) this.fit(this.bounds); else this.draw();
-  }
-
-  // World units: X = lon·cos(lat0), Y = −lat. Screen = world·s + t (device pixels).
-  X(lon) { return lon * this.kx; }
-  Y(lat) { return -lat; }
-  sx(lon) { return lon * this.kx * this.s + this.tx; }
-  sy(lat) { return -lat * this.s + this.ty; }
-  lonAt(px) { return (px - this.tx) / this.s / this.kx; }
-  latAt(py) { return -(py - this.ty) / this.s; }
-
-  fit(b, pad = 0.04) {
-    this.bounds = b;
-    const [x0, y0, x1, y1] = b; this.kx = Math.cos(((y0 + y1) / 2) * Math.PI / 180);
-    const w = this.canvas.width, h = this.canvas.height;
-    const dx = (x1 - x0) * this.kx, dy = y1 - y0;
-    this.s = Math.min(w / dx, h / dy) * (1 - 2 * pad);
-    this.tx = w / 2 - this.X((x0 + x1) / 2) * this.s; this.ty = h / 2 - this.Y((y0 + y1) / 2) * this.s;
-    this.cacheKey = ""; this.draw();
-  }
-  centreOn(lon, lat, s) { if (s) this.s = s; this.tx = this.canvas.width / 2 - this.X(lon) * this.s; this.ty = this.canvas.height / 2 - this.Y(lat) * this.s; this.cacheKey = ""; this.draw(); }
-
-  setBase(bm) {
-    this.bm = bm; const kx = Math.cos(((bm.bounds[1] + bm.bounds[3]) / 2) * Math.PI / 180); this.kx = kx;
-    const districts = new Path2D();
-    this.labels = [];
-    for (const d of bm.districts) {
-      for (const r of d.rings) { districts.moveTo(r[0] * kx, -r[1]); for (let i = 2; i < r.length; i += 2) districts.lineTo(r[i] * kx, -r[i + 1]); districts.closePath(); }
-      this.labels.push(d);
-    }
-    this.districtPath = districts;
-    const roads = new Path2D();
-    for (const r of bm.roads || []) { roads.moveTo(r[0] * kx, -r[1]); for (let i = 2; i < r.length; i += 2) roads.lineTo(r[i] * kx, -r[i + 1]); }
-    this.roadPath = roads;
-    const L = bm.lattice; this.lattice = L;
-    const dist = new Uint8Array(b64(L.district)), area = new Uint8Array(b64(L.area)), patrol = new Int16Array(b64(L.patrol));
-    this.patrolRaster = patrol; this.districtRaster = dist;
-    // The grid raster: colour by area class, patrol grids told apart by a slight shade.
-    const img = new ImageData(L.cols, L.rows), px = new Uint32Array(img.data.buffer);
-    const alpha = [0, 70, 46, 30];
-    for (let i = 0; i < px.length; i++) {
-      const a = area[i]; if (!a) continue;
-      const shade = patrol[i] >= 0 ? (patrol[i] * 37) % 5 : 0;
-      const r = 20 + shade * 6, g = 110 + shade * 12, b = 200 + shade * 8;
-      px[i] = (alpha[a] << 24) | (b << 16) | (g << 8) | r;
-    }
-    this.gridImage = document.createElement("canvas"); this.gridImage.width = L.cols; this.gridImage.height = L.rows;
-    this.gridImage.getContext("2d").putImageData(img, 0, 0);
-    // Patrol boundaries: cell edges where the patrol changes, in lattice units (col, row).
-    const edges = new Path2D(), C = L.cols, R = L.rows;
-    for (let r = 0; r < R; r++) for (let c = 0; c < C; c++) {
-      const p = patrol[r * C + c];
-      if (c + 1 < C) { const q = patrol[r * C + c + 1]; if (p !== q && (p >= 0 || q >= 0)) { edges.moveTo(c + 1, r); edges.lineTo(c + 1, r + 1); } }
-      if (r + 1 < R) { const q = patrol[(r + 1) * C + c]; if (p !== q && (p >= 0 || q >= 0)) { edges.moveTo(c, r + 1); edges.lineTo(c + 1, r + 1); } }
-    }
-    this.patrolPath = edges;
-    const w = bm.waterlogging; this.water = { lon: Float64Array.from(w.lon), lat: Float64Array.from(w.lat), name: w.name, code: w.code || [] };
-    const lb = [L.origin_lon, L.origin_lat - L.rows * L.deg_lat, L.origin_lon + L.cols * L.deg_lon, L.origin_lat];
-    const m = 0.35 * (lb[2] - lb[0]);
-    this.fit(L.grids ? [lb[0] - m, lb[1] - m / 2, lb[2] + m, lb[3] + m / 2] : bm.bounds);
-  }
-
-  // Cases: parallel columns from /api/v1/dashboard/cases (or a replay snapshot).
-  setCases(cols) {
-    const n = cols.id.length;
-    this.cases = { ...cols, n, lonA: Float64Array.from(cols.lon), latA: Float64Array.from(cols.lat), statusA: Uint8Array.from(cols.status), overdueA: Uint8Array.from(cols.overdue) };
-    this.draw();
+    this.cases = null; this.extra = new Map(); this.sensors = new Map(); this.areas = new Map(); this.filter = () => true; this.moved = 0;
   }
   // Many objects (sensors, vehicles, the 100k stress test): typed arrays, one colour.
   setPoints(name, lon, lat, colour) {
@@ -196,9 +155,7 @@ export class CityMap {
       ctx.strokeStyle = "#ffd54f"; ctx.fillStyle = "#ffd54f"; ctx.lineWidth = 2.5 * d;
       ctx.beginPath(); ctx.arc(x, y, 11 * d, 0, 6.2832); ctx.stroke(); ctx.beginPath(); ctx.arc(x, y, 4 * d, 0, 6.2832); ctx.fill();
     }
-    const dt = performance.now() - t0;
-    this.lastRenderMs = dt;
-    if (this.onFrame) this.onFrame(ts, dt);
+    this.lastRenderMs = performance.now() - t0;
   }
 
   renderPixels(ctx, w, h) {
@@ -243,17 +200,6 @@ export class CityMap {
     }
   }
 
-  // The waterlogging point under a click (index into the base map's list), or -1.
-  hitWater(px, py) {
-    if (!this.water || !this.visible.waterlogging && !this.visible.gauges) return -1;
-    let best = -1, bd = (8 * this.dpr) ** 2;
-    for (let i = 0; i < this.water.lon.length; i++) {
-      const dx = this.sx(this.water.lon[i]) - px, dy = this.sy(this.water.lat[i]) - py, d = dx * dx + dy * dy;
-      if (d < bd) { bd = d; best = i; }
-    }
-    return best;
-  }
-
   renderCases(ctx) {
     const C = this.cases; if (!C || !C.n) return;
     const dpr = this.dpr, r = Math.max(2.5, Math.min(6, this.s / 1500)) * dpr;
@@ -274,16 +220,16 @@ export class CityMap {
     ctx.strokeStyle = "#fff"; ctx.stroke(over);
   }
 
-  hit(px, py) {
-    const C = this.cases; if (!C || !this.visible.cases && !this.visible.overdue) return -1;
-    let best = -1, bd = (9 * this.dpr) ** 2;
-    for (let i = 0; i < C.n; i++) {
-      if (!this.filter(C, i)) continue;
-      const dx = this.sx(C.lonA[i]) - px, dy = this.sy(C.latA[i]) - py, d = dx * dx + dy * dy;
-      if (d < bd) { bd = d; best = i; }
-    }
-    return best;
+  xy(lon, lat) { return [this.sx(lon), this.sy(lat)]; }
+  surface() { return this.canvas; }
+  // One pan frame drawn now (the pan measure): its drawing time in ms.
+  frame(dx, dy) {
+    this.panning = true; this.tx += dx * this.dpr; this.ty += dy * this.dpr; this.userMoved = true;
+    const t0 = performance.now(); this.render(t0); return performance.now() - t0;
   }
+  home() { this.userMoved = false; this.fit(this.bounds); }
+  whenDrawn() { return new Promise((resolve) => requestAnimationFrame(() => resolve())); }
+  relabel() { this.cacheKey = ""; this.draw(); }
 
   panBy(dx, dy) { this.panning = true; this.tx += dx * this.dpr; this.ty += dy * this.dpr; this.userMoved = true; this.draw(); }
   zoomAt(px, py, f) {
@@ -304,7 +250,7 @@ export class CityMap {
     cv.addEventListener("keydown", (e) => {
       const step = 60, c = [cv.width / 2, cv.height / 2];
       const k = { ArrowLeft: () => this.panBy(step, 0), ArrowRight: () => this.panBy(-step, 0), ArrowUp: () => this.panBy(0, step), ArrowDown: () => this.panBy(0, -step),
-        "+": () => this.zoomAt(...c, 1.4), "=": () => this.zoomAt(...c, 1.4), "-": () => this.zoomAt(...c, 1 / 1.4), "0": () => { this.userMoved = false; this.fit(this.bounds); } }[e.key];
+        "+": () => this.zoomAt(...c, 1.4), "=": () => this.zoomAt(...c, 1.4), "-": () => this.zoomAt(...c, 1 / 1.4), "0": () => this.home() }[e.key];
       if (k) { e.preventDefault(); k(); }
     });
   }
