@@ -55,12 +55,14 @@ async function start() {
   setInterval(() => { $("#clock").textContent = new Date().toLocaleString(getLang() === "zh" ? "zh-CN" : "en-GB", { timeZone: state.tz, hour12: false }); }, 1000);
   // The map's library, the base map and the layer list load in parallel (the base map is
   // public and fetched without a token, as index.html preloads it).
-  const [bm, layers, m] = await Promise.all([fetch("/api/v1/dashboard/basemap").then((r) => r.json()), api("/api/v1/dashboard/layers"), makeMap()]);
+  const mark = (k) => { window.cityops.marks[k] = Math.round(performance.now()); };
+  const [bm, layers, m] = await Promise.all([fetch("/api/v1/dashboard/basemap").then((r) => r.json()).finally(() => mark("basemap")),
+    api("/api/v1/dashboard/layers"), makeMap().finally(() => mark("map_library"))]);
   map = m; state.basemap = bm; state.layers = layers.layers;
   $("#city-name").textContent = pick([bm.city.name, bm.city.name_en]) + " ";
-  await map.setBase(bm); buildToggles(); legend(); loadSensorLayers();
+  await map.setBase(bm); mark("base_set"); buildToggles(); legend(); loadSensorLayers();
   // First meaningful paint: the city drawn, from navigation start. The charts' library loads after it.
-  map.whenDrawn().then(() => { window.cityops.firstPaintMs = performance.now(); (window.requestIdleCallback || setTimeout)(() => preloadCharts()); });
+  map.whenDrawn().then(() => { mark("drawn"); window.cityops.firstPaintMs = performance.now(); (window.requestIdleCallback || setTimeout)(() => preloadCharts()); });
   $("#replay-date").value = cityDate();
   if (state.token) await afterLogin(); else { showLoggedOut(); connectFeed(); }
   if (location.hash === "#work") showView("work");
@@ -336,7 +338,7 @@ window.addEventListener("resize", () => { districtBars(); departmentBars(); draw
 
 // Hooks for tests and for the people tuning the wall screen.
 window.cityops = {
-  get map() { return map; }, state, events: [], layerEvents: [],
+  get map() { return map; }, state, events: [], layerEvents: [], marks: {},
   stress(n, seed = 1) {
     const [x0, y0, x1, y1] = state.basemap.bounds; const lon = new Float64Array(n), lat = new Float64Array(n);
     let s = seed >>> 0; const rnd = () => ((s = (s * 1664525 + 1013904223) >>> 0) / 4294967296);

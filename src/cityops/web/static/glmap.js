@@ -7,6 +7,11 @@ import * as maplibregl from "/static/vendor/maplibre-gl.mjs";
 import { pick } from "/static/i18n.js";
 import { MapBase, STATUS_COLOURS, OVERDUE_COLOUR, LEVEL_COLOURS, WARNING_COLOURS, latticeRasters, gridCanvas, patrolEdges, homeBounds } from "/static/map.js";
 
+// MapLibre's own styles (markers, canvas container), needed only on this path.
+if (!document.querySelector("link[href='/static/vendor/maplibre-gl.css']")) {
+  const css = document.createElement("link"); css.rel = "stylesheet"; css.href = "/static/vendor/maplibre-gl.css"; document.head.append(css);
+}
+
 const EMPTY = { type: "FeatureCollection", features: [] };
 const fc = (features) => ({ type: "FeatureCollection", features });
 const point = (lon, lat, properties) => ({ type: "Feature", geometry: { type: "Point", coordinates: [lon, lat] }, properties });

@@ -15,12 +15,21 @@ export const WARNING_COLOURS = { red: "#ff4d4f", orange: "#ff9f1a", yellow: "#ff
 
 export const b64 = (s) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0)).buffer;
 
-// MapLibre GL needs WebGL 2; an old government PC without it gets the 2D canvas renderer.
-// `?map=canvas` (or localStorage cityops.map = "canvas") chooses the canvas renderer anyway.
+// MapLibre GL needs WebGL 2 on a graphics card. Where the browser has none, or only a
+// software one (it then reports a "major performance caveat": SwiftShader, llvmpipe, as on
+// old government PCs and headless servers), our 2D-canvas renderer is faster and is used.
+// `?map=webgl` or `?map=canvas` (or localStorage cityops.map) chooses anyway.
 export function webglAvailable() {
   const forced = new URLSearchParams(location.search).get("map") || localStorage.getItem("cityops.map");
   if (forced === "canvas") return false;
-  try { return !!document.createElement("canvas").getContext("webgl2"); } catch { return false; }
+  try {
+    const gl = document.createElement("canvas").getContext("webgl2", { failIfMajorPerformanceCaveat: forced !== "webgl" });
+    if (!gl || forced === "webgl") return !!gl;
+    const info = gl.getExtension("WEBGL_debug_renderer_info");
+    const renderer = String(gl.getParameter(info ? info.UNMASKED_RENDERER_WEBGL : gl.RENDERER));
+    gl.getExtension("WEBGL_lose_context")?.loseContext();
+    return !/swiftshader|llvmpipe|softpipe|software|basic render/i.test(renderer);
+  } catch { return false; }
 }
 
 // The unit-grid raster (a pixel a grid, coloured by area class, patrols told apart by a
@@ -64,6 +73,106 @@ export class MapBase {
     this.visible = { districts: true, grids: true, patrols: true, waterlogging: true, roads: true, cases: true, overdue: true, stress: true };
     this.cases = null; this.extra = new Map(); this.sensors = new Map(); this.areas = new Map(); this.filter = () => true; this.moved = 0;
   }
+  // Cases: parallel columns from /api/v1/dashboard/cases (or a replay snapshot).
+  setCases(cols) {
+    const n = cols.id.length;
+    this.cases = { ...cols, n, lonA: Float64Array.from(cols.lon), latA: Float64Array.from(cols.lat), statusA: Uint8Array.from(cols.status), overdueA: Uint8Array.from(cols.overdue) };
+    this.casesChanged(); this.draw();
+  }
+  casesChanged() {}
+  nearest(lon, lat, n, px, py, radius, keep = () => true) {
+    let best = -1, bd = radius * radius;
+    for (let i = 0; i < n; i++) {
+      if (!keep(i)) continue;
+      const [x, y] = this.xy(lon[i], lat[i]), dx = x - px, dy = y - py, d = dx * dx + dy * dy;
+      if (d < bd) { bd = d; best = i; }
+    }
+    return best;
+  }
+  // The case under a click (index into this.cases), or -1.
+  hit(px, py) {
+    const C = this.cases; if (!C || !this.visible.cases && !this.visible.overdue) return -1;
+    return this.nearest(C.lonA, C.latA, C.n, px, py, 9 * this.dpr, (i) => this.filter(C, i));
+  }
+  // The waterlogging point under a click (index into the base map's list), or -1.
+  hitWater(px, py) {
+    if (!this.water || !this.visible.waterlogging && !this.visible.gauges) return -1;
+    return this.nearest(this.water.lon, this.water.lat, this.water.lon.length, px, py, 8 * this.dpr);
+  }
+  // Pixels of the drawn map that are not transparent (tests: the map is painted).
+  painted() {
+    const src = this.surface(), c = document.createElement("canvas"); c.width = src.width; c.height = src.height;
+    const g = c.getContext("2d"); g.drawImage(src, 0, 0); const d = g.getImageData(0, 0, c.width, c.height).data;
+    let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i]) n++; return n;
+  }
+}
+
+export class CityMap extends MapBase {
+  constructor(canvas, { interactive = true } = {}) {
+    super(); this.kind = "canvas";
+    this.canvas = canvas; this.ctx = canvas.getContext("2d");
+    this.dpr = Math.min(window.devicePixelRatio || 1, 2);
+    this.s = 1; this.tx = 0; this.ty = 0; this.kx = 1;
+    this.base = null; this.cache = document.createElement("canvas"); this.cacheKey = "";
+    this.points = document.createElement("canvas"); this.pixels = null;
+    this.pending = false; this.highlight = null;
+    new ResizeObserver(() => this.resize()).observe(canvas);
+    this.resize();
+    if (interactive) this.bind();
+  }
+
+  resize() {
+    const w = Math.max(1, Math.round(this.canvas.clientWidth * this.dpr)), h = Math.max(1, Math.round(this.canvas.clientHeight * this.dpr));
+    if (w === this.canvas.width && h === this.canvas.height) return;
+    const cx = this.canvas.width / 2, cy = this.canvas.height / 2;
+    this.canvas.width = w; this.canvas.height = h; this.cache.width = w; this.cache.height = h;
+    this.points.width = w; this.points.height = h; this.pixels = null;
+    this.tx += w / 2 - cx; this.ty += h / 2 - cy; this.cacheKey = "";
+    if (this.bounds && !this.userMoved) this.fit(this.bounds); else this.draw();
+  }
+
+  // World units: X = lon·cos(lat0), Y = −lat. Screen = world·s + t (device pixels).
+  X(lon) { return lon * this.kx; }
+  Y(lat) { return -lat; }
+  sx(lon) { return lon * this.kx * this.s + this.tx; }
+  sy(lat) { return -lat * this.s + this.ty; }
+  lonAt(px) { return (px - this.tx) / this.s / this.kx; }
+  latAt(py) { return -(py - this.ty) / this.s; }
+
+  fit(b, pad = 0.04) {
+    this.bounds = b;
+    const [x0, y0, x1, y1] = b; this.kx = Math.cos(((y0 + y1) / 2) * Math.PI / 180);
+    const w = this.canvas.width, h = this.canvas.height;
+    const dx = (x1 - x0) * this.kx, dy = y1 - y0;
+    this.s = Math.min(w / dx, h / dy) * (1 - 2 * pad);
+    this.tx = w / 2 - this.X((x0 + x1) / 2) * this.s; this.ty = h / 2 - this.Y((y0 + y1) / 2) * this.s;
+    this.cacheKey = ""; this.draw();
+  }
+  centreOn(lon, lat, s) { if (s) this.s = s; this.tx = this.canvas.width / 2 - this.X(lon) * this.s; this.ty = this.canvas.height / 2 - this.Y(lat) * this.s; this.cacheKey = ""; this.draw(); }
+
+  setBase(bm) {
+    this.bm = bm; const kx = Math.cos(((bm.bounds[1] + bm.bounds[3]) / 2) * Math.PI / 180); this.kx = kx;
+    const districts = new Path2D();
+    this.labels = [];
+    for (const d of bm.districts) {
+      for (const r of d.rings) { districts.moveTo(r[0] * kx, -r[1]); for (let i = 2; i < r.length; i += 2) districts.lineTo(r[i] * kx, -r[i + 1]); districts.closePath(); }
+      this.labels.push(d);
+    }
+    this.districtPath = districts;
+    const roads = new Path2D();
+    for (const r of bm.roads || []) { roads.moveTo(r[0] * kx, -r[1]); for (let i = 2; i < r.length; i += 2) roads.lineTo(r[i] * kx, -r[i + 1]); }
+    this.roadPath = roads;
+    const L = bm.lattice; this.lattice = L;
+    const { district: dist, area, patrol } = latticeRasters(L);
+    this.patrolRaster = patrol; this.districtRaster = dist;
+    this.gridImage = gridCanvas(L, area, patrol);
+    const edges = new Path2D();
+    patrolEdges(L, patrol, (x0, y0, x1, y1) => { edges.moveTo(x0, y0); edges.lineTo(x1, y1); });
+    this.patrolPath = edges;
+    const w = bm.waterlogging; this.water = { lon: Float64Array.from(w.lon), lat: Float64Array.from(w.lat), name: w.name, code: w.code || [] };
+    this.fit(homeBounds(bm));
+  }
+
   // Many objects (sensors, vehicles, the 100k stress test): typed arrays, one colour.
   setPoints(name, lon, lat, colour) {
     if (!lon) { this.extra.delete(name); this.draw(); return; }
