@@ -26,7 +26,7 @@ export async function lineChart(el, labels, series) {
     xAxis: { type: "category", data: labels, boundaryGap: false, axisLabel: { color: TEXT, fontSize: 11 }, axisLine: { lineStyle: { color: LINE } } },
     yAxis: { type: "value", minInterval: 1, axisLabel: { color: TEXT, fontSize: 11 }, splitLine: { lineStyle: { color: LINE } } },
     series: series.map((s) => ({
-      name: s.name, type: "line", data: s.values, smooth: 0.25, showSymbol: false, lineStyle: { width: 2, color: s.colour }, itemStyle: { color: s.colour },
+      name: s.name, type: "line", data: s.values, showSymbol: false, lineStyle: { width: 2, color: s.colour }, itemStyle: { color: s.colour },
       areaStyle: { color: { type: "linear", x: 0, y: 0, x2: 0, y2: 1, colorStops: [{ offset: 0, color: s.colour + "55" }, { offset: 1, color: s.colour + "00" }] } },
     })),
   }, { notMerge: true });
@@ -46,11 +46,11 @@ export async function barChart(el, rows, { colourA = "#3fb6ff", colourB = "#ff4d
     yAxis: { type: "category", data: labels, inverse: true, axisTick: { show: false }, axisLine: { show: false },
       axisLabel: { color: "#dcecff", fontSize: 12, width: 130, overflow: "truncate" } },
     series: [
-      { name: nameA, type: "bar", xAxisIndex: 0, data: rows.map((r) => r.a), barWidth: "38%", barGap: "10%",
+      { name: nameA, type: "bar", xAxisIndex: 0, data: rows.map((r) => r.a), barWidth: "38%", barMaxWidth: 14, barGap: "10%",
         showBackground: true, backgroundStyle: { color: "rgba(63,182,255,0.12)" },
         itemStyle: { color: { type: "linear", x: 0, y: 0, x2: 1, y2: 0, colorStops: [{ offset: 0, color: colourA + "66" }, { offset: 1, color: colourA }] } },
         label: { show: true, position: "right", color: "#fff", fontSize: 11, formatter: (p) => `${fmtA(rows[p.dataIndex].a)}${rows[p.dataIndex].b ? "  ·  " + rows[p.dataIndex].b : ""}` } },
-      { name: nameB, type: "bar", xAxisIndex: 1, data: rows.map((r) => r.b), barWidth: "18%", itemStyle: { color: colourB } },
+      { name: nameB, type: "bar", xAxisIndex: 1, data: rows.map((r) => r.b), barWidth: "18%", barMaxWidth: 6, itemStyle: { color: colourB } },
     ],
   }, { notMerge: true });
 }
