@@ -415,20 +415,22 @@ def test_hundred_thousand_objects_pan_smoothly(pages: Pages, renderer: str) -> N
     page.wait_for_function("window.cityops.firstPaintMs")
     assert page.evaluate("window.cityops.map.kind") == renderer
     page.wait_for_timeout(300)
-    base = page.evaluate("window.cityops.panTest(60)")  # the baseline: the same pan, no objects
+    # Software WebGL (SwiftShader) draws a frame in about half a second here: fewer frames.
+    frames = 120 if renderer == "canvas" else 24
+    base = page.evaluate(f"window.cityops.panTest({frames // 2})")  # the baseline: the same pan, no objects
     assert page.evaluate("window.cityops.stress(100000)") == 100_000
     if renderer == "webgl":  # MapLibre clusters the points in its worker; pan once it has
         page.wait_for_function("window.cityops.map.map.isSourceLoaded('stress')", timeout=60_000)
     page.wait_for_timeout(300)
-    result = page.evaluate("window.cityops.panTest(120)")
-    line = (f"{renderer}: 100,000 objects, 120 pan frames at 1600x900: frame interval median {result['median_ms']:.1f} ms, "
+    result = page.evaluate(f"window.cityops.panTest({frames})")
+    line = (f"{renderer}: 100,000 objects, {frames} pan frames at 1600x900: frame interval median {result['median_ms']:.1f} ms, "
             f"mean {result['mean_ms']:.1f}, p95 {result['p95_ms']:.1f}, max {result['max_ms']:.1f}; "
             f"render mean {result['render_mean_ms']:.1f} ms, p95 {result['render_p95_ms']:.1f} "
             f"(baseline without objects: interval median {base['median_ms']:.1f} ms, render mean "
             f"{base['render_mean_ms']:.1f} ms)")
     print("\n" + line)
     (shots() / f"cityops-pan-100k-{renderer}.txt").write_text(line + "\n", encoding="utf-8")
-    assert result["frames"] == 120
+    assert result["frames"] == frames
     if renderer == "webgl":
         # SwiftShader draws MapLibre's frames on the CPU here, a few a second whatever the
         # objects (see the baseline); on a graphics card it keeps up with the display. The
