@@ -13,7 +13,12 @@ export const OVERDUE_COLOUR = "#ff4d4f";
 export const LEVEL_COLOURS = ["#7a8aa0", "#3ddc97", "#ffd54f", "#ff4d4f"];
 export const WARNING_COLOURS = { red: "#ff4d4f", orange: "#ff9f1a", yellow: "#ffd54f", blue: "#5a78ff" };
 
-export const b64 = (s) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0)).buffer;
+export function b64(s) {
+  if (Uint8Array.fromBase64) return Uint8Array.fromBase64(s).buffer;  // native where the browser has it
+  const bin = atob(s), out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out.buffer;
+}
 
 // MapLibre GL needs WebGL 2 on a graphics card. Where the browser has none, or only a
 // software one (it then reports a "major performance caveat": SwiftShader, llvmpipe, as on
@@ -51,11 +56,21 @@ export function gridCanvas(L, area, patrol) {
   cv.getContext("2d").putImageData(img, 0, 0); return cv;
 }
 export function patrolEdges(L, patrol, edge) {
-  const C = L.cols, R = L.rows;
-  for (let r = 0; r < R; r++) for (let c = 0; c < C; c++) {
-    const p = patrol[r * C + c];
-    if (c + 1 < C) { const q = patrol[r * C + c + 1]; if (p !== q && (p >= 0 || q >= 0)) edge(c + 1, r, c + 1, r + 1); }
-    if (r + 1 < R) { const q = patrol[(r + 1) * C + c]; if (p !== q && (p >= 0 || q >= 0)) edge(c, r + 1, c + 1, r + 1); }
+  // Runs of edges along a row or a column join into one segment (a tenth of the segments).
+  const C = L.cols, R = L.rows, differs = (p, q) => p !== q && (p >= 0 || q >= 0);
+  for (let r = 0; r + 1 < R; r++) {  // horizontal edges between row r and r + 1
+    let start = -1;
+    for (let c = 0; c <= C; c++) {
+      const on = c < C && differs(patrol[r * C + c], patrol[(r + 1) * C + c]);
+      if (on && start < 0) start = c; else if (!on && start >= 0) { edge(start, r + 1, c, r + 1); start = -1; }
+    }
+  }
+  for (let c = 0; c + 1 < C; c++) {  // vertical edges between column c and c + 1
+    let start = -1;
+    for (let r = 0; r <= R; r++) {
+      const on = r < R && differs(patrol[r * C + c], patrol[r * C + c + 1]);
+      if (on && start < 0) start = r; else if (!on && start >= 0) { edge(c + 1, start, c + 1, r); start = -1; }
+    }
   }
 }
 // The lattice's extent with a margin: the view a map opens on.
