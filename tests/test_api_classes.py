@@ -52,6 +52,8 @@ PUBLIC = {
     # Public sensor data and active warnings, as the map draws them.
     ("GET", "/api/v1/dashboard/gauges"), ("GET", "/api/v1/dashboard/detectors"),
     ("GET", "/api/v1/dashboard/warnings"),
+    # The same layers pushed as Server-Sent Events (a logged-out wall screen; no case data).
+    ("GET", "/api/v1/dashboard/layer-events"),
 }
 SAMPLE = {"case_id": "1", "action": "register", "fmt": "json", "code": "06010", "name": "swagger-ui.css",
           "token": "x", "request_id": "1"}

@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 import numpy as np
+import orjson
 import pytest
 
 from cityops.cases import service
@@ -164,10 +165,59 @@ def test_feed_pushes_committed_changes_to_the_right_subscribers(platform: Any) -
     assert empty
 
 
+def test_feed_pushes_live_layers_when_their_columns_change(platform: Any) -> None:
+    """Sensor layers are pushed over the same stream, not polled: a new subscriber gets each
+    layer's columns at once, a write that changes them pushes the new columns (and a write
+    that does not, nothing); the public stream (layers only) never sees a case."""
+    import sqlite3
+
+    from cityops.web import feed as feed_module
+
+    def count(conn: sqlite3.Connection) -> dict[str, Any]:
+        return {"open": conn.execute("SELECT count(*) FROM cases WHERE status = 'reported'").fetchone()[0]}
+
+    collector = Actor("c", Role.COLLECTOR)
+    report = service.NewReport(matter_code="06010", description="暴露垃圾", lon=114.3055, lat=30.5928)
+
+    async def scenario() -> None:
+        feed_module.LAYER_MIN_S = 0.1
+        feed = ChangeFeed(platform.store.connect, poll_s=0.05, layers={"reported": count})
+        public = feed.subscribe(None, cases=False)
+        first = await asyncio.wait_for(public.queue.get(), 5)
+        assert first["layer"] == "reported"
+        before = orjson.loads(orjson.dumps(first["data"]))["open"]
+        late = feed.subscribe(None)  # joins later: the current columns first, no wait
+        assert late is not None and late.queue.get_nowait()["seq"] == first["seq"]
+        platform.store.write(lambda repo: service.intake(repo, platform, report, collector, utcnow()))
+        item = await asyncio.wait_for(public.queue.get(), 5)  # no case item on the public stream
+        assert item["layer"] == "reported" and orjson.loads(orjson.dumps(item["data"])) == {"open": before + 1}
+        assert "cases" in await asyncio.wait_for(late.queue.get(), 5)
+        # A resuming client gets the layer item it missed, like case changes.
+        resumed = feed.subscribe(None, first["seq"], cases=False)
+        assert resumed is not None and (await resumed.queue.get())["seq"] == item["seq"]
+        await asyncio.sleep(0.5)  # more polls, nothing changed: nothing pushed
+        assert public.queue.empty()
+        for sub in (public, late, resumed):
+            feed.unsubscribe(sub)
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        feed_module.LAYER_MIN_S = 1.0
+
+
+def test_public_layer_stream_is_open_and_the_case_stream_is_not(api: Any) -> None:
+    from cityops.web.layers import sources
+
+    assert {"gauges", "detectors", "warnings"} <= set(sources())
+    assert api.client.get("/api/v1/dashboard/events").status_code == 401
+
+
 def test_page_and_static_files_are_served(api: Any) -> None:
     r = api.client.get("/")
     assert r.status_code == 200 and "城市运行驾驶舱" in r.text and 'lang="zh-CN"' in r.text
-    for name in ("app.js", "map.js", "charts.js", "i18n.js", "workbench.js", "app.css"):
+    for name in ("app.js", "map.js", "glmap.js", "charts.js", "i18n.js", "workbench.js", "app.css",
+                 "vendor/echarts.js", "vendor/maplibre-gl.mjs", "vendor/maplibre-gl-worker.mjs"):
         assert api.client.get(f"/static/{name}").status_code == 200
 
 

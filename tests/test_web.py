@@ -155,7 +155,7 @@ class Pages:
         self.errors: list[str] = []
         self.contexts: list[Any] = []
 
-    def new(self, user: str | None = None, width: int = 1600, height: int = 900) -> Any:
+    def new(self, user: str | None = None, width: int = 1600, height: int = 900, query: str = "") -> Any:
         ctx = self.browser.new_context(viewport={"width": width, "height": height}, accept_downloads=True)
         self.contexts.append(ctx)
 
@@ -170,8 +170,8 @@ class Pages:
         ctx.route("**/*", route)
         page = ctx.new_page()
         page.on("pageerror", lambda e: self.errors.append(str(e)))
-        page.goto(self.site.root + "/")
-        page.wait_for_function("window.cityops && window.cityops.map.bm")
+        page.goto(self.site.root + "/" + query)
+        page.wait_for_function("window.cityops?.map?.bm")
         if user:
             login(page, user)
         return page
@@ -203,23 +203,27 @@ def shots() -> Path:
     return Path(os.environ.get("CITYOPS_SCREENSHOTS", "/tmp"))
 
 
-def painted(page: Any, selector: str) -> int:
-    """Pixels of the canvas that are not transparent."""
-    return int(page.evaluate(
-        """(sel) => { const c = document.querySelector(sel); const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-           let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i]) n++; return n; }""", selector))
+def painted(page: Any) -> int:
+    """Pixels of the map's canvas that are not transparent (WebGL or 2D)."""
+    return int(page.evaluate("window.cityops.map.painted()"))
 
 
 def test_big_screen_renders_in_chinese_then_english(pages: Pages) -> None:
     page = pages.new()
     page.wait_for_function("window.cityops.firstPaintMs")
     first = page.evaluate("window.cityops.firstPaintMs")
-    print(f"\nfirst meaningful paint (the city map drawn): {first:.0f} ms from navigation start")
+    renderer = page.evaluate("window.cityops.map.kind")
+    print(f"\nfirst meaningful paint (the city map drawn, {renderer}): {first:.0f} ms from navigation start")
+    # Headless Chromium here has WebGL 2 only in software (SwiftShader), where the 2D canvas is
+    # faster: the page chooses it. test_webgl_map_* take the MapLibre GL path with ?map=webgl.
+    assert renderer in ("webgl", "canvas")
     assert first < 15_000  # 1.5 s is the goal on an idle machine; this one is shared
     assert page.evaluate("document.documentElement.lang") == "zh-CN"
     assert "城市运行驾驶舱" in page.inner_text("header")
     page.wait_for_timeout(300)
-    assert painted(page, "#map") > 50_000  # districts, grids, patrols drawn before login
+    assert painted(page) > 50_000  # districts, grids, patrols drawn before login
+    # The sensor layers came over the public event stream (pushed, not polled).
+    page.wait_for_function("['gauges', 'detectors', 'warnings'].every(k => window.cityops.layerEvents.includes(k))")
     page.wait_for_function("window.cityops.state.sensorData && 'warnings' in window.cityops.state.sensorData")
     login(page, "supervisor")
     page.wait_for_function("document.querySelector('#k-accepted').textContent !== '–'")
@@ -352,21 +356,87 @@ def test_department_sees_only_its_own_cases_in_every_view(pages: Pages, site: Si
     assert not page.evaluate(f"window.cityops.events.some(e => e.cases.some(c => c.id === {theirs}))")
 
 
-def test_hundred_thousand_objects_pan_smoothly(pages: Pages) -> None:
-    page = pages.new(None, 1600, 900)
+def test_webgl_map_draws_the_city_live_cases_and_answers_clicks(pages: Pages, site: Site) -> None:
+    """The MapLibre GL path (WebGL 2; SwiftShader here, so forced with ?map=webgl): the city
+    pack's layers, district names as HTML (no glyph server), the live cases as a GL layer,
+    a click on a case, a change pushed over SSE redrawn, both languages."""
+    page = pages.new("supervisor", query="?map=webgl")
+    assert page.evaluate("window.cityops.map.kind") == "webgl"
+    assert page.evaluate("document.querySelector('#map canvas.maplibregl-canvas') !== null")
+    page.wait_for_function("window.cityops.firstPaintMs", timeout=60_000)
+    print(f"\nfirst meaningful paint (webgl): {page.evaluate('window.cityops.firstPaintMs'):.0f} ms, "
+          f"phases {page.evaluate('window.cityops.marks')}")
+    assert painted(page) > 50_000
+    labels = page.eval_on_selector_all("#map .maplabel", "ls => ls.map(l => l.textContent)")
+    assert labels and all(re.search(r"[\u4e00-\u9fff]", x) for x in labels)
+    layers = page.evaluate("window.cityops.map.map.getStyle().layers.map(l => [l.id, l.type])")
+    assert {"districts-fill", "grids", "patrols", "waterlogging", "cases", "overdue", "gauges", "warnings-fill"} <= {i for i, _ in layers}
+    assert not [i for i, kind in layers if kind == "symbol"]  # no glyphs or sprites to fetch
+    page.wait_for_function("window.cityops.map.map.querySourceFeatures('cases').length > 0", timeout=30_000)
+    # A click on a case shows its panel.
+    i = page.evaluate("window.cityops.map.cases.id.length - 1")
+    page.evaluate(f"window.cityops.map.map.jumpTo({{center: [window.cityops.map.cases.lon[{i}], window.cityops.map.cases.lat[{i}]], zoom: 15}})")
+    page.wait_for_timeout(500)
+    x, y = page.evaluate(f"window.cityops.map.xy(window.cityops.map.cases.lon[{i}], window.cityops.map.cases.lat[{i}])")
+    box = page.locator("#map").bounding_box()
+    page.mouse.click(box["x"] + x, box["y"] + y)
+    page.wait_for_selector("#tip:not([hidden])")
+    assert f"#{page.evaluate(f'window.cityops.map.cases.id[{i}]')}" in page.inner_text("#tip")
+    # A new case reaches the GL layer over the event stream.
+    new = site.api("collector", "POST", "/api/v1/cases", json={"matter_code": "06010", "description": "WebGL 图层测试",
+                                                               "lon": 114.301, "lat": 30.581})["id"]
+    page.wait_for_function(f"window.cityops.map.cases.id.includes({new})", timeout=20_000)
+    page.evaluate("window.cityops.map.home()")
+    page.wait_for_timeout(800)
+    page.screenshot(path=str(shots() / "cityops-dashboard-webgl-zh.png"))
+    page.click("#lang")
+    assert page.evaluate("document.querySelector('#map .maplabel').textContent").isascii()
     page.wait_for_timeout(300)
-    base = page.evaluate("window.cityops.panTest(60)")  # the baseline: the same pan, no objects
+    page.screenshot(path=str(shots() / "cityops-dashboard-webgl-en.png"))
+
+
+def test_canvas_fallback_draws_the_map_without_webgl(pages: Pages) -> None:
+    """Where a browser has no WebGL 2 (old PCs) the page draws on a 2D canvas; `?map=canvas`
+    takes that path here. The live layers and clicks work the same."""
+    page = pages.new("supervisor", query="?map=canvas")
+    assert page.evaluate("window.cityops.map.kind") == "canvas"
+    assert page.evaluate("window.cityops.state.ready")
+    assert page.evaluate("document.querySelector('#map canvas.maplibregl-canvas') === null")
+    page.wait_for_function("window.cityops.firstPaintMs")
+    page.wait_for_timeout(300)
+    assert painted(page) > 50_000
+    assert page.evaluate("window.cityops.map.cases.n") > 0
+    page.screenshot(path=str(shots() / "cityops-dashboard-canvas.png"))
+
+
+@pytest.mark.parametrize("renderer", ["webgl", "canvas"])
+def test_hundred_thousand_objects_pan_smoothly(pages: Pages, renderer: str) -> None:
+    page = pages.new(None, 1600, 900, query=f"?map={renderer}")
+    page.wait_for_function("window.cityops.firstPaintMs")
+    assert page.evaluate("window.cityops.map.kind") == renderer
+    page.wait_for_timeout(300)
+    # Software WebGL (SwiftShader) draws a frame in about half a second here: fewer frames.
+    frames = 120 if renderer == "canvas" else 24
+    base = page.evaluate(f"window.cityops.panTest({frames // 2})")  # the baseline: the same pan, no objects
     assert page.evaluate("window.cityops.stress(100000)") == 100_000
+    if renderer == "webgl":  # MapLibre clusters the points in its worker; pan once it has
+        page.wait_for_function("window.cityops.map.map.isSourceLoaded('stress')", timeout=60_000)
     page.wait_for_timeout(300)
-    result = page.evaluate("window.cityops.panTest(120)")
-    line = (f"100,000 objects, 120 pan frames at 1600x900: frame interval median {result['median_ms']:.1f} ms, "
+    result = page.evaluate(f"window.cityops.panTest({frames})")
+    line = (f"{renderer}: 100,000 objects, {frames} pan frames at 1600x900: frame interval median {result['median_ms']:.1f} ms, "
             f"mean {result['mean_ms']:.1f}, p95 {result['p95_ms']:.1f}, max {result['max_ms']:.1f}; "
             f"render mean {result['render_mean_ms']:.1f} ms, p95 {result['render_p95_ms']:.1f} "
             f"(baseline without objects: interval median {base['median_ms']:.1f} ms, render mean "
             f"{base['render_mean_ms']:.1f} ms)")
     print("\n" + line)
-    (shots() / "cityops-pan-100k.txt").write_text(line + "\n", encoding="utf-8")
-    assert result["frames"] == 120
+    (shots() / f"cityops-pan-100k-{renderer}.txt").write_text(line + "\n", encoding="utf-8")
+    assert result["frames"] == frames
+    if renderer == "webgl":
+        # SwiftShader draws MapLibre's frames on the CPU here, a few a second whatever the
+        # objects (see the baseline); on a graphics card it keeps up with the display. The
+        # figures are printed; what this asserts is that the clusters are drawn.
+        assert page.evaluate("window.cityops.map.map.queryRenderedFeatures({layers: ['stress-clusters']}).length") > 0
+        return
     # Interactive even on a shared, overloaded 2-core machine with software rendering:
     # the typical frame well above 10 a second, the drawing itself well inside a frame.
     assert result["median_ms"] < 100, result
@@ -374,7 +444,10 @@ def test_hundred_thousand_objects_pan_smoothly(pages: Pages) -> None:
 
 
 def test_static_files_name_no_outside_host() -> None:
+    """Our own files; the npm libraries in vendor/ carry licence links and SVG namespaces in
+    their text, are checked against their sources (tests/test_web_vendor.py), and every page
+    above refuses and counts any request they would send elsewhere."""
     for f in STATIC.rglob("*"):
-        if f.suffix in (".html", ".js", ".css"):
+        if f.suffix in (".html", ".js", ".css") and "vendor" not in f.relative_to(STATIC).parts:
             text = f.read_text(encoding="utf-8")
             assert not re.search(r"(https?:)?//(?!127\.0\.0\.1|localhost)[a-z0-9.-]+\.[a-z]{2,}", text), f

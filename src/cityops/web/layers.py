@@ -13,7 +13,10 @@ endpoint answers `{"type": "points", "lon": [...], "lat": [...], "value": [...],
 from __future__ import annotations
 
 import base64
+import sqlite3
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
@@ -34,17 +37,31 @@ class Layer:
     colour: str = "#3fb6ff"
 
 
+# A live public layer's data now: the columns its endpoint answers, from a read connection.
+Source = Callable[[sqlite3.Connection, CityPack, datetime], dict[str, Any]]
+
 _LAYERS: dict[str, Layer] = {}
+_SOURCES: dict[str, Source] = {}
 
 
-def register_layer(layer: Layer) -> Layer:
-    """Add (or replace) a layer the page draws; call at import time of the feature's views."""
+def register_layer(layer: Layer, source: Source | None = None) -> Layer:
+    """Add (or replace) a layer the page draws; call at import time of the feature's views.
+    With `source` (public layers only: every stream gets it) the change feed pushes the
+    layer's new columns to the pages whenever they change (`event: layer`)."""
     _LAYERS[layer.id] = layer
+    if source is not None:
+        _SOURCES[layer.id] = source
     return layer
 
 
 def remove_layer(layer_id: str) -> None:
     _LAYERS.pop(layer_id, None)
+    _SOURCES.pop(layer_id, None)
+
+
+def sources() -> dict[str, Source]:
+    """The pushed layers' sources, by layer id."""
+    return dict(_SOURCES)
 
 
 def layers() -> list[dict[str, Any]]:

@@ -4,6 +4,8 @@ Each answers columns built from one SQL query: the latest reading of every datas
 correlated `ORDER BY t DESC LIMIT 1` on the observation key (one index seek each), and the
 levels are computed on NumPy arrays. Warnings draw their CAP areas: the same simplified
 district polygons the CAP document carries (`cap.polygon_text`), cached per district.
+All three are registered with their source, so the change feed pushes them to the pages
+(`event: layer`) when their columns change, instead of the pages polling.
 """
 
 from __future__ import annotations
@@ -23,15 +25,6 @@ from cityops.web.layers import Layer, register_layer
 # Colour levels shared with the page: 0 no reading, 1 green, 2 yellow, 3 red.
 SLOW_RATIO, JAM_RATIO = 0.7, 0.4  # speed / free flow: below 0.7 slow (yellow), below 0.4 jammed (red)
 SLOW_KMH, JAM_KMH = 40.0, 20.0  # without a free-flow speed
-
-for _layer in (
-    Layer("gauges", "积水监测", "Water gauges", "points", "/api/v1/dashboard/gauges", live=True, colour="#3ddc97"),
-    Layer("detectors", "车速检测", "Traffic detectors", "points", "/api/v1/dashboard/detectors", live=True,
-          colour="#9be15d"),
-    Layer("warnings", "生效预警", "Active warnings", "polygons", "/api/v1/dashboard/warnings", live=True,
-          colour="#ff9f1a"),
-):
-    register_layer(_layer)
 
 _LATEST = ("SELECT d.id, coalesce(d.point, ''), d.lon, d.lat, {extra}, "
            "(SELECT o.result FROM observation o WHERE o.datastream = d.id ORDER BY o.t DESC LIMIT 1), "
@@ -109,3 +102,14 @@ def warnings(conn: sqlite3.Connection, city: CityPack, now: datetime) -> dict[st
             "headline_zh": hzh.tolist(), "headline_en": hen.tolist(),
             "expires": [int(x) for x in expires.tolist()],
             "rings": [[list(r) for code in json.loads(d) for r in _cap_rings(city, code)] for d in districts.tolist()]}
+
+
+for _layer, _source in (
+    (Layer("gauges", "积水监测", "Water gauges", "points", "/api/v1/dashboard/gauges", live=True, colour="#3ddc97"),
+     lambda conn, city, now: gauges(conn)),
+    (Layer("detectors", "车速检测", "Traffic detectors", "points", "/api/v1/dashboard/detectors", live=True,
+           colour="#9be15d"), lambda conn, city, now: detectors(conn)),
+    (Layer("warnings", "生效预警", "Active warnings", "polygons", "/api/v1/dashboard/warnings", live=True,
+           colour="#ff9f1a"), warnings),
+):
+    register_layer(_layer, _source)

@@ -30,7 +30,7 @@ from cityops.errors import InvalidInput
 from cityops.geo.models import CityPack
 from cityops.web import layers as layer_defs
 from cityops.web import queries, sensorlayers
-from cityops.web.feed import ChangeFeed
+from cityops.web.feed import ChangeFeed, LayerSource
 
 STATIC = Path(__file__).parent / "static"
 # A stream ends after this and the page reconnects at once with Last-Event-ID, missing
@@ -126,17 +126,31 @@ def warning_layer(platform: PlatformDep) -> dict[str, Any]:
 def _feed(platform: Platform, request: Request) -> ChangeFeed:
     feed: ChangeFeed | None = getattr(request.app.state, "dashboard_feed", None)
     if feed is None:
-        feed = request.app.state.dashboard_feed = ChangeFeed(platform.store.connect)
+        pushed = {k: _now(source, platform.city) for k, source in layer_defs.sources().items()}
+        feed = request.app.state.dashboard_feed = ChangeFeed(platform.store.connect, layers=pushed)
     return feed
 
 
-@router.get("/api/v1/dashboard/events", summary="Server-Sent Events: case changes as they are committed")
+def _now(source: layer_defs.Source, city: CityPack) -> LayerSource:
+    """A layer's source for the feed: the city bound, the time read at each rebuild."""
+    return lambda conn: source(conn, city, utcnow())
+
+
+@router.get("/api/v1/dashboard/events", summary="Server-Sent Events: case changes as they are committed, and live layers")
 async def events(request: Request, platform: PlatformDep, actor: ActorDep) -> StreamingResponse:
-    feed = _feed(platform, request)
+    return _stream(request, _feed(platform, request), _department(actor), cases=True)
+
+
+@router.get("/api/v1/dashboard/layer-events", summary="Server-Sent Events: the public live layers (gauges, detectors, warnings)")
+async def layer_events(request: Request, platform: PlatformDep) -> StreamingResponse:
+    return _stream(request, _feed(platform, request), None, cases=False)
+
+
+def _stream(request: Request, feed: ChangeFeed, department: str | None, cases: bool) -> StreamingResponse:
     last = request.headers.get("last-event-id", "")
-    resumed = feed.subscribe(_department(actor), int(last) if last.isdigit() else None)
+    resumed = feed.subscribe(department, int(last) if last.isdigit() else None, cases)
     # None: what it missed is no longer kept; a fresh stream, and the page reloads the layer.
-    sub = resumed if resumed is not None else feed.subscribe(_department(actor))
+    sub = resumed if resumed is not None else feed.subscribe(department, None, cases)
     assert sub is not None  # without last_seq a subscription always starts
     hello = b'{"reload": %s, "seq": %d}' % (b"false" if resumed is not None else b"true", feed.seq)
 
@@ -152,7 +166,8 @@ async def events(request: Request, platform: PlatformDep, actor: ActorDep) -> St
                         return
                     yield b": keepalive\n\n"
                     continue
-                yield b"id: %d\nevent: cases\ndata: %s\n\n" % (item["seq"], orjson.dumps(item))
+                kind = b"layer" if "layer" in item else b"cases"
+                yield b"id: %d\nevent: %s\ndata: %s\n\n" % (item["seq"], kind, orjson.dumps(item))
         finally:
             feed.unsubscribe(sub)
 

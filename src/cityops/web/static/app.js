@@ -1,7 +1,7 @@
 // The big screen (驾驶舱): map, indicators, trend, replay, live feed; login; view switching.
 import { t, pick, applyText, getLang, setLang } from "/static/i18n.js";
-import { CityMap, STATUS_COLOURS, OVERDUE_COLOUR, LEVEL_COLOURS, WARNING_COLOURS } from "/static/map.js";
-import { lineChart, barChart } from "/static/charts.js";
+import { CityMap, webglAvailable, STATUS_COLOURS, OVERDUE_COLOUR, LEVEL_COLOURS, WARNING_COLOURS } from "/static/map.js";
+import { lineChart, barChart, preload as preloadCharts } from "/static/charts.js";
 import { Workbench } from "/static/workbench.js";
 
 const $ = (s) => document.querySelector(s);
@@ -37,20 +37,34 @@ export const departmentName = (code) => { const d = state.departments.find((x) =
 export const matterName = (code) => { const m = state.matters.get(code); return m ? pick([m.name, m.name_en]) : code; };
 const pct = (v) => (v === null || v === undefined || Number.isNaN(v) ? "–" : (v * 100).toFixed(1) + "%");
 
-const map = new CityMap($("#map"));
+// The map: MapLibre GL (WebGL) where the browser has WebGL 2, else our 2D-canvas renderer
+// (old government PCs), chosen here at run time; both answer the same calls.
+let map = null;
+async function makeMap() {
+  const box = $("#map");
+  if (webglAvailable()) {
+    try { const { GLMap } = await import("/static/glmap.js"); return new GLMap(box); } catch (e) { console.warn("WebGL map unavailable, drawing on a 2D canvas", e); box.replaceChildren(); }
+  }
+  const cv = document.createElement("canvas"); cv.tabIndex = 0; cv.setAttribute("aria-label", "city map: arrow keys pan, + and - zoom"); box.append(cv);
+  return new CityMap(cv);
+}
 let workbench = null;
 
 async function start() {
   setLang(getLang()); applyText(); $("#lang").textContent = getLang() === "zh" ? "EN" : "中文";
   setInterval(() => { $("#clock").textContent = new Date().toLocaleString(getLang() === "zh" ? "zh-CN" : "en-GB", { timeZone: state.tz, hour12: false }); }, 1000);
-  const [bm, layers] = await Promise.all([api("/api/v1/dashboard/basemap"), api("/api/v1/dashboard/layers")]);
-  state.basemap = bm; state.layers = layers.layers;
+  // The map's library, the base map and the layer list load in parallel (the base map is
+  // public and fetched without a token, as index.html preloads it).
+  const mark = (k) => { window.cityops.marks[k] = Math.round(performance.now()); };
+  const [bm, layers, m] = await Promise.all([fetch("/api/v1/dashboard/basemap").then((r) => r.json()).finally(() => mark("basemap")),
+    api("/api/v1/dashboard/layers"), makeMap().finally(() => mark("map_library"))]);
+  map = m; state.basemap = bm; state.layers = layers.layers;
   $("#city-name").textContent = pick([bm.city.name, bm.city.name_en]) + " ";
-  map.setBase(bm); buildToggles(); legend(); loadSensorLayers(); setInterval(loadSensorLayers, 30000);
-  // First meaningful paint: the city drawn (the map's next frame), from navigation start.
-  requestAnimationFrame(() => { window.cityops.firstPaintMs = performance.now(); });
+  await map.setBase(bm); mark("base_set"); buildToggles(); legend(); loadSensorLayers();
+  // First meaningful paint: the city drawn, from navigation start. The charts' library loads after it.
+  map.whenDrawn().then(() => { mark("drawn"); window.cityops.firstPaintMs = performance.now(); (window.requestIdleCallback || setTimeout)(() => preloadCharts()); });
   $("#replay-date").value = cityDate();
-  if (state.token) await afterLogin(); else showLoggedOut();
+  if (state.token) await afterLogin(); else { showLoggedOut(); connectFeed(); }
   if (location.hash === "#work") showView("work");
 }
 
@@ -67,7 +81,7 @@ function buildToggles() {
 }
 
 function legend() {
-  const C = map.cases; const counts = {}; let overdue = 0;
+  if (!map) return; const C = map.cases; const counts = {}; let overdue = 0;
   if (C) for (let i = 0; i < C.n; i++) { if (C.overdueA[i]) overdue++; else { const s = C.statuses[C.statusA[i]]; counts[s] = (counts[s] || 0) + 1; } }
   const labels = { reported: ["待受理", "Reported"], registered: ["待派遣", "Registered"], dispatched: ["待签收", "Dispatched"], disposing: ["处置中", "Being handled"],
     reported_back: ["待核查", "Reported back"], suspended: ["挂起", "Suspended"] };
@@ -96,7 +110,7 @@ async function afterLogin() {
   for (const m of matters) state.matters.set(m.code, m);
   await findActiveDay();
   await Promise.all([loadCases(), loadIndicators(), loadTrend()]);
-  connectFeed();
+  lastSeq = null; connectFeed();  // the scoped stream now, with the cases
   workbench = new Workbench({ api, state, toast, map: state.basemap, refreshDashboard: () => { loadCases(); loadIndicators(); } });
   if (!$("#view-work").hidden) workbench.show();  // the workbench tab was chosen while loading
   state.ready = true;
@@ -111,15 +125,20 @@ async function findActiveDay() {
   $("#replay-date").value = state.day;
 }
 
-// Layers other features registered (gauges, detectors, warnings): public columns, polled.
+// Layers other features registered (gauges, detectors, warnings): public columns, loaded once;
+// their changes then arrive over the event stream (`event: layer`).
 async function loadSensorLayers() {
   state.sensorData = state.sensorData || {};
   await Promise.all(state.layers.filter((l) => l.kind === "points" || l.kind === "polygons").map(async (l) => {
     let cols; try { cols = await api(l.url); } catch { return; }
-    state.sensorData[l.id] = cols;
-    if (l.kind === "points") map.setSensors(l.id, cols); else map.setAreas(l.id, cols);
+    if (!(l.id in state.sensorData)) showLayer(l.id, cols);  // unless the stream was first
   }));
   legend();
+}
+function showLayer(id, cols) {
+  const l = (state.layers || []).find((x) => x.id === id); if (!l) return;
+  state.sensorData[id] = cols;
+  if (l.kind === "points") map.setSensors(id, cols); else map.setAreas(id, cols);
 }
 
 // A waterlogging point's panel: latest depth, thresholds and how far its warnings can be trusted.
@@ -164,7 +183,7 @@ function districtBars() {
 }
 
 function departmentBars() {
-  const C = map.cases; if (!C) return;
+  const C = map && map.cases; if (!C) return;
   const by = new Map();
   for (let i = 0; i < C.n; i++) { const d = C.department[i]; if (!d) continue; const r = by.get(d) || { a: 0, b: 0 }; r.a++; if (C.overdueA[i]) r.b++; by.set(d, r); }
   const rows = [...by.entries()].map(([d, r]) => ({ label: departmentName(d).replace(/^武汉市/, "").replace(/^Wuhan /, ""), ...r })).sort((x, y) => y.b - x.b || y.a - x.a).slice(0, 12);
@@ -207,11 +226,12 @@ async function connectFeed() {
   if (feedAbort) feedAbort.abort();
   const ctl = new AbortController(); feedAbort = ctl; let clean = false;
   try {
-    const headers = { authorization: "Bearer " + state.token, accept: "text/event-stream" };
+    // Logged in: case changes (scoped by the server) and the public layers; logged out: the layers only.
+    const headers = { accept: "text/event-stream" }; if (state.token) headers.authorization = "Bearer " + state.token;
     if (lastSeq !== null) headers["last-event-id"] = String(lastSeq);
-    const r = await fetch("/api/v1/dashboard/events", { headers, signal: ctl.signal });
+    const r = await fetch(state.token ? "/api/v1/dashboard/events" : "/api/v1/dashboard/layer-events", { headers, signal: ctl.signal });
     if (!r.ok) throw new Error(String(r.status));
-    setLive(true);
+    setLive(!!state.token);
     const reader = r.body.pipeThrough(new TextDecoderStream()).getReader(); let buf = "";
     for (;;) {
       const { value, done } = await reader.read(); if (done) break;
@@ -221,14 +241,15 @@ async function connectFeed() {
     clean = true;  // the server ends a stream now and then; reconnect at once, missing nothing
   } catch (e) { if (ctl.signal.aborted) return; }
   if (!clean) setLive(false);
-  if (state.token && feedAbort === ctl) setTimeout(() => { if (feedAbort === ctl) connectFeed(); }, clean ? 50 : 2000);
+  if (feedAbort === ctl) setTimeout(() => { if (feedAbort === ctl) connectFeed(); }, clean ? 50 : 2000);
 }
 function setLive(on) { $("#live").classList.toggle("off", !on); $("#live b").textContent = t(on ? "live_on" : "live_off"); $("#live b").dataset.i18n = on ? "live_on" : "live_off"; }
 
 function onEvent(block) {
   let event = "message", data = "";
   for (const line of block.split("\n")) { if (line.startsWith("event:")) event = line.slice(6).trim(); else if (line.startsWith("data:")) data += line.slice(5).trim(); }
-  if (event === "hello") { const h = JSON.parse(data); if (h.reload && lastSeq !== null) loadCases(); lastSeq = h.seq; return; }
+  if (event === "hello") { const h = JSON.parse(data); if (h.reload && lastSeq !== null && state.token) loadCases(); lastSeq = h.seq; return; }
+  if (event === "layer") { const msg = JSON.parse(data); window.cityops.layerEvents.push(msg.layer); lastSeq = Math.max(lastSeq ?? 0, msg.seq); showLayer(msg.layer, msg.data); legend(); return; }
   if (event !== "cases") return;
   const msg = JSON.parse(data); window.cityops.events.push(msg); lastSeq = msg.seq;
   const L = state.live; if (!L) return;
@@ -266,7 +287,7 @@ async function login(ev) {
 }
 function logout() {
   if (state.token) fetch("/api/v1/auth/logout", { method: "POST", headers: { authorization: "Bearer " + state.token } }).catch(() => {});
-  state.token = null; state.me = null; state.ready = false; sessionStorage.removeItem("cityops.token"); if (feedAbort) feedAbort.abort(); feedAbort = null; lastSeq = null; setLive(false);
+  state.token = null; state.me = null; state.ready = false; sessionStorage.removeItem("cityops.token"); if (feedAbort) feedAbort.abort(); feedAbort = null; lastSeq = null; setLive(false); connectFeed();
   map.setCases({ id: [], status: [], lon: [], lat: [], overdue: [], statuses: [], department: [] }); state.live = null;
   if (workbench) workbench.reset(); workbench = null; showView("dash"); showLoggedOut();
 }
@@ -275,7 +296,7 @@ function showView(v) {
   if (v === "work" && !state.token) { state.pendingView = "work"; $("#login-dialog").showModal(); return; }
   $("#view-dash").hidden = v !== "dash"; $("#view-work").hidden = v !== "work";
   $("#tab-dash").setAttribute("aria-selected", v === "dash"); $("#tab-work").setAttribute("aria-selected", v === "work");
-  if (v === "work" && workbench) workbench.show(); else { map.resize(); map.draw(); districtBars(); departmentBars(); drawTrend(); }
+  if (v === "work" && workbench) workbench.show(); else { if (map) { map.resize(); map.draw(); } districtBars(); departmentBars(); drawTrend(); }
 }
 
 function relang() {
@@ -283,7 +304,7 @@ function relang() {
   if (state.basemap) $("#city-name").textContent = pick([state.basemap.city.name, state.basemap.city.name_en]) + " ";
   document.title = t("title") + " · cityops";
   if (state.me) $("#who").textContent = `${state.me.name} · ${pick(state.me.role_label)}`;
-  buildToggles(); legend(); map.cacheKey = ""; map.draw(); districtBars(); departmentBars(); drawTrend(); setLive(!$("#live").classList.contains("off"));
+  buildToggles(); legend(); if (map) map.relabel(); districtBars(); departmentBars(); drawTrend(); setLive(!$("#live").classList.contains("off"));
   if (workbench) workbench.relang();
 }
 
@@ -298,9 +319,12 @@ for (const b of document.querySelectorAll("[data-trend]")) b.addEventListener("c
 $("#replay-hour").addEventListener("input", replay);
 $("#replay-date").addEventListener("change", () => { replay(); loadTrend(); });
 $("#replay-live").addEventListener("click", backToLive);
+// A click (not the end of a drag) on a case or a waterlogging point shows its panel.
+let downAt = null;
+$("#map").addEventListener("pointerdown", (e) => { downAt = [e.clientX, e.clientY]; });
 $("#map").addEventListener("click", (e) => {
-  if (map.moved > 4) return;
-  const r = e.target.getBoundingClientRect(), px = (e.clientX - r.left) * map.dpr, py = (e.clientY - r.top) * map.dpr, i = map.hit(px, py), tip = $("#tip");
+  if (!map || !downAt || Math.abs(e.clientX - downAt[0]) + Math.abs(e.clientY - downAt[1]) > 4) return;
+  const r = $("#map").getBoundingClientRect(), px = (e.clientX - r.left) * map.dpr, py = (e.clientY - r.top) * map.dpr, i = map.hit(px, py), tip = $("#tip");
   const k = map.hitWater(px, py);
   if (i < 0 && k < 0) { tip.hidden = true; return; }
   tip.hidden = false; tip.style.left = e.clientX - r.left + 12 + "px"; tip.style.top = e.clientY - r.top + 12 + "px";
@@ -314,24 +338,26 @@ window.addEventListener("resize", () => { districtBars(); departmentBars(); draw
 
 // Hooks for tests and for the people tuning the wall screen.
 window.cityops = {
-  map, state, events: [],
+  get map() { return map; }, state, events: [], layerEvents: [], marks: {},
   stress(n, seed = 1) {
     const [x0, y0, x1, y1] = state.basemap.bounds; const lon = new Float64Array(n), lat = new Float64Array(n);
     let s = seed >>> 0; const rnd = () => ((s = (s * 1664525 + 1013904223) >>> 0) / 4294967296);
     for (let i = 0; i < n; i++) { lon[i] = x0 + (x1 - x0) * rnd(); lat[i] = y0 + (y1 - y0) * rnd(); }
     map.setPoints("stress", n ? lon : null, n ? lat : null, "#7cf5ff"); buildToggles(); return n;
   },
+  // Pans `frames` animation frames, each drawn at once: frame intervals and drawing times.
   panTest(frames = 120, dx = 6, dy = 3) {
     return new Promise((resolve) => {
       const times = [], renders = []; let last = null, k = 0;
-      map.onFrame = (ts, dt) => {
-        renders.push(dt); if (last !== null) times.push(ts - last); last = ts;
-        if (++k >= frames) { map.onFrame = null; times.sort((a, b) => a - b); renders.sort((a, b) => a - b);
-          const mean = (a) => a.reduce((x, y) => x + y, 0) / a.length;
-          resolve({ frames: k, mean_ms: mean(times), median_ms: times[Math.floor(times.length / 2)], p95_ms: times[Math.floor(times.length * 0.95)], max_ms: times[times.length - 1], render_mean_ms: mean(renders), render_p95_ms: renders[Math.floor(renders.length * 0.95)] }); return; }
-        const dir = k < frames / 2 ? 1 : -1; map.panBy(dir * dx, dir * dy);
+      const step = (ts) => {
+        if (last !== null) times.push(ts - last); last = ts;
+        renders.push(map.frame(k < frames / 2 ? dx : -dx, k < frames / 2 ? dy : -dy));
+        if (++k < frames) { requestAnimationFrame(step); return; }
+        times.sort((a, b) => a - b); renders.sort((a, b) => a - b);
+        const mean = (a) => a.reduce((x, y) => x + y, 0) / a.length;
+        resolve({ renderer: map.kind, frames: k, mean_ms: mean(times), median_ms: times[Math.floor(times.length / 2)], p95_ms: times[Math.floor(times.length * 0.95)], max_ms: times[times.length - 1], render_mean_ms: mean(renders), render_p95_ms: renders[Math.floor(renders.length * 0.95)] });
       };
-      map.panBy(dx, dy);
+      requestAnimationFrame(step);
     });
   },
 };

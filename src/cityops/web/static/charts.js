@@ -1,52 +1,56 @@
-// Small canvas charts for the panels: a line chart and paired horizontal bars.
-function prep(canvas) {
-  const dpr = Math.min(window.devicePixelRatio || 1, 2);
-  const w = Math.max(1, Math.round(canvas.clientWidth * dpr)), h = Math.max(1, Math.round(canvas.clientHeight * dpr));
-  if (canvas.width !== w || canvas.height !== h) { canvas.width = w; canvas.height = h; }
-  const c = canvas.getContext("2d"); c.setTransform(1, 0, 0, 1, 0, 0); c.clearRect(0, 0, w, h);
-  const font = getComputedStyle(document.body).fontFamily;
-  return { c, w, h, dpr, font };
+// The panels' charts, drawn by ECharts (from npm, bundled in /static/vendor/echarts.js by
+// tools/build_web.py). The library is loaded on first use, after the map's first paint, so
+// it never delays the first screen; `preload()` fetches it while the page is idle.
+let lib = null;
+export const preload = () => (lib ||= import("/static/vendor/echarts.js"));
+
+const TEXT = "#8aa4c8", LINE = "rgba(28,63,110,0.8)";
+const font = () => getComputedStyle(document.body).fontFamily;
+
+async function chart(el) {
+  const echarts = await preload();
+  const c = echarts.getInstanceByDom(el) || echarts.init(el, null, { renderer: "canvas" });
+  c.resize();
+  return c;
 }
 
+const tooltip = { trigger: "axis", backgroundColor: "rgba(8,20,40,0.92)", borderColor: "#1c3f6e", textStyle: { color: "#dcecff" } };
+
 // series: [{name, colour, values}], labels: x labels (same length as values).
-export function lineChart(canvas, labels, series) {
-  const { c, w, h, dpr, font } = prep(canvas);
-  const L = 38 * dpr, R = 10 * dpr, T = 24 * dpr, B = 22 * dpr;
-  const max = Math.max(1, ...series.flatMap((s) => s.values));
-  const n = labels.length, x = (i) => L + (n > 1 ? (i * (w - L - R)) / (n - 1) : 0), y = (v) => h - B - (v / max) * (h - T - B);
-  c.font = `${11 * dpr}px ${font}`; c.fillStyle = "#8aa4c8"; c.strokeStyle = "rgba(28,63,110,0.8)"; c.lineWidth = 1;
-  for (let k = 0; k <= 4; k++) { const v = (max * k) / 4, yy = y(v); c.beginPath(); c.moveTo(L, yy); c.lineTo(w - R, yy); c.stroke(); c.textAlign = "right"; c.fillText(String(Math.round(v)), L - 4 * dpr, yy + 4 * dpr); }
-  c.textAlign = "center"; const every = Math.max(1, Math.ceil(n / 8));
-  for (let i = 0; i < n; i += every) c.fillText(labels[i], x(i), h - 6 * dpr);
-  series.forEach((s, k) => {
-    c.strokeStyle = s.colour; c.lineWidth = 2 * dpr; c.beginPath();
-    s.values.forEach((v, i) => (i ? c.lineTo(x(i), y(v)) : c.moveTo(x(i), y(v)))); c.stroke();
-    const g = c.createLinearGradient(0, T, 0, h - B); g.addColorStop(0, s.colour + "55"); g.addColorStop(1, s.colour + "00");
-    c.lineTo(x(n - 1), y(0)); c.lineTo(x(0), y(0)); c.closePath(); c.fillStyle = g; c.fill();
-    c.fillStyle = s.colour; c.fillRect(L + k * 90 * dpr, 6 * dpr, 10 * dpr, 10 * dpr);
-    c.fillStyle = "#dcecff"; c.textAlign = "left"; c.font = `${12 * dpr}px ${font}`; c.fillText(s.name, L + k * 90 * dpr + 14 * dpr, 15 * dpr);
-  });
+export async function lineChart(el, labels, series) {
+  const c = await chart(el);
+  c.setOption({
+    animation: false, textStyle: { fontFamily: font() }, tooltip,
+    legend: { top: 0, left: 30, itemWidth: 12, itemHeight: 8, textStyle: { color: "#dcecff", fontSize: 12 } },
+    grid: { left: 38, right: 12, top: 26, bottom: 22 },
+    xAxis: { type: "category", data: labels, boundaryGap: false, axisLabel: { color: TEXT, fontSize: 11 }, axisLine: { lineStyle: { color: LINE } } },
+    yAxis: { type: "value", minInterval: 1, axisLabel: { color: TEXT, fontSize: 11 }, splitLine: { lineStyle: { color: LINE } } },
+    series: series.map((s) => ({
+      name: s.name, type: "line", data: s.values, showSymbol: false, lineStyle: { width: 2, color: s.colour }, itemStyle: { color: s.colour },
+      areaStyle: { color: { type: "linear", x: 0, y: 0, x2: 0, y2: 1, colorStops: [{ offset: 0, color: s.colour + "55" }, { offset: 1, color: s.colour + "00" }] } },
+    })),
+  }, { notMerge: true });
 }
 
 // rows: [{label, a, b}] bars a (main) and b (alarm); fmtA formats a's value.
-export function barChart(canvas, rows, { colourA = "#3fb6ff", colourB = "#ff4d4f", maxA, fmtA = String, nameA = "", nameB = "" } = {}) {
-  const { c, w, h, dpr, font } = prep(canvas);
-  const top = 20 * dpr, rowH = Math.min(26 * dpr, (h - top) / Math.max(1, rows.length));
-  const labelW = Math.min(140 * dpr, w * 0.34), barW = w - labelW - 70 * dpr;
-  const mA = maxA || Math.max(1, ...rows.map((r) => r.a)), mB = Math.max(1, ...rows.map((r) => r.b));
-  c.font = `${11 * dpr}px ${font}`; c.textBaseline = "middle";
-  c.fillStyle = colourA; c.fillRect(labelW, 4 * dpr, 10 * dpr, 10 * dpr); c.fillStyle = "#8aa4c8"; c.fillText(nameA, labelW + 14 * dpr, 9 * dpr);
-  c.fillStyle = colourB; c.fillRect(labelW + 110 * dpr, 4 * dpr, 10 * dpr, 10 * dpr); c.fillStyle = "#8aa4c8"; c.fillText(nameB, labelW + 124 * dpr, 9 * dpr);
-  c.font = `${Math.min(13 * dpr, rowH * 0.55)}px ${font}`;
-  rows.forEach((r, i) => {
-    const y = top + i * rowH, mid = y + rowH / 2;
-    let label = r.label;  // long names are shortened to fit, the full name stays in the table
-    while (label.length > 2 && c.measureText(label).width > labelW - 8 * dpr) label = label.slice(0, -2) + "…";
-    c.fillStyle = "#dcecff"; c.textAlign = "right"; c.fillText(label, labelW - 6 * dpr, mid);
-    c.fillStyle = "rgba(63,182,255,0.12)"; c.fillRect(labelW, y + rowH * 0.18, barW, rowH * 0.4);
-    const g = c.createLinearGradient(labelW, 0, labelW + barW, 0); g.addColorStop(0, colourA + "66"); g.addColorStop(1, colourA);
-    c.fillStyle = g; c.fillRect(labelW, y + rowH * 0.18, (barW * r.a) / mA, rowH * 0.4);
-    c.fillStyle = colourB; c.fillRect(labelW, y + rowH * 0.62, (barW * r.b) / mB, rowH * 0.2);
-    c.textAlign = "left"; c.fillStyle = "#fff"; c.fillText(`${fmtA(r.a)}${r.b ? "  ·  " + r.b : ""}`, labelW + barW + 6 * dpr, mid);
-  });
+export async function barChart(el, rows, { colourA = "#3fb6ff", colourB = "#ff4d4f", maxA, fmtA = String, nameA = "", nameB = "" } = {}) {
+  const c = await chart(el);
+  const labels = rows.map((r) => r.label);
+  c.setOption({
+    animation: false, textStyle: { fontFamily: font() },
+    tooltip: { ...tooltip, axisPointer: { type: "shadow" }, valueFormatter: undefined,
+      formatter: (ps) => `${ps[0].name}<br>${nameA}: ${fmtA(rows[ps[0].dataIndex].a)}<br>${nameB}: ${rows[ps[0].dataIndex].b}` },
+    legend: { top: 0, right: 8, itemWidth: 12, itemHeight: 8, textStyle: { color: TEXT, fontSize: 11 } },
+    grid: [{ left: 8, right: 70, top: 22, bottom: 4, containLabel: true }],
+    xAxis: [{ type: "value", max: maxA, show: false }, { type: "value", show: false, max: Math.max(1, ...rows.map((r) => r.b)) }],
+    yAxis: { type: "category", data: labels, inverse: true, axisTick: { show: false }, axisLine: { show: false },
+      axisLabel: { color: "#dcecff", fontSize: 12, width: 130, overflow: "truncate" } },
+    series: [
+      { name: nameA, type: "bar", xAxisIndex: 0, data: rows.map((r) => r.a), barWidth: "38%", barMaxWidth: 14, barGap: "10%",
+        showBackground: true, backgroundStyle: { color: "rgba(63,182,255,0.12)" },
+        itemStyle: { color: { type: "linear", x: 0, y: 0, x2: 1, y2: 0, colorStops: [{ offset: 0, color: colourA + "66" }, { offset: 1, color: colourA }] } },
+        label: { show: true, position: "right", color: "#fff", fontSize: 11, formatter: (p) => `${fmtA(rows[p.dataIndex].a)}${rows[p.dataIndex].b ? "  ·  " + rows[p.dataIndex].b : ""}` } },
+      { name: nameB, type: "bar", xAxisIndex: 1, data: rows.map((r) => r.b), barWidth: "18%", barMaxWidth: 6, itemStyle: { color: colourB } },
+    ],
+  }, { notMerge: true });
 }

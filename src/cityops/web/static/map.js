@@ -13,18 +13,124 @@ export const OVERDUE_COLOUR = "#ff4d4f";
 export const LEVEL_COLOURS = ["#7a8aa0", "#3ddc97", "#ffd54f", "#ff4d4f"];
 export const WARNING_COLOURS = { red: "#ff4d4f", orange: "#ff9f1a", yellow: "#ffd54f", blue: "#5a78ff" };
 
-const b64 = (s) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0)).buffer;
+export function b64(s) {
+  if (Uint8Array.fromBase64) return Uint8Array.fromBase64(s).buffer;  // native where the browser has it
+  const bin = atob(s), out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out.buffer;
+}
 
-export class CityMap {
+// MapLibre GL needs WebGL 2 on a graphics card. Where the browser has none, or only a
+// software one (it then reports a "major performance caveat": SwiftShader, llvmpipe, as on
+// old government PCs and headless servers), our 2D-canvas renderer is faster and is used.
+// `?map=webgl` or `?map=canvas` (or localStorage cityops.map) chooses anyway.
+export function webglAvailable() {
+  const forced = new URLSearchParams(location.search).get("map") || localStorage.getItem("cityops.map");
+  if (forced === "canvas") return false;
+  try {
+    const gl = document.createElement("canvas").getContext("webgl2", { failIfMajorPerformanceCaveat: forced !== "webgl" });
+    if (!gl || forced === "webgl") return !!gl;
+    const info = gl.getExtension("WEBGL_debug_renderer_info");
+    const renderer = String(gl.getParameter(info ? info.UNMASKED_RENDERER_WEBGL : gl.RENDERER));
+    gl.getExtension("WEBGL_lose_context")?.loseContext();
+    return !/swiftshader|llvmpipe|softpipe|software|basic render/i.test(renderer);
+  } catch { return false; }
+}
+
+// The unit-grid raster (a pixel a grid, coloured by area class, patrols told apart by a
+// slight shade) and the patrol boundaries (cell edges where the patrol changes, in lattice
+// units: edge(x0, y0, x1, y1)), shared by both renderers.
+export function latticeRasters(L) {
+  return { district: new Uint8Array(b64(L.district)), area: new Uint8Array(b64(L.area)), patrol: new Int16Array(b64(L.patrol)) };
+}
+export function gridCanvas(L, area, patrol) {
+  const img = new ImageData(L.cols, L.rows), px = new Uint32Array(img.data.buffer);
+  const alpha = [0, 70, 46, 30];
+  for (let i = 0; i < px.length; i++) {
+    const a = area[i]; if (!a) continue;
+    const shade = patrol[i] >= 0 ? (patrol[i] * 37) % 5 : 0;
+    const r = 20 + shade * 6, g = 110 + shade * 12, b = 200 + shade * 8;
+    px[i] = (alpha[a] << 24) | (b << 16) | (g << 8) | r;
+  }
+  const cv = document.createElement("canvas"); cv.width = L.cols; cv.height = L.rows;
+  cv.getContext("2d").putImageData(img, 0, 0); return cv;
+}
+export function patrolEdges(L, patrol, edge) {
+  // Runs of edges along a row or a column join into one segment (a tenth of the segments).
+  const C = L.cols, R = L.rows, differs = (p, q) => p !== q && (p >= 0 || q >= 0);
+  for (let r = 0; r + 1 < R; r++) {  // horizontal edges between row r and r + 1
+    let start = -1;
+    for (let c = 0; c <= C; c++) {
+      const on = c < C && differs(patrol[r * C + c], patrol[(r + 1) * C + c]);
+      if (on && start < 0) start = c; else if (!on && start >= 0) { edge(start, r + 1, c, r + 1); start = -1; }
+    }
+  }
+  for (let c = 0; c + 1 < C; c++) {  // vertical edges between column c and c + 1
+    let start = -1;
+    for (let r = 0; r <= R; r++) {
+      const on = r < R && differs(patrol[r * C + c], patrol[r * C + c + 1]);
+      if (on && start < 0) start = r; else if (!on && start >= 0) { edge(c + 1, start, c + 1, r); start = -1; }
+    }
+  }
+}
+// The lattice's extent with a margin: the view a map opens on.
+export function homeBounds(bm) {
+  const L = bm.lattice; if (!L.grids) return bm.bounds;
+  const lb = [L.origin_lon, L.origin_lat - L.rows * L.deg_lat, L.origin_lon + L.cols * L.deg_lon, L.origin_lat];
+  const m = 0.35 * (lb[2] - lb[0]);
+  return [lb[0] - m, lb[1] - m / 2, lb[2] + m, lb[3] + m / 2];
+}
+
+// What both renderers share: layer switches, the data they hold, hit testing in screen
+// pixels (through each renderer's own xy(lon, lat)) and the pan-frame measure.
+export class MapBase {
+  constructor() {
+    this.visible = { districts: true, grids: true, patrols: true, waterlogging: true, roads: true, cases: true, overdue: true, stress: true };
+    this.cases = null; this.extra = new Map(); this.sensors = new Map(); this.areas = new Map(); this.filter = () => true; this.moved = 0;
+  }
+  // Cases: parallel columns from /api/v1/dashboard/cases (or a replay snapshot).
+  setCases(cols) {
+    const n = cols.id.length;
+    this.cases = { ...cols, n, lonA: Float64Array.from(cols.lon), latA: Float64Array.from(cols.lat), statusA: Uint8Array.from(cols.status), overdueA: Uint8Array.from(cols.overdue) };
+    this.casesChanged(); this.draw();
+  }
+  casesChanged() {}
+  nearest(lon, lat, n, px, py, radius, keep = () => true) {
+    let best = -1, bd = radius * radius;
+    for (let i = 0; i < n; i++) {
+      if (!keep(i)) continue;
+      const [x, y] = this.xy(lon[i], lat[i]), dx = x - px, dy = y - py, d = dx * dx + dy * dy;
+      if (d < bd) { bd = d; best = i; }
+    }
+    return best;
+  }
+  // The case under a click (index into this.cases), or -1.
+  hit(px, py) {
+    const C = this.cases; if (!C || !this.visible.cases && !this.visible.overdue) return -1;
+    return this.nearest(C.lonA, C.latA, C.n, px, py, 9 * this.dpr, (i) => this.filter(C, i));
+  }
+  // The waterlogging point under a click (index into the base map's list), or -1.
+  hitWater(px, py) {
+    if (!this.water || !this.visible.waterlogging && !this.visible.gauges) return -1;
+    return this.nearest(this.water.lon, this.water.lat, this.water.lon.length, px, py, 8 * this.dpr);
+  }
+  // Pixels of the drawn map that are not transparent (tests: the map is painted).
+  painted() {
+    const src = this.surface(), c = document.createElement("canvas"); c.width = src.width; c.height = src.height;
+    const g = c.getContext("2d"); g.drawImage(src, 0, 0); const d = g.getImageData(0, 0, c.width, c.height).data;
+    let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i]) n++; return n;
+  }
+}
+
+export class CityMap extends MapBase {
   constructor(canvas, { interactive = true } = {}) {
+    super(); this.kind = "canvas";
     this.canvas = canvas; this.ctx = canvas.getContext("2d");
     this.dpr = Math.min(window.devicePixelRatio || 1, 2);
     this.s = 1; this.tx = 0; this.ty = 0; this.kx = 1;
-    this.visible = { districts: true, grids: true, patrols: true, waterlogging: true, roads: true, cases: true, overdue: true, stress: true };
-    this.cases = null; this.stress = null; this.extra = new Map(); this.sensors = new Map(); this.areas = new Map(); this.filter = () => true;
     this.base = null; this.cache = document.createElement("canvas"); this.cacheKey = "";
     this.points = document.createElement("canvas"); this.pixels = null;
-    this.frameTimes = []; this.pending = false; this.onFrame = null; this.highlight = null;
+    this.pending = false; this.highlight = null;
     new ResizeObserver(() => this.resize()).observe(canvas);
     this.resize();
     if (interactive) this.bind();
@@ -72,39 +178,16 @@ export class CityMap {
     for (const r of bm.roads || []) { roads.moveTo(r[0] * kx, -r[1]); for (let i = 2; i < r.length; i += 2) roads.lineTo(r[i] * kx, -r[i + 1]); }
     this.roadPath = roads;
     const L = bm.lattice; this.lattice = L;
-    const dist = new Uint8Array(b64(L.district)), area = new Uint8Array(b64(L.area)), patrol = new Int16Array(b64(L.patrol));
+    const { district: dist, area, patrol } = latticeRasters(L);
     this.patrolRaster = patrol; this.districtRaster = dist;
-    // The grid raster: colour by area class, patrol grids told apart by a slight shade.
-    const img = new ImageData(L.cols, L.rows), px = new Uint32Array(img.data.buffer);
-    const alpha = [0, 70, 46, 30];
-    for (let i = 0; i < px.length; i++) {
-      const a = area[i]; if (!a) continue;
-      const shade = patrol[i] >= 0 ? (patrol[i] * 37) % 5 : 0;
-      const r = 20 + shade * 6, g = 110 + shade * 12, b = 200 + shade * 8;
-      px[i] = (alpha[a] << 24) | (b << 16) | (g << 8) | r;
-    }
-    this.gridImage = document.createElement("canvas"); this.gridImage.width = L.cols; this.gridImage.height = L.rows;
-    this.gridImage.getContext("2d").putImageData(img, 0, 0);
-    // Patrol boundaries: cell edges where the patrol changes, in lattice units (col, row).
-    const edges = new Path2D(), C = L.cols, R = L.rows;
-    for (let r = 0; r < R; r++) for (let c = 0; c < C; c++) {
-      const p = patrol[r * C + c];
-      if (c + 1 < C) { const q = patrol[r * C + c + 1]; if (p !== q && (p >= 0 || q >= 0)) { edges.moveTo(c + 1, r); edges.lineTo(c + 1, r + 1); } }
-      if (r + 1 < R) { const q = patrol[(r + 1) * C + c]; if (p !== q && (p >= 0 || q >= 0)) { edges.moveTo(c, r + 1); edges.lineTo(c + 1, r + 1); } }
-    }
+    this.gridImage = gridCanvas(L, area, patrol);
+    const edges = new Path2D();
+    patrolEdges(L, patrol, (x0, y0, x1, y1) => { edges.moveTo(x0, y0); edges.lineTo(x1, y1); });
     this.patrolPath = edges;
     const w = bm.waterlogging; this.water = { lon: Float64Array.from(w.lon), lat: Float64Array.from(w.lat), name: w.name, code: w.code || [] };
-    const lb = [L.origin_lon, L.origin_lat - L.rows * L.deg_lat, L.origin_lon + L.cols * L.deg_lon, L.origin_lat];
-    const m = 0.35 * (lb[2] - lb[0]);
-    this.fit(L.grids ? [lb[0] - m, lb[1] - m / 2, lb[2] + m, lb[3] + m / 2] : bm.bounds);
+    this.fit(homeBounds(bm));
   }
 
-  // Cases: parallel columns from /api/v1/dashboard/cases (or a replay snapshot).
-  setCases(cols) {
-    const n = cols.id.length;
-    this.cases = { ...cols, n, lonA: Float64Array.from(cols.lon), latA: Float64Array.from(cols.lat), statusA: Uint8Array.from(cols.status), overdueA: Uint8Array.from(cols.overdue) };
-    this.draw();
-  }
   // Many objects (sensors, vehicles, the 100k stress test): typed arrays, one colour.
   setPoints(name, lon, lat, colour) {
     if (!lon) { this.extra.delete(name); this.draw(); return; }
@@ -196,9 +279,7 @@ export class CityMap {
       ctx.strokeStyle = "#ffd54f"; ctx.fillStyle = "#ffd54f"; ctx.lineWidth = 2.5 * d;
       ctx.beginPath(); ctx.arc(x, y, 11 * d, 0, 6.2832); ctx.stroke(); ctx.beginPath(); ctx.arc(x, y, 4 * d, 0, 6.2832); ctx.fill();
     }
-    const dt = performance.now() - t0;
-    this.lastRenderMs = dt;
-    if (this.onFrame) this.onFrame(ts, dt);
+    this.lastRenderMs = performance.now() - t0;
   }
 
   renderPixels(ctx, w, h) {
@@ -243,17 +324,6 @@ export class CityMap {
     }
   }
 
-  // The waterlogging point under a click (index into the base map's list), or -1.
-  hitWater(px, py) {
-    if (!this.water || !this.visible.waterlogging && !this.visible.gauges) return -1;
-    let best = -1, bd = (8 * this.dpr) ** 2;
-    for (let i = 0; i < this.water.lon.length; i++) {
-      const dx = this.sx(this.water.lon[i]) - px, dy = this.sy(this.water.lat[i]) - py, d = dx * dx + dy * dy;
-      if (d < bd) { bd = d; best = i; }
-    }
-    return best;
-  }
-
   renderCases(ctx) {
     const C = this.cases; if (!C || !C.n) return;
     const dpr = this.dpr, r = Math.max(2.5, Math.min(6, this.s / 1500)) * dpr;
@@ -274,16 +344,16 @@ export class CityMap {
     ctx.strokeStyle = "#fff"; ctx.stroke(over);
   }
 
-  hit(px, py) {
-    const C = this.cases; if (!C || !this.visible.cases && !this.visible.overdue) return -1;
-    let best = -1, bd = (9 * this.dpr) ** 2;
-    for (let i = 0; i < C.n; i++) {
-      if (!this.filter(C, i)) continue;
-      const dx = this.sx(C.lonA[i]) - px, dy = this.sy(C.latA[i]) - py, d = dx * dx + dy * dy;
-      if (d < bd) { bd = d; best = i; }
-    }
-    return best;
+  xy(lon, lat) { return [this.sx(lon), this.sy(lat)]; }
+  surface() { return this.canvas; }
+  // One pan frame drawn now (the pan measure): its drawing time in ms.
+  frame(dx, dy) {
+    this.panning = true; this.tx += dx * this.dpr; this.ty += dy * this.dpr; this.userMoved = true;
+    const t0 = performance.now(); this.render(t0); return performance.now() - t0;
   }
+  home() { this.userMoved = false; this.fit(this.bounds); }
+  whenDrawn() { return new Promise((resolve) => requestAnimationFrame(() => resolve())); }
+  relabel() { this.cacheKey = ""; this.draw(); }
 
   panBy(dx, dy) { this.panning = true; this.tx += dx * this.dpr; this.ty += dy * this.dpr; this.userMoved = true; this.draw(); }
   zoomAt(px, py, f) {
@@ -304,7 +374,7 @@ export class CityMap {
     cv.addEventListener("keydown", (e) => {
       const step = 60, c = [cv.width / 2, cv.height / 2];
       const k = { ArrowLeft: () => this.panBy(step, 0), ArrowRight: () => this.panBy(-step, 0), ArrowUp: () => this.panBy(0, step), ArrowDown: () => this.panBy(0, -step),
-        "+": () => this.zoomAt(...c, 1.4), "=": () => this.zoomAt(...c, 1.4), "-": () => this.zoomAt(...c, 1 / 1.4), "0": () => { this.userMoved = false; this.fit(this.bounds); } }[e.key];
+        "+": () => this.zoomAt(...c, 1.4), "=": () => this.zoomAt(...c, 1.4), "-": () => this.zoomAt(...c, 1 / 1.4), "0": () => this.home() }[e.key];
       if (k) { e.preventDefault(); k(); }
     });
   }
