@@ -103,6 +103,7 @@ NOT_RUN = {
     "mosquitto_sub": "waits for messages until stopped; MQTT is tested by tests/test_mqtt.py",
     "mosquitto_pub": "needs Debian's mosquitto-clients; MQTT is tested by tests/test_mqtt.py",
     "benchmarks/run.py": "a benchmark, run by its own command, not by the suite",
+    "--to s3": "needs the city's own S3-compatible store; tests/test_attachments.py runs it against a local one",
 }
 
 
