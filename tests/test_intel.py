@@ -189,13 +189,12 @@ def test_eval_classify_command(tmp_path: Path) -> None:
     assert "macro-F1" in out.output and "triage trade-off" in out.output
 
 
-@pytest.mark.skipif(not os.environ.get("CITYOPS_EVAL"), reason="set CITYOPS_EVAL=1: five trainings, minutes on 2 cores")
-def test_eval_on_real_messages_is_above_the_tfidf_reference() -> None:
-    from cityops.intel.evaluation import cross_validate, read
+def test_eval_on_real_messages_is_above_the_reference_city() -> None:
+    from cityops.intel.evaluation import cross_validate, read, taxonomy
 
     texts, labels = read(shared_file("zh_gov_messages/messages_labeled_495.csv"))
-    r = cross_validate(texts, labels)
-    assert r.n == 495 and r.accuracy > 0.76
+    r = cross_validate(texts, labels, prior=taxonomy(shared_file("zh_gov_messages/taxonomy_3level.csv")))
+    assert r.n == 495 and r.n_prior == 243 and r.accuracy > 0.85
 
 
 def test_eval_matters_command(platform: Any) -> None:

@@ -84,15 +84,24 @@ def eval_group() -> None:
 @eval_group.command("classify")
 @click.option("--data", "path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="CSV with 留言主题, 留言详情, 一级分类 (the Teddy Cup message file's columns)")
+@click.option("--taxonomy", "tree", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="category tree CSV (一级分类, 二级分类, 三级分类) added to every training fold "
+                   "[default: taxonomy_3level.csv beside --data, if there]")
+@click.option("--no-taxonomy", is_flag=True, help="train on the messages alone")
 @click.option("--folds", default=5, show_default=True)
 @click.option("--seed", default=0, show_default=True)
-def eval_classify(path: Path, folds: int, seed: int) -> None:
+def eval_classify(path: Path, tree: Path | None, no_taxonomy: bool, folds: int, seed: int) -> None:
     """分类评测 / stratified k-fold accuracy and macro-F1 of the product's model family."""
-    from cityops.intel.evaluation import cross_validate, read
+    from cityops.intel.evaluation import TAXONOMY, cross_validate, read, taxonomy
 
     texts, labels = read(path)
-    r = cross_validate(texts, labels, folds, seed)
+    if tree is None and not no_taxonomy and (path.parent / TAXONOMY).is_file():
+        tree = path.parent / TAXONOMY
+    prior = taxonomy(tree) if tree is not None and not no_taxonomy else ([], [])
+    r = cross_validate(texts, labels, folds, seed, prior)
     click.echo(f"data: {path} ({r.n} messages, {len(r.per_class)} classes), {folds}-fold stratified, seed {seed}")
+    click.echo(f"category tree: {tree} ({r.n_prior} paths of these classes in every training fold)"
+               if r.n_prior else "category tree: none")
     click.echo(f"accuracy {r.accuracy:.4f}")
     click.echo(f"macro-F1 {r.macro_f1:.4f}")
     click.echo("class  support  precision  recall  f1")
