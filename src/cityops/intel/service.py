@@ -105,9 +105,12 @@ def _epoch(now: datetime) -> int:
 
 def accept_text(repo: SqliteRepo, platform: Platform, text: str, lon: float | None, lat: float | None,
                 source: str, address: str, result: dict[str, Any], actor: Actor,
-                now: datetime) -> dict[str, Any]:
-    """Write op for a classified free-text report: a case when the answer is sure enough and
-    the place is known, otherwise an item in the triage queue."""
+                now: datetime, *, reporter: str | None = None, attributes: dict[str, Any] | None = None,
+                idempotency_key: str | None = None) -> dict[str, Any]:
+    """Write op for a report that came without a matter code (hotline free text, an Open311
+    catch-all service), classified as `result`: a case with the predicted code when the answer
+    reaches the city's threshold and the place is known, otherwise an item in the triage queue
+    that keeps the source's `attributes` for the case a person's pick will create."""
     if actor.role not in cases.INTAKE_ROLES:
         raise Forbidden(f"role '{actor.role}' may not report cases", f"角色 {actor.role} 无权上报")
     loc = result["location"]
@@ -117,16 +120,22 @@ def accept_text(repo: SqliteRepo, platform: Platform, text: str, lon: float | No
     sure = result["confidence"] >= store.threshold(repo.conn)
     if not sure or point is None:
         reason = "low_confidence" if not sure else "no_location"
-        item = store.add_triage(repo.conn, _epoch(now), text, lon, lat, source, address, actor.name, result, reason)
+        item = store.add_triage(repo.conn, _epoch(now), text, lon, lat, source, address, reporter or actor.name,
+                                result, reason, attributes)
         return {"triage": item, "reason": reason}
     report = cases.NewReport(
         matter_code=result["matter_code"], description=text, lon=point[0], lat=point[1], source=source,
-        address=address, reporter=actor.name,
-        attributes={"intel": {"confidence": result["confidence"], "model_version": result["model_version"],
-                              "top_k": [[k["matter_code"], k["confidence"]] for k in result["top_k"]]}},
+        address=address, reporter=reporter or actor.name,
+        attributes={**(attributes or {}), "intel": intel_attributes(result)}, idempotency_key=idempotency_key,
     )
     case = cases.intake(repo, platform, report, actor, now)
     return {"case": case}
+
+
+def intel_attributes(result: dict[str, Any]) -> dict[str, Any]:
+    """What a case keeps of the classification that gave it its code (`attributes.intel`)."""
+    return {"confidence": result["confidence"], "model_version": result["model_version"],
+            "top_k": [[k["matter_code"], k["confidence"]] for k in result["top_k"]]}
 
 
 def resolve_triage(repo: SqliteRepo, platform: Platform, item: int, matter_code: str,
@@ -147,7 +156,8 @@ def resolve_triage(repo: SqliteRepo, platform: Platform, item: int, matter_code:
     report = cases.NewReport(
         matter_code=matter_code, description=row["text"], lon=lon, lat=lat, source=row["source"],
         address=row["address"], reporter=row["reporter"],
-        attributes={"intel": {"triage": item, "suggested": row["suggested"], "confidence": row["confidence"]}},
+        attributes={**row["attributes"],
+                    "intel": {"triage": item, "suggested": row["suggested"], "confidence": row["confidence"]}},
     )
     case = cases.intake(repo, platform, report, replace(actor), now)
     at = _epoch(now)

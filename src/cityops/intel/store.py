@@ -1,4 +1,4 @@
-"""The intel tables (migration 0006), through a sqlite3 connection: models, triage, corrections."""
+"""The intel tables (migrations 0006, 0010), through a sqlite3 connection: models, triage, corrections."""
 
 from __future__ import annotations
 
@@ -64,25 +64,27 @@ def set_threshold(conn: sqlite3.Connection, value: float) -> None:
 
 
 def add_triage(conn: sqlite3.Connection, at: int, text: str, lon: float | None, lat: float | None,
-               source: str, address: str, reporter: str, result: dict[str, Any], reason: str) -> int:
+               source: str, address: str, reporter: str, result: dict[str, Any], reason: str,
+               attributes: dict[str, Any] | None = None) -> int:
     cur = conn.execute(
         "INSERT INTO intel_triage (created_at, text, lon, lat, source, address, reporter, suggested, "
-        "confidence, top_k, model_version, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "confidence, top_k, model_version, reason, attributes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (at, text, lon, lat, source, address, reporter, result.get("matter_code"), result["confidence"],
          orjson.dumps([[k["matter_code"], k["confidence"]] for k in result["top_k"]]).decode(),
-         result.get("model_version"), reason),
+         result.get("model_version"), reason, orjson.dumps(attributes or {}).decode()),
     )
     return int(cur.lastrowid or 0)
 
 
 _TRIAGE_COLS = ("id", "created_at", "text", "lon", "lat", "source", "address", "reporter", "suggested",
                 "confidence", "top_k", "model_version", "reason", "status", "matter_code", "case_id",
-                "decided_by", "decided_at")
+                "decided_by", "decided_at", "attributes")
 
 
 def _triage(row: tuple[Any, ...]) -> dict[str, Any]:
     out = dict(zip(_TRIAGE_COLS, row, strict=True))
     out["top_k"] = orjson.loads(out["top_k"])
+    out["attributes"] = orjson.loads(out["attributes"])
     return out
 
 
