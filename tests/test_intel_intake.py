@@ -88,3 +88,46 @@ def test_the_catch_all_service_needs_a_description_and_takes_no_attributes(api: 
     assert post311(api, description="   ").status_code == 400
     assert post311(api, description="路灯不亮", **{"attribute[x]": "1"}).status_code == 400
     assert post311(api, description="x" * 25_000).status_code in (400, 422)
+
+
+IMPORT_CSV = """id,opened,state,type,note,lat,lon
+1,2024-03-01 10:00,Pending,Pothole,路面坑洞,30.5928,114.3055
+2,2024-03-01 11:00,Pending,热线,江岸区中山大道路灯不亮了，晚上很黑,30.5928,114.3055
+3,2024-03-01 12:00,Pending,热线,有个情况想反映一下,30.5928,114.3055
+"""
+
+
+def test_imported_records_without_a_mapped_matter_are_classified(api: Api, tmp_path: Any) -> None:
+    from cityops.core import utcnow
+    from cityops.intake.importer import import_file
+    from cityops.intake.mapping import parse_mapping
+
+    mapping = parse_mapping({
+        "source": "hotline", "format": "csv", "timezone": "Asia/Shanghai", "date_format": "%Y-%m-%d %H:%M",
+        "columns": {"external_id": "id", "created": "opened", "status": "state", "category": "type",
+                    "description": "note", "lat": "lat", "lon": "lon"},
+        "categories": {"Pothole": "06013"}, "default_matter": "classify",
+        "statuses": {"Pending": "registered"},
+    }, "m.yaml", {e.code for e in api.platform.catalogue.matters()})
+    path = tmp_path / "hotline.csv"
+    path.write_text(IMPORT_CSV, encoding="utf-8")
+    def confidence(text: str) -> float:
+        return float(api.post("acceptor", "/api/v1/classify", json={"text": text}).json()["confidence"])
+
+    street_light = confidence("江岸区中山大道路灯不亮了，晚上很黑")
+    assert confidence("有个情况想反映一下") < street_light
+    threshold(api, street_light)  # the street light is sure enough, the vague note is not
+    dry = import_file(api.platform, path, mapping, utcnow(), dry_run=True)
+    assert dry.imported == 2 and dry.skipped["reason"].to_list() == ["triaged"]
+    result = import_file(api.platform, path, mapping, utcnow())
+    assert result.imported == 2 and result.skipped["reason"].to_list() == ["triaged"]
+    reader = api.platform.store.reader()
+    cases = {reader.get_case(i).matter_code: reader.get_case(i) for i in result.case_ids}
+    assert set(cases) == {"06013", "01037"}
+    assert "intel" not in cases["06013"].attributes  # mapped, not classified
+    assert cases["01037"].attributes["intel"]["confidence"] == street_light
+    waiting = [i for i in store.open_triage(reader.conn, 100, 0)[0] if i["source"] == "import:hotline"]
+    assert len(waiting) == 1 and waiting[0]["attributes"]["import"]["external_id"] == "3"
+    again = import_file(api.platform, path, mapping, utcnow())  # nothing twice, in cases or in triage
+    assert again.imported == 0
+    assert len([i for i in store.open_triage(reader.conn, 100, 0)[0] if i["source"] == "import:hotline"]) == 1

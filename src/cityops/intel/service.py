@@ -95,6 +95,15 @@ def classify(platform: Platform, text: str, lon: float | None = None, lat: float
     }
 
 
+def classify_many(platform: Platform, texts: list[str]) -> list[dict[str, Any]]:
+    """Matter code, confidence and top-k for many texts at once (the model's batch path), as
+    `classify` gives them less the place and department: for imports."""
+    model, version = current_model(platform)
+    return [{"matter_code": ranked[0][0], "confidence": round(ranked[0][1], 4), "model_version": version,
+             "top_k": [{"matter_code": k, "confidence": round(p, 4)} for k, p in ranked]}
+            for ranked in model.top_k(texts, TOP_K)]
+
+
 def threshold(platform: Platform) -> float:
     return store.threshold(platform.store.reader().conn)
 

@@ -100,6 +100,13 @@ def open_triage(conn: sqlite3.Connection, limit: int, offset: int) -> tuple[list
     return [_triage(r) for r in rows], total
 
 
+def triaged_imports(conn: sqlite3.Connection, source: str) -> set[str]:
+    """External ids of an import source's records already in the triage queue (any status)."""
+    rows = conn.execute("SELECT json_extract(attributes, '$.import.external_id') FROM intel_triage "
+                        "WHERE source = ?", (source,)).fetchall()
+    return {str(r[0]) for r in rows if r[0] is not None}
+
+
 def close_triage(conn: sqlite3.Connection, item: int, matter_code: str, case_id: int, actor: str, at: int) -> None:
     conn.execute("UPDATE intel_triage SET status = 'done', matter_code = ?, case_id = ?, decided_by = ?, "
                  "decided_at = ? WHERE id = ?", (matter_code, case_id, actor, at, item))
