@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -213,3 +214,28 @@ def test_a_corrected_matter_code_at_registration_is_kept(api: Api) -> None:
     r = api.post("acceptor", f"/api/v1/cases/{case_id}/actions/register", json={"matter_code": "02014"})
     assert r.status_code == 200, r.text
     assert ("路灯不亮了", "02014") in store.corrections(api.platform.store.reader().conn)
+
+
+def test_calibrate_refits_the_temperature_on_real_text_as_a_new_version(platform: Any, tmp_path: Path) -> None:
+    from cityops.cli import main
+    from cityops.intel import service
+
+    shipped = service.shipped_model()
+    assert shipped.info["calibrated_on"] == 38  # the authored set, not the synthetic hold-out
+    runner = CliRunner()
+    out = runner.invoke(main, ["intel", "calibrate", "--db", platform.store.path])
+    assert out.exit_code == 0, out.output
+    assert out.output.startswith("model v1 is active: T 0.231 -> 0.231 on 38 texts")
+    mine = tmp_path / "mine.csv"  # a city's own labelled reports
+    mine.write_text("text,matter_code\n" + "\n".join(
+        f"{t},{c}" for t, c in [("路灯不亮了", "01037"), ("垃圾没人清理", "06011"), ("夜间施工噪音太大", "08001"),
+                                ("路面积水很深", "01004"), ("乱停车堵住消防通道", "09012")] * 2), encoding="utf-8")
+    out = runner.invoke(main, ["intel", "calibrate", "--db", platform.store.path, "--data", str(mine)])
+    assert out.exit_code == 0, out.output
+    model, version = service.current_model(platform)
+    assert version == 2 and model.temperature != shipped.temperature and model.info["calibrated_on"] == 10
+    np.testing.assert_array_equal(model.coef, shipped.coef)  # the weights are the same
+    bad = tmp_path / "bad.csv"
+    bad.write_text("text,matter_code\n路灯不亮了,99999\n", encoding="utf-8")
+    out = runner.invoke(main, ["intel", "calibrate", "--db", platform.store.path, "--data", str(bad)])
+    assert out.exit_code == 1 and "at least 5" in out.output

@@ -43,6 +43,35 @@ def retrain_cmd(db: str, note: str) -> None:
     p.close()
 
 
+@intel.command("calibrate")
+@DB
+@click.option("--data", "path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="CSV with text, matter_code [default: the corrections once there are 30, "
+                   "else the authored evaluation set]")
+@click.option("--note", default="", help="a note kept with the version")
+def calibrate_cmd(db: str, path: Path | None, note: str) -> None:
+    """置信度校准 / refit the active model's temperature on real labelled text (a new version)."""
+    import csv
+
+    p = open_platform(db)
+    if path is None:
+        texts, codes = service.calibration_set(p)
+    else:
+        with path.open(encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+        texts, codes = [r.get("text", "") for r in rows], [r.get("matter_code", "") for r in rows]
+    try:
+        version, st = service.calibrate(p, texts, codes, note)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        p.close()
+    click.echo(f"model v{version} is active: T {st['temperature_before']:.3f} -> {st['temperature']:.3f} "
+               f"on {st['n']:.0f} texts (top-1 {st['accuracy']:.3f})")
+    click.echo(f"mean confidence {st['mean_confidence_before']:.3f} -> {st['mean_confidence']:.3f}, "
+               f"log loss {st['log_loss_before']:.3f} -> {st['log_loss']:.3f}")
+
+
 @intel.command("rollback")
 @click.argument("version", type=int)
 @DB

@@ -188,6 +188,36 @@ def retrain(platform: Platform, note: str = "", per_matter: int | None = None) -
         texts += [text] * 3
         labels += [code] * 3
     model = TextModel.fit(texts, labels)
+    try:
+        model, _ = model.calibrated(*calibration_set(platform))
+    except ValueError:  # too little real text of these matters: keep the held-out fold's T
+        pass
+    return _save(platform, model, len(texts), len(fixes), note)
+
+
+def calibration_set(platform: Platform) -> tuple[list[str], list[str]]:
+    """Real text to fit the temperature on: the corrections people made (triage picks, codes
+    changed at registration) once there are at least 30, else the project's authored
+    evaluation reports (`intel/data/matter_eval.csv`). The synthetic training sentences are
+    too easy for it: a temperature fitted on them makes every answer look sure."""
+    from cityops.intel.evaluation import matter_set
+
+    fixes = store.corrections(platform.store.reader().conn)
+    if len(fixes) >= 30:
+        return [t for t, _ in fixes], [c for _, c in fixes]
+    return matter_set()
+
+
+def calibrate(platform: Platform, texts: list[str], codes: list[str], note: str = "") -> tuple[int, dict[str, float]]:
+    """A new version: the active model's weights with the temperature refitted on `texts`."""
+    model, version = current_model(platform)
+    fitted, stats = model.calibrated(texts, codes)
+    n_train = int(model.info.get("n_train", 0))
+    return _save(platform, fitted, n_train, 0, note or f"v{version} recalibrated on {len(texts)} texts"), stats
+
+
+def _save(platform: Platform, model: TextModel, n_train: int, n_corrections: int, note: str) -> int:
+    """Write the artifact beside the database and record it as the active version."""
     folder = data_dir(platform) / "models"
     folder.mkdir(parents=True, exist_ok=True)
 
@@ -197,7 +227,7 @@ def retrain(platform: Platform, note: str = "", per_matter: int | None = None) -
         tmp = data_dir(platform) / (name + ".tmp")
         tmp.write_bytes(model.dumps())
         tmp.replace(data_dir(platform) / name)
-        return store.add_model(repo.conn, int(time.time()), name, len(texts), len(fixes), note)
+        return store.add_model(repo.conn, int(time.time()), name, n_train, n_corrections, note)
 
     return platform.store.write(record)
 
