@@ -9,6 +9,7 @@ next request (one indexed read).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from dataclasses import replace
@@ -21,7 +22,7 @@ from cityops.cases import service as cases
 from cityops.cases.models import Actor, Case
 from cityops.cases.routing import candidates
 from cityops.errors import Forbidden, InvalidInput, NotFound
-from cityops.intel import places, store
+from cityops.intel import llm, places, store
 from cityops.intel.model import TextModel
 from cityops.intel.text import check, readable_share
 
@@ -86,13 +87,27 @@ def classify(platform: Platform, text: str, lon: float | None = None, lat: float
         entry = platform.catalogue.matter(code)
         top.append({"matter_code": code, "name": entry.name, "name_en": entry.name_en,
                     "confidence": round(p, 4)})
-    best = top[0]
+    best, second_opinion = _second_opinion(cleaned, top, share)
     return {
         "matter_code": best["matter_code"], "matter_name": best["name"],
         "department": department_for(platform, best["matter_code"], district),
         "confidence": best["confidence"], "top_k": top, "location": where,
-        "model_version": version, "readable_share": round(share, 3),
+        "model_version": version, "readable_share": round(share, 3), "llm": second_opinion,
     }
+
+
+def _second_opinion(text: str, top: list[dict[str, Any]], share: float) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """With an LLM back end configured (`intel.llm`), it picks among the local top-k. Its pick
+    becomes the answer, with the local model's confidence for that code: agreement changes
+    nothing, a disagreement lowers the confidence, so it never dispatches what the local
+    model was unsure of. Off, failed or unreadable text: the local answer."""
+    cfg = llm.config()
+    if cfg is None:
+        return top[0], None
+    picked = llm.choose(cfg, text, [(k["matter_code"], k["name"]) for k in top]) if share >= 0.3 else None
+    opinion = {"model": cfg.model, "matter_code": picked, "fallback": picked is None,
+               "agreed": picked == top[0]["matter_code"]}
+    return next((k for k in top if k["matter_code"] == picked), top[0]), opinion
 
 
 def classify_many(platform: Platform, texts: list[str]) -> list[dict[str, Any]]:
@@ -188,10 +203,8 @@ def retrain(platform: Platform, note: str = "", per_matter: int | None = None) -
         texts += [text] * 3
         labels += [code] * 3
     model = TextModel.fit(texts, labels)
-    try:
+    with contextlib.suppress(ValueError):  # too little real text of these matters: keep the held-out fold's T
         model, _ = model.calibrated(*calibration_set(platform))
-    except ValueError:  # too little real text of these matters: keep the held-out fold's T
-        pass
     return _save(platform, model, len(texts), len(fixes), note)
 
 
