@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 CaseListener = Callable[[Any, "Platform", "Case | None", "Case", "Change"], None]
 
 # Modules that register listeners when imported; each feature adds its own line.
-PLUGINS: tuple[str, ...] = ("cityops.notify.outbox", "cityops.intel.listener")
+PLUGINS: tuple[str, ...] = ("cityops.notify.outbox", "cityops.intel.listener", "cityops.intake.open311.service")
 
 _case_listeners: list[CaseListener] = []
 _loaded = False

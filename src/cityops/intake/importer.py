@@ -22,7 +22,7 @@ import polars as pl
 from cityops.cases.models import Case, Change, Status
 from cityops.cases.routing import DepartmentLike
 from cityops.errors import InvalidInput
-from cityops.intake.mapping import ImportMapping
+from cityops.intake.mapping import CLASSIFY, ImportMapping
 from cityops.intake.prepare import (
     ENDED,
     WITH_DEPARTMENT,
@@ -101,6 +101,63 @@ def _with_place(platform: Platform, rows: pl.DataFrame) -> pl.DataFrame:
     ).drop("_district")
 
 
+@dataclass(frozen=True)
+class Triaged:
+    """Rows the model classified below the city's threshold, with its answers (same order)."""
+
+    rows: pl.DataFrame
+    results: list[dict[str, Any]]
+
+
+def classify_unmapped(platform: Platform, rows: pl.DataFrame) -> tuple[pl.DataFrame, Triaged]:
+    """Rows whose category mapped to `classify` get the city's model's matter code from their
+    description (else their category); those at or above the threshold stay, with their
+    `confidence`, the others leave for the triage queue."""
+    from cityops.intel import service as intel
+
+    todo = (rows["matter_code"] == CLASSIFY).to_numpy()
+    conf = np.full(rows.height, np.nan)
+    rows = rows.with_columns(pl.lit(None, pl.Float64).alias("confidence"), pl.lit(None, pl.Int64).alias("model"))
+    if not todo.any():
+        return rows, Triaged(rows.clear(), [])
+    texts = rows.filter(todo).select(
+        pl.when(pl.col("description").str.strip_chars() != "").then(pl.col("description"))
+        .otherwise(pl.col("category"))
+    ).to_series().to_list()
+    results = intel.classify_many(platform, texts)
+    codes = rows["matter_code"].to_numpy().astype(object)
+    codes[todo] = [r["matter_code"] for r in results]
+    conf[todo] = [r["confidence"] for r in results]
+    rows = rows.with_columns(pl.Series("matter_code", codes, pl.Utf8),
+                             pl.Series("confidence", conf).fill_nan(None),
+                             pl.when(pl.lit(todo)).then(pl.lit(results[0]["model_version"])).alias("model"))
+    unsure = todo & (conf < intel.threshold(platform))
+    by_row = dict(zip(np.flatnonzero(todo).tolist(), results, strict=True))
+    return rows.filter(~unsure), Triaged(rows.filter(unsure), [by_row[i] for i in np.flatnonzero(unsure).tolist()])
+
+
+def _origin(row: dict[str, Any], mapping: ImportMapping, file: str) -> dict[str, Any]:
+    return {
+        "source": mapping.source, "file": file, "row": row[ROW], "external_id": row["external_id"],
+        "category": row["category"], "agency": row["agency"], "status": row["status_raw"],
+        "department_type": row["department_type"],
+    }
+
+
+def _to_triage(repo: Any, triaged: Triaged, mapping: ImportMapping, file: str, now: datetime) -> None:
+    """Inside the import's transaction: one triage item per unsure row (the intel tables are
+    SQLite's), keeping where it came from for the case a person's pick creates."""
+    from cityops.intel import store
+
+    waiting = store.triaged_imports(repo.conn, f"import:{mapping.source}")  # an earlier import of the file
+    for row, result in zip(triaged.rows.iter_rows(named=True), triaged.results, strict=True):
+        if row["external_id"] in waiting:
+            continue
+        store.add_triage(repo.conn, int(now.timestamp()), row["description"] or row["category"], row["lon"],
+                         row["lat"], f"import:{mapping.source}", row["address"] or "", ACTOR, result,
+                         "low_confidence", {"import": _origin(row, mapping, file)})
+
+
 def build_case(row: dict[str, Any], mapping: ImportMapping, file: str, department: str | None,
                now: datetime) -> tuple[Case, Change]:
     """One prepared row as a case in its historical state, and its "import" history entry."""
@@ -110,11 +167,10 @@ def build_case(row: dict[str, Any], mapping: ImportMapping, file: str, departmen
     held = status in WITH_DEPARTMENT
     due: datetime | None = row["due"]
     located = row["lon"] is not None
-    origin = {
-        "source": mapping.source, "file": file, "row": row[ROW], "external_id": row["external_id"],
-        "category": row["category"], "agency": row["agency"], "status": row["status_raw"],
-        "department_type": row["department_type"],
-    }
+    origin = _origin(row, mapping, file)
+    attributes: dict[str, Any] = {"import": origin, "located": located, "in_city": row["in_city"]}
+    if row.get("confidence") is not None:  # the matter code is the model's (default_matter: classify)
+        attributes["intel"] = {"confidence": row["confidence"], "model_version": row["model"]}
     case = Case(
         id=0, status=status, source=f"import:{mapping.source}", matter_code=row["matter_code"],
         description=row["description"] or row["category"], lon=row["lon"] if located else None,
@@ -127,7 +183,7 @@ def build_case(row: dict[str, Any], mapping: ImportMapping, file: str, departmen
         disposed_at=closed if status is Status.CLOSED else None,
         overdue_disposed=(closed > due) if status is Status.CLOSED and closed and due else None,
         closed_at=closed, updated_at=row["updated"] or closed or created,
-        attributes={"import": origin, "located": located, "in_city": row["in_city"]},
+        attributes=attributes,
     )
     change = Change(
         case_id=0, at=now, actor=ACTOR, role="system", action="import", from_status=None,
@@ -142,9 +198,13 @@ def already_imported(repo: Repo, keys: Sequence[str]) -> set[str]:
 
 
 def _insert(repo: Repo, platform: Platform, rows: pl.DataFrame, mapping: ImportMapping, file: str,
-            now: datetime, progress: Progress | None, fail_after: int | None) -> tuple[list[int], set[str]]:
-    """Inside the write transaction: drop rows already imported, insert the rest."""
+            now: datetime, progress: Progress | None, fail_after: int | None,
+            triaged: Triaged | None = None) -> tuple[list[int], set[str]]:
+    """Inside the write transaction: drop rows already imported, insert the rest; unsure
+    classified rows (not imported before) go to the triage queue."""
     present = already_imported(repo, rows["key"].to_list())
+    if triaged is not None and triaged.rows.height:
+        _to_triage(repo, triaged, mapping, file, now)
     fresh = rows.filter(~pl.col("key").is_in(list(present)))
     departments = platform.city.departments
     wanted = fresh.select("department_type", "agency").unique()
@@ -193,26 +253,28 @@ def import_file(
     fail_after: int | None = None,  # tests: raise after this many inserts, to prove the rollback
 ) -> ImportResult:
     prepared = plan(path, mapping)
-    rows = _with_place(platform, prepared.rows)
-    if strict and prepared.skipped.height:
-        first = prepared.skipped.row(0, named=True)
+    rows, triaged = classify_unmapped(platform, _with_place(platform, prepared.rows))
+    sent = triaged.rows.select(ROW, "external_id", pl.lit("triaged").alias("reason"))
+    refused = pl.concat([prepared.skipped, sent]).sort(ROW)
+    if strict and refused.height:
+        first = refused.row(0, named=True)
         raise StrictImportError(
-            f"{path.name}: {prepared.skipped.height} rows cannot be imported (first: row {first[ROW]}, "
+            f"{path.name}: {refused.height} rows cannot be imported (first: row {first[ROW]}, "
             f"{first['reason']}); --strict imports nothing",
-            f"{path.name}：{prepared.skipped.height} 行无法导入（首个：第 {first[ROW]} 行，{first['reason']}）；"
+            f"{path.name}：{refused.height} 行无法导入（首个：第 {first[ROW]} 行，{first['reason']}）；"
             "严格模式下不导入任何记录",
         )
     if dry_run:
         with platform.store.read() as repo:
             present = already_imported(repo, rows["key"].to_list())
-        skipped = pl.concat([prepared.skipped, _already(rows, present)]).sort(ROW)
+        skipped = pl.concat([refused, _already(rows, present)]).sort(ROW)
         return ImportResult(mapping.source, path.name, prepared.total, rows.height - len(present), skipped, True)
     if on_start is not None:
         on_start(rows.height)
 
     def work(repo: Any) -> tuple[list[int], set[str]]:
-        return _insert(repo, platform, rows, mapping, path.name, now, progress, fail_after)
+        return _insert(repo, platform, rows, mapping, path.name, now, progress, fail_after, triaged)
 
     ids, present = platform.store.write(work)
-    skipped = pl.concat([prepared.skipped, _already(rows, present)]).sort(ROW)
+    skipped = pl.concat([refused, _already(rows, present)]).sort(ROW)
     return ImportResult(mapping.source, path.name, prepared.total, len(ids), skipped, False, tuple(ids))

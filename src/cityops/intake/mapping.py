@@ -23,6 +23,7 @@ from cityops.errors import InvalidInput
 Format = Literal["csv", "open311-json"]
 FORMATS: tuple[Format, ...] = ("csv", "open311-json")
 SKIP = "skip"
+CLASSIFY = "classify"  # default_matter: the city's model reads the record's text (cityops.intel)
 ISO = "iso"
 # Fields whose column the mapping must name; the others are optional.
 REQUIRED_COLUMNS = ("external_id", "created", "status", "category")
@@ -47,7 +48,7 @@ class ImportMapping:
     date_format: str  # strptime pattern, or "iso" for ISO 8601 (with or without offset)
     columns: Mapping[str, tuple[str, ...]]  # case field -> source column(s), joined for text
     categories: Mapping[str, str]  # source category -> matter code or "skip"
-    default_matter: str  # for categories not in the table: a matter code or "skip"
+    default_matter: str  # for categories not in the table: a matter code, "skip" or "classify"
     agencies: Mapping[str, str]  # source agency -> department type
     default_department: str | None  # department type for unlisted agencies; None: unknown
     statuses: Mapping[str, Status]  # lower-cased source status -> case status
@@ -60,7 +61,7 @@ class ImportMapping:
 
     @property
     def matter_codes(self) -> set[str]:
-        return {c for c in (*self.categories.values(), self.default_matter) if c != SKIP}
+        return {c for c in (*self.categories.values(), self.default_matter) if c not in (SKIP, CLASSIFY)}
 
 
 def _fail(path: str, key: str, en: str, zh: str) -> MappingError:
@@ -168,7 +169,8 @@ def parse_mapping(raw: Any, path: str, matter_codes: Collection[str]) -> ImportM
         date_format=_text(raw, "date_format", path, ISO),
         columns=_columns(raw.get("columns"), path),
         categories=_table(raw.get("categories"), "categories", path, matter),
-        default_matter=matter("default_matter", str(raw.get("default_matter", SKIP))),
+        default_matter=CLASSIFY if raw.get("default_matter") == CLASSIFY
+        else matter("default_matter", str(raw.get("default_matter", SKIP))),
         agencies=_table(raw.get("agencies"), "agencies", path, department),
         default_department=department("default_department", str(default_dept)) if default_dept else None,
         statuses={k.lower(): Status(v) for k, v in statuses.items()},

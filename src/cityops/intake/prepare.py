@@ -30,6 +30,7 @@ REASONS: dict[str, tuple[str, str]] = {
     "bad_location": ("坐标无法解析或越界", "coordinates unreadable or out of range"),
     "missing_location": ("缺少坐标", "missing coordinates"),
     "already_imported": ("此前已导入", "already imported"),
+    "triaged": ("分类置信度低，已转人工分拣", "classified below the threshold: sent to triage"),
 }
 # Statuses whose records are over: their closed time becomes closed_at / disposed_at.
 ENDED = frozenset({Status.CLOSED, Status.REJECTED})

@@ -43,6 +43,35 @@ def retrain_cmd(db: str, note: str) -> None:
     p.close()
 
 
+@intel.command("calibrate")
+@DB
+@click.option("--data", "path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="CSV with text, matter_code [default: the corrections once there are 30, "
+                   "else the authored evaluation set]")
+@click.option("--note", default="", help="a note kept with the version")
+def calibrate_cmd(db: str, path: Path | None, note: str) -> None:
+    """置信度校准 / refit the active model's temperature on real labelled text (a new version)."""
+    import csv
+
+    p = open_platform(db)
+    if path is None:
+        texts, codes = service.calibration_set(p)
+    else:
+        with path.open(encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+        texts, codes = [r.get("text", "") for r in rows], [r.get("matter_code", "") for r in rows]
+    try:
+        version, st = service.calibrate(p, texts, codes, note)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        p.close()
+    click.echo(f"model v{version} is active: T {st['temperature_before']:.3f} -> {st['temperature']:.3f} "
+               f"on {st['n']:.0f} texts (top-1 {st['accuracy']:.3f})")
+    click.echo(f"mean confidence {st['mean_confidence_before']:.3f} -> {st['mean_confidence']:.3f}, "
+               f"log loss {st['log_loss_before']:.3f} -> {st['log_loss']:.3f}")
+
+
 @intel.command("rollback")
 @click.argument("version", type=int)
 @DB
@@ -84,15 +113,24 @@ def eval_group() -> None:
 @eval_group.command("classify")
 @click.option("--data", "path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="CSV with 留言主题, 留言详情, 一级分类 (the Teddy Cup message file's columns)")
+@click.option("--taxonomy", "tree", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="category tree CSV (一级分类, 二级分类, 三级分类) added to every training fold "
+                   "[default: taxonomy_3level.csv beside --data, if there]")
+@click.option("--no-taxonomy", is_flag=True, help="train on the messages alone")
 @click.option("--folds", default=5, show_default=True)
 @click.option("--seed", default=0, show_default=True)
-def eval_classify(path: Path, folds: int, seed: int) -> None:
+def eval_classify(path: Path, tree: Path | None, no_taxonomy: bool, folds: int, seed: int) -> None:
     """分类评测 / stratified k-fold accuracy and macro-F1 of the product's model family."""
-    from cityops.intel.evaluation import cross_validate, read
+    from cityops.intel.evaluation import TAXONOMY, cross_validate, read, taxonomy
 
     texts, labels = read(path)
-    r = cross_validate(texts, labels, folds, seed)
+    if tree is None and not no_taxonomy and (path.parent / TAXONOMY).is_file():
+        tree = path.parent / TAXONOMY
+    prior = taxonomy(tree) if tree is not None and not no_taxonomy else ([], [])
+    r = cross_validate(texts, labels, folds, seed, prior)
     click.echo(f"data: {path} ({r.n} messages, {len(r.per_class)} classes), {folds}-fold stratified, seed {seed}")
+    click.echo(f"category tree: {tree} ({r.n_prior} paths of these classes in every training fold)"
+               if r.n_prior else "category tree: none")
     click.echo(f"accuracy {r.accuracy:.4f}")
     click.echo(f"macro-F1 {r.macro_f1:.4f}")
     click.echo("class  support  precision  recall  f1")

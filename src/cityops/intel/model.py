@@ -26,6 +26,8 @@ from cityops.intel.text import MODEL_CHARS, clean
 
 FORMAT = 2  # bump when the pickled layout changes; older artifacts are refused, not misread
 Floats = npt.NDArray[np.float64]
+FIELD = "\u241e"  # separates a text's fields (a message's subject from its details) for a `fields=2` model
+ANALYZERS = ("chars", "words")
 
 
 def words(text: str) -> list[str]:
@@ -40,16 +42,41 @@ def prepare(text: str) -> str:
     return clean(text)[:MODEL_CHARS].lower()
 
 
-def _features(max_chars: int, max_words: int) -> Any:
+def join_fields(*parts: str) -> str:
+    """One text of several fields (subject, details) for a model fitted with `fields=len(parts)`."""
+    return FIELD.join(p.replace(FIELD, " ") for p in parts)
+
+
+def field_of(i: int, text: str) -> str:
+    """The i-th field of a text (module-level so a fitted vectoriser pickles); missing fields are empty."""
+    parts = text.split(FIELD)
+    return parts[i] if i < len(parts) else ""
+
+
+def _features(max_chars: int, max_words: int, analyzers: Sequence[str] = ANALYZERS, n_fields: int = 1) -> Any:
+    """One l2-normalised TF-IDF block per (field, analyzer): with two fields a word in the subject
+    and the same word in the details are different features, each weighted within its field."""
+    from functools import partial
+
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.pipeline import FeatureUnion
 
-    return FeatureUnion([
-        ("chars", TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 2), sublinear_tf=True,
-                                  max_features=max_chars, dtype=np.float32)),
-        ("words", TfidfVectorizer(tokenizer=words, token_pattern=None, sublinear_tf=True,
-                                  max_features=max_words, dtype=np.float32)),
-    ])
+    unknown = set(analyzers) - set(ANALYZERS)
+    if unknown or not analyzers:
+        raise ValueError(f"analyzers must be a non-empty subset of {ANALYZERS}, not {list(analyzers)}")
+    blocks = []
+    for i in range(n_fields):
+        pre = partial(field_of, i) if n_fields > 1 else None
+        name = f"{i}." if n_fields > 1 else ""
+        if "chars" in analyzers:
+            blocks.append((name + "chars", TfidfVectorizer(
+                analyzer="char_wb", ngram_range=(1, 2), sublinear_tf=True, preprocessor=pre,
+                max_features=max_chars, dtype=np.float32)))
+        if "words" in analyzers:
+            blocks.append((name + "words", TfidfVectorizer(
+                tokenizer=words, token_pattern=None, sublinear_tf=True, preprocessor=pre,
+                max_features=max_words, dtype=np.float32)))
+    return FeatureUnion(blocks)
 
 
 def _svm(x: Any, y: Sequence[str], c: float) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], list[str]]:
@@ -95,7 +122,11 @@ class TextModel:
 
     @classmethod
     def fit(cls, texts: Sequence[str], labels: Sequence[str], c: float = 1.0,
-            max_chars: int = 40_000, max_words: int = 20_000, seed: int = 0) -> TextModel:
+            max_chars: int = 40_000, max_words: int = 20_000, seed: int = 0,
+            analyzers: Sequence[str] = ANALYZERS, n_fields: int = 1,
+            extra: tuple[Sequence[str], Sequence[str]] = ((), ())) -> TextModel:
+        """`extra` (texts, labels) are always trained on and never held out for the temperature:
+        prior knowledge such as a category tree's names, not examples of real input."""
         x_text, y = _at_least([prepare(t) for t in texts], list(labels), 2)
         if len(set(y)) < 2:
             raise ValueError("need at least two classes to train")
@@ -107,19 +138,24 @@ class TextModel:
             idx = np.flatnonzero(y_arr == label)
             rng.shuffle(idx)
             held[idx[: max(1, len(idx) // 5)]] = True
-        fold = _features(max_chars, max_words)
+        x_text += [prepare(t) for t in extra[0]]
+        y += list(extra[1])
+        y_arr = np.asarray(y)
+        held = np.concatenate([held, np.zeros(len(extra[0]), dtype=bool)])
+        fold = _features(max_chars, max_words, analyzers, n_fields)
         x_fit = fold.fit_transform([x_text[i] for i in np.flatnonzero(~held)])
         coef, bias, classes = _svm(x_fit, list(y_arr[~held]), c)
         scores = np.asarray(fold.transform([x_text[i] for i in np.flatnonzero(held)]) @ coef.T + bias)
         pos = {k: i for i, k in enumerate(classes)}
         temperature = fit_temperature(scores.astype(np.float64), np.array([pos[k] for k in y_arr[held]]))
         # 2. the model itself, on everything
-        vectoriser = _features(max_chars, max_words)
+        vectoriser = _features(max_chars, max_words, analyzers, n_fields)
         x_all = vectoriser.fit_transform(x_text)
         for _, step in vectoriser.transformer_list:
             step.stop_words_ = None  # only the pruned terms: large, and not needed to predict
         coef, bias, classes = _svm(x_all, y, c)
-        info = {"n_train": len(texts), "classes": len(classes), "temperature": temperature}
+        info = {"n_train": len(texts), "n_extra": len(extra[0]), "classes": len(classes),
+                "temperature": temperature, "analyzers": list(analyzers), "fields": n_fields}
         return cls(tuple(classes), vectoriser, coef, bias, temperature, info)
 
     def __post_init__(self) -> None:
@@ -161,6 +197,31 @@ class TextModel:
         p = self.proba(texts)
         order = np.argsort(-p, axis=1)[:, :k]
         return [[(self.labels[j], float(row[j])) for j in idx] for row, idx in zip(p, order, strict=True)]
+
+    def calibrated(self, texts: Sequence[str], labels: Sequence[str]) -> tuple[TextModel, dict[str, float]]:
+        """The same weights with T refitted (minimum log loss) on labelled real reports, and
+        figures before and after. Texts whose label the model does not know are left out."""
+        pos = {k: i for i, k in enumerate(self.labels)}
+        keep = [i for i, label in enumerate(labels) if label in pos]
+        if len(keep) < 5:
+            raise ValueError(f"need at least 5 labelled texts of known matters to calibrate, not {len(keep)}")
+        scores = self.scores([texts[i] for i in keep])
+        truth = np.array([pos[labels[i]] for i in keep])
+        temperature = fit_temperature(scores, truth)
+
+        def figures(t: float) -> tuple[float, float]:
+            p = softmax(scores, t)
+            loss = float(-np.log(np.clip(p[np.arange(len(truth)), truth], 1e-12, None)).mean())
+            return float(p.max(axis=1).mean()), loss
+
+        (conf0, loss0), (conf1, loss1) = figures(self.temperature), figures(temperature)
+        stats = {"n": float(len(keep)), "accuracy": float((scores.argmax(axis=1) == truth).mean()),
+                 "temperature_before": self.temperature, "temperature": temperature,
+                 "mean_confidence_before": conf0, "mean_confidence": conf1,
+                 "log_loss_before": loss0, "log_loss": loss1}
+        info = {**self.info, "calibrated_on": len(keep), "temperature_fitted": self.info.get("temperature")}
+        info["temperature"] = temperature
+        return TextModel(self.labels, self.vectoriser, self.coef, self.bias, temperature, info), stats
 
     def predict(self, texts: Sequence[str]) -> list[str]:
         return [self.labels[j] for j in self.scores(texts).argmax(axis=1)]

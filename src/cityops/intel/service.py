@@ -9,6 +9,7 @@ next request (one indexed read).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from dataclasses import replace
@@ -21,7 +22,7 @@ from cityops.cases import service as cases
 from cityops.cases.models import Actor, Case
 from cityops.cases.routing import candidates
 from cityops.errors import Forbidden, InvalidInput, NotFound
-from cityops.intel import places, store
+from cityops.intel import llm, places, store
 from cityops.intel.model import TextModel
 from cityops.intel.text import check, readable_share
 
@@ -86,13 +87,36 @@ def classify(platform: Platform, text: str, lon: float | None = None, lat: float
         entry = platform.catalogue.matter(code)
         top.append({"matter_code": code, "name": entry.name, "name_en": entry.name_en,
                     "confidence": round(p, 4)})
-    best = top[0]
+    best, second_opinion = _second_opinion(cleaned, top, share)
     return {
         "matter_code": best["matter_code"], "matter_name": best["name"],
         "department": department_for(platform, best["matter_code"], district),
         "confidence": best["confidence"], "top_k": top, "location": where,
-        "model_version": version, "readable_share": round(share, 3),
+        "model_version": version, "readable_share": round(share, 3), "llm": second_opinion,
     }
+
+
+def _second_opinion(text: str, top: list[dict[str, Any]], share: float) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """With an LLM back end configured (`intel.llm`), it picks among the local top-k. Its pick
+    becomes the answer, with the local model's confidence for that code: agreement changes
+    nothing, a disagreement lowers the confidence, so it never dispatches what the local
+    model was unsure of. Off, failed or unreadable text: the local answer."""
+    cfg = llm.config()
+    if cfg is None:
+        return top[0], None
+    picked = llm.choose(cfg, text, [(k["matter_code"], k["name"]) for k in top]) if share >= 0.3 else None
+    opinion = {"model": cfg.model, "matter_code": picked, "fallback": picked is None,
+               "agreed": picked == top[0]["matter_code"]}
+    return next((k for k in top if k["matter_code"] == picked), top[0]), opinion
+
+
+def classify_many(platform: Platform, texts: list[str]) -> list[dict[str, Any]]:
+    """Matter code, confidence and top-k for many texts at once (the model's batch path), as
+    `classify` gives them less the place and department: for imports."""
+    model, version = current_model(platform)
+    return [{"matter_code": ranked[0][0], "confidence": round(ranked[0][1], 4), "model_version": version,
+             "top_k": [{"matter_code": k, "confidence": round(p, 4)} for k, p in ranked]}
+            for ranked in model.top_k(texts, TOP_K)]
 
 
 def threshold(platform: Platform) -> float:
@@ -105,9 +129,12 @@ def _epoch(now: datetime) -> int:
 
 def accept_text(repo: SqliteRepo, platform: Platform, text: str, lon: float | None, lat: float | None,
                 source: str, address: str, result: dict[str, Any], actor: Actor,
-                now: datetime) -> dict[str, Any]:
-    """Write op for a classified free-text report: a case when the answer is sure enough and
-    the place is known, otherwise an item in the triage queue."""
+                now: datetime, *, reporter: str | None = None, attributes: dict[str, Any] | None = None,
+                idempotency_key: str | None = None) -> dict[str, Any]:
+    """Write op for a report that came without a matter code (hotline free text, an Open311
+    catch-all service), classified as `result`: a case with the predicted code when the answer
+    reaches the city's threshold and the place is known, otherwise an item in the triage queue
+    that keeps the source's `attributes` for the case a person's pick will create."""
     if actor.role not in cases.INTAKE_ROLES:
         raise Forbidden(f"role '{actor.role}' may not report cases", f"角色 {actor.role} 无权上报")
     loc = result["location"]
@@ -117,16 +144,22 @@ def accept_text(repo: SqliteRepo, platform: Platform, text: str, lon: float | No
     sure = result["confidence"] >= store.threshold(repo.conn)
     if not sure or point is None:
         reason = "low_confidence" if not sure else "no_location"
-        item = store.add_triage(repo.conn, _epoch(now), text, lon, lat, source, address, actor.name, result, reason)
+        item = store.add_triage(repo.conn, _epoch(now), text, lon, lat, source, address, reporter or actor.name,
+                                result, reason, attributes)
         return {"triage": item, "reason": reason}
     report = cases.NewReport(
         matter_code=result["matter_code"], description=text, lon=point[0], lat=point[1], source=source,
-        address=address, reporter=actor.name,
-        attributes={"intel": {"confidence": result["confidence"], "model_version": result["model_version"],
-                              "top_k": [[k["matter_code"], k["confidence"]] for k in result["top_k"]]}},
+        address=address, reporter=reporter or actor.name,
+        attributes={**(attributes or {}), "intel": intel_attributes(result)}, idempotency_key=idempotency_key,
     )
     case = cases.intake(repo, platform, report, actor, now)
     return {"case": case}
+
+
+def intel_attributes(result: dict[str, Any]) -> dict[str, Any]:
+    """What a case keeps of the classification that gave it its code (`attributes.intel`)."""
+    return {"confidence": result["confidence"], "model_version": result["model_version"],
+            "top_k": [[k["matter_code"], k["confidence"]] for k in result["top_k"]]}
 
 
 def resolve_triage(repo: SqliteRepo, platform: Platform, item: int, matter_code: str,
@@ -147,7 +180,8 @@ def resolve_triage(repo: SqliteRepo, platform: Platform, item: int, matter_code:
     report = cases.NewReport(
         matter_code=matter_code, description=row["text"], lon=lon, lat=lat, source=row["source"],
         address=row["address"], reporter=row["reporter"],
-        attributes={"intel": {"triage": item, "suggested": row["suggested"], "confidence": row["confidence"]}},
+        attributes={**row["attributes"],
+                    "intel": {"triage": item, "suggested": row["suggested"], "confidence": row["confidence"]}},
     )
     case = cases.intake(repo, platform, report, replace(actor), now)
     at = _epoch(now)
@@ -169,6 +203,34 @@ def retrain(platform: Platform, note: str = "", per_matter: int | None = None) -
         texts += [text] * 3
         labels += [code] * 3
     model = TextModel.fit(texts, labels)
+    with contextlib.suppress(ValueError):  # too little real text of these matters: keep the held-out fold's T
+        model, _ = model.calibrated(*calibration_set(platform))
+    return _save(platform, model, len(texts), len(fixes), note)
+
+
+def calibration_set(platform: Platform) -> tuple[list[str], list[str]]:
+    """Real text to fit the temperature on: the corrections people made (triage picks, codes
+    changed at registration) once there are at least 30, else the project's authored
+    evaluation reports (`intel/data/matter_eval.csv`). The synthetic training sentences are
+    too easy for it: a temperature fitted on them makes every answer look sure."""
+    from cityops.intel.evaluation import matter_set
+
+    fixes = store.corrections(platform.store.reader().conn)
+    if len(fixes) >= 30:
+        return [t for t, _ in fixes], [c for _, c in fixes]
+    return matter_set()
+
+
+def calibrate(platform: Platform, texts: list[str], codes: list[str], note: str = "") -> tuple[int, dict[str, float]]:
+    """A new version: the active model's weights with the temperature refitted on `texts`."""
+    model, version = current_model(platform)
+    fitted, stats = model.calibrated(texts, codes)
+    n_train = int(model.info.get("n_train", 0))
+    return _save(platform, fitted, n_train, 0, note or f"v{version} recalibrated on {len(texts)} texts"), stats
+
+
+def _save(platform: Platform, model: TextModel, n_train: int, n_corrections: int, note: str) -> int:
+    """Write the artifact beside the database and record it as the active version."""
     folder = data_dir(platform) / "models"
     folder.mkdir(parents=True, exist_ok=True)
 
@@ -178,7 +240,7 @@ def retrain(platform: Platform, note: str = "", per_matter: int | None = None) -
         tmp = data_dir(platform) / (name + ".tmp")
         tmp.write_bytes(model.dumps())
         tmp.replace(data_dir(platform) / name)
-        return store.add_model(repo.conn, int(time.time()), name, len(texts), len(fixes), note)
+        return store.add_model(repo.conn, int(time.time()), name, n_train, n_corrections, note)
 
     return platform.store.write(record)
 

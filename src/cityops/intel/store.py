@@ -1,4 +1,4 @@
-"""The intel tables (migration 0006), through a sqlite3 connection: models, triage, corrections."""
+"""The intel tables (migrations 0006, 0010), through a sqlite3 connection: models, triage, corrections."""
 
 from __future__ import annotations
 
@@ -64,25 +64,27 @@ def set_threshold(conn: sqlite3.Connection, value: float) -> None:
 
 
 def add_triage(conn: sqlite3.Connection, at: int, text: str, lon: float | None, lat: float | None,
-               source: str, address: str, reporter: str, result: dict[str, Any], reason: str) -> int:
+               source: str, address: str, reporter: str, result: dict[str, Any], reason: str,
+               attributes: dict[str, Any] | None = None) -> int:
     cur = conn.execute(
         "INSERT INTO intel_triage (created_at, text, lon, lat, source, address, reporter, suggested, "
-        "confidence, top_k, model_version, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "confidence, top_k, model_version, reason, attributes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (at, text, lon, lat, source, address, reporter, result.get("matter_code"), result["confidence"],
          orjson.dumps([[k["matter_code"], k["confidence"]] for k in result["top_k"]]).decode(),
-         result.get("model_version"), reason),
+         result.get("model_version"), reason, orjson.dumps(attributes or {}).decode()),
     )
     return int(cur.lastrowid or 0)
 
 
 _TRIAGE_COLS = ("id", "created_at", "text", "lon", "lat", "source", "address", "reporter", "suggested",
                 "confidence", "top_k", "model_version", "reason", "status", "matter_code", "case_id",
-                "decided_by", "decided_at")
+                "decided_by", "decided_at", "attributes")
 
 
 def _triage(row: tuple[Any, ...]) -> dict[str, Any]:
     out = dict(zip(_TRIAGE_COLS, row, strict=True))
     out["top_k"] = orjson.loads(out["top_k"])
+    out["attributes"] = orjson.loads(out["attributes"])
     return out
 
 
@@ -96,6 +98,13 @@ def open_triage(conn: sqlite3.Connection, limit: int, offset: int) -> tuple[list
     rows = conn.execute(f"SELECT {', '.join(_TRIAGE_COLS)} FROM intel_triage WHERE status = 'open' "
                         "ORDER BY id LIMIT ? OFFSET ?", (limit, offset)).fetchall()
     return [_triage(r) for r in rows], total
+
+
+def triaged_imports(conn: sqlite3.Connection, source: str) -> set[str]:
+    """External ids of an import source's records already in the triage queue (any status)."""
+    rows = conn.execute("SELECT json_extract(attributes, '$.import.external_id') FROM intel_triage "
+                        "WHERE source = ?", (source,)).fetchall()
+    return {str(r[0]) for r in rows if r[0] is not None}
 
 
 def close_triage(conn: sqlite3.Connection, item: int, matter_code: str, case_id: int, actor: str, at: int) -> None:

@@ -7,11 +7,13 @@ views run them in a read or in the group-committed writer.
 from __future__ import annotations
 
 import hashlib
+import secrets
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from cityops import hooks
 from cityops.cases import service as cases
 from cityops.cases.models import FINAL_STATUSES, Actor, Case, HistoryEntry, Role, Status
 from cityops.cases.workflow import Command
@@ -96,10 +98,22 @@ def idempotency_key(key: ApiKey, header: str | None, sub: params.Submission) -> 
 
 
 def prepare(platform: Platform, sub: params.Submission, key: ApiKey, header: str | None) -> cases.NewReport:
-    """Everything that needs no database: service, attributes, location. Raises 400/404."""
+    """Everything that needs no write: service, attributes, location, and for the catch-all
+    service the classification of the description. Raises 400/404."""
+    if sub.service_code == services.CATCH_ALL:
+        return _classified(platform, sub, key, header)
     entry = services.lookup(platform.catalogue, sub.service_code)
     attrs = services.check_attributes(entry, sub.attributes)
     lon, lat = locate(platform, sub)
+    description = sub.description.strip() or services.service_name(entry)
+    return cases.NewReport(
+        matter_code=entry.code, description=description, lon=lon, lat=lat, source=SOURCE,
+        address=sub.address_string or "", reporter=f"open311:{key.name}",
+        attributes=_attributes(sub, key, attrs), idempotency_key=idempotency_key(key, header, sub),
+    )
+
+
+def _attributes(sub: params.Submission, key: ApiKey, attrs: dict[str, Any]) -> dict[str, Any]:
     o311: dict[str, Any] = {"api_key": key.name}
     if attrs:
         o311["attributes"] = attrs
@@ -110,11 +124,32 @@ def prepare(platform: Platform, sub: params.Submission, key: ApiKey, header: str
     attributes: dict[str, Any] = {"open311": o311}
     if sub.contact:
         attributes["contact"] = sub.contact  # kept for the back office, never shown publicly
-    description = sub.description.strip() or services.service_name(entry)
+    return attributes
+
+
+def _classified(platform: Platform, sub: params.Submission, key: ApiKey, header: str | None) -> cases.NewReport:
+    """The catch-all service: the description decides the matter. At or above the city's
+    threshold the report carries the predicted code from here on (and goes the ordinary way);
+    below it the code stays empty and `submit` puts it in the triage queue."""
+    from cityops.intel import service as intel
+
+    if sub.attributes:
+        raise bad_request(f"service '{services.CATCH_ALL}' has no attributes / 该服务没有属性")
+    description = sub.description.strip()
+    if not description:
+        raise bad_request(f"service '{services.CATCH_ALL}' needs a description to classify / 该服务须填写描述")
+    lon, lat = locate(platform, sub)
+    try:
+        result = intel.classify(platform, description, lon, lat)
+    except CityopsError as exc:
+        raise from_domain(exc) from exc
+    attributes = _attributes(sub, key, {})
+    sure = result["confidence"] >= intel.threshold(platform)
+    attributes["intel"] = intel.intel_attributes(result) if sure else result
     return cases.NewReport(
-        matter_code=entry.code, description=description, lon=lon, lat=lat, source=SOURCE,
-        address=sub.address_string or "", reporter=f"open311:{key.name}", attributes=attributes,
-        idempotency_key=idempotency_key(key, header, sub),
+        matter_code=result["matter_code"] if sure else "", description=description, lon=lon, lat=lat,
+        source=SOURCE, address=sub.address_string or "", reporter=f"open311:{key.name}",
+        attributes=attributes, idempotency_key=idempotency_key(key, header, sub),
     )
 
 
@@ -125,6 +160,8 @@ def submit(repo: Repo, platform: Platform, report: cases.NewReport, key: ApiKey,
     back from the server's write process."""
     actor = Actor(f"open311:{key.name}", Role.COLLECTOR)
     try:
+        if not report.matter_code:
+            return _to_triage(repo, platform, report, actor, now)
         case = cases.intake(repo, platform, report, actor, now)
     except CityopsError as exc:
         raise from_domain(exc) from exc
@@ -132,6 +169,36 @@ def submit(repo: Repo, platform: Platform, report: cases.NewReport, key: ApiKey,
     repo.add_open311_token(token, case.id)
     return [{"service_request_id": str(case.id), "token": token,
              "service_notice": service_notice(platform, case), "account_id": ""}]
+
+
+def _to_triage(repo: Any, platform: Platform, report: cases.NewReport, actor: Actor,
+               now: datetime) -> list[dict[str, Any]]:
+    """A catch-all request the model was unsure of: a person picks the matter (triage). The
+    answer is the spec's deferred one, a token without a service_request_id; the token is kept
+    with the item and is linked to the case once a person decides (`token_of_triaged_case`)."""
+    from cityops.intel import service as intel
+
+    result = report.attributes["intel"]
+    token = secrets.token_hex(12)
+    attributes = {k: v for k, v in report.attributes.items() if k != "intel"}
+    attributes["open311"] = {**attributes["open311"], "token": token}
+    out = intel.accept_text(repo, platform, report.description, report.lon, report.lat, report.source,
+                            report.address, result, actor, now, reporter=report.reporter,
+                            attributes=attributes, idempotency_key=report.idempotency_key)
+    if "case" in out:  # the threshold was lowered meanwhile: dispatched after all
+        repo.add_open311_token(token, out["case"].id)
+        return [{"service_request_id": str(out["case"].id), "token": token,
+                 "service_notice": service_notice(platform, out["case"]), "account_id": ""}]
+    return [{"token": token, "account_id": "",
+             "service_notice": "已转人工分拣，确定类别后受理 / a person will pick the category, then it is accepted"}]
+
+
+@hooks.on_case_changed
+def token_of_triaged_case(repo: Any, platform: Platform, before: Case | None, after: Case, change: Any) -> None:
+    """A case made from a triaged catch-all request answers to the token its reporter holds."""
+    token = ((after.attributes or {}).get("open311") or {}).get("token")
+    if before is None and token and repo.case_for_open311_token(token) is None:
+        repo.add_open311_token(token, after.id)
 
 
 def service_notice(platform: Platform, case: Case) -> str:

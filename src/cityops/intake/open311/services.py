@@ -14,6 +14,10 @@ from cityops.catalog.models import Entry
 from cityops.intake.open311.errors import Open311Error, bad_request
 
 DATATYPES = ("string", "number", "datetime", "text", "singlevaluelist", "multivaluelist")
+# The catch-all service: "I don't know which": the description is classified on intake
+# (cityops.intel); a sure answer is dispatched with the predicted matter, the rest go to triage.
+CATCH_ALL = "other"
+CATCH_ALL_NAME = "其他问题（按描述自动分类） / Other problem (classified from the description)"
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,14 @@ def service_json(entry: Entry) -> dict[str, Any]:
         "type": "realtime",
         "keywords": ", ".join(entry.keywords),
         "group": entry.major_name,
+    }
+
+
+def catch_all_json() -> dict[str, Any]:
+    return {
+        "service_code": CATCH_ALL, "service_name": CATCH_ALL_NAME,
+        "description": "不确定类别时选择，须填写描述 / choose when unsure; a description is required",
+        "metadata": False, "type": "realtime", "keywords": "其他, other", "group": "其他 / Other",
     }
 
 

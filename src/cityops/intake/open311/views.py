@@ -87,7 +87,7 @@ async def create(request: Request, fmt: str) -> Response:
         report = service.prepare(platform, sub, key, request.headers.get("idempotency-key") or None)
         now = utcnow()
         media = await field_open311.media_part(request)  # multipart `media` (FixMyStreet)
-        if media is not None:
+        if media is not None and report.matter_code:  # (a report left for triage keeps no photo)
             return await field_open311.submit_with_media(platform, report, key, now, media, str(request.base_url))
         return await platform.awrite(service.submit, report, key, now)
     return await _answer(fmt, "service_requests", work)
@@ -117,13 +117,16 @@ async def discovery(request: Request, fmt: str) -> Response:
 async def service_list(request: Request, fmt: str) -> Response:
     async def work() -> list[dict[str, Any]]:
         _jurisdiction(request)
-        return [services.service_json(e) for e in _platform(request).catalogue.matters()]
+        listed = [services.service_json(e) for e in _platform(request).catalogue.matters()]
+        return [*listed, services.catch_all_json()]
     return await _answer(fmt, "services", work)
 
 
 async def _definition(request: Request, code: str, fmt: str) -> Response:
     async def work() -> dict[str, Any]:
         _jurisdiction(request)
+        if code == services.CATCH_ALL:
+            return {"service_code": code, "attributes": []}
         return services.definition_json(services.lookup(_platform(request).catalogue, code))
     return await _answer(fmt, "service_definition", work)
 
