@@ -53,7 +53,8 @@ def sh(command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One folder for the README's commands and then the docs' (which use the README's demo.db)."""
     folder = tmp_path_factory.mktemp("readme")
-    (folder / "examples").symlink_to(ROOT / "examples")
+    for name in ("examples", "tools", "benchmarks"):  # paths the commands name from the checkout's root
+        (folder / name).symlink_to(ROOT / name)
     return folder
 
 
@@ -96,13 +97,15 @@ def docs_blocks() -> list[tuple[str, list[str]]]:
     return blocks
 
 
-COMMAND = re.compile(r"(\.venv/bin/|curl |printf |mosquitto_|[A-Z_]+=\$\()")
+COMMAND = re.compile(r"([A-Z_0-9]+=\S+ )*(\.venv/bin/|curl |printf |mosquitto_)|[A-Z_]+=\$\(")
 # Why a printed command is not run here, by what it contains.
 NOT_RUN = {
     "cityops serve": "runs until stopped; the HTTP examples run against one started by the test",
     "mosquitto_sub": "waits for messages until stopped; MQTT is tested by tests/test_mqtt.py",
     "mosquitto_pub": "needs Debian's mosquitto-clients; MQTT is tested by tests/test_mqtt.py",
     "benchmarks/run.py": "a benchmark, run by its own command, not by the suite",
+    "tools/build_web.py": "rebuilds the bundled front end from npm; tests/test_web_vendor.py runs its check",
+    "-m pytest": "a test run: the suite runs that test itself",
     "--to s3": "needs the city's own S3-compatible store; tests/test_attachments.py runs it against a local one",
 }
 
