@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from cityops.intel import store
-from conftest import PASSWORD, Api, add_users, shared_file
+from conftest import PASSWORD, Api, add_users
 
 JIANGAN = (114.3055, 30.5928)  # a point in 江岸区 (420102)
 
@@ -187,14 +187,6 @@ def test_eval_classify_command(tmp_path: Path) -> None:
     acc = float(next(line for line in out.output.splitlines() if line.startswith("accuracy")).split()[1])
     assert acc > 0.9
     assert "macro-F1" in out.output and "triage trade-off" in out.output
-
-
-def test_eval_on_real_messages_is_above_the_reference_city() -> None:
-    from cityops.intel.evaluation import cross_validate, read, taxonomy
-
-    texts, labels = read(shared_file("zh_gov_messages/messages_labeled_495.csv"))
-    r = cross_validate(texts, labels, prior=taxonomy(shared_file("zh_gov_messages/taxonomy_3level.csv")))
-    assert r.n == 495 and r.n_prior == 243 and r.accuracy > 0.85
 
 
 def test_eval_matters_command(platform: Any) -> None:

@@ -71,8 +71,9 @@ def chained(command: str) -> bool:
     return any(mark in command for mark in ("demo.db", "/tmp/wl", "suggested.yaml"))
 
 
-def run_in_order(commands: list[str], folder: Path) -> list[str]:
-    ran = []
+def run_in_order(commands: list[str], folder: Path) -> dict[str, str]:
+    """Each command's standard output, by command."""
+    ran = {}
     for command in commands:
         if "cityops serve" in command:
             continue  # runs until stopped: started by test_http_examples_run_as_printed
@@ -80,7 +81,7 @@ def run_in_order(commands: list[str], folder: Path) -> list[str]:
             continue
         out = sh(local(command), folder)
         assert out.returncode == 0, f"{command}\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}"
-        ran.append(command)
+        ran[command] = out.stdout
     return ran
 
 

@@ -4,6 +4,7 @@ own, so that pytest-xdist runs them beside tests/test_readme.py's chain instead 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -16,5 +17,10 @@ def test_standalone_commands_run_as_printed(tmp_path: Path) -> None:
     (tmp_path / "examples").symlink_to(ROOT / "examples")
     commands = [c for c in bash_blocks("Using it")[0] if not chained(c) and "cityops serve" not in c]
     assert len(commands) >= 4
-    run_in_order(commands, tmp_path)
+    outputs = run_in_order(commands, tmp_path)
     assert (tmp_path / "storm.db").exists()
+    # The README's 5-fold evaluation on the real messages beats the reference city (0.85).
+    [evaluation] = [out for command, out in outputs.items() if "eval classify" in command] or [None]
+    if evaluation is not None:
+        accuracy = float(re.search(r"^accuracy ([\d.]+)", evaluation, re.M).group(1))  # type: ignore[union-attr]
+        assert accuracy > 0.85, evaluation
