@@ -257,7 +257,7 @@ def test_first_write_wins_in_any_batching(bare_store: Any, batches: list[list[tu
 
     conn = bare_store.connect()
     try:
-        conn.execute("DELETE FROM observation")
+        conn.execute("DELETE FROM observation_segment")
         stored = 0
         for batch in batches:
             cols = Columns.of([b[0] for b in batch], [b[1] for b in batch], [float(b[2]) for b in batch])
@@ -274,23 +274,68 @@ def test_first_write_wins_in_any_batching(bare_store: Any, batches: list[list[tu
         conn.close()
 
 
-def test_multi_row_chunks(bare_store: Any) -> None:
-    """Batches over one statement's 1,000 rows: full statements and the tail, duplicates across."""
+def test_segments_per_datastream_and_trickle_merges(bare_store: Any) -> None:
+    """A batch is one segment per datastream; small appends join the last segment; a late
+    reading makes a segment of its own; the view, read_columns and last_seen agree."""
     from cityops.detect.columns import Columns
-    from cityops.sensing.store import insert_columns
+    from cityops.sensing.store import insert_columns, last_seen, read_columns
 
     conn = bare_store.connect()
-    try:
-        conn.execute("DELETE FROM observation")
-        t = np.arange(2500) % 1700  # 800 repeated times
+
+    def put(ds: Any, t: Any, r: Any) -> int:
         conn.execute("BEGIN")
-        n = insert_columns(conn, Columns.of(np.full(2500, 9), t, np.arange(2500, dtype=float)))
+        n = insert_columns(conn, Columns.of(ds, t, r))
         conn.execute("COMMIT")
-        assert n == 1700
+        return n
+
+    try:
+        conn.execute("DELETE FROM observation_segment")
+        t = np.arange(2500) % 1700  # 800 repeated times: the first of each stands
+        assert put(np.r_[np.full(2500, 9), [8]], np.r_[t, [5]], np.r_[np.arange(2500, dtype=float), [1.0]]) == 1701
+        assert conn.execute("SELECT count(*) FROM observation_segment").fetchone()[0] == 2
+        for k in range(10):  # a trickle: one reading at a time, after the last
+            assert put([9], [2000 + k], [float(k)]) == 1
+        assert put([9], [2000], [99.0]) == 0  # a duplicate of the trickle
+        assert put([9, 9], [1800, 3], [7.0, 7.0]) == 1  # late: 1800 is new, 3 is stored
+        segs = conn.execute("SELECT t0, t1, n FROM observation_segment WHERE datastream = 9 ORDER BY t0").fetchall()
+        assert [tuple(r) for r in segs] == [(0, 2009, 1710), (1800, 1800, 1)]
         rows = conn.execute("SELECT t, result FROM observation WHERE datastream = 9 ORDER BY t").fetchall()
-        assert [tuple(r) for r in rows[:2]] == [(0, 0.0), (1, 1.0)] and len(rows) == 1700
+        assert [tuple(r) for r in rows[:2]] == [(0, 0.0), (1, 1.0)] and len(rows) == 1711
+        assert isinstance(rows[0][0], int) and tuple(rows[-1]) == (2009, 9.0)
+        cols = read_columns(conn, [9, 8], 3, 1801)
+        assert cols.datastream.tolist() == [8] + [9] * 1698 and cols.t[-1] == 1800 and cols.result[-1] == 7.0
+        assert cols.t[1:3].tolist() == [3, 4] and cols.result[1] == 3.0
+        ids, seen = last_seen(conn, [8, 9, 10])
+        assert ids.tolist() == [8, 9] and seen.tolist() == [5, 2009]
     finally:
         conn.close()
+
+
+def test_migration_0009_moves_readings_into_segments(tmp_path: Path) -> None:
+    """A database of the row layout (migration 0004) keeps every reading after 0009."""
+    import sqlite3
+
+    from cityops.sensing.store import read_columns
+    from cityops.store.sqlite import _statements, migrate, migrations
+
+    conn = sqlite3.connect(tmp_path / "old.db", isolation_level=None)
+    conn.execute("BEGIN")
+    for version, script in migrations():
+        if version < 9:
+            for statement in _statements(script):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {version}")
+    week = 604_800_000
+    rows = [(3, 1_700_000_000_000 + k * 3_600_000, k / 4) for k in range(400)] + [(5, 1_700_000_000_000, 2.5)]
+    conn.executemany("INSERT INTO observation (datastream, t, result) VALUES (?, ?, ?)", rows)
+    conn.execute("COMMIT")
+    assert migrate(conn) == [9]
+    assert sorted(tuple(r) for r in conn.execute("SELECT datastream, t, result FROM observation")) == sorted(rows)
+    assert conn.execute("SELECT count(*) FROM observation_segment").fetchone()[0] == 1 + len(
+        {t // week for _, t, _ in rows[:400]})
+    cols = read_columns(conn, [3], 0, 2**62)
+    assert cols.t.tolist() == [t for _, t, _ in rows[:400]] and cols.result.tolist() == [r for _, _, r in rows[:400]]
+    conn.close()
 
 
 def test_observation_bodies_limited_to_64_mb(api: SensingApi, sensor: dict[str, str]) -> None:
