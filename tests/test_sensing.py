@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -141,6 +141,46 @@ def test_flood_opens_one_case_and_fault_another(api: Any, gauges: list[int], sen
     assert api.get("acceptor", f"/api/v1/cases/{fault}").json()["matter_code"] == "01067"
     hist = api.get("acceptor", f"/api/v1/cases/{case['id']}/history").json()
     assert any("red" in str(e) for e in hist["entries"])  # the rise to red was noted
+
+
+def test_congestion_runs_per_batch_across_batches(api: SensingApi, sensor: dict[str, str]) -> None:
+    """Speeds arriving by HTTP go through the congestion detector against the detectors' stored
+    profiles; persistence spans batches (one reading per detector per batch); the incident
+    opens one case (traffic matter) and later batches join it."""
+    from cityops.detect.columns import Columns
+    from cityops.detect.congestion import learn_profile
+    from cityops.sensing.registry import detector_spec, register_specs_op
+    from cityops.sensing.store import save_profile
+
+    p = api.platform
+    specs = [detector_spec(f"batch detector {k}", f"三环线-T{k}", 114.3 + k / 100, 30.6, None, {}) for k in (1, 2)]
+    ds = p.store.write(lambda repo: register_specs_op(repo, p, specs))
+    step = 300_000
+    now_ms = int(utcnow().timestamp() * 1000) // step * step
+    week = now_ms - 8 * 86_400_000 + np.arange(2016) * step  # a free-flowing week, a day ago
+    history = Columns.of(np.repeat(ds, 2016), np.tile(week, 2), np.full(4032, 90.0))
+    p.store.write(lambda repo: save_profile(repo.conn, learn_profile(history, dict(zip(ds, ("三环线-T1", "三环线-T2"), strict=True)))))
+
+    def send(k: int, speeds: dict[int, float]) -> dict[str, Any]:
+        t = iso(datetime.fromtimestamp((now_ms - 3_600_000 + k * step) / 1000, UTC))
+        rows = [{"datastream": d, "phenomenonTime": t, "result": v} for d, v in speeds.items()]
+        r = api.client.post("/api/v1/observations", content=ndjson(rows), headers={**sensor, "Content-Type": NDJSON})
+        assert r.status_code == 200
+        return dict(r.json())
+
+    assert send(0, {ds[0]: 20.0, ds[1]: 88.0})["detections"] == 0
+    assert send(1, {ds[0]: 18.0, ds[1]: 91.0})["detections"] == 0  # two intervals: not yet
+    third = send(2, {ds[0]: 15.0, ds[1]: 89.0})
+    assert third["detections"] == 1 and len(third["cases_opened"]) == 1
+    case = api.get("acceptor", f"/api/v1/cases/{third['cases_opened'][0]}").json()
+    assert case["matter_code"] == "02015" and case["source"] == "sensor"
+    fourth = send(3, {ds[0]: 16.0, ds[1]: 90.0})
+    assert fourth["cases_opened"] == [] and fourth["cases_joined"] == third["cases_opened"]
+    with p.store.read() as repo:
+        log = repo.conn.execute("SELECT level, detail FROM detection_log WHERE kind = 'congestion' AND datastream = ?"
+                                " ORDER BY id", (ds[0],)).fetchall()
+    assert [r[0] for r in log] == ["non_recurrent"] * 2 and orjson.loads(log[-1][1])["intervals"] == 4
+    assert send(4, {ds[0]: 85.0, ds[1]: 90.0})["detections"] == 0  # flowing again: nothing in this batch
 
 
 def test_kill_9_loses_no_acknowledged_batch(tmp_path: Path) -> None:

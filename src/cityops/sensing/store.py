@@ -19,6 +19,7 @@ import numpy as np
 import orjson
 
 from cityops.detect.columns import I64, Columns, Groups
+from cityops.detect.congestion import SpeedProfile
 from cityops.detect.waterlogging import GaugeTable
 
 # Observation ids for SensorThings: datastream and time in one integer.
@@ -229,8 +230,52 @@ def read_columns(conn: sqlite3.Connection, datastreams: list[int], start_ms: int
     if not datastreams or end_ms <= start_ms:
         return Columns.of([], [], [])
     ids = np.array(sorted(set(datastreams)), np.int64)
-    cols = _stored_in_ranges(conn, ids, np.full(len(ids), start_ms), np.full(len(ids), end_ms - 1))
-    return cols.take((cols.t >= start_ms) & (cols.t < end_ms))
+    return read_ranges(conn, ids, np.full(len(ids), start_ms), np.full(len(ids), end_ms - 1))
+
+
+def read_ranges(conn: sqlite3.Connection, ids: I64, lo: I64, hi: I64) -> Columns:
+    """Readings of each datastream ids[i] with lo[i] <= t <= hi[i] (ids sorted, distinct)."""
+    cols = _stored_in_ranges(conn, ids, lo, hi)
+    if not len(cols):
+        return cols
+    row = np.searchsorted(ids, cols.datastream)
+    return cols.take((cols.t >= lo[row]) & (cols.t <= hi[row]))
+
+
+# Speed profiles (migration 0009) ----------------------------------------------------------
+
+_profile_cache: dict[str, tuple[int, SpeedProfile | None]] = {}
+
+
+def save_profile(conn: sqlite3.Connection, profile: SpeedProfile) -> None:
+    """Replace the stored speed profiles with this set (one row per detector)."""
+    conn.execute("DELETE FROM speed_profile")
+    typical = profile.typical.reshape(len(profile.datastream), -1)
+    conn.executemany("INSERT INTO speed_profile VALUES (?, ?, ?, ?, ?, ?)", [
+        (d, str(seg), ff, orjson.dumps(row, option=orjson.OPT_SERIALIZE_NUMPY).decode(), profile.slot_ms,
+         profile.utc_offset_ms)
+        for d, seg, ff, row in zip(profile.datastream.tolist(), profile.segment.tolist(),
+                                   profile.free_flow.tolist(), typical, strict=True)])
+    bump(conn, {"profile_version": 1})
+
+
+def speed_profile(conn: sqlite3.Connection) -> SpeedProfile | None:
+    """The stored speed profiles (cached per database until they are saved again)."""
+    version = counter(conn, "profile_version")
+    key = _db_key(conn)
+    cached = _profile_cache.get(key)
+    if cached is not None and cached[0] == version:
+        return cached[1]
+    rows = conn.execute("SELECT datastream, segment, free_flow, typical, slot_ms, utc_offset_ms"
+                        " FROM speed_profile ORDER BY datastream").fetchall()
+    profile = None
+    if rows:
+        typical = np.array([orjson.loads(r[3]) for r in rows], np.float64)  # one row per detector
+        profile = SpeedProfile(np.array([r[0] for r in rows], np.int64), np.array([r[2] for r in rows], np.float64),
+                               typical.reshape(len(rows), 2, -1), np.array([r[1] for r in rows], object),
+                               int(rows[0][4]), int(rows[0][5]))
+    _profile_cache[key] = (version, profile)
+    return profile
 
 
 # Registration ------------------------------------------------------------------------------

@@ -17,11 +17,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
-from cityops.detect.cases import open_or_join_cases
-from cityops.detect.columns import MS_PER_MINUTE, Columns
-from cityops.detect.congestion import detect_congestion, learn_profile
+from cityops.detect.cases import CaseOutcome, open_or_join_cases
+from cityops.detect.columns import MS_PER_MINUTE, Columns, Detection
+from cityops.detect.congestion import SpeedProfile, detect_congestion, learn_profile
 from cityops.sensing.ingest import ingest
 from cityops.sensing.registry import detector_spec, register_specs_op
+from cityops.sensing.store import save_profile
 
 if TYPE_CHECKING:
     from cityops.core import Platform
@@ -121,11 +122,19 @@ def replay(platform: Platform, speeds: Path | None = None, locations: Path | Non
     profile = learn_profile(cols, dict(zip(ds_ids.tolist(), segments, strict=True)),
                             utc_offset_hours=_offset_hours(platform, now))
     found = detect_congestion(recent, profile)
-    outcome = platform.store.write(lambda repo: open_or_join_cases(repo, platform, found, now))
+    outcome = platform.store.write(lambda repo: _keep_profile_and_open(repo, platform, profile, found, now))
     return {"detectors": len(ds_ids), "readings": len(recent), "source": source,
             "recurrent": sum(d.level == "recurrent" for d in found),
             "non_recurrent": sum(d.level == "non_recurrent" for d in found),
             "cases_opened": len(outcome.opened), "cases_joined": len(set(outcome.joined))}
+
+
+def _keep_profile_and_open(repo: Any, platform: Platform, profile: SpeedProfile, found: list[Detection],
+                           now: datetime) -> CaseOutcome:
+    """Write op: store the learned profiles (later batches of speeds are checked against them)
+    and open or join cases for the replayed week's congestion."""
+    save_profile(repo.conn, profile)
+    return open_or_join_cases(repo, platform, found, now)
 
 
 def _offset_hours(platform: Platform, now: datetime) -> float:

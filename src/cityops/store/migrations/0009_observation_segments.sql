@@ -28,3 +28,15 @@ DROP TABLE observation;
 CREATE VIEW observation (datastream, t, result) AS
 SELECT s.datastream, CAST(j.value ->> 0 AS INTEGER), CAST(j.value ->> 1 AS REAL)
 FROM observation_segment AS s, json_each(s.data) AS j;
+
+-- Each traffic detector's speed profile, learned from its own history (detect/congestion.py:
+-- free-flow speed, typical speed per weekday/weekend and 5-minute slot), kept so that every
+-- ingest batch of speeds runs the congestion detector against it. Saved as one set.
+CREATE TABLE speed_profile (
+    datastream INTEGER PRIMARY KEY,
+    segment TEXT NOT NULL,
+    free_flow REAL NOT NULL,
+    typical TEXT NOT NULL,
+    slot_ms INTEGER NOT NULL,
+    utc_offset_ms INTEGER NOT NULL
+);
