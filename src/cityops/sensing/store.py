@@ -242,6 +242,42 @@ def read_ranges(conn: sqlite3.Connection, ids: I64, lo: I64, hi: I64) -> Columns
     return cols.take((cols.t >= lo[row]) & (cols.t <= hi[row]))
 
 
+def change_reading(conn: sqlite3.Connection, datastream: int, t: int, result: float | None) -> bool:
+    """Set one stored reading's result, or delete it (`result` None), rewriting its segment;
+    False when no reading is stored at (datastream, t)."""
+    for seg, n, data in conn.execute(
+            "SELECT id, n, data FROM observation_segment INDEXED BY observation_segment_end"
+            " WHERE datastream = ? AND t1 >= ? AND t0 <= ?", (datastream, t, t)).fetchall():
+        cols = decode_segments([(datastream, n, data)])
+        hit = cols.t == t
+        if not hit.any():
+            continue  # an overlapping segment (a late batch) without this time
+        if result is not None:
+            cols = Columns(cols.datastream, cols.t, np.where(hit, result, cols.result), True)
+        elif len(cols) == 1:
+            conn.execute("DELETE FROM observation_segment WHERE id = ?", (seg,))
+            return True
+        else:
+            cols = cols.take(~hit)
+        (_, t0, t1, count, text), = encode_segments(cols)
+        conn.execute("UPDATE observation_segment SET t0 = ?, t1 = ?, n = ?, data = ? WHERE id = ?",
+                     (t0, t1, count, text, seg))
+        return True
+    return False
+
+
+def delete_datastreams(conn: sqlite3.Connection, ids: list[int]) -> None:
+    """Delete datastreams with their readings and speed profiles (SensorThings' integrity rule:
+    a Datastream's Observations go with it)."""
+    if not ids:
+        return
+    arg = orjson.dumps(ids).decode()
+    for table, column in (("observation_segment", "datastream"), ("speed_profile", "datastream"),
+                          ("sta_datastream", "id")):
+        conn.execute(f"DELETE FROM {table} WHERE {column} IN (SELECT value FROM json_each(?))", (arg,))  # noqa: S608
+    bump(conn, {"datastream_version": 1, "profile_version": 1})
+
+
 # Speed profiles (migration 0009) ----------------------------------------------------------
 
 _profile_cache: dict[str, tuple[int, SpeedProfile | None]] = {}
