@@ -183,6 +183,32 @@ def test_congestion_runs_per_batch_across_batches(api: SensingApi, sensor: dict[
     assert send(4, {ds[0]: 85.0, ds[1]: 90.0})["detections"] == 0  # flowing again: nothing in this batch
 
 
+def test_learn_profiles_from_stored_speeds(api: SensingApi) -> None:
+    """`cityops sensing learn-profiles` learns each detector's profile from its stored speeds."""
+    from click.testing import CliRunner
+
+    from cityops.cli import main
+    from cityops.detect.columns import Columns
+    from cityops.sensing.ingest import ingest_columns
+    from cityops.sensing.registry import detector_spec, register_specs_op
+    from cityops.sensing.store import speed_profile
+
+    p = api.platform
+    ds = p.store.write(lambda repo: register_specs_op(repo, p, [detector_spec("profiled", "二环线-P", 114.3, 30.6,
+                                                                              None, {})]))[0]
+    step = 300_000
+    now_ms = int(utcnow().timestamp() * 1000) // step * step
+    t = now_ms - np.arange(1, 3 * 288) * step  # three days back
+    ingest_columns(p, Columns.of(np.full(len(t), ds), t, np.where(t % (2 * step) == 0, 70.0, 80.0)))
+    out = CliRunner().invoke(main, ["sensing", "learn-profiles", "--days", "7", "--db", p.store.path])
+    assert out.exit_code == 0 and "detectors profiled" in out.output, out.output
+    with p.store.read() as repo:
+        profile = speed_profile(repo.conn)
+    assert profile is not None
+    row = int(np.searchsorted(profile.datastream, ds))
+    assert profile.datastream[row] == ds and profile.segment[row] == "二环线-P" and profile.free_flow[row] == 80.0
+
+
 def test_kill_9_loses_no_acknowledged_batch(tmp_path: Path) -> None:
     """A server killed with SIGKILL in the middle of a stream of batches: every batch it
     answered 200 is on disk."""
