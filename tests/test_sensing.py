@@ -344,7 +344,7 @@ def test_segments_per_datastream_and_trickle_merges(bare_store: Any) -> None:
     """A batch is one segment per datastream; small appends join the last segment; a late
     reading makes a segment of its own; the view, read_columns and last_seen agree."""
     from cityops.detect.columns import Columns
-    from cityops.sensing.store import insert_columns, last_seen, read_columns
+    from cityops.sensing.store import insert_columns, last_seen, latest_readings, read_columns
 
     conn = bare_store.connect()
 
@@ -373,6 +373,9 @@ def test_segments_per_datastream_and_trickle_merges(bare_store: Any) -> None:
         assert cols.t[1:3].tolist() == [3, 4] and cols.result[1] == 3.0
         ids, seen = last_seen(conn, [8, 9, 10])
         assert ids.tolist() == [8, 9] and seen.tolist() == [5, 2009]
+        latest = latest_readings(conn, [10, 9, 8])
+        assert latest.datastream.tolist() == [8, 9] and latest.t.tolist() == [5, 2009]
+        assert latest.result.tolist() == [1.0, 9.0]
     finally:
         conn.close()
 
