@@ -503,21 +503,17 @@ def _create(conn: Any, platform: Platform, set_name: str, body: dict[str, Any], 
         thing = parent.get("thing") or _ref_or_new(conn, platform, "Things", body.get("Thing"), "Thing")
         sensor = _ref_or_new(conn, platform, "Sensors", body.get("Sensor"), "Sensor")
         prop = _ref_or_new(conn, platform, "ObservedProperties", body.get("ObservedProperty"), "ObservedProperty")
-        props = orjson.loads(_props(body))
-        unit = body.get("unitOfMeasurement", {})
-        if not isinstance(unit, dict):
-            raise InvalidInput("'unitOfMeasurement' must be an object", "unitOfMeasurement 须为对象")
+        derived = _datastream_columns({"unitOfMeasurement": body.get("unitOfMeasurement", {}),
+                                       "properties": body.get("properties", {})})
         loc = conn.execute("SELECT l.lon, l.lat FROM sta_location l JOIN sta_thing_location tl ON tl.location_id = l.id"
                            " WHERE tl.thing_id = ? LIMIT 1", (thing,)).fetchone()
-        yellow, red = props.get("yellow"), props.get("red")
         new = int(conn.execute(
             "INSERT INTO sta_datastream (name, description, thing_id, sensor_id, observed_property_id, unit,"
             " observation_type, kind, point, lon, lat, yellow, red, properties) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (_text(body, "name"), _text(body, "description", False), thing, sensor, prop, orjson.dumps(unit).decode(),
+            (_text(body, "name"), _text(body, "description", False), thing, sensor, prop, derived["unit"],
              body.get("observationType", "http://www.opengis.net/def/observationType/OGC-OM/2.0/OM_Measurement"),
-             str(props.get("kind", "other")), props.get("point"), loc[0] if loc else None, loc[1] if loc else None,
-             yellow if isinstance(yellow, int | float) else None, red if isinstance(red, int | float) else None,
-             orjson.dumps(props).decode()),
+             derived["kind"], derived["point"], loc[0] if loc else None, loc[1] if loc else None,
+             derived["yellow"], derived["red"], derived["properties"]),
         ).lastrowid)
         bump(conn, {"datastream_version": 1})
         return new
@@ -711,14 +707,15 @@ def patch_entity(repo: Any, platform: Platform, set_name: str, entity_id: int, b
 
 
 def _datastream_columns(body: dict[str, Any]) -> dict[str, Any]:
-    """The columns a Datastream's properties and unit feed (as on create)."""
+    """The columns of a Datastream its unit and properties give (on create and on PATCH)."""
     out: dict[str, Any] = {}
     if "unitOfMeasurement" in body:
         if not isinstance(body["unitOfMeasurement"], dict):
             raise InvalidInput("'unitOfMeasurement' must be an object", "unitOfMeasurement 须为对象")
         out["unit"] = orjson.dumps(body["unitOfMeasurement"]).decode()
     if "properties" in body:
-        props = orjson.loads(_props(body))
+        out["properties"] = _props(body)
+        props = orjson.loads(out["properties"])
         yellow, red = props.get("yellow"), props.get("red")
         out.update(kind=str(props.get("kind", "other")), point=props.get("point"),
                    yellow=yellow if isinstance(yellow, int | float) else None,
