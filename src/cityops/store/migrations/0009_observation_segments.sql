@@ -16,9 +16,11 @@ CREATE TABLE observation_segment (
 -- Which segments reach into a time range (the duplicate check, last_seen): by their end.
 CREATE INDEX observation_segment_end ON observation_segment(datastream, t1);
 
--- Existing readings move over as one segment per datastream and week.
+-- Existing readings move over as one segment per datastream and week, exactly: results are
+-- written with 17 significant digits (json_array would round them to 15).
 INSERT INTO observation_segment (datastream, t0, t1, n, data)
-SELECT datastream, min(t), max(t), count(*), json_group_array(json_array(t, result))
+SELECT datastream, min(t), max(t), count(*),
+       '[' || group_concat('[' || t || ',' || printf('%!.17g', result) || ']', ',') || ']'
 FROM (SELECT datastream, t, result FROM observation ORDER BY datastream, t)
 GROUP BY datastream, t / 604800000;
 
