@@ -192,14 +192,20 @@ def insert_columns(conn: sqlite3.Connection, cols: Columns) -> int:
     return len(cols)
 
 
+def _last_segments(conn: sqlite3.Connection, datastreams: list[int]) -> list[tuple[int, int, int, int, str]]:
+    """Each datastream's segment that ends last (it holds its latest reading), by one index
+    seek each: (datastream, segment id, t1, n, data)."""
+    return [(int(d), int(rowid), int(t1), int(n), str(data)) for d, rowid, t1, n, data in conn.execute(
+        "SELECT s.datastream, s.id, s.t1, s.n, s.data FROM json_each(?) AS j JOIN observation_segment AS s INDEXED BY"
+        " observation_segment_end ON s.datastream = j.value"
+        " AND s.t1 = (SELECT max(t1) FROM observation_segment WHERE datastream = j.value)",
+        (orjson.dumps(datastreams).decode(),))]
+
+
 def _merge_small(conn: sqlite3.Connection, small: list[tuple[int, int, int, int, str]]) -> set[int]:
     """Small appends (a trickle over MQTT or single STA posts) go into their datastream's last
     segment while it is short, so a trickle does not leave one segment per reading."""
-    ids = orjson.dumps([r[0] for r in small]).decode()
-    tails = {int(d): (int(rowid), int(t1), int(n), str(data)) for d, rowid, t1, n, data in conn.execute(
-        "SELECT s.datastream, s.id, s.t1, s.n, s.data FROM json_each(?) AS j JOIN observation_segment AS s INDEXED BY observation_segment_end"
-        " ON s.datastream = j.value AND s.t1 = (SELECT max(t1) FROM observation_segment WHERE datastream = j.value)",
-        (ids,))}
+    tails = {d: (rowid, t1, n, data) for d, rowid, t1, n, data in _last_segments(conn, [r[0] for r in small])}
     merged: set[int] = set()
     updates = []
     for d, t0, t1, n, data in small:  # one step per datastream, not per reading
@@ -231,12 +237,7 @@ def latest_readings(conn: sqlite3.Connection, datastreams: list[int]) -> Columns
     expands every segment of the datastream."""
     if not datastreams:
         return Columns.of([], [], [])
-    rows = conn.execute(
-        "SELECT s.datastream, s.n, s.data FROM json_each(?) AS j JOIN observation_segment AS s INDEXED BY"
-        " observation_segment_end ON s.datastream = j.value"
-        " AND s.t1 = (SELECT max(t1) FROM observation_segment WHERE datastream = j.value)",
-        (orjson.dumps(sorted(set(datastreams))).decode(),)).fetchall()
-    cols = decode_segments(rows)
+    cols = decode_segments([(d, n, data) for d, _, _, n, data in _last_segments(conn, sorted(set(datastreams)))])
     last = np.r_[cols.datastream[1:] != cols.datastream[:-1], True] if len(cols) else np.zeros(0, bool)
     return cols.take(last)
 
