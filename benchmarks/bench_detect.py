@@ -2,7 +2,8 @@
 
 The plain pass is the least any detector over a batch in arrival order must do: sort by
 (datastream, time), look up each reading's threshold, compare, and take each datastream's
-peak (`np.lexsort`, `searchsorted`, one comparison, `maximum.reduceat`). The detectors do
+peak (one argsort of a combined (datastream, time) key, as `Columns.sorted` does,
+`searchsorted`, one comparison, `maximum.reduceat`). The detectors do
 that and the rest: levels, rising rate, recession, frozen/jumping gauges (waterlogging);
 free-flow ratio, persistence runs and recurrence against the profile (congestion).
 
@@ -29,7 +30,7 @@ STREAMS = 1000
 
 
 def _plain(cols: Columns, ids: np.ndarray, limit: np.ndarray) -> np.ndarray:
-    o = np.lexsort((cols.t, cols.datastream))
+    o = np.argsort((cols.datastream << 41) | (cols.t - cols.t.min()), kind="quicksort")  # as Columns.sorted
     ds, r = cols.datastream[o], cols.result[o]
     over = r > limit[np.searchsorted(ids, ds)]
     starts = np.flatnonzero(np.r_[True, ds[1:] != ds[:-1]])

@@ -175,6 +175,18 @@ def test_districts_acknowledge_before_their_deadline(api: Api) -> None:
     _issue(api, other_wid)
     pending = api.get("supervisor", "/api/v1/warnings/dispatch/pending").json()
     assert [p["district"] for p in pending if p["warning_id"] == other_wid] == ["420103"]
+    # Past its deadline: listed as overdue by the API and the CLI (超期未签收).
+    assert all(p["warning_id"] != other_wid for p in
+               api.get("supervisor", "/api/v1/warnings/dispatch/pending?overdue=true").json())
+    api.platform.store.write(lambda repo: repo.conn.execute(
+        "UPDATE warning_dispatch SET due_at = due_at - 3600 WHERE warning_id = ?", (other_wid,)))
+    late = api.get("supervisor", "/api/v1/warnings/dispatch/pending?overdue=true&district=420103").json()
+    assert [(p["warning_id"], p["overdue"]) for p in late] == [(other_wid, True)]
+    assert api.get("supervisor", "/api/v1/warnings/dispatch/pending?overdue=true&district=420102").json() == []
+    from cityops.cli import main
+
+    shown = CliRunner().invoke(main, ["warnings", "dispatch", "--overdue", "--db", api.platform.store.path]).output
+    assert f"{other_wid}\t420103\t" in shown and "OVERDUE" in shown and "# 1 not acknowledged, 1 overdue" in shown
 
 
 def test_polygons_are_simplified_to_100_vertices(demo_city: Any) -> None:

@@ -132,3 +132,16 @@ def test_rain_signals() -> None:
     assert got == {1: "red", 2: "yellow", 3: "blue"}
     _, level = signal_levels(series(4, [2.0] * 36))
     assert level.max() == 3  # 72 mm in 3 h: orange (50 mm in 3 h), not red (100 mm)
+
+
+@given(st.lists(st.tuples(st.integers(-3, 2**23), st.integers(-2**45, 2**45), st.floats(-1e3, 1e3)), max_size=80),
+       st.booleans())
+def test_sorted_is_a_stable_sort_by_datastream_and_time(rows: list[tuple[int, int, float]], narrow: bool) -> None:
+    """Columns.sorted (a combined-key argsort where the values fit, a lexsort otherwise) keeps
+    equal keys in the order given, as the duplicate rule needs."""
+    if narrow:  # ids and times that fit the combined key, with repeats
+        rows = [(abs(d) % 5, t % 7, r) for d, t, r in rows]
+    cols = Columns.of([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]).sorted()
+    expect = sorted(rows, key=lambda r: (r[0], r[1]))  # Python's sort is stable
+    assert cols.datastream.tolist() == [r[0] for r in expect] and cols.t.tolist() == [r[1] for r in expect]
+    assert cols.result.tolist() == [r[2] for r in expect]

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -143,6 +143,72 @@ def test_flood_opens_one_case_and_fault_another(api: Any, gauges: list[int], sen
     assert any("red" in str(e) for e in hist["entries"])  # the rise to red was noted
 
 
+def test_congestion_runs_per_batch_across_batches(api: SensingApi, sensor: dict[str, str]) -> None:
+    """Speeds arriving by HTTP go through the congestion detector against the detectors' stored
+    profiles; persistence spans batches (one reading per detector per batch); the incident
+    opens one case (traffic matter) and later batches join it."""
+    from cityops.detect.columns import Columns
+    from cityops.detect.congestion import learn_profile
+    from cityops.sensing.registry import detector_spec, register_specs_op
+    from cityops.sensing.store import save_profile
+
+    p = api.platform
+    specs = [detector_spec(f"batch detector {k}", f"三环线-T{k}", 114.3 + k / 100, 30.6, None, {}) for k in (1, 2)]
+    ds = p.store.write(lambda repo: register_specs_op(repo, p, specs))
+    step = 300_000
+    now_ms = int(utcnow().timestamp() * 1000) // step * step
+    week = now_ms - 8 * 86_400_000 + np.arange(2016) * step  # a free-flowing week, a day ago
+    history = Columns.of(np.repeat(ds, 2016), np.tile(week, 2), np.full(4032, 90.0))
+    p.store.write(lambda repo: save_profile(repo.conn, learn_profile(history, dict(zip(ds, ("三环线-T1", "三环线-T2"), strict=True)))))
+
+    def send(k: int, speeds: dict[int, float]) -> dict[str, Any]:
+        t = iso(datetime.fromtimestamp((now_ms - 3_600_000 + k * step) / 1000, UTC))
+        rows = [{"datastream": d, "phenomenonTime": t, "result": v} for d, v in speeds.items()]
+        r = api.client.post("/api/v1/observations", content=ndjson(rows), headers={**sensor, "Content-Type": NDJSON})
+        assert r.status_code == 200
+        return dict(r.json())
+
+    assert send(0, {ds[0]: 20.0, ds[1]: 88.0})["detections"] == 0
+    assert send(1, {ds[0]: 18.0, ds[1]: 91.0})["detections"] == 0  # two intervals: not yet
+    third = send(2, {ds[0]: 15.0, ds[1]: 89.0})
+    assert third["detections"] == 1 and len(third["cases_opened"]) == 1
+    case = api.get("acceptor", f"/api/v1/cases/{third['cases_opened'][0]}").json()
+    assert case["matter_code"] == "02015" and case["source"] == "sensor"
+    fourth = send(3, {ds[0]: 16.0, ds[1]: 90.0})
+    assert fourth["cases_opened"] == [] and fourth["cases_joined"] == third["cases_opened"]
+    with p.store.read() as repo:
+        log = repo.conn.execute("SELECT level, detail FROM detection_log WHERE kind = 'congestion' AND datastream = ?"
+                                " ORDER BY id", (ds[0],)).fetchall()
+    assert [r[0] for r in log] == ["non_recurrent"] * 2 and orjson.loads(log[-1][1])["intervals"] == 4
+    assert send(4, {ds[0]: 85.0, ds[1]: 90.0})["detections"] == 0  # flowing again: nothing in this batch
+
+
+def test_learn_profiles_from_stored_speeds(api: SensingApi) -> None:
+    """`cityops sensing learn-profiles` learns each detector's profile from its stored speeds."""
+    from click.testing import CliRunner
+
+    from cityops.cli import main
+    from cityops.detect.columns import Columns
+    from cityops.sensing.ingest import ingest_columns
+    from cityops.sensing.registry import detector_spec, register_specs_op
+    from cityops.sensing.store import speed_profile
+
+    p = api.platform
+    ds = p.store.write(lambda repo: register_specs_op(repo, p, [detector_spec("profiled", "二环线-P", 114.3, 30.6,
+                                                                              None, {})]))[0]
+    step = 300_000
+    now_ms = int(utcnow().timestamp() * 1000) // step * step
+    t = now_ms - np.arange(1, 3 * 288) * step  # three days back
+    ingest_columns(p, Columns.of(np.full(len(t), ds), t, np.where(t % (2 * step) == 0, 70.0, 80.0)))
+    out = CliRunner().invoke(main, ["sensing", "learn-profiles", "--days", "7", "--db", p.store.path])
+    assert out.exit_code == 0 and "detectors profiled" in out.output, out.output
+    with p.store.read() as repo:
+        profile = speed_profile(repo.conn)
+    assert profile is not None
+    row = int(np.searchsorted(profile.datastream, ds))
+    assert profile.datastream[row] == ds and profile.segment[row] == "二环线-P" and profile.free_flow[row] == 80.0
+
+
 def test_kill_9_loses_no_acknowledged_batch(tmp_path: Path) -> None:
     """A server killed with SIGKILL in the middle of a stream of batches: every batch it
     answered 200 is on disk."""
@@ -257,7 +323,7 @@ def test_first_write_wins_in_any_batching(bare_store: Any, batches: list[list[tu
 
     conn = bare_store.connect()
     try:
-        conn.execute("DELETE FROM observation")
+        conn.execute("DELETE FROM observation_segment")
         stored = 0
         for batch in batches:
             cols = Columns.of([b[0] for b in batch], [b[1] for b in batch], [float(b[2]) for b in batch])
@@ -274,23 +340,74 @@ def test_first_write_wins_in_any_batching(bare_store: Any, batches: list[list[tu
         conn.close()
 
 
-def test_multi_row_chunks(bare_store: Any) -> None:
-    """Batches over one statement's 1,000 rows: full statements and the tail, duplicates across."""
+def test_segments_per_datastream_and_trickle_merges(bare_store: Any) -> None:
+    """A batch is one segment per datastream; small appends join the last segment; a late
+    reading makes a segment of its own; the view, read_columns and last_seen agree."""
     from cityops.detect.columns import Columns
-    from cityops.sensing.store import insert_columns
+    from cityops.sensing.store import insert_columns, last_seen, latest_readings, read_columns
 
     conn = bare_store.connect()
-    try:
-        conn.execute("DELETE FROM observation")
-        t = np.arange(2500) % 1700  # 800 repeated times
+
+    def put(ds: Any, t: Any, r: Any) -> int:
         conn.execute("BEGIN")
-        n = insert_columns(conn, Columns.of(np.full(2500, 9), t, np.arange(2500, dtype=float)))
+        n = insert_columns(conn, Columns.of(ds, t, r))
         conn.execute("COMMIT")
-        assert n == 1700
+        return n
+
+    try:
+        conn.execute("DELETE FROM observation_segment")
+        t = np.arange(2500) % 1700  # 800 repeated times: the first of each stands
+        assert put(np.r_[np.full(2500, 9), [8]], np.r_[t, [5]], np.r_[np.arange(2500, dtype=float), [1.0]]) == 1701
+        assert conn.execute("SELECT count(*) FROM observation_segment").fetchone()[0] == 2
+        for k in range(10):  # a trickle: one reading at a time, after the last
+            assert put([9], [2000 + k], [float(k)]) == 1
+        assert put([9], [2000], [99.0]) == 0  # a duplicate of the trickle
+        assert put([9, 9], [1800, 3], [7.0, 7.0]) == 1  # late: 1800 is new, 3 is stored
+        segs = conn.execute("SELECT t0, t1, n FROM observation_segment WHERE datastream = 9 ORDER BY t0").fetchall()
+        assert [tuple(r) for r in segs] == [(0, 2009, 1710), (1800, 1800, 1)]
         rows = conn.execute("SELECT t, result FROM observation WHERE datastream = 9 ORDER BY t").fetchall()
-        assert [tuple(r) for r in rows[:2]] == [(0, 0.0), (1, 1.0)] and len(rows) == 1700
+        assert [tuple(r) for r in rows[:2]] == [(0, 0.0), (1, 1.0)] and len(rows) == 1711
+        assert isinstance(rows[0][0], int) and tuple(rows[-1]) == (2009, 9.0)
+        cols = read_columns(conn, [9, 8], 3, 1801)
+        assert cols.datastream.tolist() == [8] + [9] * 1698 and cols.t[-1] == 1800 and cols.result[-1] == 7.0
+        assert cols.t[1:3].tolist() == [3, 4] and cols.result[1] == 3.0
+        ids, seen = last_seen(conn, [8, 9, 10])
+        assert ids.tolist() == [8, 9] and seen.tolist() == [5, 2009]
+        latest = latest_readings(conn, [10, 9, 8])
+        assert latest.datastream.tolist() == [8, 9] and latest.t.tolist() == [5, 2009]
+        assert latest.result.tolist() == [1.0, 9.0]
     finally:
         conn.close()
+
+
+def test_migration_0009_moves_readings_into_segments(tmp_path: Path) -> None:
+    """A database of the row layout (migration 0004) keeps every reading after 0009."""
+    import sqlite3
+
+    from cityops.sensing.store import read_columns
+    from cityops.store.sqlite import _statements, migrate, migrations
+
+    # The segment migration by what it does, not its number (0009 when written).
+    segments = next(v for v, script in migrations() if "CREATE TABLE observation_segment" in script)
+    conn = sqlite3.connect(tmp_path / "old.db", isolation_level=None)
+    conn.execute("BEGIN")
+    for version, script in migrations():
+        if version < segments:
+            for statement in _statements(script):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {version}")
+    week = 604_800_000
+    # Results that need 17 significant digits (mph → km/h), and a tiny one: moved exactly.
+    rows = [(3, 1_700_000_000_000 + k * 3_600_000, k * 1.609344 / 3) for k in range(400)] + [(5, 1_700_000_000_000, 1e-7)]
+    conn.executemany("INSERT INTO observation (datastream, t, result) VALUES (?, ?, ?)", rows)
+    conn.execute("COMMIT")
+    assert migrate(conn)[0] == segments
+    assert sorted(tuple(r) for r in conn.execute("SELECT datastream, t, result FROM observation")) == sorted(rows)
+    assert conn.execute("SELECT count(*) FROM observation_segment").fetchone()[0] == 1 + len(
+        {t // week for _, t, _ in rows[:400]})
+    cols = read_columns(conn, [3], 0, 2**62)
+    assert cols.t.tolist() == [t for _, t, _ in rows[:400]] and cols.result.tolist() == [r for _, _, r in rows[:400]]
+    conn.close()
 
 
 def test_observation_bodies_limited_to_64_mb(api: SensingApi, sensor: dict[str, str]) -> None:

@@ -144,6 +144,56 @@ def test_create_entities_and_observations(api: SensingApi) -> None:
     assert api.client.post(f"{STA}/Things", json={"description": "no name"}, headers=h).status_code == 422
 
 
+def test_patch_and_delete_entities(api: SensingApi) -> None:
+    """SensorThings 1.1 update (PATCH: the members given change) and delete (a Thing takes its
+    Datastreams and their Observations with it)."""
+    h = api.h("gw1")
+    thing = {"name": "水位站 WL-T / gauge T", "description": "before", "properties": {"a": 1},
+             "Locations": [{"name": "WL-T", "description": "kerb", "encodingType": "application/geo+json",
+                            "location": {"type": "Point", "coordinates": [114.31, 30.58]}}],
+             "Datastreams": [{"name": "depth WL-T", "description": "water depth", "unitOfMeasurement": {"symbol": "cm"},
+                              "properties": {"kind": "other"},
+                              "Sensor": {"name": "radar T", "description": "", "encodingType": "text/html",
+                                         "metadata": ""},
+                              "ObservedProperty": {"name": "depth T", "definition": "x", "description": ""}}]}
+    tid = api.client.post(f"{STA}/Things", json=thing, headers=h).json()["@iot.id"]
+    ds = api.client.get(f"{STA}/Things({tid})/Datastreams").json()["value"][0]["@iot.id"]
+    loc = api.client.get(f"{STA}/Things({tid})/Locations").json()["value"][0]["@iot.id"]
+    links = api.client.post(f"{STA}/CreateObservations", headers=h, json=[{
+        "Datastream": {"@iot.id": ds}, "components": ["phenomenonTime", "result"],
+        "dataArray": [[f"2026-06-02T00:{m:02d}:00Z", float(m)] for m in (0, 5, 10)]}]).json()
+    obs = [link.replace("http://testserver", "") for link in links]
+
+    r = api.client.patch(f"{STA}/Things({tid})", json={"description": "after"}, headers=h)
+    assert r.status_code == 200 and r.json()["description"] == "after" and r.json()["name"] == thing["name"]
+    assert r.json()["properties"] == {"a": 1}
+    moved = api.client.patch(f"{STA}/Locations({loc})", headers=h,
+                             json={"location": {"type": "Point", "coordinates": [114.32, 30.57]}}).json()
+    assert moved["location"]["coordinates"] == [114.32, 30.57]
+    patched = api.client.patch(f"{STA}/Datastreams({ds})", headers=h,
+                               json={"properties": {"kind": "water_depth", "yellow": 15, "red": 25}}).json()
+    assert patched["properties"]["yellow"] == 15 and patched["properties"]["kind"] == "water_depth"
+    assert api.client.patch(obs[1], json={"result": 42.5}, headers=h).json()["result"] == 42.5
+    assert api.client.get(obs[1]).json()["result"] == 42.5 and api.client.get(obs[0]).json()["result"] == 0.0
+    assert api.client.patch(obs[1], json={"phenomenonTime": "2026-06-02T01:00:00Z"}, headers=h).status_code == 422
+    assert api.client.patch(f"{STA}/Things({tid})", json={"@iot.id": 5}, headers=h).status_code == 422
+    assert api.client.patch(f"{STA}/Things(99999999)", json={"name": "x"}, headers=h).status_code == 404
+    assert api.client.patch(f"{STA}/Things({tid})", json={"name": "x"}).status_code == 401
+    assert api.client.patch(f"{STA}/Things({tid})", json={"name": "x"}, headers=api.h("collector")).status_code == 403
+
+    assert api.client.delete(obs[0], headers=h).status_code == 200
+    assert api.client.get(obs[0]).status_code == 404 and api.client.delete(obs[0], headers=h).status_code == 404
+    left = api.client.get(f"{STA}/Datastreams({ds})/Observations", params={"$orderby": "phenomenonTime"}).json()
+    assert [o["result"] for o in left["value"]] == [42.5, 10.0]
+    assert api.client.delete(f"{STA}/Things({tid})", headers=h).status_code == 200
+    assert api.client.get(f"{STA}/Things({tid})").status_code == 404
+    assert api.client.get(f"{STA}/Datastreams({ds})").status_code == 404
+    assert api.client.get(obs[1]).status_code == 404
+    assert api.client.get(f"{STA}/Locations({loc})").status_code == 200  # a Location outlives its Thing
+    assert api.client.delete(f"{STA}/Locations({loc})", headers=h).status_code == 200
+    assert api.client.delete(f"{STA}/Things", headers=h).status_code == 404
+
+
 def test_reads_can_require_a_token(api: SensingApi) -> None:
     api.platform.store.write(lambda repo: repo.set_setting("sensing.read_requires_token", "1"))
     try:

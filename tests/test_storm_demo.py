@@ -1,4 +1,5 @@
-"""`cityops demo --storm`: warnings go out ahead of the water, gauge cases open and close."""
+"""`cityops demo --storm`: warnings go out ahead of the water, gauge cases open and close, and
+the served database lists the storm's warnings in the CAP feeds."""
 
 from __future__ import annotations
 
@@ -6,8 +7,15 @@ from pathlib import Path
 
 import defusedxml.ElementTree as ET
 
+from test_cap import validate_atom, validate_everywhere
+
+ATOM = "http://www.w3.org/2005/Atom"
+
 
 def test_storm_day_warns_ahead_and_closes_its_cases(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from cityops.api.app import create_app
     from cityops.cases.service import verify_all
     from cityops.core import open_platform
     from cityops.sim.demo import run_demo
@@ -24,6 +32,18 @@ def test_storm_day_warns_ahead_and_closes_its_cases(tmp_path: Path) -> None:
             sensor_cases = conn.execute("SELECT status, count(*) FROM cases WHERE source = 'sensor'"
                                         " AND matter_code = '01004' GROUP BY status").fetchall()
             assert not verify_all(repo)
+        # Served afterwards: the storm's warnings are still in force, listed in the feeds,
+        # each entry linking to valid CAP.
+        with TestClient(create_app(platform), base_url="http://testserver") as client:
+            atom = client.get("/cap/alerts.atom")
+            geojson = client.get("/cap/alerts.geojson").json()
+            validate_atom(atom.content)
+            links = [e.get("href") for e in ET.fromstring(atom.content).iterfind(f"{{{ATOM}}}entry/{{{ATOM}}}link")]
+            assert links and len(geojson["features"]) == len(links)
+            for link in links[:3]:
+                xml = client.get(link)
+                assert xml.status_code == 200 and xml.headers["content-type"].startswith("application/cap+xml")
+                validate_everywhere(xml.content)
     finally:
         platform.close()
     assert len(issued) >= 5

@@ -39,13 +39,34 @@ class Columns:
         """Sorted by (datastream, t); stable, so of equal keys the first given stays first."""
         if self.ordered:
             return self
-        if len(self) and _is_sorted(self.datastream, self.t):
+        if not len(self) or _is_sorted(self.datastream, self.t):
             return Columns(self.datastream, self.t, self.result, True)
-        order = np.lexsort((self.t, self.datastream))
-        return Columns(self.datastream[order], self.t[order], self.result[order], True)
+        return _sort(self.datastream, self.t, self.result)
 
     def take(self, mask: Bool) -> Columns:
         return Columns(self.datastream[mask], self.t[mask], self.result[mask], self.ordered)
+
+
+TIME_SPAN_BITS = 41  # a combined sort key: datastream ids below 2**22, times within 2**41 ms
+
+
+def _sort(ds: I64, t: I64, r: F64) -> Columns:
+    """Sorted by (datastream, t), stable: of equal keys the first given stays first (the
+    duplicate rule depends on it). Where the values fit, one argsort of a combined 63-bit key
+    (the vectorised unstable sort, 4× faster than a stable one, gives the same order when no
+    key repeats), and the sorted datastreams and times are read back from the sorted keys
+    instead of gathered; else a two-key lexsort."""
+    t_min = int(t.min())
+    if int(ds.min()) >= 0 and int(ds.max()) < 1 << 22 and int(t.max()) - t_min < 1 << TIME_SPAN_BITS:
+        key = (ds << TIME_SPAN_BITS) | (t - t_min)
+        order = np.argsort(key, kind="quicksort")
+        ranked = key[order]
+        if (ranked[1:] == ranked[:-1]).any():
+            order = np.argsort(key, kind="stable")
+            ranked = key[order]
+        return Columns(ranked >> TIME_SPAN_BITS, (ranked & ((1 << TIME_SPAN_BITS) - 1)) + t_min, r[order], True)
+    order = np.lexsort((t, ds))
+    return Columns(ds[order], t[order], r[order], True)
 
 
 def _is_sorted(ds: I64, t: I64) -> bool:

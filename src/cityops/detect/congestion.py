@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from cityops.detect.columns import F64, I64, MS_PER_MINUTE, Columns, Detection
+from cityops.detect.columns import F64, I64, MS_PER_MINUTE, Columns, Detection, Groups
 
 DAY_MS = 86_400_000
 
@@ -68,22 +68,31 @@ def learn_profile(cols: Columns, segments: dict[int, str] | None = None, slot_mi
 def detect_congestion(cols: Columns, profile: SpeedProfile, ratio: float = 0.6, persist: int = 3) -> list[Detection]:
     """One detection per congestion episode of at least `persist` consecutive intervals."""
     cols = cols.sorted()
-    di, known = profile.index(cols.datastream)
+    groups = Groups.of(cols)
+    gi, known = profile.index(groups.ids)  # per detector, not per reading
     if not known.all():
-        cols, di = cols.take(known), di[known]
+        cols = cols.take(np.repeat(known, groups.ends - groups.starts))
+        groups = Groups.of(cols)
+        gi = gi[known]
     if not len(cols):
         return []
     ds, t, v = cols.datastream, cols.t, cols.result
+    di = np.repeat(gi, groups.ends - groups.starts)
     limit = ratio * profile.free_flow[di]
     jam = v < limit
     # Consecutive: the same detector, at most one and a half intervals apart.
-    link = np.r_[False, jam[1:] & jam[:-1] & (ds[1:] == ds[:-1]) & (np.diff(t) <= profile.slot_ms * 3 // 2)]
+    link = jam.copy()
+    link[groups.starts] = False
+    link[1:] &= jam[:-1] & (np.diff(t) <= profile.slot_ms * 3 // 2)
     start = jam & ~link
-    run = np.cumsum(start) - 1
-    length = np.bincount(run[jam], minlength=int(start.sum()))
     starts = np.flatnonzero(start)
-    lowest = np.full(len(starts), np.inf)
-    np.minimum.at(lowest, run[jam], v[jam])
+    if not len(starts):
+        return []
+    # Each run's length and lowest speed: runs are contiguous, so one reduceat over the jams.
+    run_of_jam = np.cumsum(start[jam]) - 1
+    first = np.flatnonzero(np.r_[True, run_of_jam[1:] != run_of_jam[:-1]])
+    length = np.diff(np.r_[first, len(run_of_jam)])
+    lowest = np.minimum.reduceat(v[jam], first)
     confirmed = np.flatnonzero(length >= persist)
     if not len(confirmed):
         return []

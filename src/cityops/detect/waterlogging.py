@@ -61,15 +61,18 @@ def detect_waterlogging(cols: Columns, gauges: GaugeTable, rules: FaultRules = F
     """Flood and fault detections in one batch of readings (any order, any datastreams:
     readings of datastreams that are not gauges are ignored)."""
     cols = cols.sorted()
-    gi, known = gauges.index(cols.datastream)
+    groups = Groups.of(cols)
+    rows, known = gauges.index(groups.ids)  # per datastream, not per reading
     if not known.all():
-        cols, gi = cols.take(known), gi[known]
+        cols = cols.take(np.repeat(known, groups.ends - groups.starts))
+        groups = Groups.of(cols)
+        rows = rows[known]
     if not len(cols):
         return []
+    gi = np.repeat(rows, groups.ends - groups.starts)
     ds, t, r = cols.datastream, cols.t, cols.result
     same = ds[1:] == ds[:-1]
     faults, faulty = _faults(ds, t, r, same, rules)
-    groups = Groups.of(cols)
     level = (r > gauges.yellow[gi]).astype(np.int8) + (r > gauges.red[gi])
     peak_level = np.maximum.reduceat(level, groups.starts)
     flooded = (peak_level > 0) & ~np.isin(groups.ids, faulty)

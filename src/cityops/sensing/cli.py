@@ -99,6 +99,23 @@ def check_silent(db: str, minutes: int) -> None:
                f"joined {len(set(out.cases_joined))}")
 
 
+@sensing.command("learn-profiles")
+@_db
+@click.option("--days", default=28, show_default=True, help="learn from the stored speeds of this many days")
+def learn_profiles(db: str, days: int) -> None:
+    """Learn each traffic detector's speed profile from its stored history (free flow, typical
+    speed by weekday/weekend and time of day): later speed batches are checked against it."""
+    from cityops.core import utcnow
+    from cityops.sensing.traffic import learn_stored_profiles
+
+    p = _platform(db)
+    try:
+        n = p.store.write(lambda repo: learn_stored_profiles(repo, p, utcnow(), days))
+    finally:
+        p.close()
+    click.echo(f"{n} detectors profiled from {days} days of speeds / 已学习 {n} 个检测器的车速画像")
+
+
 @sensing.command("replay-traffic")
 @_db
 @click.option("--speeds", type=click.Path(exists=True, path_type=Path), default=None,

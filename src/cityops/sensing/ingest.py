@@ -2,8 +2,8 @@
 
 Parsing and validation run where the request arrives (no storage); `ingest` runs in the
 write transaction (the server's write process): it refuses readings of unknown datastreams,
-stores the rest sorted by (datastream, t), runs the waterlogging detector over the batch and
-opens or joins cases, all in one transaction: an acknowledged batch is on disk, a failed one
+stores the rest sorted by (datastream, t), runs the waterlogging and congestion detectors over
+the batch and opens or joins cases, all in one transaction: an acknowledged batch is on disk, a failed one
 leaves nothing behind.
 """
 
@@ -19,10 +19,19 @@ import numpy as np
 import orjson
 
 from cityops.detect.cases import open_or_join_cases
-from cityops.detect.columns import Columns, Detection
+from cityops.detect.columns import MS_PER_HOUR, Columns, Detection, Groups
+from cityops.detect.congestion import detect_congestion
 from cityops.detect.waterlogging import detect_waterlogging
 from cityops.errors import InvalidInput
-from cityops.sensing.store import EPOCH_MS, MAX_DATASTREAM, bump, datastream_meta, insert_columns
+from cityops.sensing.store import (
+    EPOCH_MS,
+    MAX_DATASTREAM,
+    bump,
+    datastream_meta,
+    insert_columns,
+    read_ranges,
+    speed_profile,
+)
 
 if TYPE_CHECKING:
     from cityops.core import Platform
@@ -204,8 +213,9 @@ def ingest(repo: Any, platform: Platform | None, cols: Columns, rejects: Rejects
     """Store parsed readings (a module-level op for `platform.awrite(ingest, cols, rejects, now)`).
 
     Readings of unknown datastreams are refused; the rest are stored (first write wins on
-    (datastream, phenomenonTime)); gauges' readings go through the waterlogging detector, whose
-    detections open or join cases when `platform` is given. One transaction: the caller's.
+    (datastream, phenomenonTime)); gauges' readings go through the waterlogging detector and
+    traffic detectors' through the congestion detector (`batch_congestion`), whose detections
+    open or join cases when `platform` is given. One transaction: the caller's.
     """
     from cityops.core import utcnow
 
@@ -224,6 +234,8 @@ def ingest(repo: Any, platform: Platform | None, cols: Columns, rejects: Rejects
     cols = cols.sorted()
     stored = insert_columns(conn, cols)
     detections = detect_waterlogging(cols, meta.gauges) if detect and len(meta.gauges.datastream) else []
+    if detect:
+        detections += batch_congestion(conn, cols)
     opened: list[int] = []
     joined: list[int] = []
     if detections and platform is not None:
@@ -232,6 +244,28 @@ def ingest(repo: Any, platform: Platform | None, cols: Columns, rejects: Rejects
     bump(conn, {"accepted": len(cols), "stored": stored, "duplicates": len(cols) - stored,
                 **{f"rejected:{k}": v for k, v in rejects.counts.items()}})
     return IngestResult(len(cols), stored, len(cols) - stored, rejects, detections, opened, joined)
+
+
+CONGESTION_LOOKBACK_MS = 2 * MS_PER_HOUR  # stored speeds read before a batch's first one
+
+
+def batch_congestion(conn: Any, cols: Columns) -> list[Detection]:
+    """The congestion detector over a batch's speed readings (after they are stored): each
+    detector's readings in the batch with its stored ones of the two hours before (so that
+    persistence spans batches: one reading per detector every 5 minutes is the usual feed),
+    against its stored profile; the episodes that reach into the batch."""
+    profile = speed_profile(conn)
+    if profile is None:
+        return []
+    _, known = profile.index(cols.datastream)
+    if not known.any():
+        return []
+    mine = cols.take(known).sorted()
+    g = Groups.of(mine)
+    first = mine.t[g.starts]
+    recent = read_ranges(conn, g.ids, first - CONGESTION_LOOKBACK_MS, mine.t[g.ends - 1])
+    since = dict(zip(g.ids.tolist(), first.tolist(), strict=True))
+    return [d for d in detect_congestion(recent, profile) if d.detail["ended_at"] >= since[d.datastream]]
 
 
 def sweep_silent(repo: Any, platform: Platform, now: datetime, silent_minutes: int = 30) -> IngestResult:

@@ -4,13 +4,15 @@ Reads: every entity set, one entity, its navigation properties, a property and i
 `$filter`, `$expand` (nested, with options), `$select`, `$orderby`, `$top`, `$skip`,
 `$count`, an absolute `@iot.nextLink`. Open by default (public sensor data, as FROST); the
 setting `sensing.read_requires_token` = 1 makes them need a bearer token. Writes: POST of
-every entity set (201 with `Location`), and the `CreateObservations` dataArray extension,
-with a `sensor` or `admin` token, through the write process.
+every entity set (201 with `Location`), the `CreateObservations` dataArray extension, PATCH
+(update) and DELETE of one entity (SensorThings 1.1 §10.3, §10.4), with a `sensor` or `admin`
+token, through the write process.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -33,7 +35,9 @@ from cityops.sensing.store import (
     EPOCH_MS,
     TIME_BITS,
     bump,
+    change_reading,
     datastream_meta,
+    delete_datastreams,
     observation_id,
     split_observation_id,
 )
@@ -43,6 +47,9 @@ PREFIX = "/sta/v1.1"
 DEFAULT_TOP = 100
 MAX_TOP = 10_000
 READ_SETTING = "sensing.read_requires_token"
+TABLES = {"Things": "sta_thing", "Locations": "sta_location", "Sensors": "sta_sensor",
+          "ObservedProperties": "sta_observed_property", "Datastreams": "sta_datastream",
+          "FeaturesOfInterest": "sta_feature"}
 
 
 @dataclass(frozen=True)
@@ -451,9 +458,7 @@ def _ref_or_new(conn: Any, platform: Platform, set_name: str, value: Any, key: s
         raise InvalidInput(f"'{key}' must be an object", f"{key} 须为对象")
     if "@iot.id" in value:
         ref = value["@iot.id"]
-        table = {"Things": "sta_thing", "Locations": "sta_location", "Sensors": "sta_sensor",
-                 "ObservedProperties": "sta_observed_property", "Datastreams": "sta_datastream",
-                 "FeaturesOfInterest": "sta_feature"}[set_name]
+        table = TABLES[set_name]
         if not isinstance(ref, int) or conn.execute(f"SELECT 1 FROM {table} WHERE id = ?", (ref,)).fetchone() is None:  # noqa: S608
             raise InvalidInput(f"{key}: no {set_name} {ref!r}", f"{key}：{set_name} {ref!r} 不存在")
         return ref
@@ -498,21 +503,17 @@ def _create(conn: Any, platform: Platform, set_name: str, body: dict[str, Any], 
         thing = parent.get("thing") or _ref_or_new(conn, platform, "Things", body.get("Thing"), "Thing")
         sensor = _ref_or_new(conn, platform, "Sensors", body.get("Sensor"), "Sensor")
         prop = _ref_or_new(conn, platform, "ObservedProperties", body.get("ObservedProperty"), "ObservedProperty")
-        props = orjson.loads(_props(body))
-        unit = body.get("unitOfMeasurement", {})
-        if not isinstance(unit, dict):
-            raise InvalidInput("'unitOfMeasurement' must be an object", "unitOfMeasurement 须为对象")
+        derived = _datastream_columns({"unitOfMeasurement": body.get("unitOfMeasurement", {}),
+                                       "properties": body.get("properties", {})})
         loc = conn.execute("SELECT l.lon, l.lat FROM sta_location l JOIN sta_thing_location tl ON tl.location_id = l.id"
                            " WHERE tl.thing_id = ? LIMIT 1", (thing,)).fetchone()
-        yellow, red = props.get("yellow"), props.get("red")
         new = int(conn.execute(
             "INSERT INTO sta_datastream (name, description, thing_id, sensor_id, observed_property_id, unit,"
             " observation_type, kind, point, lon, lat, yellow, red, properties) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (_text(body, "name"), _text(body, "description", False), thing, sensor, prop, orjson.dumps(unit).decode(),
+            (_text(body, "name"), _text(body, "description", False), thing, sensor, prop, derived["unit"],
              body.get("observationType", "http://www.opengis.net/def/observationType/OGC-OM/2.0/OM_Measurement"),
-             str(props.get("kind", "other")), props.get("point"), loc[0] if loc else None, loc[1] if loc else None,
-             yellow if isinstance(yellow, int | float) else None, red if isinstance(red, int | float) else None,
-             orjson.dumps(props).decode()),
+             derived["kind"], derived["point"], loc[0] if loc else None, loc[1] if loc else None,
+             derived["yellow"], derived["red"], derived["properties"]),
         ).lastrowid)
         bump(conn, {"datastream_version": 1})
         return new
@@ -637,3 +638,159 @@ async def create(path: str, request: Request) -> Response:
     rows, _ = _query(conn, es, Options(top=1), where, args)
     content = render(set_name, rows[0], _base(request)) if rows else {"@iot.id": new_id}
     return JSON(content, status_code=201, headers={"Location": location})
+
+
+# Update and delete (SensorThings 1.1 §10.3–10.4) ---------------------------------------------
+
+# What PATCH may change, per entity set: JSON member → column. Geometries, references and the
+# Observation's result are handled on their own; anything else (an id, a time) is refused.
+PATCHABLE: dict[str, dict[str, str]] = {
+    "Things": {"name": "name", "description": "description"},
+    "Locations": {"name": "name", "description": "description", "encodingType": "encoding_type"},
+    "FeaturesOfInterest": {"name": "name", "description": "description", "encodingType": "encoding_type"},
+    "Sensors": {"name": "name", "description": "description", "encodingType": "encoding_type", "metadata": "metadata"},
+    "ObservedProperties": {"name": "name", "definition": "definition", "description": "description"},
+    "Datastreams": {"name": "name", "description": "description", "observationType": "observation_type"},
+}
+_REFS = {"Thing": ("Things", "thing_id"), "Sensor": ("Sensors", "sensor_id"),
+         "ObservedProperty": ("ObservedProperties", "observed_property_id")}
+
+
+def _entity_path(path: str) -> tuple[str, int]:
+    m = re.match(r"^([A-Za-z]+)\((\d+)\)$", path)
+    if m is None or m.group(1) not in SETS:
+        raise NotFound(f"no entity at {path}: PATCH and DELETE take Set(id)", f"{path} 不是实体路径（应为 集合(id)）")
+    return m.group(1), int(m.group(2))
+
+
+def _exists(conn: Any, set_name: str, entity_id: int) -> None:
+    if set_name == "Observations":
+        return  # checked by change_reading
+    if conn.execute(f"SELECT 1 FROM {TABLES[set_name]} WHERE id = ?", (entity_id,)).fetchone() is None:  # noqa: S608
+        raise NotFound(f"no such {set_name} entity", f"{set_name} 实体不存在")
+
+
+def patch_entity(repo: Any, platform: Platform, set_name: str, entity_id: int, body: dict[str, Any]) -> None:
+    """Write op: change the given members of one entity (the others stay)."""
+    conn = repo.conn
+    _exists(conn, set_name, entity_id)
+    if set_name == "Observations":
+        _patch_observation(conn, entity_id, body)
+        return
+    allowed = PATCHABLE[set_name]
+    geo = {"Locations": "location", "FeaturesOfInterest": "feature"}.get(set_name)
+    refs = _REFS if set_name == "Datastreams" else {}
+    extra = {"properties", "unitOfMeasurement"} if set_name == "Datastreams" else {"properties"}
+    unknown = sorted(k for k in body if k not in allowed and k != geo and k not in refs and k not in extra)
+    if unknown:
+        raise InvalidInput(f"{set_name}: cannot change {', '.join(unknown)}", f"{set_name}：不能修改 {', '.join(unknown)}")
+    sets: dict[str, Any] = {}
+    for key, column in allowed.items():
+        if key in body:
+            sets[column] = _text(body, key) if key != "metadata" else str(body[key])
+    if "properties" in body:
+        sets["properties"] = _props(body)
+    if geo and geo in body:
+        sets["lon"], sets["lat"] = _lonlat(body[geo], geo)
+    for key, (target, column) in refs.items():
+        if key in body:
+            if not isinstance(body[key], dict) or "@iot.id" not in body[key]:
+                raise InvalidInput(f"'{key}' must be a reference {{\"@iot.id\": n}}", f"{key} 须为引用 {{\"@iot.id\": n}}")
+            sets[column] = _ref_or_new(conn, platform, target, body[key], key)
+    if set_name == "Datastreams":
+        sets.update(_datastream_columns(body))
+    if sets:
+        assignments = ", ".join(f"{c} = ?" for c in sets)
+        conn.execute(f"UPDATE {TABLES[set_name]} SET {assignments} WHERE id = ?", (*sets.values(), entity_id))  # noqa: S608
+    if set_name == "Datastreams":
+        bump(conn, {"datastream_version": 1})  # thresholds and kinds feed the detectors
+
+
+def _datastream_columns(body: dict[str, Any]) -> dict[str, Any]:
+    """The columns of a Datastream its unit and properties give (on create and on PATCH)."""
+    out: dict[str, Any] = {}
+    if "unitOfMeasurement" in body:
+        if not isinstance(body["unitOfMeasurement"], dict):
+            raise InvalidInput("'unitOfMeasurement' must be an object", "unitOfMeasurement 须为对象")
+        out["unit"] = orjson.dumps(body["unitOfMeasurement"]).decode()
+    if "properties" in body:
+        out["properties"] = _props(body)
+        props = orjson.loads(out["properties"])
+        yellow, red = props.get("yellow"), props.get("red")
+        out.update(kind=str(props.get("kind", "other")), point=props.get("point"),
+                   yellow=yellow if isinstance(yellow, int | float) else None,
+                   red=red if isinstance(red, int | float) else None)
+    return out
+
+
+def _patch_observation(conn: Any, entity_id: int, body: dict[str, Any]) -> None:
+    ds, t = split_observation_id(entity_id)
+    unknown = sorted(k for k in body if k not in ("result", "phenomenonTime", "resultTime"))
+    if unknown:
+        raise InvalidInput(f"Observations: cannot change {', '.join(unknown)}", f"观测：不能修改 {', '.join(unknown)}")
+    for key in ("phenomenonTime", "resultTime"):  # the id follows the time: it cannot move
+        if key in body and parse_time(body[key]) != t:
+            raise InvalidInput(f"an Observation's {key} cannot change (its id follows it); delete and create instead",
+                               f"观测的 {key} 不能修改（标识由其决定），请删除后重建")
+    found = True
+    if "result" in body:
+        r = body["result"]
+        if isinstance(r, bool) or not isinstance(r, int | float) or not math.isfinite(r):
+            raise InvalidInput("'result' must be a finite number", "result 须为有限数值")
+        found = change_reading(conn, ds, t, float(r))
+    else:
+        found = conn.execute("SELECT 1 FROM observation WHERE datastream = ? AND t = ?", (ds, t)).fetchone() is not None
+    if not found:
+        raise NotFound("no such Observations entity", "Observations 实体不存在")
+
+
+def delete_entity(repo: Any, platform: Platform, set_name: str, entity_id: int) -> None:
+    """Write op: delete one entity and what SensorThings deletes with it (a Thing's, Sensor's or
+    ObservedProperty's Datastreams, a Datastream's or FeatureOfInterest's Observations)."""
+    conn = repo.conn
+    _exists(conn, set_name, entity_id)
+    if set_name == "Observations":
+        if not change_reading(conn, *split_observation_id(entity_id), None):
+            raise NotFound("no such Observations entity", "Observations 实体不存在")
+        return
+    owner = {"Things": "thing_id", "Sensors": "sensor_id", "ObservedProperties": "observed_property_id",
+             "Datastreams": "id"}.get(set_name)
+    if owner:
+        delete_datastreams(conn, [int(r[0]) for r in conn.execute(
+            f"SELECT id FROM sta_datastream WHERE {owner} = ?", (entity_id,))])  # noqa: S608
+    if set_name == "FeaturesOfInterest":
+        ids = [int(r[0]) for r in conn.execute("SELECT id FROM sta_datastream WHERE feature_id = ?", (entity_id,))]
+        conn.execute("DELETE FROM observation_segment WHERE datastream IN (SELECT value FROM json_each(?))",
+                     (orjson.dumps(ids).decode(),))
+        conn.execute("UPDATE sta_datastream SET feature_id = NULL WHERE feature_id = ?", (entity_id,))
+    if set_name in ("Things", "Locations"):
+        column = "thing_id" if set_name == "Things" else "location_id"
+        conn.execute(f"DELETE FROM sta_thing_location WHERE {column} = ?", (entity_id,))  # noqa: S608
+    if set_name != "Datastreams":
+        conn.execute(f"DELETE FROM {TABLES[set_name]} WHERE id = ?", (entity_id,))  # noqa: S608
+
+
+@router.patch("/{path:path}")
+async def update(path: str, request: Request) -> JSON:
+    """PATCH one entity: the members given change, the rest stay (200 with the entity)."""
+    platform, body = await _write_body(request)
+    if not isinstance(body, dict):
+        raise InvalidInput("the body must be a JSON object", "请求体须为 JSON 对象")
+    set_name, entity_id = _entity_path(path)
+    await platform.awrite(patch_entity, set_name, entity_id, body)
+    where: str = "id = ?"
+    args: tuple[Any, ...] = (entity_id,)
+    if set_name == "Observations":
+        where, args = "datastream_id = ? AND phenomenonTime = ?", split_observation_id(entity_id)
+    rows, _ = _query(_conn(platform), SETS[set_name], Options(top=1), where, args)
+    return JSON(render(set_name, rows[0], _base(request)) if rows else {"@iot.id": entity_id})
+
+
+@router.delete("/{path:path}")
+async def remove(path: str, request: Request) -> Response:
+    """DELETE one entity (and what goes with it): 200, no body."""
+    await _writer(request)
+    platform: Platform = request.app.state.platform
+    set_name, entity_id = _entity_path(path)
+    await platform.awrite(delete_entity, set_name, entity_id)
+    return Response(status_code=200)

@@ -1,13 +1,16 @@
-"""The observation store over the platform's SQLite database (tables of migration 0004).
+"""The observation store over the platform's SQLite database (migrations 0004 and 0009).
 
-Readings live in one WITHOUT ROWID table keyed (datastream, t): a batch is sorted by that
-key and inserted with multi-row INSERTs in the write transaction, so B-tree pages fill in
-order. The first reading stored for a key wins; a later one with the same key is counted as
-a duplicate and dropped, whatever its value, so replaying a batch changes nothing.
+Readings live in columnar segments (`observation_segment`): each ingest batch stores one row
+per datastream holding its readings sorted by time, so a batch of 100,000 readings of 1,000
+datastreams is 1,000 B-tree inserts, not 100,000. The first reading stored for a
+(datastream, t) wins; a later one with the same key is counted as a duplicate and dropped,
+whatever its value, so replaying a batch changes nothing. Python readers go through
+`read_columns`/`last_seen`; SQL readers (SensorThings) through the `observation` view.
 """
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +18,8 @@ from typing import Any
 import numpy as np
 import orjson
 
-from cityops.detect.columns import I64, Columns
+from cityops.detect.columns import I64, Columns, Groups
+from cityops.detect.congestion import SpeedProfile
 from cityops.detect.waterlogging import GaugeTable
 
 # Observation ids for SensorThings: datastream and time in one integer.
@@ -42,10 +46,19 @@ class DatastreamMeta:
     gauges: GaugeTable
 
     def known(self, ds: I64) -> np.ndarray[Any, np.dtype[np.bool_]]:
+        """Which of these ids are registered: one gather from a table indexed by id."""
         if not len(self.ids):
             return np.zeros(len(ds), bool)
-        idx = np.minimum(np.searchsorted(self.ids, ds), len(self.ids) - 1)
-        return self.ids[idx] == ds  # type: ignore[no-any-return]
+        table = self.present
+        inside = (ds >= 0) & (ds < len(table))
+        return inside & table[np.where(inside, ds, 0)]  # type: ignore[no-any-return]
+
+    @functools.cached_property
+    def present(self) -> np.ndarray[Any, np.dtype[np.bool_]]:
+        """present[id]: whether that datastream id is registered (ids are at most 2**22)."""
+        table = np.zeros(int(self.ids[-1]) + 1, bool)
+        table[self.ids] = True
+        return table
 
 
 _meta_cache: dict[str, DatastreamMeta] = {}
@@ -90,55 +103,233 @@ def datastream_meta(conn: sqlite3.Connection) -> DatastreamMeta:
     return meta
 
 
-ROWS_PER_STATEMENT = 1000  # 3,000 parameters per statement, well under SQLite's 32,766
-_INSERT = "INSERT OR IGNORE INTO observation (datastream, t, result) VALUES "
-_INSERT_CHUNK = _INSERT + ",".join(["(?,?,?)"] * ROWS_PER_STATEMENT)
+# Segments (migration 0009) -----------------------------------------------------------------
+# A batch's readings of one datastream become one row of `observation_segment`: a JSON array of
+# [t, result] pairs. One B-tree insert per datastream instead of one per reading; JSON (not a
+# binary blob) so that the `observation` view expands segments back into rows for SQL readers.
+
+SMALL_APPEND = 64  # a group this small, after the datastream's last segment, is merged into it
+SEGMENT_MAX = 4096  # … while that segment stays at most this long
+_INSERT_SEGMENT = "INSERT INTO observation_segment (datastream, t0, t1, n, data) VALUES (?, ?, ?, ?, ?)"
+
+
+def encode_segments(cols: Columns) -> list[tuple[int, int, int, int, str]]:
+    """Sorted readings → one (datastream, t0, t1, n, data) row per datastream (no storage).
+
+    One orjson call per datastream; t is written as a float (exact below 2**53 ms)."""
+    cols = cols.sorted()
+    if not len(cols):
+        return []
+    g = Groups.of(cols)
+    pairs = np.column_stack([cols.t.astype(np.float64), cols.result])
+    t0 = cols.t[g.starts].tolist()
+    t1 = cols.t[g.ends - 1].tolist()
+    return [(d, a0, a1, e - s, orjson.dumps(pairs[s:e], option=orjson.OPT_SERIALIZE_NUMPY).decode())
+            for d, a0, a1, s, e in zip(g.ids.tolist(), t0, t1, g.starts.tolist(), g.ends.tolist(), strict=True)]
+
+
+def decode_segments(rows: list[tuple[int, int, str]]) -> Columns:
+    """(datastream, n, data) segment rows → readings sorted by (datastream, t), in C (no
+    Python object per reading): the JSON pairs are read as one comma-separated text."""
+    if not rows:
+        return Columns.of([], [], [])
+    text = ",".join(r[2][1:-1] for r in rows if r[1])
+    flat = np.fromstring(text.translate(_NO_BRACKETS), dtype=np.float64, sep=",") if text else np.zeros(0)
+    ds = np.repeat(np.array([r[0] for r in rows], np.int64), [r[1] for r in rows])
+    return Columns.of(ds, flat[0::2].astype(np.int64), flat[1::2]).sorted()
+
+
+_NO_BRACKETS = str.maketrans("", "", "[]")
+
+
+def _already_stored(new: Columns, stored: Columns) -> np.ndarray[Any, np.dtype[np.bool_]]:
+    """Which readings of `new` have a (datastream, t) in `stored` (neither repeats a key):
+    both sorted together, stored first among equal keys; a new one right after an equal key
+    is a duplicate."""
+    ds = np.concatenate([stored.datastream, new.datastream])
+    t = np.concatenate([stored.t, new.t])
+    is_new = np.r_[np.zeros(len(stored), bool), np.ones(len(new), bool)]
+    order = np.lexsort((is_new, t, ds))
+    ds, t, is_new = ds[order], t[order], is_new[order]
+    dup = np.r_[False, (ds[1:] == ds[:-1]) & (t[1:] == t[:-1])] & is_new
+    out = np.zeros(len(new), bool)
+    out[order[dup] - len(stored)] = True
+    return out
+
+
+def _stored_in_ranges(conn: sqlite3.Connection, ids: I64, lo: I64, hi: I64) -> Columns:
+    """Stored readings of segments that reach into [lo, hi] of their datastream (one query)."""
+    ranges = orjson.dumps(np.column_stack([ids, lo, hi]), option=orjson.OPT_SERIALIZE_NUMPY).decode()
+    rows = conn.execute(
+        "SELECT s.datastream, s.n, s.data FROM json_each(?) AS j JOIN observation_segment AS s INDEXED BY observation_segment_end"
+        " ON s.datastream = j.value ->> 0 AND s.t1 >= j.value ->> 1 AND s.t0 <= j.value ->> 2", (ranges,)).fetchall()
+    return decode_segments(rows)
 
 
 def insert_columns(conn: sqlite3.Connection, cols: Columns) -> int:
-    """Insert sorted readings in the caller's transaction; returns how many were new.
+    """Store readings in the caller's transaction; returns how many were new.
 
-    Multi-row VALUES statements of 1,000 rows: one statement step per 1,000 readings instead
-    of one per reading, about twice as fast as `executemany` of one-row inserts here."""
+    First write wins, deterministically: of equal (datastream, t) in the batch the first
+    given is kept (stable sort), and a key already stored (found in the segments that reach
+    into the batch's time range of that datastream: none when it only appends) is dropped."""
     cols = cols.sorted()
-    n = len(cols)
-    if not n:
+    if not len(cols):
         return 0
-    flat = np.empty(3 * n, dtype=object)
-    flat[0::3] = cols.datastream.tolist()
-    flat[1::3] = cols.t.tolist()
-    flat[2::3] = cols.result.tolist()
-    params = flat.tolist()
-    full = n // ROWS_PER_STATEMENT * ROWS_PER_STATEMENT
-    step = 3 * ROWS_PER_STATEMENT
-    before = conn.total_changes
-    if full:
-        conn.executemany(_INSERT_CHUNK, (params[i:i + step] for i in range(0, 3 * full, step)))
-    if full < n:
-        conn.execute(_INSERT + ",".join(["(?,?,?)"] * (n - full)), params[3 * full:])
-    return conn.total_changes - before
+    ds, t = cols.datastream, cols.t
+    first = np.r_[True, (ds[1:] != ds[:-1]) | (t[1:] != t[:-1])]
+    if not first.all():
+        cols = cols.take(first)
+    g = Groups.of(cols)
+    stored = _stored_in_ranges(conn, g.ids, cols.t[g.starts], cols.t[g.ends - 1])
+    if len(stored):
+        cols = cols.take(~_already_stored(cols, stored))
+    if not len(cols):
+        return 0
+    rows = encode_segments(cols)
+    small = [r for r in rows if r[3] < SMALL_APPEND]
+    merged = _merge_small(conn, small) if small else set()
+    conn.executemany(_INSERT_SEGMENT, [r for r in rows if r[0] not in merged])
+    return len(cols)
+
+
+def _last_segments(conn: sqlite3.Connection, datastreams: list[int]) -> list[tuple[int, int, int, int, str]]:
+    """Each datastream's segment that ends last (it holds its latest reading), by one index
+    seek each: (datastream, segment id, t1, n, data)."""
+    return [(int(d), int(rowid), int(t1), int(n), str(data)) for d, rowid, t1, n, data in conn.execute(
+        "SELECT s.datastream, s.id, s.t1, s.n, s.data FROM json_each(?) AS j JOIN observation_segment AS s INDEXED BY"
+        " observation_segment_end ON s.datastream = j.value"
+        " AND s.t1 = (SELECT max(t1) FROM observation_segment WHERE datastream = j.value)",
+        (orjson.dumps(datastreams).decode(),))]
+
+
+def _merge_small(conn: sqlite3.Connection, small: list[tuple[int, int, int, int, str]]) -> set[int]:
+    """Small appends (a trickle over MQTT or single STA posts) go into their datastream's last
+    segment while it is short, so a trickle does not leave one segment per reading."""
+    tails = {d: (rowid, t1, n, data) for d, rowid, t1, n, data in _last_segments(conn, [r[0] for r in small])}
+    merged: set[int] = set()
+    updates = []
+    for d, t0, t1, n, data in small:  # one step per datastream, not per reading
+        tail = tails.get(d)
+        if tail is None or t0 <= tail[1] or tail[2] + n > SEGMENT_MAX:
+            continue
+        updates.append((t1, tail[2] + n, tail[3][:-1] + "," + data[1:], tail[0]))
+        merged.add(d)
+    conn.executemany("UPDATE observation_segment SET t1 = ?, n = ?, data = ? WHERE id = ?", updates)
+    return merged
 
 
 def last_seen(conn: sqlite3.Connection, datastreams: list[int] | None = None) -> tuple[I64, I64]:
-    """The latest reading time of each datastream (one index seek each)."""
-    ids = datastreams if datastreams is not None else [r[0] for r in conn.execute("SELECT id FROM sta_datastream")]
-    found = [(d, conn.execute("SELECT max(t) FROM observation WHERE datastream = ?", (d,)).fetchone()[0]) for d in ids]
-    found = [(d, t) for d, t in found if t is not None]
+    """The latest reading time of each datastream that has readings (one index seek each)."""
+    if datastreams is None:
+        rows = conn.execute("SELECT datastream, max(t1) FROM observation_segment GROUP BY datastream").fetchall()
+    else:
+        rows = conn.execute(
+            "SELECT j.value, (SELECT max(t1) FROM observation_segment WHERE datastream = j.value) FROM json_each(?) AS j",
+            (orjson.dumps(sorted(set(datastreams))).decode(),)).fetchall()
+    found = [(int(d), int(t)) for d, t in rows if t is not None]
     return np.array([d for d, _ in found], np.int64), np.array([t for _, t in found], np.int64)
 
 
+def latest_readings(conn: sqlite3.Connection, datastreams: list[int]) -> Columns:
+    """Each datastream's latest reading (those with none are left out), sorted by datastream:
+    one index seek and one segment decoded per datastream (the segment that ends last holds
+    its latest reading). For a live map, not `ORDER BY t DESC LIMIT 1` over the view, which
+    expands every segment of the datastream."""
+    if not datastreams:
+        return Columns.of([], [], [])
+    cols = decode_segments([(d, n, data) for d, _, _, n, data in _last_segments(conn, sorted(set(datastreams)))])
+    last = np.r_[cols.datastream[1:] != cols.datastream[:-1], True] if len(cols) else np.zeros(0, bool)
+    return cols.take(last)
+
+
 def read_columns(conn: sqlite3.Connection, datastreams: list[int], start_ms: int, end_ms: int) -> Columns:
-    """Readings of these datastreams with start <= t < end, sorted."""
-    ds_out: list[int] = []
-    t_out: list[int] = []
-    r_out: list[float] = []
-    for d in sorted(datastreams):
-        rows = conn.execute("SELECT t, result FROM observation WHERE datastream = ? AND t >= ? AND t < ? ORDER BY t",
-                            (d, start_ms, end_ms)).fetchall()
-        ds_out.extend([d] * len(rows))
-        t_out.extend(r[0] for r in rows)
-        r_out.extend(r[1] for r in rows)
-    return Columns(np.array(ds_out, np.int64), np.array(t_out, np.int64), np.array(r_out, np.float64), True)
+    """Readings of these datastreams with start <= t < end, sorted: the one read of the store
+    that detectors, the warning model and reports share (SQL readers use the view)."""
+    if not datastreams or end_ms <= start_ms:
+        return Columns.of([], [], [])
+    ids = np.array(sorted(set(datastreams)), np.int64)
+    return read_ranges(conn, ids, np.full(len(ids), start_ms), np.full(len(ids), end_ms - 1))
+
+
+def read_ranges(conn: sqlite3.Connection, ids: I64, lo: I64, hi: I64) -> Columns:
+    """Readings of each datastream ids[i] with lo[i] <= t <= hi[i] (ids sorted, distinct)."""
+    cols = _stored_in_ranges(conn, ids, lo, hi)
+    if not len(cols):
+        return cols
+    row = np.searchsorted(ids, cols.datastream)
+    return cols.take((cols.t >= lo[row]) & (cols.t <= hi[row]))
+
+
+def change_reading(conn: sqlite3.Connection, datastream: int, t: int, result: float | None) -> bool:
+    """Set one stored reading's result, or delete it (`result` None), rewriting its segment;
+    False when no reading is stored at (datastream, t)."""
+    for seg, n, data in conn.execute(
+            "SELECT id, n, data FROM observation_segment INDEXED BY observation_segment_end"
+            " WHERE datastream = ? AND t1 >= ? AND t0 <= ?", (datastream, t, t)).fetchall():
+        cols = decode_segments([(datastream, n, data)])
+        hit = cols.t == t
+        if not hit.any():
+            continue  # an overlapping segment (a late batch) without this time
+        if result is not None:
+            cols = Columns(cols.datastream, cols.t, np.where(hit, result, cols.result), True)
+        elif len(cols) == 1:
+            conn.execute("DELETE FROM observation_segment WHERE id = ?", (seg,))
+            return True
+        else:
+            cols = cols.take(~hit)
+        (_, t0, t1, count, text), = encode_segments(cols)
+        conn.execute("UPDATE observation_segment SET t0 = ?, t1 = ?, n = ?, data = ? WHERE id = ?",
+                     (t0, t1, count, text, seg))
+        return True
+    return False
+
+
+def delete_datastreams(conn: sqlite3.Connection, ids: list[int]) -> None:
+    """Delete datastreams with their readings and speed profiles (SensorThings' integrity rule:
+    a Datastream's Observations go with it)."""
+    if not ids:
+        return
+    arg = orjson.dumps(ids).decode()
+    for table, column in (("observation_segment", "datastream"), ("speed_profile", "datastream"),
+                          ("sta_datastream", "id")):
+        conn.execute(f"DELETE FROM {table} WHERE {column} IN (SELECT value FROM json_each(?))", (arg,))  # noqa: S608
+    bump(conn, {"datastream_version": 1, "profile_version": 1})
+
+
+# Speed profiles (migration 0009) ----------------------------------------------------------
+
+_profile_cache: dict[str, tuple[int, SpeedProfile | None]] = {}
+
+
+def save_profile(conn: sqlite3.Connection, profile: SpeedProfile) -> None:
+    """Replace the stored speed profiles with this set (one row per detector)."""
+    conn.execute("DELETE FROM speed_profile")
+    typical = profile.typical.reshape(len(profile.datastream), -1)
+    conn.executemany("INSERT INTO speed_profile VALUES (?, ?, ?, ?, ?, ?)", [
+        (d, str(seg), ff, orjson.dumps(row, option=orjson.OPT_SERIALIZE_NUMPY).decode(), profile.slot_ms,
+         profile.utc_offset_ms)
+        for d, seg, ff, row in zip(profile.datastream.tolist(), profile.segment.tolist(),
+                                   profile.free_flow.tolist(), typical, strict=True)])
+    bump(conn, {"profile_version": 1})
+
+
+def speed_profile(conn: sqlite3.Connection) -> SpeedProfile | None:
+    """The stored speed profiles (cached per database until they are saved again)."""
+    version = counter(conn, "profile_version")
+    key = _db_key(conn)
+    cached = _profile_cache.get(key)
+    if cached is not None and cached[0] == version:
+        return cached[1]
+    rows = conn.execute("SELECT datastream, segment, free_flow, typical, slot_ms, utc_offset_ms"
+                        " FROM speed_profile ORDER BY datastream").fetchall()
+    profile = None
+    if rows:
+        typical = np.array([orjson.loads(r[3]) for r in rows], np.float64)  # one row per detector
+        profile = SpeedProfile(np.array([r[0] for r in rows], np.int64), np.array([r[2] for r in rows], np.float64),
+                               typical.reshape(len(rows), 2, -1), np.array([r[1] for r in rows], object),
+                               int(rows[0][4]), int(rows[0][5]))
+    _profile_cache[key] = (version, profile)
+    return profile
 
 
 # Registration ------------------------------------------------------------------------------

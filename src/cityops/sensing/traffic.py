@@ -17,11 +17,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
-from cityops.detect.cases import open_or_join_cases
-from cityops.detect.columns import MS_PER_MINUTE, Columns
-from cityops.detect.congestion import detect_congestion, learn_profile
+from cityops.detect.cases import CaseOutcome, open_or_join_cases
+from cityops.detect.columns import MS_PER_MINUTE, Columns, Detection
+from cityops.detect.congestion import SpeedProfile, detect_congestion, learn_profile
 from cityops.sensing.ingest import ingest
 from cityops.sensing.registry import detector_spec, register_specs_op
+from cityops.sensing.store import datastreams_of_kind, read_columns, save_profile
 
 if TYPE_CHECKING:
     from cityops.core import Platform
@@ -121,11 +122,34 @@ def replay(platform: Platform, speeds: Path | None = None, locations: Path | Non
     profile = learn_profile(cols, dict(zip(ds_ids.tolist(), segments, strict=True)),
                             utc_offset_hours=_offset_hours(platform, now))
     found = detect_congestion(recent, profile)
-    outcome = platform.store.write(lambda repo: open_or_join_cases(repo, platform, found, now))
+    outcome = platform.store.write(lambda repo: _keep_profile_and_open(repo, platform, profile, found, now))
     return {"detectors": len(ds_ids), "readings": len(recent), "source": source,
             "recurrent": sum(d.level == "recurrent" for d in found),
             "non_recurrent": sum(d.level == "non_recurrent" for d in found),
             "cases_opened": len(outcome.opened), "cases_joined": len(set(outcome.joined))}
+
+
+def learn_stored_profiles(repo: Any, platform: Platform, now: datetime, days: int = 28) -> int:
+    """Write op: learn every traffic detector's profile from its stored speeds of the last
+    `days` days (read through `read_columns`) and keep them for the per-batch congestion
+    detector; returns how many detectors have a profile."""
+    detectors = datastreams_of_kind(repo.conn, "speed")
+    end_ms = int(now.timestamp() * 1000)
+    cols = read_columns(repo.conn, [d for d, _ in detectors], end_ms - days * 86_400_000, end_ms + 1)
+    if not len(cols):
+        return 0
+    profile = learn_profile(cols, {d: seg or f"ds{d}" for d, seg in detectors},
+                            utc_offset_hours=_offset_hours(platform, now))
+    save_profile(repo.conn, profile)
+    return len(profile.datastream)
+
+
+def _keep_profile_and_open(repo: Any, platform: Platform, profile: SpeedProfile, found: list[Detection],
+                           now: datetime) -> CaseOutcome:
+    """Write op: store the learned profiles (later batches of speeds are checked against them)
+    and open or join cases for the replayed week's congestion."""
+    save_profile(repo.conn, profile)
+    return open_or_join_cases(repo, platform, found, now)
 
 
 def _offset_hours(platform: Platform, now: datetime) -> float:

@@ -12,7 +12,10 @@ replayed ten minutes at a time, each step seeing only what had arrived by then:
    dispatch, accept, report back, verify on site with a photo, close.
 
 The storm day ends now, as the water recedes: the served demo shows the warnings that went
-out, the cases already closed beside those still open where water stands.
+out, the cases already closed beside those still open where water stands. The warnings stay in
+force through the recession (`WARNING_HOURS` from their onset, as a met office keeps a
+rainstorm warning up until the event is over), so the played day ends inside the validity of
+its warnings and `/cap/alerts.atom` and `.geojson` list them when the demo is served.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ STEP_S = 300  # gauges report every 5 minutes
 CHUNK = 2  # steps replayed per round: ten minutes
 HOURS = 22.0  # from the start of the storm day to now
 CLEARED_CM = 10.0  # water below this: the site can be cleaned up and verified
+WARNING_HOURS = 12  # a storm warning's validity: the rain, and the hours the water stands after it
 
 
 def storm_points(platform: Platform, count: int) -> list[str]:
@@ -76,8 +80,8 @@ def play_storm(platform: Platform, actors: dict[str, Actor], now: datetime, poin
     say(f"暴雨日 storm day: replaying {HOURS:g} hours of rain and water, ten minutes at a time …")
     for k in range(CHUNK, steps + 1, CHUNK):
         at = datetime.fromtimestamp(float(t[k - 1]), UTC)
-        drafts = [d for d in warn_points(platform, codes, t[:k], rain[:, :k], depth[:, :k], models)
-                  if d.point not in warned]
+        drafts = [d for d in warn_points(platform, codes, t[:k], rain[:, :k], depth[:, :k], models,
+                                         timedelta(hours=WARNING_HOURS)) if d.point not in warned]
         window = slice(k - CHUNK, k)
         cols = Columns.of(np.concatenate([np.repeat(gauges, CHUNK), [rain_ds] * CHUNK]),
                           np.concatenate([np.tile(t[window], len(codes)), t[window]]) * 1000,

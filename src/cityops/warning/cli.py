@@ -170,6 +170,28 @@ def skill_cmd(point: str, db: str) -> None:
 SKILL_KEYS = ("events", "warned", "false_alarms", "recall", "precision", "median_lead_min")
 
 
+@warnings.command("dispatch")
+@click.option("--overdue", is_flag=True, help="only dispatches past their deadline / 仅超期未签收")
+@click.option("--district", default=None, help="one district's (adcode)")
+@click.option("--db", default=lambda: os.environ.get("CITYOPS_DB", "cityops.db"), show_default="cityops.db")
+def dispatch_cmd(overdue: bool, district: str | None, db: str) -> None:
+    """预警下派 / Warnings dispatched to districts and not yet acknowledged, oldest deadline first."""
+    from cityops.core import open_platform, utcnow
+    from cityops.warning.service import pending_dispatch
+
+    platform = open_platform(db)
+    try:
+        with platform.store.read() as repo:
+            rows = pending_dispatch(repo.conn, utcnow(), overdue, district)
+    finally:
+        platform.close()
+    for r in rows:
+        flag = "超期 OVERDUE" if r["overdue"] else "待签收 pending"
+        click.echo(f"{r['warning_id']}\t{r['district']}\t{r['level']}\tdue {r['due_at']}\t{flag}\t{r['identifier']}")
+    late = sum(r["overdue"] for r in rows)
+    click.echo(f"# {len(rows)} not acknowledged, {late} overdue / 未签收 {len(rows)}，超期 {late}")
+
+
 @warnings.command("ingest-cap")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--db", default=lambda: os.environ.get("CITYOPS_DB", "cityops.db"), show_default="cityops.db")

@@ -61,8 +61,13 @@ def forecast_peaks(models: dict[str, PointModel], codes: Sequence[str], rain: m.
 
 
 def warn_points(platform: Any, codes: Sequence[str], t: m.F64, rain: m.F64, level: m.F64,
-                models: dict[str, PointModel]) -> list[Draft]:
-    """Drafts for the points whose forecast crosses their yellow threshold (less the margin)."""
+                models: dict[str, PointModel], valid_for: timedelta | None = None) -> list[Draft]:
+    """Drafts for the points whose forecast crosses their yellow threshold (less the margin).
+
+    A draft expires at the end of the model's forecast window, or after `valid_for` when that
+    is longer: a waterlogging warning kept in force through the recession, the hours the
+    water stands after the rain (a met office lifts a rainstorm warning when it is over, not
+    when its forecast window ends)."""
     peaks = forecast_peaks(models, codes, rain, level)
     now = datetime.fromtimestamp(float(t[-1]), UTC)
     points = {p.code: p for p in platform.city.waterlogging_points}
@@ -84,7 +89,7 @@ def warn_points(platform: Any, codes: Sequence[str], t: m.F64, rain: m.F64, leve
                            f"（黄色阈值 {pm.yellow:g}，红色阈值 {pm.red:g} 厘米），当前 {current:.0f} 厘米。",
             description_en=f"Forecast depth {peaks[i]:.0f} cm within {pm.model.horizon * pm.step_s // 60} min "
                            f"(yellow {pm.yellow:g} cm, red {pm.red:g} cm); now {current:.0f} cm.",
-            onset=now, expires=now + timedelta(seconds=pm.model.horizon * pm.step_s),
+            onset=now, expires=now + max(timedelta(seconds=pm.model.horizon * pm.step_s), valid_for or timedelta()),
             params=(("forecast_peak_cm", f"{peaks[i]:.1f}"), ("current_cm", f"{current:.1f}")),
         ))
     return drafts

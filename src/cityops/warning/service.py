@@ -236,13 +236,17 @@ def dispatch_status(conn: sqlite3.Connection, warning_id: int, now: datetime) ->
              or (r["acknowledged_at"] or 0) > r["due_at"]} for r in rows]
 
 
-def pending_dispatch(conn: sqlite3.Connection, now: datetime) -> list[dict[str, Any]]:
-    """Dispatches of issued warnings not yet acknowledged, oldest due first (overdue flagged)."""
+def pending_dispatch(conn: sqlite3.Connection, now: datetime, overdue_only: bool = False,
+                     district: str | None = None) -> list[dict[str, Any]]:
+    """Dispatches of issued warnings not yet acknowledged, oldest due first (overdue flagged);
+    only the overdue ones (past their deadline) with `overdue_only`, of one district with
+    `district`."""
+    n = _ts(now)
     rows = conn.execute(
         "SELECT d.warning_id, d.district, d.due_at, w.identifier, w.level FROM warning_dispatch d"
         " JOIN warnings w ON w.id = d.warning_id WHERE d.acknowledged_at IS NULL AND w.status = 'issued'"
-        " ORDER BY d.due_at, d.warning_id, d.district").fetchall()
-    n = _ts(now)
+        " AND (? = 0 OR d.due_at < ?) AND (? IS NULL OR d.district = ?)"
+        " ORDER BY d.due_at, d.warning_id, d.district", (int(overdue_only), n, district, district)).fetchall()
     return [{"warning_id": r["warning_id"], "identifier": r["identifier"], "level": r["level"],
              "district": r["district"], "due_at": datetime.fromtimestamp(r["due_at"], UTC).isoformat(),
              "overdue": n > r["due_at"]} for r in rows]

@@ -104,9 +104,12 @@ def _add_hook(repo: Any, platform: Any, url: str, now: datetime) -> None:
 
 
 @router.get("/dispatch/pending", summary="Dispatches to districts not yet acknowledged (overdue flagged)")
-def pending(platform: PlatformDep, actor: ActorDep) -> list[dict[str, Any]]:
+def pending(platform: PlatformDep, actor: ActorDep, overdue: bool = False,
+            district: str | None = None) -> list[dict[str, Any]]:
+    """待签收的预警下派 / Dispatches not yet acknowledged, oldest deadline first; `overdue=true`
+    lists only those past their deadline (超期未签收), `district` one district's."""
     with platform.store.read() as repo:
-        return service.pending_dispatch(repo.conn, utcnow())
+        return service.pending_dispatch(repo.conn, utcnow(), overdue, district)
 
 
 @router.get("/points/{point}/skill", summary="Back-test figures of a point's warnings")
