@@ -1,8 +1,8 @@
 """Live map layers of the sensing and warning features: gauges, traffic detectors, warnings.
 
-Each answers columns built from one SQL query: the latest reading of every datastream is a
-correlated `ORDER BY t DESC LIMIT 1` on the observation key (one index seek each), and the
-levels are computed on NumPy arrays. Warnings draw their CAP areas: the same simplified
+Each answers columns built from one SQL query over the datastreams and one read of their latest
+readings (`sensing.store.latest_readings`: one segment decoded per datastream), aligned by id;
+the levels are computed on NumPy arrays. Warnings draw their CAP areas: the same simplified
 district polygons the CAP document carries (`cap.polygon_text`), cached per district.
 All three are registered with their source, so the change feed pushes them to the pages
 (`event: layer`) when their columns change, instead of the pages polling.
@@ -20,16 +20,30 @@ import numpy as np
 
 from cityops.detect.waterlogging import RED_CM, YELLOW_CM
 from cityops.geo.models import CityPack
+from cityops.sensing.store import latest_readings
 from cityops.web.layers import Layer, register_layer
 
 # Colour levels shared with the page: 0 no reading, 1 green, 2 yellow, 3 red.
 SLOW_RATIO, JAM_RATIO = 0.7, 0.4  # speed / free flow: below 0.7 slow (yellow), below 0.4 jammed (red)
 SLOW_KMH, JAM_KMH = 40.0, 20.0  # without a free-flow speed
 
-_LATEST = ("SELECT d.id, coalesce(d.point, ''), d.lon, d.lat, {extra}, "
-           "(SELECT o.result FROM observation o WHERE o.datastream = d.id ORDER BY o.t DESC LIMIT 1), "
-           "(SELECT max(o.t) FROM observation o WHERE o.datastream = d.id) "
-           "FROM sta_datastream d WHERE d.kind = ? AND d.lon IS NOT NULL ORDER BY d.id")
+_STREAMS = ("SELECT d.id, coalesce(d.point, ''), d.lon, d.lat, {extra} "
+            "FROM sta_datastream d WHERE d.kind = ? AND d.lon IS NOT NULL ORDER BY d.id")
+
+
+def _with_latest(conn: sqlite3.Connection, sql: str, kind: str, width: int) -> list[np.ndarray]:
+    """The datastreams' columns, then each one's latest result (NaN if none) and time (None)."""
+    cols = _columns(conn.execute(sql, (kind,)).fetchall(), width)
+    ids = cols[0].astype(np.int64)
+    latest = latest_readings(conn, ids.tolist())
+    at = np.searchsorted(latest.datastream, ids)  # both sorted by id
+    found = at < len(latest)
+    found[found] = latest.datastream[at[found]] == ids[found]
+    value = np.full(len(ids), np.nan)
+    value[found] = latest.result[at[found]]
+    t = np.full(len(ids), None, object)
+    t[found] = latest.t[at[found]].tolist()
+    return [*cols, value, t]
 
 
 def _columns(rows: list[Any], width: int) -> list[np.ndarray]:
@@ -51,8 +65,8 @@ def _list(a: np.ndarray) -> list[float | None]:
 
 def gauges(conn: sqlite3.Connection) -> dict[str, Any]:
     """Every water gauge with its latest depth (cm), thresholds and level."""
-    sql = _LATEST.format(extra=f"coalesce(d.yellow, {YELLOW_CM}), coalesce(d.red, {RED_CM})")
-    ids, point, lon, lat, yellow, red, value, t = _columns(conn.execute(sql, ("water_depth",)).fetchall(), 8)
+    sql = _STREAMS.format(extra=f"coalesce(d.yellow, {YELLOW_CM}), coalesce(d.red, {RED_CM})")
+    ids, point, lon, lat, yellow, red, value, t = _with_latest(conn, sql, "water_depth", 6)
     v, y, r = _floats(value), _floats(yellow), _floats(red)
     level = np.where(np.isnan(v), 0, 1 + (v >= y) + (v >= r))
     return {"type": "points", "id": ids.tolist(), "point": point.tolist(), "lon": lon.tolist(), "lat": lat.tolist(),
@@ -63,9 +77,9 @@ def gauges(conn: sqlite3.Connection) -> dict[str, Any]:
 def detectors(conn: sqlite3.Connection) -> dict[str, Any]:
     """Every speed detector with its latest speed (km/h) and level: against its free-flow speed
     (`free_flow` in the datastream's or its Thing's properties) where registered, else against fixed speeds."""
-    sql = _LATEST.format(extra="coalesce(json_extract(d.properties, '$.free_flow'), (SELECT json_extract("
-                         "th.properties, '$.free_flow') FROM sta_thing th WHERE th.id = d.thing_id))")
-    ids, point, lon, lat, free, value, _t = _columns(conn.execute(sql, ("speed",)).fetchall(), 7)
+    sql = _STREAMS.format(extra="coalesce(json_extract(d.properties, '$.free_flow'), (SELECT json_extract("
+                          "th.properties, '$.free_flow') FROM sta_thing th WHERE th.id = d.thing_id))")
+    ids, point, lon, lat, free, value, _t = _with_latest(conn, sql, "speed", 5)
     v, f = _floats(value), _floats(free)
     ratio = np.divide(v, f, out=np.full(len(v), np.nan), where=f > 0)
     has_ratio = ~np.isnan(ratio)
