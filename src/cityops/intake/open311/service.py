@@ -196,8 +196,12 @@ def _to_triage(repo: Any, platform: Platform, report: cases.NewReport, actor: Ac
 @hooks.on_case_changed
 def token_of_triaged_case(repo: Any, platform: Platform, before: Case | None, after: Case, change: Any) -> None:
     """A case made from a triaged catch-all request answers to the token its reporter holds."""
-    token = ((after.attributes or {}).get("open311") or {}).get("token")
-    if before is None and token and repo.case_for_open311_token(token) is None:
+    if before is not None:
+        return
+    # Attributes are free-form (staff may send any JSON): take the token only where it has the right shape.
+    open311 = (after.attributes or {}).get("open311")
+    token = open311.get("token") if isinstance(open311, dict) else None
+    if isinstance(token, str) and token and repo.case_for_open311_token(token) is None:
         repo.add_open311_token(token, after.id)
 
 
