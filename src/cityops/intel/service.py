@@ -266,22 +266,13 @@ _CHANNELS = {"hotline": ("12345热线", "the 12345 hotline"), "app": ("网上平
 
 def summary_names(platform: Platform) -> Names:
     """The names the summary and the reply read (zh, en), from the catalogue and the city pack."""
-    key = id(platform)
-    with _lock:
-        cached = _names.get(key)
-        if cached is None or cached[0] is not platform:
-            city = platform.city
-            cached = (platform, Names(
-                city=(city.name, city.name_en), zone=platform.calendar.zone,
-                matters={e.code: (e.name, e.name_en) for e in platform.catalogue.matters()},
-                districts={d.code: (d.name, d.name_en) for d in city.districts},
-                departments={d.code: (d.name, d.name_en) for d in city.departments},
-            ))
-            _names[key] = cached
-        return cached[1]
-
-
-_names: dict[int, tuple[Any, Names]] = {}
+    city = platform.city
+    return Names(
+        city=(city.name, city.name_en), zone=platform.calendar.zone,
+        matters={e.code: (e.name, e.name_en) for e in platform.catalogue.matters()},
+        districts={d.code: (d.name, d.name_en) for d in city.districts},
+        departments={d.code: (d.name, d.name_en) for d in city.departments},
+    )
 
 
 def merged_reports(repo: Repo, history: list[Change]) -> list[Case]:

@@ -12,11 +12,12 @@ what it comes from (`case:ID` or `history:SEQ`), so each sentence can be traced.
 government replies (称呼, 感谢, what was reported, the department that handled it, what it did
 and when, the result, closing courtesy, signature). Before closure it is flagged provisional.
 What it may say is an allow-list (`PUBLIC_TEXT`): the public steps of `notify.outbox` (their
-times), the department's name, and the free text of exactly two entries: the report-back that
-the closing verification accepted (the department's account of what it did) and that passing
-verification's note, both with personal data removed (`scrub`). Every other reason (comments,
-dispatch notes, returns, extensions, suspensions, a failed verification, an earlier report-back
-that did not pass, a rejection's reason) is internal and never read. It is a *draft*: an
+times), the department's name, and the free text of exactly one entry: the report-back that the
+closing verification accepted (the department's account of what it did), with personal data
+removed (`scrub`). Every other reason (comments, dispatch notes, returns, extensions,
+suspensions, a failed verification, an earlier report-back that did not pass, a rejection's
+reason, and the verifier's own note, which is written for the back office) is internal and
+never read; of the verification only its time and its result are used. It is a *draft*: an
 operator reviews it before anything is sent.
 """
 
@@ -55,8 +56,9 @@ SOURCE_KINDS: dict[str, tuple[str, str, str]] = {
     "sensor": ("sensor", "传感器", "sensor"), "drone": ("drone", "无人机", "drone"),
 }
 _OTHER_SOURCE = ("other", "其他", "other")
-# The only history entries whose free text may reach a citizen (see the module note).
-PUBLIC_TEXT = frozenset({"report_back", "verify"})
+# The only history entry whose free text may reach a citizen (see the module note): the
+# report-back the closing verification accepted.
+PUBLIC_TEXT = frozenset({"report_back"})
 
 _SPLIT = re.compile(r"(?<=[。！？!?；;\n])|(?<=\.)\s+")
 _PHONE = re.compile(r"(?<!\d)(?:\+?86[- ]?)?1[3-9]\d(?:[- ]?\d{4}){2}(?!\d)|(?<!\d)0\d{2,3}-?\d{7,8}(?!\d)")
@@ -391,16 +393,14 @@ def draft_reply(case: Case, history: Sequence[Change], *, names: Names, restate:
             lines.append(Line("department", f"该问题已{when_zh}交由{dept[0]}办理，{dept[0]}高度重视。",
                               f"It was passed{when_en} to {dept[1]}, who took it up.",
                               _seqs_source(history, ("dispatch",)) if sent else src))
-        if accepted is not None:
+        if accepted is not None and accepted.action in PUBLIC_TEXT:
             did = _cut(scrub(accepted.reason.strip(), staff).rstrip("。."), ACTION_CHARS)
             if did:
                 lines.append(Line("action", f"经现场处理，{did}（{_day_zh(accepted.at, zone)}）。",
                                   f"What was done ({_day_en(accepted.at, zone)}): {did}.", _history_source(history, accepted)))
         if closed and closing is not None:
-            note = _cut(scrub(closing.reason.strip(), staff).rstrip("。."), ACTION_CHARS)
-            lines.append(Line("result",
-                              f"经核查，问题已处理完毕，于{_day_zh(closing.at, zone)}办结" + (f"：{note}。" if note else "。"),
-                              f"It was checked on site and closed on {_day_en(closing.at, zone)}" + (f": {note}." if note else "."),
+            lines.append(Line("result", f"经核查，问题已处理完毕，于{_day_zh(closing.at, zone)}办结。",
+                              f"It was checked on site and closed on {_day_en(closing.at, zone)}.",
                               _history_source(history, closing)))
         else:
             zh, en = STATUS_LABELS[case.status]
