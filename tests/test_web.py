@@ -309,6 +309,10 @@ def test_each_role_works_its_queue_through_the_page(pages: Pages, site: Site) ->
     _act(ver, case_id, "verify")
     _wait_status(site, case_id, "closed")
     ver.wait_for_selector("#chain.ok")
+    # The detail shows the case's summary and, now closed, the draft reply to the citizen.
+    ver.wait_for_function("document.querySelectorAll('#detail .summary').length === 2", timeout=20_000)
+    detail = ver.inner_text("#detail")
+    assert "案情摘要" in detail and "答复草稿" in detail and "经现场处理，已清理" in detail
     # The wall screen heard every step over Server-Sent Events, without polling.
     wall.wait_for_function(
         f"window.cityops.events.some(e => e.cases.some(c => c.id === {case_id} && c.status === 'reported_back'))",

@@ -6,4 +6,6 @@
 - `service`: classification for the API and intake; models by version; triage.
 - `merge`: duplicate linking across sources with spatial hashing (no O(n²) loops).
 - `evaluation`: the stratified 5-fold protocol on a CSV of labelled messages.
+- `summary`: a case's summary for operators and a draft reply to the citizen (pure functions).
+- `replies`: draft replies measured against real official replies (`cityops eval replies`).
 """

@@ -182,3 +182,69 @@ def eval_matters(db: str) -> None:
     for major, (n, a1, a5) in per.items():
         click.echo(f"{major}  {n}  {a1:.3f}  {a5:.3f}")
     p.close()
+
+
+@intel.command("summary")
+@click.argument("case_id", type=int)
+@DB
+@click.option("--lang", type=click.Choice(["zh", "en", "both", "json"]), default="both", show_default=True)
+def summary_cmd(case_id: int, db: str, lang: str) -> None:
+    """案情摘要 / a case's summary for operators (its merged reports, where, when, key facts, status)."""
+    from cityops.cases.models import SYSTEM_ACTOR
+    from cityops.core import utcnow
+
+    p = open_platform(db)
+    try:
+        with p.store.read() as repo:
+            out = service.case_summary(repo, p, case_id, SYSTEM_ACTOR, utcnow())
+    finally:
+        p.close()
+    _print_text(out.as_json(), lang)
+
+
+@intel.command("reply")
+@click.argument("case_id", type=int)
+@DB
+@click.option("--lang", type=click.Choice(["zh", "en", "both", "json"]), default="both", show_default=True)
+def reply_cmd(case_id: int, db: str, lang: str) -> None:
+    """答复草稿 / a draft reply to the citizen from the case history (provisional before closure)."""
+    from cityops.cases.models import SYSTEM_ACTOR
+
+    p = open_platform(db)
+    try:
+        with p.store.read() as repo:
+            out = service.reply_draft(repo, p, case_id, SYSTEM_ACTOR).as_json()
+    finally:
+        p.close()
+    if out["provisional"] and lang != "json":
+        click.echo("（草稿：案卷尚未办结 / provisional: the case is not closed yet）")
+    _print_text(out, lang)
+
+
+def _print_text(out: dict[str, object], lang: str) -> None:
+    if lang == "json":
+        click.echo(orjson.dumps(out, option=orjson.OPT_INDENT_2).decode())
+        return
+    parts = [out["text_zh"]] if lang == "zh" else [out["text_en"]] if lang == "en" else [out["text_zh"], out["text_en"]]
+    click.echo("\n\n".join(str(x) for x in parts))
+
+
+@eval_group.command("replies")
+@click.option("--data", "path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="CSV with 留言主题, 留言详情, 留言时间, 答复意见, 答复时间 (the Teddy Cup reply file's columns)")
+@click.option("--example", is_flag=True, help="also print the first message's official reply and draft")
+def eval_replies(path: Path, example: bool) -> None:
+    """答复草稿评测 / draft replies against official replies: features, length, ROUGE-L."""
+    from cityops.intel.replies import evaluate
+
+    r = evaluate(path)
+    click.echo(f"data: {path} ({r.n} messages with official replies); departments: {r.department_source}")
+    click.echo("feature  official  draft  closure-notice  draft-has-it-where-official-has")
+    for feat, v in r.rates.items():
+        click.echo(f"{feat}  {v['official']:.3f}  {v['draft']:.3f}  {v['baseline']:.3f}  {v['kept']:.3f}")
+    click.echo(f"length (characters, median): official {r.length_official:.0f}, draft {r.length_draft:.0f}, "
+               f"ratio draft/official {r.length_ratio:.2f}")
+    click.echo(f"ROUGE-L F1 (characters) against the official reply: draft {r.rouge_draft:.3f}, "
+               f"closure notice {r.rouge_baseline:.3f}")
+    if example:
+        click.echo(f"\nofficial:\n{r.example[0]}\n\ndraft:\n{r.example[1]}")

@@ -19,15 +19,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cityops.cases import service as cases
-from cityops.cases.models import Actor, Case
+from cityops.cases.models import Actor, Case, Change
 from cityops.cases.routing import candidates
 from cityops.errors import Forbidden, InvalidInput, NotFound
 from cityops.intel import llm, places, store
 from cityops.intel.model import TextModel
+from cityops.intel.summary import Draft, Names, Summary, draft_reply, source_kind, summarise
 from cityops.intel.text import check, readable_share
 
 if TYPE_CHECKING:
     from cityops.core import Platform
+    from cityops.store.base import Repo
     from cityops.store.sqlite import SqliteRepo
 
 TOP_K = 5
@@ -254,3 +256,57 @@ def rollback(platform: Platform, version: int) -> None:
 
     if not platform.store.write(op):
         raise NotFound(f"no model version {version}; see `cityops intel models`", f"模型版本 {version} 不存在")
+
+
+# ---- summaries for operators and draft replies (pure functions in `intel.summary`) ----------
+
+MAX_MERGED = 500  # reports read for one summary (a storm can merge hundreds into one case)
+_CHANNELS = {"hotline": ("12345热线", "the 12345 hotline"), "app": ("网上平台", "the online platform")}
+
+
+def summary_names(platform: Platform) -> Names:
+    """The names the summary and the reply read (zh, en), from the catalogue and the city pack."""
+    city = platform.city
+    return Names(
+        city=(city.name, city.name_en), zone=platform.calendar.zone,
+        matters={e.code: (e.name, e.name_en) for e in platform.catalogue.matters()},
+        districts={d.code: (d.name, d.name_en) for d in city.districts},
+        departments={d.code: (d.name, d.name_en) for d in city.departments},
+    )
+
+
+def merged_reports(repo: Repo, history: list[Change]) -> list[Case]:
+    """The cases merged into a case (its `merged_in` entries), and those merged into them."""
+    out: list[Case] = []
+    queue = [int(ch.data["source_case"]) for ch in history if ch.action == "merged_in" and "source_case" in ch.data]
+    seen = set(queue)
+    while queue and len(out) < MAX_MERGED:
+        found = repo.histories(queue[:MAX_MERGED])
+        nxt: list[int] = []
+        for case_id in queue[:MAX_MERGED]:
+            case = repo.get_case(case_id)
+            if case is not None:
+                out.append(case)
+            for entry in found.get(case_id, []):
+                src = entry.change.data.get("source_case") if entry.change.action == "merged_in" else None
+                if src is not None and int(src) not in seen:
+                    seen.add(int(src))
+                    nxt.append(int(src))
+        queue = nxt
+    return out[:MAX_MERGED]
+
+
+def case_summary(repo: Repo, platform: Platform, case_id: int, actor: Actor, now: datetime) -> Summary:
+    """The operator's summary of a case the actor may see (`cases.service.get_visible`)."""
+    case = cases.get_visible(repo, case_id, actor)
+    history = [e.change for e in repo.history(case_id)]
+    return summarise(case, merged_reports(repo, history), history, names=summary_names(platform),
+                     city=platform.city, now=now)
+
+
+def reply_draft(repo: Repo, platform: Platform, case_id: int, actor: Actor) -> Draft:
+    """A draft reply to the citizen of a case the actor may see; provisional before closure."""
+    case = cases.get_visible(repo, case_id, actor)
+    history = [e.change for e in repo.history(case_id)]
+    return draft_reply(case, history, names=summary_names(platform),
+                       channel=_CHANNELS.get(source_kind(case.source)[0]))

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from cityops.api.deps import ActorDep, PlatformDep, require
 from cityops.api.routing import feature_router
 from cityops.cases.models import Role
-from cityops.cases.views import case_json
+from cityops.cases.views import CaseId, case_json
 from cityops.core import utcnow
 from cityops.intel import service, store
 from cityops.intel.text import MAX_TEXT
@@ -79,3 +79,18 @@ async def decide_triage(item: Annotated[int, Path(ge=1, le=2**62)], body: Triage
     now = utcnow()
     case = await platform.awrite(service.resolve_triage, item, body.matter_code, body.lon, body.lat, actor, now)
     return JSON(case_json(case, now), status_code=201)
+
+
+@router.get("/cases/{case_id}/summary",
+            summary="A case's summary for operators: its merged reports, where, when, key facts, status (案情摘要)")
+def case_summary(case_id: CaseId, platform: PlatformDep, actor: ActorDep) -> dict[str, Any]:
+    now = utcnow()
+    with platform.store.read() as repo:
+        return service.case_summary(repo, platform, case_id, actor, now).as_json()
+
+
+@router.get("/cases/{case_id}/reply-draft",
+            summary="A draft reply to the citizen from the case history; provisional before closure (答复草稿)")
+def reply_draft(case_id: CaseId, platform: PlatformDep, actor: ActorDep) -> dict[str, Any]:
+    with platform.store.read() as repo:
+        return service.reply_draft(repo, platform, case_id, actor).as_json()

@@ -44,6 +44,7 @@ export const TEXT = {
   photos: ["现场照片", "Site photos"], no_photos: ["暂无照片", "No photos yet"], add_photo: ["添加照片", "Add a photo"], photo_stage: ["照片阶段", "Stage"],
   photo_added: ["照片已添加", "photo added"], open_photo: ["查看原图", "Open the full picture"], close_hint: ["点击关闭", "click to close"],
   photo_distance: ["距案发点 {m} 米", "{m} m from the case"],
+  summary: ["案情摘要", "Summary"], reply_draft: ["答复草稿（待审核）", "Draft reply (to review)"],
 };
 let lang = localStorage.getItem("cityops.lang") || "zh";
 export const getLang = () => lang;

@@ -137,7 +137,11 @@ export class Workbench {
     for (const tr of document.querySelectorAll("#cases tbody tr")) tr.classList.toggle("sel", Number(tr.dataset.id) === id);
     const box = $("#detail");
     try {
-      const [c, h, v] = await Promise.all([this.api(`/api/v1/cases/${id}`), this.api(`/api/v1/cases/${id}/history`), this.api(`/api/v1/cases/${id}/history/verify`)]);
+      const [c, h, v, s] = await Promise.all([this.api(`/api/v1/cases/${id}`), this.api(`/api/v1/cases/${id}/history`), this.api(`/api/v1/cases/${id}/history/verify`),
+        this.api(`/api/v1/cases/${id}/summary`).catch(() => null)]);
+      // The draft reply to the citizen (intel.summary) is shown once the case is closed.
+      const reply = c.status === "closed" ? await this.api(`/api/v1/cases/${id}/reply-draft`).catch(() => null) : null;
+      const texts = (title, r) => r ? `<section class="summary"><h3>${esc(t(title))}</h3><p>${esc(pick([r.text_zh, r.text_en]))}</p></section>` : "";
       let suggested = [];
       if (c.allowed_actions.includes("dispatch")) suggested = (await this.api(`/api/v1/cases/${id}/departments`)).departments;
       this.current = { c, suggested };
@@ -151,6 +155,7 @@ export class Workbench {
         ${row("c_source", esc(c.source))}${row("c_reports", c.report_count)}
         ${c.pending_extension ? row("c_pending_ext", esc(c.pending_extension)) : ""}
         ${suggested.length ? row("c_suggested", suggested.map((d) => esc(pick([d.name, d.name_en]))).join(" → ")) : ""}</dl>
+        ${texts("summary", s)}${texts("reply_draft", reply)}
         <div class="actions">${c.allowed_actions.filter((a) => a !== "comment" || true).map((a) => `<button data-action="${a}">${esc(pick(ACTION_TEXT[a] || [a, a]))}</button>`).join("")}</div>
         <section id="photos" class="photos"><h3>${esc(t("photos"))}</h3><div class="thumbs" id="thumbs"></div>
           <form id="photo-form" class="photo-form"><label><span>${esc(t("photo_stage"))}</span><select name="stage">${Object.entries(STAGES).map(([k, l]) =>
