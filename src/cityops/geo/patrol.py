@@ -35,32 +35,29 @@ def components(labels: Labels) -> Labels:
     """4-connected components of equal non-negative labels on a 2-D raster.
 
     Returns, per cell, the flat index of its component's smallest cell (-1 where label < 0).
-    Min-label propagation plus pointer jumping: a few dozen vectorised passes.
+    One sparse-graph pass (SciPy's connected components over the edges between equal
+    neighbours), then each component named by its first cell.
     """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
     rows, cols = labels.shape
+    n = rows * cols
     flat_labels = labels.ravel()
     valid = flat_labels >= 0
-    big = np.int64(rows * cols)
-    comp = np.where(valid, np.arange(rows * cols, dtype=np.int64), big)
     # Edges between 4-neighbours carrying the same label, as flat index pairs.
-    index = np.arange(rows * cols, dtype=np.int64).reshape(rows, cols)
-    pairs = []
+    index = np.arange(n, dtype=np.int64).reshape(rows, cols)
+    src, dst = [], []
     for a, b in ((index[:, :-1], index[:, 1:]), (index[:-1, :], index[1:, :])):
         a, b = a.ravel(), b.ravel()
         keep = valid[a] & (flat_labels[a] == flat_labels[b])
-        pairs.append((a[keep], b[keep]))
-    src = np.concatenate([p[0] for p in pairs] + [p[1] for p in pairs])
-    dst = np.concatenate([p[1] for p in pairs] + [p[0] for p in pairs])
-    while True:
-        new = comp.copy()
-        np.minimum.at(new, dst, comp[src])
-        live = np.flatnonzero(valid)
-        for _ in range(4):  # pointer jumping: follow representatives towards the root
-            new[live] = new[new[live]]
-        if np.array_equal(new, comp):
-            break
-        comp = new
-    return np.where(valid, comp, -1).reshape(rows, cols)
+        src.append(a[keep])
+        dst.append(b[keep])
+    i, j = np.concatenate(src), np.concatenate(dst)
+    graph = coo_matrix((np.ones(len(i), np.int8), (i, j)), shape=(n, n))
+    _, comp = connected_components(graph, directed=False)
+    _, first = np.unique(comp, return_index=True)  # np.unique's index is the first (smallest) cell
+    return np.where(valid, first[comp], -1).reshape(rows, cols)
 
 
 def _bisect(rows: npt.NDArray[np.int64], cols: npt.NDArray[np.int64], k: int) -> Labels:
