@@ -6,6 +6,7 @@ temporary database and a server can hold exactly one.
 
 from __future__ import annotations
 
+import functools
 import signal
 import socket
 import sys
@@ -76,9 +77,17 @@ def calendar_warning(platform: Platform, now: datetime) -> str | None:
 
 def load_city(source: str) -> CityPack:
     from cityops.geo.io import load_city_pack
+
+    return _demo_city() if source == DEMO_CITY else load_city_pack(Path(source))
+
+
+@functools.cache
+def _demo_city() -> CityPack:
+    """The demo city, built once per process: every platform opened in it (a test's, the demo's
+    several) shares the pack and the point index it builds on first use. Packs are not mutated."""
     from cityops.geo.wuhan import wuhan_demo_pack
 
-    return wuhan_demo_pack() if source == DEMO_CITY else load_city_pack(Path(source))
+    return wuhan_demo_pack()
 
 
 def open_platform(db: str | Path, city: str | Path | None = None, catalogue: str | Path | None = None) -> Platform:
