@@ -33,6 +33,26 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _setup(db: Path) -> tuple[str, str, str]:
+    """Two Open311 keys and an admin's token, stored in-process (what `cityops apikey create`,
+    `user create` and `token` do, without starting four interpreters)."""
+    from cityops.auth.service import new_user
+    from cityops.core import open_platform, utcnow
+    from cityops.intake.open311.keys import new_key
+    from conftest import add_users
+
+    platform = open_platform(db)
+    try:
+        key, citizen = new_key("citizen-app", "report", utcnow())
+        office, back = new_key("back-office", "backoffice", utcnow())
+        platform.store.write(lambda repo: (repo.add_api_key(citizen), repo.add_api_key(back)))
+        known = {d.code for d in platform.city.departments}
+        admin = add_users(platform, [new_user("admin", "admin", None, "admin-password-1", known)])["admin"]
+    finally:
+        platform.close()
+    return key, office, admin
+
+
 @dataclass
 class Server:
     url: str  # …/open311/v2
@@ -48,14 +68,12 @@ class Server:
 
 
 @contextmanager
-def running(tmp: Path, rate: str = "1000") -> Iterator[Server]:
+def running(tmp: Path, rate: str = "1000", burst: str | None = None) -> Iterator[Server]:
     db = tmp / "open311.db"
-    key = cityops(db, "apikey", "create", "citizen-app")
-    office = cityops(db, "apikey", "create", "back-office", "--backoffice")
-    cityops(db, "user", "create", "admin", "--role", "admin", "--password-stdin", stdin="admin-password-1\n")
-    admin = cityops(db, "token", "admin")
+    key, office, admin = _setup(db)
     port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "CITYOPS_OPEN311_RATE": rate}
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "CITYOPS_OPEN311_RATE": rate,
+           **({"CITYOPS_OPEN311_BURST": burst} if burst else {})}
     proc = subprocess.Popen([sys.executable, "-m", "cityops", "serve", "--db", str(db), "--port", str(port)],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     root = f"http://127.0.0.1:{port}"

@@ -250,9 +250,9 @@ def test_update_statuses_duplicate_reject_and_keys(srv: Server) -> None:
 
 
 def test_rate_limit_answers_429_with_an_error_array(tmp_path: Path) -> None:
-    with running(tmp_path, rate="0.001") as limited:  # burst 50, then nearly nothing
-        codes = [post(limited).status_code for _ in range(52)]
-        assert codes[:50] == [200] * 50
+    with running(tmp_path, rate="0.001", burst="5") as limited:  # a burst of 5, then nearly nothing
+        codes = [post(limited).status_code for _ in range(5)]
+        assert codes == [200] * 5
         assert errors_of(post(limited), 429)
 
 
