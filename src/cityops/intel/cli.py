@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 import orjson
@@ -184,41 +185,42 @@ def eval_matters(db: str) -> None:
     p.close()
 
 
+LANG = click.option("--lang", type=click.Choice(["zh", "en", "both", "json"]), default="both", show_default=True)
+
+
 @intel.command("summary")
 @click.argument("case_id", type=int)
 @DB
-@click.option("--lang", type=click.Choice(["zh", "en", "both", "json"]), default="both", show_default=True)
+@LANG
 def summary_cmd(case_id: int, db: str, lang: str) -> None:
     """案情摘要 / a case's summary for operators (its merged reports, where, when, key facts, status)."""
-    from cityops.cases.models import SYSTEM_ACTOR
     from cityops.core import utcnow
 
-    p = open_platform(db)
-    try:
-        with p.store.read() as repo:
-            out = service.case_summary(repo, p, case_id, SYSTEM_ACTOR, utcnow())
-    finally:
-        p.close()
-    _print_text(out.as_json(), lang)
+    _print_text(_read_case(db, lambda repo, p, actor: service.case_summary(repo, p, case_id, actor, utcnow())), lang)
 
 
 @intel.command("reply")
 @click.argument("case_id", type=int)
 @DB
-@click.option("--lang", type=click.Choice(["zh", "en", "both", "json"]), default="both", show_default=True)
+@LANG
 def reply_cmd(case_id: int, db: str, lang: str) -> None:
     """答复草稿 / a draft reply to the citizen from the case history (provisional before closure)."""
+    out = _read_case(db, lambda repo, p, actor: service.reply_draft(repo, p, case_id, actor))
+    if out["provisional"] and lang != "json":
+        click.echo("（草稿：案卷尚未办结 / provisional: the case is not closed yet）")
+    _print_text(out, lang)
+
+
+def _read_case(db: str, build: Any) -> dict[str, Any]:
+    """`build(repo, platform, actor)`'s answer as JSON, read as the system (the CLI is the operator)."""
     from cityops.cases.models import SYSTEM_ACTOR
 
     p = open_platform(db)
     try:
         with p.store.read() as repo:
-            out = service.reply_draft(repo, p, case_id, SYSTEM_ACTOR).as_json()
+            return build(repo, p, SYSTEM_ACTOR).as_json()  # type: ignore[no-any-return]
     finally:
         p.close()
-    if out["provisional"] and lang != "json":
-        click.echo("（草稿：案卷尚未办结 / provisional: the case is not closed yet）")
-    _print_text(out, lang)
 
 
 def _print_text(out: dict[str, object], lang: str) -> None:
