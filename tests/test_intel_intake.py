@@ -83,6 +83,19 @@ def test_an_unsure_catch_all_request_waits_for_a_person_and_keeps_its_token(api:
     assert found[0]["service_request_id"] == str(case_id)
 
 
+
+def test_a_retried_unsure_request_gets_its_first_token_not_a_second_item(api: Api) -> None:
+    threshold(api, 1.0)
+    text = "楼下有一股怪味好几天了，不知道找谁"
+    sent = [api.client.post("/open311/v2/requests.json", headers={"Idempotency-Key": "retry-7"},
+                            data={"api_key": api.open311_key, "service_code": "other",  # type: ignore[attr-defined]
+                                  "lat": JIANGAN[1], "long": JIANGAN[0], "description": text})
+            for _ in range(2)]
+    assert [r.status_code for r in sent] == [200, 200]
+    assert sent[0].json()[0]["token"] == sent[1].json()[0]["token"]
+    items = api.get("acceptor", "/api/v1/triage", params={"limit": 500}).json()["items"]
+    assert [i["text"] for i in items].count(text) == 1
+
 def test_the_catch_all_service_needs_a_description_and_takes_no_attributes(api: Api) -> None:
     assert post311(api).status_code == 400
     assert post311(api, description="   ").status_code == 400

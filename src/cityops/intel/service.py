@@ -146,9 +146,13 @@ def accept_text(repo: SqliteRepo, platform: Platform, text: str, lon: float | No
     sure = result["confidence"] >= store.threshold(repo.conn)
     if not sure or point is None:
         reason = "low_confidence" if not sure else "no_location"
+        if idempotency_key and (first := store.triage_by_key(repo.conn, idempotency_key)) is not None:
+            # A retried request (its answer was lost) gets its first item back, not a second one.
+            return {"triage": first["id"], "reason": first["reason"], "attributes": first["attributes"]}
+        kept = {**(attributes or {}), **({"idempotency_key": idempotency_key} if idempotency_key else {})}
         item = store.add_triage(repo.conn, _epoch(now), text, lon, lat, source, address, reporter or actor.name,
-                                result, reason, attributes)
-        return {"triage": item, "reason": reason}
+                                result, reason, kept)
+        return {"triage": item, "reason": reason, "attributes": kept}
     report = cases.NewReport(
         matter_code=result["matter_code"], description=text, lon=point[0], lat=point[1], source=source,
         address=address, reporter=reporter or actor.name,

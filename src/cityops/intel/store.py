@@ -93,6 +93,14 @@ def triage(conn: sqlite3.Connection, item: int) -> dict[str, Any] | None:
     return None if row is None else _triage(row)
 
 
+def triage_by_key(conn: sqlite3.Connection, idempotency_key: str) -> dict[str, Any] | None:
+    """The item a request with this Idempotency-Key made, if any (retries are rare; the queue is small)."""
+    row = conn.execute(f"SELECT {', '.join(_TRIAGE_COLS)} FROM intel_triage "
+                       "WHERE json_extract(attributes, '$.idempotency_key') = ? ORDER BY id LIMIT 1",
+                       (idempotency_key,)).fetchone()
+    return None if row is None else _triage(row)
+
+
 def open_triage(conn: sqlite3.Connection, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
     total = int(conn.execute("SELECT count(*) FROM intel_triage WHERE status = 'open'").fetchone()[0])
     rows = conn.execute(f"SELECT {', '.join(_TRIAGE_COLS)} FROM intel_triage WHERE status = 'open' "

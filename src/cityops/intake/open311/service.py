@@ -189,6 +189,8 @@ def _to_triage(repo: Any, platform: Platform, report: cases.NewReport, actor: Ac
         repo.add_open311_token(token, out["case"].id)
         return [{"service_request_id": str(out["case"].id), "token": token,
                  "service_notice": service_notice(platform, out["case"]), "account_id": ""}]
+    first = out.get("attributes", {}).get("open311")  # a retry answers with the first request's token
+    token = first["token"] if isinstance(first, dict) and isinstance(first.get("token"), str) else token
     return [{"token": token, "account_id": "",
              "service_notice": "已转人工分拣，确定类别后受理 / a person will pick the category, then it is accepted"}]
 
