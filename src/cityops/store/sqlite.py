@@ -37,23 +37,47 @@ def schema_version(conn: sqlite3.Connection) -> int:
     return int(conn.execute("PRAGMA user_version").fetchone()[0])
 
 
+def applied_migrations(conn: sqlite3.Connection) -> set[int]:
+    """The migrations this database has had, each recorded as it was applied. A database from
+    before that record (only `user_version`, the highest applied) is taken to have had every
+    migration up to its version."""
+    try:
+        done = {int(v) for (v,) in conn.execute("SELECT version FROM schema_migration")}
+    except sqlite3.OperationalError:  # no record yet
+        done = set()
+    return done or {v for v, _ in migrations() if v <= schema_version(conn)}
+
+
 def migrate(conn: sqlite3.Connection) -> list[int]:
-    """Apply pending migrations, each atomically; returns the versions applied."""
+    """Apply every migration not yet applied, in order, each atomically with its record. By
+    the record, not by the highest number: a migration merged after a higher-numbered one
+    (two branches) still runs. `user_version` keeps the highest, for tools that read it."""
     applied = []
     for version, script in migrations():
-        if version <= schema_version(conn):
-            continue
+        if version in applied_migrations(conn):
+            continue  # read-only databases that are up to date get here without a write
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for statement in _statements(script):
-                conn.execute(statement)
-            conn.execute(f"PRAGMA user_version = {version}")
+            done = applied_migrations(conn)  # again, under the lock: another process may have run it
+            if version not in done:
+                _record(conn, done)
+                for statement in _statements(script):
+                    conn.execute(statement)
+                conn.execute("INSERT INTO schema_migration (version, applied_at) VALUES (?, strftime('%s', 'now'))",
+                             (version,))
+                conn.execute(f"PRAGMA user_version = {max(version, schema_version(conn))}")
+                applied.append(version)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-        applied.append(version)
     return applied
+
+
+def _record(conn: sqlite3.Connection, done: set[int]) -> None:
+    """Create the record of applied migrations, seeded with what a database from before it had."""
+    conn.execute("CREATE TABLE IF NOT EXISTS schema_migration (version INTEGER PRIMARY KEY, applied_at INTEGER)")
+    conn.executemany("INSERT OR IGNORE INTO schema_migration (version) VALUES (?)", [(v,) for v in done])
 
 
 def _statements(script: str) -> Iterator[str]:
