@@ -1,5 +1,5 @@
 // The big screen (驾驶舱): map, indicators, trend, replay, live feed; login; view switching.
-import { t, pick, applyText, getLang, setLang } from "/static/i18n.js";
+import { t, pick, applyText, getLang, setLang, esc } from "/static/i18n.js";
 import { CityMap, webglAvailable, STATUS_COLOURS, OVERDUE_COLOUR, LEVEL_COLOURS, WARNING_COLOURS } from "/static/map.js";
 import { lineChart, barChart, preload as preloadCharts } from "/static/charts.js";
 import { Workbench } from "/static/workbench.js";
@@ -263,8 +263,7 @@ function onEvent(block) {
   }
   if (drop.size) for (const k of ["id", "status", "lon", "lat", "matter", "department", "district", "overdue", "escalated"]) L[k] = L[k].filter((_, i) => !drop.has(i));
   if (!state.replay) { map.setCases(L); legend(); departmentBars(); }
-  const tick = msg.cases.slice(-3).map((c) => `<b>#${c.id}</b> ${matterName(c.matter)} → ${statusLabel(c.status)}`).join("　");
-  $("#ticker").innerHTML = tick;
+  state.ticker = msg.cases.slice(-3); ticker();
   clearTimeout(refreshTimer); refreshTimer = setTimeout(loadIndicators, 1500);
   if (workbench) workbench.changed(msg.cases);
 }
@@ -299,12 +298,18 @@ function showView(v) {
   if (v === "work" && workbench) workbench.show(); else { if (map) { map.resize(); map.draw(); } districtBars(); departmentBars(); drawTrend(); }
 }
 
+// The last changes, in the page's language (re-drawn when it changes). Names come from the catalogue and city pack.
+function ticker() {
+  $("#ticker").innerHTML = (state.ticker || []).map((c) => `<b>#${Number(c.id)}</b> ${esc(matterName(c.matter))} → ${esc(statusLabel(c.status))}`).join("　");
+}
+
 function relang() {
   setLang(getLang() === "zh" ? "en" : "zh"); applyText(); $("#lang").textContent = getLang() === "zh" ? "EN" : "中文";
   if (state.basemap) $("#city-name").textContent = pick([state.basemap.city.name, state.basemap.city.name_en]) + " ";
   document.title = t("title") + " · cityops";
   if (state.me) $("#who").textContent = `${state.me.name} · ${pick(state.me.role_label)}`;
   buildToggles(); legend(); if (map) map.relabel(); districtBars(); departmentBars(); drawTrend(); setLive(!$("#live").classList.contains("off"));
+  ticker(); $("#tip").hidden = true;  // a tooltip shown in the other language goes until the next hover
   if (workbench) workbench.relang();
 }
 

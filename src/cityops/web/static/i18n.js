@@ -55,6 +55,8 @@ export function t(key, vars) {
   return s;
 }
 // A [zh, en] pair (labels the API sends) in the current language.
+// Text into HTML: every name and reason a page writes with innerHTML goes through this.
+export const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
 export const pick = (pair) => Array.isArray(pair) ? pair[lang === "zh" ? 0 : 1] : pair;
 export function applyText(root = document) {
   for (const el of root.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);

@@ -1,10 +1,9 @@
 // The workbench (工作台): role-aware queues, search and filters, paging, CSV, case detail and
 // every workflow action, all through the case API (department scope is the API's own).
-import { t, pick, applyText } from "/static/i18n.js";
+import { t, pick, applyText, esc } from "/static/i18n.js";
 import { CityMap } from "/static/map.js";
 
 const $ = (s) => document.querySelector(s);
-const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
 const QUEUES = {
   reported: { status: "reported" }, registered: { status: "registered" }, inbox: { status: "dispatched,disposing" },
   verify: { status: "reported_back" }, overdue: { overdue: "true" }, extension: { status: "dispatched,disposing", pending: true }, all: {},
