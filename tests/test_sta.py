@@ -203,7 +203,8 @@ def test_reads_can_require_a_token(api: SensingApi) -> None:
         api.platform.store.write(lambda repo: repo.set_setting("sensing.read_requires_token", "0"))
 
 
-STA_PYTHON = os.environ.get("CITYOPS_STA_PYTHON", "/tmp/i8s/sta313/bin/python")
+# .ci/run makes .venv-sta313 (Python 3.13 with aio-sensorthings) where the machine has a Python 3.13.
+STA_PYTHON = os.environ.get("CITYOPS_STA_PYTHON", str(Path(__file__).resolve().parents[1] / ".venv-sta313/bin/python"))
 
 
 def test_aio_sensorthings_client(api: SensingApi) -> None:
