@@ -460,3 +460,31 @@ def test_locate_one_agrees_with_the_vectorised_lookup(pack: CityPack, lon: float
         assert one is not None
         assert (one.district_code, one.grid_code, one.area_class) == (
             many.district_code[0], many.grid_code[0], many.area_class[0])
+
+
+def test_a_built_pack_is_cached_on_disk_and_read_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      demo_city: CityPack) -> None:
+    from cityops.geo import cache
+
+    builds: list[int] = []
+
+    def build() -> CityPack:
+        builds.append(1)
+        return demo_city
+
+    monkeypatch.setenv("CITYOPS_CACHE_DIR", str(tmp_path / "cache"))
+    first = cache.cached_pack("demo", build)
+    again = cache.cached_pack("demo", build)
+    assert len(builds) == 1 and again is not first  # the second came from the file
+    assert list(again.grids.code) == list(first.grids.code) and again.name == first.name
+    [stored] = (tmp_path / "cache").glob("demo-*.pickle")
+    assert stored.stat().st_mode & 0o777 == 0o600 and (tmp_path / "cache").stat().st_mode & 0o777 == 0o700
+    stored.chmod(0o666)  # a file others may write is never unpickled: built again
+    cache.cached_pack("demo", build)
+    assert len(builds) == 2
+    monkeypatch.setattr(cache, "fingerprint", lambda: "other-code")  # the code changed: built again, old file gone
+    cache.cached_pack("demo", build)
+    assert len(builds) == 3 and [p.name for p in (tmp_path / "cache").glob("demo-*")] == ["demo-other-code.pickle"]
+    monkeypatch.setenv("CITYOPS_CACHE_DIR", "off")
+    cache.cached_pack("demo", build)
+    assert len(builds) == 4

@@ -83,11 +83,13 @@ def load_city(source: str) -> CityPack:
 
 @functools.cache
 def _demo_city() -> CityPack:
-    """The demo city, built once per process: every platform opened in it (a test's, the demo's
-    several) shares the pack and the point index it builds on first use. Packs are not mutated."""
+    """The demo city, once per process (every platform opened in it, a test's or the demo's
+    several, shares the pack and the point index it builds on first use; packs are not
+    mutated), and from the disk cache when this code has built it before (`geo.cache`)."""
+    from cityops.geo.cache import cached_pack
     from cityops.geo.wuhan import wuhan_demo_pack
 
-    return wuhan_demo_pack()
+    return cached_pack("wuhan-demo", wuhan_demo_pack)
 
 
 def open_platform(db: str | Path, city: str | Path | None = None, catalogue: str | Path | None = None) -> Platform:

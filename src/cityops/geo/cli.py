@@ -22,8 +22,10 @@ _PACK = click.option(
 
 
 def _load(pack_path: Path | None) -> CityPack:
+    from cityops.core import DEMO_CITY, load_city
+
     try:
-        return load_city_pack(pack_path) if pack_path else wuhan_demo_pack()
+        return load_city_pack(pack_path) if pack_path else load_city(DEMO_CITY)
     except CityPackError as exc:
         raise click.ClickException(f"城市包有误 / bad city pack: {exc}") from exc
 
