@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from cityops import __version__
-from cityops.clitools import db_option
+from cityops.clitools import db_option, write_db
 from cityops.clitools import open_db as _platform
 from cityops.errors import CityopsError
 
@@ -166,11 +166,7 @@ def user_list(db: str) -> None:
 
 
 def _user_write(db: str, op: Any, *args: Any) -> Any:
-    platform = _platform(db)
-    try:
-        return platform.store.write(lambda repo: op(repo, *args))
-    finally:
-        platform.close()
+    return write_db(db, lambda repo: op(repo, *args))
 
 
 @user.command("disable")

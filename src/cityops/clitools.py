@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 DB_HELP = "SQLite database file (created if missing). Default: $CITYOPS_DB or ./cityops.db"
 
@@ -20,3 +23,22 @@ def open_db(db: str, city: str | None = None) -> Any:
     from cityops.core import open_platform
 
     return open_platform(db, city=city)
+
+
+def read_db(db: str, fn: Callable[[Any], T]) -> T:
+    """`fn(repo)` in one read transaction over `db`; the platform is closed after."""
+    platform = open_db(db)
+    try:
+        with platform.store.read() as repo:
+            return fn(repo)
+    finally:
+        platform.close()
+
+
+def write_db(db: str, fn: Callable[[Any], T]) -> T:
+    """`fn(repo)` in one durable write transaction over `db`; the platform is closed after."""
+    platform = open_db(db)
+    try:
+        return platform.store.write(fn)  # type: ignore[no-any-return]
+    finally:
+        platform.close()

@@ -10,6 +10,7 @@ import click
 
 from cityops.clitools import db_option as _db
 from cityops.clitools import open_db as _platform
+from cityops.clitools import read_db, write_db
 
 
 @click.group("notify")
@@ -26,11 +27,7 @@ def set_cmd(key: str, value: str, db: str) -> None:
     from cityops.notify.config import check_setting
 
     full = check_setting(key, value)
-    platform = _platform(db)
-    try:
-        platform.store.write(lambda repo: repo.set_setting(full, value))
-    finally:
-        platform.close()
+    write_db(db, lambda repo: repo.set_setting(full, value))
     click.echo(f"{full} = {value}")
 
 
@@ -42,12 +39,7 @@ def config_cmd(db: str) -> None:
 
     from cityops.notify.config import load_config
 
-    platform = _platform(db)
-    try:
-        with platform.store.read() as repo:
-            cfg = load_config(repo.conn)
-    finally:
-        platform.close()
+    cfg = read_db(db, lambda repo: load_config(repo.conn))
     for k, v in asdict(cfg).items():
         click.echo(f"notify.{k} = {v}")
 
@@ -103,13 +95,8 @@ def run_cmd(db: str, once: bool, every: float) -> None:
 @_db
 def outbox_cmd(db: str) -> None:
     """Count the outbox by channel and status."""
-    platform = _platform(db)
-    try:
-        with platform.store.read() as repo:
-            rows = repo.conn.execute("SELECT channel, status, count(*) FROM notify_outbox"
-                                     " GROUP BY channel, status ORDER BY channel, status").fetchall()
-    finally:
-        platform.close()
+    rows = read_db(db, lambda repo: repo.conn.execute("SELECT channel, status, count(*) FROM notify_outbox"
+                                                      " GROUP BY channel, status ORDER BY channel, status").fetchall())
     for channel, status, n in rows:
         click.echo(f"{channel:8} {status:10} {n}")
     if not rows:

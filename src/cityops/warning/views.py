@@ -183,12 +183,17 @@ def alert_xml(platform: PlatformDep, identifier: str) -> Response:
     return Response(bytes(row[0]), media_type="application/cap+xml")
 
 
-@feeds.get("/alerts.atom", summary="Atom index of active warnings, each linking to its CAP XML")
-def alerts_atom(request: Request, platform: PlatformDep) -> Response:
+def _active_warnings(request: Request, platform: Platform) -> tuple[datetime, list[Any], str]:
+    """What both feeds list (now, the active warnings) and the base their links are made from."""
     now = utcnow()
     with platform.store.read() as repo:
         rows = service.active(repo.conn, now)
-    base = str(request.base_url).rstrip("/")
+    return now, rows, str(request.base_url).rstrip("/")
+
+
+@feeds.get("/alerts.atom", summary="Atom index of active warnings, each linking to its CAP XML")
+def alerts_atom(request: Request, platform: PlatformDep) -> Response:
+    now, rows, base = _active_warnings(request, platform)
     entries = []
     for r in rows:
         link = f"{base}/cap/alerts/{r['identifier']}.xml"
@@ -215,10 +220,7 @@ def alerts_atom(request: Request, platform: PlatformDep) -> Response:
 def alerts_geojson(request: Request, platform: PlatformDep) -> Response:
     import shapely
 
-    now = utcnow()
-    with platform.store.read() as repo:
-        rows = service.active(repo.conn, now)
-    base = str(request.base_url).rstrip("/")
+    now, rows, base = _active_warnings(request, platform)
     features = []
     for r in rows:
         codes = json.loads(r["districts"])

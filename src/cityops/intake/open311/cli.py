@@ -7,6 +7,7 @@ import click
 
 from cityops.clitools import db_option as _db
 from cityops.clitools import open_db as _platform
+from cityops.clitools import read_db, write_db
 
 
 @click.group("apikey")
@@ -24,11 +25,7 @@ def create(name: str, backoffice: bool, db: str) -> None:
     from cityops.intake.open311.keys import new_key
 
     plain, record = new_key(name, "backoffice" if backoffice else "report", utcnow())
-    platform = _platform(db)
-    try:
-        platform.store.write(lambda repo: repo.add_api_key(record))
-    finally:
-        platform.close()
+    write_db(db, lambda repo: repo.add_api_key(record))
     click.echo(plain)
 
 
@@ -36,12 +33,7 @@ def create(name: str, backoffice: bool, db: str) -> None:
 @_db
 def list_keys(db: str) -> None:
     """Name, scope, created and revoked times (never the keys)."""
-    platform = _platform(db)
-    try:
-        with platform.store.read() as repo:
-            rows = repo.list_api_keys()
-    finally:
-        platform.close()
+    rows = read_db(db, lambda repo: repo.list_api_keys())
     for k in rows:
         revoked = k.revoked_at.isoformat(timespec="seconds") if k.revoked_at else "active"
         click.echo(f"{k.name}\t{k.scope}\t{k.created_at.isoformat(timespec='seconds')}\t{revoked}")
@@ -55,11 +47,7 @@ def revoke(name: str, db: str) -> None:
     from cityops.core import utcnow
     from cityops.errors import NotFound
 
-    platform = _platform(db)
-    try:
-        done = platform.store.write(lambda repo: repo.revoke_api_key(name, utcnow()))
-    finally:
-        platform.close()
+    done = write_db(db, lambda repo: repo.revoke_api_key(name, utcnow()))
     if not done:
         raise NotFound(f"no active API key '{name}'", f"没有有效的 API 密钥 {name}")
     click.echo(f"revoked {name}")
@@ -102,12 +90,7 @@ def public_show(db: str) -> None:
 
     from cityops.intake.open311 import public
 
-    platform = _platform(db)
-    try:
-        with platform.store.read() as repo:
-            policy = public.policy(repo)
-    finally:
-        platform.close()
+    policy = read_db(db, public.policy)
     click.echo(orjson.dumps(policy.as_json()).decode())
 
 
