@@ -168,6 +168,8 @@ def test_districts_acknowledge_before_their_deadline(api: Api) -> None:
     assert r.status_code == 200, r.text
     d = r.json()["dispatch"][0]
     assert d["acknowledged_at"] and not d["overdue"]
+    # Times in the city's offset, as in every answer (issue #7).
+    assert d["acknowledged_at"].endswith("+08:00") and r.json()["onset"].endswith("+08:00")
     assert api.post(own, f"/api/v1/warnings/{wid}/acknowledge", json={"district": "420102"}).status_code == 409
     pending = api.get("supervisor", "/api/v1/warnings/dispatch/pending").json()
     assert all(p["warning_id"] != wid for p in pending)

@@ -14,7 +14,7 @@ import contextlib
 import secrets
 import zlib
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -25,6 +25,7 @@ from cityops.errors import InvalidInput, NotFound
 from cityops.field import images, videos
 from cityops.field.blobs import BlobStore, BlobStoreUnavailable, blobs_for
 from cityops.store.codec import from_us, to_us
+from cityops.timefmt import iso
 
 if TYPE_CHECKING:
     from cityops.core import Platform
@@ -246,8 +247,9 @@ def for_case(repo: Any, case_id: int) -> list[dict[str, Any]]:
     return [_row(r) for r in rows]
 
 
-def public_json(row: dict[str, Any], base: str = "") -> dict[str, Any]:
-    """What callers see: no photo coordinates (the EXIF was stripped for a reason)."""
+def public_json(row: dict[str, Any], zone: tzinfo, base: str = "") -> dict[str, Any]:
+    """What callers see: no photo coordinates (the EXIF was stripped for a reason); times in the
+    city's offset, like every answer (`timefmt.iso`)."""
     return {
         "id": row["id"], "case_id": row["case_id"], "stage": row["stage"],
         "stage_label": list(STAGE_LABELS[row["stage"]]),
@@ -255,10 +257,10 @@ def public_json(row: dict[str, Any], base: str = "") -> dict[str, Any]:
         "thumbnail_url": f"{base}/api/v1/attachments/{row['id']}/thumbnail",
         "media_type": row["media_type"], "kind": media_kind(row["media_type"]), "size": row["size"],
         "width": row["width"], "height": row["height"], "duration_s": row.get("duration_s"),
-        "taken_at": row["taken_at"],
+        "taken_at": iso(row["taken_at"], zone),
         "distance_m": None if row["distance_m"] is None else round(row["distance_m"]),
         "flags": row["flags"], "flagged": bool(row["flags"]),
-        "uploaded_by": row["uploaded_by"], "uploaded_at": row["uploaded_at"],
+        "uploaded_by": row["uploaded_by"], "uploaded_at": iso(row["uploaded_at"], zone),
     }
 
 

@@ -66,7 +66,8 @@ async def upload(case_id: CaseId, request: Request, actor: ActorDep) -> JSON:
     data, texts = await read_upload(request, "file")
     stage = attachments.check_stage(texts.get("stage"))
     row, created = await store_photo(request.app.state.platform, actor, case_id, data, stage)
-    return JSON(attachments.public_json(row, _base(request)), status_code=201 if created else 200)
+    zone = request.app.state.platform.calendar.zone
+    return JSON(attachments.public_json(row, zone, _base(request)), status_code=201 if created else 200)
 
 
 def _base(request: Request) -> str:
@@ -79,7 +80,7 @@ def list_for_case(case_id: CaseId, request: Request, platform: PlatformDep, acto
     with platform.store.read() as repo:
         cases.get_visible(repo, case_id, actor)
         rows = attachments.for_case(repo, case_id)
-    return {"case_id": case_id, "attachments": [attachments.public_json(r, _base(request)) for r in rows]}
+    return {"case_id": case_id, "attachments": [attachments.public_json(r, platform.calendar.zone, _base(request)) for r in rows]}
 
 
 def _serve(platform: Any, actor: Any, attachment_id: str, thumbnail: bool) -> Response:

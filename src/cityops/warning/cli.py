@@ -154,7 +154,7 @@ def skill_cmd(point: str, db: str) -> None:
     platform = open_platform(db)
     try:
         with platform.store.read() as repo:
-            rows = get_skill(repo.conn, point)
+            rows = get_skill(repo.conn, point, platform.calendar.zone)
     finally:
         platform.close()
     if not rows:
@@ -182,7 +182,7 @@ def dispatch_cmd(overdue: bool, district: str | None, db: str) -> None:
     platform = open_platform(db)
     try:
         with platform.store.read() as repo:
-            rows = pending_dispatch(repo.conn, utcnow(), overdue, district)
+            rows = pending_dispatch(repo.conn, utcnow(), platform.calendar.zone, overdue, district)
     finally:
         platform.close()
     for r in rows:

@@ -16,12 +16,13 @@ import json
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from cityops.cases.models import Actor, Role
 from cityops.errors import Forbidden, IllegalTransition, InvalidInput, NotFound
+from cityops.timefmt import iso
 from cityops.warning import cap
 from cityops.warning.score import Skill
 
@@ -51,14 +52,14 @@ def save_skill(conn: sqlite3.Connection, point: str, forecast: str, threshold: f
     )
 
 
-def get_skill(conn: sqlite3.Connection, point: str) -> list[dict[str, Any]]:
+def get_skill(conn: sqlite3.Connection, point: str, zone: tzinfo) -> list[dict[str, Any]]:
     rows = conn.execute("SELECT * FROM warning_skill WHERE point = ? ORDER BY forecast", (point,)).fetchall()
     out = []
     for r in rows:
         d = dict(r)
         d["baselines"] = json.loads(d["baselines"])
         d["protocol"] = json.loads(d["protocol"])
-        d["computed_at"] = datetime.fromtimestamp(d["computed_at"], UTC).isoformat()
+        d["computed_at"] = _iso(d["computed_at"], zone)
         out.append(d)
     return out
 
@@ -224,19 +225,18 @@ def acknowledge(repo: Any, platform: Any, warning_id: int, district: str, actor:
         raise IllegalTransition("already acknowledged", "已签收")
 
 
-def dispatch_status(conn: sqlite3.Connection, warning_id: int, now: datetime) -> list[dict[str, Any]]:
+def dispatch_status(conn: sqlite3.Connection, warning_id: int, now: datetime, zone: tzinfo) -> list[dict[str, Any]]:
     rows = conn.execute("SELECT * FROM warning_dispatch WHERE warning_id=? ORDER BY district",
                         (warning_id,)).fetchall()
     n = _ts(now)
-    return [{"district": r["district"], "due_at": datetime.fromtimestamp(r["due_at"], UTC).isoformat(),
-             "acknowledged_at": (datetime.fromtimestamp(r["acknowledged_at"], UTC).isoformat()
-                                 if r["acknowledged_at"] else None),
+    return [{"district": r["district"], "due_at": _iso(r["due_at"], zone),
+             "acknowledged_at": _iso(r["acknowledged_at"], zone),
              "acknowledged_by": r["acknowledged_by"],
              "overdue": r["acknowledged_at"] is None and n > r["due_at"]
              or (r["acknowledged_at"] or 0) > r["due_at"]} for r in rows]
 
 
-def pending_dispatch(conn: sqlite3.Connection, now: datetime, overdue_only: bool = False,
+def pending_dispatch(conn: sqlite3.Connection, now: datetime, zone: tzinfo, overdue_only: bool = False,
                      district: str | None = None) -> list[dict[str, Any]]:
     """Dispatches of issued warnings not yet acknowledged, oldest due first (overdue flagged);
     only the overdue ones (past their deadline) with `overdue_only`, of one district with
@@ -248,7 +248,7 @@ def pending_dispatch(conn: sqlite3.Connection, now: datetime, overdue_only: bool
         " AND (? = 0 OR d.due_at < ?) AND (? IS NULL OR d.district = ?)"
         " ORDER BY d.due_at, d.warning_id, d.district", (int(overdue_only), n, district, district)).fetchall()
     return [{"warning_id": r["warning_id"], "identifier": r["identifier"], "level": r["level"],
-             "district": r["district"], "due_at": datetime.fromtimestamp(r["due_at"], UTC).isoformat(),
+             "district": r["district"], "due_at": _iso(r["due_at"], zone),
              "overdue": n > r["due_at"]} for r in rows]
 
 
@@ -276,7 +276,7 @@ def to_cap(platform: Any, row: sqlite3.Row, sent: datetime) -> cap.CapWarning:
     )
 
 
-def warning_dict(row: sqlite3.Row) -> dict[str, Any]:
+def warning_dict(row: sqlite3.Row, zone: tzinfo) -> dict[str, Any]:
     d = dict(row)
     d.pop("cap_xml", None)
     d["districts"] = json.loads(d["districts"])
@@ -284,8 +284,13 @@ def warning_dict(row: sqlite3.Row) -> dict[str, Any]:
     d["params"] = json.loads(d["params"])
     for k in ("onset", "expires", "sent", "created_at", "approved_at"):
         if d.get(k) is not None:
-            d[k] = datetime.fromtimestamp(d[k], UTC).isoformat()
+            d[k] = _iso(d[k], zone)
     return d
+
+
+def _iso(ts: float | None, zone: tzinfo) -> str | None:
+    """A stored epoch second as an answer's time: ISO 8601 in the city's offset (`timefmt.iso`)."""
+    return None if not ts else iso(datetime.fromtimestamp(ts, UTC), zone)
 
 
 def active(conn: sqlite3.Connection, now: datetime) -> list[sqlite3.Row]:

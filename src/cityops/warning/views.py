@@ -54,8 +54,8 @@ class WebhookIn(BaseModel):
 def _one(platform: Platform, warning_id: int) -> dict[str, Any]:
     with platform.store.read() as repo:
         row = service.get(repo.conn, warning_id)
-        out = service.warning_dict(row)
-        out["dispatch"] = service.dispatch_status(repo.conn, warning_id, utcnow())
+        out = service.warning_dict(row, platform.calendar.zone)
+        out["dispatch"] = service.dispatch_status(repo.conn, warning_id, utcnow(), platform.calendar.zone)
     return out
 
 
@@ -64,7 +64,7 @@ def list_warnings(platform: PlatformDep, actor: ActorDep, status: str | None = N
     with platform.store.read() as repo:
         sql = "SELECT * FROM warnings" + (" WHERE status = ?" if status else "") + " ORDER BY id DESC LIMIT 500"
         rows = repo.conn.execute(sql, (status,) if status else ()).fetchall()
-    return [service.warning_dict(r) for r in rows]
+    return [service.warning_dict(r, platform.calendar.zone) for r in rows]
 
 
 @router.post("", status_code=201, summary="Draft a warning (CAP Alert); a supervisor approves and issues it")
@@ -109,13 +109,13 @@ def pending(platform: PlatformDep, actor: ActorDep, overdue: bool = False,
     """待签收的预警下派 / Dispatches not yet acknowledged, oldest deadline first; `overdue=true`
     lists only those past their deadline (超期未签收), `district` one district's."""
     with platform.store.read() as repo:
-        return service.pending_dispatch(repo.conn, utcnow(), overdue, district)
+        return service.pending_dispatch(repo.conn, utcnow(), platform.calendar.zone, overdue, district)
 
 
 @router.get("/points/{point}/skill", summary="Back-test figures of a point's warnings")
 def skill(platform: PlatformDep, point: str) -> dict[str, Any]:
     with platform.store.read() as repo:
-        rows = service.get_skill(repo.conn, point)
+        rows = service.get_skill(repo.conn, point, platform.calendar.zone)
     if not rows:
         raise NotFound(f"no back-test stored for point {point}", f"监测点 {point} 尚无回测结果")
     return {"point": point, "skill": rows}
@@ -234,8 +234,8 @@ def alerts_geojson(request: Request, platform: PlatformDep) -> Response:
                            "level_roman": lv.roman, "severity": lv.severity, "msg_type": r["msg_type"],
                            "headline_zh": r["headline_zh"], "headline_en": r["headline_en"],
                            "districts": codes, "point": r["point"],
-                           "sent": datetime.fromtimestamp(r["sent"], now.tzinfo).isoformat(),
-                           "expires": datetime.fromtimestamp(r["expires"], now.tzinfo).isoformat(),
+                           "sent": datetime.fromtimestamp(r["sent"], platform.calendar.zone).isoformat(),
+                           "expires": datetime.fromtimestamp(r["expires"], platform.calendar.zone).isoformat(),
                            "cap": f"{base}/cap/alerts/{r['identifier']}.xml"},
         })
     body = json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False)

@@ -28,6 +28,7 @@ from cityops.cases.models import Actor, Role
 from cityops.core import Platform, utcnow
 from cityops.errors import InvalidInput
 from cityops.geo.models import CityPack
+from cityops.timefmt import iso
 from cityops.web import layers as layer_defs
 from cityops.web import queries, sensorlayers
 from cityops.web.feed import ChangeFeed, LayerSource
@@ -79,7 +80,7 @@ def open_cases(platform: PlatformDep, actor: ActorDep) -> dict[str, Any]:
     now = utcnow()
     with platform.store.read() as repo:
         out = queries.open_cases(repo.conn, now, _department(actor))
-    return {"now": now.isoformat(), **out}
+    return {"now": iso(now, platform.calendar.zone), **out}
 
 
 @router.get("/api/v1/dashboard/snapshot", summary="Open cases as they stood at a past time (history replay)")
