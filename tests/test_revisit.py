@@ -23,21 +23,13 @@ from cityops.errors import CityopsError, Forbidden, IllegalTransition, InvalidIn
 from cityops.notify.indicators import citizen_indicators
 from conftest import add_users
 from field_support import site_photo
+from test_workflow import FakeClock
 
 WUHAN = (114.3055, 30.5928)
 T0 = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)
 
 
 # --- REOPEN in the pure state machine -------------------------------------------------------
-class FakeClock:
-    def due(self, case: Case, start: datetime) -> datetime:
-        return start + timedelta(hours=4)
-
-    def extend(self, due: datetime, amount: float, unit: str) -> datetime:
-        return due + timedelta(hours=amount)
-
-    def shift(self, due: datetime, stopped_at: datetime, resumed_at: datetime) -> datetime:
-        return due + (resumed_at - stopped_at)
 
 
 def closed_case(**kw: Any) -> Case:
