@@ -142,9 +142,9 @@ def prepare_at(platform: Platform, data: bytes, case_id: int, lon: float | None,
     )
 
 
-_COLUMNS = ("id", "case_id", "stage", "sha256", "thumb_sha256", "media_type", "size", "width",
-            "height", "taken_at", "photo_lon", "photo_lat", "distance_m", "flags", "uploaded_by",
-            "uploaded_at", "duration_s")
+COLUMNS = ("id", "case_id", "stage", "sha256", "thumb_sha256", "media_type", "size", "width",
+           "height", "taken_at", "photo_lon", "photo_lat", "distance_m", "flags", "uploaded_by",
+           "uploaded_at", "duration_s")
 
 
 def record(repo: Any, platform: Platform, stored: Stored, actor: Actor) -> tuple[dict[str, Any], bool]:
@@ -152,19 +152,23 @@ def record(repo: Any, platform: Platform, stored: Stored, actor: Actor) -> tuple
     is the same attachment (a retried upload). Returns (row, created)."""
     cases.get_visible(repo, stored.case_id, actor)  # the case may have moved since the check
     same = repo.conn.execute(
-        f"SELECT {', '.join(_COLUMNS)} FROM attachments WHERE case_id = ? AND stage = ? AND sha256 = ?",
+        f"SELECT {', '.join(COLUMNS)} FROM attachments WHERE case_id = ? AND stage = ? AND sha256 = ?",
         (stored.case_id, stored.stage, stored.sha256),
     ).fetchone()
     if same is not None:
-        return _row(same), False
+        return row_dict(same), False
     repo.conn.execute(
-        f"INSERT INTO attachments ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})",
-        (stored.id, stored.case_id, stored.stage, stored.sha256, stored.thumb_sha256, stored.media_type,
-         stored.size, stored.width, stored.height, to_us(stored.taken_at), stored.photo_lon,
-         stored.photo_lat, stored.distance_m, orjson.dumps(list(stored.flags)).decode(),
-         stored.uploaded_by, to_us(stored.uploaded_at), stored.duration_s),
+        f"INSERT INTO attachments ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
+        values(stored, COLUMNS),
     )
     return _row_of(stored), True
+
+
+def values(stored: Stored, columns: tuple[str, ...]) -> tuple[Any, ...]:
+    """The stored upload as a row's values, in `columns`' order (times as µs, flags as JSON)."""
+    encode = {"taken_at": to_us(stored.taken_at), "uploaded_at": to_us(stored.uploaded_at),
+              "flags": orjson.dumps(list(stored.flags)).decode()}
+    return tuple(encode[c] if c in encode else getattr(stored, c) for c in columns)
 
 
 def discard(repo: Any, platform: Platform, digests: tuple[str, ...]) -> None:
@@ -179,7 +183,8 @@ def discard(repo: Any, platform: Platform, digests: tuple[str, ...]) -> None:
 
 
 def cleanup_orphans(repo: Any, platform: Platform, older_than_s: float = ORPHAN_GRACE_S) -> list[str]:
-    """Write op: remove stored files that no attachment row points at, older than the grace."""
+    """Write op: remove stored files that no attachment row (nor an open triage item's photo,
+    `_referenced`) points at, older than the grace."""
     store = blobs(platform)
     removed = []
     for digest in list(store.names(older_than_s)):
@@ -190,10 +195,13 @@ def cleanup_orphans(repo: Any, platform: Platform, older_than_s: float = ORPHAN_
 
 
 def copy_files(repo: Any, source: BlobStore, target: BlobStore) -> dict[str, int]:
-    """Copy every file an attachment row names from one store to another (moving a city's
-    photos from the directory to an S3 bucket, or back). Content-addressed: a file already in
-    the target is skipped, so an interrupted copy is simply run again."""
-    digests = sorted({d for row in repo.conn.execute("SELECT sha256, thumb_sha256 FROM attachments") for d in row})
+    """Copy every file an attachment row (or a photo held with a triage item) names from one
+    store to another (moving a city's photos from the directory to an S3 bucket, or back).
+    Content-addressed: a file already in the target is skipped, so an interrupted copy is
+    simply run again."""
+    named = repo.conn.execute("SELECT sha256, thumb_sha256 FROM attachments UNION "
+                              "SELECT sha256, thumb_sha256 FROM intel_triage_photos")
+    digests = sorted({d for row in named for d in row})
     out = {"copied": 0, "present": 0, "missing": 0}
     for digest in digests:
         if target.exists(digest):
@@ -208,14 +216,21 @@ def copy_files(repo: Any, source: BlobStore, target: BlobStore) -> dict[str, int
     return out
 
 
+# The photo of a request waiting in triage has no case yet: its row is held with the triage
+# item (cityops.intel.photos) and keeps its files for as long as the item is open.
+_HELD = ("SELECT 1 FROM intel_triage_photos p JOIN intel_triage t ON t.id = p.triage_id "
+         "WHERE t.status = 'open' AND (p.sha256 = ?1 OR p.thumb_sha256 = ?1) LIMIT 1")
+
+
 def _referenced(repo: Any, digest: str) -> bool:
     return repo.conn.execute(
         "SELECT 1 FROM attachments WHERE sha256 = ?1 OR thumb_sha256 = ?1 LIMIT 1", (digest,)
-    ).fetchone() is not None
+    ).fetchone() is not None or repo.conn.execute(_HELD, (digest,)).fetchone() is not None
 
 
-def _row(row: Any) -> dict[str, Any]:
-    out = {k: row[k] for k in _COLUMNS}
+def row_dict(row: Any, columns: tuple[str, ...] = COLUMNS) -> dict[str, Any]:
+    """A database row (attachments, or a held triage photo's `columns`) as a plain dict."""
+    out = {k: row[k] for k in columns}
     out["flags"] = orjson.loads(out["flags"])
     out["taken_at"] = from_us(out["taken_at"])
     out["uploaded_at"] = from_us(out["uploaded_at"])
@@ -231,20 +246,20 @@ def _row_of(stored: Stored) -> dict[str, Any]:
 def get(repo: Any, attachment_id: str, actor: Actor) -> dict[str, Any]:
     """One attachment the actor may see (scope of its case), or NotFound / Forbidden."""
     row = repo.conn.execute(
-        f"SELECT {', '.join(_COLUMNS)} FROM attachments WHERE id = ?", (attachment_id,)
+        f"SELECT {', '.join(COLUMNS)} FROM attachments WHERE id = ?", (attachment_id,)
     ).fetchone()
     if row is None:
         raise NotFound(f"no attachment {attachment_id}", f"附件 {attachment_id} 不存在")
     cases.get_visible(repo, int(row["case_id"]), actor)
-    return _row(row)
+    return row_dict(row)
 
 
 def for_case(repo: Any, case_id: int) -> list[dict[str, Any]]:
     rows = repo.conn.execute(
-        f"SELECT {', '.join(_COLUMNS)} FROM attachments WHERE case_id = ? ORDER BY uploaded_at, id",
+        f"SELECT {', '.join(COLUMNS)} FROM attachments WHERE case_id = ? ORDER BY uploaded_at, id",
         (case_id,),
     ).fetchall()
-    return [_row(r) for r in rows]
+    return [row_dict(r) for r in rows]
 
 
 def public_json(row: dict[str, Any], zone: tzinfo, base: str = "") -> dict[str, Any]:

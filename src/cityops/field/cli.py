@@ -20,7 +20,8 @@ def field() -> None:
 @click.option("--older-than", default=3600.0, show_default=True, help="seconds a file must be old")
 @_db
 def cleanup(older_than: float, db: str) -> None:
-    """Remove stored photo files that no attachment points at (a refused or crashed upload)."""
+    """Remove stored photo files that no attachment (nor an open triage item's photo) points at
+    (a refused or crashed upload)."""
     from cityops.field.attachments import cleanup_orphans
 
     platform = _platform(db)
@@ -36,7 +37,8 @@ def cleanup(older_than: float, db: str) -> None:
               help="s3: from the directory to the bucket named by $CITYOPS_S3_*; directory: back")
 @_db
 def migrate_files(target: str, db: str) -> None:
-    """Copy the attachments' files between the directory store and the S3-compatible store."""
+    """Copy the attachments' files (and triage items' photos) between the directory store and the
+    S3-compatible store."""
     from cityops.field.attachments import copy_files
     from cityops.field.blobs import S3Blobs, S3Config, directory_for
 

@@ -1,8 +1,10 @@
 """Open311 `media` (the FixMyStreet extension): a photo sent with the report, multipart.
 
 The photo is cleaned and stored before the report's write; the write takes the report in and
-records the photo in one transaction, and the request's `media_url` points at the photo (which,
-like every picture, is served only to those who may see the case).
+records the photo in one transaction (`intake.open311.service.submit`: on the case, or, for a
+catch-all request left for triage, held with the triage item until a person's pick moves it
+onto the case), and the request's `media_url` points at the photo (which, like every picture,
+is served only to those who may see the case, or, before that, who may triage).
 """
 
 from __future__ import annotations
@@ -36,6 +38,10 @@ async def media_part(request: Request) -> bytes | None:
 
 async def submit_with_media(platform: Platform, report: NewReport, key: ApiKey, now: datetime,
                             media: bytes, base_url: str) -> list[dict[str, Any]]:
+    """A request with its photo: the same steps and checks as a case photo (type from the
+    bytes, limits, judged against the request's point and time, place and time stripped)."""
+    from cityops.intake.open311 import service
+
     actor = Actor(f"open311:{key.name}", Role.COLLECTOR)
     stored = await asyncio.to_thread(attachments.prepare_at, platform, media, 0, report.lon, report.lat,
                                      now, "before", actor, now)
@@ -43,23 +49,7 @@ async def submit_with_media(platform: Platform, report: NewReport, key: ApiKey, 
     o311 = {**report.attributes.get("open311", {}), "media_url": url}
     report = replace(report, attributes={**report.attributes, "open311": o311})
     try:
-        return await platform.awrite(submit, report, key, now, stored)  # type: ignore[no-any-return]
+        return await platform.awrite(service.submit, report, key, now, stored)  # type: ignore[no-any-return]
     finally:
         # A refused report, or a replay whose first attempt already has its photo.
         await platform.awrite(attachments.discard, (stored.sha256, stored.thumb_sha256))
-
-
-def submit(repo: Any, platform: Platform, report: NewReport, key: ApiKey, now: datetime,
-           stored: attachments.Stored) -> list[dict[str, Any]]:
-    """Write op: the report through Open311's own submit, then its photo, in one transaction."""
-    from cityops.intake.open311 import service
-
-    replay = report.idempotency_key is not None and repo.idempotent_case(report.idempotency_key) is not None
-    answer = service.submit(repo, platform, report, key, now)
-    case_id = int(answer[0]["service_request_id"])
-    if not replay:
-        actor = Actor(f"open311:{key.name}", Role.COLLECTOR)
-        attachments.record(repo, platform, replace(stored, case_id=case_id), actor)
-    case = repo.get_case(case_id)
-    answer[0]["media_url"] = case.attributes.get("open311", {}).get("media_url", "") if case else ""
-    return answer

@@ -17,7 +17,7 @@ from cityops.api.routing import feature_router
 from cityops.cases import service as cases
 from cityops.cases.models import Actor, Role
 from cityops.core import Platform, utcnow
-from cityops.errors import CityopsError, InvalidInput
+from cityops.errors import CityopsError, InvalidInput, NotFound
 from cityops.field import attachments, drone, images, patrol, plan, videos
 from cityops.field.pwa import inspector_grid
 
@@ -84,8 +84,13 @@ def list_for_case(case_id: CaseId, request: Request, platform: PlatformDep, acto
 
 
 def _serve(platform: Any, actor: Any, attachment_id: str, thumbnail: bool) -> Response:
+    from cityops.intel import photos
+
     with platform.store.read() as repo:
-        row = attachments.get(repo, attachment_id, actor)
+        try:
+            row = attachments.get(repo, attachment_id, actor)
+        except NotFound:  # the photo of a request waiting in triage: for those who triage
+            row = photos.get(repo, attachment_id, actor)
     digest = row["thumb_sha256"] if thumbnail else row["sha256"]
     data = attachments.blobs(platform).get(digest)
     if data is None:

@@ -96,6 +96,38 @@ def threshold_cmd(value: float | None, db: str) -> None:
     p.close()
 
 
+@intel.command("triage")
+@DB
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--json", "as_json", is_flag=True, help="the items as GET /api/v1/triage answers them")
+def triage_cmd(db: str, limit: int, as_json: bool) -> None:
+    """待分拣 / the open triage queue: each report, the model's suggestion and the photo it sent
+    (fetch it at GET /api/v1/attachments/ID with a triaging user's token)."""
+    from cityops.intel import photos
+
+    p = open_platform(db)
+    try:
+        with p.store.read() as repo:
+            items = store.open_triage(repo.conn, limit, 0)[0]
+            held = photos.of_items(repo, [i["id"] for i in items])
+        for item in items:
+            item["photo"] = photos.public_json(held[item["id"]], p) if item["id"] in held else None
+    finally:
+        p.close()
+    if as_json:
+        click.echo(orjson.dumps(items, option=orjson.OPT_INDENT_2).decode())
+        return
+    if not items:
+        click.echo("待分拣为空 / nothing waits in triage")
+    for item in items:
+        click.echo(f"#{item['id']}  {item['reason']}  suggested {item['suggested']} ({item['confidence']:.2f})  "
+                   f"{item['source']}  {item['text']}")
+        if (photo := item["photo"]) is not None:
+            flags = ", ".join(f["code"] for f in photo["flags"]) or "no flags"
+            click.echo(f"    照片 photo {photo['media_type']} {photo['width']}x{photo['height']} ({flags}): "
+                       f"GET {photo['url']}")
+
+
 @intel.command("classify")
 @click.argument("text")
 @DB

@@ -22,7 +22,9 @@ from cityops.cases import service as cases
 from cityops.cases.models import Actor, Case, Change
 from cityops.cases.routing import candidates
 from cityops.errors import Forbidden, InvalidInput, NotFound
-from cityops.intel import llm, places, store
+from cityops.field import attachments
+from cityops.field.attachments import Stored
+from cityops.intel import llm, photos, places, store
 from cityops.intel.model import TextModel
 from cityops.intel.summary import Draft, Names, Summary, draft_reply, source_kind, summarise
 from cityops.intel.text import check, readable_share
@@ -132,13 +134,19 @@ def _epoch(now: datetime) -> int:
 def accept_text(repo: SqliteRepo, platform: Platform, text: str, lon: float | None, lat: float | None,
                 source: str, address: str, result: dict[str, Any], actor: Actor,
                 now: datetime, *, reporter: str | None = None, attributes: dict[str, Any] | None = None,
-                idempotency_key: str | None = None) -> dict[str, Any]:
+                idempotency_key: str | None = None, photo: Stored | None = None) -> dict[str, Any]:
     """Write op for a report that came without a matter code (hotline free text, an Open311
     catch-all service), classified as `result`: a case with the predicted code when the answer
     reaches the city's threshold and the place is known, otherwise an item in the triage queue
-    that keeps the source's `attributes` for the case a person's pick will create."""
+    that keeps the source's `attributes` for the case a person's pick will create. A `photo`
+    already stored (Open311 `media`) is recorded on the case, or held with the item
+    (`intel.photos`) until the pick moves it onto the case."""
     if actor.role not in cases.INTAKE_ROLES:
         raise Forbidden(f"role '{actor.role}' may not report cases", f"角色 {actor.role} 无权上报")
+    if idempotency_key and (first := _first_answer(repo, idempotency_key)) is not None:
+        # A retried request (its answer was lost) gets its first case or item back, and its
+        # photo is not recorded twice, even if the threshold changed in between.
+        return first
     loc = result["location"]
     point = (lon, lat) if lon is not None and lat is not None else None
     if point is None and loc["source"] == "text" and loc["confidence"] >= 0.8:
@@ -146,12 +154,11 @@ def accept_text(repo: SqliteRepo, platform: Platform, text: str, lon: float | No
     sure = result["confidence"] >= store.threshold(repo.conn)
     if not sure or point is None:
         reason = "low_confidence" if not sure else "no_location"
-        if idempotency_key and (first := store.triage_by_key(repo.conn, idempotency_key)) is not None:
-            # A retried request (its answer was lost) gets its first item back, not a second one.
-            return {"triage": first["id"], "reason": first["reason"], "attributes": first["attributes"]}
         kept = {**(attributes or {}), **({"idempotency_key": idempotency_key} if idempotency_key else {})}
         item = store.add_triage(repo.conn, _epoch(now), text, lon, lat, source, address, reporter or actor.name,
                                 result, reason, kept)
+        if photo is not None:
+            photos.hold(repo, item, photo)
         return {"triage": item, "reason": reason, "attributes": kept}
     report = cases.NewReport(
         matter_code=result["matter_code"], description=text, lon=point[0], lat=point[1], source=source,
@@ -159,7 +166,20 @@ def accept_text(repo: SqliteRepo, platform: Platform, text: str, lon: float | No
         attributes={**(attributes or {}), "intel": intel_attributes(result)}, idempotency_key=idempotency_key,
     )
     case = cases.intake(repo, platform, report, actor, now)
+    if photo is not None:
+        attachments.record(repo, platform, replace(photo, case_id=case.id), actor)
     return {"case": case}
+
+
+def _first_answer(repo: SqliteRepo, idempotency_key: str) -> dict[str, Any] | None:
+    """What the first request with this key gave: its case, or its triage item."""
+    case_id = repo.idempotent_case(idempotency_key)
+    if case_id is not None and (case := repo.get_case(case_id)) is not None:
+        return {"case": case}
+    first = store.triage_by_key(repo.conn, idempotency_key)
+    if first is None:
+        return None
+    return {"triage": first["id"], "reason": first["reason"], "attributes": first["attributes"]}
 
 
 def intel_attributes(result: dict[str, Any]) -> dict[str, Any]:
@@ -171,7 +191,8 @@ def intel_attributes(result: dict[str, Any]) -> dict[str, Any]:
 def resolve_triage(repo: SqliteRepo, platform: Platform, item: int, matter_code: str,
                    lon: float | None, lat: float | None, actor: Actor, now: datetime) -> Case:
     """Write op: a person picked the code. The pick is kept as training data; the report
-    becomes a case through the ordinary intake."""
+    becomes a case through the ordinary intake, and a photo held with the item becomes the
+    case's attachment."""
     row = store.triage(repo.conn, item)
     if row is None:
         raise NotFound(f"no triage item {item}", f"待分拣 {item} 不存在")
@@ -190,6 +211,7 @@ def resolve_triage(repo: SqliteRepo, platform: Platform, item: int, matter_code:
                     "intel": {"triage": item, "suggested": row["suggested"], "confidence": row["confidence"]}},
     )
     case = cases.intake(repo, platform, report, replace(actor), now)
+    photos.to_case(repo, platform, item, case, actor)  # the request's photo, if it sent one
     at = _epoch(now)
     store.close_triage(repo.conn, item, matter_code, case.id, actor.name, at)
     store.add_correction(repo.conn, at, row["text"], matter_code, row["suggested"], row["confidence"],

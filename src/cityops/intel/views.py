@@ -4,19 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Path, Query
+from fastapi import Path, Query, Request
 from pydantic import BaseModel, Field
 
 from cityops.api.deps import ActorDep, PlatformDep, require
 from cityops.api.routing import feature_router
-from cityops.cases.models import Role
 from cityops.cases.views import CaseId, case_json
 from cityops.core import utcnow
-from cityops.intel import service, store
+from cityops.intel import photos, service, store
+from cityops.intel.photos import TRIAGE_ROLES
 from cityops.intel.text import MAX_TEXT
 
 router = feature_router("/api/v1", "intel")
-TRIAGE_ROLES = (Role.ACCEPTOR, Role.SUPERVISOR, Role.COLLECTOR)
 
 
 class ClassifyIn(BaseModel):
@@ -61,12 +60,17 @@ async def report_text(body: TextReportIn, platform: PlatformDep, actor: ActorDep
 
 @router.get("/triage", summary="Reports waiting for a person to pick the matter code (待分拣)")
 def list_triage(
-    platform: PlatformDep, actor: ActorDep,
+    request: Request, platform: PlatformDep, actor: ActorDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=2**62)] = 0,
 ) -> dict[str, Any]:
     require(actor, *TRIAGE_ROLES)
-    items, total = store.open_triage(platform.store.reader().conn, limit, offset)
+    with platform.store.read() as repo:  # the items and their photos from one snapshot
+        items, total = store.open_triage(repo.conn, limit, offset)
+        held = photos.of_items(repo, [i["id"] for i in items])
+    base = str(request.base_url).rstrip("/")
+    for item in items:  # the photo the request sent (Open311 `media`), or null
+        item["photo"] = photos.public_json(held[item["id"]], platform, base) if item["id"] in held else None
     return {"total": total, "threshold": service.threshold(platform), "items": items}
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -18,6 +19,8 @@ from cityops.cases import service as cases
 from cityops.cases.models import FINAL_STATUSES, Actor, Case, HistoryEntry, Role, Status
 from cityops.cases.workflow import Command
 from cityops.errors import CityopsError
+from cityops.field import attachments
+from cityops.field.attachments import Stored
 from cityops.intake.open311 import keys, mapping, params, public, services, updates
 from cityops.intake.open311.errors import Open311Error, bad_request, from_domain
 from cityops.store.base import ApiKey, CaseQuery, Repo
@@ -153,29 +156,55 @@ def _classified(platform: Platform, sub: params.Submission, key: ApiKey, header:
     )
 
 
-def submit(repo: Repo, platform: Platform, report: cases.NewReport, key: ApiKey, now: datetime) -> list[dict[str, Any]]:
+def submit(repo: Repo, platform: Platform, report: cases.NewReport, key: ApiKey, now: datetime,
+           photo: Stored | None = None) -> list[dict[str, Any]]:
     """信息收集 through the one intake every source uses; returns the POST's answer.
 
+    A sure request becomes a case, an unsure catch-all one a triage item; a `photo` already
+    stored (multipart `media`, `field.open311`) is recorded with either in the same write, and
+    the answer names it (`media_url`, the first request's on a retry).
     The answer is built here, inside the write, so that only it (not the whole case) travels
     back from the server's write process."""
     actor = Actor(f"open311:{key.name}", Role.COLLECTOR)
     try:
-        if not report.matter_code:
-            return _to_triage(repo, platform, report, actor, now)
+        if not report.matter_code or _went_to_triage(repo, report.idempotency_key):
+            return _to_triage(repo, platform, report, actor, now, photo)
+        replay = report.idempotency_key is not None and repo.idempotent_case(report.idempotency_key) is not None
         case = cases.intake(repo, platform, report, actor, now)
+        if photo is not None and not replay:
+            attachments.record(repo, platform, replace(photo, case_id=case.id), actor)
     except CityopsError as exc:
         raise from_domain(exc) from exc
-    token = request_token(case)
+    return [_case_answer(repo, platform, case, request_token(case), photo)]
+
+
+def _went_to_triage(repo: Any, idempotency_key: str | None) -> bool:
+    """A retry of a request that went to triage answers as the first did, even where the
+    classifier is sure of it now: no case beside the item, no second photo."""
+    from cityops.intel import store as intel_store
+
+    return idempotency_key is not None and intel_store.triage_by_key(repo.conn, idempotency_key) is not None
+
+
+def _case_answer(repo: Repo, platform: Platform, case: Case, token: str, photo: Stored | None) -> dict[str, Any]:
     repo.add_open311_token(token, case.id)
-    return [{"service_request_id": str(case.id), "token": token,
-             "service_notice": service_notice(platform, case), "account_id": ""}]
+    answer = {"service_request_id": str(case.id), "token": token,
+              "service_notice": service_notice(platform, case), "account_id": ""}
+    return {**answer, "media_url": _media_url(case.attributes)} if photo is not None else answer
+
+
+def _media_url(attributes: Mapping[str, Any]) -> str:
+    o311 = attributes.get("open311")
+    url = o311.get("media_url") if isinstance(o311, dict) else None
+    return url if isinstance(url, str) else ""
 
 
 def _to_triage(repo: Any, platform: Platform, report: cases.NewReport, actor: Actor,
-               now: datetime) -> list[dict[str, Any]]:
+               now: datetime, photo: Stored | None) -> list[dict[str, Any]]:
     """A catch-all request the model was unsure of: a person picks the matter (triage). The
     answer is the spec's deferred one, a token without a service_request_id; the token is kept
-    with the item and is linked to the case once a person decides (`token_of_triaged_case`)."""
+    with the item and is linked to the case once a person decides (`token_of_triaged_case`).
+    Its photo is held with the item (`intel.photos`) and becomes the case's attachment then."""
     from cityops.intel import service as intel
 
     result = report.attributes["intel"]
@@ -184,15 +213,17 @@ def _to_triage(repo: Any, platform: Platform, report: cases.NewReport, actor: Ac
     attributes["open311"] = {**attributes["open311"], "token": token}
     out = intel.accept_text(repo, platform, report.description, report.lon, report.lat, report.source,
                             report.address, result, actor, now, reporter=report.reporter,
-                            attributes=attributes, idempotency_key=report.idempotency_key)
-    if "case" in out:  # the threshold was lowered meanwhile: dispatched after all
-        repo.add_open311_token(token, out["case"].id)
-        return [{"service_request_id": str(out["case"].id), "token": token,
-                 "service_notice": service_notice(platform, out["case"]), "account_id": ""}]
+                            attributes=attributes, idempotency_key=report.idempotency_key, photo=photo)
+    if "case" in out:  # the threshold was lowered meanwhile (or a retry of a sure request): a case
+        case = out["case"]
+        kept = (case.attributes or {}).get("open311")
+        kept = kept.get("token") if isinstance(kept, dict) else None
+        return [_case_answer(repo, platform, case, kept if isinstance(kept, str) and kept else request_token(case), photo)]
     first = out.get("attributes", {}).get("open311")  # a retry answers with the first request's token
     token = first["token"] if isinstance(first, dict) and isinstance(first.get("token"), str) else token
-    return [{"token": token, "account_id": "",
-             "service_notice": "已转人工分拣，确定类别后受理 / a person will pick the category, then it is accepted"}]
+    answer = {"token": token, "account_id": "",
+              "service_notice": "已转人工分拣，确定类别后受理 / a person will pick the category, then it is accepted"}
+    return [{**answer, "media_url": _media_url(out.get("attributes", {}))} if photo is not None else answer]
 
 
 @hooks.on_case_changed

@@ -87,7 +87,7 @@ async def create(request: Request, fmt: str) -> Response:
         report = service.prepare(platform, sub, key, request.headers.get("idempotency-key") or None)
         now = utcnow()
         media = await field_open311.media_part(request)  # multipart `media` (FixMyStreet)
-        if media is not None and report.matter_code:  # (a report left for triage keeps no photo)
+        if media is not None:  # on the case, or held with the triage item of an unsure `other`
             return await field_open311.submit_with_media(platform, report, key, now, media, str(request.base_url))
         return await platform.awrite(service.submit, report, key, now)
     return await _answer(fmt, "service_requests", work)
