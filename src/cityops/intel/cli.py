@@ -150,20 +150,22 @@ def eval_group() -> None:
               help="category tree CSV (一级分类, 二级分类, 三级分类) added to every training fold "
                    "[default: taxonomy_3level.csv beside --data, if there]")
 @click.option("--no-taxonomy", is_flag=True, help="train on the messages alone")
+@click.option("--no-embedding", is_flag=True, help="n-grams only, without the sentence encoder (faster)")
 @click.option("--folds", default=5, show_default=True)
 @click.option("--seed", default=0, show_default=True)
-def eval_classify(path: Path, tree: Path | None, no_taxonomy: bool, folds: int, seed: int) -> None:
+def eval_classify(path: Path, tree: Path | None, no_taxonomy: bool, no_embedding: bool, folds: int, seed: int) -> None:
     """分类评测 / stratified k-fold accuracy and macro-F1 of the product's model family."""
-    from cityops.intel.evaluation import TAXONOMY, cross_validate, read, taxonomy
+    from cityops.intel.evaluation import NO_PRIOR, TAXONOMY, cross_validate, read, taxonomy
 
     texts, labels = read(path)
     if tree is None and not no_taxonomy and (path.parent / TAXONOMY).is_file():
         tree = path.parent / TAXONOMY
-    prior = taxonomy(tree) if tree is not None and not no_taxonomy else ([], [])
-    r = cross_validate(texts, labels, folds, seed, prior)
+    prior = taxonomy(tree) if tree is not None and not no_taxonomy else NO_PRIOR
+    r = cross_validate(texts, labels, folds, seed, prior, embedding=not no_embedding)
     click.echo(f"data: {path} ({r.n} messages, {len(r.per_class)} classes), {folds}-fold stratified, seed {seed}")
     click.echo(f"category tree: {tree} ({r.n_prior} paths of these classes in every training fold)"
                if r.n_prior else "category tree: none")
+    click.echo(f"sentence encoder: {r.embedding or 'none'}")
     click.echo(f"accuracy {r.accuracy:.4f}")
     click.echo(f"macro-F1 {r.macro_f1:.4f}")
     click.echo("class  support  precision  recall  f1")

@@ -4,19 +4,22 @@ Stratified 5-fold cross-validation, shuffled with a fixed seed: the product's mo
 (`TextModel`) is trained on four folds and scored on the fifth; every message is predicted
 exactly once. The features are the message's subject (留言主题) and details (留言详情) only, as
 two fields: character 1–2-gram TF-IDF blocks, one per field (the department model's fixed
-configuration, `DEPARTMENT_ANALYZERS`). Prior knowledge that is not a message: the category tree
-(`taxonomy_3level.csv`, each second/third-level path named once as a subject, labelled with its
-first-level class) is added to every training fold and never to a test fold. No setting is
-chosen on a test fold: the configuration is fixed in code. Also reported: the triage
+configuration, `DEPARTMENT_ANALYZERS`), and, unless turned off, the sentence-encoder block
+(`intel.embed`: the subject, and subject with details). Prior knowledge that is not a message:
+the category tree (`taxonomy_3level.csv`, each second/third-level path named once as a subject,
+labelled with its first-level class, its second level as the latent group) is added to every
+training fold and never to a test fold. No setting is chosen on a test fold: the configuration
+is fixed in code. Also reported: the triage
 trade-off, the accuracy on the messages a threshold would dispatch automatically against the
 share it would send to a person.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -42,6 +45,23 @@ class Result:
     per_class: dict[str, tuple[int, float, float, float]]  # support, precision, recall, f1
     tradeoff: list[tuple[float, float, float]] = field(default_factory=list)  # threshold, share auto, accuracy auto
     n_prior: int = 0  # category-tree texts added to each training fold
+    embedding: str | None = None  # the sentence encoder used, or None (off, or not available here)
+
+
+class Prior(NamedTuple):
+    """Category-tree texts added to every training fold, their first-level class and their
+    second-level group."""
+
+    texts: list[str]
+    labels: list[str]
+    groups: list[str]
+
+    def of(self, classes: set[str]) -> Prior:
+        keep = [i for i, label in enumerate(self.labels) if label in classes]
+        return Prior(*([col[i] for i in keep] for col in self))
+
+
+NO_PRIOR = Prior([], [], [])
 
 
 def _csv(path: Path, columns: tuple[str, ...]) -> Any:
@@ -64,16 +84,24 @@ def read(path: Path) -> tuple[list[str], list[str]]:
     return texts, [str(x) for x in df[LABEL]]
 
 
-def taxonomy(path: Path) -> tuple[list[str], list[str]]:
+def taxonomy(path: Path) -> Prior:
     """The category tree as training text: each distinct second/third-level path (without the
-    catch-all 其他) as a subject, labelled with its first-level class."""
+    catch-all 其他) as a subject, labelled with its first-level class, grouped by its second."""
     df = _csv(path, (LABEL, LEVEL2, LEVEL3))
-    seen: dict[str, str] = {}
+    seen: dict[str, tuple[str, str]] = {}
     for top, second, third in zip(df[LABEL], df[LEVEL2], df[LEVEL3], strict=True):
         name = " ".join(x for x in (second, third) if x and x != "其他")
         if name:
-            seen.setdefault(join_fields(name, ""), str(top))
-    return list(seen), list(seen.values())
+            seen.setdefault(join_fields(name, ""), (str(top), str(second)))
+    return Prior(list(seen), [v[0] for v in seen.values()], [v[1] for v in seen.values()])
+
+
+def department_model(texts: Sequence[str], labels: Sequence[str], prior: Prior = NO_PRIOR, seed: int = 0,
+                     embedding: bool = True) -> TextModel:
+    """The department model's fixed configuration (see the module's note)."""
+    return TextModel.fit(texts, labels, seed=seed, extra=(prior.texts, prior.labels),
+                         extra_groups=prior.groups, analyzers=DEPARTMENT_ANALYZERS, n_fields=2,
+                         embedding=embedding)
 
 
 def macro(truth: npt.NDArray[np.str_], pred: npt.NDArray[np.str_]) -> tuple[float, dict[str, tuple[int, float, float, float]]]:
@@ -87,19 +115,18 @@ def macro(truth: npt.NDArray[np.str_], pred: npt.NDArray[np.str_]) -> tuple[floa
 
 
 def cross_validate(texts: list[str], labels: list[str], folds: int = 5, seed: int = 0,
-                   prior: tuple[list[str], list[str]] = ([], [])) -> Result:
-    """`prior`: (texts, labels) added to every training fold (only those of the data's classes)."""
+                   prior: Prior = NO_PRIOR, embedding: bool = True) -> Result:
+    """`prior`: added to every training fold (only the paths of the data's classes)."""
     from sklearn.model_selection import StratifiedKFold
 
     y = np.asarray(labels)
-    classes = set(labels)
-    keep = [i for i, label in enumerate(prior[1]) if label in classes]
-    extra = ([prior[0][i] for i in keep], [prior[1][i] for i in keep])
+    extra = prior.of(set(labels))
     pred = np.empty(len(y), dtype=object)
     conf = np.zeros(len(y))
+    used: str | None = None
     for train, test in StratifiedKFold(folds, shuffle=True, random_state=seed).split(texts, y):
-        model = TextModel.fit([texts[i] for i in train], list(y[train]), seed=seed, extra=extra,
-                              analyzers=DEPARTMENT_ANALYZERS, n_fields=2)
+        model = department_model([texts[i] for i in train], list(y[train]), extra, seed, embedding)
+        used = model.info.get("embedding")
         p = model.proba([texts[i] for i in test])
         pred[test] = [model.labels[j] for j in p.argmax(axis=1)]
         conf[test] = p.max(axis=1)
@@ -110,7 +137,7 @@ def cross_validate(texts: list[str], labels: list[str], folds: int = 5, seed: in
     for t in THRESHOLDS:
         auto = conf >= t
         tradeoff.append((t, float(auto.mean()), float(right[auto].mean()) if auto.any() else float("nan")))
-    return Result(len(y), float(right.mean()), f1, per, tradeoff, len(extra[0]))
+    return Result(len(y), float(right.mean()), f1, per, tradeoff, len(extra.texts), used)
 
 
 def matter_set() -> tuple[list[str], list[str]]:

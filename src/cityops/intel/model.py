@@ -1,4 +1,5 @@
-"""The text classifier: TF-IDF over characters and jieba words, a linear SVM, calibrated scores.
+"""The text classifier: TF-IDF over characters and jieba words, optionally sentence embeddings,
+a linear SVM, calibrated scores.
 
 Why this family: it trains in seconds on two cores, needs no weights from outside (jieba ships
 its dictionary), reads Chinese without caring much about segmentation errors (the character
@@ -6,6 +7,16 @@ n-grams carry it) and English as well. The SVM's scores s become probabilities b
 a temperature T, p = softmax(s / T), with T fitted on a held-out fold (minimum log loss); so a
 confidence of 0.8 means about 80 % of such answers are right, which the triage threshold needs.
 The fitted weights are kept as a float32 matrix, not as the fitting library's objects.
+
+With `embedding=True` each text also gets dense blocks from a multilingual sentence encoder
+(`intel.embed`): for a two-field text the subject alone and subject with details, centred on
+the training texts' mean and unit length, weighted like one TF-IDF block in all. They carry
+meaning the n-grams miss ("公交车" and "公共汽车" share one character). With `extra_groups`
+(the second level of a category tree, one name per `extra` text) each class becomes a set of
+latent sub-classes: a training text joins the group of its own class whose tree entry it is
+nearest to in embedding space, the SVM separates the groups, and a class scores its best
+group's score. A class such as 城乡建设 that gathers buses, housing funds and planning is no
+longer one linear region.
 """
 
 from __future__ import annotations
@@ -16,15 +27,17 @@ import logging
 import pickle
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from scipy.sparse import csr_matrix, hstack
 
 from cityops.intel.text import MODEL_CHARS, clean
 
-FORMAT = 2  # bump when the pickled layout changes; older artifacts are refused, not misread
+FORMAT = 3  # bump when the pickled layout changes; older artifacts are refused, not misread
+READS = (2, 3)  # format 2: no embedding block, no groups
 Floats = npt.NDArray[np.float64]
 FIELD = "\u241e"  # separates a text's fields (a message's subject from its details) for a `fields=2` model
 ANALYZERS = ("chars", "words")
@@ -40,6 +53,42 @@ def words(text: str) -> list[str]:
 
 def prepare(text: str) -> str:
     return clean(text)[:MODEL_CHARS].lower()
+
+
+def views(text: str, n_fields: int) -> list[str]:
+    """What the sentence encoder reads of a text (cleaned, cut like the n-grams, case kept): a
+    two-field text as its subject and as subject with details; else the whole text."""
+    text = clean(text)[:MODEL_CHARS]
+    if n_fields < 2:
+        return [text]
+    subject = field_of(0, text).strip()
+    rest = " ".join(field_of(i, text).strip() for i in range(1, n_fields)).strip()
+    return [subject or rest, f"{subject}。{rest}" if subject and rest else subject or rest]
+
+
+def dense(texts: Sequence[str], n_fields: int, mean: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """The embedding block of these texts: per view centred on `mean` (views × dim), unit
+    length, the views side by side and scaled so that the whole block has unit length."""
+    from cityops.intel import embed
+
+    n_views = mean.shape[0]
+    out = np.zeros((len(texts), n_views * embed.DIM), dtype=np.float32)
+    if not texts:
+        return out
+    per = [views(t, n_fields) for t in texts]
+    for v in range(n_views):
+        e = embed.embed([p[v] for p in per]) - mean[v]
+        norm = np.linalg.norm(e, axis=1, keepdims=True)
+        out[:, v * embed.DIM:(v + 1) * embed.DIM] = e / np.maximum(norm, 1e-6) / np.sqrt(n_views)
+    return out
+
+
+def view_mean(texts: Sequence[str], n_fields: int) -> npt.NDArray[np.float32]:
+    from cityops.intel import embed
+
+    per = [views(t, n_fields) for t in texts]
+    n_views = len(per[0])
+    return np.vstack([embed.embed([p[v] for p in per]).mean(axis=0) for v in range(n_views)]).astype(np.float32)
 
 
 def join_fields(*parts: str) -> str:
@@ -109,9 +158,14 @@ def fit_temperature(scores: Floats, truth: npt.NDArray[np.int64]) -> float:
     return best
 
 
+GROUP = "\u241f"  # joins a class and its latent group in the SVM's labels
+
+
 @dataclass
 class TextModel:
-    """A fitted classifier: vectoriser, weights (classes × features), temperature."""
+    """A fitted classifier: vectoriser, weights (rows × features), temperature. `rows` names the
+    class of each weight row when classes have latent groups (rows sorted by class), else None:
+    one row per class. `mean` is the embedding block's centre (views × dim), None without one."""
 
     labels: tuple[str, ...]
     vectoriser: Any
@@ -119,17 +173,29 @@ class TextModel:
     bias: npt.NDArray[np.float32]
     temperature: float = 1.0
     info: dict[str, Any] = field(default_factory=dict)
+    mean: npt.NDArray[np.float32] | None = None
+    rows: npt.NDArray[np.int64] | None = None
 
     @classmethod
     def fit(cls, texts: Sequence[str], labels: Sequence[str], c: float = 1.0,
             max_chars: int = 40_000, max_words: int = 20_000, seed: int = 0,
             analyzers: Sequence[str] = ANALYZERS, n_fields: int = 1,
-            extra: tuple[Sequence[str], Sequence[str]] = ((), ())) -> TextModel:
+            extra: tuple[Sequence[str], Sequence[str]] = ((), ()),
+            embedding: bool = False, extra_groups: Sequence[str] = ()) -> TextModel:
         """`extra` (texts, labels) are always trained on and never held out for the temperature:
-        prior knowledge such as a category tree's names, not examples of real input."""
-        x_text, y = _at_least([prepare(t) for t in texts], list(labels), 2)
+        prior knowledge such as a category tree's names, not examples of real input.
+        `embedding`: add the sentence-encoder block (left out, and said so in `info`, where the
+        encoder cannot load). `extra_groups`: a group name per extra text (latent sub-classes,
+        used with the embedding block)."""
+        from cityops.intel import embed
+
+        base, y = _at_least([clean(t)[:MODEL_CHARS] for t in texts], list(labels), 2)
         if len(set(y)) < 2:
             raise ValueError("need at least two classes to train")
+        if extra_groups and len(extra_groups) != len(extra[0]):
+            raise ValueError("extra_groups needs one group per extra text")
+        wanted, embedding = embedding, embedding and embed.available()
+        n_real = len(base)
         # 1. temperature, from a held-out fold (every class keeps an example on each side)
         rng = np.random.default_rng(seed)
         y_arr = np.asarray(y)
@@ -138,28 +204,52 @@ class TextModel:
             idx = np.flatnonzero(y_arr == label)
             rng.shuffle(idx)
             held[idx[: max(1, len(idx) // 5)]] = True
-        x_text += [prepare(t) for t in extra[0]]
+        base += [clean(t)[:MODEL_CHARS] for t in extra[0]]
         y += list(extra[1])
-        y_arr = np.asarray(y)
+        x_text = [b.lower() for b in base]
         held = np.concatenate([held, np.zeros(len(extra[0]), dtype=bool)])
+        fitted = ~held
+
+        def design(vectoriser: Any, mean: Any, rows: npt.NDArray[np.bool_] | None) -> Any:
+            """The feature matrix of the chosen rows (all when None), fitting the vectoriser."""
+            pick = np.arange(len(base)) if rows is None else np.flatnonzero(rows)
+            x = vectoriser.fit_transform([x_text[i] for i in pick])
+            return x if mean is None else hstack([x, csr_matrix(dense([base[i] for i in pick], n_fields, mean))]).tocsr()
+
+        def transform(vectoriser: Any, mean: Any, pick: npt.NDArray[np.int64]) -> Any:
+            x = vectoriser.transform([x_text[i] for i in pick])
+            return x if mean is None else hstack([x, csr_matrix(dense([base[i] for i in pick], n_fields, mean))]).tocsr()
+
+        mean_fit = view_mean([base[i] for i in np.flatnonzero(fitted[:n_real])], n_fields) if embedding else None
+        mean_all = view_mean(base[:n_real], n_fields) if embedding else None
+        targets = list(y)
+        if mean_all is not None and extra_groups:
+            targets = _grouped(dense(base, n_fields, mean_all), y, n_real, list(extra_groups))
         fold = _features(max_chars, max_words, analyzers, n_fields)
-        x_fit = fold.fit_transform([x_text[i] for i in np.flatnonzero(~held)])
-        coef, bias, classes = _svm(x_fit, list(y_arr[~held]), c)
-        scores = np.asarray(fold.transform([x_text[i] for i in np.flatnonzero(held)]) @ coef.T + bias)
-        pos = {k: i for i, k in enumerate(classes)}
-        temperature = fit_temperature(scores.astype(np.float64), np.array([pos[k] for k in y_arr[held]]))
+        x_fit = design(fold, mean_fit, fitted)
+        coef, bias, classes = _svm(x_fit, [targets[i] for i in np.flatnonzero(fitted)], c)
+        part_labels, coef, bias, rows = _rows(classes, coef, bias)
+        raw = np.asarray(transform(fold, mean_fit, np.flatnonzero(held)) @ coef.T + bias, dtype=np.float64)
+        scores = _reduce(raw, _starts(rows))
+        pos = {k: i for i, k in enumerate(part_labels)}
+        temperature = fit_temperature(scores, np.array([pos[k] for k in y_arr[held[:n_real]]]))
         # 2. the model itself, on everything
         vectoriser = _features(max_chars, max_words, analyzers, n_fields)
-        x_all = vectoriser.fit_transform(x_text)
+        x_all = design(vectoriser, mean_all, None)
         for _, step in vectoriser.transformer_list:
             step.stop_words_ = None  # only the pruned terms: large, and not needed to predict
-        coef, bias, classes = _svm(x_all, y, c)
-        info = {"n_train": len(texts), "n_extra": len(extra[0]), "classes": len(classes),
-                "temperature": temperature, "analyzers": list(analyzers), "fields": n_fields}
-        return cls(tuple(classes), vectoriser, coef, bias, temperature, info)
+        coef, bias, classes = _svm(x_all, targets, c)
+        labels_, coef, bias, rows = _rows(classes, coef, bias)
+        info = {"n_train": len(texts), "n_extra": len(extra[0]), "classes": len(labels_),
+                "temperature": temperature, "analyzers": list(analyzers), "fields": n_fields,
+                "embedding": embed.NAME if embedding else None,
+                "groups": int(len(coef)) if rows is not None else None}
+        if wanted and not embedding:
+            info["embedding_missing"] = embed.why_missing()
+        return cls(labels_, vectoriser, coef, bias, temperature, info, mean_all, rows)
 
     def __post_init__(self) -> None:
-        # features × classes, contiguous: sparse @ dense would copy a transposed view per call
+        # features × rows, contiguous: sparse @ dense would copy a transposed view per call
         self._weights = np.ascontiguousarray(self.coef.T)
         # The fitting library's transform costs ~40 ms a call in validation and dispatch; the
         # same TF-IDF (sublinear tf × idf, l2 per block) is computed here from its vocabulary.
@@ -168,6 +258,14 @@ class TextModel:
         for _, step in self.vectoriser.transformer_list:
             self._parts.append((step.build_analyzer(), step.vocabulary_, np.asarray(step.idf_, np.float64), offset))
             offset += len(step.vocabulary_)
+        self._dense_at = offset
+        self._starts = _starts(self.rows)
+
+    def _dense_scores(self, texts: Sequence[str]) -> Floats | float:
+        if self.mean is None:
+            return 0.0
+        return np.asarray(dense(texts, int(self.info.get("fields", 1)), self.mean) @ self._weights[self._dense_at:],
+                          dtype=np.float64)
 
     def _row(self, text: str) -> Floats:
         out = self.bias.astype(np.float64)
@@ -186,8 +284,10 @@ class TextModel:
             return np.zeros((0, len(self.labels)))
         if len(texts) > 32:  # batches: the library's sparse path amortises its overhead
             x = self.vectoriser.transform([prepare(t) for t in texts])
-            return np.asarray(x @ self._weights + self.bias, dtype=np.float64)
-        return np.vstack([self._row(prepare(t)) for t in texts])
+            raw = np.asarray(x @ self._weights[:self._dense_at] + self.bias, dtype=np.float64)
+        else:
+            raw = np.vstack([self._row(prepare(t)) for t in texts])
+        return _reduce(raw + self._dense_scores(texts), self._starts)
 
     def proba(self, texts: Sequence[str]) -> Floats:
         """Calibrated probabilities, one row per text, columns in `labels` order."""
@@ -221,7 +321,7 @@ class TextModel:
                  "log_loss_before": loss0, "log_loss": loss1}
         info = {**self.info, "calibrated_on": len(keep), "temperature_fitted": self.info.get("temperature")}
         info["temperature"] = temperature
-        return TextModel(self.labels, self.vectoriser, self.coef, self.bias, temperature, info), stats
+        return replace(self, temperature=temperature, info=info), stats
 
     def predict(self, texts: Sequence[str]) -> list[str]:
         return [self.labels[j] for j in self.scores(texts).argmax(axis=1)]
@@ -230,7 +330,7 @@ class TextModel:
         body = pickle.dumps({
             "format": FORMAT, "labels": self.labels, "vectoriser": self.vectoriser,
             "coef": self.coef.astype(np.float16), "bias": self.bias,
-            "temperature": self.temperature, "info": self.info,
+            "temperature": self.temperature, "info": self.info, "mean": self.mean, "rows": self.rows,
         })
         return hashlib.sha256(body).hexdigest().encode() + b"\n" + body
 
@@ -241,10 +341,47 @@ class TextModel:
         if hashlib.sha256(body).hexdigest().encode() != digest:
             raise ValueError("model artifact is damaged (digest mismatch)")
         obj = pickle.load(io.BytesIO(body))  # noqa: S301 - our own artifact, digest checked
-        if obj.get("format") != FORMAT:
-            raise ValueError(f"model artifact format {obj.get('format')} is not {FORMAT}")
+        if obj.get("format") not in READS:
+            raise ValueError(f"model artifact format {obj.get('format')} is not one of {READS}")
         return cls(tuple(obj["labels"]), obj["vectoriser"], obj["coef"].astype(np.float32),
-                   obj["bias"], float(obj["temperature"]), dict(obj["info"]))
+                   obj["bias"], float(obj["temperature"]), dict(obj["info"]), obj.get("mean"), obj.get("rows"))
+
+
+def _starts(rows: npt.NDArray[np.int64] | None) -> npt.NDArray[np.int64] | None:
+    return None if rows is None else np.flatnonzero(np.r_[True, np.diff(rows) != 0])
+
+
+def _reduce(raw: Floats, starts: npt.NDArray[np.int64] | None) -> Floats:
+    """Row scores to class scores: a class scores its best group (rows sorted by class)."""
+    return raw if starts is None else np.maximum.reduceat(raw, starts, axis=1)
+
+
+def _grouped(x: npt.NDArray[np.float32], y: list[str], n_real: int, groups: list[str]) -> list[str]:
+    """SVM targets with latent groups: each extra (tree) text is its class and group; each real
+    text joins the group of the nearest extra text of its own class (cosine of the embedding
+    block); a class with no extra text keeps one group."""
+    y_arr = np.asarray(y)
+    extra_y = y_arr[n_real:]
+    out = [f"{label}{GROUP}{group}" for label, group in zip(extra_y, groups, strict=True)]
+    sims = x[:n_real] @ x[n_real:].T  # real × extra
+    sims[y_arr[:n_real, None] != extra_y[None, :]] = -np.inf
+    best = sims.argmax(axis=1)
+    has = np.isfinite(sims[np.arange(n_real), best])
+    real = [f"{y[i]}{GROUP}{groups[best[i]]}" if has[i] else f"{y[i]}{GROUP}" for i in range(n_real)]
+    return real + out
+
+
+def _rows(classes: list[str], coef: npt.NDArray[np.float32], bias: npt.NDArray[np.float32]
+          ) -> tuple[tuple[str, ...], npt.NDArray[np.float32], npt.NDArray[np.float32], npt.NDArray[np.int64] | None]:
+    """The SVM's classes (maybe class␟group) as (labels, coef, bias, rows): rows sorted by class."""
+    parents = [k.split(GROUP, 1)[0] for k in classes]
+    if all(GROUP not in k for k in classes):
+        return tuple(classes), coef, bias, None
+    labels = tuple(sorted(set(parents)))
+    pos = {k: i for i, k in enumerate(labels)}
+    rows = np.array([pos[p] for p in parents], dtype=np.int64)
+    order = np.argsort(rows, kind="stable")
+    return labels, coef[order], bias[order], rows[order]
 
 
 def _at_least(texts: list[str], labels: list[str], n: int) -> tuple[list[str], list[str]]:

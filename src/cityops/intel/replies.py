@@ -174,16 +174,13 @@ def classes_for(df: Any, path: Path) -> tuple[list[str], str]:
     labelled = path.parent / "messages_labeled_495.csv"
     if not labelled.is_file():
         return [""] * len(df), "none (no labelled file beside --data): 相关职能部门"
-    from cityops.intel.evaluation import DEPARTMENT_ANALYZERS, TAXONOMY, taxonomy
+    from cityops.intel.evaluation import NO_PRIOR, TAXONOMY, department_model, taxonomy
     from cityops.intel.evaluation import read as read_labelled
-    from cityops.intel.model import TextModel, join_fields
+    from cityops.intel.model import join_fields
 
     texts, labels = read_labelled(labelled)
     tree = path.parent / TAXONOMY
-    extra = taxonomy(tree) if tree.is_file() else ([], [])
-    keep = [i for i, label in enumerate(extra[1]) if label in set(labels)]
-    model = TextModel.fit(texts, labels, seed=0, extra=([extra[0][i] for i in keep], [extra[1][i] for i in keep]),
-                          analyzers=DEPARTMENT_ANALYZERS, n_fields=2)
+    model = department_model(texts, labels, (taxonomy(tree) if tree.is_file() else NO_PRIOR).of(set(labels)))
     p = model.proba([join_fields(s, d) for s, d in zip(df[SUBJECT], df[DETAILS], strict=True)])
     return [model.labels[j] for j in p.argmax(axis=1)], f"predicted by the department model trained on {labelled.name}"
 
