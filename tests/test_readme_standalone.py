@@ -19,8 +19,11 @@ def test_standalone_commands_run_as_printed(tmp_path: Path) -> None:
     assert len(commands) >= 4
     outputs = run_in_order(commands, tmp_path)
     assert (tmp_path / "storm.db").exists()
-    # The README's 5-fold evaluation on the real messages beats the reference city (0.85).
+    # The README's 5-fold evaluation on the real messages: 0.9010 on this machine. The bound
+    # leaves room for another CPU's arithmetic in the encoder, and fails if the encoder is
+    # missing (the n-grams alone give 0.8505).
     [evaluation] = [out for command, out in outputs.items() if "eval classify" in command] or [None]
     if evaluation is not None:
         accuracy = float(re.search(r"^accuracy ([\d.]+)", evaluation, re.M).group(1))  # type: ignore[union-attr]
-        assert accuracy > 0.85, evaluation
+        assert accuracy > 0.885, evaluation
+        assert "sentence encoder: multilingual-e5-small" in evaluation

@@ -3,9 +3,8 @@
 Building the demo city (grids, patrol grids, indexes) takes 0.4-0.7 s; unpickling it 5 ms. The
 file is named by a fingerprint of everything the build depends on (this package's geo sources,
 the versions of cityops, Python, NumPy, Shapely and geotool-cn), so a change to any of them
-builds afresh. The folder is `$CITYOPS_CACHE_DIR`, else `$XDG_CACHE_HOME/cityops`, else
-`~/.cache/cityops`; `CITYOPS_CACHE_DIR=off` turns the cache off. Only a file this user owns in
-a folder no one else may write is read (a pickle runs code when loaded).
+builds afresh. The folder and its rules are `cityops.cachedir`'s (a pickle runs code when
+loaded: only a file this user owns in a folder no one else may write is read).
 """
 
 from __future__ import annotations
@@ -14,24 +13,14 @@ import contextlib
 import hashlib
 import os
 import pickle
-import stat
 import sys
 import tempfile
 from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 
+from cityops.cachedir import cache_dir, trusted
 from cityops.geo.models import CityPack
-
-
-def cache_dir() -> Path | None:
-    configured = os.environ.get("CITYOPS_CACHE_DIR")
-    if configured == "off":
-        return None
-    if configured:
-        return Path(configured)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "cityops"
 
 
 def fingerprint() -> str:
@@ -51,10 +40,10 @@ def cached_pack(name: str, build: Callable[[], CityPack]) -> CityPack:
     if folder is None:
         return build()
     path = folder / f"{name}-{fingerprint()}.pickle"
-    if _trusted(path):
+    if trusted(path):
         with contextlib.suppress(OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError):
             with path.open("rb") as f:
-                pack = pickle.load(f)  # noqa: S301 - our own file, checked by _trusted
+                pack = pickle.load(f)  # noqa: S301 - our own file, checked by trusted()
             if isinstance(pack, CityPack):
                 return pack
     pack = build()
@@ -64,17 +53,6 @@ def cached_pack(name: str, build: Callable[[], CityPack]) -> CityPack:
             if stale != path:
                 stale.unlink(missing_ok=True)
     return pack
-
-
-def _trusted(path: Path) -> bool:
-    try:
-        st, parent = path.stat(), path.parent.stat()
-    except OSError:
-        return False
-    uid = os.getuid()
-    writable_by_others = stat.S_IWGRP | stat.S_IWOTH
-    return (st.st_uid == uid and parent.st_uid == uid and not st.st_mode & writable_by_others
-            and not parent.st_mode & writable_by_others)
 
 
 def _write(folder: Path, path: Path, data: bytes) -> None:

