@@ -154,6 +154,7 @@ def _lifespan(platform: Platform, sweep_every: float | None, write_process: bool
     from cityops.auth.service import purge_expired_tokens
     from cityops.cases.service import sweep_overdue
     from cityops.core import utcnow
+    from cityops.intel.service import warm as intel_warm
     from cityops.notify.sender import worker as notify_worker
 
     @asynccontextmanager
@@ -173,6 +174,9 @@ def _lifespan(platform: Platform, sweep_every: float | None, write_process: bool
             await platform.start_write_process()
         bridge = await start_bridge(platform, app)  # only when the setting names a broker
         task = asyncio.create_task(sweep())
+        # The classifier's model and sentence encoder load in the background (~0.2 s, and the
+        # encoder's first text ~1 s), so that the first report to classify does not wait for them.
+        warming = asyncio.create_task(asyncio.to_thread(intel_warm, platform))
         # Serving: the notification sender runs beside the sweep (never inside a case action).
         sender = asyncio.create_task(notify_worker(platform)) if sweep_every else None
         try:
@@ -180,7 +184,7 @@ def _lifespan(platform: Platform, sweep_every: float | None, write_process: bool
         finally:
             if bridge is not None:
                 await bridge.stop()
-            for t in (task, sender):
+            for t in (task, sender, warming):
                 if t is not None:
                     t.cancel()
                     with contextlib.suppress(asyncio.CancelledError):

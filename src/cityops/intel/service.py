@@ -10,6 +10,7 @@ next request (one indexed read).
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
 from collections.abc import Sequence
@@ -64,6 +65,14 @@ def current_model(platform: Platform) -> tuple[TextModel, int]:
         if key not in _cache:
             _cache[key] = TextModel.loads((data_dir(platform) / row.file).read_bytes())
         return _cache[key], row.version
+
+
+def warm(platform: Platform) -> None:
+    """Load the active model and run one text through it (the encoder's first text is slow)."""
+    try:
+        current_model(platform)[0].top_k(["路灯不亮"])
+    except Exception:  # a broken model file shows on the first real request, with its message
+        logging.getLogger("cityops").exception("warming the classifier failed")
 
 
 def department_for(platform: Platform, matter_code: str, district: str | None) -> str | None:
