@@ -210,14 +210,8 @@ class TextModel:
         held = np.concatenate([held, np.zeros(len(extra[0]), dtype=bool)])
         fitted = ~held
 
-        def design(vectoriser: Any, mean: Any, rows: npt.NDArray[np.bool_] | None) -> Any:
-            """The feature matrix of the chosen rows (all when None), fitting the vectoriser."""
-            pick = np.arange(len(base)) if rows is None else np.flatnonzero(rows)
-            x = vectoriser.fit_transform([x_text[i] for i in pick])
-            return x if mean is None else hstack([x, csr_matrix(dense([base[i] for i in pick], n_fields, mean))]).tocsr()
-
-        def transform(vectoriser: Any, mean: Any, pick: npt.NDArray[np.int64]) -> Any:
-            x = vectoriser.transform([x_text[i] for i in pick])
+        def matrix(x: Any, mean: npt.NDArray[np.float32] | None, pick: npt.NDArray[np.int64]) -> Any:
+            """TF-IDF rows `x` of texts `pick`, with their embedding block when the model has one."""
             return x if mean is None else hstack([x, csr_matrix(dense([base[i] for i in pick], n_fields, mean))]).tocsr()
 
         mean_fit = view_mean([base[i] for i in np.flatnonzero(fitted[:n_real])], n_fields) if embedding else None
@@ -226,16 +220,18 @@ class TextModel:
         if mean_all is not None and extra_groups:
             targets = _grouped(dense(base, n_fields, mean_all), y, n_real, list(extra_groups))
         fold = _features(max_chars, max_words, analyzers, n_fields)
-        x_fit = design(fold, mean_fit, fitted)
-        coef, bias, classes = _svm(x_fit, [targets[i] for i in np.flatnonzero(fitted)], c)
+        train, test = np.flatnonzero(fitted), np.flatnonzero(held)
+        x_fit = matrix(fold.fit_transform([x_text[i] for i in train]), mean_fit, train)
+        coef, bias, classes = _svm(x_fit, [targets[i] for i in train], c)
         part_labels, coef, bias, rows = _rows(classes, coef, bias)
-        raw = np.asarray(transform(fold, mean_fit, np.flatnonzero(held)) @ coef.T + bias, dtype=np.float64)
+        x_held = matrix(fold.transform([x_text[i] for i in test]), mean_fit, test)
+        raw = np.asarray(x_held @ coef.T + bias, dtype=np.float64)
         scores = _reduce(raw, _starts(rows))
         pos = {k: i for i, k in enumerate(part_labels)}
         temperature = fit_temperature(scores, np.array([pos[k] for k in y_arr[held[:n_real]]]))
         # 2. the model itself, on everything
         vectoriser = _features(max_chars, max_words, analyzers, n_fields)
-        x_all = design(vectoriser, mean_all, None)
+        x_all = matrix(vectoriser.fit_transform(x_text), mean_all, np.arange(len(base)))
         for _, step in vectoriser.transformer_list:
             step.stop_words_ = None  # only the pruned terms: large, and not needed to predict
         coef, bias, classes = _svm(x_all, targets, c)
