@@ -157,7 +157,10 @@ def test_retrain_models_rollback(platform: Any, tmp_path: Path, monkeypatch: pyt
     model, version = service.current_model(platform)
     assert version == 1 and set(model.labels) == {"01037", "06010", "01004", "01001"}
     assert service.classify(platform, "井盖不见了")["matter_code"] == "01001"  # the correction was learnt
-    assert runner.invoke(main, ["intel", "retrain", "--db", db]).exit_code == 0
+    assert model.info["embedding"] is not None  # the encoder, as the shipped model
+    assert runner.invoke(main, ["intel", "retrain", "--db", db, "--no-embedding"]).exit_code == 0
+    assert service.current_model(platform)[0].info["embedding"] is None
+    assert service.classify(platform, "井盖不见了")["matter_code"] == "01001"
     out = runner.invoke(main, ["intel", "models", "--db", db])
     assert "* v2" in out.output and "  v1" in out.output and "(1 corrections)  first" in out.output
     assert runner.invoke(main, ["intel", "rollback", "1", "--db", db]).exit_code == 0

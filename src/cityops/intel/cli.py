@@ -36,10 +36,12 @@ def models_cmd(db: str) -> None:
 @intel.command("retrain")
 @DB
 @click.option("--note", default="", help="a note kept with the version")
-def retrain_cmd(db: str, note: str) -> None:
+@click.option("--no-embedding", is_flag=True,
+              help="n-grams only, without the sentence encoder: 0.3 ms a report instead of 16, less accurate")
+def retrain_cmd(db: str, note: str, no_embedding: bool) -> None:
     """重新训练 / train a new version from the shipped text plus every correction, make it active."""
     p = open_platform(db)
-    version = service.retrain(p, note)
+    version = service.retrain(p, note, embedding=not no_embedding)
     click.echo(f"模型 v{version} 已启用 / model v{version} is active ({service.data_dir(p) / 'models'})")
     p.close()
 
