@@ -163,6 +163,7 @@ def test_retrain_models_rollback(platform: Any, tmp_path: Path, monkeypatch: pyt
     assert service.classify(platform, "井盖不见了")["matter_code"] == "01001"
     out = runner.invoke(main, ["intel", "models", "--db", db])
     assert "* v2" in out.output and "  v1" in out.output and "(1 corrections)  first" in out.output
+    assert "(1 corrections)  [n-grams only]" in out.output
     assert runner.invoke(main, ["intel", "rollback", "1", "--db", db]).exit_code == 0
     assert service.current_model(platform)[1] == 1
     assert runner.invoke(main, ["intel", "rollback", "0", "--db", db]).exit_code == 0

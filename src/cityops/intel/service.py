@@ -251,6 +251,8 @@ def retrain(platform: Platform, note: str = "", per_matter: int | None = None, e
     model = fit_matters(texts, labels, embedding)
     with contextlib.suppress(ValueError):  # too little real text of these matters: keep the held-out fold's T
         model, _ = model.calibrated(*calibration_set(platform))
+    if model.info.get("embedding") is None:  # asked for, or the encoder could not load: `intel models` shows it
+        note = f"{note} [n-grams only]".strip()
     return _save(platform, model, len(texts), len(fixes), note)
 
 
