@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cityops.intel import embed
-from cityops.intel.model import TextModel, _reduce, _starts, dense, join_fields, view_mean, views
+from cityops.intel.model import TextModel, _reduce, _starts, dense, embedded, join_fields, views
 
 # Two classes that each gather unlike matters, as a first-level department class does.
 TRAIN = {
@@ -50,7 +50,7 @@ def test_views_of_one_and_two_fields() -> None:
 
 def test_the_embedding_block_has_unit_length() -> None:
     texts, _ = _data()
-    block = dense(texts, 2, view_mean(texts, 2))
+    block = dense(texts, 2, embedded(texts, 2).mean(axis=1))
     assert block.shape == (len(texts), 2 * embed.DIM)
     np.testing.assert_allclose(np.linalg.norm(block, axis=1), 1.0, rtol=1e-4)
     # cached: the same text gives the same vector, and a second call embeds nothing new

@@ -174,17 +174,19 @@ def _lifespan(platform: Platform, sweep_every: float | None, write_process: bool
             await platform.start_write_process()
         bridge = await start_bridge(platform, app)  # only when the setting names a broker
         task = asyncio.create_task(sweep())
-        # The classifier's model and sentence encoder load in the background (~0.2 s, and the
+        # Serving: the notification sender runs beside the sweep (never inside a case action),
+        # and the classifier's model and sentence encoder load in the background (~0.2 s, and the
         # encoder's first text ~1 s), so that the first report to classify does not wait for them.
-        warming = asyncio.create_task(asyncio.to_thread(intel_warm, platform))
-        # Serving: the notification sender runs beside the sweep (never inside a case action).
         sender = asyncio.create_task(notify_worker(platform)) if sweep_every else None
+        warming = asyncio.create_task(asyncio.to_thread(intel_warm, platform)) if sweep_every else None
         try:
             yield
         finally:
             if bridge is not None:
                 await bridge.stop()
-            for t in (task, sender, warming):
+            if warming is not None:  # a thread cannot be cancelled: let it finish before the store closes
+                await warming
+            for t in (task, sender):
                 if t is not None:
                     t.cancel()
                     with contextlib.suppress(asyncio.CancelledError):

@@ -25,7 +25,9 @@ from cityops.geo.models import CityPack
 
 def fingerprint() -> str:
     digest = hashlib.sha256()
-    for source in sorted(Path(__file__).parent.glob("*.py")):
+    here = Path(__file__).parent
+    # the pack's sources, and the calendar tables (holidays) the demo pack is built with
+    for source in [*sorted(here.glob("*.py")), here.parent / "cases" / "calendar.py"]:
         digest.update(source.name.encode() + source.read_bytes())
     for package in ("cityops", "numpy", "shapely", "geotool-cn"):
         with contextlib.suppress(metadata.PackageNotFoundError):

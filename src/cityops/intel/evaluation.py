@@ -64,7 +64,8 @@ class Prior(NamedTuple):
 NO_PRIOR = Prior([], [], [])
 
 
-def _csv(path: Path, columns: tuple[str, ...]) -> Any:
+def _csv(path: Path, columns: tuple[str, ...], required: str = LABEL) -> Any:
+    """The file as a polars frame of strings: rows without `required` left out, other nulls ''."""
     import polars as pl
 
     try:
@@ -74,7 +75,7 @@ def _csv(path: Path, columns: tuple[str, ...]) -> Any:
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise InvalidInput(f"{path} lacks the columns {missing}", f"{path} 缺少列 {missing}")
-    return df.filter(pl.col(LABEL).is_not_null()).fill_null("")
+    return df.filter(pl.col(required).is_not_null()).fill_null("")
 
 
 def read(path: Path) -> tuple[list[str], list[str]]:

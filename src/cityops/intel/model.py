@@ -66,29 +66,24 @@ def views(text: str, n_fields: int) -> list[str]:
     return [subject or rest, f"{subject}。{rest}" if subject and rest else subject or rest]
 
 
-def dense(texts: Sequence[str], n_fields: int, mean: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-    """The embedding block of these texts: per view centred on `mean` (views × dim), unit
+def embedded(texts: Sequence[str], n_fields: int) -> npt.NDArray[np.float32]:
+    """The encoder's vectors of these texts' views (views × texts × dim)."""
+    from cityops.intel import embed
+
+    per = [views(t, n_fields) for t in texts]
+    return np.stack([embed.embed([p[v] for p in per]) for v in range(2 if n_fields >= 2 else 1)])
+
+
+def block(vectors: npt.NDArray[np.float32], mean: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """The embedding block of `embedded` vectors: per view centred on `mean` (views × dim), unit
     length, the views side by side and scaled so that the whole block has unit length."""
-    from cityops.intel import embed
-
-    n_views = mean.shape[0]
-    out = np.zeros((len(texts), n_views * embed.DIM), dtype=np.float32)
-    if not texts:
-        return out
-    per = [views(t, n_fields) for t in texts]
-    for v in range(n_views):
-        e = embed.embed([p[v] for p in per]) - mean[v]
-        norm = np.linalg.norm(e, axis=1, keepdims=True)
-        out[:, v * embed.DIM:(v + 1) * embed.DIM] = e / np.maximum(norm, 1e-6) / np.sqrt(n_views)
-    return out
+    e = vectors - mean[:, None, :]
+    e = e / np.maximum(np.linalg.norm(e, axis=2, keepdims=True), 1e-6) / np.sqrt(len(mean))
+    return np.ascontiguousarray(np.concatenate(list(e), axis=1), dtype=np.float32)
 
 
-def view_mean(texts: Sequence[str], n_fields: int) -> npt.NDArray[np.float32]:
-    from cityops.intel import embed
-
-    per = [views(t, n_fields) for t in texts]
-    n_views = len(per[0])
-    return np.vstack([embed.embed([p[v] for p in per]).mean(axis=0) for v in range(n_views)]).astype(np.float32)
+def dense(texts: Sequence[str], n_fields: int, mean: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    return block(embedded(texts, n_fields), mean)
 
 
 def join_fields(*parts: str) -> str:
@@ -210,15 +205,19 @@ class TextModel:
         held = np.concatenate([held, np.zeros(len(extra[0]), dtype=bool)])
         fitted = ~held
 
+        # the encoder's vectors of every text, once; the centre of the fit part and of all real texts
+        vectors = embedded(base, n_fields) if embedding else None
+        real_fit = np.flatnonzero(fitted[:n_real])
+        mean_fit = None if vectors is None else vectors[:, real_fit].mean(axis=1)
+        mean_all = None if vectors is None else vectors[:, :n_real].mean(axis=1)
+
         def matrix(x: Any, mean: npt.NDArray[np.float32] | None, pick: npt.NDArray[np.int64]) -> Any:
             """TF-IDF rows `x` of texts `pick`, with their embedding block when the model has one."""
-            return x if mean is None else hstack([x, csr_matrix(dense([base[i] for i in pick], n_fields, mean))]).tocsr()
+            return x if vectors is None or mean is None else hstack([x, csr_matrix(block(vectors[:, pick], mean))]).tocsr()
 
-        mean_fit = view_mean([base[i] for i in np.flatnonzero(fitted[:n_real])], n_fields) if embedding else None
-        mean_all = view_mean(base[:n_real], n_fields) if embedding else None
         targets = list(y)
-        if mean_all is not None and extra_groups:
-            targets = _grouped(dense(base, n_fields, mean_all), y, n_real, list(extra_groups))
+        if vectors is not None and mean_all is not None and extra_groups:
+            targets = _grouped(block(vectors, mean_all), y, n_real, list(extra_groups))
         fold = _features(max_chars, max_words, analyzers, n_fields)
         train, test = np.flatnonzero(fitted), np.flatnonzero(held)
         x_fit = matrix(fold.fit_transform([x_text[i] for i in train]), mean_fit, train)

@@ -154,16 +154,9 @@ class Result:
 
 def read(path: Path) -> Any:
     """The messages that have a reply, as a polars frame of strings."""
-    import polars as pl
+    from cityops.intel.evaluation import _csv
 
-    try:
-        df = pl.read_csv(path, infer_schema=False)
-    except Exception as exc:  # noqa: BLE001 - any unreadable file is the user's input error
-        raise InvalidInput(f"cannot read {path}: {exc}", f"无法读取 {path}") from None
-    missing = [c for c in (SUBJECT, DETAILS, ASKED, REPLY, REPLIED) if c not in df.columns]
-    if missing:
-        raise InvalidInput(f"{path} lacks the columns {missing}", f"{path} 缺少列 {missing}")
-    return df.filter(pl.col(REPLY).is_not_null()).fill_null("")
+    return _csv(path, (SUBJECT, DETAILS, ASKED, REPLY, REPLIED), required=REPLY)
 
 
 def classes_for(df: Any, path: Path) -> tuple[list[str], str]:
