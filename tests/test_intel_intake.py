@@ -311,3 +311,33 @@ def test_imported_records_without_a_mapped_matter_are_classified(api: Api, tmp_p
     again = import_file(api.platform, path, mapping, utcnow())  # nothing twice, in cases or in triage
     assert again.imported == 0
     assert len([i for i in store.open_triage(reader.conn, 100, 0)[0] if i["source"] == "import:hotline"]) == 1
+
+
+def test_a_picked_import_record_is_not_imported_again(api: Api, tmp_path: Any) -> None:
+    """Once a person picks the code of an imported record waiting in triage, a later import of
+    the file (even by a model now sure of the record) skips it, as it skips imported cases."""
+    from cityops.core import utcnow
+    from cityops.intake.importer import import_file
+    from cityops.intake.mapping import parse_mapping
+
+    mapping = parse_mapping({
+        "source": "hotline2", "format": "csv", "timezone": "Asia/Shanghai", "date_format": "%Y-%m-%d %H:%M",
+        "columns": {"external_id": "id", "created": "opened", "status": "state", "category": "type",
+                    "description": "note", "lat": "lat", "lon": "lon"},
+        "categories": {"Pothole": "06013"}, "default_matter": "classify",
+        "statuses": {"Pending": "registered"},
+    }, "m.yaml", {e.code for e in api.platform.catalogue.matters()})
+    path = tmp_path / "hotline2.csv"
+    path.write_text(IMPORT_CSV, encoding="utf-8")
+    threshold(api, 0.999999)  # everything classified waits for a person
+    first = import_file(api.platform, path, mapping, utcnow())
+    reader = api.platform.store.reader()
+    waiting = [i for i in store.open_triage(reader.conn, 100, 0)[0] if i["source"] == "import:hotline2"]
+    assert waiting and first.imported == 1  # the mapped pothole is a case; the rest wait
+    for item in waiting:
+        r = api.post("acceptor", f"/api/v1/triage/{item['id']}", json={"matter_code": "06011"})
+        assert r.status_code == 201, r.text
+    threshold(api, 0.0)  # the model is now "sure" of every record
+    again = import_file(api.platform, path, mapping, utcnow())
+    assert again.imported == 0
+    assert not [i for i in store.open_triage(reader.conn, 100, 0)[0] if i["source"] == "import:hotline2"]

@@ -144,18 +144,22 @@ def _origin(row: dict[str, Any], mapping: ImportMapping, file: str) -> dict[str,
     }
 
 
-def _to_triage(repo: Any, triaged: Triaged, mapping: ImportMapping, file: str, now: datetime) -> None:
+def _to_triage(repo: Any, triaged: Triaged, mapping: ImportMapping, file: str, now: datetime,
+               present: set[str]) -> None:
     """Inside the import's transaction: one triage item per unsure row (the intel tables are
-    SQLite's), keeping where it came from for the case a person's pick creates."""
+    SQLite's), keeping where it came from, and its import key, for the case a person's pick
+    creates (`resolve_triage` records the key, so a later import of the file skips the row).
+    Rows already imported as cases, or already waiting, are left alone."""
     from cityops.intel import store
 
     waiting = store.triaged_imports(repo.conn, f"import:{mapping.source}")  # an earlier import of the file
     for row, result in zip(triaged.rows.iter_rows(named=True), triaged.results, strict=True):
-        if row["external_id"] in waiting:
+        if row["external_id"] in waiting or row["key"] in present:
             continue
+        attributes = {"import": _origin(row, mapping, file), **({"idempotency_key": row["key"]} if row["key"] else {})}
         store.add_triage(repo.conn, int(now.timestamp()), row["description"] or row["category"], row["lon"],
                          row["lat"], f"import:{mapping.source}", row["address"] or "", ACTOR, result,
-                         "low_confidence", {"import": _origin(row, mapping, file)})
+                         "low_confidence", attributes)
 
 
 def build_case(row: dict[str, Any], mapping: ImportMapping, file: str, department: str | None,
@@ -204,7 +208,7 @@ def _insert(repo: Repo, platform: Platform, rows: pl.DataFrame, mapping: ImportM
     classified rows (not imported before) go to the triage queue."""
     present = already_imported(repo, rows["key"].to_list())
     if triaged is not None and triaged.rows.height:
-        _to_triage(repo, triaged, mapping, file, now)
+        _to_triage(repo, triaged, mapping, file, now, already_imported(repo, triaged.rows["key"].to_list()))
     fresh = rows.filter(~pl.col("key").is_in(list(present)))
     departments = platform.city.departments
     wanted = fresh.select("department_type", "agency").unique()

@@ -30,6 +30,7 @@ from cityops.intel import llm, photos, places, store
 from cityops.intel.model import TextModel
 from cityops.intel.summary import Draft, Names, Summary, draft_reply, source_kind, summarise
 from cityops.intel.text import check, readable_share
+from cityops.store.base import CaseQuery
 
 if TYPE_CHECKING:
     from cityops.core import Platform
@@ -219,6 +220,8 @@ def resolve_triage(repo: SqliteRepo, platform: Platform, item: int, matter_code:
         address=row["address"], reporter=row["reporter"],
         attributes={**row["attributes"],
                     "intel": {"triage": item, "suggested": row["suggested"], "confidence": row["confidence"]}},
+        # the key of the request or imported record it came from: a retry or re-import finds the case
+        idempotency_key=row["attributes"].get("idempotency_key"),
     )
     case = cases.intake(repo, platform, report, replace(actor), now)
     photos.to_case(repo, platform, item, case, actor)  # the request's photo, if it sent one
@@ -327,12 +330,14 @@ def merged_reports(repo: Repo, history: list[Change]) -> list[Case]:
     queue = [int(ch.data["source_case"]) for ch in history if ch.action == "merged_in" and "source_case" in ch.data]
     seen = set(queue)
     while queue and len(out) < MAX_MERGED:
-        found = repo.histories(queue[:MAX_MERGED])
+        batch = queue[:MAX_MERGED]
+        found = repo.histories(batch)
+        cases_, _ = repo.search_cases(CaseQuery(ids=batch, limit=len(batch)))
+        by_id = {c.id: c for c in cases_}
         nxt: list[int] = []
-        for case_id in queue[:MAX_MERGED]:
-            case = repo.get_case(case_id)
-            if case is not None:
-                out.append(case)
+        for case_id in batch:
+            if case_id in by_id:
+                out.append(by_id[case_id])
             for entry in found.get(case_id, []):
                 src = entry.change.data.get("source_case") if entry.change.action == "merged_in" else None
                 if src is not None and int(src) not in seen:

@@ -206,16 +206,16 @@ def key_facts(texts: Sequence[tuple[int, str]], k: int = MAX_FACTS) -> list[Fact
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     x = TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 2), sublinear_tf=True).fit_transform([s for _, s in pieces])
-    sim = np.asarray((x @ x.T).todense())
     n = len(pieces)
-    centrality = (sim.sum(axis=1) - 1.0) / (n - 1)
+    # each row's similarities summed as one product with the column sums: no n × n matrix
+    centrality = (np.asarray(x @ x.sum(axis=0).T).ravel() - 1.0) / (n - 1)
     length = np.array([min(1.0, len(s) / 12) for _, s in pieces])
     score = centrality * length
     picked: list[int] = []
     for i in np.argsort(-score, kind="stable").tolist():
         if len(picked) == k:
             break
-        if all(sim[i, j] < SAME_FACT for j in picked):
+        if not picked or (x[i] @ x[picked].T).max() < SAME_FACT:
             picked.append(i)
     return [Fact(_cut(pieces[i][1], FACT_CHARS), pieces[i][0], round(float(score[i]), 4)) for i in sorted(picked)]
 
@@ -269,7 +269,8 @@ def summarise(case: Case, merged_reports: Sequence[Case], history: Sequence[Chan
                           "Handling: " + "; ".join(e for _, _, e in handled), f"history:{seqs}"))
 
     lines.append(_status_line(case, names, now))
-    return Summary(case.id, tuple(lines), tuple(facts), count, sources, first, last, place)
+    # in the city's offset, as every answer gives its times (timefmt)
+    return Summary(case.id, tuple(lines), tuple(facts), count, sources, first.astimezone(zone), last.astimezone(zone), place)
 
 
 def _place(case: Case, reports: Sequence[Case], names: Names, city: CityPack | None) -> dict[str, Any]:
