@@ -94,7 +94,7 @@ def triage(conn: sqlite3.Connection, item: int) -> dict[str, Any] | None:
 
 
 def triage_by_key(conn: sqlite3.Connection, idempotency_key: str) -> dict[str, Any] | None:
-    """The item a request with this Idempotency-Key made, if any (retries are rare; the queue is small)."""
+    """The item a request with this Idempotency-Key made, if any (indexed: migration 0013)."""
     row = conn.execute(f"SELECT {', '.join(_TRIAGE_COLS)} FROM intel_triage "
                        "WHERE json_extract(attributes, '$.idempotency_key') = ? ORDER BY id LIMIT 1",
                        (idempotency_key,)).fetchone()
