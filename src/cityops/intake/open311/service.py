@@ -193,10 +193,16 @@ def _case_answer(repo: Repo, platform: Platform, case: Case, token: str, photo: 
     return {**answer, "media_url": _media_url(case.attributes)} if photo is not None else answer
 
 
+def _o311(attributes: Mapping[str, Any] | None, name: str) -> str:
+    """A string kept under `attributes.open311` (token, media_url), or "". Attributes are
+    free-form (staff may send any JSON): only a value of the right shape counts."""
+    o311 = (attributes or {}).get("open311")
+    value = o311.get(name) if isinstance(o311, dict) else None
+    return value if isinstance(value, str) else ""
+
+
 def _media_url(attributes: Mapping[str, Any]) -> str:
-    o311 = attributes.get("open311")
-    url = o311.get("media_url") if isinstance(o311, dict) else None
-    return url if isinstance(url, str) else ""
+    return _o311(attributes, "media_url")
 
 
 def _to_triage(repo: Any, platform: Platform, report: cases.NewReport, actor: Actor,
@@ -216,11 +222,9 @@ def _to_triage(repo: Any, platform: Platform, report: cases.NewReport, actor: Ac
                             attributes=attributes, idempotency_key=report.idempotency_key, photo=photo)
     if "case" in out:  # the threshold was lowered meanwhile (or a retry of a sure request): a case
         case = out["case"]
-        kept = (case.attributes or {}).get("open311")
-        kept = kept.get("token") if isinstance(kept, dict) else None
-        return [_case_answer(repo, platform, case, kept if isinstance(kept, str) and kept else request_token(case), photo)]
-    first = out.get("attributes", {}).get("open311")  # a retry answers with the first request's token
-    token = first["token"] if isinstance(first, dict) and isinstance(first.get("token"), str) else token
+        return [_case_answer(repo, platform, case, _o311(case.attributes, "token") or request_token(case), photo)]
+    if first := _o311(out.get("attributes"), "token"):  # a retry answers with the first request's token
+        token = first
     answer = {"token": token, "account_id": "",
               "service_notice": "已转人工分拣，确定类别后受理 / a person will pick the category, then it is accepted"}
     return [{**answer, "media_url": _media_url(out.get("attributes", {}))} if photo is not None else answer]
@@ -231,10 +235,8 @@ def token_of_triaged_case(repo: Any, platform: Platform, before: Case | None, af
     """A case made from a triaged catch-all request answers to the token its reporter holds."""
     if before is not None:
         return
-    # Attributes are free-form (staff may send any JSON): take the token only where it has the right shape.
-    open311 = (after.attributes or {}).get("open311")
-    token = open311.get("token") if isinstance(open311, dict) else None
-    if isinstance(token, str) and token and repo.case_for_open311_token(token) is None:
+    token = _o311(after.attributes, "token")
+    if token and repo.case_for_open311_token(token) is None:
         repo.add_open311_token(token, after.id)
 
 
