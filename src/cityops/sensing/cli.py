@@ -110,7 +110,7 @@ def learn_profiles(db: str, days: int) -> None:
 
     p = _platform(db)
     try:
-        n = p.store.write(lambda repo: learn_stored_profiles(repo, p, utcnow(), days))
+        n = learn_stored_profiles(p, utcnow(), days)
     finally:
         p.close()
     click.echo(f"{n} detectors profiled from {days} days of speeds / 已学习 {n} 个检测器的车速画像")

@@ -129,18 +129,20 @@ def replay(platform: Platform, speeds: Path | None = None, locations: Path | Non
             "cases_opened": len(outcome.opened), "cases_joined": len(set(outcome.joined))}
 
 
-def learn_stored_profiles(repo: Any, platform: Platform, now: datetime, days: int = 28) -> int:
-    """Write op: learn every traffic detector's profile from its stored speeds of the last
-    `days` days (read through `read_columns`) and keep them for the per-batch congestion
-    detector; returns how many detectors have a profile."""
-    detectors = datastreams_of_kind(repo.conn, "speed")
-    end_ms = int(now.timestamp() * 1000)
-    cols = read_columns(repo.conn, [d for d, _ in detectors], end_ms - days * 86_400_000, end_ms + 1)
+def learn_stored_profiles(platform: Platform, now: datetime, days: int = 28) -> int:
+    """Learn every traffic detector's profile from its stored speeds of the last `days` days
+    (read through `read_columns` on a reader, so writers are not held up while it learns) and
+    keep them for the per-batch congestion detector (one short write); returns how many
+    detectors have a profile."""
+    with platform.store.read() as repo:
+        detectors = datastreams_of_kind(repo.conn, "speed")
+        end_ms = int(now.timestamp() * 1000)
+        cols = read_columns(repo.conn, [d for d, _ in detectors], end_ms - days * 86_400_000, end_ms + 1)
     if not len(cols):
         return 0
     profile = learn_profile(cols, {d: seg or f"ds{d}" for d, seg in detectors},
                             utc_offset_hours=_offset_hours(platform, now))
-    save_profile(repo.conn, profile)
+    platform.store.write(lambda repo: save_profile(repo.conn, profile))
     return len(profile.datastream)
 
 
