@@ -1,6 +1,8 @@
 // The panels' charts, drawn by ECharts (from npm, bundled in /static/vendor/echarts.js by
 // tools/build_web.py). The library is loaded on first use, after the map's first paint, so
 // it never delays the first screen; `preload()` fetches it while the page is idle.
+import { esc } from "/static/i18n.js";
+
 let lib = null;
 export const preload = () => (lib ||= import("/static/vendor/echarts.js"));
 
@@ -38,8 +40,8 @@ export async function barChart(el, rows, { colourA = "#3fb6ff", colourB = "#ff4d
   const labels = rows.map((r) => r.label);
   c.setOption({
     animation: false, textStyle: { fontFamily: font() },
-    tooltip: { ...tooltip, axisPointer: { type: "shadow" }, valueFormatter: undefined,
-      formatter: (ps) => `${ps[0].name}<br>${nameA}: ${fmtA(rows[ps[0].dataIndex].a)}<br>${nameB}: ${rows[ps[0].dataIndex].b}` },
+    tooltip: { ...tooltip, axisPointer: { type: "shadow" },
+      formatter: (ps) => `${esc(ps[0].name)}<br>${nameA}: ${fmtA(rows[ps[0].dataIndex].a)}<br>${nameB}: ${rows[ps[0].dataIndex].b}` },
     legend: { top: 0, right: 8, itemWidth: 12, itemHeight: 8, textStyle: { color: TEXT, fontSize: 11 } },
     grid: [{ left: 8, right: 70, top: 22, bottom: 4, containLabel: true }],
     xAxis: [{ type: "value", max: maxA, show: false }, { type: "value", show: false, max: Math.max(1, ...rows.map((r) => r.b)) }],

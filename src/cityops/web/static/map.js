@@ -86,7 +86,7 @@ export function homeBounds(bm) {
 export class MapBase {
   constructor() {
     this.visible = { districts: true, grids: true, patrols: true, waterlogging: true, roads: true, cases: true, overdue: true, stress: true };
-    this.cases = null; this.extra = new Map(); this.sensors = new Map(); this.areas = new Map(); this.filter = () => true; this.moved = 0;
+    this.cases = null; this.extra = new Map(); this.sensors = new Map(); this.areas = new Map(); this.filter = () => true;
   }
   // Cases: parallel columns from /api/v1/dashboard/cases (or a replay snapshot).
   setCases(cols) {
@@ -363,9 +363,9 @@ export class CityMap extends MapBase {
 
   bind() {
     const cv = this.canvas; let last = null;
-    cv.addEventListener("pointerdown", (e) => { last = [e.clientX, e.clientY]; this.moved = 0; cv.setPointerCapture(e.pointerId); });
+    cv.addEventListener("pointerdown", (e) => { last = [e.clientX, e.clientY]; cv.setPointerCapture(e.pointerId); });
     cv.addEventListener("pointermove", (e) => {
-      if (!last) return; const dx = e.clientX - last[0], dy = e.clientY - last[1]; this.moved += Math.abs(dx) + Math.abs(dy);
+      if (!last) return; const dx = e.clientX - last[0], dy = e.clientY - last[1];
       last = [e.clientX, e.clientY]; this.panBy(dx, dy);
     });
     const up = () => { last = null; };
