@@ -192,14 +192,16 @@ def insert_columns(conn: sqlite3.Connection, cols: Columns) -> int:
     return len(cols)
 
 
+# Each listed datastream's segment that ends last (it holds its latest reading, last in its
+# array: segments are written sorted and only later readings are merged in), one index seek each.
+_LAST_SEGMENT = (" FROM json_each(?) AS j JOIN observation_segment AS s INDEXED BY observation_segment_end"
+                 " ON s.datastream = j.value AND s.t1 = (SELECT max(t1) FROM observation_segment WHERE datastream = j.value)")
+
+
 def _last_segments(conn: sqlite3.Connection, datastreams: list[int]) -> list[tuple[int, int, int, int, str]]:
-    """Each datastream's segment that ends last (it holds its latest reading), by one index
-    seek each: (datastream, segment id, t1, n, data)."""
+    """(datastream, segment id, t1, n, data) of each datastream's last segment."""
     return [(int(d), int(rowid), int(t1), int(n), str(data)) for d, rowid, t1, n, data in conn.execute(
-        "SELECT s.datastream, s.id, s.t1, s.n, s.data FROM json_each(?) AS j JOIN observation_segment AS s INDEXED BY"
-        " observation_segment_end ON s.datastream = j.value"
-        " AND s.t1 = (SELECT max(t1) FROM observation_segment WHERE datastream = j.value)",
-        (orjson.dumps(datastreams).decode(),))]
+        "SELECT s.datastream, s.id, s.t1, s.n, s.data" + _LAST_SEGMENT, (orjson.dumps(datastreams).decode(),))]
 
 
 def _merge_small(conn: sqlite3.Connection, small: list[tuple[int, int, int, int, str]]) -> set[int]:
@@ -232,14 +234,15 @@ def last_seen(conn: sqlite3.Connection, datastreams: list[int] | None = None) ->
 
 def latest_readings(conn: sqlite3.Connection, datastreams: list[int]) -> Columns:
     """Each datastream's latest reading (those with none are left out), sorted by datastream:
-    one index seek and one segment decoded per datastream (the segment that ends last holds
-    its latest reading). For a live map, not `ORDER BY t DESC LIMIT 1` over the view, which
-    expands every segment of the datastream."""
+    one index seek per datastream and the last pair of its last segment, read by SQLite's JSON
+    path without parsing the segment. For a live map, not `ORDER BY t DESC LIMIT 1` over the
+    view, which expands every segment of the datastream."""
     if not datastreams:
         return Columns.of([], [], [])
-    cols = decode_segments([(d, n, data) for d, _, _, n, data in _last_segments(conn, sorted(set(datastreams)))])
-    last = np.r_[cols.datastream[1:] != cols.datastream[:-1], True] if len(cols) else np.zeros(0, bool)
-    return cols.take(last)
+    rows = conn.execute("SELECT s.datastream, json_extract(s.data, '$[#-1][0]'), json_extract(s.data, '$[#-1][1]')"
+                        + _LAST_SEGMENT + " WHERE s.n > 0", (orjson.dumps(sorted(set(datastreams))).decode(),)).fetchall()
+    return Columns.of([r[0] for r in rows], [int(r[1]) for r in rows],
+                      [np.nan if r[2] is None else r[2] for r in rows]).sorted()
 
 
 def read_columns(conn: sqlite3.Connection, datastreams: list[int], start_ms: int, end_ms: int) -> Columns:
