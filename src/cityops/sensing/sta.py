@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
+import numpy as np
 import orjson
 from fastapi import Request, Response
 
@@ -39,6 +40,7 @@ from cityops.sensing.store import (
     datastream_meta,
     delete_datastreams,
     observation_id,
+    read_ranges,
     split_observation_id,
 )
 
@@ -732,14 +734,13 @@ def _patch_observation(conn: Any, entity_id: int, body: dict[str, Any]) -> None:
         if key in body and parse_time(body[key]) != t:
             raise InvalidInput(f"an Observation's {key} cannot change (its id follows it); delete and create instead",
                                f"观测的 {key} 不能修改（标识由其决定），请删除后重建")
-    found = True
     if "result" in body:
         r = body["result"]
         if isinstance(r, bool) or not isinstance(r, int | float) or not math.isfinite(r):
             raise InvalidInput("'result' must be a finite number", "result 须为有限数值")
         found = change_reading(conn, ds, t, float(r))
-    else:
-        found = conn.execute("SELECT 1 FROM observation WHERE datastream = ? AND t = ?", (ds, t)).fetchone() is not None
+    else:  # the one segment that may hold t, not the view (it expands every segment of the datastream)
+        found = len(read_ranges(conn, np.array([ds], np.int64), np.array([t]), np.array([t]))) > 0
     if not found:
         raise NotFound("no such Observations entity", "Observations 实体不存在")
 
