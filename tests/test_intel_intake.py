@@ -277,18 +277,24 @@ IMPORT_CSV = """id,opened,state,type,note,lat,lon
 """
 
 
-def test_imported_records_without_a_mapped_matter_are_classified(api: Api, tmp_path: Any) -> None:
-    from cityops.core import utcnow
-    from cityops.intake.importer import import_file
+def hotline_mapping(api: Api, source: str) -> Any:
+    """An import mapping whose records without a mapped category are classified."""
     from cityops.intake.mapping import parse_mapping
 
-    mapping = parse_mapping({
-        "source": "hotline", "format": "csv", "timezone": "Asia/Shanghai", "date_format": "%Y-%m-%d %H:%M",
+    return parse_mapping({
+        "source": source, "format": "csv", "timezone": "Asia/Shanghai", "date_format": "%Y-%m-%d %H:%M",
         "columns": {"external_id": "id", "created": "opened", "status": "state", "category": "type",
                     "description": "note", "lat": "lat", "lon": "lon"},
         "categories": {"Pothole": "06013"}, "default_matter": "classify",
         "statuses": {"Pending": "registered"},
     }, "m.yaml", {e.code for e in api.platform.catalogue.matters()})
+
+
+def test_imported_records_without_a_mapped_matter_are_classified(api: Api, tmp_path: Any) -> None:
+    from cityops.core import utcnow
+    from cityops.intake.importer import import_file
+
+    mapping = hotline_mapping(api, "hotline")
     path = tmp_path / "hotline.csv"
     path.write_text(IMPORT_CSV, encoding="utf-8")
     def confidence(text: str) -> float:
@@ -318,15 +324,8 @@ def test_a_picked_import_record_is_not_imported_again(api: Api, tmp_path: Any) -
     the file (even by a model now sure of the record) skips it, as it skips imported cases."""
     from cityops.core import utcnow
     from cityops.intake.importer import import_file
-    from cityops.intake.mapping import parse_mapping
 
-    mapping = parse_mapping({
-        "source": "hotline2", "format": "csv", "timezone": "Asia/Shanghai", "date_format": "%Y-%m-%d %H:%M",
-        "columns": {"external_id": "id", "created": "opened", "status": "state", "category": "type",
-                    "description": "note", "lat": "lat", "lon": "lon"},
-        "categories": {"Pothole": "06013"}, "default_matter": "classify",
-        "statuses": {"Pending": "registered"},
-    }, "m.yaml", {e.code for e in api.platform.catalogue.matters()})
+    mapping = hotline_mapping(api, "hotline2")
     path = tmp_path / "hotline2.csv"
     path.write_text(IMPORT_CSV, encoding="utf-8")
     threshold(api, 0.999999)  # everything classified waits for a person
