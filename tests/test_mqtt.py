@@ -19,7 +19,7 @@ import orjson
 import pytest
 
 from cityops.core import utcnow
-from cityops.sensing.mqtt import SETTING
+from cityops.sensing.mqtt import GATEWAY_TOPIC, SETTING
 from sensing_support import SensingApi, iso, sensing_api
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
@@ -105,6 +105,16 @@ def client(port: int, **callbacks: Any) -> Any:
     return c
 
 
+def topic(ds: int, gateway: str = "gw1") -> str:
+    return GATEWAY_TOPIC.format(user=gateway, datastream=ds)
+
+
+def own(api: SensingApi, ids: list[int], user: str | None = "gw1") -> None:
+    from cityops.sensing.store import set_owner
+
+    api.platform.store.write(lambda repo: set_owner(repo.conn, ids, user))
+
+
 def count(api: SensingApi, ds: int) -> int:
     with api.platform.store.read() as repo:
         return int(repo.conn.execute("SELECT count(*) FROM observation WHERE datastream = ?", (ds,)).fetchone()[0])
@@ -115,15 +125,50 @@ def test_published_readings_arrive(api: SensingApi, broker: Broker) -> None:
     wait_for(bridge.connected.is_set, 10, "the server did not connect to the broker")
     pub = client(broker.port)
     ds = api.gauges[0]
+    own(api, [ds, api.gauges[1]])
     now = utcnow()
     for k in range(5):
-        msg = pub.publish(f"v1.1/Datastreams({ds})/Observations",
-                          orjson.dumps({"phenomenonTime": iso(now - timedelta(minutes=5 * k)), "result": 1.5 + k}), qos=1)
+        msg = pub.publish(topic(ds), orjson.dumps({"phenomenonTime": iso(now - timedelta(minutes=5 * k)),
+                                                   "result": 1.5 + k}), qos=1)
         msg.wait_for_publish(5)
-    pub.publish("v1.1/Datastreams(999999)/Observations", b'{"phenomenonTime": "2026-01-01T00:00:00Z", "result": 1}')
-    pub.publish(f"v1.1/Datastreams({ds})/Observations", b"not json")
+    pub.publish(topic(999999), orjson.dumps({"phenomenonTime": iso(now), "result": 1}))
+    pub.publish(topic(ds), b"not json")
     wait_for(lambda: count(api, ds) == 5, 15, "readings did not arrive")
     wait_for(lambda: bridge.rejected == 2, 5, "bad messages were not counted")
+    pub.loop_stop()
+    pub.disconnect()
+
+
+def test_a_gateway_writes_only_its_own_datastreams_and_plausible_readings(api: SensingApi, broker: Broker) -> None:
+    """The topic names the gateway (the broker's ACL lets it publish only under its own
+    prefix); a datastream it does not own, a time ahead of the clock, an impossible depth and
+    the bare SensorThings topic (no gateway) store nothing, and are counted."""
+    from cityops.sensing.store import counters
+
+    bridge = api.client.app.state.mqtt  # type: ignore[attr-defined]
+    wait_for(bridge.connected.is_set, 10, "the server did not connect to the broker")
+    mine, theirs, unowned = api.gauges[5], api.gauges[6], api.gauges[7]
+    own(api, [mine])
+    own(api, [theirs], "gw2")  # another gateway's
+    before = bridge.rejected
+    pub = client(broker.port)
+    now = utcnow()
+    ok = orjson.dumps({"phenomenonTime": iso(now), "result": 2.0})
+    for msg in [pub.publish(topic(theirs), ok, qos=1), pub.publish(topic(unowned), ok, qos=1),
+                pub.publish(topic(unowned, "gw2"), ok, qos=1),
+                pub.publish(topic(mine), orjson.dumps({"phenomenonTime": iso(now + timedelta(days=30)),
+                                                       "result": 2.0}), qos=1),
+                pub.publish(topic(mine), orjson.dumps({"phenomenonTime": iso(now), "result": 1e308}), qos=1),
+                pub.publish(f"v1.1/Datastreams({mine})/Observations", ok, qos=1),
+                pub.publish(topic(mine), orjson.dumps({"phenomenonTime": iso(now - timedelta(minutes=1)),
+                                                       "result": 3.0}), qos=1)]:
+        msg.wait_for_publish(5)
+    wait_for(lambda: count(api, mine) == 1, 15, "the good reading did not arrive")
+    wait_for(lambda: bridge.rejected - before == 5, 5, f"refusals not counted: {bridge.rejected - before}")
+    assert count(api, theirs) == 0 and count(api, unowned) == 0
+    with api.platform.store.read() as repo:
+        c = counters(repo.conn)
+    assert c["rejected:not_owner"] >= 3 and c["rejected:implausible"] >= 1 and c["rejected:time_out_of_range"] >= 1
     pub.loop_stop()
     pub.disconnect()
 
@@ -144,12 +189,12 @@ def test_detections_published_and_reconnect(api: SensingApi, broker: Broker) -> 
     ds = api.gauges[1]
     start = utcnow() - timedelta(hours=1)
     for k, depth in enumerate([10, 18, 24, 29]):
-        pub.publish(f"v1.1/Datastreams({ds})/Observations",
+        pub.publish(topic(ds),
                     orjson.dumps({"phenomenonTime": iso(start + timedelta(minutes=5 * k)), "result": depth}), qos=1)
     wait_for(lambda: count(api, ds) == 4, 15, "readings did not arrive after the reconnect")
     wait_for(lambda: got, 10, "no detection was published")
-    topic, body = got[0]
-    assert topic == "cityops/v1/detections/waterlogging" and body["level"] in ("yellow", "red")
+    where, body = got[0]
+    assert where == "cityops/v1/detections/waterlogging" and body["level"] in ("yellow", "red")
     for c in (sub, pub):
         c.loop_stop()
         c.disconnect()

@@ -35,7 +35,8 @@ def register_gauges(db: str) -> None:
 @click.option("--broker", default=None, help="HOST:PORT of the MQTT broker, e.g. 127.0.0.1:1883")
 @click.option("--off", is_flag=True, help="stop using MQTT")
 def mqtt(db: str, broker: str | None, off: bool) -> None:
-    """Have `cityops serve` subscribe to v1.1/Datastreams(ID)/Observations and publish detections."""
+    """Have `cityops serve` subscribe to cityops/gw/USER/v1.1/Datastreams(ID)/Observations and
+    publish detections (see docs/sensing.md: broker password file and ACL)."""
     from cityops.sensing.mqtt import SETTING
 
     if not off and not broker:
@@ -46,6 +47,32 @@ def mqtt(db: str, broker: str | None, off: bool) -> None:
     finally:
         p.close()
     click.echo("MQTT off" if off else f"MQTT broker: {broker} (used by the next `cityops serve`)")
+
+
+@sensing.command("own")
+@_db
+@click.option("--user", "user", default=None, help="the sensor user (gateway) the datastreams belong to")
+@click.option("--none", "clear", is_flag=True, help="make them unowned")
+@click.argument("datastreams", nargs=-1, type=int, required=True)
+def own(db: str, user: str | None, clear: bool, datastreams: tuple[int, ...]) -> None:
+    """Give datastreams to a sensor user: over MQTT a gateway writes only its own; a sensor
+    token over HTTP its own and unowned ones."""
+    from cityops.cases.models import Role
+    from cityops.sensing.store import set_owner
+
+    if bool(user) == clear:
+        raise click.UsageError("give --user NAME or --none")
+    p = _platform(db)
+    try:
+        def op(repo: object) -> int:
+            found = repo.get_user(user) if user else None  # type: ignore[attr-defined]
+            if user and (found is None or found.role != Role.SENSOR.value):
+                raise click.UsageError(f"no sensor user '{user}' (cityops user create {user} --role sensor)")
+            return set_owner(repo.conn, list(datastreams), user)  # type: ignore[attr-defined]
+        n = p.store.write(op)
+    finally:
+        p.close()
+    click.echo(f"{n} datastreams now belong to {user}" if user else f"{n} datastreams are now unowned")
 
 
 @sensing.command("read-auth")

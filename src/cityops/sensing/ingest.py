@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -23,21 +23,26 @@ from cityops.detect.columns import MS_PER_HOUR, Columns, Detection, Groups
 from cityops.detect.congestion import detect_congestion
 from cityops.detect.waterlogging import detect_waterlogging
 from cityops.errors import InvalidInput
+from cityops.sensing.plausible import bounds_table, implausible, per_datastream
 from cityops.sensing.store import (
     EPOCH_MS,
     MAX_DATASTREAM,
+    DatastreamMeta,
     bump,
     datastream_meta,
     insert_columns,
     read_ranges,
     speed_profile,
 )
+from cityops.timebounds import DEFAULT_READINGS_PAST_DAYS, TimeWindow
 
 if TYPE_CHECKING:
     from cityops.core import Platform
 
 MAX_REASONS = 100  # examples kept in an answer; the counts are always complete
-FUTURE_MS = 86_400_000  # a reading more than a day ahead of the server's clock is refused
+# Readings' times: at most a few minutes ahead of the server's clock, at most the city's window
+# back (`cityops.timebounds`; the server passes the city's settings, this is the default).
+READINGS_WINDOW = TimeWindow(past=timedelta(days=DEFAULT_READINGS_PAST_DAYS))
 NDJSON = "application/x-ndjson"
 ARROW = "application/vnd.apache.arrow.stream"
 
@@ -68,6 +73,9 @@ class IngestResult:
     detections: list[Detection]
     cases_opened: list[int]
     cases_joined: list[int]
+    # Per reading as given to `ingest` (its order): refused there (unknown, not the writer's,
+    # implausible, out of the time window). Callers that answer per reading read it.
+    refused: np.ndarray[Any, np.dtype[np.bool_]] = field(default_factory=lambda: np.zeros(0, bool))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -94,9 +102,18 @@ def parse_time(value: Any) -> int | None:
     return int(dt.timestamp() * 1000)
 
 
-def parse_ndjson(body: bytes, now_ms: int) -> tuple[Columns, Rejects]:
-    """One `{"datastream", "phenomenonTime", "result"}` object per line; blank lines skipped."""
+def _range(now_ms: int, window: TimeWindow | None) -> tuple[int, int, str]:
+    """The allowed [low, high] ms for readings at `now_ms`, and the rule in words."""
+    w = window or READINGS_WINDOW
+    lo, hi = w.bounds_ms(now_ms)
+    return max(lo, EPOCH_MS), hi, w.allowed(datetime.fromtimestamp(now_ms / 1000, UTC))
+
+
+def parse_ndjson(body: bytes, now_ms: int, window: TimeWindow | None = None) -> tuple[Columns, Rejects]:
+    """One `{"datastream", "phenomenonTime", "result"}` object per line; blank lines skipped;
+    times outside the window (`READINGS_WINDOW` by default) refused."""
     rejects = Rejects()
+    allowed = _range(now_ms, window)
     ds: list[int] = []
     ts: list[int] = []
     rs: list[float] = []
@@ -111,7 +128,7 @@ def parse_ndjson(body: bytes, now_ms: int) -> tuple[Columns, Rejects]:
         if not isinstance(obj, dict):
             rejects.add(n, "not_an_object")
             continue
-        reading = _reading(obj, n, rejects, now_ms)
+        reading = _reading(obj, n, rejects, allowed)
         if reading is not None:
             ds.append(reading[0])
             ts.append(reading[1])
@@ -119,7 +136,8 @@ def parse_ndjson(body: bytes, now_ms: int) -> tuple[Columns, Rejects]:
     return Columns.of(ds, ts, rs), rejects
 
 
-def _reading(obj: dict[str, Any], n: int, rejects: Rejects, now_ms: int) -> tuple[int, int, float] | None:
+def _reading(obj: dict[str, Any], n: int, rejects: Rejects,
+             allowed: tuple[int, int, str]) -> tuple[int, int, float] | None:
     d = obj.get("datastream", obj.get("Datastream"))
     if isinstance(d, dict):  # {"@iot.id": 3}, as SensorThings writes it
         d = d.get("@iot.id")
@@ -130,8 +148,8 @@ def _reading(obj: dict[str, Any], n: int, rejects: Rejects, now_ms: int) -> tupl
     if t is None:
         rejects.add(n, "bad_time", repr(obj.get("phenomenonTime"))[:80])
         return None
-    if not EPOCH_MS <= t <= now_ms + FUTURE_MS:
-        rejects.add(n, "time_out_of_range", repr(obj.get("phenomenonTime"))[:80])
+    if not allowed[0] <= t <= allowed[1]:
+        rejects.add(n, "time_out_of_range", f"phenomenonTime {obj.get('phenomenonTime')!r:.80} not in {allowed[2]}")
         return None
     r = obj.get("result")
     if isinstance(r, bool) or not isinstance(r, int | float) or not math.isfinite(r):
@@ -140,7 +158,7 @@ def _reading(obj: dict[str, Any], n: int, rejects: Rejects, now_ms: int) -> tupl
     return d, t, float(r)
 
 
-def parse_arrow(body: bytes, now_ms: int) -> tuple[Columns, Rejects]:
+def parse_arrow(body: bytes, now_ms: int, window: TimeWindow | None = None) -> tuple[Columns, Rejects]:
     """An Arrow IPC stream with columns datastream (integer), phenomenonTime (timestamp, or
     ISO 8601 strings) and result (number); nulls and bad values are refused per row."""
     import pyarrow as pa
@@ -163,10 +181,11 @@ def parse_arrow(body: bytes, now_ms: int) -> tuple[Columns, Rejects]:
                            "datastream 须为整数，result 须为数值") from None
     ds_null = _nulls(table["datastream"])
     t = _arrow_times(table["phenomenonTime"], pa, pc)
+    lo, hi, _ = _range(now_ms, window)
     bad = {
         "bad_datastream": ds_null | (ds <= 0) | (ds > MAX_DATASTREAM),
         "bad_time": t == np.iinfo(np.int64).min,
-        "time_out_of_range": (t != np.iinfo(np.int64).min) & ((t < EPOCH_MS) | (t > now_ms + FUTURE_MS)),
+        "time_out_of_range": (t != np.iinfo(np.int64).min) & ((t < lo) | (t > hi)),
         "bad_result": _nulls(table["result"]) | ~np.isfinite(result),
     }
     refused = np.zeros(n, bool)
@@ -209,13 +228,17 @@ def _arrow_times(column: Any, pa: Any, pc: Any) -> np.ndarray[Any, np.dtype[np.i
 # The write-transaction side ---------------------------------------------------------------
 
 def ingest(repo: Any, platform: Platform | None, cols: Columns, rejects: Rejects | None = None,
-           now: datetime | None = None, detect: bool = True) -> IngestResult:
+           now: datetime | None = None, detect: bool = True, *, window: TimeWindow | None = None,
+           writer: str | None = None, own_only: bool = False) -> IngestResult:
     """Store parsed readings (a module-level op for `platform.awrite(ingest, cols, rejects, now)`).
 
-    Readings of unknown datastreams are refused; the rest are stored (first write wins on
-    (datastream, phenomenonTime)); gauges' readings go through the waterlogging detector and
-    traffic detectors' through the congestion detector (`batch_congestion`), whose detections
-    open or join cases when `platform` is given. One transaction: the caller's.
+    Refused, per reading and counted: unknown datastreams; with a `writer` (a sensor user),
+    datastreams another user owns (`own_only`, a gateway over MQTT: every one it does not own);
+    with a `window`, times outside it; always, results outside their kind's plausible bounds.
+    The rest are stored (first write wins on (datastream, phenomenonTime)); gauges' readings go
+    through the waterlogging detector and traffic detectors' through the congestion detector
+    (`batch_congestion`), whose detections open or join cases when `platform` is given. One
+    transaction: the caller's.
     """
     from cityops.core import utcnow
 
@@ -223,14 +246,9 @@ def ingest(repo: Any, platform: Platform | None, cols: Columns, rejects: Rejects
     rejects = rejects or Rejects()
     conn = repo.conn
     meta = datastream_meta(conn)
-    known = meta.known(cols.datastream)
-    if not known.all():
-        for row in np.flatnonzero(~known)[:MAX_REASONS].tolist():
-            rejects.add(row + 1, "unknown_datastream", str(int(cols.datastream[row])))
-        extra = int((~known).sum()) - MAX_REASONS
-        if extra > 0:
-            rejects.counts["unknown_datastream"] += extra
-        cols = cols.take(known)
+    refused = _screen(repo, meta, cols, rejects, now, window, writer, own_only)
+    if refused.any():
+        cols = cols.take(~refused)
     cols = cols.sorted()
     stored = insert_columns(conn, cols)
     detections = detect_waterlogging(cols, meta.gauges) if detect and len(meta.gauges.datastream) else []
@@ -243,7 +261,60 @@ def ingest(repo: Any, platform: Platform | None, cols: Columns, rejects: Rejects
         opened, joined = outcome.opened, outcome.joined
     bump(conn, {"accepted": len(cols), "stored": stored, "duplicates": len(cols) - stored,
                 **{f"rejected:{k}": v for k, v in rejects.counts.items()}})
-    return IngestResult(len(cols), stored, len(cols) - stored, rejects, detections, opened, joined)
+    return IngestResult(len(cols), stored, len(cols) - stored, rejects, detections, opened, joined, refused)
+
+
+def ingest_client(repo: Any, platform: Platform | None, cols: Columns, rejects: Rejects | None = None,
+                  now: datetime | None = None, writer: str | None = None, own_only: bool = False) -> IngestResult:
+    """A client's readings (HTTP batch, SensorThings, MQTT): `ingest` with the city's time window
+    for readings (its settings read here, in the write transaction) and the writer's ownership."""
+    from cityops.timebounds import window
+
+    return ingest(repo, platform, cols, rejects, now, window=window(repo, readings=True), writer=writer,
+                  own_only=own_only)
+
+
+def _screen(repo: Any, meta: DatastreamMeta, cols: Columns, rejects: Rejects, now: datetime,
+            window: TimeWindow | None, writer: str | None, own_only: bool) -> np.ndarray[Any, np.dtype[np.bool_]]:
+    """Which readings to refuse (whole columns at once); each refusal counted in `rejects`
+    under the first reason that applies, in this order."""
+    refused = np.zeros(len(cols), bool)
+    if not len(cols):
+        return refused
+    ds, r = cols.datastream, cols.result
+    known = meta.known(ds)
+    checks: list[tuple[str, np.ndarray[Any, np.dtype[np.bool_]], Any]] = [("unknown_datastream", ~known, None)]
+    if writer is not None:
+        owners = meta.owners_of(np.where(known, ds, 0))
+        mine = owners == writer
+        checks.append(("not_owner", known & ~(mine if own_only else mine | (owners == None)), writer))  # noqa: E711
+    if window is not None:
+        now_ms = int(now.timestamp() * 1000)
+        checks.append(("time_out_of_range", window.outside_ms(cols.t, now_ms), window.allowed(now)))
+    table = bounds_table(repo)
+    low, high = per_datastream(meta.ids, meta.kinds, table)
+    checks.append(("implausible", known & implausible(np.where(known, ds, 0), r, low, high), (low, high)))
+    for reason, mask, about in checks:
+        rows = np.flatnonzero(mask & ~refused)
+        for row in rows[:MAX_REASONS].tolist():
+            rejects.add(row + 1, reason, _detail(reason, int(ds[row]), int(cols.t[row]), float(r[row]), about))
+        if len(rows) > MAX_REASONS:
+            rejects.counts[reason] += len(rows) - MAX_REASONS
+        refused |= mask
+    return refused
+
+
+def _detail(reason: str, d: int, t: int, r: float, about: Any) -> str:
+    """The example's words: the datastream and what was wrong with it, with the allowed range."""
+    if reason == "unknown_datastream":
+        return str(d)
+    if reason == "not_owner":
+        return f"datastream {d} does not belong to {about}"
+    if reason == "time_out_of_range":
+        at = datetime.fromtimestamp(t / 1000, UTC).isoformat(timespec="seconds")
+        return f"datastream {d}: phenomenonTime {at} not in {about}"
+    low, high = about
+    return f"datastream {d}: result {r!r} outside the plausible range [{low[d]:g}, {high[d]:g}]"
 
 
 CONGESTION_LOOKBACK_MS = 2 * MS_PER_HOUR  # stored speeds read before a batch's first one

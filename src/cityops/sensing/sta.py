@@ -30,14 +30,13 @@ from cityops.cases.models import Role
 from cityops.core import Platform, utcnow
 from cityops.detect.columns import Columns
 from cityops.errors import Conflict, InvalidInput, NotFound
-from cityops.sensing.ingest import Rejects, ingest, parse_time
+from cityops.sensing.ingest import Rejects, ingest_client, parse_time
 from cityops.sensing.staquery import Entity, parse_filter, parse_orderby, split_options
 from cityops.sensing.store import (
     EPOCH_MS,
     TIME_BITS,
     bump,
     change_reading,
-    datastream_meta,
     delete_datastreams,
     observation_id,
     read_ranges,
@@ -539,7 +538,7 @@ def _create_observation(repo: Any, platform: Platform, body: dict[str, Any], par
     cols, rejects = _one(reading)
     if rejects.total:
         raise InvalidInput(f"observation refused: {rejects.examples[0]}", "观测数据被拒绝")
-    result = ingest(repo, platform, cols, rejects)
+    result = ingest_client(repo, platform, cols, rejects)
     if result.rejects.total:
         raise InvalidInput(f"observation refused: {result.rejects.examples[0]}", "观测数据被拒绝")
     if result.duplicates:
@@ -584,10 +583,9 @@ def create_observations(repo: Any, platform: Platform, groups: list[dict[str, An
             t_all.append(t)
             r_all.append(float(r))
     cols = Columns.of(ds_all, t_all, r_all)
-    meta_known = datastream_meta(repo.conn).known(cols.datastream)
-    ingest(repo, platform, cols.take(meta_known))
+    refused = ingest_client(repo, platform, cols).refused  # unknown, implausible, out of the time window
     for k, slot in enumerate(slots):
-        out[slot] = f"Observations({observation_id(ds_all[k], t_all[k])})" if meta_known[k] else "error"
+        out[slot] = "error" if refused[k] else f"Observations({observation_id(ds_all[k], t_all[k])})"
     return out
 
 

@@ -44,6 +44,7 @@ class DatastreamMeta:
     ids: I64
     kinds: np.ndarray[Any, np.dtype[np.object_]]
     gauges: GaugeTable
+    owners: np.ndarray[Any, np.dtype[np.object_]]  # the sensor user each belongs to, or None
 
     def known(self, ds: I64) -> np.ndarray[Any, np.dtype[np.bool_]]:
         """Which of these ids are registered: one gather from a table indexed by id."""
@@ -52,6 +53,10 @@ class DatastreamMeta:
         table = self.present
         inside = (ds >= 0) & (ds < len(table))
         return inside & table[np.where(inside, ds, 0)]  # type: ignore[no-any-return]
+
+    def owners_of(self, ds: I64) -> np.ndarray[Any, np.dtype[np.object_]]:
+        """The owner of each of these (registered) ids."""
+        return self.owners[np.searchsorted(self.ids, ds)] if len(self.ids) else np.full(len(ds), None, object)
 
     @functools.cached_property
     def present(self) -> np.ndarray[Any, np.dtype[np.bool_]]:
@@ -92,12 +97,14 @@ def datastream_meta(conn: sqlite3.Connection) -> DatastreamMeta:
     cached = _meta_cache.get(key)
     if cached is not None and cached.version == version:
         return cached
-    rows = conn.execute("SELECT id, kind, yellow, red, coalesce(point, '') FROM sta_datastream ORDER BY id").fetchall()
+    rows = conn.execute("SELECT id, kind, yellow, red, coalesce(point, ''), owner FROM sta_datastream ORDER BY id"
+                        ).fetchall()
     meta = DatastreamMeta(
         version,
         np.array([r[0] for r in rows], np.int64),
         np.array([r[1] for r in rows], object),
         GaugeTable.of([(r[0], r[2], r[3], r[4]) for r in rows if r[1] == "water_depth"]),
+        np.array([r[5] for r in rows], object),
     )
     _meta_cache[key] = meta
     return meta
@@ -387,6 +394,14 @@ def register(conn: sqlite3.Connection, spec: DatastreamSpec) -> int:
     ).lastrowid
     bump(conn, {"datastream_version": 1})
     return int(ds or 0)
+
+
+def set_owner(conn: sqlite3.Connection, ids: list[int], owner: str | None) -> int:
+    """Give these datastreams to a sensor user (None: unowned); returns how many exist."""
+    n = conn.execute("UPDATE sta_datastream SET owner = ? WHERE id IN (SELECT value FROM json_each(?))",
+                     (owner, orjson.dumps(ids).decode())).rowcount
+    bump(conn, {"datastream_version": 1})
+    return int(n)
 
 
 def datastreams_of_kind(conn: sqlite3.Connection, kind: str) -> list[tuple[int, str]]:
