@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cityops.core import utcnow
 from cityops.field import drone, plan
 from conftest import Api, shared_file
 from field_support import quick_api
 
 LON, LAT = 114.3055, 30.5928
+
+
+def hours_ago(h: float) -> datetime:
+    """Detections are dated within the city's window (30 days back, 5 minutes ahead)."""
+    return (utcnow() - timedelta(hours=h)).replace(microsecond=0)
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +49,7 @@ def test_plan_over_http(api: Api) -> None:
 
 def test_uavdt_detections_replayed_open_each_case_once(api: Api) -> None:
     text = shared_file("drone/uavdt_M0101_gt_whole.txt").read_text()
-    doc = drone.uavdt_detections(text, "M0101-demo", LON, LAT, datetime(2026, 11, 30, 2, tzinfo=UTC), frames=40)
+    doc = drone.uavdt_detections(text, "M0101-demo", LON, LAT, hours_ago(5), frames=40)
     tracks = {d["track_id"] for d in doc["detections"] if d["label"] in ("1", "2")}
     first = api.post("supervisor", "/api/v1/drone/detections", json=doc)
     assert first.status_code == 200, first.text
@@ -52,14 +58,16 @@ def test_uavdt_detections_replayed_open_each_case_once(api: Api) -> None:
     again = api.post("supervisor", "/api/v1/drone/detections", json=doc).json()
     assert again["opened"] == 0 and again["joined"] == 0 and again["case_ids"] == one["case_ids"]
     case = api.get("admin", f"/api/v1/cases/{one['case_ids'][0]}").json()
-    assert case["source"] == "drone" and case["matter_code"] == "09009" and case["reporter"].startswith("drone:")
+    # The case names who posted the detections; the drone is a device label beside it.
+    assert case["source"] == "drone" and case["matter_code"] == "09009" and case["reporter"] == "supervisor"
+    assert case["attributes"]["drone"]["device"] == "UAV-01"
     hist = api.get("admin", f"/api/v1/cases/{case['id']}/history").json()["entries"]
-    assert hist[0]["role"] == "system"
+    assert (hist[0]["actor"], hist[0]["role"]) == ("supervisor", "supervisor")
 
 
 def test_near_an_open_case_joins_it_and_the_table_is_editable(api: Api) -> None:
     existing = api.report(matter_code="06010").json()
-    when = datetime(2026, 11, 30, 3, tzinfo=UTC).isoformat()
+    when = hours_ago(4).isoformat()
     doc = {"flight": "F2", "drone": "UAV-02", "box_geo": True, "detections": [
         {"frame": 1, "track_id": 1, "label": "garbage", "confidence": 0.9, "box": [0, 0, 10, 10],
          "lon": existing["lon"] + 0.00003, "lat": existing["lat"], "time": when},
@@ -79,6 +87,30 @@ def test_near_an_open_case_joins_it_and_the_table_is_editable(api: Api) -> None:
     assert api.post("supervisor", "/api/v1/drone/detections", json=doc).json()["opened"] == 1
 
 
+def test_detection_times_are_bounded_and_the_poster_is_the_actor(api: Api) -> None:
+    """A collector's detection dated 2099 (or a year back) is refused with the field and the
+    allowed range named; an accepted one names the collector, not the drone label they chose."""
+    def doc(when: datetime, flight: str) -> dict[str, object]:
+        return {"flight": flight, "drone": "UAV-spoofed", "box_geo": True, "detections": [
+            {"frame": 1, "track_id": 1, "label": "garbage", "confidence": 0.9, "box": [0, 0, 9, 9],
+             "lon": LON + 0.04, "lat": LAT, "time": hours_ago(1).isoformat()},
+            {"frame": 2, "track_id": 1, "label": "garbage", "confidence": 0.9, "box": [0, 0, 9, 9],
+             "lon": LON + 0.04, "lat": LAT, "time": when.isoformat()}]}
+    for when in (datetime(2099, 1, 1, tzinfo=UTC), utcnow() + timedelta(minutes=30), utcnow() - timedelta(days=400)):
+        r = api.post("collector", "/api/v1/drone/detections", json=doc(when, "FX"))
+        assert r.status_code == 422, r.text
+        body = r.json()
+        assert body["error"] == "time_out_of_range" and "detections[1].time" in body["message"]
+        assert "allowed range" in body["message"] and "允许范围" in body["message_zh"]
+    out = api.post("collector", "/api/v1/drone/detections", json=doc(utcnow() + timedelta(minutes=2), "FY")).json()
+    assert out["opened"] == 1
+    case = api.get("admin", f"/api/v1/cases/{out['case_ids'][0]}").json()
+    assert case["reporter"] == "collector" and case["attributes"]["drone"]["device"] == "UAV-spoofed"
+    assert datetime.fromisoformat(case["reported_at"]) <= utcnow()
+    hist = api.get("admin", f"/api/v1/cases/{case['id']}/history").json()["entries"]
+    assert hist[0]["actor"] == "collector" and "drone:" not in str(hist)
+
+
 @pytest.mark.parametrize("body", [{}, {"flight": "x"}, {"flight": "x", "detections": [{"label": "car"}]},
                                   {"flight": "x", "detections": [{"label": "car", "box": [1, 2, 3, 4], "lon": 1,
                                                                   "lat": 2, "time": "2026-11-30T10:00:00"}]}])
@@ -91,7 +123,7 @@ def test_detection_image_becomes_the_cases_evidence(api: Api) -> None:
     import base64
 
     frame = shared_file("drone/dji_flir_issue-exifr-3.jpg").read_bytes()
-    when = datetime(2026, 11, 30, 4, tzinfo=UTC).isoformat()
+    when = hours_ago(3).isoformat()
     doc = {"flight": "F9", "drone": "UAV-09", "box_geo": True, "detections": [
         {"frame": 1, "track_id": 7, "label": "overflowing_bin", "confidence": 0.8, "box": [0, 0, 9, 9],
          "lon": LON + 0.03, "lat": LAT, "time": when, "image": base64.b64encode(frame).decode()}]}
@@ -111,10 +143,11 @@ def test_detection_image_becomes_the_cases_evidence(api: Api) -> None:
 
 def test_demo_flights_open_cases_once(api: Api) -> None:
     code = api.platform.city.patrol_grids[10].code
-    start = datetime(2026, 11, 30, 1, tzinfo=UTC)
-    doc = drone.demo_flight(api.platform, code, "2026-11-30", start, finds=4)
+    start = hours_ago(6)
+    day = start.date().isoformat()
+    doc = drone.demo_flight(api.platform, code, day, start, finds=4)
     assert len(doc["detections"]) == 4
     first = api.platform.store.write(lambda repo: drone.ingest(repo, api.platform, drone.sightings(doc)))
     again = api.platform.store.write(
-        lambda repo: drone.ingest(repo, api.platform, drone.sightings(drone.demo_flight(api.platform, code, "2026-11-30", start, 4))))
+        lambda repo: drone.ingest(repo, api.platform, drone.sightings(drone.demo_flight(api.platform, code, day, start, 4))))
     assert first["opened"] + first["joined"] == 4 and again["replayed"] == 4 and again["opened"] == 0

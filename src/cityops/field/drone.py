@@ -24,13 +24,14 @@ import orjson
 import polars as pl
 
 from cityops.cases import service as cases
-from cityops.cases.models import FINAL_STATUSES, SYSTEM_ACTOR, Status
+from cityops.cases.models import FINAL_STATUSES, SYSTEM_ACTOR, Actor, Status
 from cityops.errors import InvalidInput
 from cityops.field.attachments import Stored, record
 from cityops.field.images import distance_m
 from cityops.field.plan import EARTH_M_PER_DEG, Camera
 from cityops.store.base import CaseQuery
 from cityops.store.codec import to_us
+from cityops.timebounds import TimeWindow
 
 if TYPE_CHECKING:
     from cityops.core import Platform
@@ -101,7 +102,7 @@ def ground_point(lon: Any, lat: Any, altitude_m: Any, heading_deg: Any, cx: Any,
             lat + north / EARTH_M_PER_DEG)
 
 
-def sightings(body: dict[str, Any]) -> list[Sighting]:
+def sightings(body: dict[str, Any], window: TimeWindow | None = None, now: datetime | None = None) -> list[Sighting]:
     """Validate a detections document and reduce its boxes to one sighting per track.
 
     {"flight": "...", "drone": "...", "altitude_m": 120, "heading_deg": 0,
@@ -109,7 +110,8 @@ def sightings(body: dict[str, Any]) -> list[Sighting]:
      "detections": [{"frame": 1, "track_id": 3, "label": "car", "confidence": 0.9,
                      "box": [left, top, width, height], "lon": .., "lat": .., "time": ISO}, ...]}
     Each detection's lon/lat is the drone's position at that frame (or the box's own, with
-    "box_geo": true)."""
+    "box_geo": true). With a `window`, every time must lie in it at `now` (a 422 names the first
+    that does not)."""
     flight, drone = str(body.get("flight") or ""), str(body.get("drone") or "")
     dets = body.get("detections")
     if not flight or not isinstance(dets, list):
@@ -135,6 +137,8 @@ def sightings(body: dict[str, Any]) -> list[Sighting]:
                            "每条检测须有 label、box、lon、lat、time") from None
     if frame["time"].dtype == pl.Datetime and frame["time"].dtype.time_zone is None:  # type: ignore[attr-defined]
         raise InvalidInput("detection times need a zone", "检测时间必须带时区")
+    if window is not None and now is not None:
+        _check_times(frame, window, now)
     if not body.get("box_geo"):
         w, h = (float(v) for v in body.get("image_size", (1024, 540)))
         cam = Camera(**{k: float(v) for k, v in (body.get("camera") or {}).items() if k in ("hfov_deg", "vfov_deg")})
@@ -152,6 +156,15 @@ def sightings(body: dict[str, Any]) -> list[Sighting]:
             for r in best.iter_rows(named=True)]
 
 
+def _check_times(frame: pl.DataFrame, window: TimeWindow, now: datetime) -> None:
+    """The first detection whose time is outside the window, as a 422 (one filter, no loop)."""
+    lo, hi = window.bounds(now)
+    bad = frame.filter((pl.col("time") < lo) | (pl.col("time") > hi)).head(1)
+    if bad.height:
+        row = bad.row(0, named=True)
+        window.check(f"detections[{row['index']}].time", row["time"], now)
+
+
 def evidence_images(body: dict[str, Any], found: list[Sighting]) -> dict[str, bytes]:
     """The base64 "image" of each sighting's best detection, by sighting key."""
     out = {}
@@ -166,10 +179,16 @@ def evidence_images(body: dict[str, Any], found: list[Sighting]) -> dict[str, by
 
 
 def ingest(repo: Any, platform: Platform, found: list[Sighting], evidence: dict[str, Stored] | None = None,
-           min_confidence: float = MIN_CONFIDENCE) -> dict[str, Any]:
-    """Write op: each new sighting opens a case (SYSTEM actor, the drone as reporter), joins an
-    open case of the same matter within DEDUPE_M, or is skipped (unmapped, unsure, outside).
-    A sighting's image, stored beforehand, becomes the case's evidence photo."""
+           min_confidence: float = MIN_CONFIDENCE, actor: Actor = SYSTEM_ACTOR) -> dict[str, Any]:
+    """Write op: each new sighting opens a case, joins an open case of the same matter within
+    DEDUPE_M, or is skipped (unmapped, unsure, outside). The case names `actor`, who posted the
+    detections (the system only for the demo's own flights); the drone the caller names is a
+    device label in the case's attributes, never the actor. A case is dated when the sighting
+    was, but never after the clock. A sighting's image, stored beforehand, becomes the case's
+    evidence photo."""
+    from cityops.core import utcnow
+
+    now = utcnow()
     table = class_table(repo)
     known = {r[0]: r[1] for r in repo.conn.execute(
         f"SELECT key, case_id FROM drone_detections WHERE key IN ({','.join('?' * len(found))})",
@@ -197,16 +216,16 @@ def ingest(repo: Any, platform: Platform, found: list[Sighting], evidence: dict[
             report = cases.NewReport(
                 matter_code=code, description=f"无人机巡查发现：{s.label}（置信度 {s.confidence:.2f}）/ "
                 f"drone patrol detected: {s.label} (confidence {s.confidence:.2f})",
-                lon=s.lon, lat=s.lat, source="drone", reporter=f"drone:{s.drone or s.flight}",
-                attributes={"drone": {"flight": s.flight, "label": s.label, "confidence": s.confidence,
-                                      "frames": s.frames}},
+                lon=s.lon, lat=s.lat, source="drone", reporter=actor.name,
+                attributes={"drone": {"flight": s.flight, "device": s.drone, "label": s.label,
+                                      "confidence": s.confidence, "frames": s.frames}},
                 idempotency_key=s.key,
             )
-            case_id = cases.intake(repo, platform, report, SYSTEM_ACTOR, s.seen_at).id
+            case_id = cases.intake(repo, platform, report, actor, min(s.seen_at, now)).id
             counts["opened"] += 1
         case_ids.append(case_id)
         if evidence and s.key in evidence:
-            record(repo, platform, replace(evidence[s.key], case_id=case_id), SYSTEM_ACTOR)
+            record(repo, platform, replace(evidence[s.key], case_id=case_id), actor)
         repo.conn.execute(
             "INSERT INTO drone_detections (key, flight, label, matter_code, confidence, lon, lat, seen_at, case_id) "
             "VALUES (?,?,?,?,?,?,?,?,?)",

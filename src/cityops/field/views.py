@@ -11,6 +11,7 @@ from fastapi import Path, Query, Request
 from fastapi.responses import Response
 from starlette.datastructures import UploadFile
 
+from cityops import timebounds
 from cityops.api.deps import ActorDep, PlatformDep, require
 from cityops.api.responses import JSON
 from cityops.api.routing import feature_router
@@ -202,17 +203,19 @@ async def drone_detections(request: Request, platform: PlatformDep, actor: Actor
         raise InvalidInput("malformed JSON body", "JSON 格式错误") from None
     if not isinstance(body, dict):
         raise InvalidInput("send a JSON object {flight, detections}", "请求体应为 JSON 对象")
-    found = drone.sightings(body)
-    images_by_key = drone.evidence_images(body, found)
     now = utcnow()
+    with platform.store.read() as repo:
+        window = timebounds.window(repo)
+    found = drone.sightings(body, window, now)
+    images_by_key = drone.evidence_images(body, found)
     evidence = {}
     for s in found:
         if s.key in images_by_key:
             evidence[s.key] = await asyncio.to_thread(
                 attachments.prepare_at, platform, images_by_key[s.key], 0, s.lon, s.lat, s.seen_at, "evidence",
-                Actor(f"drone:{s.drone or s.flight}", Role.SYSTEM), now)
-    try:
-        return await platform.awrite(drone.ingest, found, evidence)  # type: ignore[no-any-return]
+                actor, now)
+    try:  # the cases name who posted the detections, not a drone label the caller chose
+        return await platform.awrite(drone.ingest, found, evidence, drone.MIN_CONFIDENCE, actor)  # type: ignore[no-any-return]
     finally:  # evidence of replayed, ignored or refused sightings is not kept
         digests = tuple(d for st in evidence.values() for d in (st.sha256, st.thumb_sha256))
         if digests:
