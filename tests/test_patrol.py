@@ -21,14 +21,17 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
         yield a
 
 
-def lane_track(api: Api, code: str, lane_m: float, start: datetime) -> list[list[object]]:
+def lane_track(api: Api, code: str, lane_m: float, start: datetime | None = None,
+               end: datetime | None = None) -> list[list[object]]:
+    """A walk along the grid's lanes, one fix every 15 s, from `start` or ending at `end`."""
     route = np.array(plan.walking_route(api.platform.city, code, lane_m))
     # Densify so the points are a walk, one fix every ~20 m.
     out = []
     for (x0, y0), (x1, y1) in zip(route[:-1], route[1:], strict=True):
         n = max(2, int(plan.EARTH_M_PER_DEG * max(abs(x1 - x0), abs(y1 - y0)) / 20))
         out += [[float(x), float(y)] for x, y in zip(np.linspace(x0, x1, n), np.linspace(y0, y1, n), strict=True)]
-    return [[x, y, (start + timedelta(seconds=15 * i)).isoformat()] for i, (x, y) in enumerate(out)]
+    first = start if start is not None else (end or datetime.now(UTC)) - timedelta(seconds=15 * (len(out) - 1))
+    return [[x, y, (first + timedelta(seconds=15 * i)).isoformat()] for i, (x, y) in enumerate(out)]
 
 
 def test_today_route_and_schedule(api: Api) -> None:
@@ -49,7 +52,7 @@ def test_today_route_and_schedule(api: Api) -> None:
 def test_track_upload_once_coverage_and_on_duty(api: Api) -> None:
     code = api.platform.city.patrol_grids[3].code
     now = datetime.now(UTC)
-    pts = lane_track(api, code, 100.0, now - timedelta(minutes=10))
+    pts = lane_track(api, code, 100.0, end=now - timedelta(minutes=1))
     body = {"patrol_grid": code, "points": pts}
     r = api.client.post("/api/v1/patrols/tracks", json=body, headers={**api.h("collector"), "Idempotency-Key": "t1"})
     assert r.status_code == 201, r.text
@@ -65,10 +68,11 @@ def test_track_upload_once_coverage_and_on_duty(api: Api) -> None:
 
 def test_sparse_track_covers_less(api: Api) -> None:
     code = api.platform.city.patrol_grids[5].code
-    start = datetime(2026, 11, 2, 1, tzinfo=UTC)
+    start = (datetime.now(UTC) - timedelta(days=3)).replace(hour=1, minute=0)  # 09:00 in Wuhan
     body = {"patrol_grid": code, "points": lane_track(api, code, 400.0, start)}
-    assert api.post("collector", "/api/v1/patrols/tracks", json=body).status_code == 201
-    cov = api.get("supervisor", f"/api/v1/patrols/coverage?day=2026-11-02&patrol_grid={code}").json()["grids"][0]
+    r = api.post("collector", "/api/v1/patrols/tracks", json=body)
+    assert r.status_code == 201, r.text
+    cov = api.get("supervisor", f"/api/v1/patrols/coverage?day={r.json()['day']}&patrol_grid={code}").json()["grids"][0]
     assert 0.1 < cov["coverage"] < 0.6
 
 
@@ -81,9 +85,24 @@ def test_bad_tracks_are_refused(api: Api, body: dict[str, object]) -> None:
     assert r.status_code == 422 and r.json()["message_zh"]
 
 
+def test_track_times_are_bounded(api: Api) -> None:
+    """A track from tomorrow or from last year is refused, naming the point and the range."""
+    code = api.platform.city.patrol_grids[9].code
+    now = datetime.now(UTC)
+    for start in (now + timedelta(hours=1), now - timedelta(days=90), datetime(2099, 1, 1, tzinfo=UTC)):
+        r = api.post("collector", "/api/v1/patrols/tracks",
+                     json={"patrol_grid": code, "points": lane_track(api, code, 400.0, start)[:5]})
+        body = r.json()
+        assert r.status_code == 422 and body["error"] == "time_out_of_range", r.text
+        assert "points[0] time" in body["message"] and "allowed range" in body["message"]
+    late = [[114.3, 30.5, (now - timedelta(minutes=3)).isoformat()], [114.3, 30.5, (now + timedelta(minutes=9)).isoformat()]]
+    assert "points[1] time" in api.post("collector", "/api/v1/patrols/tracks",
+                                        json={"patrol_grid": code, "points": late}).json()["message"]
+
+
 def test_indicators(api: Api) -> None:
     code = api.platform.city.patrol_grids[7].code
-    walked = lane_track(api, code, 200.0, datetime.now(UTC) - timedelta(hours=2))
+    walked = lane_track(api, code, 200.0, end=datetime.now(UTC) - timedelta(hours=1))
     assert api.post("collector", "/api/v1/patrols/tracks", json={"patrol_grid": code, "points": walked}).status_code == 201
     valid = api.report().json()["id"]
     walk(api, valid, "reported_back")

@@ -68,7 +68,7 @@ class TimeWindow:
         lo, hi = self.bounds(now)
         if not lo <= at <= hi:
             raise TimeOutOfRange(f"{name} {_iso(at)} is outside the allowed range {self.allowed(now)}",
-                                 f"{name} 时间 {_iso(at)} 超出允许范围 {self.allowed_zh(now)}")
+                                 f"{name}（{_iso(at)}）超出允许范围 {self.allowed_zh(now)}")
         return at
 
     def check_ms(self, name: str, t_ms: int, now_ms: int) -> int:

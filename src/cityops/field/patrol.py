@@ -22,6 +22,7 @@ from cityops.cases.models import Actor
 from cityops.errors import InvalidInput
 from cityops.field.plan import LocalFrame
 from cityops.store.codec import from_us, to_us
+from cityops.timebounds import TimeWindow
 
 if TYPE_CHECKING:
     from cityops.core import Platform
@@ -68,8 +69,10 @@ class Track:
     length_m: float
 
 
-def parse_track(platform: Platform, actor: Actor, body: dict[str, Any], patrol_grid: str) -> Track:
-    """Validate an uploaded track: points [[lon, lat, ISO time or epoch ms], ...]."""
+def parse_track(platform: Platform, actor: Actor, body: dict[str, Any], patrol_grid: str,
+                window: TimeWindow | None = None, now: datetime | None = None) -> Track:
+    """Validate an uploaded track: points [[lon, lat, ISO time or epoch ms], ...]; with a
+    `window`, every point's time inside it at `now` (a 422 names the first that is not)."""
     raw = body.get("points")
     if not isinstance(raw, list) or len(raw) < 2:
         raise InvalidInput("points must be a list of at least 2 [lon, lat, time] entries", "轨迹至少需要 2 个点")
@@ -84,6 +87,11 @@ def parse_track(platform: Platform, actor: Actor, body: dict[str, Any], patrol_g
                            "轨迹点格式应为 [经度, 纬度, 时间]") from None
     if not (np.isfinite(lon).all() and np.isfinite(lat).all()) or (np.abs(lon) > 180).any() or (np.abs(lat) > 90).any():
         raise InvalidInput("coordinates out of range", "坐标超出范围")
+    if window is not None and now is not None:
+        outside = window.outside_ms(t // 1000, int(now.timestamp() * 1000))
+        if outside.any():
+            i = int(np.flatnonzero(outside)[0])
+            window.check(f"points[{i}] time", from_us(int(t[i])) or now, now)
     order = np.argsort(t, kind="stable")
     lon, lat, t = lon[order], lat[order], t[order]
     day = from_us(int(t[0]))

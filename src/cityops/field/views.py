@@ -126,9 +126,10 @@ async def upload_track(request: Request, platform: PlatformDep, actor: ActorDep)
         raise InvalidInput("send a JSON object {patrol_grid, points}", "请求体应为 JSON 对象")
     with platform.store.read() as repo:
         code = body.get("patrol_grid") or inspector_grid(repo, platform, actor.name)
+        window = timebounds.window(repo)
     if platform.city.patrol_grid(str(code)) is None:
         raise InvalidInput(f"unknown patrol grid '{code}'", f"未知的巡查网格 {code}")
-    track = patrol.parse_track(platform, actor, body, str(code))
+    track = patrol.parse_track(platform, actor, body, str(code), window, utcnow())
     key = request.headers.get("idempotency-key")
     if key is not None and len(key) > 200:
         raise InvalidInput("Idempotency-Key is longer than 200 characters", "幂等键过长")
