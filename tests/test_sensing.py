@@ -417,3 +417,68 @@ def test_observation_bodies_limited_to_64_mb(api: SensingApi, sensor: dict[str, 
 
     r = api.client.post("/api/v1/observations", content=chunks(), headers={**sensor, "Content-Type": NDJSON})
     assert r.status_code == 413 and "64000000" in r.json()["message"]
+
+
+def test_implausible_early_late_and_foreign_readings_refused_on_every_path(api: Any, gauges: list[int],
+                                                                          sensor: dict[str, str]) -> None:
+    """`result: 1e308` cm, a reading from 2099 or from years back and a reading of another
+    gateway's datastream are refused and counted on the HTTP batch (NDJSON and Arrow), on
+    SensorThings (POST and CreateObservations); none of them opens a case."""
+    from cityops.sensing.store import set_owner
+
+    sta = "/sta/v1.1"
+    g, theirs = gauges[300], gauges[301]
+    api.platform.store.write(lambda repo: set_owner(repo.conn, [theirs], "gw2"))
+    now = utcnow().replace(microsecond=0)
+    with api.platform.store.read() as repo:
+        before = counters(repo.conn)
+        cases_before = repo.conn.execute("SELECT count(*) FROM cases").fetchone()[0]
+    rows = [{"datastream": g, "phenomenonTime": iso(now - timedelta(minutes=1)), "result": 1e308},
+            {"datastream": g, "phenomenonTime": iso(now - timedelta(minutes=2)), "result": -4000},
+            {"datastream": g, "phenomenonTime": "2099-01-01T00:00:00Z", "result": 30.0},
+            {"datastream": g, "phenomenonTime": iso(now - timedelta(days=800)), "result": 30.0},
+            {"datastream": theirs, "phenomenonTime": iso(now), "result": 3.0},
+            {"datastream": g, "phenomenonTime": iso(now - timedelta(minutes=3)), "result": 2.5}]
+    out = api.client.post("/api/v1/observations", content=ndjson(rows), headers={**sensor, "Content-Type": NDJSON}).json()
+    assert out["stored"] == 1 and out["rejected_by_reason"] == {"implausible": 2, "time_out_of_range": 2, "not_owner": 1}
+    why = {x["reason"]: x.get("detail", "") for x in out["reasons"]}
+    assert "plausible range [-10, 300]" in why["implausible"] and "5 min ahead" in why["time_out_of_range"]
+    # An admin may write any datastream; the owner's own readings are the owner's business.
+    mine = [{"datastream": theirs, "phenomenonTime": iso(now), "result": 3.0}]
+    assert api.client.post("/api/v1/observations", content=ndjson(mine),
+                           headers={**api.h("admin"), "Content-Type": NDJSON}).json()["stored"] == 1
+    # Arrow: the same checks on the columns.
+    t = int(now.timestamp() * 1000)
+    body = arrow_body([g] * 4, [t - 10_000, t - 20_000, t + 3_600_000, t - 30_000], [float("inf"), 1e308, 1.0, 4.0])
+    out = api.client.post("/api/v1/observations", content=body, headers={**sensor, "Content-Type": ARROW}).json()
+    assert out["stored"] == 1 and out["rejected_by_reason"] == {"bad_result": 1, "implausible": 1, "time_out_of_range": 1}
+    # SensorThings: one Observation answered 422 with the reason; CreateObservations marks it `error`.
+    r = api.client.post(f"{sta}/Datastreams({g})/Observations", json={"phenomenonTime": iso(now), "result": 1e308},
+                        headers=sensor)
+    assert r.status_code == 422 and "implausible" in r.json()["message"], r.text
+    r = api.client.post(f"{sta}/Datastreams({g})/Observations", json={"phenomenonTime": "2099-01-01T00:00:00Z",
+                                                                      "result": 1}, headers=sensor)
+    assert r.status_code == 422 and "time_out_of_range" in r.json()["message"], r.text
+    links = api.client.post(f"{sta}/CreateObservations", headers=sensor, json=[{
+        "Datastream": {"@iot.id": g}, "components": ["phenomenonTime", "result"],
+        "dataArray": [[iso(now - timedelta(seconds=5)), 1e308], ["2099-01-01T00:00:00Z", 1.0],
+                      [iso(now - timedelta(seconds=6)), 5.0]]}]).json()
+    assert links[:2] == ["error", "error"] and links[2].endswith(")")
+    with api.platform.store.read() as repo:
+        c = counters(repo.conn)
+        assert repo.conn.execute("SELECT count(*) FROM cases").fetchone()[0] == cases_before
+        assert repo.conn.execute("SELECT max(result) FROM observation WHERE datastream = ?", (g,)).fetchone()[0] < 300
+    assert c["rejected:implausible"] - before.get("rejected:implausible", 0) == 5
+    assert c["rejected:not_owner"] - before.get("rejected:not_owner", 0) == 1
+    assert c["rejected:time_out_of_range"] - before.get("rejected:time_out_of_range", 0) >= 4
+
+
+def test_plausible_bounds_are_vectorised_and_the_citys_to_change() -> None:
+    from cityops.sensing.plausible import DEFAULT_BOUNDS, implausible, per_datastream
+
+    ids = np.array([1, 2, 5], np.int64)
+    low, high = per_datastream(ids, np.array(["water_depth", "speed", "mystery"], object),
+                               {**DEFAULT_BOUNDS, "speed": (0.0, 120.0, "km/h")})
+    ds = np.array([1, 1, 2, 2, 5, 5, 1], np.int64)
+    r = np.array([25.0, 1e308, 130.0, 80.0, 1e10, -3.0, np.nan])
+    assert implausible(ds, r, low, high).tolist() == [False, True, True, False, True, False, True]

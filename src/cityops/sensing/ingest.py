@@ -64,6 +64,29 @@ class Rejects:
         return sum(self.counts.values())
 
 
+class ReadingRefused(InvalidInput):
+    """One reading refused (a single SensorThings Observation): a 422 naming the reason. The
+    write transaction that found it rolls back, so the caller counts it with `count_refused`."""
+
+    def __init__(self, reason: str, message_en: str, message_zh: str = "") -> None:
+        super().__init__(message_en, message_zh)
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[type[ReadingRefused], tuple[str, str, str]]:  # type: ignore[override]
+        return type(self), (self.reason, self.message_en, self.message_zh)
+
+    @staticmethod
+    def of(rejects: Rejects) -> ReadingRefused:
+        first = rejects.examples[0]
+        return ReadingRefused(first["reason"], f"observation refused: {first}",
+                              f"观测数据被拒绝（{first['reason']}）：{first.get('detail', '')}")
+
+
+def count_refused(repo: Any, platform: Any, reason: str) -> None:
+    """Write op: count one refused reading whose own transaction rolled back."""
+    bump(repo.conn, {f"rejected:{reason}": 1})
+
+
 @dataclass
 class IngestResult:
     accepted: int  # valid readings acknowledged (new or duplicate)

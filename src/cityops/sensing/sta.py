@@ -30,7 +30,7 @@ from cityops.cases.models import Role
 from cityops.core import Platform, utcnow
 from cityops.detect.columns import Columns
 from cityops.errors import Conflict, InvalidInput, NotFound
-from cityops.sensing.ingest import Rejects, ingest_client, parse_time
+from cityops.sensing.ingest import ReadingRefused, Rejects, count_refused, ingest_client, parse_time
 from cityops.sensing.staquery import Entity, parse_filter, parse_orderby, split_options
 from cityops.sensing.store import (
     EPOCH_MS,
@@ -537,10 +537,10 @@ def _create_observation(repo: Any, platform: Platform, body: dict[str, Any], par
                "result": body.get("result")}
     cols, rejects = _one(reading)
     if rejects.total:
-        raise InvalidInput(f"observation refused: {rejects.examples[0]}", "观测数据被拒绝")
+        raise ReadingRefused.of(rejects)
     result = ingest_client(repo, platform, cols, rejects)
     if result.rejects.total:
-        raise InvalidInput(f"observation refused: {result.rejects.examples[0]}", "观测数据被拒绝")
+        raise ReadingRefused.of(result.rejects)
     if result.duplicates:
         raise Conflict("an observation of this datastream at this phenomenonTime exists (the first one stands)",
                        "该数据流在此时间已有观测（以先到者为准）")
@@ -626,7 +626,11 @@ async def create(path: str, request: Request) -> Response:
     if m.group(1):
         parent[{"Datastreams": "datastream", "Things": "thing", "Locations": "location"}[m.group(1)]] = int(m.group(2))
     set_name = m.group(3)
-    new_id = await platform.awrite(create_entity, set_name, body, parent)
+    try:
+        new_id = await platform.awrite(create_entity, set_name, body, parent)
+    except ReadingRefused as exc:  # counted like a refused reading of a batch
+        await platform.awrite(count_refused, exc.reason)
+        raise
     location = f"{_base(request)}/{set_name}({new_id})"
     conn = _conn(platform)
     es = SETS[set_name]
