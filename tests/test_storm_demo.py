@@ -17,7 +17,8 @@ def test_storm_day_warns_ahead_and_closes_its_cases(tmp_path: Path) -> None:
 
     from cityops.api.app import create_app
     from cityops.cases.service import verify_all
-    from cityops.core import open_platform
+    from cityops.core import open_platform, utcnow
+    from cityops.store.codec import to_us
     from cityops.sim.demo import run_demo
 
     db = tmp_path / "storm.db"
@@ -32,6 +33,13 @@ def test_storm_day_warns_ahead_and_closes_its_cases(tmp_path: Path) -> None:
             sensor_cases = conn.execute("SELECT status, count(*) FROM cases WHERE source = 'sensor'"
                                         " AND matter_code = '01004' GROUP BY status").fetchall()
             assert not verify_all(repo)
+            # Nothing is written ahead of the clock: history, photos, warnings, signatures.
+            done = to_us(utcnow())
+            for sql in ("SELECT max(at) FROM case_history", "SELECT max(uploaded_at) FROM attachments",
+                        "SELECT max(max(created_at, coalesce(approved_at, 0), coalesce(sent, 0))) FROM warnings",
+                        "SELECT max(acknowledged_at) FROM warning_dispatch", "SELECT max(reported_at) FROM cases"):
+                latest = conn.execute(sql).fetchone()[0]
+                assert latest is None or latest <= done, (sql, latest - done)
         # Served afterwards: the storm's warnings are still in force, listed in the feeds,
         # each entry linking to valid CAP.
         with TestClient(create_app(platform), base_url="http://testserver") as client:

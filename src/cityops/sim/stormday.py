@@ -88,7 +88,7 @@ def play_storm(platform: Platform, actors: dict[str, Actor], now: datetime, poin
                           np.concatenate([depth[:, window].reshape(-1), day.rain[window]]))
         receded = [case_of.pop(c) for i, c in enumerate(codes) if c in case_of and depth[i, k - 1] < CLEARED_CM]
         opened = platform.store.write(partial(_round, platform=platform, actors=actors, at=at, drafts=drafts,
-                                              cols=cols, receded=receded))
+                                              cols=cols, receded=receded, clock=now))
         warned.update((str(d.point), float(t[k - 1])) for d in drafts)
         closed += len(receded)
         for case_id in opened:
@@ -100,25 +100,31 @@ def play_storm(platform: Platform, actors: dict[str, Actor], now: datetime, poin
 
 
 def _round(repo: Any, platform: Platform, actors: dict[str, Actor], at: datetime, drafts: list[warnings.Draft],
-           cols: Columns, receded: list[int]) -> list[int]:
-    """Ten minutes of the storm in one transaction; returns the cases the water opened."""
+           cols: Columns, receded: list[int], clock: datetime) -> list[int]:
+    """Ten minutes of the storm in one transaction; returns the cases the water opened. What
+    people do after `at` (approve, sign, handle) is dated at most `clock`: the played day ends
+    now, and nothing is written ahead of it."""
+    def after(minutes: int) -> datetime:
+        return min(at + timedelta(minutes=minutes), clock)
+
     for d in drafts:
-        _warn(repo, platform, d, actors, at)
+        _warn(repo, platform, d, actors, at, after)
     for case_id in receded:
-        _close_loop(repo, platform, case_id, actors, at)
+        _close_loop(repo, platform, case_id, actors, after)
     return ingest(repo, platform, cols, None, at).cases_opened
 
 
-def _warn(repo: Any, platform: Platform, d: warnings.Draft, actors: dict[str, Actor], at: datetime) -> None:
+def _warn(repo: Any, platform: Platform, d: warnings.Draft, actors: dict[str, Actor], at: datetime,
+          after: Callable[[int], datetime]) -> None:
     """The model drafts; the duty supervisor approves and issues; the district signs for it."""
     warning_id = draft_op(repo, platform, d, at)
     supervisor = actors["supervisor"]
-    warnings.approve_warning(repo, platform, warning_id, supervisor, at + timedelta(minutes=1))
-    warnings.issue_warning(repo, platform, warning_id, supervisor, at + timedelta(minutes=2))
+    warnings.approve_warning(repo, platform, warning_id, supervisor, after(1))
+    warnings.issue_warning(repo, platform, warning_id, supervisor, after(2))
     for district in d.districts:
         dept = next((x for x in platform.city.departments if x.district == district), None)
         who = actors.get(f"dept-{dept.code.lower()}") if dept else None
-        warnings.acknowledge(repo, platform, warning_id, district, who or supervisor, at + timedelta(minutes=8))
+        warnings.acknowledge(repo, platform, warning_id, district, who or supervisor, after(8))
 
 
 def _point_of(platform: Platform, case_id: int) -> str | None:
@@ -129,12 +135,13 @@ def _point_of(platform: Platform, case_id: int) -> str | None:
     return key.split(":", 1)[-1] if detection.get("kind") == "waterlogging" else None
 
 
-def _close_loop(repo: Any, platform: Platform, case_id: int, actors: dict[str, Actor], at: datetime) -> None:
+def _close_loop(repo: Any, platform: Platform, case_id: int, actors: dict[str, Actor],
+                after: Callable[[int], datetime]) -> None:
     """The water has gone: the case is registered, dispatched, handled, verified and closed."""
     from cityops.field.attachments import attach_demo_photo
 
     def step(action: Action, who: Actor, minutes: int, **extra: Any) -> None:
-        service.act(repo, platform, case_id, Command(action, who, at + timedelta(minutes=minutes), **extra))
+        service.act(repo, platform, case_id, Command(action, who, after(minutes), **extra))
 
     step(Action.REGISTER, actors["acceptor"], 1)
     case = repo.get_case(case_id)
@@ -143,7 +150,7 @@ def _close_loop(repo: Any, platform: Platform, case_id: int, actors: dict[str, A
     crew = actors[f"dept-{department.lower()}"]
     step(Action.ACCEPT, crew, 8)
     step(Action.REPORT_BACK, crew, 40)
-    attach_demo_photo(repo, platform, case_id, actors["verifier"], at + timedelta(minutes=55))
+    attach_demo_photo(repo, platform, case_id, actors["verifier"], after(55))
     step(Action.VERIFY, actors["verifier"], 56, passed=True)
 
 
