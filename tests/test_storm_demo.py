@@ -18,8 +18,8 @@ def test_storm_day_warns_ahead_and_closes_its_cases(tmp_path: Path) -> None:
     from cityops.api.app import create_app
     from cityops.cases.service import verify_all
     from cityops.core import open_platform, utcnow
-    from cityops.store.codec import to_us
     from cityops.sim.demo import run_demo
+    from cityops.store.codec import to_us
 
     db = tmp_path / "storm.db"
     run_demo(str(db), reports=20, seed=7, serve=False, host="127.0.0.1", port=0, storm=True)

@@ -133,25 +133,85 @@ def process(data: bytes, zone: ZoneInfo) -> CleanMedia:
     return CleanMedia(clean, media_type, upright.width, upright.height, _thumbnail(upright), meta)
 
 
+def _pixels(img: Image.Image, mode: str) -> Image.Image:
+    """The picture in `mode` with nothing beside the pixels: `convert` and `copy` carry the
+    source's `info` (its JPEG comment, XMP, ICC profile, PNG text), which Pillow writes back."""
+    fresh = img.convert(mode)
+    fresh.info = {}
+    return fresh
+
+
 def _encode(img: Image.Image, kind: str) -> tuple[bytes, str]:
     """Pixels only: a fresh file carries no EXIF, XMP, GPS, maker notes or comments."""
     out = io.BytesIO()
     if kind == "png":
-        fresh = img.convert("RGBA" if img.mode in ("RGBA", "LA", "P") else "RGB")
+        fresh = _pixels(img, "RGBA" if img.mode in ("RGBA", "LA", "P") else "RGB")
         fresh.save(out, "PNG", optimize=False)  # no pnginfo: text chunks are dropped
         return out.getvalue(), "image/png"
-    fresh = img.convert("RGB")
-    fresh.save(out, "JPEG", quality=88)  # no exif=, no icc_profile=: nothing kept
-    return out.getvalue(), "image/jpeg"
+    _pixels(img, "RGB").save(out, "JPEG", quality=88)  # no exif=, no icc_profile=: nothing kept
+    return strip_jpeg(out.getvalue()), "image/jpeg"
 
 
 def _thumbnail(img: Image.Image) -> bytes:
-    small = img.copy()
+    small = _pixels(img, img.mode)
     small.thumbnail((THUMB_EDGE, THUMB_EDGE), reducing_gap=2.0)  # shrink by whole factors first: fast
-    small = small.convert("RGB")
     out = io.BytesIO()
-    small.save(out, "JPEG", quality=80)
-    return out.getvalue()
+    _pixels(small, "RGB").save(out, "JPEG", quality=80)
+    return strip_jpeg(out.getvalue())
+
+
+_JFIF = b"JFIF\x00"
+
+
+def strip_jpeg(data: bytes) -> bytes:
+    """The JPEG rebuilt from what decoding needs, whatever the encoder wrote: SOI, a JFIF APP0,
+    tables (DQT, DHT, DRI), frame and scan headers with their entropy-coded data, EOI. Every
+    other APPn (EXIF and XMP in APP1, ICC in APP2, …, APP15), any other APP0 and every
+    comment (COM) is dropped. ValueError when the bytes are not a well-formed JPEG."""
+    if data[:2] != b"\xff\xd8":
+        raise ValueError("not a JPEG")
+    out, i, n = [b"\xff\xd8"], 2, len(data)
+    while i + 1 < n:
+        if data[i] != 0xFF:
+            raise ValueError(f"no marker at offset {i}")
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker == 0xD9:  # EOI
+            out.append(b"\xff\xd9")
+            return b"".join(out)
+        if 0xD0 <= marker <= 0xD7 or marker == 0x01:  # RSTn, TEM: no length
+            out.append(data[i : i + 2])
+            i += 2
+            continue
+        end = i + 2 + int.from_bytes(data[i + 2 : i + 4], "big")
+        if end > n:
+            raise ValueError(f"segment at offset {i} overruns the file")
+        if marker == 0xDA:  # SOS: the header, then entropy-coded data up to the next real marker
+            end = _scan_end(data, end)
+        elif 0xE1 <= marker <= 0xEF or marker == 0xFE or (marker == 0xE0 and data[i + 4 : i + 9] != _JFIF):
+            i = end
+            continue
+        out.append(data[i:end])
+        i = end
+    raise ValueError("no end of image")
+
+
+def _scan_end(data: bytes, at: int) -> int:
+    """Where a scan's entropy-coded data ends: the first 0xFF not followed by 0x00 (a stuffed
+    byte), a restart marker or a fill byte."""
+    while True:
+        at = data.find(b"\xff", at)
+        if at < 0 or at + 1 >= len(data):
+            raise ValueError("a scan without an end")
+        following = data[at + 1]
+        if following == 0x00 or 0xD0 <= following <= 0xD7:
+            at += 2
+        elif following == 0xFF:
+            at += 1
+        else:
+            return at
 
 
 # EXIF tag numbers (EXIF 2.32).

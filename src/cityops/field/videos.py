@@ -7,9 +7,11 @@ tile the file exactly, and a video track must be declared. Nothing here touches 
 MP4/QuickTime (ISO BMFF): `moov/mvhd` gives the creation time (seconds since 1904, UTC) and the
 duration; `tkhd` the picture size; the place is the `©xyz` atom phones write into `udta`
 (ISO 6709, e.g. "+30.5928+114.3055/") or Apple's `com.apple.quicktime.location.ISO6709` key in
-`moov/meta`. Stripping turns every `udta` and `meta` box (and top-level `uuid` boxes, where XMP
-lives) into a `free` box of the same size with zeroed content: no offset in the file moves, so
-the sample tables stay valid and the video plays as before, without its place, make or model.
+`moov/meta`. Stripping turns every metadata box into a `free` box of the same size with zeroed
+content: `udta` and `meta`, every `©…` item (`©xyz` straight in `moov`, not only in `udta`),
+`uuid` boxes (XMP, and vendors' own) and `XMP_` boxes, at the top level and anywhere in the
+movie's containers. No offset in the file moves, so the sample tables stay valid and the video
+plays as before, without its place, make or model.
 Timed-metadata or subtitle tracks (drones write GPS there) are blanked too: the track's box
 becomes `free` and its samples' bytes in `mdat` are zeroed.
 
@@ -184,10 +186,21 @@ def _mp4(buf: bytearray, kind: str) -> VideoInfo:
             lon, lat = _iso6709(bytes(buf[box.body + 4 : box.end]))
         elif box.type == b"meta" and lon is None:
             lon, lat = _apple_location(buf, box)
-    for box in [b for b in _walk(buf, moov) if b.type in (b"udta", b"meta")] + [
-            b for b in top if b.type in (b"meta", b"uuid", b"udta")]:
-        _blank(buf, box)
+    blanked_to = 0
+    for box in sorted((b for b in _walk(buf, moov) + top if _is_metadata(b.type)), key=lambda b: b.start):
+        if box.start >= blanked_to:  # not inside a box blanked already (a parent comes first)
+            _blank(buf, box)
+            blanked_to = box.end
     return VideoInfo(kind, seconds, width, height, taken, lon, lat)
+
+
+_METADATA = frozenset({b"udta", b"meta", b"uuid", b"XMP_", b"loci", b"cprt"})
+
+
+def _is_metadata(kind: bytes) -> bool:
+    """Boxes that carry who, where and with what, never what the player needs: QuickTime's
+    `©` items (`©xyz` place, `©mak` make …) wherever they are, user data, XMP, vendor uuids."""
+    return kind in _METADATA or kind[:1] == b"\xa9"
 
 
 def _walk(buf: bytearray, box: _Box, depth: int = 0) -> list[_Box]:
@@ -197,7 +210,7 @@ def _walk(buf: bytearray, box: _Box, depth: int = 0) -> list[_Box]:
     out = []
     for b in _boxes(buf, box.body, box.end):
         out.append(b)
-        if b.type in (b"trak", b"udta", b"mdia", b"minf"):
+        if b.type in (b"trak", b"udta", b"mdia", b"minf", b"stbl", b"edts", b"dinf"):
             out.extend(_walk(buf, b, depth + 1))
     return out
 
