@@ -50,11 +50,24 @@ def _hours(limit: TimeLimit) -> float:
 # --- the packaged directory -------------------------------------------------------------------
 
 
+def test_congestion_has_a_matter_of_its_own(cat: Catalogue) -> None:
+    """GB/T 47678.5 has no congestion matter: cityops's extension adds one in the local range,
+    named in both languages, for the traffic police, in calendar hours."""
+    m = cat.matter("10950")
+    assert (m.name, m.name_en, m.department, m.verify_on_site) == ("道路交通拥堵", "Road traffic congestion",
+                                                                  "traffic_police", False)
+    assert m.time_limits["A"] == TimeLimit(1, "calendar_hours")
+    assert cat.search("堵车")[0].code == "10950"
+
+
 def test_counts(cat: Catalogue) -> None:
-    assert len(cat.entries) == 403
-    assert (len(cat.components()), len(cat.matters())) == (153, 250)
+    # The standard's 403 entries and cityops's extension (one matter: 10950 道路交通拥堵).
+    assert len(cat.entries) == 404
+    assert (len(cat.components()), len(cat.matters())) == (153, 251)
+    standard = [e for e in cat.entries if e.major_name != "本地扩展事项类"]
+    assert len(standard) == 403
     majors = Counter(e.major_code for e in cat.matters() if not e.is_component_matter)
-    assert majors == {"06": 51, "07": 7, "08": 16, "09": 21, "10": 2}
+    assert majors == {"06": 51, "07": 7, "08": 16, "09": 21, "10": 3}
     assert sum(e.is_component_matter for e in cat.matters()) == 153
 
 
@@ -156,8 +169,8 @@ def test_matches_shared_fact_table(cat: Catalogue) -> None:
     expected = {
         (kinds[r["kind"]], r["code"]): (r["major_code"], r["major_name"], r["name"]) for r in rows
     }
-    got = {e.key: (e.major_code, e.major_name, e.name) for e in cat.entries}
-    assert got == expected
+    got = {e.key: (e.major_code, e.major_name, e.name) for e in cat.entries if e.major_name != "本地扩展事项类"}
+    assert got == expected  # the standard's entries, exactly; the extension is cityops's own
 
 
 # --- city overrides ---------------------------------------------------------------------------
@@ -183,7 +196,7 @@ add:
 """,
     )
     city = load_catalogue(path)
-    assert len(city.entries) == 404 and len(cat.entries) == 403
+    assert len(city.entries) == 405 and len(cat.entries) == 404
     m = city.matter("06001")
     assert (m.department, m.verify_on_site) == ("sanitation", False)
     assert m.time_limits["B"] == TimeLimit(4, "working_hours")
@@ -333,10 +346,10 @@ def test_city_legacy_file_with_codes(tmp_path: Path) -> None:
 
 def test_export_csv_round_trip(cat: Catalogue) -> None:
     out = io.StringIO()
-    assert export_csv(cat, out) == 403
+    assert export_csv(cat, out) == 404
     rows = list(csv.DictReader(io.StringIO(out.getvalue())))
-    assert len(rows) == 403
-    assert Counter(r["kind"] for r in rows) == {"component": 153, "matter": 250}
+    assert len(rows) == 404
+    assert Counter(r["kind"] for r in rows) == {"component": 153, "matter": 251}
     garbage = next(r for r in rows if r["kind"] == "matter" and r["code"] == "06010")
     assert garbage["time_limit_A"] == "4 working_hours"
     assert garbage["department_name"] == "环境卫生"
@@ -350,14 +363,14 @@ def test_export_json(cat: Catalogue) -> None:
     out = io.StringIO()
     export_json(cat, out)
     data = json.loads(out.getvalue())
-    assert len(data["entries"]) == 403
+    assert len(data["entries"]) == 404
 
 
 def test_cli(tmp_path: Path) -> None:
     runner = CliRunner()
     result = runner.invoke(catalogue_cli, ["export", "--format", "csv"])
     assert result.exit_code == 0
-    assert len(list(csv.DictReader(io.StringIO(result.output)))) == 403
+    assert len(list(csv.DictReader(io.StringIO(result.output)))) == 404
     override = _write(tmp_path, 'matters: {"06010": {time_limits: {A: "1 工作时"}}}')
     result = runner.invoke(
         catalogue_cli, ["export", "--format", "json", "--override", str(override)]

@@ -99,7 +99,7 @@ def test_congestion_recurrent_and_non_recurrent() -> None:
     profile = learn_profile(cols, {1: "三环线-A", 2: "三环线-B"})
     found = detect_congestion(cols, profile)
     incidents = [d for d in found if d.level == "non_recurrent"]
-    assert len(incidents) == 1 and incidents[0].key == "cong:三环线-B" and incidents[0].detail["intervals"] == 6
+    assert len(incidents) == 1 and incidents[0].key == "cong:三环线-B:2" and incidents[0].detail["intervals"] == 6
     assert incidents[0].at == T0 + (9 * 288 + 82) * STEP  # confirmed at the third interval
     assert all(d.level == "recurrent" for d in found if d.datastream == 1)
     assert len([d for d in found if d.datastream == 1]) == 10  # ten weekdays' rush hours

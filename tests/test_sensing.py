@@ -173,7 +173,7 @@ def test_congestion_runs_per_batch_across_batches(api: SensingApi, sensor: dict[
     third = send(2, {ds[0]: 15.0, ds[1]: 89.0})
     assert third["detections"] == 1 and len(third["cases_opened"]) == 1
     case = api.get("acceptor", f"/api/v1/cases/{third['cases_opened'][0]}").json()
-    assert case["matter_code"] == "02015" and case["source"] == "sensor"
+    assert case["matter_code"] == "10950" and case["source"] == "sensor"  # 道路交通拥堵, cityops's extension
     fourth = send(3, {ds[0]: 16.0, ds[1]: 90.0})
     assert fourth["cases_opened"] == [] and fourth["cases_joined"] == third["cases_opened"]
     with p.store.read() as repo:
@@ -181,6 +181,12 @@ def test_congestion_runs_per_batch_across_batches(api: SensingApi, sensor: dict[
                                 " ORDER BY id", (ds[0],)).fetchall()
     assert [r[0] for r in log] == ["non_recurrent"] * 2 and orjson.loads(log[-1][1])["intervals"] == 4
     assert send(4, {ds[0]: 85.0, ds[1]: 90.0})["detections"] == 0  # flowing again: nothing in this batch
+    # The detector's next jam is another episode: another case; its later detections join it.
+    for k in (5, 6):
+        assert send(k, {ds[0]: 17.0, ds[1]: 90.0})["detections"] == 0
+    again = send(7, {ds[0]: 14.0, ds[1]: 90.0})
+    assert len(again["cases_opened"]) == 1 and again["cases_opened"] != third["cases_opened"]
+    assert send(8, {ds[0]: 12.0, ds[1]: 90.0})["cases_joined"] == again["cases_opened"]
 
 
 def test_learn_profiles_from_stored_speeds(api: SensingApi) -> None:
@@ -482,3 +488,58 @@ def test_plausible_bounds_are_vectorised_and_the_citys_to_change() -> None:
     ds = np.array([1, 1, 2, 2, 5, 5, 1], np.int64)
     r = np.array([25.0, 1e308, 130.0, 80.0, 1e10, -3.0, np.nan])
     assert implausible(ds, r, low, high).tolist() == [False, True, True, False, True, False, True]
+
+
+def test_a_long_congestion_episode_is_one_case_in_city_time(api: SensingApi) -> None:
+    """Three hours of one jam at one detector, a reading every 5 minutes, each its own batch:
+    one case (filed under 10950 道路交通拥堵), every later detection joined to it — also past
+    the detector's two-hour look-back; its text in the city's time and in each language, no
+    UTC. A jam that ended hours ago is logged and opens nothing."""
+    from cityops.detect.cases import texts
+    from cityops.detect.columns import Columns, Detection
+    from cityops.detect.congestion import learn_profile
+    from cityops.sensing.ingest import ingest_columns
+    from cityops.sensing.registry import detector_spec, register_specs_op
+    from cityops.sensing.store import save_profile, speed_profile
+
+    p = api.platform
+    spec = detector_spec("episode detector", "三环线-E1", 114.31, 30.61, None, {})
+    d = p.store.write(lambda repo: register_specs_op(repo, p, [spec]))[0]
+    step = 300_000
+    now_ms = int(utcnow().timestamp() * 1000) // step * step
+    week = now_ms - 8 * 86_400_000 + np.arange(2016) * step
+    with p.store.read() as repo:
+        old = speed_profile(repo.conn)
+    mine = learn_profile(Columns.of(np.full(2016, d), week, np.full(2016, 90.0)), {d: "三环线-E1"})
+    if old is not None:  # keep the other tests' detectors profiled
+        from cityops.detect.congestion import SpeedProfile
+        mine = SpeedProfile(np.r_[old.datastream, mine.datastream], np.r_[old.free_flow, mine.free_flow],
+                            np.concatenate([old.typical, mine.typical]), np.r_[old.segment, mine.segment],
+                            old.slot_ms, old.utc_offset_ms)
+    p.store.write(lambda repo: save_profile(repo.conn, mine))
+    opened: list[int] = []
+    joined: set[int] = set()
+    start = now_ms - 3 * 3_600_000
+    for k in range(37):
+        t = start + k * step
+        out = ingest_columns(p, Columns.of([d], [t], [15.0]), datetime.fromtimestamp(t / 1000 + 30, UTC))
+        opened += out.cases_opened
+        joined |= set(out.cases_joined)
+    assert len(opened) == 1 and joined == set(opened)
+    case = api.get("acceptor", f"/api/v1/cases/{opened[0]}").json()
+    assert case["matter_code"] == "10950"
+    local = datetime.fromtimestamp(start / 1000, p.calendar.zone)
+    text = case["attributes"]["detection"]["text"]
+    assert "UTC" not in case["description"] and f"{local:%H:%M}" in text["zh"] and f"{local:%H:%M}" in text["en"]
+    assert text["zh"] in case["description"] and text["en"] in case["description"] and "拥堵" in text["zh"]
+    assert "congestion" in text["en"] and "年" not in text["en"]
+    # Texts are the city's time whatever the zone of the machine.
+    det = Detection("congestion", "k", "non_recurrent", d, 1_780_000_000_000, 12.0,
+                    {"segment": "三环线-E1", "started_at": 1_780_000_000_000, "free_flow": 90.0})
+    assert "2026年5月29日 04:26" in texts(det, p.calendar.zone)["zh"]
+    assert "29 May 2026, 04:26" in texts(det, p.calendar.zone)["en"]
+    # An old jam (the replay of last week's speeds, say) is logged, and no case is opened for it.
+    gone = now_ms - 6 * 3_600_000
+    out = ingest_columns(p, Columns.of([d] * 4, [gone - 3 * step, gone - 2 * step, gone - step, gone], [15.0] * 4),
+                         datetime.fromtimestamp(now_ms / 1000, UTC))
+    assert out.detections and not out.cases_opened and not out.cases_joined

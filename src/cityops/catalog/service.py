@@ -126,12 +126,19 @@ def _score(entry: Entry, query: str) -> int:
     return best
 
 
+EXTENSION = "extension.yaml"
+
+
 @cache
 def _default() -> Catalogue:
-    ref = resources.files("cityops.catalog") / "data" / DIRECTORY
-    with resources.as_file(ref) as path:
+    """The standard's directory with cityops's extension (matters its detectors need that the
+    standard lacks, in the local code range) merged over it."""
+    data = resources.files("cityops.catalog") / "data"
+    with resources.as_file(data / DIRECTORY) as path:
         entries = read_directory(path, f"cityops/catalog/data/{DIRECTORY}")
-    return Catalogue(entries, sources=(f"{STANDARD} ({DIRECTORY})",))
+    with resources.as_file(data / EXTENSION) as path:
+        entries = apply_override(entries, path)
+    return Catalogue(entries, sources=(f"{STANDARD} ({DIRECTORY})", f"cityops extension ({EXTENSION})"))
 
 
 def load_catalogue(override: Path | None = None) -> Catalogue:

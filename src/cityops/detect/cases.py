@@ -1,17 +1,24 @@
 """Detections become cases (事件 → 案卷) through the case service, one case per condition.
 
 A detection opens a case (SYSTEM actor, matter from the catalogue) or joins the open case
-for the same key (the same waterlogging point, road segment or gauge) instead of opening a
-second one: the link lives in `detection_case`. Joining adds a comment to the case's history
-only when something an operator should know changed (the level rose, or the water cleared);
-the case itself closes through the usual loop (dispatch, dispose, verify).
+for the same key (the same waterlogging point or gauge; for congestion the same detector's
+same episode) instead of opening a second one: the link lives in `detection_case`. A
+congestion episode is one case: later detections of it join while it goes on (its start is
+no later than the case's episode end), the detector's next episode opens a new one,
+and an episode over for an hour opens none (it needs no one any more; it is logged). Joining
+adds a comment to the case's history only when something an operator should know changed
+(the level rose, or the water cleared); the case itself closes through the usual loop.
+
+Case texts are written in the city's time (its calendar zone, never UTC), in both languages:
+the description zh-CN first with English beside, and each language on its own in
+`attributes.detection.text` for a reader who reads one.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -19,17 +26,21 @@ import orjson
 from cityops.cases import service
 from cityops.cases.models import SYSTEM_ACTOR, Action
 from cityops.cases.workflow import Command
-from cityops.detect.columns import Detection
+from cityops.detect.columns import MS_PER_MINUTE, Detection
 from cityops.errors import CityopsError
 
 if TYPE_CHECKING:
     from cityops.core import Platform
 
-# GB/T 47678.5 has no waterlogging matter: standing water is registered against the storm
-# drain grate (雨水箅子异常, 01004), as the legacy map does for 道路积水; a gauge fault against
-# the flood monitoring equipment (防汛监测设施异常, 01067). Traffic has no congestion matter:
-# non-recurrent congestion goes to the traffic police under 交通信号设施异常 (02015).
-MATTERS = {"waterlogging": "01004", "device_fault": "01067", "congestion": "02015"}
+# Matters by kind: the first of these the city's catalogue has. GB/T 47678.5 has no
+# waterlogging matter: standing water is registered against the storm drain grate (雨水箅子异常,
+# 01004), as the legacy map does for 道路积水; a gauge fault against the flood monitoring
+# equipment (防汛监测设施异常, 01067). It has no congestion matter either: cityops's catalogue
+# extension adds 10950 道路交通拥堵 (catalog/data/extension.yaml); a catalogue without it
+# falls back to the traffic police's 交通信号设施异常 (02015).
+MATTERS: dict[str, tuple[str, ...]] = {"waterlogging": ("01004",), "device_fault": ("01067",),
+                                       "congestion": ("10950", "02015")}
+STALE_MS = 60 * MS_PER_MINUTE  # a congestion episode over this long before `now`: logged, no case
 # Which detections deserve a case: recurrent congestion is the daily rush hour, rain signals
 # are warnings (the warning feature's business), a flood receded within the batch still is.
 CASE_LEVELS = {
@@ -49,19 +60,42 @@ class CaseOutcome:
     logged: int = 0
 
 
-def describe(d: Detection) -> str:
-    """zh-CN first, English beside, as every case text."""
-    at = datetime.fromtimestamp(d.at / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
+def matter_for(platform: Platform, kind: str) -> str:
+    """The matter a detection of this kind is filed under in this city's catalogue."""
+    codes = MATTERS[kind]
+    return next((c for c in codes if platform.catalogue.find("matter", c) is not None), codes[-1])
+
+
+def _local(ms: int, zone: tzinfo) -> tuple[str, str]:
+    """A time in the city's zone, as each language writes it."""
+    at = datetime.fromtimestamp(ms / 1000, zone)
+    return f"{at.year}年{at.month}月{at.day}日 {at:%H:%M}", f"{at.day} {at:%b %Y}, {at:%H:%M}"
+
+
+def texts(d: Detection, zone: tzinfo) -> dict[str, str]:
+    """What the case says, in each language, with times in the city's zone."""
+    at_zh, at_en = _local(d.at, zone)
     if d.kind == "waterlogging":
-        return (f"积水监测{_LEVEL_ZH.get(d.level, d.level)}预警：{d.detail.get('point')} 积水深度 {d.value:.0f} cm"
-                f"（{at}）/ Gauge: water {d.value:.0f} cm deep at {d.detail.get('point')} ({d.level}, {at})")
+        level = _LEVEL_ZH.get(d.level, d.level)
+        return {"zh": f"积水监测{level}预警：{d.detail.get('point')} 积水深度 {d.value:.0f} cm（{at_zh}）",
+                "en": f"Gauge: water {d.value:.0f} cm deep at {d.detail.get('point')} ({d.level}, {at_en})"}
     if d.kind == "device_fault":
-        return (f"积水监测设备故障（{_FAULT_ZH.get(d.level, d.level)}）：数据流 {d.datastream}（{at}）"
-                f" / Gauge fault ({d.level}) on datastream {d.datastream} ({at})")
+        return {"zh": f"积水监测设备故障（{_FAULT_ZH.get(d.level, d.level)}）：数据流 {d.datastream}（{at_zh}）",
+                "en": f"Gauge fault ({d.level}) on datastream {d.datastream} ({at_en})"}
     if d.kind == "congestion":
-        return (f"非常发性拥堵：{d.detail.get('segment')} 车速 {d.value:.0f}（{at}）"
-                f" / Non-recurrent congestion on {d.detail.get('segment')}: speed {d.value:.0f} ({at})")
-    return f"{d.kind} {d.level} {d.key} ({at})"
+        since_zh, since_en = _local(int(d.detail.get("started_at", d.at)), zone)
+        seg, free = d.detail.get("segment"), float(d.detail.get("free_flow", math.nan))
+        return {"zh": f"非常发性拥堵：{seg}（检测器 数据流 {d.datastream}）自 {since_zh} 起车速降至 {d.value:.0f} km/h"
+                      f"（畅行 {free:.0f} km/h）",
+                "en": f"Non-recurrent congestion on {seg} (detector, datastream {d.datastream}): speed down to "
+                      f"{d.value:.0f} km/h since {since_en} (free flow {free:.0f} km/h)"}
+    return {"zh": f"{d.kind} {d.level} {d.key}（{at_zh}）", "en": f"{d.kind} {d.level} {d.key} ({at_en})"}
+
+
+def describe(d: Detection, zone: tzinfo, lang: str | None = None) -> str:
+    """The text in one language ("zh", "en"), or zh-CN first with English beside."""
+    t = texts(d, zone)
+    return t[lang] if lang in t else f"{t['zh']} / {t['en']}"
 
 
 def _where(repo: Any, d: Detection) -> tuple[float, float] | None:
@@ -79,7 +113,8 @@ def open_or_join_cases(repo: Any, platform: Platform, detections: list[Detection
     now_ms = int(now.timestamp() * 1000)
     for d in detections:
         case_id = None
-        if d.level in CASE_LEVELS.get(d.kind, ()):
+        stale = d.kind == "congestion" and int(d.detail.get("ended_at", d.at)) < now_ms - STALE_MS
+        if d.level in CASE_LEVELS.get(d.kind, ()) and not stale:
             case_id = _case_for(repo, platform, d, now, now_ms, out)
         value = None if math.isnan(d.value) else d.value
         conn.execute(
@@ -93,44 +128,63 @@ def open_or_join_cases(repo: Any, platform: Platform, detections: list[Detection
 
 def _case_for(repo: Any, platform: Platform, d: Detection, now: datetime, now_ms: int, out: CaseOutcome) -> int | None:
     conn = repo.conn
-    row = conn.execute("SELECT case_id, level FROM detection_case WHERE key = ?", (d.key,)).fetchone()
+    episode_end = int(d.detail["ended_at"]) if d.kind == "congestion" and "ended_at" in d.detail else None
+    row = conn.execute("SELECT case_id, level, episode_end FROM detection_case WHERE key = ?", (d.key,)).fetchone()
     if row is not None:
         case = repo.get_case(int(row[0]))
-        if case is not None and not case.is_final:
+        if case is not None and not case.is_final and _continues(d, row[2]):
             _join(repo, platform, d, case.id, str(row[1]), now)
             conn.execute("UPDATE detection_case SET detections = detections + 1, updated_at = ?,"
-                         " level = CASE WHEN ? THEN ? ELSE level END WHERE key = ?",
-                         (now_ms, RANK.get(d.level, 0) > RANK.get(str(row[1]), 0), d.level, d.key))
+                         " level = CASE WHEN ? THEN ? ELSE level END,"
+                         " episode_end = max(coalesce(episode_end, ?), ?) WHERE key = ?",
+                         (now_ms, RANK.get(d.level, 0) > RANK.get(str(row[1]), 0), d.level,
+                          episode_end, episode_end, d.key))
             out.joined.append(case.id)
             return int(case.id)
     where = _where(repo, d)
     if where is None:
         return None
+    zone = platform.calendar.zone
     report = service.NewReport(
-        matter_code=MATTERS[d.kind], description=describe(d), lon=where[0], lat=where[1],
+        matter_code=matter_for(platform, d.kind), description=describe(d, zone), lon=where[0], lat=where[1],
         source="sensor", reporter="system",
         attributes={"detection": {"kind": d.kind, "key": d.key, "level": d.level, "datastream": d.datastream,
-                                  "value": None if math.isnan(d.value) else d.value, "at": d.at}},
+                                  "value": None if math.isnan(d.value) else d.value, "at": d.at,
+                                  "text": texts(d, zone),
+                                  **({"started_at": d.detail.get("started_at"), "segment": d.detail.get("segment")}
+                                     if d.kind == "congestion" else {})}},
     )
     try:
         case = service.intake(repo, platform, report, SYSTEM_ACTOR, now)
     except CityopsError:
         return None  # outside the city or an unknown matter: logged, no case
     conn.execute(
-        "INSERT INTO detection_case (key, case_id, kind, level, opened_at, updated_at) VALUES (?,?,?,?,?,?)"
+        "INSERT INTO detection_case (key, case_id, kind, level, opened_at, updated_at, episode_end)"
+        " VALUES (?,?,?,?,?,?,?)"
         " ON CONFLICT(key) DO UPDATE SET case_id = excluded.case_id, level = excluded.level,"
-        " opened_at = excluded.opened_at, updated_at = excluded.updated_at, detections = 1",
-        (d.key, case.id, d.kind, d.level, now_ms, now_ms),
+        " opened_at = excluded.opened_at, updated_at = excluded.updated_at, detections = 1,"
+        " episode_end = excluded.episode_end",
+        (d.key, case.id, d.kind, d.level, now_ms, now_ms, episode_end),
     )
     out.opened.append(case.id)
     return int(case.id)
+
+
+def _continues(d: Detection, episode_end: int | None) -> bool:
+    """Whether a detection belongs to the episode its key's open case is about: always, except
+    a congestion episode that starts after the case's one ended (the detector's next jam; the
+    detector's run of congested readings broke in between). A continuing episode, seen again
+    by a later batch through its look-back, starts no later than the case's last known end."""
+    if d.kind != "congestion" or episode_end is None:
+        return True
+    return int(d.detail.get("started_at", d.at)) <= int(episode_end)
 
 
 def _join(repo: Any, platform: Platform, d: Detection, case_id: int, level: str, now: datetime) -> None:
     """Comment on the case only when the level rose or the water cleared."""
     reason = ""
     if RANK.get(d.level, 0) > RANK.get(level, 0):
-        reason = f"升级为{_LEVEL_ZH.get(d.level, d.level)} / now {d.level}: " + describe(d)
+        reason = f"升级为{_LEVEL_ZH.get(d.level, d.level)} / now {d.level}: " + describe(d, platform.calendar.zone)
     elif d.kind == "waterlogging" and d.detail.get("cleared"):
         reason = (f"积水已退至预警线以下（{d.detail.get('last_cm', 0):.0f} cm），待核查结案"
                   f" / water below the thresholds ({d.detail.get('last_cm', 0):.0f} cm): ready to verify")

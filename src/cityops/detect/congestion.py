@@ -66,7 +66,8 @@ def learn_profile(cols: Columns, segments: dict[int, str] | None = None, slot_mi
 
 
 def detect_congestion(cols: Columns, profile: SpeedProfile, ratio: float = 0.6, persist: int = 3) -> list[Detection]:
-    """One detection per congestion episode of at least `persist` consecutive intervals."""
+    """One detection per congestion episode of at least `persist` consecutive intervals, keyed
+    by segment and detector (`cong:<segment>:<datastream>`): episodes are per detector."""
     cols = cols.sorted()
     groups = Groups.of(cols)
     gi, known = profile.index(groups.ids)  # per detector, not per reading
@@ -104,7 +105,7 @@ def detect_congestion(cols: Columns, profile: SpeedProfile, ratio: float = 0.6, 
         episode = int(confirmed[k])
         row = int(di[i])
         out.append(Detection(
-            "congestion", f"cong:{profile.segment[row]}",
+            "congestion", f"cong:{profile.segment[row]}:{int(ds[i])}",  # one detector's episodes
             "recurrent" if recurrent[k] else "non_recurrent", int(ds[i]),
             int(t[i + persist - 1]), float(lowest[episode]),
             {"segment": str(profile.segment[row]), "started_at": int(t[i]),
