@@ -174,6 +174,7 @@ def test_congestion_runs_per_batch_across_batches(api: SensingApi, sensor: dict[
     assert third["detections"] == 1 and len(third["cases_opened"]) == 1
     case = api.get("acceptor", f"/api/v1/cases/{third['cases_opened'][0]}").json()
     assert case["matter_code"] == "10950" and case["source"] == "sensor"  # 道路交通拥堵, cityops's extension
+    assert case["attributes"]["detection"]["sent_by"] == "gw1"  # the gateway whose readings caused it
     fourth = send(3, {ds[0]: 16.0, ds[1]: 90.0})
     assert fourth["cases_opened"] == [] and fourth["cases_joined"] == third["cases_opened"]
     with p.store.read() as repo:

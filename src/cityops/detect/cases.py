@@ -105,9 +105,11 @@ def _where(repo: Any, d: Detection) -> tuple[float, float] | None:
     return float(row[0]), float(row[1])
 
 
-def open_or_join_cases(repo: Any, platform: Platform, detections: list[Detection], now: datetime) -> CaseOutcome:
+def open_or_join_cases(repo: Any, platform: Platform, detections: list[Detection], now: datetime,
+                       sent_by: str | None = None) -> CaseOutcome:
     """In the caller's write transaction: log every detection; open or join a case for those
-    that deserve one. Returns the case ids opened and joined."""
+    that deserve one (naming `sent_by`, the user whose readings caused it, when a user sent
+    them). Returns the case ids opened and joined."""
     out = CaseOutcome()
     conn = repo.conn
     now_ms = int(now.timestamp() * 1000)
@@ -115,7 +117,7 @@ def open_or_join_cases(repo: Any, platform: Platform, detections: list[Detection
         case_id = None
         stale = d.kind == "congestion" and int(d.detail.get("ended_at", d.at)) < now_ms - STALE_MS
         if d.level in CASE_LEVELS.get(d.kind, ()) and not stale:
-            case_id = _case_for(repo, platform, d, now, now_ms, out)
+            case_id = _case_for(repo, platform, d, now, now_ms, out, sent_by)
         value = None if math.isnan(d.value) else d.value
         conn.execute(
             "INSERT INTO detection_log (at, kind, key, level, value, datastream, case_id, detail)"
@@ -126,7 +128,8 @@ def open_or_join_cases(repo: Any, platform: Platform, detections: list[Detection
     return out
 
 
-def _case_for(repo: Any, platform: Platform, d: Detection, now: datetime, now_ms: int, out: CaseOutcome) -> int | None:
+def _case_for(repo: Any, platform: Platform, d: Detection, now: datetime, now_ms: int, out: CaseOutcome,
+              sent_by: str | None) -> int | None:
     conn = repo.conn
     episode_end = int(d.detail["ended_at"]) if d.kind == "congestion" and "ended_at" in d.detail else None
     row = conn.execute("SELECT case_id, level, episode_end FROM detection_case WHERE key = ?", (d.key,)).fetchone()
@@ -150,7 +153,7 @@ def _case_for(repo: Any, platform: Platform, d: Detection, now: datetime, now_ms
         source="sensor", reporter="system",
         attributes={"detection": {"kind": d.kind, "key": d.key, "level": d.level, "datastream": d.datastream,
                                   "value": None if math.isnan(d.value) else d.value, "at": d.at,
-                                  "text": texts(d, zone),
+                                  "text": texts(d, zone), **({"sent_by": sent_by} if sent_by else {}),
                                   **({"started_at": d.detail.get("started_at"), "segment": d.detail.get("segment")}
                                      if d.kind == "congestion" else {})}},
     )

@@ -252,7 +252,7 @@ def _arrow_times(column: Any, pa: Any, pc: Any) -> np.ndarray[Any, np.dtype[np.i
 
 def ingest(repo: Any, platform: Platform | None, cols: Columns, rejects: Rejects | None = None,
            now: datetime | None = None, detect: bool = True, *, window: TimeWindow | None = None,
-           writer: str | None = None, own_only: bool = False) -> IngestResult:
+           writer: str | None = None, own_only: bool = False, sent_by: str | None = None) -> IngestResult:
     """Store parsed readings (a module-level op for `platform.awrite(ingest, cols, rejects, now)`).
 
     Refused, per reading and counted: unknown datastreams; with a `writer` (a sensor user),
@@ -261,7 +261,8 @@ def ingest(repo: Any, platform: Platform | None, cols: Columns, rejects: Rejects
     The rest are stored (first write wins on (datastream, phenomenonTime)); gauges' readings go
     through the waterlogging detector and traffic detectors' through the congestion detector
     (`batch_congestion`), whose detections open or join cases when `platform` is given. One
-    transaction: the caller's.
+    transaction: the caller's. A case opened names `sent_by` (or `writer`): the user whose
+    readings caused it.
     """
     from cityops.core import utcnow
 
@@ -280,7 +281,7 @@ def ingest(repo: Any, platform: Platform | None, cols: Columns, rejects: Rejects
     opened: list[int] = []
     joined: list[int] = []
     if detections and platform is not None:
-        outcome = open_or_join_cases(repo, platform, detections, now)
+        outcome = open_or_join_cases(repo, platform, detections, now, sent_by or writer)
         opened, joined = outcome.opened, outcome.joined
     bump(conn, {"accepted": len(cols), "stored": stored, "duplicates": len(cols) - stored,
                 **{f"rejected:{k}": v for k, v in rejects.counts.items()}})
@@ -288,13 +289,15 @@ def ingest(repo: Any, platform: Platform | None, cols: Columns, rejects: Rejects
 
 
 def ingest_client(repo: Any, platform: Platform | None, cols: Columns, rejects: Rejects | None = None,
-                  now: datetime | None = None, writer: str | None = None, own_only: bool = False) -> IngestResult:
+                  now: datetime | None = None, writer: str | None = None, own_only: bool = False,
+                  sent_by: str | None = None) -> IngestResult:
     """A client's readings (HTTP batch, SensorThings, MQTT): `ingest` with the city's time window
-    for readings (its settings read here, in the write transaction) and the writer's ownership."""
+    for readings (its settings read here, in the write transaction), the writer's ownership
+    (`writer`: a sensor user; None for an admin) and who sent them, named on the cases."""
     from cityops.timebounds import window
 
     return ingest(repo, platform, cols, rejects, now, window=window(repo, readings=True), writer=writer,
-                  own_only=own_only)
+                  own_only=own_only, sent_by=sent_by)
 
 
 def _screen(repo: Any, meta: DatastreamMeta, cols: Columns, rejects: Rejects, now: datetime,

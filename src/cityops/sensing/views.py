@@ -54,7 +54,7 @@ async def post_observations(request: Request, platform: PlatformDep, actor: Acto
     # Sorted here, beside the parse: the write process (one for every write) gets ordered columns.
     # A sensor token writes its own datastreams and unowned ones; an admin's, any.
     writer = actor.name if actor.role is Role.SENSOR else None
-    result = await platform.awrite(ingest_client, cols.sorted(), rejects, now, writer)
+    result = await platform.awrite(ingest_client, cols.sorted(), rejects, now, writer, False, actor.name)
     publish = getattr(request.app.state, "publish_detections", None)
     if publish is not None and result.detections:
         publish(result.detections)
