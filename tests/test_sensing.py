@@ -476,6 +476,9 @@ def test_implausible_early_late_and_foreign_readings_refused_on_every_path(api: 
         assert repo.conn.execute("SELECT count(*) FROM cases").fetchone()[0] == cases_before
         assert repo.conn.execute("SELECT max(result) FROM observation WHERE datastream = ?", (g,)).fetchone()[0] < 300
     assert c["rejected:implausible"] - before.get("rejected:implausible", 0) == 5
+    shown = api.get("admin", "/api/v1/sensing/stats").json()  # the API shows the same counters
+    assert shown["rejected:implausible"] == c["rejected:implausible"] and "datastream_version" not in shown
+    assert api.get("gw1", "/api/v1/sensing/stats").status_code == 403
     assert c["rejected:not_owner"] - before.get("rejected:not_owner", 0) == 1
     assert c["rejected:time_out_of_range"] - before.get("rejected:time_out_of_range", 0) >= 4
 

@@ -59,3 +59,16 @@ async def post_observations(request: Request, platform: PlatformDep, actor: Acto
     if publish is not None and result.detections:
         publish(result.detections)
     return JSON(result.to_dict())
+
+
+@router.get("/sensing/stats")
+def sensing_stats(platform: PlatformDep, actor: ActorDep) -> JSON:
+    """感知计数 / Readings accepted, stored, duplicate, and refused by reason (`rejected:implausible`,
+    `rejected:not_owner`, `rejected:time_out_of_range`, …) on every write path since the
+    database began: the figures `cityops sensing stats` prints. Supervisor or admin."""
+    from cityops.sensing.store import counters
+
+    require(actor, Role.SUPERVISOR)
+    with platform.store.read() as repo:
+        found = counters(repo.conn)
+    return JSON({k: v for k, v in found.items() if not k.endswith("_version")})
