@@ -547,3 +547,21 @@ def test_a_long_congestion_episode_is_one_case_in_city_time(api: SensingApi) -> 
     out = ingest_columns(p, Columns.of([d] * 4, [gone - 3 * step, gone - 2 * step, gone - step, gone], [15.0] * 4),
                          datetime.fromtimestamp(now_ms / 1000, UTC))
     assert out.detections and not out.cases_opened and not out.cases_joined
+
+
+def test_sensing_own_gives_datastreams_to_a_sensor_user(api: SensingApi) -> None:
+    from click.testing import CliRunner
+
+    from cityops.cli import main
+    from cityops.sensing.store import datastream_meta
+
+    db = api.platform.store.path
+    ids = [str(g) for g in api.gauges[400:403]]
+    out = CliRunner().invoke(main, ["sensing", "own", "--user", "gw1", *ids, "--db", db])
+    assert out.exit_code == 0 and "3 datastreams now belong to gw1" in out.output, out.output
+    refused = CliRunner().invoke(main, ["sensing", "own", "--user", "collector", ids[0], "--db", db])
+    assert refused.exit_code != 0 and "no sensor user 'collector'" in refused.output
+    with api.platform.store.read() as repo:
+        meta = datastream_meta(repo.conn)
+    assert meta.owners_of(np.array(api.gauges[400:404], np.int64)).tolist() == ["gw1", "gw1", "gw1", None]
+    assert CliRunner().invoke(main, ["sensing", "own", "--none", *ids, "--db", db]).exit_code == 0
