@@ -310,10 +310,11 @@ def _screen(repo: Any, meta: DatastreamMeta, cols: Columns, rejects: Rejects, no
     ds, r = cols.datastream, cols.result
     known = meta.known(ds)
     checks: list[tuple[str, np.ndarray[Any, np.dtype[np.bool_]], Any]] = [("unknown_datastream", ~known, None)]
-    if writer is not None:
-        owners = meta.owners_of(np.where(known, ds, 0))
-        mine = owners == writer
-        checks.append(("not_owner", known & ~(mine if own_only else mine | (owners == None)), writer))  # noqa: E711
+    if writer is not None and len(meta.ids):  # decided per datastream, then gathered per reading
+        mine = meta.owners == writer
+        may = np.zeros(len(meta.present), bool)
+        may[meta.ids] = mine if own_only else mine | (meta.owners == None)  # noqa: E711
+        checks.append(("not_owner", known & ~may[np.where(known, ds, 0)], writer))
     if window is not None:
         now_ms = int(now.timestamp() * 1000)
         checks.append(("time_out_of_range", window.outside_ms(cols.t, now_ms), window.allowed(now)))
