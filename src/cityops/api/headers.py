@@ -22,7 +22,7 @@ _DIRECTIVES = {
     "style-src": "'self' 'unsafe-inline'",
     "img-src": "'self' data: blob:",  # photos as blob: URLs (fetched with the token), data: icons
     "worker-src": "'self' blob:",  # MapLibre's worker, the phone page's service worker
-    "connect-src": "'self'",
+    "connect-src": "'self' data:",  # MapLibre fetches the rasters the page draws as data: URLs
     "font-src": "'self' data:",
     "object-src": "'none'",
     "base-uri": "'none'",
