@@ -61,9 +61,10 @@ def test_an_unexpected_error_still_carries_the_headers(platform: Any) -> None:
 
     app = create_app(platform)
 
-    @app.get("/boom")
     def boom() -> None:
         raise RuntimeError("boom")
+
+    app.add_api_route("/boom", boom)
 
     with TestClient(app, raise_server_exceptions=False) as client:
         r = client.get("/boom")

@@ -204,7 +204,11 @@ class Browser:
         ctx.add_init_script(WATCH)
         page = ctx.new_page()
         page.set_default_timeout(30_000)
-        page.on("dialog", lambda d: (self.problems.append(f"{path}: dialog {d.message!r}"), d.dismiss()))
+        def dialog(d: Any) -> None:
+            self.problems.append(f"{path}: dialog {d.message!r}")
+            d.dismiss()
+
+        page.on("dialog", dialog)
         page.on("pageerror", lambda e: self.problems.append(f"{path}: page error {e}"))
         page.on("console", lambda m: self.problems.append(f"{path}: {m.text}")
                 if "Content Security Policy" in m.text or "Content-Security-Policy" in m.text else None)
