@@ -1,8 +1,8 @@
 """Nothing a citizen or an operator writes runs in a page (issue 18, item 1).
 
 Hostile strings go everywhere text can come from: an Open311 report's description, address,
-reporter's name and contact, media URL and file name; a staff report's description and
-address; a comment; a photo's file name; and, standing for a city pack or catalogue someone
+attribute value, reporter's name, media URL and file name; a staff report's description and
+address; a comment and a report-back reason; a photo's file name; a triage item; and, standing for a city pack or catalogue someone
 edited carelessly, the names of districts, departments, patrols, waterlogging points and
 matters. Then every page and view renders them in Chromium under the server's own policy:
 the big screen (map tooltips, point panel, bar tooltips, ticker, legend and layer switches),
@@ -108,7 +108,7 @@ def _seed(site: Site) -> None:
         platform.store.write(op)
 
     # A: an Open311 report with its photo, waiting for verification on site (the 核查 tab).
-    a = int(open311(service_code="06010")["service_request_id"])
+    a = int(open311(service_code="06010", **{"attribute[landmark]": HOSTILE})["service_request_id"])
     site.call("supervisor", "POST", f"/api/v1/cases/{a}/actions/comment", json={"reason": HOSTILE})
     site.call("collector", "POST", f"/api/v1/cases/{a}/attachments", data={"stage": "evidence"},
               files={"file": (HOSTILE + ".jpg", jpeg(80, 60, lon=LON, lat=LAT), "image/jpeg")})
@@ -116,7 +116,7 @@ def _seed(site: Site) -> None:
                          (Action.ACCEPT, Role.DEPARTMENT), (Action.REPORT_BACK, Role.DEPARTMENT)):
         act(a, action, role, **({"reason": HOSTILE} if action is Action.REPORT_BACK else {}))
     # B: an Open311 report closed, so its reporter has a return-visit link; the app subscribed (/n/).
-    b = int(open311(service_code="06012")["service_request_id"])
+    b = int(open311(service_code="06012", **{"attribute[landmark]": HOSTILE})["service_request_id"])
     sub = httpx.post(site.root + f"/open311/v2/requests/{b}/subscriptions.json", timeout=30,
                      data={"api_key": site.key, "email": "fan@example.org"})
     assert sub.status_code == 201, sub.text
@@ -136,10 +136,13 @@ def _seed(site: Site) -> None:
     c = site.call("collector", "POST", "/api/v1/cases", json={"matter_code": "06012", "description": HOSTILE,
                                                                "address": HOSTILE, "lon": LON + 0.01, "lat": LAT})["id"]
     site.call("acceptor", "POST", f"/api/v1/cases/{c}/actions/register", json={})
-    # D: a free-text report the classifier is unsure of: the triage queue.
-    platform.store.write(lambda repo: intel_store.set_threshold(repo.conn, 1.0))
-    answer = open311(service_code="other", description=HOSTILE + " 小区门口垃圾堆了好几天")
-    assert "service_request_id" not in answer, answer
+    # D: a free-text report the classifier was unsure of (as an Open311 `other` request leaves
+    # it, without loading the classifier here): the triage queue.
+    unsure = {"matter_code": "06010", "confidence": 0.3, "model_version": "test",
+              "top_k": [{"matter_code": "06010", "confidence": 0.3}, {"matter_code": "06012", "confidence": 0.2}]}
+    platform.store.write(lambda repo: intel_store.add_triage(
+        repo.conn, int(time.time()), HOSTILE, LON, LAT, "open311", HOSTILE, "open311:citizen-app", unsure, "unsure",
+        {"contact": {"first_name": SHORT}}))
     site.ids.update(a=a, b=b, c=c)
 
 

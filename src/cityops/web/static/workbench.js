@@ -226,7 +226,7 @@ export class Workbench {
       const { matterName } = this.names || (await import("/static/app.js"));
       const pct = (x) => x === null || x === undefined ? "—" : Math.round(x * 100) + "%";
       box.innerHTML = `<p class="muted">${esc(t("triage_head", { n: r.total, th: pct(r.threshold) }))}</p>` + (r.items.length ? r.items.map((it) => `
-        <form class="triage-item" data-item="${esc(it.id)}"><p><b>#${it.id}</b> ${esc(it.source)} · ${esc(new Date(it.created_at * 1000).toLocaleString("zh-CN", { timeZone: this.state.tz, hour12: false }))}
+        <form class="triage-item" data-item="${esc(it.id)}"><p><b>#${esc(it.id)}</b> ${esc(it.source)} · ${esc(new Date(it.created_at * 1000).toLocaleString("zh-CN", { timeZone: this.state.tz, hour12: false }))}
           ${it.address ? " · " + esc(it.address) : ""}</p><blockquote>${esc(it.text)}</blockquote>
           <div class="sugg">${it.top_k.map(([code, conf]) => `<button type="button" data-code="${esc(code)}">${esc(code)} ${esc(matterName(code))} <small>${pct(conf)}</small></button>`).join("")}</div>
           <label><span>${esc(t("matter_code"))}</span><input name="matter_code" list="matters" required value="${esc(it.suggested || "")}"></label>
