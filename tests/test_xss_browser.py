@@ -2,9 +2,9 @@
 
 Hostile strings go everywhere text can come from: an Open311 report's description, address,
 attribute value, reporter's name, media URL and file name; a staff report's description and
-address; a comment and a report-back reason; a photo's file name; a triage item; and, standing for a city pack or catalogue someone
-edited carelessly, the names of districts, departments, patrols, waterlogging points and
-matters. Then every page and view renders them in Chromium under the server's own policy:
+address; a comment and a report-back reason; a photo's file name; a triage item; and,
+standing for a city pack or catalogue someone edited carelessly, the names of districts,
+departments, patrols, waterlogging points and matters. Then every page and view renders them in Chromium under the server's own policy:
 the big screen (map tooltips, point panel, bar tooltips, ticker, legend and layer switches),
 the workbench (rows, filters, detail pane, history, photos, triage queue, an action dialog),
 the phone page (patrol, report and 核查 tabs), the return-visit page /r/<token>, the notice
