@@ -21,7 +21,7 @@ _DIRECTIVES = {
     "script-src": "'self'",
     "style-src": "'self' 'unsafe-inline'",
     "img-src": "'self' data: blob:",  # photos as blob: URLs (fetched with the token), data: icons
-    "worker-src": "'self' blob:",  # MapLibre's worker, the phone page's service worker
+    "worker-src": "'self'",  # MapLibre's worker (/static/vendor), the phone page's service worker
     "connect-src": "'self' data:",  # MapLibre fetches the rasters the page draws as data: URLs
     "font-src": "'self' data:",
     "object-src": "'none'",
