@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from cityops import __version__
 from cityops.api.deps import ActorDep
 from cityops.api.forms import form_items
+from cityops.api.headers import SecurityHeaders
 from cityops.api.openapi import install as install_docs
 from cityops.api.responses import JSON
 from cityops.api.routing import add_routes
@@ -299,6 +300,9 @@ def create_app(platform: Platform, sweep_every: float | None = None, write_proce
     add_routes(app, routers, first=INTAKE_ROUTES)
     install_docs(app)
     app.add_middleware(BodyLimit)
+    # Security headers outside everything, Starlette's own error page included: every response.
+    build = app.build_middleware_stack
+    app.build_middleware_stack = lambda: SecurityHeaders(build())  # type: ignore[method-assign]
     # Everything built so far (city pack, catalogue, routes) lives as long as the process:
     # keep it out of the garbage collector's scans, which otherwise pause requests.
     gc.collect()
