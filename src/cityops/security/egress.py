@@ -78,7 +78,7 @@ class Target:
     host: str
     port: int
     path: str
-    address: str  # the vetted address the connection goes to
+    addresses: tuple[str, ...]  # the vetted addresses the connection may go to, in DNS order
 
 
 def _split(url: str) -> tuple[str, str, int, str]:
@@ -123,7 +123,7 @@ def vet(url: str, allow: Sequence[Network] = ()) -> Target:
             raise Refused(f"'{url}' is refused: {host} resolves to {why}; outbound requests go only to "
                           f"public addresses ({HINT_EN})",
                           f"拒绝访问 {url}：{host} 解析为内网、本机或保留地址 {ip}，只允许访问公网地址（{HINT_ZH}）")
-    return Target(scheme, host, port, path, str(addresses[0]))
+    return Target(scheme, host, port, path, tuple(map(str, addresses)))
 
 
 def check_url(url: str, allow: Sequence[Network] = ()) -> str:
@@ -132,26 +132,38 @@ def check_url(url: str, allow: Sequence[Network] = ()) -> str:
     return url
 
 
-class _PinnedHTTP(http.client.HTTPConnection):
-    """Connects to the vetted address; the Host header is still the URL's host."""
+def _connect(addresses: tuple[str, ...], port: int, timeout: float | None) -> socket.socket:
+    """A connection to the first vetted address that answers (as create_connection tries each
+    address of a name, but only these)."""
+    error: OSError = OSError("no address")
+    for address in addresses:
+        try:
+            return socket.create_connection((address, port), timeout)
+        except OSError as exc:
+            error = exc
+    raise error
 
-    def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
+
+class _PinnedHTTP(http.client.HTTPConnection):
+    """Connects to a vetted address; the Host header is still the URL's host."""
+
+    def __init__(self, host: str, port: int, addresses: tuple[str, ...], timeout: float) -> None:
         super().__init__(host, port, timeout=timeout)
-        self._address = address
+        self._addresses = addresses
 
     def connect(self) -> None:
-        self.sock = socket.create_connection((self._address, self.port), self.timeout)
+        self.sock = _connect(self._addresses, self.port, self.timeout)
 
 
 class _PinnedHTTPS(http.client.HTTPSConnection):
-    """TLS to the vetted address, with SNI and the certificate checked for the URL's host."""
+    """TLS to a vetted address, with SNI and the certificate checked for the URL's host."""
 
-    def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
+    def __init__(self, host: str, port: int, addresses: tuple[str, ...], timeout: float) -> None:
         super().__init__(host, port, timeout=timeout)
-        self._address = address
+        self._addresses = addresses
 
     def connect(self) -> None:
-        sock = socket.create_connection((self._address, self.port), self.timeout)
+        sock = _connect(self._addresses, self.port, self.timeout)
         self.sock = self._context.wrap_socket(sock, server_hostname=self.host)  # type: ignore[attr-defined]
 
 
@@ -164,11 +176,11 @@ def post(url: str, body: bytes, headers: dict[str, str], allow: Sequence[Network
             target = vet(url, allow)
         else:
             scheme, host, port, path = _split(url)
-            target = Target(scheme, host, port, path, host)
+            target = Target(scheme, host, port, path, (host,))
     except Refused as exc:
         return f"refused: {exc.message_en}"
     kind = _PinnedHTTPS if target.scheme == "https" else _PinnedHTTP
-    conn = kind(target.host, target.port, target.address, timeout)
+    conn = kind(target.host, target.port, target.addresses, timeout)
     try:
         conn.request("POST", target.path, body=body, headers=headers)
         resp = conn.getresponse()
