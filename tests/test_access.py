@@ -229,15 +229,41 @@ def test_behind_a_named_proxy_each_client_counts_for_itself(platform: Any) -> No
 
 
 def test_cityops_serve_does_not_let_uvicorn_trust_forwarded_headers(platform: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A real uvicorn with the settings `cityops serve` gives it: a client on 127.0.0.1 (which
+    uvicorn trusts by default) changing X-Forwarded-For on every try is still one address."""
+    import threading
+    import time
+
+    import httpx
     import uvicorn
 
     from cityops.api import app
+    from open311_server import free_port
 
     seen: dict[str, Any] = {}
     monkeypatch.setattr(uvicorn, "run", lambda *a, **kw: seen.update(kw))
     monkeypatch.setattr(app.signal, "signal", lambda *a: None)
     app.serve(platform, "127.0.0.1", 0)
     assert seen["proxy_headers"] is False
+    options = {k: v for k, v in seen.items() if k not in ("host", "port")}
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app.create_app(platform), host="127.0.0.1", port=port, **options))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        codes = []
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            for i in range(31):
+                r = client.post("/api/v1/auth/token", json={"username": f"nobody{i}", "password": "wrong-password"},
+                                headers={"X-Forwarded-For": f"198.51.100.{i}", "X-Real-IP": f"198.51.100.{i}"})
+                codes.append(r.status_code)
+        assert codes[:30] == [401] * 30 and codes[30] == 429
+    finally:
+        server.should_exit = True
+        thread.join(10)
 
 
 def test_trusted_proxies_are_set_by_the_cli(tmp_path: Any) -> None:
