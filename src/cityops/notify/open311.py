@@ -19,7 +19,7 @@ from fastapi.responses import Response
 from cityops.api.routing import feature_router
 from cityops.core import Platform, utcnow
 from cityops.errors import Conflict, Forbidden, InvalidInput
-from cityops.intake.open311 import params
+from cityops.intake.open311 import params, public
 from cityops.intake.open311 import service as o311
 from cityops.intake.open311.views import PREFIX, _answer, _keyed_form, _platform, _query
 from cityops.notify import outbox, revisit
@@ -33,7 +33,7 @@ router = feature_router(PREFIX, "open311")
 def _own(repo: Any, key: ApiKey, request_id: str) -> int:
     """The case, if this key posted it (or is a back office's)."""
     case = o311.one(repo, request_id)
-    if key.scope != "backoffice" and case.attributes.get("open311", {}).get("api_key") != key.name:
+    if key.scope != "backoffice" and public.open311_part(case.attributes).get("api_key") != key.name:
         raise Forbidden(f"api_key '{key.name}' did not post request {case.id}", "该密钥不能访问此请求的回访")
     return case.id
 
@@ -45,7 +45,7 @@ def _may_subscribe(repo: Any, key: ApiKey, request_id: str, form: dict[str, list
     token = params.first(form, "token")
     if token and repo.case_for_open311_token(token) == case.id:
         return case.id
-    if key.scope == "backoffice" or case.attributes.get("open311", {}).get("api_key") == key.name:
+    if key.scope == "backoffice" or public.open311_part(case.attributes).get("api_key") == key.name:
         return case.id
     raise Forbidden(f"api_key '{key.name}' did not post request {case.id}; give the request's token "
                     f"(answered by POST requests) to subscribe to it",
