@@ -100,7 +100,7 @@ def resolve(host: str, port: int) -> list[Address]:
     """Every address `host` resolves to (blocking: call off the event loop)."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError) as exc:
+    except (OSError, UnicodeError, ValueError) as exc:  # ValueError: e.g. a NUL in the name
         raise Refused(f"cannot resolve '{host}': {exc}", f"无法解析主机名 {host}") from None
     out: list[Address] = []
     for info in infos:
