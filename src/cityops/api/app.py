@@ -333,5 +333,7 @@ def serve(platform: Platform, host: str, port: int) -> None:
     # (status 0, the caller's `finally` closes the store and checkpoints the WAL), as it does
     # for a SIGTERM that comes before the server is up.
     signal.signal(signal.SIGTERM, _exit_cleanly)
+    # proxy_headers off: uvicorn would believe X-Forwarded-For from 127.0.0.1 by default; the
+    # app alone decides whom to believe (cityops.security.proxies, security.trusted_proxies).
     uvicorn.run(create_app(platform, sweep_every=60, write_process=True), host=host, port=port,
-                log_level="warning", timeout_graceful_shutdown=30)
+                log_level="warning", timeout_graceful_shutdown=30, proxy_headers=False)
