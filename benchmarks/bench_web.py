@@ -26,7 +26,7 @@ RUNS = 5
 
 def _load(browser: Any, url: str, ready: str, value: str) -> tuple[float, dict[str, float], str]:
     """One load in a fresh context: the figure, the page's phase marks, its map renderer."""
-    ctx = browser.new_context(viewport={"width": 1920, "height": 1080})
+    ctx = browser.new_context(viewport={"width": 1920, "height": 1080}, bypass_csp=True)  # wait_for_function uses eval
     try:
         page = ctx.new_page()
         page.goto(url)

@@ -150,3 +150,95 @@ def test_no_request_the_openapi_document_allows_gets_a_5xx(whole_api: Any) -> No
             case.validate_response(response, checks=[not_a_server_error])
 
         no_5xx()
+
+
+# --- the role × endpoint matrix: docs/api.md's "Who may call what" table, called as every role ---
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+TESTED_ROLES = ("collector", "acceptor", "dispatcher", "verifier", "supervisor", "admin", "department", "sensor")
+
+
+def documented_roles() -> dict[tuple[str, str], frozenset[str]]:
+    text = (DOCS / "api.md").read_text("utf-8")
+    table = text.split("<!-- roles-table")[1].split("<!-- /roles-table -->")[0]
+    out = {}
+    for line in table.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) != 3 or not cells[1].startswith("`"):
+            continue
+        said = re.sub(r"\(.*?\)", "", cells[2])  # parenthesised notes are not roles
+        roles = frozenset(r.strip() for r in said.split(",") if r.strip())
+        assert roles <= set(TESTED_ROLES), f"unknown role in docs/api.md: {roles - set(TESTED_ROLES)}"
+        out[(cells[0], cells[1].strip("`"))] = roles
+    return out
+
+
+def _draft_body() -> dict[str, Any]:
+    from datetime import UTC, datetime, timedelta
+
+    now = datetime.now(UTC)
+    return {"level": "yellow", "districts": ["420102"], "headline_zh": "黄色预警", "headline_en": "Yellow",
+            "onset": now.isoformat(), "expires": (now + timedelta(hours=2)).isoformat()}
+
+
+# A request per documented route that reaches its role check (a valid body where the body is
+# read first). A route added to the table needs one here.
+REQUESTS: dict[tuple[str, str], dict[str, Any]] = {
+    ("POST", "/api/v1/cases"): {"json": {"matter_code": "06010", "description": "垃圾", "lon": 114.3055, "lat": 30.5928}},
+    ("POST", "/api/v1/users"): {"json": {"name": "matrix-user", "role": "collector", "password": "matrix-password-1"}},
+    ("POST", "/api/v1/triage/{item}"): {"json": {"matter_code": "06010"}},
+    ("POST", "/api/v1/cases/{case_id}/subscriptions"): {"json": {"channel": "email", "address": "m@example.org"}},
+    ("POST", "/api/v1/revisits/{revisit_id}"): {"json": {"solved": True, "satisfaction": "satisfied"}},
+    ("POST", "/api/v1/warnings"): {"json": _draft_body()},
+    ("POST", "/api/v1/warnings/{warning_id}/update"): {"json": _draft_body()},
+    ("POST", "/api/v1/warnings/incoming"): {"content": b"<alert/>"},
+    ("POST", "/api/v1/warnings/webhooks"): {"json": {"url": "http://169.254.169.254/"}},
+    ("POST", "/api/v1/observations"): {"content": b"", "headers": {"Content-Type": "application/x-ndjson"}},
+}
+
+
+def test_the_documented_roles_hold(api: Any) -> None:
+    from cityops.auth.service import new_user
+    from conftest import add_users
+
+    api.tokens.update(add_users(api.platform, [new_user("gateway", "sensor", None, "sensor-password-1", set())]))
+    who = {r: r for r in TESTED_ROLES} | {"department": "dept-0", "sensor": "gateway"}
+    case = api.report("acceptor").json()  # not the collector's: a collector may not subscribe to it
+    warning = api.post("dispatcher", "/api/v1/warnings", json=_draft_body()).json()["id"]
+    served = {(m, p) for m, p, _ in routes(api.client.app)}
+    rules = documented_roles()
+    assert len(rules) >= 20
+    for (method, path), allowed in rules.items():
+        assert (method, path) in served, f"docs/api.md names {method} {path}, which is not served"
+        url = concrete(path, case_id=str(case["id"]), warning_id=str(warning), item="999999", revisit_id="999999")
+        spec = REQUESTS.get((method, path), {})
+        for role in TESTED_ROLES:
+            headers = {**api.h(who[role]), **spec.get("headers", {})}
+            kw = {k: v for k, v in spec.items() if k != "headers"}
+            r = api.client.request(method, url, headers=headers, **kw)
+            if role in allowed:
+                assert r.status_code != 403, f"{role} {method} {path}: 403, but docs/api.md allows it: {r.text}"
+            else:
+                assert r.status_code == 403, f"{role} {method} {path}: {r.status_code}, docs/api.md refuses it"
+
+
+def test_the_workflow_table_is_the_workflow(api: Any) -> None:
+    """docs/workflow.md's roles column equals the rules the workflow enforces."""
+    from cityops.cases.models import Action, Role
+    from cityops.cases.workflow import RULES
+
+    words = {"the platform": Role.SYSTEM, **{r.value: r for r in Role}}
+    text = (DOCS / "workflow.md").read_text("utf-8")
+    seen = set()
+    for line in text.split("## Actions")[1].split("\n\n## ")[0].splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) != 6 or not cells[0].startswith("`"):
+            continue
+        names = [a.strip().strip("`") for a in cells[0].split("/")]
+        said = re.sub(r"\(.*?\)", "", cells[4])
+        if "anyone" in said:
+            continue
+        roles = frozenset(words[w.strip()] for w in said.split(",") if w.strip())
+        for name in names:
+            seen.add(name)
+            assert RULES[Action(name)].roles == roles, f"{name}: docs say {sorted(roles)}, code {sorted(RULES[Action(name)].roles)}"
+    assert len(seen) >= 12

@@ -143,8 +143,10 @@ def test_draft_approve_issue_update_cancel(api: Api) -> None:
     assert feature["properties"]["level"] == "red"
     assert feature["geometry"]["type"] in ("Polygon", "MultiPolygon")
 
-    # Cancel: references both earlier messages; nothing active afterwards
-    r = api.post("supervisor", f"/api/v1/warnings/{upd['id']}/cancel")
+    # Cancel: references both earlier messages; nothing active afterwards. Drafted by the
+    # dispatcher: the supervisor who approves may not be its drafter (two-person rule,
+    # tests/test_access.py).
+    r = api.post("dispatcher", f"/api/v1/warnings/{upd['id']}/cancel")
     assert r.status_code == 201
     cancel = _issue(api, r.json()["id"])
     cxml = api.client.get(f"/cap/alerts/{cancel['identifier']}.xml").content
@@ -289,6 +291,9 @@ def test_issued_warnings_reach_webhooks_and_mqtt(api: Api, monkeypatch: pytest.M
     server = HTTPServer(("127.0.0.1", 0), _Hook)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    # A loopback hook is refused unless the city allows it (tests/test_egress.py).
+    assert api.post("admin", "/api/v1/warnings/webhooks", json={"url": url}).status_code == 422
+    api.platform.store.write(lambda repo: repo.set_setting("security.egress_allow", "127.0.0.0/8"))
     assert api.post("admin", "/api/v1/warnings/webhooks", json={"url": url}).status_code == 201
     got: list[bytes] = []
     ready = threading.Event()

@@ -98,6 +98,7 @@ def test_offline_report_then_verification_with_after_photo(server: tuple[str, An
         context = browser.new_context(
             viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True, locale="zh-CN",
             geolocation={"latitude": LAT, "longitude": LON, "accuracy": 8}, permissions=["geolocation"],
+            bypass_csp=True,  # wait_for_function uses eval, which the page's policy forbids (test_xss_browser.py)
         )
         page = context.new_page()
         page.add_init_script("localStorage.setItem('trackEveryMs', '1500')")  # track chunks every 1.5 s

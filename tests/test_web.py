@@ -156,7 +156,9 @@ class Pages:
         self.contexts: list[Any] = []
 
     def new(self, user: str | None = None, width: int = 1600, height: int = 900, query: str = "") -> Any:
-        ctx = self.browser.new_context(viewport={"width": width, "height": height}, accept_downloads=True)
+        # bypass_csp: wait_for_function evaluates with eval, which the pages' policy forbids;
+        # tests/test_xss_browser.py runs the pages under the policy.
+        ctx = self.browser.new_context(viewport={"width": width, "height": height}, accept_downloads=True, bypass_csp=True)
         self.contexts.append(ctx)
 
         def route(r: Any) -> None:

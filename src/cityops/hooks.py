@@ -1,5 +1,9 @@
 """The plugin surface, in one file (as Datasette keeps its hookspecs).
 
+A feature that may refuse a workflow step (the after-photo that on-site verification needs,
+say) registers a rule with `case_rule`; the case service runs every rule before it saves a step,
+without knowing the features behind them.
+
 A feature that must react to case changes (notifications, return visits, warnings that track
 their dispatch, …) registers a listener here instead of editing the case service. Listeners run
 inside the write transaction that made the change, so what they write (an outbox row, say) is
@@ -17,15 +21,22 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from cityops.cases.models import Case, Change
+    from cityops.cases.workflow import Command
     from cityops.core import Platform
 
 # (repo, platform, before, after, change): `before` is None for a new case.
 CaseListener = Callable[[Any, "Platform", "Case | None", "Case", "Change"], None]
+# (repo, platform, before, after, command): raises a CityopsError to refuse the step before it is saved.
+CaseRule = Callable[[Any, "Platform", "Case", "Case", "Command"], None]
 
 # Modules that register listeners when imported; each feature adds its own line.
-PLUGINS: tuple[str, ...] = ("cityops.notify.outbox", "cityops.intel.listener", "cityops.intake.open311.service")
+PLUGINS: tuple[str, ...] = (
+    "cityops.notify.outbox", "cityops.intel.listener", "cityops.intake.open311.service",
+    "cityops.field.verify",
+)
 
 _case_listeners: list[CaseListener] = []
+_case_rules: list[CaseRule] = []
 _loaded = False
 
 
@@ -39,6 +50,20 @@ def on_case_changed(listener: CaseListener) -> CaseListener:
 def case_changed(repo: Any, platform: Platform, before: Case | None, after: Case, change: Change) -> None:
     for listener in _case_listeners:
         listener(repo, platform, before, after, change)
+
+
+def case_rule(rule: CaseRule) -> CaseRule:
+    """Register a rule every workflow step must pass (usable as a decorator); twice is harmless."""
+    if rule not in _case_rules:
+        _case_rules.append(rule)
+    return rule
+
+
+def check_case_rules(repo: Any, platform: Platform, before: Case, after: Case, cmd: Command) -> None:
+    """Run every registered rule on a step about to be saved; a rule refuses by raising."""
+    load_plugins()
+    for rule in _case_rules:
+        rule(repo, platform, before, after, cmd)
 
 
 def load_plugins() -> None:

@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from cityops import __version__
 from cityops.api.deps import ActorDep
 from cityops.api.forms import form_items
+from cityops.api.headers import SecurityHeaders
 from cityops.api.openapi import install as install_docs
 from cityops.api.responses import JSON
 from cityops.api.routing import add_routes
@@ -299,6 +300,9 @@ def create_app(platform: Platform, sweep_every: float | None = None, write_proce
     add_routes(app, routers, first=INTAKE_ROUTES)
     install_docs(app)
     app.add_middleware(BodyLimit)
+    # Security headers outside everything, Starlette's own error page included: every response.
+    build = app.build_middleware_stack
+    app.build_middleware_stack = lambda: SecurityHeaders(build())  # type: ignore[method-assign]
     # Everything built so far (city pack, catalogue, routes) lives as long as the process:
     # keep it out of the garbage collector's scans, which otherwise pause requests.
     gc.collect()
@@ -329,5 +333,7 @@ def serve(platform: Platform, host: str, port: int) -> None:
     # (status 0, the caller's `finally` closes the store and checkpoints the WAL), as it does
     # for a SIGTERM that comes before the server is up.
     signal.signal(signal.SIGTERM, _exit_cleanly)
+    # proxy_headers off: uvicorn would believe X-Forwarded-For from 127.0.0.1 by default; the
+    # app alone decides whom to believe (cityops.security.proxies, security.trusted_proxies).
     uvicorn.run(create_app(platform, sweep_every=60, write_process=True), host=host, port=port,
-                log_level="warning", timeout_graceful_shutdown=30)
+                log_level="warning", timeout_graceful_shutdown=30, proxy_headers=False)

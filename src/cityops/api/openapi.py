@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, Response
 
 from cityops.api import deps
+from cityops.api.headers import inline_script_hashes, policy
 from cityops.errors import NotFound
 
 STATIC_PREFIX = "/docs/static"
@@ -119,14 +120,18 @@ def install(app: FastAPI) -> None:
     """/docs from the bundled Swagger UI, /openapi.json with security and errors."""
     app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]
 
+    page = bytes(get_swagger_ui_html(
+        openapi_url="/openapi.json", title=f"{app.title} — 接口文档 / docs",
+        swagger_js_url=f"{STATIC_PREFIX}/swagger-ui-bundle.js",
+        swagger_css_url=f"{STATIC_PREFIX}/swagger-ui.css",
+        swagger_favicon_url=f"{STATIC_PREFIX}/favicon-32x32.png",
+        swagger_ui_parameters={"persistAuthorization": True},
+    ).body)
+    # Swagger UI starts from an inline script: the page's policy allows that script by its hash.
+    csp = policy(script_src="'self' " + inline_script_hashes(page))
+
     async def docs_page(request: Request) -> HTMLResponse:
-        return get_swagger_ui_html(
-            openapi_url="/openapi.json", title=f"{app.title} — 接口文档 / docs",
-            swagger_js_url=f"{STATIC_PREFIX}/swagger-ui-bundle.js",
-            swagger_css_url=f"{STATIC_PREFIX}/swagger-ui.css",
-            swagger_favicon_url=f"{STATIC_PREFIX}/favicon-32x32.png",
-            swagger_ui_parameters={"persistAuthorization": True},
-        )
+        return HTMLResponse(page, headers={"content-security-policy": csp})
 
     async def static(name: str) -> Response:
         if name not in STATIC_FILES:

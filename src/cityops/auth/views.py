@@ -41,6 +41,18 @@ def _throttle(request: Request) -> LoginThrottle:
     return throttle
 
 
+def _client_address(request: Request, platform: Platform) -> str:
+    """The real client, forwarded headers believed only from the city's trusted proxies."""
+    from cityops.security import proxies
+    from cityops.security.settings import load
+
+    with platform.store.read() as repo:
+        trusted = load(repo).trusted_proxies
+    return proxies.client_address(request.client.host if request.client else None,
+                                  request.headers.getlist("x-forwarded-for"), request.headers.get("x-real-ip"),
+                                  trusted)
+
+
 @router.post("/auth/token", summary="Exchange a user name and password for a bearer token")
 async def token(body: Login, request: Request, platform: PlatformDep) -> dict[str, str]:
     def check() -> None:
@@ -49,7 +61,7 @@ async def token(body: Login, request: Request, platform: PlatformDep) -> dict[st
 
     throttle = _throttle(request)
     account = service.normalize_name(body.username)
-    address = request.client.host if request.client else "-"
+    address = _client_address(request, platform)
     throttle.check(account, address, time.monotonic())  # 429 before any Argon2 work
     # Argon2 takes tens of milliseconds on purpose: off the event loop, or every login
     # would stall every other request.

@@ -16,7 +16,6 @@ from cityops.cases.models import SYSTEM_ACTOR, Action, Actor, Case, Change, Role
 from cityops.cases.routing import candidates
 from cityops.cases.workflow import Command, apply
 from cityops.errors import Forbidden, IllegalTransition, InvalidInput, NotFound
-from cityops.field.verify import check_verify_photo
 from cityops.store.base import CaseQuery, Repo
 
 if TYPE_CHECKING:
@@ -159,8 +158,7 @@ def act(repo: Repo, platform: Platform, case_id: int, cmd: Command) -> Case:
                 f"目标案卷 {target.id} 已{target.status}，不能合并",
             )
     new, change = apply(case, cmd, CalendarClock(platform))
-    if cmd.action is Action.VERIFY and new.status is Status.CLOSED:
-        check_verify_photo(repo, platform, case, cmd.actor)  # 现场核查 needs an after-photo
+    hooks.check_case_rules(repo, platform, case, new, cmd)  # e.g. 现场核查 needs an after-photo
     saved = repo.save_case(new, change)
     hooks.case_changed(repo, platform, case, saved, change)
     if target is not None:

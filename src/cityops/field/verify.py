@@ -2,18 +2,21 @@
 says the matter is verified on site (现场核查), an after-photo must be on the case, taken in
 since the department last reported back.
 
-Kept free of imports from the case service, which calls it (no import cycle).
+Registered as a case rule (`cityops.hooks.case_rule`): the case service runs it without
+importing this module.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from cityops.cases.models import Actor, Case, Role
+from cityops import hooks
+from cityops.cases.models import Action, Actor, Case, Role, Status
 from cityops.errors import Conflict
 from cityops.store.codec import to_us
 
 if TYPE_CHECKING:
+    from cityops.cases.workflow import Command
     from cityops.core import Platform
 
 SETTING = "field.after_photo_required"  # 'off' turns the rule off for a city
@@ -28,6 +31,13 @@ def after_photo_needed(repo: Any, platform: Platform, case: Case, actor: Actor) 
     if entry is None or not entry.verify_on_site:
         return False
     return bool(repo.get_setting(SETTING) != "off")
+
+
+@hooks.case_rule
+def verify_photo_rule(repo: Any, platform: Platform, before: Case, after: Case, cmd: Command) -> None:
+    """A verification that closes a case passes only with the after-photo it needs."""
+    if cmd.action is Action.VERIFY and after.status is Status.CLOSED:
+        check_verify_photo(repo, platform, before, cmd.actor)
 
 
 def check_verify_photo(repo: Any, platform: Platform, case: Case, actor: Actor) -> None:

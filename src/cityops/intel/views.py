@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from cityops.api.deps import ActorDep, PlatformDep, require
 from cityops.api.routing import feature_router
-from cityops.cases.views import CaseId, case_json
+from cityops.cases.views import CONTACT_ROLES, CaseId, case_json
 from cityops.core import utcnow
 from cityops.intel import photos, service, store
 from cityops.intel.photos import TRIAGE_ROLES
@@ -70,6 +70,8 @@ def list_triage(
         held = photos.of_items(repo, [i["id"] for i in items])
     base = str(request.base_url).rstrip("/")
     for item in items:  # the photo the request sent (Open311 `media`), or null
+        if actor.role not in CONTACT_ROLES and isinstance(item.get("attributes"), dict):
+            item["attributes"] = {k: v for k, v in item["attributes"].items() if k != "contact"}
         item["photo"] = photos.public_json(held[item["id"]], platform, base) if item["id"] in held else None
     return {"total": total, "threshold": service.threshold(platform), "items": items}
 

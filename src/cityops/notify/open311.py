@@ -19,11 +19,12 @@ from fastapi.responses import Response
 from cityops.api.routing import feature_router
 from cityops.core import Platform, utcnow
 from cityops.errors import Conflict, Forbidden, InvalidInput
-from cityops.intake.open311 import params
+from cityops.intake.open311 import params, public
 from cityops.intake.open311 import service as o311
 from cityops.intake.open311.views import PREFIX, _answer, _keyed_form, _platform, _query
 from cityops.notify import outbox, revisit
 from cityops.notify.config import load_config
+from cityops.security import egress
 from cityops.store.base import ApiKey
 
 router = feature_router(PREFIX, "open311")
@@ -32,21 +33,40 @@ router = feature_router(PREFIX, "open311")
 def _own(repo: Any, key: ApiKey, request_id: str) -> int:
     """The case, if this key posted it (or is a back office's)."""
     case = o311.one(repo, request_id)
-    if key.scope != "backoffice" and case.attributes.get("open311", {}).get("api_key") != key.name:
+    if key.scope != "backoffice" and public.open311_part(case.attributes).get("api_key") != key.name:
         raise Forbidden(f"api_key '{key.name}' did not post request {case.id}", "该密钥不能访问此请求的回访")
     return case.id
 
 
+def _may_subscribe(repo: Any, key: ApiKey, request_id: str, form: dict[str, list[str]]) -> int:
+    """The case, if this key may subscribe to it: the key that posted it, a back office's, or
+    any key with the request's own `token` (what POST requests answered to the reporter)."""
+    case = o311.one(repo, request_id)
+    token = params.first(form, "token")
+    if token and repo.case_for_open311_token(token) == case.id:
+        return case.id
+    if key.scope == "backoffice" or public.open311_part(case.attributes).get("api_key") == key.name:
+        return case.id
+    raise Forbidden(f"api_key '{key.name}' did not post request {case.id}; give the request's token "
+                    f"(answered by POST requests) to subscribe to it",
+                    f"该密钥未提交请求 {case.id}，不能订阅；请提供提交时返回的 token")
+
+
 def _subscribe(repo: Any, platform: Platform, key: ApiKey, request_id: str, form: dict[str, list[str]],
                now: datetime) -> list[dict[str, str]]:
-    case = o311.one(repo, request_id)
+    case_id = _may_subscribe(repo, key, request_id, form)
+    given = _given(form)
+    subs = [outbox.add_subscriber(repo.conn, case_id, c, v, now, params.first(form, "lang") or "zh")
+            for c, v in given]
+    return [{"service_request_id": str(case_id), "channel": s.channel, "subscription_token": s.token} for s in subs]
+
+
+def _given(form: dict[str, list[str]]) -> list[tuple[str, str]]:
     given = [(c, v) for c, f in (("email", "email"), ("sms", "phone"), ("webhook", "webhook_url"))
              if (v := params.first(form, f))]
     if not given:
         raise InvalidInput("give email, phone or webhook_url", "请提供 email、phone 或 webhook_url")
-    subs = [outbox.subscribe(repo.conn, case.id, c, v, "subscriber", now, params.first(form, "lang") or "zh")
-            for c, v in given]
-    return [{"service_request_id": str(case.id), "channel": s.channel, "subscription_token": s.token} for s in subs]
+    return given
 
 
 def _questionnaire(repo: Any, platform: Platform, case_id: int) -> list[dict[str, Any]]:
@@ -87,6 +107,11 @@ async def subscribe(request: Request, request_id: str, fmt: str) -> Response:
     async def work() -> list[dict[str, str]]:
         platform = _platform(request)
         form, key = await _keyed_form(request, platform, "report")
+        with platform.store.read() as repo:
+            _may_subscribe(repo, key, request_id, form)  # before any DNS lookup for a key with no right
+        hooks = [v for c, v in _given(form) if c == "webhook"]
+        for url in hooks:
+            await egress.check_given(platform, url.strip())
         return await platform.awrite(_subscribe, key, request_id, form, utcnow())  # type: ignore[no-any-return]
     return await _answer(fmt, "subscriptions", work, status=201)
 

@@ -19,7 +19,7 @@ import orjson
 
 from cityops import hooks
 from cityops.cases.models import STATUS_LABELS, Case, Change, Status
-from cityops.errors import InvalidInput, NotFound
+from cityops.errors import Conflict, InvalidInput, NotFound
 from cityops.notify.config import NotifyConfig, load_config, load_templates
 from cityops.store.codec import to_us
 
@@ -55,6 +55,13 @@ def public_step(change: Change) -> tuple[str, str] | None:
     if change.action == "verify":
         return CLOSED_STEP if change.to_status == Status.CLOSED.value else None
     return PUBLIC_STEPS.get(change.action)
+
+
+# Who made a subscription: the reporter's contact at intake, a staff member for a citizen (or
+# themselves, on a case they reported), or an Open311 app. The first two see a case's public
+# steps on its /n/ page even when the public feed does not list the case.
+ORIGINS = ("reporter", "staff", "subscriber")
+PRIVATE_VIEW = frozenset({"reporter", "staff"})
 
 
 @dataclass(frozen=True)
@@ -94,6 +101,26 @@ def subscribe(conn: sqlite3.Connection, case_id: int, channel: str, address: str
         (case_id, channel, address),
     ).fetchone()
     return _subscription(row)
+
+
+def add_subscriber(conn: sqlite3.Connection, case_id: int, channel: str, address: str, now: datetime,
+                   lang: str = "zh", origin: str = "subscriber") -> Subscription:
+    """A subscription someone asked for over HTTP; its token is the credential to unsubscribe,
+    so it is only ever answered to whoever made the subscription. An address already subscribed
+    is a 409 (answering its token would let anyone unsubscribe the reporter); one unsubscribed
+    before is subscribed again under a new token."""
+    address = check_address(channel, address)
+    row = conn.execute("SELECT * FROM notify_subscriptions WHERE case_id = ? AND channel = ? AND address = ?",
+                       (case_id, channel, address)).fetchone()
+    if row is None:
+        return subscribe(conn, case_id, channel, address, origin, now, lang)
+    if row["unsubscribed_at"] is None:
+        raise Conflict("this address is already subscribed to the request; its messages carry the links "
+                       "to its status page and to unsubscribe",
+                       "该地址已订阅此请求；发给它的每条通知都附有状态页和退订链接")
+    conn.execute("UPDATE notify_subscriptions SET unsubscribed_at = NULL, token = ?, lang = ? WHERE id = ?",
+                 (secrets.token_urlsafe(16), lang, row["id"]))
+    return _subscription(conn.execute("SELECT * FROM notify_subscriptions WHERE id = ?", (row["id"],)).fetchone())
 
 
 def _subscription(row: sqlite3.Row) -> Subscription:
@@ -218,6 +245,11 @@ def on_case_changed(repo: Any, platform: Platform, before: Case | None, after: C
     token = None
     closed = change.action == "verify" and change.to_status == Status.CLOSED.value
     subs = subscriptions(conn, after.id) if public_step(change) is not None or closed else []
+    if any(s.origin not in PRIVATE_VIEW for s in subs):
+        from cityops.intake.open311 import public
+
+        if not public.policy(repo).lists(after.source):  # an app hears only of what the feed lists
+            subs = [s for s in subs if s.origin in PRIVATE_VIEW]
     if closed:
         auto = any(s.origin == "reporter" and s.channel in REVISIT_CHANNELS for s in subs)
         auto = auto and not revisit.is_hotline(after)  # hotline callers are called back

@@ -16,7 +16,7 @@ import logging
 import os
 import smtplib
 import socket
-import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -27,6 +27,9 @@ import orjson
 
 from cityops.notify.config import NotifyConfig, load_config
 from cityops.notify.outbox import next_retry
+from cityops.security import egress
+from cityops.security.settings import Network
+from cityops.security.settings import load as load_security
 from cityops.store.codec import to_us
 
 if TYPE_CHECKING:
@@ -137,18 +140,16 @@ def _send_emails(jobs: list[Job], cfg: NotifyConfig) -> list[tuple[int, str | No
     return out
 
 
-def _post_json(url: str, payload: bytes, key: str) -> str | None:
-    req = urllib.request.Request(url, data=payload, method="POST", headers={
-        "Content-Type": "application/json", "Idempotency-Key": key, "User-Agent": "cityops-notify"})
-    try:
-        with urllib.request.urlopen(req, timeout=15) as resp:  # noqa: S310 - the city's own URL
-            return None if 200 <= resp.status < 300 else f"http {resp.status}"
-    except OSError as exc:
-        return f"post: {exc}"
+def _post_json(url: str, payload: bytes, key: str, allow: Sequence[Network] = (), vet: bool = True) -> str | None:
+    """A subscriber's webhook is vetted again now (DNS may have changed since it was given) and
+    called at the vetted address, no redirect followed; the city's SMS gateway is configuration."""
+    headers = {"Content-Type": "application/json", "Idempotency-Key": key, "User-Agent": "cityops-notify"}
+    return egress.post(url, payload, headers, allow, timeout=15, vet_address=vet)
 
 
-def deliver(jobs: list[Job], cfg: NotifyConfig) -> list[tuple[int, str | None]]:
-    """Send each job in its channel; returns (row id, error or None). Blocking: call off-loop."""
+def deliver(jobs: list[Job], cfg: NotifyConfig, allow: Sequence[Network] = ()) -> list[tuple[int, str | None]]:
+    """Send each job in its channel; returns (row id, error or None). Blocking: call off-loop.
+    `allow`: the networks the city allows webhooks to reach although not public."""
     results = _send_emails([j for j in jobs if j.channel == "email"], cfg)
     for job in jobs:
         if job.channel == "sms":
@@ -156,10 +157,15 @@ def deliver(jobs: list[Job], cfg: NotifyConfig) -> list[tuple[int, str | None]]:
                 results.append((job.id, UNCONFIGURED + "SMS (notify.sms_url)"))
                 continue
             payload = orjson.dumps({"id": job.key, "to": job.address, "text": job.body})
-            results.append((job.id, _post_json(cfg.sms_url, payload, job.key)))
+            results.append((job.id, _post_json(cfg.sms_url, payload, job.key, vet=False)))
         elif job.channel == "webhook":
-            results.append((job.id, _post_json(job.address, job.body.encode(), job.key)))
+            results.append((job.id, _post_json(job.address, job.body.encode(), job.key, allow)))
     return results
+
+
+def _settings(platform: Platform) -> tuple[NotifyConfig, Sequence[Network]]:
+    with platform.store.read() as repo:
+        return load_config(repo.conn), load_security(repo.conn).egress_allow
 
 
 def run_once(platform: Platform, owner: str | None = None) -> int:
@@ -170,9 +176,8 @@ def run_once(platform: Platform, owner: str | None = None) -> int:
     jobs = platform.store.write(lambda repo: claim(repo, platform, owner, utcnow()))
     if not jobs:
         return 0
-    with platform.store.read() as repo:
-        cfg = load_config(repo.conn)
-    results = deliver(jobs, cfg)
+    cfg, allow = _settings(platform)
+    results = deliver(jobs, cfg, allow)
     platform.store.write(lambda repo: mark(repo, platform, owner, results, utcnow()))
     return len(jobs)
 
@@ -186,9 +191,8 @@ async def worker(platform: Platform, every: float = 2.0) -> None:
         try:
             jobs = await platform.awrite(claim, owner, utcnow())
             if jobs:
-                with platform.store.read() as repo:
-                    cfg = load_config(repo.conn)
-                results = await asyncio.to_thread(deliver, jobs, cfg)
+                cfg, allow = _settings(platform)
+                results = await asyncio.to_thread(deliver, jobs, cfg, allow)
                 await platform.awrite(mark, owner, results, utcnow())
                 continue  # more may be due right away
         except asyncio.CancelledError:

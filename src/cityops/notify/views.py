@@ -17,10 +17,12 @@ from cityops.api.routing import feature_router
 from cityops.cases import service as cases
 from cityops.cases.models import STATUS_LABELS, Actor, Role
 from cityops.core import Platform, utcnow
-from cityops.errors import CityopsError, InvalidInput, NotFound
+from cityops.errors import CityopsError, Forbidden, InvalidInput, NotFound
+from cityops.intake.open311 import public
 from cityops.notify import outbox, revisit
 from cityops.notify.indicators import CitizenBy, citizen_indicators
 from cityops.notify.outbox import public_step
+from cityops.security import egress
 
 router = feature_router("/api/v1", "citizens")
 pages = feature_router("", "citizen pages")
@@ -28,6 +30,9 @@ MAX_INT = 2**63 - 1
 # Roles that see reporters' contact details: those who take reports in and call people back.
 CONTACT_ROLES = (Role.ACCEPTOR, Role.SUPERVISOR)
 SUBSCRIBE_ROLES = (Role.ACCEPTOR, Role.COLLECTOR, Role.SUPERVISOR, Role.SYSTEM)
+# Who may subscribe an address to any case: those who take citizens' reports and calls in, and
+# the platform's integrations. A collector only to the cases they reported themselves.
+SUBSCRIBE_ANY = (Role.ACCEPTOR, Role.SUPERVISOR, Role.ADMIN, Role.SYSTEM)
 
 
 class SubscriptionIn(BaseModel):
@@ -42,10 +47,19 @@ class RevisitAnswerIn(BaseModel):
     comment: str = Field(default="", max_length=revisit.MAX_COMMENT)
 
 
-def _subscribe(repo: Any, platform: Platform, case_id: int, body: dict[str, str], now: datetime) -> dict[str, Any]:
-    if repo.get_case(case_id) is None:
+def _may_subscribe(repo: Any, case_id: int, actor: Actor) -> None:
+    case = repo.get_case(case_id)
+    if case is None:
         raise NotFound(f"no case {case_id}", f"案卷 {case_id} 不存在")
-    sub = outbox.subscribe(repo.conn, case_id, body["channel"], body["address"], "subscriber", now, body["lang"])
+    if actor.role not in SUBSCRIBE_ANY and case.reporter != actor.name:
+        raise Forbidden(f"a {actor.role} may subscribe only to cases they reported; case {case_id} is not theirs",
+                        f"{actor.role} 只能订阅本人上报的案卷，案卷 {case_id} 不是")
+
+
+def _subscribe(repo: Any, platform: Platform, case_id: int, body: dict[str, str], actor: Actor,
+               now: datetime) -> dict[str, Any]:
+    _may_subscribe(repo, case_id, actor)
+    sub = outbox.add_subscriber(repo.conn, case_id, body["channel"], body["address"], now, body["lang"], "staff")
     return {"id": sub.id, "case_id": case_id, "channel": sub.channel, "token": sub.token}
 
 
@@ -58,7 +72,11 @@ def _subscriber(actor: ActorDep) -> Actor:
 @router.post("/cases/{case_id}/subscriptions", status_code=201, summary="Subscribe an address to a case's public steps")
 async def subscribe(case_id: Annotated[int, Path(le=MAX_INT)], body: SubscriptionIn, platform: PlatformDep,
                     actor: Annotated[Actor, Depends(_subscriber)]) -> dict[str, Any]:
-    return await platform.awrite(_subscribe, case_id, body.model_dump(), utcnow())  # type: ignore[no-any-return]
+    with platform.store.read() as repo:
+        _may_subscribe(repo, case_id, actor)  # before any DNS lookup for a caller with no right
+    if body.channel == "webhook":
+        await egress.check_given(platform, body.address.strip())
+    return await platform.awrite(_subscribe, case_id, body.model_dump(), actor, utcnow())  # type: ignore[no-any-return]
 
 
 @router.get("/cases/{case_id}/subscriptions", summary="Who hears of a case (contact roles only)")
@@ -169,9 +187,17 @@ def case_status(token: Annotated[str, Path(max_length=64)], platform: PlatformDe
         with platform.store.read() as repo:
             sub, _ = outbox.by_token(repo.conn, token)
             case = cases.get_visible(repo, sub.case_id, revisit.REVISIT_ACTOR)
-            history = repo.history(case.id)
+            shown = sub.origin in outbox.PRIVATE_VIEW or public.policy(repo).lists(case.source)
+            history = repo.history(case.id) if shown else []
     except CityopsError as exc:
         return _error_page(exc)
+    unsubscribe_link = f'<p><a href="/n/{html.escape(token)}/unsubscribe">退订 / Unsubscribe</a></p>'
+    if not shown:
+        # A case the public feed does not list: its reporter (and a citizen staff subscribed)
+        # see its public steps; an app's subscribers see only that their subscription exists.
+        return _page("订阅 / Subscription", "<h1>此问题不公开 / This report is not public</h1>"
+                     "<p>办理进展仅告知反映人。/ Its progress is told to the person who reported it only.</p>"
+                     + unsubscribe_link)
     zh, en = STATUS_LABELS[case.status]
     steps = []
     for e in history:
@@ -179,8 +205,7 @@ def case_status(token: Annotated[str, Path(max_length=64)], platform: PlatformDe
         if step is not None:
             at = e.change.at.astimezone(platform.calendar.zone).strftime("%Y-%m-%d %H:%M")
             steps.append(f"<li>{at} {html.escape(step[0])} / {html.escape(step[1])}</li>")
-    body = (f"<h1>#{case.id}：{html.escape(zh)} / {html.escape(en)}</h1><ol>{''.join(steps)}</ol>"
-            f'<p><a href="/n/{html.escape(token)}/unsubscribe">退订 / Unsubscribe</a></p>')
+    body = f"<h1>#{case.id}：{html.escape(zh)} / {html.escape(en)}</h1><ol>{''.join(steps)}</ol>" + unsubscribe_link
     return _page(f"#{case.id}", body)
 
 

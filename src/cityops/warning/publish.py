@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+from cityops.security.settings import Network
 
 log = logging.getLogger("cityops.warning")
 
@@ -46,21 +49,24 @@ def to_mqtt(identifier: str, xml: bytes, timeout: float = 3.0) -> bool:
         client.disconnect()
 
 
-def to_webhooks(urls: list[str], xml: bytes, timeout: float = 5.0) -> tuple[int, int]:
-    import httpx
+def to_webhooks(urls: list[str], xml: bytes, timeout: float = 5.0, allow: Sequence[Network] = ()) -> tuple[int, int]:
+    """Each URL vetted again now (cityops.security.egress: DNS may have changed since it was
+    added), called at the vetted address, no redirect followed."""
+    from cityops.security import egress
 
     ok = bad = 0
     for url in urls:  # a handful of subscribers
-        try:
-            r = httpx.post(url, content=xml, headers={"Content-Type": "application/cap+xml"}, timeout=timeout)
-            ok, bad = (ok + 1, bad) if r.status_code < 300 else (ok, bad + 1)
-        except httpx.HTTPError as exc:
-            log.warning("webhook %s failed: %s", url, exc)
+        error = egress.post(url, xml, {"Content-Type": "application/cap+xml"}, allow, timeout=timeout)
+        if error is None:
+            ok += 1
+        else:
+            log.warning("webhook %s failed: %s", url, error)
             bad += 1
     return ok, bad
 
 
-def publish(identifier: str, xml: bytes, urls: list[str], mqtt: bool = True) -> Delivery:
+def publish(identifier: str, xml: bytes, urls: list[str], mqtt: bool = True,
+            allow: Sequence[Network] = ()) -> Delivery:
     sent = to_mqtt(identifier, xml) if mqtt else False
-    ok, bad = to_webhooks(urls, xml)
+    ok, bad = to_webhooks(urls, xml, allow=allow)
     return Delivery(sent, ok, bad)

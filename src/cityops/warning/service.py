@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 from cityops.cases.models import Actor, Role
 from cityops.errors import Forbidden, IllegalTransition, InvalidInput, NotFound
+from cityops.security.settings import load as load_security
 from cityops.timefmt import iso
 from cityops.warning import cap
 from cityops.warning.score import Skill
@@ -129,11 +130,18 @@ def draft_warning(repo: Any, platform: Any, d: Draft, actor: Actor, now: datetim
 
 
 def approve_warning(repo: Any, platform: Any, warning_id: int, actor: Actor, now: datetime) -> None:
+    """Two-person rule (on unless the city turned it off): the approver is not the drafter.
+    Issuing is then for any supervisor, the approver included."""
     _require(actor, "approve")
     row = _row(repo.conn, warning_id)
     if row["status"] != "draft":
         raise IllegalTransition(f"warning {warning_id} is {row['status']}, not a draft",
                                 f"预警 {warning_id} 当前为 {row['status']}，不是草稿")
+    if row["created_by"] == actor.name and load_security(repo).two_person:
+        raise Forbidden(f"two-person rule: warning {warning_id} was drafted by {actor.name}; another "
+                        "supervisor must approve it (a city may turn the rule off: "
+                        "`cityops security set two_person off`)",
+                        f"双人审核：预警 {warning_id} 由 {actor.name} 起草，须由另一名值班长审核")
     repo.conn.execute("UPDATE warnings SET status='approved', approved_by=?, approved_at=? WHERE id=?",
                       (actor.name, _ts(now), warning_id))
 

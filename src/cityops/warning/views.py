@@ -13,14 +13,20 @@ from pydantic import BaseModel, Field
 
 from cityops.api.deps import ActorDep, PlatformDep
 from cityops.api.routing import feature_router
+from cityops.cases.models import Role
 from cityops.core import Platform, utcnow
 from cityops.errors import InvalidInput, NotFound
+from cityops.security import egress
+from cityops.security.settings import load as load_security
 from cityops.warning import cap, service
 from cityops.warning.publish import publish
 
 router = feature_router("/api/v1/warnings", "warnings")
 feeds = feature_router("/cap", "cap")
 MAX_CAP = 2_000_000
+# Who may bring in an outside CAP alert (docs/warning.md): the duty supervisors, admin, and the
+# platform's own integrations.
+INGESTERS = (Role.SUPERVISOR, Role.SYSTEM)
 
 
 class DraftIn(BaseModel):
@@ -82,6 +88,9 @@ def incoming(platform: PlatformDep, actor: ActorDep) -> list[dict[str, Any]]:
 
 @router.post("/incoming", summary="Ingest an outside CAP 1.2 document (validated against the OASIS schema)")
 async def ingest(request: Request, platform: PlatformDep, actor: ActorDep, source: str = "api") -> dict[str, Any]:
+    from cityops.api.deps import require
+
+    require(actor, *INGESTERS)  # an outside alert appears beside our own: not for every role
     data = await request.body()
     if len(data) > MAX_CAP:
         raise InvalidInput("CAP document too large", "CAP 文档过大")
@@ -94,6 +103,7 @@ async def add_webhook(platform: PlatformDep, actor: ActorDep, body: WebhookIn) -
     from cityops.api.deps import require
 
     require(actor)
+    await egress.check_given(platform, body.url)
     await platform.awrite(_add_hook, body.url, utcnow())
     return {"url": body.url}
 
@@ -138,7 +148,8 @@ async def issue(platform: PlatformDep, actor: ActorDep, warning_id: int) -> dict
     out = _one(platform, warning_id)
     with platform.store.read() as repo:
         urls = [r[0] for r in repo.conn.execute("SELECT url FROM warning_webhooks").fetchall()]
-    delivery = await asyncio.to_thread(publish, out["identifier"], xml, urls, _mqtt_on())
+        allow = load_security(repo).egress_allow
+    delivery = await asyncio.to_thread(publish, out["identifier"], xml, urls, _mqtt_on(), allow)
     out["delivery"] = {"mqtt": delivery.mqtt, "webhooks_ok": delivery.webhooks_ok,
                        "webhooks_failed": delivery.webhooks_failed}
     return out

@@ -251,9 +251,12 @@ async function loadVerify() {
   for (const c of found.cases) {
     const li = document.createElement("li");
     li.dataset.case = c.id;
-    li.innerHTML = `<b>案卷 ${c.id}</b> ${c.description}<br><img class="before" alt="处置前 before">`
+    // The citizen's words go in as text, never as HTML (docs/operations.md, "Browser security").
+    const head = document.createElement("b"); head.textContent = `案卷 ${c.id}`;
+    li.append(head, " ", c.description || "");
+    li.insertAdjacentHTML("beforeend", `<br><img class="before" alt="处置前 before">`
       + `<label>处置后照片或视频 after-photo or video <input type="file" accept="image/*,video/*" capture="environment" class="after"></label>`
-      + `<button class="pass">核查通过 Verified</button>`;
+      + `<button class="pass">核查通过 Verified</button>`);
     list.append(li);
     li.querySelector(".pass").onclick = async () => {
       const f = li.querySelector(".after").files[0];

@@ -145,8 +145,8 @@ function showLayer(id, cols) {
 async function pointPanel(k, tip, prefix = "") {
   const W = map.water, code = W.code[k], g = (state.sensorData || {}).gauges;
   const j = g ? g.point.indexOf(code) : -1, fmt = (v) => (v === null || v === undefined ? "–" : v);
-  const depth = j < 0 ? t("p_no_gauge") : `<span style="color:${LEVEL_COLOURS[g.level[j]]}">${fmt(g.value[j])} cm</span>`;
-  const head = prefix + `<b>${W.name[k]}</b> <small>${code || ""}</small><br>${t("p_depth")}: ${depth}` + (j < 0 ? "" : `<br>${t("p_thresholds")}: ${g.yellow[j]} / ${g.red[j]} cm`);
+  const depth = j < 0 ? t("p_no_gauge") : `<span style="color:${LEVEL_COLOURS[g.level[j]]}">${esc(fmt(g.value[j]))} cm</span>`;
+  const head = prefix + `<b>${esc(W.name[k])}</b> <small>${esc(code)}</small><br>${t("p_depth")}: ${depth}` + (j < 0 ? "" : `<br>${t("p_thresholds")}: ${esc(g.yellow[j])} / ${esc(g.red[j])} cm`);
   tip.innerHTML = head + `<br>${t("p_skill")}: …`; tip.dataset.point = code || "";
   let skill = null; try { skill = code ? (await api(`/api/v1/warnings/points/${encodeURIComponent(code)}/skill`)).skill : null; } catch { skill = null; }
   if (tip.dataset.point !== (code || "")) return;  // another click meanwhile
@@ -335,7 +335,7 @@ $("#map").addEventListener("click", (e) => {
   tip.hidden = false; tip.style.left = e.clientX - r.left + 12 + "px"; tip.style.top = e.clientY - r.top + 12 + "px";
   if (i < 0) { pointPanel(k, tip); return; }
   const C = map.cases; tip.dataset.point = "";
-  const caseHtml = `<b>#${C.id[i]}</b> ${matterName(C.matter[i])}<br>${statusLabel(C.statuses[C.statusA[i]])}${C.overdueA[i] ? ` · <span style="color:${OVERDUE_COLOUR}">${t("overdue")}</span>` : ""}<br>${districtName(C.district[i])} · ${departmentName(C.department[i])}`;
+  const caseHtml = `<b>#${esc(C.id[i])}</b> ${esc(matterName(C.matter[i]))}<br>${esc(statusLabel(C.statuses[C.statusA[i]]))}${C.overdueA[i] ? ` · <span style="color:${OVERDUE_COLOUR}">${t("overdue")}</span>` : ""}<br>${esc(districtName(C.district[i]))} · ${esc(departmentName(C.department[i]))}`;
   tip.innerHTML = caseHtml;
   if (k >= 0) pointPanel(k, tip, caseHtml + "<hr>");  // a gauge case sits on its point: show both
 });

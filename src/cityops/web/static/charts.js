@@ -41,7 +41,7 @@ export async function barChart(el, rows, { colourA = "#3fb6ff", colourB = "#ff4d
   c.setOption({
     animation: false, textStyle: { fontFamily: font() },
     tooltip: { ...tooltip, axisPointer: { type: "shadow" },
-      formatter: (ps) => `${esc(ps[0].name)}<br>${nameA}: ${fmtA(rows[ps[0].dataIndex].a)}<br>${nameB}: ${rows[ps[0].dataIndex].b}` },
+      formatter: (ps) => `${esc(ps[0].name)}<br>${esc(nameA)}: ${esc(fmtA(rows[ps[0].dataIndex].a))}<br>${esc(nameB)}: ${esc(rows[ps[0].dataIndex].b)}` },
     legend: { top: 0, right: 8, itemWidth: 12, itemHeight: 8, textStyle: { color: TEXT, fontSize: 11 } },
     grid: [{ left: 8, right: 70, top: 22, bottom: 4, containLabel: true }],
     xAxis: [{ type: "value", max: maxA, show: false }, { type: "value", show: false, max: Math.max(1, ...rows.map((r) => r.b)) }],

@@ -46,7 +46,7 @@ export class Workbench {
     this.fill(f.district, S.districts.map((d) => [d.code, pick([d.name, d.name_en])]));
     const depts = this.role === "department" ? S.departments.filter((d) => d.code === S.me.department) : S.departments;
     this.fill(f.department, depts.map((d) => [d.code, pick([d.name, d.name_en])]));
-    $("#matters").innerHTML = [...S.matters.values()].filter((m) => m.kind === "matter").map((m) => `<option value="${m.code}">${esc(pick([m.name, m.name_en]))}</option>`).join("");
+    $("#matters").innerHTML = [...S.matters.values()].filter((m) => m.kind === "matter").map((m) => `<option value="${esc(m.code)}">${esc(pick([m.name, m.name_en]))}</option>`).join("");
   }
   bind() {
     if (this.bound) return; this.bound = true;
@@ -117,7 +117,7 @@ export class Workbench {
   renderRows() {
     import("/static/app.js").then((m) => {
       this.names = m; const tb = $("#cases tbody");
-      tb.innerHTML = this.rows.map((c) => `<tr data-id="${c.id}" tabindex="0" class="${c.id === this.selected ? "sel" : ""}">` + COLUMNS.map(([k]) =>
+      tb.innerHTML = this.rows.map((c) => `<tr data-id="${Number(c.id)}" tabindex="0" class="${c.id === this.selected ? "sel" : ""}">` + COLUMNS.map(([k]) =>
         `<td class="${k === "due_at" && c.overdue ? "overdue" : ""}">${esc(this.cell(c, k))}</td>`).join("") + "</tr>").join("");
       for (const tr of tb.querySelectorAll("tr")) { const go = () => this.open(Number(tr.dataset.id)); tr.onclick = go; tr.onkeydown = (e) => { if (e.key === "Enter") go(); }; }
       const a = this.total ? this.offset + 1 : 0, b = Math.min(this.offset + PAGE, this.total);
@@ -151,11 +151,11 @@ export class Workbench {
         ${row("c_desc", esc(c.description))}${c.address ? row("c_address", esc(c.address)) : ""}
         ${row("c_district", esc(m.districtName(c.district)))}${row("c_grid", esc(c.grid))}
         ${row("c_department", esc(m.departmentName(c.department)) || "—")}${row("c_due", esc(this.cell(c, "due_at")) || "—")}
-        ${row("c_source", esc(c.source))}${row("c_reports", c.report_count)}
+        ${row("c_source", esc(c.source))}${row("c_reports", esc(c.report_count))}
         ${c.pending_extension ? row("c_pending_ext", esc(c.pending_extension)) : ""}
         ${suggested.length ? row("c_suggested", suggested.map((d) => esc(pick([d.name, d.name_en]))).join(" → ")) : ""}</dl>
         ${texts("summary", s)}${texts("reply_draft", reply)}
-        <div class="actions">${c.allowed_actions.filter((a) => a !== "comment" || true).map((a) => `<button data-action="${a}">${esc(pick(ACTION_TEXT[a] || [a, a]))}</button>`).join("")}</div>
+        <div class="actions">${c.allowed_actions.filter((a) => a !== "comment" || true).map((a) => `<button data-action="${esc(a)}">${esc(pick(ACTION_TEXT[a] || [a, a]))}</button>`).join("")}</div>
         <section id="photos" class="photos"><h3>${esc(t("photos"))}</h3><div class="thumbs" id="thumbs"></div>
           <form id="photo-form" class="photo-form"><label><span>${esc(t("photo_stage"))}</span><select name="stage">${Object.entries(STAGES).map(([k, l]) =>
             `<option value="${k}" ${k === this.defaultStage(c) ? "selected" : ""}>${esc(pick(l))}</option>`).join("")}</select></label>
@@ -201,7 +201,7 @@ export class Workbench {
     if (!dlg) { dlg = document.createElement("dialog"); dlg.id = "photo-dialog"; dlg.className = "photo-dialog"; document.body.append(dlg); dlg.onclick = () => dlg.close(); }
     try {
       const u = await this.blobURL(a.url);
-      dlg.innerHTML = `<img src="${u}" alt="${esc(pick(a.stage_label))}"><p>${esc(pick(a.stage_label))} · ${a.width}×${a.height} · ${esc(t("close_hint"))}</p>`;
+      dlg.innerHTML = `<img src="${esc(u)}" alt="${esc(pick(a.stage_label))}"><p>${esc(pick(a.stage_label))} · ${esc(a.width)}×${esc(a.height)} · ${esc(t("close_hint"))}</p>`;
       dlg.showModal();
     } catch (e) { this.toast(e.message, true); }
   }
@@ -226,7 +226,7 @@ export class Workbench {
       const { matterName } = this.names || (await import("/static/app.js"));
       const pct = (x) => x === null || x === undefined ? "—" : Math.round(x * 100) + "%";
       box.innerHTML = `<p class="muted">${esc(t("triage_head", { n: r.total, th: pct(r.threshold) }))}</p>` + (r.items.length ? r.items.map((it) => `
-        <form class="triage-item" data-item="${it.id}"><p><b>#${it.id}</b> ${esc(it.source)} · ${esc(new Date(it.created_at * 1000).toLocaleString("zh-CN", { timeZone: this.state.tz, hour12: false }))}
+        <form class="triage-item" data-item="${esc(it.id)}"><p><b>#${esc(it.id)}</b> ${esc(it.source)} · ${esc(new Date(it.created_at * 1000).toLocaleString("zh-CN", { timeZone: this.state.tz, hour12: false }))}
           ${it.address ? " · " + esc(it.address) : ""}</p><blockquote>${esc(it.text)}</blockquote>
           <div class="sugg">${it.top_k.map(([code, conf]) => `<button type="button" data-code="${esc(code)}">${esc(code)} ${esc(matterName(code))} <small>${pct(conf)}</small></button>`).join("")}</div>
           <label><span>${esc(t("matter_code"))}</span><input name="matter_code" list="matters" required value="${esc(it.suggested || "")}"></label>
@@ -252,7 +252,7 @@ export class Workbench {
       const name = f.replace("!", ""), req = f.endsWith("!") ? "required" : "";
       if (name === "department") {
         const sug = (this.current?.suggested || []).map((d) => d.code), all = [...sug, ...S.departments.map((d) => d.code).filter((c) => !sug.includes(c))];
-        return `<label><span>${esc(t("department"))}</span><select name="department" ${req}>${all.map((c) => `<option value="${c}">${esc(pick([S.departments.find((d) => d.code === c)?.name || c, S.departments.find((d) => d.code === c)?.name_en || c]))}</option>`).join("")}</select></label>`;
+        return `<label><span>${esc(t("department"))}</span><select name="department" ${req}>${all.map((c) => `<option value="${esc(c)}">${esc(pick([S.departments.find((d) => d.code === c)?.name || c, S.departments.find((d) => d.code === c)?.name_en || c]))}</option>`).join("")}</select></label>`;
       }
       if (name === "passed") return `<label class="chk"><span>${esc(t("passed"))}</span><input type="checkbox" name="passed" checked></label>`;
       if (name === "unit") return `<label><span>${esc(t("unit"))}</span><select name="unit"><option value="working_days">工作日 working days</option><option value="working_hours">工作小时 working hours</option><option value="calendar_hours">自然小时 calendar hours</option></select></label>`;
