@@ -6,6 +6,8 @@ must not be restarted); skipped when no mosquitto binary can be run."""
 
 from __future__ import annotations
 
+import os
+import pwd
 import shutil
 import socket
 import subprocess
@@ -198,3 +200,85 @@ def test_detections_published_and_reconnect(api: SensingApi, broker: Broker) -> 
     for c in (sub, pub):
         c.loop_stop()
         c.disconnect()
+
+
+# --- a broker that authenticates gateways, configured as docs/sensing.md says ----------------
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "sensing.md"
+
+
+def documented_acl() -> str:
+    """The sample ACL file of docs/sensing.md, as a reader would copy it."""
+    text = DOCS.read_text("utf-8")
+    return text.split("`/etc/mosquitto/cityops.acl`:", 1)[1].split("```conf\n", 1)[1].split("```", 1)[0]
+
+
+def secured_client(port: int, user: str | None, password: str | None, **callbacks: Any) -> Any:
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    c = mqtt.Client(CallbackAPIVersion.VERSION2)
+    if user:
+        c.username_pw_set(user, password)
+    for name, fn in callbacks.items():
+        setattr(c, name, fn)
+    c.connect("127.0.0.1", port)
+    c.loop_start()
+    return c
+
+
+def test_only_authenticated_gateways_under_their_own_prefix(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Mosquitto with a password file and the ACL of docs/sensing.md: an anonymous client is
+    turned away, a gateway publishing under another gateway's prefix is dropped by the broker,
+    and the server (logging in from CITYOPS_MQTT_USERNAME/PASSWORD) stores the gateway's own."""
+    if not Path(MOSQUITTO).exists() or not shutil.which("mosquitto_passwd"):
+        pytest.skip("mosquitto and mosquitto_passwd are not installed")
+    tmp = tmp_path_factory.mktemp("mqtt-secured")
+    passwd, acl, conf = tmp / "cityops.passwd", tmp / "cityops.acl", tmp / "mosquitto.conf"
+    users = {"cityops-server": "server-pw-1", "gw1": "gw1-pw-1", "gw2": "gw2-pw-1"}
+    for n, (user, pw) in enumerate(users.items()):
+        subprocess.run(["mosquitto_passwd", *(["-c"] if n == 0 else []), "-b", str(passwd), user, pw], check=True)
+    acl.write_text(documented_acl(), "utf-8")
+    port = _free_port()
+    # `user`: run as root, mosquitto would switch to its own user, who cannot read the tmp files.
+    me = pwd.getpwuid(os.getuid()).pw_name
+    conf.write_text(f"user {me}\nlistener {port} 127.0.0.1\nallow_anonymous false\n"
+                    f"password_file {passwd}\nacl_file {acl}\n")
+    proc = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: _listening(port), 10, "the secured broker did not start")
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("CITYOPS_MQTT_USERNAME", "cityops-server")
+            mp.setenv("CITYOPS_MQTT_PASSWORD", users["cityops-server"])
+            gen = sensing_api_with_broker(tmp, port)
+            api = next(gen)
+        try:
+            bridge = api.client.app.state.mqtt  # type: ignore[attr-defined]
+            wait_for(bridge.connected.is_set, 10, "the server did not log in to the secured broker")
+            mine = api.gauges[30]
+            own(api, [mine])
+            refused: list[Any] = []
+            anonymous = secured_client(port, None, None, on_connect=lambda c, u, f, reason, p=None: refused.append(reason))
+            wait_for(lambda: refused, 5, "the anonymous client got no answer")
+            assert refused[0].is_failure  # not authorised
+            anonymous.loop_stop()
+            now = utcnow()
+            intruder = secured_client(port, "gw2", users["gw2"])
+            intruder.publish(topic(mine), orjson.dumps({"phenomenonTime": iso(now - timedelta(minutes=2)),
+                                                        "result": 250.0}), qos=1).wait_for_publish(5)
+            gw1 = secured_client(port, "gw1", users["gw1"])
+            gw1.publish(topic(mine), orjson.dumps({"phenomenonTime": iso(now - timedelta(minutes=1)),
+                                                   "result": 3.0}), qos=1).wait_for_publish(5)
+            wait_for(lambda: count(api, mine) == 1, 15, "the gateway's own reading did not arrive")
+            time.sleep(0.5)
+            assert count(api, mine) == 1  # gw2's message under gw1's prefix never reached the server
+            with api.platform.store.read() as repo:
+                assert repo.conn.execute("SELECT result FROM observation WHERE datastream = ?", (mine,)).fetchone()[0] == 3.0
+            for c in (intruder, gw1):
+                c.loop_stop()
+                c.disconnect()
+        finally:
+            next(gen, None)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
