@@ -471,11 +471,15 @@ def test_implausible_early_late_and_foreign_readings_refused_on_every_path(api: 
         "dataArray": [[iso(now - timedelta(seconds=5)), 1e308], ["2099-01-01T00:00:00Z", 1.0],
                       [iso(now - timedelta(seconds=6)), 5.0]]}]).json()
     assert links[:2] == ["error", "error"] and links[2].endswith(")")
+    # PATCH of a stored Observation's result: held to the same bounds.
+    r = api.client.patch(links[2], json={"result": 1e308}, headers=sensor)
+    assert r.status_code == 422 and "plausible range" in r.json()["message"], r.text
+    assert api.client.patch(links[2], json={"result": 6.0}, headers=sensor).status_code == 200
     with api.platform.store.read() as repo:
         c = counters(repo.conn)
         assert repo.conn.execute("SELECT count(*) FROM cases").fetchone()[0] == cases_before
         assert repo.conn.execute("SELECT max(result) FROM observation WHERE datastream = ?", (g,)).fetchone()[0] < 300
-    assert c["rejected:implausible"] - before.get("rejected:implausible", 0) == 5
+    assert c["rejected:implausible"] - before.get("rejected:implausible", 0) == 6
     shown = api.get("admin", "/api/v1/sensing/stats").json()  # the API shows the same counters
     assert shown["rejected:implausible"] == c["rejected:implausible"] and "datastream_version" not in shown
     assert api.get("gw1", "/api/v1/sensing/stats").status_code == 403

@@ -82,6 +82,20 @@ class ReadingRefused(InvalidInput):
                               f"观测数据被拒绝（{first['reason']}）：{first.get('detail', '')}")
 
 
+def check_plausible(repo: Any, datastream: int, value: Any) -> None:
+    """A changed reading (a SensorThings PATCH of an Observation's result) is held to the same
+    bounds as a new one: ReadingRefused("implausible") when outside them."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return  # not a number: the caller refuses it with its own message
+    meta = datastream_meta(repo.conn)
+    low, high = per_datastream(meta.ids, meta.kinds, bounds_table(repo))
+    if 0 <= datastream < len(low) and implausible(np.array([datastream]), np.array([float(value)]), low, high)[0]:
+        raise ReadingRefused("implausible", f"observation refused: result {value!r} of datastream {datastream} is "
+                             f"outside the plausible range [{low[datastream]:g}, {high[datastream]:g}]",
+                             f"观测数据被拒绝：数据流 {datastream} 的读数 {value!r} 超出合理范围"
+                             f" [{low[datastream]:g}, {high[datastream]:g}]")
+
+
 def count_refused(repo: Any, platform: Any, reason: str) -> None:
     """Write op: count one refused reading whose own transaction rolled back."""
     bump(repo.conn, {f"rejected:{reason}": 1})

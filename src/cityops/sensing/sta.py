@@ -30,7 +30,14 @@ from cityops.cases.models import Role
 from cityops.core import Platform, utcnow
 from cityops.detect.columns import Columns
 from cityops.errors import Conflict, InvalidInput, NotFound
-from cityops.sensing.ingest import ReadingRefused, Rejects, count_refused, ingest_client, parse_time
+from cityops.sensing.ingest import (
+    ReadingRefused,
+    Rejects,
+    check_plausible,
+    count_refused,
+    ingest_client,
+    parse_time,
+)
 from cityops.sensing.staquery import Entity, parse_filter, parse_orderby, split_options
 from cityops.sensing.store import (
     EPOCH_MS,
@@ -679,6 +686,7 @@ def patch_entity(repo: Any, platform: Platform, set_name: str, entity_id: int, b
     conn = repo.conn
     _exists(conn, set_name, entity_id)
     if set_name == "Observations":
+        check_plausible(repo, split_observation_id(entity_id)[0], body.get("result"))
         _patch_observation(conn, entity_id, body)
         return
     allowed = PATCHABLE[set_name]
@@ -780,7 +788,11 @@ async def update(path: str, request: Request) -> JSON:
     if not isinstance(body, dict):
         raise InvalidInput("the body must be a JSON object", "请求体须为 JSON 对象")
     set_name, entity_id = _entity_path(path)
-    await platform.awrite(patch_entity, set_name, entity_id, body)
+    try:
+        await platform.awrite(patch_entity, set_name, entity_id, body)
+    except ReadingRefused as exc:  # counted like a refused reading of a batch
+        await platform.awrite(count_refused, exc.reason)
+        raise
     where: str = "id = ?"
     args: tuple[Any, ...] = (entity_id,)
     if set_name == "Observations":
