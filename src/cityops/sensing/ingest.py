@@ -349,13 +349,15 @@ def _detail(reason: str, d: int, t: int, r: float, about: Any) -> str:
     """The example's words: the datastream and what was wrong with it, with the allowed range."""
     if reason == "unknown_datastream":
         return str(d)
+    # The datastream and the time find the reading in the batch (rows here count the batch
+    # as sorted by datastream and time, not its lines).
+    at = datetime.fromtimestamp(t / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     if reason == "not_owner":
-        return f"datastream {d} does not belong to {about}"
+        return f"datastream {d} at {at}: the datastream does not belong to {about}"
     if reason == "time_out_of_range":
-        at = datetime.fromtimestamp(t / 1000, UTC).isoformat(timespec="seconds")
         return f"datastream {d}: phenomenonTime {at} not in {about}"
     low, high = about
-    return f"datastream {d}: result {r!r} outside the plausible range [{low[d]:g}, {high[d]:g}]"
+    return f"datastream {d} at {at}: result {r!r} outside the plausible range [{low[d]:g}, {high[d]:g}]"
 
 
 CONGESTION_LOOKBACK_MS = 2 * MS_PER_HOUR  # stored speeds read before a batch's first one
