@@ -256,6 +256,11 @@ def _arrow_times(column: Any, pa: Any, pc: Any) -> np.ndarray[Any, np.dtype[np.i
         ms = pc.cast(column, pa.timestamp("ms", tz="UTC")).cast(pa.int64())
         return np.where(_nulls(column), missing, ms.fill_null(0).to_numpy(zero_copy_only=False)).astype(np.int64)
     if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        try:  # Arrow's own ISO 8601 parser, in C; it refuses times without a zone
+            ms = pc.cast(column, pa.timestamp("ms", tz="UTC")).cast(pa.int64())
+            return np.where(_nulls(column), missing, ms.fill_null(0).to_numpy(zero_copy_only=False)).astype(np.int64)
+        except pa.ArrowInvalid:  # some row is not such a time: find which, row by row
+            pass
         values = column.to_pylist()
         parsed = [parse_time(v) for v in values]
         return np.array([missing if p is None else p for p in parsed], np.int64)
