@@ -86,6 +86,12 @@ def open_cases(platform: PlatformDep, actor: ActorDep) -> dict[str, Any]:
 @router.get("/api/v1/dashboard/snapshot", summary="Open cases as they stood at a past time (history replay)")
 def snapshot(platform: PlatformDep, actor: ActorDep, at: datetime) -> dict[str, Any]:
     _aware(at)
+    now = utcnow()
+    if at > now:
+        # The history cannot say how a later hour will stand; the page offers only hours begun.
+        raise InvalidInput(f"replay time {iso(at, platform.calendar.zone)} is after now "
+                           f"({iso(now, platform.calendar.zone)}): only times that have passed can be replayed",
+                           "回放时间晚于当前时间：只能回放已经过去的时刻")
     with platform.store.read() as repo:
         return queries.snapshot(repo.conn, at, _department(actor))
 
@@ -103,7 +109,7 @@ def trend(
     if end <= start or (end - start) / size > 24 * 93:
         raise InvalidInput("from must be before to, and at most 2,232 buckets apart", "时间范围有误")
     with platform.store.read() as repo:
-        return queries.trend(repo.conn, start, end, size, _department(actor))
+        return queries.trend(repo.conn, start, end, size, _department(actor), utcnow())
 
 
 @router.get("/api/v1/dashboard/gauges", summary="Water gauges: latest depth, thresholds, level (map layer)")
