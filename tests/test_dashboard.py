@@ -278,8 +278,24 @@ def test_sensor_and_warning_layers_answer_columns(api: Any) -> None:
 
     platform.store.write(warn)
     w = api.client.get("/api/v1/dashboard/warnings").json()
-    assert w["level"] == ["orange"] and w["point"] == [p[2].code] and len(w["rings"]) == 1
-    ring = np.array(w["rings"][0][0]).reshape(-1, 2)
+    # A warning for one point is marked at that point; it fills no district (issue 18 item 10).
+    assert w["level"] == ["orange"] and w["point"] == [p[2].code] and w["rings"] == [[]] and w["areas"] == []
+    assert (w["lon"], w["lat"]) == ([p[2].lon], [p[2].lat])
+    # A district-wide warning (no point) fills its district, once however many warn it.
+    wide = warnings.Draft("yellow", (district,), "积水黄色预警", "Yellow waterlogging warning", "d", "d",
+                          now, now + timedelta(hours=2), None)
+
+    def warn_wide(repo: Any) -> None:
+        for _ in range(2):
+            wid = draft_op(repo, platform, wide, now)
+            warnings.approve_warning(repo, platform, wid, supervisor, now)
+            warnings.issue_warning(repo, platform, wid, supervisor, now)
+
+    platform.store.write(warn_wide)
+    w = api.client.get("/api/v1/dashboard/warnings").json()
+    assert sorted(w["level"]) == ["orange", "yellow", "yellow"] and w["lon"].count(None) == 2
+    assert [(a["district"], a["level"]) for a in w["areas"]] == [(district, "yellow")]
+    ring = np.array(w["areas"][0]["rings"][0]).reshape(-1, 2)
     minx, miny, maxx, maxy = city.geometries[district].bounds
     assert ring[0].tolist() == ring[-1].tolist() and len(ring) >= 4  # closed, lon/lat order
     assert (ring[:, 0] >= minx - 0.01).all() and (ring[:, 0] <= maxx + 0.01).all()

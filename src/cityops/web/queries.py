@@ -132,3 +132,11 @@ def history_since(conn: sqlite3.Connection, at_us: int) -> list[tuple[int, int, 
 def latest_at(conn: sqlite3.Connection) -> int:
     row = conn.execute("SELECT max(at) FROM case_history").fetchone()
     return int(row[0] or 0)
+
+
+def channels(conn: sqlite3.Connection, department: str | None) -> list[tuple[str, int]]:
+    """The channels the cases came in by (a source up to its colon) with their counts, most first."""
+    where, args = _scope(department)
+    channel = "CASE WHEN instr(source, ':') > 0 THEN substr(source, 1, instr(source, ':') - 1) ELSE source END"
+    return [(r[0], r[1]) for r in conn.execute(
+        f"SELECT {channel} AS c, count(*) FROM cases WHERE 1 {where} GROUP BY c ORDER BY 2 DESC, 1", args)]

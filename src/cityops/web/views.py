@@ -24,6 +24,7 @@ from fastapi.staticfiles import StaticFiles
 
 from cityops.api.deps import ActorDep, PlatformDep
 from cityops.api.routing import feature_router
+from cityops.cases import names
 from cityops.cases.models import Actor, Role
 from cityops.core import Platform, utcnow
 from cityops.errors import InvalidInput
@@ -110,6 +111,18 @@ def trend(
         raise InvalidInput("from must be before to, and at most 2,232 buckets apart", "时间范围有误")
     with platform.store.read() as repo:
         return queries.trend(repo.conn, start, end, size, _department(actor), utcnow())
+
+
+@router.get("/api/v1/names", summary="Names (zh, en) of every list of values: statuses, actions, roles, channels, levels")
+def vocabularies() -> dict[str, Any]:
+    return {kind: {code: list(pair) for code, pair in table.items()} for kind, table in names.vocabularies().items()}
+
+
+@router.get("/api/v1/channels", summary="The channels the cases you may see came in by, with their counts")
+def channels(platform: PlatformDep, actor: ActorDep) -> dict[str, Any]:
+    with platform.store.read() as repo:
+        rows = queries.channels(repo.conn, _department(actor))
+    return {"channels": [{"code": code, "label": list(names.source_names(code)), "count": n} for code, n in rows]}
 
 
 @router.get("/api/v1/dashboard/gauges", summary="Water gauges: latest depth, thresholds, level (map layer)")
