@@ -201,8 +201,7 @@ def history(case_id: CaseId, platform: PlatformDep, actor: ActorDep) -> dict[str
                 "role_label": list(names.role_names(e.change.role)),
                 "from_label": list(names.status_names(e.change.from_status)) if e.change.from_status else None,
                 "to_label": list(names.status_names(e.change.to_status)),
-                "action_label": list(ACTION_LABELS.get(Action(e.change.action), (e.change.action,) * 2))
-                if e.change.action in Action.__members__.values() else [e.change.action] * 2,
+                "action_label": list(names.action_names(e.change.action)),
                 "from": e.change.from_status, "to": e.change.to_status, "reason": e.change.reason,
                 "data": e.change.data, "hash": e.hash,
             }
