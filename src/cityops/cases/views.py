@@ -14,7 +14,7 @@ from cityops.api.responses import JSON
 from cityops.api.routing import feature_router
 from cityops.cases import names, service
 from cityops.cases.history import verify
-from cityops.cases.models import ACTION_LABELS, STATUS_LABELS, Action, Actor, Case, Role
+from cityops.cases.models import STATUS_LABELS, Action, Actor, Case, Role
 from cityops.cases.workflow import Command, allowed_actions
 from cityops.core import Platform, utcnow
 from cityops.errors import InvalidInput
