@@ -27,7 +27,7 @@ from cityops.api.routing import feature_router
 from cityops.cases import names
 from cityops.cases.models import Actor, Role
 from cityops.core import Platform, utcnow
-from cityops.errors import InvalidInput
+from cityops.errors import CityopsError, InvalidInput
 from cityops.geo.models import CityPack
 from cityops.timefmt import iso
 from cityops.web import layers as layer_defs
@@ -41,6 +41,12 @@ STREAM_LIFETIME_S = 20.0
 KEEPALIVE_S = 15.0
 
 router = feature_router("", "dashboard")
+
+
+class NotYet(CityopsError):
+    """A replay of a moment that has not come: 400, the request itself is wrong whatever its form."""
+
+    code = "not_yet"
 router.mount("/static", StaticFiles(directory=STATIC), name="static")
 
 
@@ -90,7 +96,7 @@ def snapshot(platform: PlatformDep, actor: ActorDep, at: datetime) -> dict[str, 
     now = utcnow()
     if at > now:
         # The history cannot say how a later hour will stand; the page offers only hours begun.
-        raise InvalidInput(f"replay time {iso(at, platform.calendar.zone)} is after now "
+        raise NotYet(f"replay time {iso(at, platform.calendar.zone)} is after now "
                            f"({iso(now, platform.calendar.zone)}): only times that have passed can be replayed",
                            "回放时间晚于当前时间：只能回放已经过去的时刻")
     with platform.store.read() as repo:

@@ -260,7 +260,8 @@ export class CityMap extends MapBase {
       c.fill();
     }
     if (this.visible.districts) {
-      c.font = `${Math.round(labelPx() * dpr)}px ${getComputedStyle(document.body).fontFamily}`; c.textAlign = "center"; c.textBaseline = "middle";
+      this.labelFont = labelPx();  // CSS px (tests read it)
+      c.font = `${Math.round(this.labelFont * dpr)}px ${getComputedStyle(document.body).fontFamily}`; c.textAlign = "center"; c.textBaseline = "middle";
       for (const d of this.labels) {
         const x = this.sx(d.label[0]), y = this.sy(d.label[1]); const text = pick([d.name, d.name_en]);
         c.lineWidth = 3 * dpr; c.strokeStyle = "rgba(5,11,24,0.9)"; c.strokeText(text, x, y); c.fillStyle = "#dcecff"; c.fillText(text, x, y);
@@ -280,6 +281,7 @@ export class CityMap extends MapBase {
 
   render(ts) {
     const t0 = performance.now();
+    this.ui = labelPx() / 13;  // markers grow with the screen like the labels (1 on a laptop, ~2.3 on 4K)
     const ctx = this.ctx, w = this.canvas.width, h = this.canvas.height;
     const key = `${this.s}|${this.tx}|${this.ty}|${w}|${h}|${JSON.stringify(this.visible)}|${document.documentElement.lang}`;
     ctx.setTransform(1, 0, 0, 1, 0, 0); ctx.clearRect(0, 0, w, h);
@@ -338,7 +340,7 @@ export class CityMap extends MapBase {
 
   // Warned points: a solid triangle in the level's colour with a white rim, above everything.
   renderWarnedPoints(ctx) {
-    const d = this.dpr, r = 9 * d;
+    const d = this.dpr * this.ui, r = 9 * d;
     for (const [name, { marks }] of this.areas) {
       if (!this.visible[name]) continue;
       for (const m of marks) {
@@ -350,7 +352,7 @@ export class CityMap extends MapBase {
   }
 
   renderSensors(ctx) {
-    const d = this.dpr, r = Math.max(2.5, Math.min(5, this.s / 1800)) * d;
+    const d = this.dpr * this.ui, r = Math.max(2.5, Math.min(5, this.s / 1800)) * d;
     for (const [name, S] of this.sensors) {
       if (!this.visible[name]) continue;
       const colours = SENSOR_COLOURS[name] || GAUGE_COLOURS, paths = colours.map(() => new Path2D()), sq = name === "detectors";
@@ -365,7 +367,7 @@ export class CityMap extends MapBase {
 
   renderCases(ctx) {
     const C = this.cases; if (!C || !C.n) return;
-    const dpr = this.dpr, r = Math.max(2.5, Math.min(6, this.s / 1500)) * dpr;
+    const dpr = this.dpr * this.ui, r = Math.max(2.5, Math.min(6, this.s / 1500)) * dpr;
     const byColour = new Map(); const over = new Path2D();
     for (let i = 0; i < C.n; i++) {
       if (!this.filter(C, i)) continue;
