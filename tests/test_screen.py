@@ -6,6 +6,7 @@ district and department bars) and compared with the API's answer for the same sc
 moment; warnings are looked for at their point in their colour; layouts are measured at
 1366×768 and 3840×2160 in both languages. Screenshots go to $CITYOPS_SCREENSHOTS (else /tmp).
 """
+# ruff: noqa: F811  (test parameters named after the fixtures imported from test_web)
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from test_web import Pages, Site, browser, login, pages, shots, site  # noqa: F401  (fixtures)
+# The browser, the served demo and the pages come from test_web's fixtures (a server of this module's own).
+from test_web import Pages, Site, browser, pages, shots, site  # noqa: F401, F811
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -268,7 +270,7 @@ def test_layouts_hold_in_both_languages(pages: Pages, site: Site, size: tuple[in
     if size[0] >= 3840:
         assert min(fonts) >= 24, fonts
     else:
-        assert 11 <= min(fonts) and max(fonts) <= 14, fonts
+        assert min(fonts) >= 11 and max(fonts) <= 14, fonts
     page.screenshot(path=str(shots() / f"cityops-screen-{size[0]}-{lang}.png"))
     # The workbench: the table scrolls in its own pane; the detail pane stays on screen.
     page.click("#tab-work")
@@ -295,7 +297,7 @@ def test_every_value_list_has_names_in_both_languages() -> None:
     assert set(table["status"]) == {s.value for s in Status}
     assert set(table["action"]) == {a.value for a in Action} | {"report"}
     assert set(table["role"]) == {r.value for r in Role}
-    assert KNOWN_CHANNELS <= set(table["source"])
+    assert set(table["source"]) >= KNOWN_CHANNELS
     for kind, entries in table.items():
         for code, (zh, en) in entries.items():
             assert zh and en and re.search(r"[\u4e00-\u9fff]", zh), (kind, code, zh)
