@@ -56,7 +56,7 @@ let workbench = null;
 async function start() {
   setLang(getLang()); applyText(); $("#lang").textContent = getLang() === "zh" ? "EN" : "中文";
   setInterval(() => { $("#clock").textContent = fmtTime(new Date(), state.tz, true); }, 1000);
-  fetch("/api/v1/names").then((r) => r.json()).then((n) => { state.names = n; }).catch(() => {});
+  state.namesReady = fetch("/api/v1/names").then((r) => r.json()).then((n) => { state.names = n; }).catch(() => {});
   // The map's library, the base map and the layer list load in parallel (the base map is
   // public and fetched without a token, as index.html preloads it).
   const mark = (k) => { window.cityops.marks[k] = Math.round(performance.now()); };
@@ -87,8 +87,7 @@ function buildToggles() {
 function legend() {
   if (!map) return; const C = map.cases; const counts = {}; let overdue = 0;
   if (C) for (let i = 0; i < C.n; i++) { if (C.overdueA[i]) overdue++; else { const s = C.statuses[C.statusA[i]]; counts[s] = (counts[s] || 0) + 1; } }
-  const labels = { reported: ["待受理", "Reported"], registered: ["待派遣", "Registered"], dispatched: ["待签收", "Dispatched"], disposing: ["处置中", "Being handled"],
-    reported_back: ["待核查", "Reported back"], suspended: ["挂起", "Suspended"] };
+  const labels = Object.fromEntries(["reported", "registered", "dispatched", "disposing", "reported_back", "suspended"].map((s) => [s, [statusLabel(s), statusLabel(s)]]));
   // Each row: data-k names what it counts (tests read it), the swatch its layer's own colour and shape.
   const row = (k, colour, label, n, style = "") => `<div data-k="${k}"><i style="background:${colour};${style}"></i>${esc(label)}<b>${n}</b></div>`;
   const rows = Object.entries(labels).map(([s, l]) => row(s, STATUS_COLOURS[s], pick(l), counts[s] || 0));
@@ -113,6 +112,7 @@ function showLoggedOut() {
 
 async function afterLogin() {
   try { state.me = await api("/api/v1/me"); } catch { return; }
+  await state.namesReady;
   $("#login-open").hidden = true; $("#logout").hidden = false;
   $("#who").textContent = `${state.me.name} · ${pick(state.me.role_label)}`;
   const [city, districts, departments, matters] = await Promise.all([api("/api/v1/city"), api("/api/v1/city/districts"), api("/api/v1/city/departments"), api("/api/v1/catalogue/matters")]);
@@ -311,10 +311,10 @@ function onEvent(block) {
   clearTimeout(refreshTimer); refreshTimer = setTimeout(loadIndicators, 1500);
   if (workbench) workbench.changed(msg.cases);
 }
-const STATUS_TEXT = { reported: ["待受理", "Reported"], registered: ["已立案待派遣", "Registered"], dispatched: ["已派遣待签收", "Dispatched"], disposing: ["处置中", "Being handled"],
-  reported_back: ["已反馈待核查", "Reported back"], closed: ["已结案", "Closed"], rejected: ["不予立案", "Rejected"], merged: ["已合并", "Merged"], suspended: ["已挂起", "Suspended"] };
-export const statusLabel = (s) => pick(STATUS_TEXT[s] || [s, s]);
-export const STATUS_LIST = Object.keys(STATUS_TEXT);
+// Statuses and actions are named by the product's one table (GET /api/v1/names), as the API names them.
+export const statusLabel = (s) => vocab("status", s);
+export const statusList = () => Object.keys((state.names && state.names.status) || {});
+export const actionName = (a) => vocab("action", a);
 
 async function login(ev) {
   ev.preventDefault();

@@ -23,10 +23,10 @@ const FIELDS = {
   report_back: ["reason"], verify: ["passed", "reason"], request_extension: ["amount!", "unit!", "reason!"], approve_extension: ["reason"],
   deny_extension: ["reason!"], suspend: ["reason!"], resume: [], escalate: ["reason"], comment: ["reason!"],
 };
-const ACTION_TEXT = { register: ["立案", "Register"], reject: ["不予立案", "Reject"], merge: ["合并", "Merge"], dispatch: ["派遣", "Dispatch"], accept: ["签收", "Accept"],
-  return: ["退回", "Return"], report_back: ["处理反馈", "Report back"], verify: ["核查", "Verify"], request_extension: ["申请延期", "Request extension"],
-  approve_extension: ["批准延期", "Approve extension"], deny_extension: ["驳回延期", "Deny extension"], suspend: ["挂起", "Suspend"], resume: ["恢复", "Resume"],
-  escalate: ["督办", "Escalate"], comment: ["备注", "Comment"] };
+// Action names: the product's one table (GET /api/v1/names), through app.js (loaded long
+// before anyone opens a case; imported lazily as app.js imports this module).
+let app = null; import("/static/app.js").then((m) => { app = m; });
+const actionName = (a) => (app ? app.actionName(a) : a);
 const COLUMNS = [["id", "c_id", "id"], ["status", "c_status"], ["matter", "c_matter"], ["district", "c_district"], ["department", "c_department"],
   ["reported_at", "c_reported", "reported_at"], ["due_at", "c_due", "due_at"], ["source", "c_source"]];
 const PAGE = 50;
@@ -42,7 +42,7 @@ export class Workbench {
   fill(sel, items, blank = true) { sel.innerHTML = (blank ? `<option value="">${esc(t("all"))}</option>` : "") + items.map(([v, l]) => `<option value="${esc(v)}">${esc(l)}</option>`).join(""); }
   fillFilters() {
     const f = $("#filters"), S = this.state;
-    import("/static/app.js").then(({ STATUS_LIST, statusLabel }) => this.fill(f.status, STATUS_LIST.map((s) => [s, statusLabel(s)])));
+    import("/static/app.js").then(({ statusList, statusLabel }) => this.fill(f.status, statusList().map((s) => [s, statusLabel(s)])));
     this.fill(f.district, S.districts.map((d) => [d.code, pick([d.name, d.name_en])]));
     const depts = this.role === "department" ? S.departments.filter((d) => d.code === S.me.department) : S.departments;
     this.fill(f.department, depts.map((d) => [d.code, pick([d.name, d.name_en])]));
@@ -159,7 +159,7 @@ export class Workbench {
         ${c.pending_extension ? row("c_pending_ext", esc(c.pending_extension)) : ""}
         ${suggested.length ? row("c_suggested", suggested.map((d) => esc(pick([d.name, d.name_en]))).join(" → ")) : ""}</dl>
         ${texts("summary", s)}${texts("reply_draft", reply)}
-        <div class="actions">${c.allowed_actions.filter((a) => a !== "comment" || true).map((a) => `<button data-action="${a}">${esc(pick(ACTION_TEXT[a] || [a, a]))}</button>`).join("")}</div>
+        <div class="actions">${c.allowed_actions.filter((a) => a !== "comment" || true).map((a) => `<button data-action="${a}">${esc(actionName(a))}</button>`).join("")}</div>
         <section id="photos" class="photos"><h3>${esc(t("photos"))}</h3><div class="thumbs" id="thumbs"></div>
           <form id="photo-form" class="photo-form"><label><span>${esc(t("photo_stage"))}</span><select name="stage">${Object.entries(STAGES).map(([k, l]) =>
             `<option value="${k}" ${k === this.defaultStage(c) ? "selected" : ""}>${esc(pick(l))}</option>`).join("")}</select></label>
@@ -278,9 +278,9 @@ export class Workbench {
     const id = this.selected, fields = FIELDS[action] || ["reason"];
     const go = async (body) => {
       await this.api(`/api/v1/cases/${id}/actions/${action}`, { method: "POST", body });
-      this.toast(`#${id} ${pick(ACTION_TEXT[action] || [action, action])} · ${t("done")}`); this.load(); this.open(id); this.refreshDashboard();
+      this.toast(`#${id} ${actionName(action)} · ${t("done")}`); this.load(); this.open(id); this.refreshDashboard();
     };
-    if (!fields.length) go({}).catch((e) => this.toast(e.message, true)); else this.dialog(pick(ACTION_TEXT[action] || [action, action]) + ` · #${id}`, fields, go);
+    if (!fields.length) go({}).catch((e) => this.toast(e.message, true)); else this.dialog(actionName(action) + ` · #${id}`, fields, go);
   }
   newCase() {
     this.dialog(t("new_case"), ["matter_code!", "description!", "lon!", "lat!"], async (body) => {
