@@ -89,18 +89,23 @@ function legend() {
   if (C) for (let i = 0; i < C.n; i++) { if (C.overdueA[i]) overdue++; else { const s = C.statuses[C.statusA[i]]; counts[s] = (counts[s] || 0) + 1; } }
   const labels = Object.fromEntries(["reported", "registered", "dispatched", "disposing", "reported_back", "suspended"].map((s) => [s, [statusLabel(s), statusLabel(s)]]));
   // Each row: data-k names what it counts (tests read it), the swatch its layer's own colour and shape.
-  const row = (k, colour, label, n, style = "") => `<div data-k="${k}"><i style="background:${colour};${style}"></i>${esc(label)}<b>${n}</b></div>`;
+  // Built as elements (no HTML, no inline style attribute: the page's CSP may forbid them).
+  const row = (k, colour, label, n, style = "") => {
+    const div = document.createElement("div"), i = document.createElement("i"), b = document.createElement("b");
+    div.dataset.k = k; i.style.cssText = style; i.style.background = colour; b.textContent = n;
+    div.append(i, label, b); return div;
+  };
   const rows = Object.entries(labels).map(([s, l]) => row(s, STATUS_COLOURS[s], pick(l), counts[s] || 0));
-  rows.push(row("overdue", OVERDUE_COLOUR, t("overdue"), overdue, `box-shadow:0 0 6px ${OVERDUE_COLOUR}`));
+  rows.push(row("overdue", OVERDUE_COLOUR, t("overdue"), overdue, `box-shadow: 0 0 6px ${OVERDUE_COLOUR}`));
   // Open cases without a place: counted, so the rows add up to the case API's open cases.
   const unplaced = (state.replay ? 0 : (state.live && state.live.unplaced) || 0);
-  if (unplaced) rows.push(row("unplaced", "transparent", t("not_on_map"), unplaced, "border:1px dashed #8aa4c8"));
+  if (unplaced) rows.push(row("unplaced", "transparent", t("not_on_map"), unplaced, "border: 1px dashed #8aa4c8"));
   rows.push(row("waterlogging", WATER_COLOUR, t("l_waterlogging"), map.water ? map.water.lon.length : 0));
   const S = state.sensorData || {}, count = (a, v) => a.reduce((n, x) => n + (x === v), 0);
   const g = S.gauges; if (g && g.level.length) [["g_red", 3], ["g_yellow", 2], ["g_normal", 1], ["g_none", 0]].forEach(([k, v]) => rows.push(row(k, GAUGE_COLOURS[v], t(k), count(g.level, v))));
   const d = S.detectors; if (d && d.level.length) [["d_jam", 3], ["d_slow", 2], ["d_free", 1]].forEach(([k, v]) => rows.push(row(k, DETECTOR_COLOURS[v], t(k), count(d.level, v), "border-radius:0")));
   const w = S.warnings; if (w) for (const lv of ["red", "orange", "yellow", "blue"]) { const n = count(w.level, lv); if (n) rows.push(row("w_" + lv, WARNING_COLOURS[lv], t("w_" + lv), n, "border-radius:0;clip-path:polygon(50% 0,100% 100%,0 100%)")); }
-  $("#legend").innerHTML = rows.join("");
+  $("#legend").replaceChildren(...rows);
   // 在办案件 counts now (the indicators panel is not replayed): every open case, placed or not.
   $("#k-open").textContent = state.live ? state.live.id.length + (state.live.unplaced || 0) : "–";
   $("#mapstat").textContent = state.replay ? `${t("replaying")} ${state.replay}` : (state.token ? "" : t("login_hint"));
@@ -385,6 +390,9 @@ $("#map").addEventListener("click", (e) => {
   if (k >= 0) pointPanel(k, tip, caseHtml + "<hr>");  // a gauge case sits on its point: show both
 });
 window.addEventListener("resize", () => { districtBars(); departmentBars(); drawTrend(); });
+// Figures "now" age without any write (a case falls overdue when its due time passes): the
+// live cases and the indicators are read again every minute.
+setInterval(() => { if (state.ready && !state.replay) { loadCases(); loadIndicators(); } }, 60_000);
 
 // Hooks for tests and for the people tuning the wall screen.
 window.cityops = {

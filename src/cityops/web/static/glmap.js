@@ -5,7 +5,7 @@
 // The same interface as the 2D-canvas CityMap (map.js), which stays the fallback.
 import * as maplibregl from "/static/vendor/maplibre-gl.mjs";
 import { pick } from "/static/i18n.js";
-import { MapBase, STATUS_COLOURS, OVERDUE_COLOUR, GAUGE_COLOURS, DETECTOR_COLOURS, WARNING_COLOURS, WATER_COLOUR, hatch, latticeRasters, gridCanvas, patrolEdges, homeBounds } from "/static/map.js";
+import { MapBase, STATUS_COLOURS, OVERDUE_COLOUR, GAUGE_COLOURS, DETECTOR_COLOURS, WARNING_COLOURS, WATER_COLOUR, hatch, labelPx, latticeRasters, gridCanvas, patrolEdges, homeBounds } from "/static/map.js";
 
 // MapLibre's own styles (markers, canvas container), needed only on this path.
 if (!document.querySelector("link[href='/static/vendor/maplibre-gl.css']")) {
@@ -18,7 +18,8 @@ const point = (lon, lat, properties) => ({ type: "Feature", geometry: { type: "P
 const pairs = (flat) => { const out = []; for (let i = 0; i < flat.length; i += 2) out.push([flat[i], flat[i + 1]]); return out; };
 const byLevel = (colours) => ["match", ["get", "level"], ...colours.flatMap((c, k) => [k, c]), colours[0]];
 const STATUS_MATCH = ["match", ["get", "s"], ...Object.entries(STATUS_COLOURS).flat(), "#ffffff"];
-const zoomed = (lo, hi) => ["interpolate", ["linear"], ["zoom"], 9, lo, 15, hi];
+// Sizes grow with the screen like the labels (× 1 on a 1366 laptop, × ~2.3 on a 4K wall).
+const zoomed = (lo, hi) => { const k = labelPx() / 13; return ["interpolate", ["linear"], ["zoom"], 9, lo * k, 15, hi * k]; };
 
 export class GLMap extends MapBase {
   constructor(container) {
