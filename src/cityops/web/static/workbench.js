@@ -16,7 +16,7 @@ const ROLE_QUEUES = {
 };
 const REPORTERS = new Set(["collector", "acceptor", "supervisor", "admin"]);
 // Photo stages (cityops.field.attachments.STAGES); any role that may see a case may attach one.
-const STAGES = { before: ["处置前", "before"], after: ["处置后", "after"], verify: ["核查", "verification"], evidence: ["取证", "evidence"] };
+const STAGES = { before: ["处置前", "Before"], after: ["处置后", "After"], verify: ["核查", "Verification"], evidence: ["取证", "Evidence"] };
 // What each action asks for (docs/workflow.md).
 const FIELDS = {
   register: ["matter_code"], reject: ["reason!"], merge: ["target!", "reason"], dispatch: ["department!", "reason"], accept: [], return: ["reason!"],
