@@ -62,7 +62,7 @@ async function start() {
   const mark = (k) => { window.cityops.marks[k] = Math.round(performance.now()); };
   const [bm, layers, m] = await Promise.all([fetch("/api/v1/dashboard/basemap").then((r) => r.json()).finally(() => mark("basemap")),
     api("/api/v1/dashboard/layers"), makeMap().finally(() => mark("map_library"))]);
-  map = m; state.basemap = bm; state.layers = layers.layers;
+  map = m; state.basemap = bm; state.layers = layers.layers; await state.namesReady;  // the legend names statuses
   $("#city-name").textContent = pick([bm.city.name, bm.city.name_en]) + " ";
   await map.setBase(bm); mark("base_set"); buildToggles(); legend(); loadSensorLayers();
   // First meaningful paint: the city drawn, from navigation start. The charts' library loads after it.
