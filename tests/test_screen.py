@@ -193,8 +193,10 @@ PIXEL = """([x, y]) => {
 }"""
 
 
-def test_point_warnings_are_marked_at_their_point_in_their_colour(pages: Pages) -> None:
-    page = pages.new(None, 1366, 768)
+@pytest.mark.parametrize("renderer", ["canvas", "webgl"])
+def test_point_warnings_are_marked_at_their_point_in_their_colour(pages: Pages, renderer: str) -> None:
+    page = pages.new(None, 1366, 768, query=f"?map={renderer}")
+    assert page.evaluate("window.cityops.map.kind") == renderer
     page.wait_for_function("window.cityops.state.sensorData && 'warnings' in window.cityops.state.sensorData")
     page.evaluate("window.cityops.map.visible.waterlogging = false; window.cityops.map.visible.gauges = false; window.cityops.map.draw()")
     page.wait_for_timeout(200)
@@ -203,14 +205,14 @@ def test_point_warnings_are_marked_at_their_point_in_their_colour(pages: Pages) 
     aside = [before[0] + 25 * dpr, before[1] + 25 * dpr]
     district_before = page.evaluate(PIXEL, aside)
     spots = page.evaluate(WARNINGS, ["point", "red"])
-    page.wait_for_timeout(300)
+    page.wait_for_timeout(300 if renderer == "canvas" else 1500)
     for x, y in spots:
         r, g, b, _ = page.evaluate(PIXEL, [x, y + 2 * dpr])
         assert r >= 220 and g <= 40 and b <= 40, (r, g, b)  # red looks red
     # Six point warnings fill no district: the ground beside a warned point is as it was.
     assert page.evaluate(PIXEL, aside) == district_before
     page.evaluate("window.cityops.map.visible.waterlogging = true; window.cityops.map.draw()")
-    page.screenshot(path=str(shots() / "cityops-screen-warnings.png"))
+    page.screenshot(path=str(shots() / f"cityops-screen-warnings-{renderer}.png"))
 
 
 def test_every_legend_row_has_its_own_colour(pages: Pages, site: Site) -> None:
