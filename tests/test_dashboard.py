@@ -278,8 +278,24 @@ def test_sensor_and_warning_layers_answer_columns(api: Any) -> None:
 
     platform.store.write(warn)
     w = api.client.get("/api/v1/dashboard/warnings").json()
-    assert w["level"] == ["orange"] and w["point"] == [p[2].code] and len(w["rings"]) == 1
-    ring = np.array(w["rings"][0][0]).reshape(-1, 2)
+    # A warning for one point is marked at that point; it fills no district (issue 18 item 10).
+    assert w["level"] == ["orange"] and w["point"] == [p[2].code] and w["rings"] == [[]] and w["areas"] == []
+    assert (w["lon"], w["lat"]) == ([p[2].lon], [p[2].lat])
+    # A district-wide warning (no point) fills its district, once however many warn it.
+    wide = warnings.Draft("yellow", (district,), "积水黄色预警", "Yellow waterlogging warning", "d", "d",
+                          now, now + timedelta(hours=2), None)
+
+    def warn_wide(repo: Any) -> None:
+        for _ in range(2):
+            wid = draft_op(repo, platform, wide, now)
+            warnings.approve_warning(repo, platform, wid, supervisor, now)
+            warnings.issue_warning(repo, platform, wid, supervisor, now)
+
+    platform.store.write(warn_wide)
+    w = api.client.get("/api/v1/dashboard/warnings").json()
+    assert sorted(w["level"]) == ["orange", "yellow", "yellow"] and w["lon"].count(None) == 2
+    assert [(a["district"], a["level"]) for a in w["areas"]] == [(district, "yellow")]
+    ring = np.array(w["areas"][0]["rings"][0]).reshape(-1, 2)
     minx, miny, maxx, maxy = city.geometries[district].bounds
     assert ring[0].tolist() == ring[-1].tolist() and len(ring) >= 4  # closed, lon/lat order
     assert (ring[:, 0] >= minx - 0.01).all() and (ring[:, 0] <= maxx + 0.01).all()
@@ -289,3 +305,23 @@ def test_sensor_and_warning_layers_answer_columns(api: Any) -> None:
     assert (skill["events"], skill["recall"], skill["median_lead_min"]) == (4, 0.75, 35.0)
     assert api.client.get(f"/api/v1/warnings/points/{p[0].code}/skill").status_code == 404
     assert api.client.get("/api/v1/dashboard/basemap").json()["waterlogging"]["code"][2] == p[2].code
+
+
+def test_trend_stops_at_now_and_replay_refuses_the_future(api: Any) -> None:
+    """An hour that has not begun is null (nothing to plot) and nothing stamped after now is
+    counted; a replay of a time after now is refused with 400 (issue 18 item 9)."""
+    from cityops.web import queries
+
+    api.report(114.3055, 30.5928)
+    now = utcnow()
+    start = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=2)
+    with api.platform.store.read() as repo:
+        tr = queries.trend(repo.conn, start, start + timedelta(hours=24), timedelta(hours=1), None, now)
+        # The same day seen from an hour ago: the report made now is not counted, its hour not begun.
+        before = queries.trend(repo.conn, start, start + timedelta(hours=24), timedelta(hours=1), None,
+                               now - timedelta(hours=1))
+    assert tr["begun"] == 3 and tr["reported"][3:] == [None] * 21 and tr["reported"][2] >= 1
+    assert before["begun"] == 2 and before["reported"][2:] == [None] * 22 and before["reported"][0] == tr["reported"][0]
+    r = api.get("supervisor", "/api/v1/dashboard/snapshot", params={"at": (now + timedelta(hours=1)).isoformat()})
+    assert r.status_code == 400 and r.json()["error"] == "not_yet"
+    assert api.get("supervisor", "/api/v1/dashboard/snapshot", params={"at": now.isoformat()}).status_code == 200

@@ -309,7 +309,9 @@ def test_rates_and_orderings(frame: pl.DataFrame, as_of: datetime, by: str) -> N
     for row in out.iter_rows(named=True):
         assert row["closed_on_time"] <= row["closed"] <= row["due_to_close"] <= row["registered"]
         assert row["disposed_on_time"] <= row["disposed"] <= row["to_dispose"]
-        assert row["disposed"] + row["overdue_pending"] <= row["to_dispose"]
+        # A failed verification puts a disposed case back with its department, where it can be
+        # overdue again (the case API's overdue): disposed + overdue_pending may exceed to_dispose.
+        assert row["overdue_pending"] <= row["to_dispose"]
         assert row["reworked"] <= row["due_to_close"]
         assert row["dispatched"] <= row["accepted"] and row["registered"] <= row["accepted"]
         for rate, den in (("close_rate", "due_to_close"), ("dispose_rate", "to_dispose")):

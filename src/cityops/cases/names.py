@@ -10,7 +10,7 @@ from __future__ import annotations
 import unicodedata
 from typing import TYPE_CHECKING, Any
 
-from cityops.cases.models import ACTION_LABELS, STATUS_LABELS, Action, Status
+from cityops.cases.models import ACTION_LABELS, ROLE_LABELS, STATUS_LABELS, Action, Role, Status
 from cityops.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -19,6 +19,66 @@ if TYPE_CHECKING:
 
 def _key(text: str) -> str:
     return unicodedata.normalize("NFKC", text).casefold().strip()
+
+
+# Channels a case comes in by (cases.source). A source may carry a detail after a colon
+# (drone:UAV-3, import:wuhan2023, open311:<app>): the channel is the part before it.
+SOURCE_LABELS: dict[str, tuple[str, str]] = {
+    "hotline_12345": ("12345热线", "12345 hotline"),
+    "hotline": ("热线", "Hotline"),
+    "citizen_app": ("市民APP", "Citizen app"),
+    "app": ("市民APP", "Citizen app"),
+    "wechat": ("微信", "WeChat"),
+    "web": ("网站", "Website"),
+    "open311": ("Open311 应用", "Open311 app"),
+    "inspector": ("巡查上报", "Inspector"),
+    "collector": ("巡查上报", "Inspector"),
+    "sensor": ("物联感知", "Sensor"),
+    "drone": ("无人机", "Drone"),
+    "video": ("视频识别", "Video"),
+    "api": ("接口", "API"),
+    "import": ("历史导入", "Import"),
+    "system": ("系统", "System"),
+}
+# Warning levels (CAP, GB/T 47678) and the map's sensor levels.
+LEVEL_LABELS: dict[str, tuple[str, str]] = {
+    "red": ("红色", "Red"), "orange": ("橙色", "Orange"), "yellow": ("黄色", "Yellow"), "blue": ("蓝色", "Blue"),
+}
+# Actors that are not logins: the platform itself.
+ACTOR_LABELS: dict[str, tuple[str, str]] = {"system": ("系统", "System")}
+
+
+def channel(source: str | None) -> str:
+    """The channel of a source: `drone:UAV-3` → `drone`."""
+    return (source or "").split(":", 1)[0]
+
+
+def source_names(source: str | None) -> tuple[str, str]:
+    """A source's names: its channel's, with the detail after a colon kept (无人机 UAV-3)."""
+    code = channel(source)
+    zh, en = SOURCE_LABELS.get(code, (code, code))
+    detail = (source or "")[len(code) + 1:]
+    return (f"{zh} {detail}", f"{en} {detail}") if detail else (zh, en)
+
+
+def role_names(role: str) -> tuple[str, str]:
+    try:
+        return ROLE_LABELS[Role(role)]
+    except ValueError:
+        return role, role
+
+
+def vocabularies() -> dict[str, dict[str, tuple[str, str]]]:
+    """Every list of values the product owns, each code with its zh and en name: the one table
+    the API answers (GET /api/v1/names) and the pages read, so no page shows a raw code."""
+    return {
+        "status": {s.value: STATUS_LABELS[s] for s in Status},
+        "action": {"report": action_names("report"), **{a.value: ACTION_LABELS[a] for a in Action}},
+        "role": {r.value: ROLE_LABELS[r] for r in Role},
+        "source": dict(SOURCE_LABELS),
+        "level": dict(LEVEL_LABELS),
+        "actor": dict(ACTOR_LABELS),
+    }
 
 
 def status_names(status: str) -> tuple[str, str]:
@@ -66,6 +126,7 @@ def case_names(platform: Platform, case: Any) -> dict[str, str]:
         ("matter", matter_names(platform, case.matter_code)),
         ("district", district_names(platform, case.district)),
         ("department", department_names(platform, case.department)),
+        ("source", source_names(case.source)),
     ):
         out[f"{field}_name"] = zh
         out[f"{field}_name_en"] = en

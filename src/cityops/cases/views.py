@@ -14,7 +14,7 @@ from cityops.api.responses import JSON
 from cityops.api.routing import feature_router
 from cityops.cases import names, service
 from cityops.cases.history import verify
-from cityops.cases.models import ACTION_LABELS, STATUS_LABELS, Action, Actor, Case, Role
+from cityops.cases.models import STATUS_LABELS, Action, Actor, Case, Role
 from cityops.cases.workflow import Command, allowed_actions
 from cityops.core import Platform, utcnow
 from cityops.errors import InvalidInput
@@ -133,6 +133,8 @@ def search_cases(
         float | None, Query(gt=0, le=MAX_DUE_WITHIN_HOURS, description="open cases due within N working hours")
     ] = None,
     q: Annotated[str | None, Query(max_length=200)] = None,
+    source: Annotated[str | None, Query(
+        max_length=200, description="comma list of channels (hotline_12345, citizen_app; GET /api/v1/channels)")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
     order: Annotated[str, Query(pattern="^-?(id|due_at|reported_at)$")] = "id",
@@ -152,7 +154,7 @@ def search_cases(
         status=statuses, matter_code=matters, district=district, grid=grid,
         department=department, reported_from=_local(reported_from, platform), reported_to=_local(reported_to, platform),
         overdue_at=now if overdue else None, due_before=due_before, text=q,
-        limit=limit, offset=offset, order=order,
+        source=_split(source) or None, limit=limit, offset=offset, order=order,
     )
     with platform.store.read() as repo:
         cases, total = repo.search_cases(service.scoped(query, actor))
@@ -196,8 +198,10 @@ def history(case_id: CaseId, platform: PlatformDep, actor: ActorDep) -> dict[str
                 "action_name_en": names.action_names(e.change.action)[1],
                 "status_name": names.status_names(e.change.to_status)[0],
                 "status_name_en": names.status_names(e.change.to_status)[1],
-                "action_label": list(ACTION_LABELS.get(Action(e.change.action), (e.change.action,) * 2))
-                if e.change.action in Action.__members__.values() else [e.change.action] * 2,
+                "role_label": list(names.role_names(e.change.role)),
+                "from_label": list(names.status_names(e.change.from_status)) if e.change.from_status else None,
+                "to_label": list(names.status_names(e.change.to_status)),
+                "action_label": list(names.action_names(e.change.action)),
                 "from": e.change.from_status, "to": e.change.to_status, "reason": e.change.reason,
                 "data": e.change.data, "hash": e.hash,
             }

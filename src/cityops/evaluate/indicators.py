@@ -37,8 +37,8 @@ CASE_SCHEMA: Final[dict[str, pl.DataType]] = {
     "overdue_disposed": pl.Boolean(),
 }
 
-# Statuses after which a case can no longer be waiting for disposal.
-_FINISHED: Final = ("closed", "rejected", "merged")
+# Statuses in which a department holds the case and its deadline clock runs.
+_HELD: Final = ("dispatched", "disposing")
 
 COUNT_COLUMNS: Final = (
     "accepted",
@@ -121,10 +121,11 @@ def _flags(as_of: datetime) -> dict[str, pl.Expr]:
     closable = registered & (col("status") != "merged").fill_null(True)
     closed = closable & col("closed_at").is_not_null()
     due_to_close = closable & (col("closed_at").is_not_null() | (col("due_at") <= as_of))
-    finished = col("status").is_in(_FINISHED).fill_null(False)
-    overdue_pending = (
-        dispatched & col("disposed_at").is_null() & (col("due_at") < as_of) & ~finished
-    )
+    # The same "overdue" as the case API (Case.is_overdue, the 超期督办 queue) and the map: a
+    # department holds it now and its due time passed. A suspended case (clock stopped) and one
+    # returned for re-dispatch are not waiting on a department, so they are not overdue.
+    held = col("status").is_in(_HELD).fill_null(False)
+    overdue_pending = dispatched & held & (col("due_at") < as_of)
     return {
         "registered": registered,
         "dispatched": dispatched,

@@ -26,6 +26,7 @@ class CaseQuery:
     overdue_at: datetime | None = None  # only cases overdue at this instant
     due_before: datetime | None = None  # open cases due before this instant (due soon)
     escalated: bool | None = None
+    source: Sequence[str] | None = None  # channels (hotline_12345, drone …): drone:UAV-3 is drone
     text: str | None = None
     ids: Sequence[int] | None = None
     limit: int = 100

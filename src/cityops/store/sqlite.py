@@ -373,6 +373,10 @@ _ORDERS = {
 }
 
 
+# A case's channel: its source up to a colon (drone:UAV-3 → drone).
+_CHANNEL = "CASE WHEN instr(source, ':') > 0 THEN substr(source, 1, instr(source, ':') - 1) ELSE source END"
+
+
 def _where(q: CaseQuery) -> tuple[str, list[Any]]:
     clauses: list[str] = []
     params: list[Any] = []
@@ -406,6 +410,8 @@ def _where(q: CaseQuery) -> tuple[str, list[Any]]:
     if q.escalated is not None:
         clauses.append("escalated = ?")
         params.append(int(q.escalated))
+    if q.source:
+        any_of(_CHANNEL, q.source)
     if q.text:
         clauses.append("(description LIKE ? ESCAPE '\\' OR address LIKE ? ESCAPE '\\')")
         pattern = "%" + q.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"

@@ -32,7 +32,14 @@ def open_cases(conn: sqlite3.Connection, now: datetime, department: str | None) 
         f"FROM cases WHERE status IN ({marks}) AND lon IS NOT NULL {where} ORDER BY id",
         [*_OPEN, *args],
     ).fetchall()
-    return _columns(rows, to_us(now) or 0)
+    # Open cases without a place are not on the map; the legend says how many, so its rows
+    # still add up to the open cases the case API counts.
+    unplaced = conn.execute(
+        f"SELECT count(*), coalesce(sum(status IN ('dispatched', 'disposing') AND due_at < ?), 0) "
+        f"FROM cases WHERE status IN ({marks}) AND lon IS NULL {where}",
+        [to_us(now) or 0, *_OPEN, *args],
+    ).fetchone()
+    return {**_columns(rows, to_us(now) or 0), "unplaced": int(unplaced[0]), "unplaced_overdue": int(unplaced[1])}
 
 
 def _columns(rows: list[Any], now_us: int) -> dict[str, Any]:
@@ -93,21 +100,27 @@ def snapshot(conn: sqlite3.Connection, at: datetime, department: str | None) -> 
 
 
 def trend(conn: sqlite3.Connection, start: datetime, end: datetime, bucket: timedelta,
-          department: str | None) -> dict[str, Any]:
-    """Reported (受理), registered (立案) and closed (结案) per time bucket in [start, end)."""
+          department: str | None, now: datetime) -> dict[str, Any]:
+    """Reported (受理), registered (立案) and closed (结案) per time bucket in [start, end).
+
+    A bucket that has not begun at `now` is null (nothing to plot), and nothing stamped after
+    `now` is counted: a time written ahead of the clock never shows as a future closure."""
     where, args = _scope(department)
     s, e, b = to_us(start) or 0, to_us(end) or 0, int(bucket.total_seconds() * 1_000_000)
+    now_us = to_us(now) or 0
     n = max(1, -(-(e - s) // b))
-    series: dict[str, list[int]] = {}
+    begun = 0 if now_us < s else min(n, (now_us - s) // b + 1)  # buckets whose start is at or before now
+    until = min(e, now_us + 1)
+    series: dict[str, list[int | None]] = {}
     for name, column in (("reported", "reported_at"), ("registered", "registered_at"), ("closed", "closed_at")):
-        counts = [0] * n
+        counts: list[int | None] = [0] * begun + [None] * (n - begun)
         for k, c in conn.execute(
             f"SELECT ({column} - ?) / ?, count(*) FROM cases WHERE {column} >= ? AND {column} < ? {where} GROUP BY 1",
-            [s, b, s, e, *args],
+            [s, b, s, until, *args],
         ):
             counts[int(k)] = c
         series[name] = counts
-    return {"start": start.isoformat(), "bucket_s": int(bucket.total_seconds()), **series}
+    return {"start": start.isoformat(), "bucket_s": int(bucket.total_seconds()), "begun": begun, **series}
 
 
 def history_since(conn: sqlite3.Connection, at_us: int) -> list[tuple[int, int, int]]:
@@ -119,3 +132,11 @@ def history_since(conn: sqlite3.Connection, at_us: int) -> list[tuple[int, int, 
 def latest_at(conn: sqlite3.Connection) -> int:
     row = conn.execute("SELECT max(at) FROM case_history").fetchone()
     return int(row[0] or 0)
+
+
+def channels(conn: sqlite3.Connection, department: str | None) -> list[tuple[str, int]]:
+    """The channels the cases came in by (a source up to its colon) with their counts, most first."""
+    where, args = _scope(department)
+    channel = "CASE WHEN instr(source, ':') > 0 THEN substr(source, 1, instr(source, ':') - 1) ELSE source END"
+    return [(r[0], r[1]) for r in conn.execute(
+        f"SELECT {channel} AS c, count(*) FROM cases WHERE 1 {where} GROUP BY c ORDER BY 2 DESC, 1", args)]

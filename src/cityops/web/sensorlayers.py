@@ -104,18 +104,38 @@ def _cap_rings(city: CityPack, district: str) -> tuple[tuple[float, ...], ...]:
     return tuple(out)
 
 
+_SEVERITY = {"blue": 0, "yellow": 1, "orange": 2, "red": 3}
+
+
 def warnings(conn: sqlite3.Connection, city: CityPack, now: datetime) -> dict[str, Any]:
-    """Issued, unexpired warnings (not Cancels) with their CAP area rings, most severe drawn last."""
+    """Issued, unexpired warnings (not Cancels), most severe last.
+
+    A warning for one waterlogging point is marked at that point (`lon`, `lat`) and fills no
+    area; only a district-wide warning (no point) has area rings. `areas` holds each warned
+    district once, at its most severe level, so overlapping warnings never stack into a solid fill."""
     rows = conn.execute(
         "SELECT identifier, level, point, districts, headline_zh, headline_en, expires FROM warnings "
         "WHERE status = 'issued' AND msg_type != 'Cancel' AND expires > ? "
         "ORDER BY CASE level WHEN 'blue' THEN 0 WHEN 'yellow' THEN 1 WHEN 'orange' THEN 2 ELSE 3 END, sent",
         (int(now.timestamp()),)).fetchall()
     ident, level, point, districts, hzh, hen, expires = _columns(rows, 7)
+    where = {p.code: (p.lon, p.lat) for p in city.waterlogging_points}
+    spots = [where.get(p) if p else None for p in point.tolist()]
+    area_level: dict[str, str] = {}
+    rings: list[list[list[float]]] = []
+    for lv, p, d in zip(level.tolist(), point.tolist(), districts.tolist(), strict=True):
+        codes = [] if p else json.loads(d)
+        rings.append([list(r) for code in codes for r in _cap_rings(city, code)])
+        for code in codes:
+            if _SEVERITY.get(lv, 3) >= _SEVERITY.get(area_level.get(code, "blue"), 0):
+                area_level[code] = lv
+    areas = sorted(area_level.items(), key=lambda kv: _SEVERITY.get(kv[1], 3))
     return {"type": "polygons", "identifier": ident.tolist(), "level": level.tolist(), "point": point.tolist(),
+            "lon": [s[0] if s else None for s in spots], "lat": [s[1] if s else None for s in spots],
             "headline_zh": hzh.tolist(), "headline_en": hen.tolist(),
-            "expires": [int(x) for x in expires.tolist()],
-            "rings": [[list(r) for code in json.loads(d) for r in _cap_rings(city, code)] for d in districts.tolist()]}
+            "expires": [int(x) for x in expires.tolist()], "rings": rings,
+            "areas": [{"district": code, "level": lv, "rings": [list(r) for r in _cap_rings(city, code)]}
+                      for code, lv in areas]}
 
 
 for _layer, _source in (

@@ -24,9 +24,10 @@ from fastapi.staticfiles import StaticFiles
 
 from cityops.api.deps import ActorDep, PlatformDep
 from cityops.api.routing import feature_router
+from cityops.cases import names
 from cityops.cases.models import Actor, Role
 from cityops.core import Platform, utcnow
-from cityops.errors import InvalidInput
+from cityops.errors import CityopsError, InvalidInput
 from cityops.geo.models import CityPack
 from cityops.timefmt import iso
 from cityops.web import layers as layer_defs
@@ -40,6 +41,12 @@ STREAM_LIFETIME_S = 20.0
 KEEPALIVE_S = 15.0
 
 router = feature_router("", "dashboard")
+
+
+class NotYet(CityopsError):
+    """A replay of a moment that has not come: 400, the request itself is wrong whatever its form."""
+
+    code = "not_yet"
 router.mount("/static", StaticFiles(directory=STATIC), name="static")
 
 
@@ -86,6 +93,12 @@ def open_cases(platform: PlatformDep, actor: ActorDep) -> dict[str, Any]:
 @router.get("/api/v1/dashboard/snapshot", summary="Open cases as they stood at a past time (history replay)")
 def snapshot(platform: PlatformDep, actor: ActorDep, at: datetime) -> dict[str, Any]:
     _aware(at)
+    now = utcnow()
+    if at > now:
+        # The history cannot say how a later hour will stand; the page offers only hours begun.
+        raise NotYet(f"replay time {iso(at, platform.calendar.zone)} is after now "
+                           f"({iso(now, platform.calendar.zone)}): only times that have passed can be replayed",
+                           "回放时间晚于当前时间：只能回放已经过去的时刻")
     with platform.store.read() as repo:
         return queries.snapshot(repo.conn, at, _department(actor))
 
@@ -103,7 +116,19 @@ def trend(
     if end <= start or (end - start) / size > 24 * 93:
         raise InvalidInput("from must be before to, and at most 2,232 buckets apart", "时间范围有误")
     with platform.store.read() as repo:
-        return queries.trend(repo.conn, start, end, size, _department(actor))
+        return queries.trend(repo.conn, start, end, size, _department(actor), utcnow())
+
+
+@router.get("/api/v1/names", summary="Names (zh, en) of every list of values: statuses, actions, roles, channels, levels")
+def vocabularies() -> dict[str, Any]:
+    return {kind: {code: list(pair) for code, pair in table.items()} for kind, table in names.vocabularies().items()}
+
+
+@router.get("/api/v1/channels", summary="The channels the cases you may see came in by, with their counts")
+def channels(platform: PlatformDep, actor: ActorDep) -> dict[str, Any]:
+    with platform.store.read() as repo:
+        rows = queries.channels(repo.conn, _department(actor))
+    return {"channels": [{"code": code, "label": list(names.source_names(code)), "count": n} for code, n in rows]}
 
 
 @router.get("/api/v1/dashboard/gauges", summary="Water gauges: latest depth, thresholds, level (map layer)")

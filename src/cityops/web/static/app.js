@@ -1,7 +1,7 @@
 // The big screen (驾驶舱): map, indicators, trend, replay, live feed; login; view switching.
-import { t, pick, applyText, getLang, setLang, esc } from "/static/i18n.js";
-import { CityMap, webglAvailable, STATUS_COLOURS, OVERDUE_COLOUR, LEVEL_COLOURS, WARNING_COLOURS } from "/static/map.js";
-import { lineChart, barChart, preload as preloadCharts } from "/static/charts.js";
+import { t, pick, applyText, getLang, setLang, esc, fmtTime } from "/static/i18n.js";
+import { CityMap, webglAvailable, STATUS_COLOURS, OVERDUE_COLOUR, WARNING_COLOURS, GAUGE_COLOURS, DETECTOR_COLOURS, WATER_COLOUR } from "/static/map.js";
+import { lineChart, barChart, preload as preloadCharts, optionOf } from "/static/charts.js";
 import { Workbench } from "/static/workbench.js";
 
 const $ = (s) => document.querySelector(s);
@@ -32,10 +32,13 @@ function tzOffset() {
 export const cityDate = (d = new Date()) => d.toLocaleDateString("en-CA", { timeZone: state.tz });
 export const iso = (date, time = "00:00:00") => `${date}T${time}${tzOffset()}`;
 function addDays(date, n) { const d = new Date(date + "T12:00:00Z"); d.setUTCDate(d.getUTCDate() + n); return d.toISOString().slice(0, 10); }
-export const districtName = (code) => { const d = state.districts.find((x) => x.code === code); return d ? pick([d.name, d.name_en]) : code || ""; };
+export const districtName = (code) => { const d = state.districts.find((x) => x.code === code); return d ? pick([d.name, d.name_en]) : code || t("no_district"); };
 export const departmentName = (code) => { const d = state.departments.find((x) => x.code === code); return d ? pick([d.name, d.name_en]) : code || ""; };
 export const matterName = (code) => { const m = state.matters.get(code); return m ? pick([m.name, m.name_en]) : code; };
-const pct = (v) => (v === null || v === undefined || Number.isNaN(v) ? "–" : (v * 100).toFixed(1) + "%");
+// A rate with nothing to divide by (the API's null) reads "—", never 0.0 %.
+const pct = (v) => (v === null || v === undefined || Number.isNaN(v) ? "—" : (v * 100).toFixed(1) + "%");
+// A name from the product's one table of names (GET /api/v1/names): kind "source", "role", "status" …
+export const vocab = (kind, code) => { const pair = state.names && state.names[kind] && state.names[kind][code]; return pair ? pick(pair) : code ?? ""; };
 
 // The map: MapLibre GL (WebGL) where the browser has WebGL 2, else our 2D-canvas renderer
 // (old government PCs), chosen here at run time; both answer the same calls.
@@ -52,13 +55,14 @@ let workbench = null;
 
 async function start() {
   setLang(getLang()); applyText(); $("#lang").textContent = getLang() === "zh" ? "EN" : "中文";
-  setInterval(() => { $("#clock").textContent = new Date().toLocaleString(getLang() === "zh" ? "zh-CN" : "en-GB", { timeZone: state.tz, hour12: false }); }, 1000);
+  setInterval(() => { $("#clock").textContent = fmtTime(new Date(), state.tz, true); }, 1000);
+  state.namesReady = fetch("/api/v1/names").then((r) => r.json()).then((n) => { state.names = n; }).catch(() => {});
   // The map's library, the base map and the layer list load in parallel (the base map is
   // public and fetched without a token, as index.html preloads it).
   const mark = (k) => { window.cityops.marks[k] = Math.round(performance.now()); };
   const [bm, layers, m] = await Promise.all([fetch("/api/v1/dashboard/basemap").then((r) => r.json()).finally(() => mark("basemap")),
     api("/api/v1/dashboard/layers"), makeMap().finally(() => mark("map_library"))]);
-  map = m; state.basemap = bm; state.layers = layers.layers;
+  map = m; state.basemap = bm; state.layers = layers.layers; await state.namesReady;  // the legend names statuses
   $("#city-name").textContent = pick([bm.city.name, bm.city.name_en]) + " ";
   await map.setBase(bm); mark("base_set"); buildToggles(); legend(); loadSensorLayers();
   // First meaningful paint: the city drawn, from navigation start. The charts' library loads after it.
@@ -83,17 +87,27 @@ function buildToggles() {
 function legend() {
   if (!map) return; const C = map.cases; const counts = {}; let overdue = 0;
   if (C) for (let i = 0; i < C.n; i++) { if (C.overdueA[i]) overdue++; else { const s = C.statuses[C.statusA[i]]; counts[s] = (counts[s] || 0) + 1; } }
-  const labels = { reported: ["待受理", "Reported"], registered: ["待派遣", "Registered"], dispatched: ["待签收", "Dispatched"], disposing: ["处置中", "Being handled"],
-    reported_back: ["待核查", "Reported back"], suspended: ["挂起", "Suspended"] };
-  const rows = Object.entries(labels).map(([s, l]) => `<div><i style="background:${STATUS_COLOURS[s]}"></i>${pick(l)}<b>${counts[s] || 0}</b></div>`);
-  rows.push(`<div><i style="background:${OVERDUE_COLOUR};box-shadow:0 0 6px ${OVERDUE_COLOUR}"></i>${t("overdue")}<b>${overdue}</b></div>`);
-  rows.push(`<div><i style="background:#2ec7ff"></i>${t("l_waterlogging")}<b>${map.water ? map.water.lon.length : 0}</b></div>`);
+  const labels = Object.fromEntries(["reported", "registered", "dispatched", "disposing", "reported_back", "suspended"].map((s) => [s, [statusLabel(s), statusLabel(s)]]));
+  // Each row: data-k names what it counts (tests read it), the swatch its layer's own colour and shape.
+  // Built as elements (no HTML, no inline style attribute: the page's CSP may forbid them).
+  const row = (k, colour, label, n, style = "") => {
+    const div = document.createElement("div"), i = document.createElement("i"), b = document.createElement("b");
+    div.dataset.k = k; i.style.cssText = style; i.style.background = colour; b.textContent = n;
+    div.append(i, label, b); return div;
+  };
+  const rows = Object.entries(labels).map(([s, l]) => row(s, STATUS_COLOURS[s], pick(l), counts[s] || 0));
+  rows.push(row("overdue", OVERDUE_COLOUR, t("overdue"), overdue, `box-shadow: 0 0 6px ${OVERDUE_COLOUR}`));
+  // Open cases without a place: counted, so the rows add up to the case API's open cases.
+  const unplaced = (state.replay ? 0 : (state.live && state.live.unplaced) || 0);
+  if (unplaced) rows.push(row("unplaced", "transparent", t("not_on_map"), unplaced, "border: 1px dashed #8aa4c8"));
+  rows.push(row("waterlogging", WATER_COLOUR, t("l_waterlogging"), map.water ? map.water.lon.length : 0));
   const S = state.sensorData || {}, count = (a, v) => a.reduce((n, x) => n + (x === v), 0);
-  const g = S.gauges; if (g && g.level.length) [["g_red", 3], ["g_yellow", 2], ["g_normal", 1], ["g_none", 0]].forEach(([k, v]) => rows.push(`<div><i style="background:${LEVEL_COLOURS[v]}"></i>${t(k)}<b>${count(g.level, v)}</b></div>`));
-  const d = S.detectors; if (d && d.level.length) [["d_jam", 3], ["d_slow", 2], ["d_free", 1]].forEach(([k, v]) => rows.push(`<div><i style="background:${LEVEL_COLOURS[v]};border-radius:0"></i>${t(k)}<b>${count(d.level, v)}</b></div>`));
-  const w = S.warnings; if (w) for (const lv of ["red", "orange", "yellow", "blue"]) { const n = count(w.level, lv); if (n) rows.push(`<div><i style="background:${WARNING_COLOURS[lv]};opacity:.7"></i>${t("w_" + lv)}<b>${n}</b></div>`); }
-  $("#legend").innerHTML = rows.join("");
-  $("#k-open").textContent = C ? C.n : "–";
+  const g = S.gauges; if (g && g.level.length) [["g_red", 3], ["g_yellow", 2], ["g_normal", 1], ["g_none", 0]].forEach(([k, v]) => rows.push(row(k, GAUGE_COLOURS[v], t(k), count(g.level, v))));
+  const d = S.detectors; if (d && d.level.length) [["d_jam", 3], ["d_slow", 2], ["d_free", 1]].forEach(([k, v]) => rows.push(row(k, DETECTOR_COLOURS[v], t(k), count(d.level, v), "border-radius:0")));
+  const w = S.warnings; if (w) for (const lv of ["red", "orange", "yellow", "blue"]) { const n = count(w.level, lv); if (n) rows.push(row("w_" + lv, WARNING_COLOURS[lv], t("w_" + lv), n, "border-radius:0;clip-path:polygon(50% 0,100% 100%,0 100%)")); }
+  $("#legend").replaceChildren(...rows);
+  // 在办案件 counts now (the indicators panel is not replayed): every open case, placed or not.
+  $("#k-open").textContent = state.live ? state.live.id.length + (state.live.unplaced || 0) : "–";
   $("#mapstat").textContent = state.replay ? `${t("replaying")} ${state.replay}` : (state.token ? "" : t("login_hint"));
 }
 
@@ -103,12 +117,13 @@ function showLoggedOut() {
 
 async function afterLogin() {
   try { state.me = await api("/api/v1/me"); } catch { return; }
+  await state.namesReady;
   $("#login-open").hidden = true; $("#logout").hidden = false;
   $("#who").textContent = `${state.me.name} · ${pick(state.me.role_label)}`;
   const [city, districts, departments, matters] = await Promise.all([api("/api/v1/city"), api("/api/v1/city/districts"), api("/api/v1/city/departments"), api("/api/v1/catalogue/matters")]);
   state.city = city; state.tz = city.timezone || state.tz; state.offset = tzOffset(); state.districts = districts; state.departments = departments;
   for (const m of matters) state.matters.set(m.code, m);
-  await findActiveDay();
+  await findActiveDay(); replayBounds();
   await Promise.all([loadCases(), loadIndicators(), loadTrend()]);
   lastSeq = null; connectFeed();  // the scoped stream now, with the cases
   workbench = new Workbench({ api, state, toast, map: state.basemap, refreshDashboard: () => { loadCases(); loadIndicators(); } });
@@ -145,8 +160,8 @@ function showLayer(id, cols) {
 async function pointPanel(k, tip, prefix = "") {
   const W = map.water, code = W.code[k], g = (state.sensorData || {}).gauges;
   const j = g ? g.point.indexOf(code) : -1, fmt = (v) => (v === null || v === undefined ? "–" : v);
-  const depth = j < 0 ? t("p_no_gauge") : `<span style="color:${LEVEL_COLOURS[g.level[j]]}">${esc(fmt(g.value[j]))} cm</span>`;
-  const head = prefix + `<b>${esc(W.name[k])}</b> <small>${esc(code)}</small><br>${t("p_depth")}: ${depth}` + (j < 0 ? "" : `<br>${t("p_thresholds")}: ${esc(g.yellow[j])} / ${esc(g.red[j])} cm`);
+  const depth = j < 0 ? t("p_no_gauge") : `<span style="color:${GAUGE_COLOURS[g.level[j]]}">${esc(fmt(g.value[j]))} cm</span>`;
+  const head = prefix + `<b>${esc(W.name[k])}</b> <small>${esc(code || "")}</small><br>${t("p_depth")}: ${depth}` + (j < 0 ? "" : `<br>${t("p_thresholds")}: ${esc(g.yellow[j])} / ${esc(g.red[j])} cm`);
   tip.innerHTML = head + `<br>${t("p_skill")}: …`; tip.dataset.point = code || "";
   let skill = null; try { skill = code ? (await api(`/api/v1/warnings/points/${encodeURIComponent(code)}/skill`)).skill : null; } catch { skill = null; }
   if (tip.dataset.point !== (code || "")) return;  // another click meanwhile
@@ -168,14 +183,23 @@ function periodRange() {
 async function loadIndicators() {
   for (const b of document.querySelectorAll("[data-period]")) b.classList.toggle("on", b.dataset.period === state.period);
   const [from, to] = periodRange(), q = `from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}`;
-  const [city, dist] = await Promise.all([api(`/api/v1/indicators?by=city&${q}`), api(`/api/v1/indicators?by=district&${q}`)]);
+  // Flows over the chosen period; overdue is a stock: every case overdue now, the same count as
+  // the 超期督办 queue (the case API's overdue=true), the map's legend and the district bars.
+  const [city, dist, now, overdue] = await Promise.all([api(`/api/v1/indicators?by=city&${q}`), api(`/api/v1/indicators?by=district&${q}`),
+    api("/api/v1/indicators?by=district"), api("/api/v1/cases?overdue=true&limit=1")]);
   const row = city.rows[0] || {};
   if (state.autoPeriod && state.period === "today" && !row.accepted) { state.autoPeriod = false; state.period = "week"; return loadIndicators(); }
-  for (const k of ["accepted", "registered", "closed", "overdue_pending"]) $("#k-" + k).textContent = row[k] ?? 0;
+  for (const k of ["accepted", "registered", "closed"]) $("#k-" + k).textContent = row[k] ?? 0;
   for (const k of ["close_rate", "on_time_close_rate", "rework_rate"]) $("#k-" + k).textContent = pct(row[k]);
-  const rows = dist.rows.filter((r) => r.district !== "city").map((r) => ({ code: r.district, a: r.close_rate ?? 0, b: r.overdue_pending }));
-  rows.sort((x, y) => y.a - x.a);
-  state.districtRows = rows; districtBars();
+  $("#k-overdue_pending").textContent = overdue.total;
+  // Every district of the city (none left out for having no cases): its close rate over the
+  // period, "—" where nothing was due, and its overdue cases now.
+  const rate = new Map(dist.rows.map((r) => [r.district, r.close_rate])), over = new Map(now.rows.map((r) => [r.district, r.overdue_pending]));
+  const codes = state.districts.map((d) => d.code);
+  for (const c of [...rate.keys(), ...over.keys()]) if (!codes.includes(c) && (over.get(c) || rate.get(c) !== undefined && rate.get(c) !== null)) codes.push(c);
+  const rows = codes.map((code) => ({ code, a: rate.get(code) ?? null, b: over.get(code) || 0 }));
+  rows.sort((x, y) => (y.a ?? -1) - (x.a ?? -1) || y.b - x.b);
+  state.districtRows = rows; state.indicatorsAt = { from, to, as_of: now.as_of }; districtBars();
 }
 function districtBars() {
   if (!state.districtRows) return;
@@ -191,6 +215,7 @@ function departmentBars() {
 }
 
 async function loadTrend() {
+  if (!state.token) return;
   for (const b of document.querySelectorAll("[data-trend]")) b.classList.toggle("on", b.dataset.trend === state.trendBucket);
   let tr, labels;
   if (state.trendBucket === "hour") {
@@ -209,16 +234,35 @@ function drawTrend() {
   lineChart($("#trend"), labels, [{ name: t("accepted"), colour: "#3fb6ff", values: tr.reported }, { name: t("registered"), colour: "#ffb300", values: tr.registered }, { name: t("closed"), colour: "#3ddc97", values: tr.closed }]);
 }
 
-// History replay: the open cases as they stood at the end of the chosen hour.
+// History replay: the open cases as they stood at the end of the chosen hour (now, for the
+// hour under way). Only hours that have begun are offered: the date stops at today, the hour
+// at the current one. The map, its legend and the department bars replay; the indicators,
+// the trend and the district bars stay live, and say so while a replay is on.
+function replayBounds() {
+  const today = cityDate(), hour = Number(new Date().toLocaleString("en-GB", { timeZone: state.tz, hour: "2-digit", hour12: false })) % 24;
+  $("#replay-date").max = today;
+  const date = $("#replay-date").value, slider = $("#replay-hour");
+  slider.max = date === today ? String(hour) : "23";
+  if (Number(slider.value) > Number(slider.max)) slider.value = slider.max;
+  return { today, hour };
+}
 async function replay() {
-  const date = $("#replay-date").value, h = String($("#replay-hour").value).padStart(2, "0");
+  const { today, hour } = replayBounds();
+  const date = $("#replay-date").value, hn = Number($("#replay-hour").value), h = String(hn).padStart(2, "0");
   $("#replay-out").textContent = `${h}:00`;
   if (!state.token || !date) return;
-  state.replay = `${date} ${h}:59`; $("#replay-live").classList.remove("on");
-  const snap = await api(`/api/v1/dashboard/snapshot?at=${encodeURIComponent(iso(date, h + ":59:59"))}`);
-  if (state.replay === `${date} ${h}:59`) { map.setCases(snap); legend(); }
+  if (date > today) { toast(t("replay_future"), true); $("#replay-date").value = today; return replay(); }
+  const current = date === today && hn === hour, label = current ? `${date} ${new Date().toLocaleTimeString("en-GB", { timeZone: state.tz, hour12: false }).slice(0, 5)}` : `${date} ${h}:59`;
+  state.replay = label; $("#replay-live").classList.remove("on"); document.body.classList.add("replaying"); setLive(state.liveOn);
+  const at = current ? new Date().toISOString() : iso(date, h + ":59:59");
+  let snap; try { snap = await api(`/api/v1/dashboard/snapshot?at=${encodeURIComponent(at)}`); } catch (e) { toast(e.message, true); return; }
+  if (state.replay === label) { map.setCases(snap); legend(); departmentBars(); }
 }
-async function backToLive() { state.replay = null; $("#replay-live").classList.add("on"); await loadCases(); }
+async function backToLive() {
+  state.replay = null; $("#replay-live").classList.add("on"); document.body.classList.remove("replaying"); setLive(state.liveOn);
+  if (state.live) { map.setCases(state.live); legend(); departmentBars(); }
+  await loadCases();
+}
 
 // Server-Sent Events over fetch (so the bearer token travels in a header, not the URL).
 let feedAbort = null, refreshTimer = null, lastSeq = null;
@@ -243,7 +287,12 @@ async function connectFeed() {
   if (!clean) setLive(false);
   if (feedAbort === ctl) setTimeout(() => { if (feedAbort === ctl) connectFeed(); }, clean ? 50 : 2000);
 }
-function setLive(on) { $("#live").classList.toggle("off", !on); $("#live b").textContent = t(on ? "live_on" : "live_off"); $("#live b").dataset.i18n = on ? "live_on" : "live_off"; }
+// The dot says what the screen shows: live (pushed), offline, or a replay (the map is not live then).
+function setLive(on) {
+  state.liveOn = on; const key = state.replay ? "replay_on" : on ? "live_on" : "live_off";
+  $("#live").classList.toggle("off", !on && !state.replay); $("#live").classList.toggle("replay", !!state.replay);
+  $("#live b").textContent = t(key); $("#live b").dataset.i18n = key;
+}
 
 function onEvent(block) {
   let event = "message", data = "";
@@ -267,10 +316,10 @@ function onEvent(block) {
   clearTimeout(refreshTimer); refreshTimer = setTimeout(loadIndicators, 1500);
   if (workbench) workbench.changed(msg.cases);
 }
-const STATUS_TEXT = { reported: ["待受理", "Reported"], registered: ["已立案待派遣", "Registered"], dispatched: ["已派遣待签收", "Dispatched"], disposing: ["处置中", "Being handled"],
-  reported_back: ["已反馈待核查", "Reported back"], closed: ["已结案", "Closed"], rejected: ["不予立案", "Rejected"], merged: ["已合并", "Merged"], suspended: ["已挂起", "Suspended"] };
-export const statusLabel = (s) => pick(STATUS_TEXT[s] || [s, s]);
-export const STATUS_LIST = Object.keys(STATUS_TEXT);
+// Statuses and actions are named by the product's one table (GET /api/v1/names), as the API names them.
+export const statusLabel = (s) => vocab("status", s);
+export const statusList = () => Object.keys((state.names && state.names.status) || {});
+export const actionName = (a) => vocab("action", a);
 
 async function login(ev) {
   ev.preventDefault();
@@ -308,7 +357,7 @@ function relang() {
   if (state.basemap) $("#city-name").textContent = pick([state.basemap.city.name, state.basemap.city.name_en]) + " ";
   document.title = t("title") + " · cityops";
   if (state.me) $("#who").textContent = `${state.me.name} · ${pick(state.me.role_label)}`;
-  buildToggles(); legend(); if (map) map.relabel(); districtBars(); departmentBars(); drawTrend(); setLive(!$("#live").classList.contains("off"));
+  buildToggles(); legend(); if (map) map.relabel(); districtBars(); departmentBars(); drawTrend(); setLive(state.liveOn);
   ticker(); $("#tip").hidden = true;  // a tooltip shown in the other language goes until the next hover
   if (workbench) workbench.relang();
 }
@@ -323,6 +372,7 @@ for (const b of document.querySelectorAll("[data-period]")) b.addEventListener("
 for (const b of document.querySelectorAll("[data-trend]")) b.addEventListener("click", () => { state.trendBucket = b.dataset.trend; loadTrend(); });
 $("#replay-hour").addEventListener("input", replay);
 $("#replay-date").addEventListener("change", () => { replay(); loadTrend(); });
+$("#replay-hour").addEventListener("focus", replayBounds);
 $("#replay-live").addEventListener("click", backToLive);
 // A click (not the end of a drag) on a case or a waterlogging point shows its panel.
 let downAt = null;
@@ -340,10 +390,14 @@ $("#map").addEventListener("click", (e) => {
   if (k >= 0) pointPanel(k, tip, caseHtml + "<hr>");  // a gauge case sits on its point: show both
 });
 window.addEventListener("resize", () => { districtBars(); departmentBars(); drawTrend(); });
+// Figures "now" age without any write (a case falls overdue when its due time passes): the
+// live cases and the indicators are read again every minute.
+setInterval(() => { if (state.ready && !state.replay) { loadCases(); loadIndicators(); } }, 60_000);
 
 // Hooks for tests and for the people tuning the wall screen.
 window.cityops = {
   get map() { return map; }, state, events: [], layerEvents: [], marks: {},
+  chart: (id) => optionOf(document.getElementById(id)),
   stress(n, seed = 1) {
     const [x0, y0, x1, y1] = state.basemap.bounds; const lon = new Float64Array(n), lat = new Float64Array(n);
     let s = seed >>> 0; const rnd = () => ((s = (s * 1664525 + 1013904223) >>> 0) / 4294967296);

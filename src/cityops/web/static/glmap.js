@@ -5,7 +5,7 @@
 // The same interface as the 2D-canvas CityMap (map.js), which stays the fallback.
 import * as maplibregl from "/static/vendor/maplibre-gl.mjs";
 import { pick } from "/static/i18n.js";
-import { MapBase, STATUS_COLOURS, OVERDUE_COLOUR, LEVEL_COLOURS, WARNING_COLOURS, latticeRasters, gridCanvas, patrolEdges, homeBounds } from "/static/map.js";
+import { MapBase, STATUS_COLOURS, OVERDUE_COLOUR, GAUGE_COLOURS, DETECTOR_COLOURS, WARNING_COLOURS, WATER_COLOUR, hatch, labelPx, latticeRasters, gridCanvas, patrolEdges, homeBounds } from "/static/map.js";
 
 // MapLibre's own styles (markers, canvas container), needed only on this path.
 if (!document.querySelector("link[href='/static/vendor/maplibre-gl.css']")) {
@@ -18,7 +18,8 @@ const point = (lon, lat, properties) => ({ type: "Feature", geometry: { type: "P
 const pairs = (flat) => { const out = []; for (let i = 0; i < flat.length; i += 2) out.push([flat[i], flat[i + 1]]); return out; };
 const byLevel = (colours) => ["match", ["get", "level"], ...colours.flatMap((c, k) => [k, c]), colours[0]];
 const STATUS_MATCH = ["match", ["get", "s"], ...Object.entries(STATUS_COLOURS).flat(), "#ffffff"];
-const zoomed = (lo, hi) => ["interpolate", ["linear"], ["zoom"], 9, lo, 15, hi];
+// Sizes grow with the screen like the labels (× 1 on a 1366 laptop, × ~2.3 on a 4K wall).
+const zoomed = (lo, hi) => { const k = labelPx() / 13; return ["interpolate", ["linear"], ["zoom"], 9, lo * k, 15, hi * k]; };
 
 export class GLMap extends MapBase {
   constructor(container) {
@@ -75,7 +76,7 @@ export class GLMap extends MapBase {
     this.layerIds.districts.push("districts-glow", "districts-line");
     const w = bm.waterlogging; this.water = { lon: Float64Array.from(w.lon), lat: Float64Array.from(w.lat), name: w.name, code: w.code || [] };
     this.add("waterlogging", { type: "geojson", data: fc(w.lon.map((x, i) => point(x, w.lat[i], {}))) },
-      [{ id: "waterlogging", type: "circle", paint: { "circle-color": "rgba(46,199,255,0.9)", "circle-radius": zoomed(1.5, 4) } }]);
+      [{ id: "waterlogging", type: "circle", paint: { "circle-color": WATER_COLOUR, "circle-radius": zoomed(1.5, 4) } }]);
     // Labels as HTML: no glyph server, and the browser's own CJK fonts.
     this.labels = bm.districts.map((d) => {
       const el = document.createElement("div"); el.className = "maplabel"; el.dataset.names = JSON.stringify([d.name, d.name_en]);
@@ -106,16 +107,32 @@ export class GLMap extends MapBase {
     const data = fc(cols.lon.map((x, i) => point(x, cols.lat[i], { level: cols.level[i] })));
     this.sensors.set(name, cols);
     this.set(name, data, () => this.add(name, { type: "geojson", data }, [{ id: name, type: "circle",
-      paint: { "circle-color": byLevel(LEVEL_COLOURS), "circle-radius": zoomed(name === "detectors" ? 2.5 : 3, 6), "circle-stroke-width": name === "detectors" ? 2 : 1, "circle-stroke-color": "rgba(5,11,24,0.9)" } }]));
+      paint: { "circle-color": byLevel(name === "detectors" ? DETECTOR_COLOURS : GAUGE_COLOURS), "circle-radius": zoomed(name === "detectors" ? 2.5 : 3, 6), "circle-stroke-width": name === "detectors" ? 2 : 1, "circle-stroke-color": "rgba(5,11,24,0.9)" } }]));
   }
-  // Warning areas, filled in their level's colour.
+  // Warnings: each warned district once, hatched in its level's colour; a warning for one
+  // point is a triangle there (an icon drawn in the page: no sprite server).
   setAreas(name, cols) {
-    const data = fc(cols.rings.map((rings, k) => ({ type: "Feature", properties: { colour: WARNING_COLOURS[cols.level[k]] || "#ff9f1a" },
-      geometry: { type: "MultiPolygon", coordinates: rings.map((r) => [pairs(r)]) } })));
+    for (const [lv, colour] of Object.entries(WARNING_COLOURS)) {
+      if (this.map.hasImage("hatch-" + lv)) continue;
+      const h = hatch(colour, 12), g = h.getContext("2d");
+      this.map.addImage("hatch-" + lv, g.getImageData(0, 0, h.width, h.height));
+      const r = 18, tri = document.createElement("canvas"); tri.width = tri.height = 2 * r; const c = tri.getContext("2d");
+      c.beginPath(); c.moveTo(r, 2); c.lineTo(2 * r - 2, 2 * r - 4); c.lineTo(2, 2 * r - 4); c.closePath();
+      c.fillStyle = colour; c.fill(); c.lineWidth = 2.5; c.strokeStyle = "#ffffff"; c.stroke();
+      this.map.addImage("warn-" + lv, c.getImageData(0, 0, 2 * r, 2 * r), { pixelRatio: 2 });
+    }
+    const data = fc([
+      ...(cols.areas || []).map((a) => ({ type: "Feature", properties: { level: a.level, colour: WARNING_COLOURS[a.level] || WARNING_COLOURS.red },
+        geometry: { type: "MultiPolygon", coordinates: a.rings.map((r) => [pairs(r)]) } })),
+      ...(cols.lon || []).flatMap((lon, k) => lon === null ? [] : [point(lon, cols.lat[k], { level: cols.level[k] })]),
+    ]);
     this.areas.set(name, cols);
+    const polygons = ["has", "colour"], points = ["!", ["has", "colour"]];  // areas carry their colour
     this.set(name, data, () => this.add(name, { type: "geojson", data }, [
-      { id: name + "-fill", type: "fill", paint: { "fill-color": ["get", "colour"], "fill-opacity": 0.22 } },
-      { id: name + "-line", type: "line", paint: { "line-color": ["get", "colour"], "line-width": 2 } }]));
+      { id: name + "-fill", type: "fill", filter: polygons, paint: { "fill-color": ["get", "colour"], "fill-opacity": 0.12 } },
+      { id: name + "-hatch", type: "fill", filter: polygons, paint: { "fill-pattern": ["concat", "hatch-", ["get", "level"]], "fill-opacity": 0.85 } },
+      { id: name + "-line", type: "line", filter: polygons, paint: { "line-color": ["get", "colour"], "line-width": 3 } },
+      { id: name + "-points", type: "symbol", filter: points, layout: { "icon-image": ["concat", "warn-", ["get", "level"]], "icon-allow-overlap": true, "icon-ignore-placement": true } }]));
   }
   // Many objects of one colour (vehicles, the 100,000-object test): MapLibre clusters them in its worker.
   setPoints(name, lon, lat, colour) {

@@ -9,10 +9,14 @@ export const TEXT = {
   kpi_title: ["运行指标", "Indicators"], today: ["今日", "Today"], week: ["近7日", "7 days"], month: ["近30日", "30 days"],
   accepted: ["受理", "Accepted"], registered: ["立案", "Registered"], closed: ["结案", "Closed"],
   close_rate: ["结案率", "Close rate"], on_time_close_rate: ["按期结案率", "On-time close rate"], rework_rate: ["返工率", "Rework rate"],
-  overdue_pending: ["超期待处置", "Overdue, pending"], open_now: ["在办案件", "Open cases"],
+  overdue_pending: ["超期待处置 · 当前", "Overdue now"], open_now: ["在办案件 · 当前", "Open now"],
   trend: ["受理 · 立案 · 结案趋势", "Accepted · registered · closed"], by_hour: ["按小时", "Hourly"], by_day: ["按日", "Daily"],
-  by_district: ["各区 · 结案率 / 超期", "Districts · close rate / overdue"], by_department: ["处置部门 · 在办 / 超期", "Departments · open / overdue"],
-  replay: ["历史回放", "Replay"], realtime: ["实时", "Live"], replaying: ["回放", "Replay at"],
+  by_district: ["各区 · 结案率 / 当前超期", "Districts · close rate / overdue now"], by_department: ["处置部门 · 在办 / 超期", "Departments · open / overdue"],
+  replay: ["历史回放", "Replay"], realtime: ["实时", "Live"], replaying: ["回放", "Replay at"], replay_on: ["回放中", "Replaying"],
+  not_replayed: ["实时 · 不随回放", "live · not replayed"], replayed: ["随回放", "replayed"],
+  replay_note: ["回放：地图、图例、部门柱状图为所选时刻；指标、趋势、各区为实时", "Replay: map, legend and department bars show the chosen hour; indicators, trend and districts stay live"],
+  replay_future: ["不能回放尚未到来的时刻", "An hour that has not come cannot be replayed"],
+  not_on_map: ["未定位(不在图上)", "No location (not on map)"], no_district: ["未分区", "No district"],
   login_hint: ["登录后显示实时案件与指标", "Log in to see live cases and indicators"],
   l_districts: ["行政区", "Districts"], l_grids: ["单元网格", "Unit grids"], l_patrols: ["巡查网格", "Patrol grids"],
   l_waterlogging: ["易渍水点", "Waterlogging points"], l_roads: ["道路", "Roads"], l_cases: ["在办案件", "Open cases"], l_overdue: ["超期案件", "Overdue"],
@@ -58,6 +62,14 @@ export function t(key, vars) {
 // Text into HTML: every name and reason a page writes with innerHTML goes through this.
 export const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
 export const pick = (pair) => Array.isArray(pair) ? pair[lang === "zh" ? 0 : 1] : pair;
+// A time (ISO string or Date) in the city's zone, in the page's language: 2026/12/7 09:30 or 7 Dec 2026, 09:30.
+export function fmtTime(value, tz, seconds = false) {
+  if (value === null || value === undefined || value === "") return "";
+  const d = value instanceof Date ? value : new Date(value);
+  const opts = { timeZone: tz, hour12: false, year: "numeric", month: lang === "zh" ? "2-digit" : "short", day: "numeric", hour: "2-digit", minute: "2-digit" };
+  if (seconds) opts.second = "2-digit";
+  return d.toLocaleString(lang === "zh" ? "zh-CN" : "en-GB", opts);
+}
 export function applyText(root = document) {
   for (const el of root.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
 }

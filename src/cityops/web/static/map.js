@@ -9,9 +9,25 @@ export const STATUS_COLOURS = {
   reported_back: "#3ddc97", suspended: "#9aa5b1", closed: "#607d8b", rejected: "#455a64", merged: "#455a64",
 };
 export const OVERDUE_COLOUR = "#ff4d4f";
-// Sensor levels (0 no reading, 1 normal, 2 yellow/slow, 3 red/jammed) and CAP warning levels.
-export const LEVEL_COLOURS = ["#7a8aa0", "#3ddc97", "#ffd54f", "#ff4d4f"];
-export const WARNING_COLOURS = { red: "#ff4d4f", orange: "#ff9f1a", yellow: "#ffd54f", blue: "#5a78ff" };
+export const WATER_COLOUR = "#2ec7ff";
+// Every layer has colours of its own, so a legend swatch names one thing: gauges (0 no
+// reading, 1 below yellow, 2 at yellow, 3 at red) and detectors (0, free, slow, jammed) by
+// level, CAP warnings in their own saturated colours (a red warning is pure red, drawn solid).
+export const GAUGE_COLOURS = ["#6b7b90", "#26c6da", "#e6ee9c", "#d81b60"];
+export const DETECTOR_COLOURS = ["#55606e", "#9be15d", "#ffb74d", "#a1001a"];
+export const LEVEL_COLOURS = GAUGE_COLOURS;  // the point panel's depth colour
+export const WARNING_COLOURS = { red: "#ff0000", orange: "#ff7f00", yellow: "#ffe600", blue: "#1e5bff" };
+const SENSOR_COLOURS = { gauges: GAUGE_COLOURS, detectors: DETECTOR_COLOURS };
+// Labels on the map scale with the page's root font size (13 px on a 1366 screen, up to 30 px on 4K).
+export const labelPx = () => Math.round(parseFloat(getComputedStyle(document.documentElement).fontSize) || 13);
+// A diagonal hatch in a warning's colour: a warned district stays recognisably red (orange …)
+// over the dark map instead of a dim tint, and never turns into a solid block.
+export function hatch(colour, size = 12) {
+  const cv = document.createElement("canvas"); cv.width = cv.height = size; const g = cv.getContext("2d");
+  g.strokeStyle = colour; g.lineWidth = 2.5; g.beginPath();
+  for (const o of [-size, 0, size]) { g.moveTo(o, size); g.lineTo(o + size, 0); }
+  g.stroke(); return cv;
+}
 
 export function b64(s) {
   if (Uint8Array.fromBase64) return Uint8Array.fromBase64(s).buffer;  // native where the browser has it
@@ -201,15 +217,19 @@ export class CityMap extends MapBase {
     this.sensors.set(name, { lon: Float64Array.from(cols.lon), lat: Float64Array.from(cols.lat), level: Uint8Array.from(cols.level), n: cols.lon.length });
     this.draw();
   }
-  // Warning areas: one Path2D per warning in world units, filled in its level's colour.
+  // Warnings: each warned district once (cols.areas, at its most severe level) as a Path2D in
+  // world units, hatched in its level's colour; a warning for one point is a marker there.
   setAreas(name, cols) {
     const kx = this.kx, list = [];
-    cols.rings.forEach((rings, k) => {
+    for (const a of cols.areas || []) {
       const p = new Path2D();
-      for (const r of rings) { p.moveTo(r[0] * kx, -r[1]); for (let i = 2; i < r.length; i += 2) p.lineTo(r[i] * kx, -r[i + 1]); p.closePath(); }
-      list.push({ path: p, colour: WARNING_COLOURS[cols.level[k]] || "#ff9f1a" });
-    });
-    this.areas.set(name, list); this.draw();
+      for (const r of a.rings) { p.moveTo(r[0] * kx, -r[1]); for (let i = 2; i < r.length; i += 2) p.lineTo(r[i] * kx, -r[i + 1]); p.closePath(); }
+      const colour = WARNING_COLOURS[a.level] || WARNING_COLOURS.red;
+      list.push({ path: p, colour, pattern: this.ctx.createPattern(hatch(colour, 12 * this.dpr), "repeat") });
+    }
+    const marks = [];
+    (cols.lon || []).forEach((lon, k) => { if (lon !== null) marks.push({ lon, lat: cols.lat[k], colour: WARNING_COLOURS[cols.level[k]] || WARNING_COLOURS.red }); });
+    this.areas.set(name, { list, marks }); this.draw();
   }
 
   draw() { if (this.pending) return; this.pending = true; requestAnimationFrame((ts) => { this.pending = false; this.render(ts); }); }
@@ -235,12 +255,13 @@ export class CityMap extends MapBase {
     }
     c.setTransform(1, 0, 0, 1, 0, 0);
     if (this.visible.waterlogging) {
-      c.fillStyle = "rgba(46,199,255,0.9)"; c.beginPath(); const r = Math.max(1.5, Math.min(4, s / 2000)) * dpr;
+      c.fillStyle = WATER_COLOUR; c.beginPath(); const r = Math.max(1.5, Math.min(4, s / 2000)) * dpr;
       for (let i = 0; i < this.water.lon.length; i++) { const x = this.sx(this.water.lon[i]), y = this.sy(this.water.lat[i]); c.moveTo(x + r, y); c.arc(x, y, r, 0, 6.2832); }
       c.fill();
     }
     if (this.visible.districts) {
-      c.font = `${Math.round(13 * dpr)}px ${getComputedStyle(document.body).fontFamily}`; c.textAlign = "center"; c.textBaseline = "middle";
+      this.labelFont = labelPx();  // CSS px (tests read it)
+      c.font = `${Math.round(this.labelFont * dpr)}px ${getComputedStyle(document.body).fontFamily}`; c.textAlign = "center"; c.textBaseline = "middle";
       for (const d of this.labels) {
         const x = this.sx(d.label[0]), y = this.sy(d.label[1]); const text = pick([d.name, d.name_en]);
         c.lineWidth = 3 * dpr; c.strokeStyle = "rgba(5,11,24,0.9)"; c.strokeText(text, x, y); c.fillStyle = "#dcecff"; c.fillText(text, x, y);
@@ -260,6 +281,7 @@ export class CityMap extends MapBase {
 
   render(ts) {
     const t0 = performance.now();
+    this.ui = labelPx() / 13;  // markers grow with the screen like the labels (1 on a laptop, ~2.3 on 4K)
     const ctx = this.ctx, w = this.canvas.width, h = this.canvas.height;
     const key = `${this.s}|${this.tx}|${this.ty}|${w}|${h}|${JSON.stringify(this.visible)}|${document.documentElement.lang}`;
     ctx.setTransform(1, 0, 0, 1, 0, 0); ctx.clearRect(0, 0, w, h);
@@ -274,6 +296,7 @@ export class CityMap extends MapBase {
     this.renderPixels(ctx, w, h);
     this.renderSensors(ctx);
     this.renderCases(ctx);
+    this.renderWarnedPoints(ctx);
     if (this.highlight) {
       const x = this.sx(this.highlight[0]), y = this.sy(this.highlight[1]), d = this.dpr;
       ctx.strokeStyle = "#ffd54f"; ctx.fillStyle = "#ffd54f"; ctx.lineWidth = 2.5 * d;
@@ -302,31 +325,49 @@ export class CityMap extends MapBase {
 
   renderAreas(ctx) {
     const d = this.dpr;
-    for (const [name, list] of this.areas) {
+    for (const [name, { list }] of this.areas) {
       if (!this.visible[name]) continue;
-      ctx.setTransform(this.s, 0, 0, this.s, this.tx, this.ty); ctx.lineWidth = 2 * d / this.s;
-      for (const a of list) { ctx.globalAlpha = 0.22; ctx.fillStyle = a.colour; ctx.fill(a.path, "evenodd"); ctx.globalAlpha = 1; ctx.strokeStyle = a.colour; ctx.stroke(a.path); }
+      for (const a of list) {
+        ctx.setTransform(this.s, 0, 0, this.s, this.tx, this.ty);
+        ctx.save(); ctx.clip(a.path, "evenodd"); ctx.setTransform(1, 0, 0, 1, 0, 0);
+        ctx.globalAlpha = 0.12; ctx.fillStyle = a.colour; ctx.fillRect(0, 0, this.canvas.width, this.canvas.height);
+        ctx.globalAlpha = 0.85; ctx.fillStyle = a.pattern; ctx.fillRect(0, 0, this.canvas.width, this.canvas.height); ctx.restore();
+        ctx.globalAlpha = 1; ctx.setTransform(this.s, 0, 0, this.s, this.tx, this.ty); ctx.lineWidth = 3 * d / this.s; ctx.strokeStyle = a.colour; ctx.stroke(a.path);
+      }
       ctx.setTransform(1, 0, 0, 1, 0, 0);
     }
   }
 
+  // Warned points: a solid triangle in the level's colour with a white rim, above everything.
+  renderWarnedPoints(ctx) {
+    const d = this.dpr * this.ui, r = 9 * d;
+    for (const [name, { marks }] of this.areas) {
+      if (!this.visible[name]) continue;
+      for (const m of marks) {
+        const x = this.sx(m.lon), y = this.sy(m.lat);
+        ctx.beginPath(); ctx.moveTo(x, y - r); ctx.lineTo(x + r * 0.95, y + r * 0.7); ctx.lineTo(x - r * 0.95, y + r * 0.7); ctx.closePath();
+        ctx.fillStyle = m.colour; ctx.fill(); ctx.lineWidth = 1.5 * d; ctx.strokeStyle = "#ffffff"; ctx.stroke();
+      }
+    }
+  }
+
   renderSensors(ctx) {
-    const d = this.dpr, r = Math.max(2.5, Math.min(5, this.s / 1800)) * d;
+    const d = this.dpr * this.ui, r = Math.max(2.5, Math.min(5, this.s / 1800)) * d;
     for (const [name, S] of this.sensors) {
       if (!this.visible[name]) continue;
-      const paths = LEVEL_COLOURS.map(() => new Path2D()), sq = name === "detectors";
+      const colours = SENSOR_COLOURS[name] || GAUGE_COLOURS, paths = colours.map(() => new Path2D()), sq = name === "detectors";
       for (let i = 0; i < S.n; i++) {
         const x = this.sx(S.lon[i]), y = this.sy(S.lat[i]); const p = paths[S.level[i]] || paths[0];
         if (sq) p.rect(x - r, y - r, 2 * r, 2 * r); else { p.moveTo(x + r, y); p.arc(x, y, r, 0, 6.2832); }
       }
       ctx.lineWidth = 1 * d; ctx.strokeStyle = "rgba(5,11,24,0.9)";
-      paths.forEach((p, k) => { ctx.fillStyle = LEVEL_COLOURS[k]; ctx.fill(p); ctx.stroke(p); });
+      paths.forEach((p, k) => { ctx.fillStyle = colours[k]; ctx.fill(p); ctx.stroke(p); });
     }
   }
 
   renderCases(ctx) {
     const C = this.cases; if (!C || !C.n) return;
-    const dpr = this.dpr, r = Math.max(2.5, Math.min(6, this.s / 1500)) * dpr;
+    const dpr = this.dpr * this.ui, r = Math.max(2.5, Math.min(6, this.s / 1500)) * dpr;
     const byColour = new Map(); const over = new Path2D();
     for (let i = 0; i < C.n; i++) {
       if (!this.filter(C, i)) continue;

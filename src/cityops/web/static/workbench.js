@@ -1,6 +1,6 @@
 // The workbench (工作台): role-aware queues, search and filters, paging, CSV, case detail and
 // every workflow action, all through the case API (department scope is the API's own).
-import { t, pick, applyText, esc } from "/static/i18n.js";
+import { t, pick, applyText, esc, fmtTime } from "/static/i18n.js";
 import { CityMap } from "/static/map.js";
 
 const $ = (s) => document.querySelector(s);
@@ -16,17 +16,17 @@ const ROLE_QUEUES = {
 };
 const REPORTERS = new Set(["collector", "acceptor", "supervisor", "admin"]);
 // Photo stages (cityops.field.attachments.STAGES); any role that may see a case may attach one.
-const STAGES = { before: ["处置前", "before"], after: ["处置后", "after"], verify: ["核查", "verification"], evidence: ["取证", "evidence"] };
+const STAGES = { before: ["处置前", "Before"], after: ["处置后", "After"], verify: ["核查", "Verification"], evidence: ["取证", "Evidence"] };
 // What each action asks for (docs/workflow.md).
 const FIELDS = {
   register: ["matter_code"], reject: ["reason!"], merge: ["target!", "reason"], dispatch: ["department!", "reason"], accept: [], return: ["reason!"],
   report_back: ["reason"], verify: ["passed", "reason"], request_extension: ["amount!", "unit!", "reason!"], approve_extension: ["reason"],
   deny_extension: ["reason!"], suspend: ["reason!"], resume: [], escalate: ["reason"], comment: ["reason!"],
 };
-const ACTION_TEXT = { register: ["立案", "Register"], reject: ["不予立案", "Reject"], merge: ["合并", "Merge"], dispatch: ["派遣", "Dispatch"], accept: ["签收", "Accept"],
-  return: ["退回", "Return"], report_back: ["处理反馈", "Report back"], verify: ["核查", "Verify"], request_extension: ["申请延期", "Request extension"],
-  approve_extension: ["批准延期", "Approve extension"], deny_extension: ["驳回延期", "Deny extension"], suspend: ["挂起", "Suspend"], resume: ["恢复", "Resume"],
-  escalate: ["督办", "Escalate"], comment: ["备注", "Comment"] };
+// Action names: the product's one table (GET /api/v1/names), through app.js (loaded long
+// before anyone opens a case; imported lazily as app.js imports this module).
+let app = null; import("/static/app.js").then((m) => { app = m; });
+const actionName = (a) => (app ? app.actionName(a) : a);
 const COLUMNS = [["id", "c_id", "id"], ["status", "c_status"], ["matter", "c_matter"], ["district", "c_district"], ["department", "c_department"],
   ["reported_at", "c_reported", "reported_at"], ["due_at", "c_due", "due_at"], ["source", "c_source"]];
 const PAGE = 50;
@@ -42,10 +42,15 @@ export class Workbench {
   fill(sel, items, blank = true) { sel.innerHTML = (blank ? `<option value="">${esc(t("all"))}</option>` : "") + items.map(([v, l]) => `<option value="${esc(v)}">${esc(l)}</option>`).join(""); }
   fillFilters() {
     const f = $("#filters"), S = this.state;
-    import("/static/app.js").then(({ STATUS_LIST, statusLabel }) => this.fill(f.status, STATUS_LIST.map((s) => [s, statusLabel(s)])));
+    import("/static/app.js").then(({ statusList, statusLabel }) => this.fill(f.status, statusList().map((s) => [s, statusLabel(s)])));
     this.fill(f.district, S.districts.map((d) => [d.code, pick([d.name, d.name_en])]));
     const depts = this.role === "department" ? S.departments.filter((d) => d.code === S.me.department) : S.departments;
     this.fill(f.department, depts.map((d) => [d.code, pick([d.name, d.name_en])]));
+    // Channels: exactly those the cases you may see came in by, with their counts (GET /api/v1/channels).
+    const keep = f.source.value;
+    this.api("/api/v1/channels").then((r) => {
+      this.fill(f.source, r.channels.map((c) => [c.code, `${pick(c.label)} (${c.count})`])); f.source.value = keep;
+    }).catch(() => {});
     $("#matters").innerHTML = [...S.matters.values()].filter((m) => m.kind === "matter").map((m) => `<option value="${esc(m.code)}">${esc(pick([m.name, m.name_en]))}</option>`).join("");
   }
   bind() {
@@ -82,7 +87,7 @@ export class Workbench {
   params() {
     const f = new FormData($("#filters")), p = new URLSearchParams(), Q = QUEUES[this.queue];
     for (const [k, v] of Object.entries(Q)) if (k !== "pending") p.set(k, v);
-    for (const k of ["q", "status", "matter", "district", "department"]) { const v = String(f.get(k) || "").trim(); if (v) p.set(k, v); }
+    for (const k of ["q", "status", "matter", "district", "department", "source"]) { const v = String(f.get(k) || "").trim(); if (v) p.set(k, v); }
     const zone = this.state.offset || "+08:00";  // the city's UTC offset, from its time zone
     if (f.get("from")) p.set("from", f.get("from") + "T00:00:00" + zone);
     if (f.get("to")) p.set("to", f.get("to") + "T23:59:59" + zone);
@@ -97,9 +102,7 @@ export class Workbench {
     const tq = $("#triage"); if (tq) tq.hidden = true;
     try {
       const r = await this.api("/api/v1/cases?" + this.params());
-      const src = new FormData($("#filters")).get("source");
-      // The case API has no source filter: it narrows the page on screen (docs/dashboard.md).
-      this.rows = r.cases.filter((c) => (!src || c.source === src) && (!QUEUES[this.queue].pending || c.pending_extension));
+      this.rows = r.cases.filter((c) => !QUEUES[this.queue].pending || c.pending_extension);
       this.total = r.total; this.renderRows();
     } catch (e) { this.toast(e.message, true); }
   }
@@ -110,7 +113,8 @@ export class Workbench {
       case "matter": return `${c.matter_code} ${matterName(c.matter_code)}`;
       case "district": return districtName(c.district);
       case "department": return departmentName(c.department);
-      case "reported_at": case "due_at": return c[k] ? new Date(c[k]).toLocaleString("zh-CN", { timeZone: S.tz, hour12: false }) : "";
+      case "reported_at": case "due_at": return fmtTime(c[k], S.tz);
+      case "source": return pick([c.source_name, c.source_name_en]) || c.source;
       default: return c[k] ?? "";
     }
   }
@@ -151,18 +155,18 @@ export class Workbench {
         ${row("c_desc", esc(c.description))}${c.address ? row("c_address", esc(c.address)) : ""}
         ${row("c_district", esc(m.districtName(c.district)))}${row("c_grid", esc(c.grid))}
         ${row("c_department", esc(m.departmentName(c.department)) || "—")}${row("c_due", esc(this.cell(c, "due_at")) || "—")}
-        ${row("c_source", esc(c.source))}${row("c_reports", esc(c.report_count))}
+        ${row("c_source", esc(this.cell(c, "source")))}${row("c_reports", esc(c.report_count))}
         ${c.pending_extension ? row("c_pending_ext", esc(c.pending_extension)) : ""}
         ${suggested.length ? row("c_suggested", suggested.map((d) => esc(pick([d.name, d.name_en]))).join(" → ")) : ""}</dl>
         ${texts("summary", s)}${texts("reply_draft", reply)}
-        <div class="actions">${c.allowed_actions.filter((a) => a !== "comment" || true).map((a) => `<button data-action="${esc(a)}">${esc(pick(ACTION_TEXT[a] || [a, a]))}</button>`).join("")}</div>
+        <div class="actions">${c.allowed_actions.filter((a) => a !== "comment" || true).map((a) => `<button data-action="${esc(a)}">${esc(actionName(a))}</button>`).join("")}</div>
         <section id="photos" class="photos"><h3>${esc(t("photos"))}</h3><div class="thumbs" id="thumbs"></div>
           <form id="photo-form" class="photo-form"><label><span>${esc(t("photo_stage"))}</span><select name="stage">${Object.entries(STAGES).map(([k, l]) =>
             `<option value="${k}" ${k === this.defaultStage(c) ? "selected" : ""}>${esc(pick(l))}</option>`).join("")}</select></label>
           <label><span>${esc(t("add_photo"))}</span><input type="file" name="file" id="photo-file" accept="image/jpeg,image/png,image/*"></label></form></section>
         <canvas id="minimap" aria-label="case location"></canvas>
         <h3>${esc(t("history"))} <span class="chain ${v.intact ? "ok" : "bad"}" id="chain">${esc(t(v.intact ? "chain_ok" : "chain_bad"))}</span></h3>
-        <ol class="hist">${h.entries.map((e) => `<li><b>${esc(new Date(e.at).toLocaleString("zh-CN", { timeZone: this.state.tz, hour12: false }))}</b> ${esc(pick(e.action_label))} · ${esc(e.actor)} (${esc(e.role)}) ${e.from ? esc(e.from) + " → " : ""}${esc(e.to)} ${e.reason ? "· " + esc(e.reason) : ""}</li>`).join("")}</ol>`;
+        <ol class="hist">${h.entries.map((e) => `<li><b>${esc(fmtTime(e.at, this.state.tz))}</b> ${esc(pick(e.action_label))} · ${esc(m.vocab("actor", e.actor))} (${esc(pick(e.role_label))}) ${e.from_label ? esc(pick(e.from_label)) + " → " : ""}${esc(pick(e.to_label))} ${e.reason ? "· " + esc(e.reason) : ""}</li>`).join("")}</ol>`;
       for (const b of box.querySelectorAll("[data-action]")) b.onclick = () => this.act(b.dataset.action);
       $("#photo-file").onchange = () => this.upload(id);
       this.loadPhotos(id);
@@ -186,7 +190,7 @@ export class Workbench {
       if (!list.length) { box.innerHTML = `<p class="muted">${esc(t("no_photos"))}</p>`; return; }
       box.innerHTML = list.map((a) => `<figure class="thumb${a.flagged ? " flagged" : ""}" data-att="${esc(a.id)}">
         <button type="button" class="thumb-open" title="${esc(t("open_photo"))}"><img alt="${esc(pick(a.stage_label))}"></button>
-        <figcaption><b>${esc(pick(a.stage_label))}</b> · ${esc(a.uploaded_by)}${a.taken_at ? " · " + esc(new Date(a.taken_at).toLocaleString("zh-CN", { timeZone: this.state.tz, hour12: false })) : ""}
+        <figcaption><b>${esc(pick(a.stage_label))}</b> · ${esc(a.uploaded_by)}${a.taken_at ? " · " + esc(fmtTime(a.taken_at, this.state.tz)) : ""}
         ${a.distance_m !== null ? ` · ${esc(t("photo_distance", { m: a.distance_m }))}` : ""}
         ${a.flags.map((f) => `<span class="chain bad" title="${esc(f.code)}">${esc(pick([f.message_zh, f.message]))}</span>`).join("")}</figcaption></figure>`).join("");
       for (const a of list) {
@@ -226,7 +230,7 @@ export class Workbench {
       const { matterName } = this.names || (await import("/static/app.js"));
       const pct = (x) => x === null || x === undefined ? "—" : Math.round(x * 100) + "%";
       box.innerHTML = `<p class="muted">${esc(t("triage_head", { n: r.total, th: pct(r.threshold) }))}</p>` + (r.items.length ? r.items.map((it) => `
-        <form class="triage-item" data-item="${esc(it.id)}"><p><b>#${esc(it.id)}</b> ${esc(it.source)} · ${esc(new Date(it.created_at * 1000).toLocaleString("zh-CN", { timeZone: this.state.tz, hour12: false }))}
+        <form class="triage-item" data-item="${esc(it.id)}"><p><b>#${esc(it.id)}</b> ${esc((this.names || {}).vocab ? this.names.vocab("source", String(it.source).split(":")[0]) : it.source)} · ${esc(fmtTime(new Date(it.created_at * 1000), this.state.tz))}
           ${it.address ? " · " + esc(it.address) : ""}</p><blockquote>${esc(it.text)}</blockquote>
           <div class="sugg">${it.top_k.map(([code, conf]) => `<button type="button" data-code="${esc(code)}">${esc(code)} ${esc(matterName(code))} <small>${pct(conf)}</small></button>`).join("")}</div>
           <label><span>${esc(t("matter_code"))}</span><input name="matter_code" list="matters" required value="${esc(it.suggested || "")}"></label>
@@ -274,9 +278,9 @@ export class Workbench {
     const id = this.selected, fields = FIELDS[action] || ["reason"];
     const go = async (body) => {
       await this.api(`/api/v1/cases/${id}/actions/${action}`, { method: "POST", body });
-      this.toast(`#${id} ${pick(ACTION_TEXT[action] || [action, action])} · ${t("done")}`); this.load(); this.open(id); this.refreshDashboard();
+      this.toast(`#${id} ${actionName(action)} · ${t("done")}`); this.load(); this.open(id); this.refreshDashboard();
     };
-    if (!fields.length) go({}).catch((e) => this.toast(e.message, true)); else this.dialog(pick(ACTION_TEXT[action] || [action, action]) + ` · #${id}`, fields, go);
+    if (!fields.length) go({}).catch((e) => this.toast(e.message, true)); else this.dialog(actionName(action) + ` · #${id}`, fields, go);
   }
   newCase() {
     this.dialog(t("new_case"), ["matter_code!", "description!", "lon!", "lat!"], async (body) => {
