@@ -13,6 +13,7 @@ from cityops.cases.models import Role
 from cityops.core import utcnow
 from cityops.errors import CityopsError
 from cityops.sensing.ingest import ARROW, NDJSON, ingest, parse_arrow, parse_ndjson
+from cityops.sensing.mqtt import publish_detections
 
 router = feature_router("/api/v1", "sensing")
 
@@ -46,7 +47,5 @@ async def post_observations(request: Request, platform: PlatformDep, actor: Acto
         )
     # Sorted here, beside the parse: the write process (one for every write) gets ordered columns.
     result = await platform.awrite(ingest, cols.sorted(), rejects, now)
-    publish = getattr(request.app.state, "publish_detections", None)
-    if publish is not None and result.detections:
-        publish(result.detections)
+    publish_detections(request.app.state, result.detections)
     return JSON(result.to_dict())

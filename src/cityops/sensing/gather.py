@@ -1,0 +1,105 @@
+"""Single readings (a SensorThings `POST …/Observations` each) gathered into one ingest.
+
+Most gateways post one Observation at a time. Each on its own would run the whole ingest
+(datastream table, duplicate check, segment merge, detectors) once per reading; gathered,
+the readings that arrive while one write is in flight go to the write process together as
+one `ingest_each`, which stores and checks them as one batch, in the group commit every
+write shares. Each caller is still answered only after that COMMIT, with its own reading's
+outcome: stored, duplicate or an unknown datastream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from cityops.detect.columns import Columns, Detection, Groups
+from cityops.sensing.ingest import Rejects, ingest
+from cityops.sensing.store import _already_stored, _stored_in_ranges, datastream_meta
+
+if TYPE_CHECKING:
+    from cityops.core import Platform
+
+STORED, DUPLICATE, UNKNOWN = "stored", "duplicate", "unknown_datastream"
+MAX_GATHER = 4096  # readings in one ingest
+
+
+@dataclass(frozen=True)
+class Gathered:
+    outcomes: list[str]  # per reading, in the order given
+    detections: list[Detection]
+
+
+def ingest_each(repo: Any, platform: Platform, ds: list[int], t: list[int], r: list[float], now: datetime
+                ) -> Gathered:
+    """Write op: store these readings as one batch (detectors and cases as `ingest`) and say
+    what became of each: the first of equal keys wins, in the order given."""
+    cols = Columns(np.array(ds, np.int64), np.array(t, np.int64), np.array(r, np.float64), False)
+    known = datastream_meta(repo.conn).known(cols.datastream)
+    outcome = np.where(known, STORED, UNKNOWN).astype(object)
+    order = np.lexsort((np.arange(len(ds)), cols.t, cols.datastream))  # stable: the first given wins
+    d_sorted, t_sorted = cols.datastream[order], cols.t[order]
+    repeat = np.r_[False, (d_sorted[1:] == d_sorted[:-1]) & (t_sorted[1:] == t_sorted[:-1])]
+    outcome[order[repeat & known[order]]] = DUPLICATE
+    fresh = np.flatnonzero(outcome == STORED)
+    if len(fresh):  # keys stored before: found in the segments that reach into their times
+        mine = cols.take(outcome == STORED)
+        sorted_mine = mine.sorted()
+        g = Groups.of(sorted_mine)
+        stored = _stored_in_ranges(repo.conn, g.ids, sorted_mine.t[g.starts], sorted_mine.t[g.ends - 1])
+        if len(stored):
+            outcome[fresh[_already_stored(mine, stored)]] = DUPLICATE
+    result = ingest(repo, platform, cols.take(known), Rejects(), now)
+    return Gathered(outcome.tolist(), result.detections)
+
+
+class Gatherer:
+    """One per server (event loop): readings wait for the write in flight, then go together."""
+
+    def __init__(self, platform: Platform, publish: Callable[[Sequence[Detection]], None] | None) -> None:
+        self.platform = platform
+        self.publish = publish
+        self.pending: list[tuple[int, int, float, asyncio.Future[str]]] = []
+        self.flusher: asyncio.Task[None] | None = None
+
+    async def add(self, datastream: int, t: int, result: float) -> str:
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[str] = loop.create_future()
+        self.pending.append((datastream, t, result, fut))
+        if self.flusher is None:
+            self.flusher = loop.create_task(self._flush())
+        return await fut
+
+    async def _flush(self) -> None:
+        from cityops.core import utcnow
+
+        batch: list[tuple[int, int, float, asyncio.Future[str]]] = []
+        try:
+            while self.pending:
+                batch, self.pending = self.pending[:MAX_GATHER], self.pending[MAX_GATHER:]
+                try:
+                    done = await self.platform.awrite(ingest_each, [b[0] for b in batch], [b[1] for b in batch],
+                                                      [b[2] for b in batch], utcnow())
+                except Exception as exc:  # noqa: BLE001 - every caller of the batch is told
+                    for *_, fut in batch:
+                        if not fut.done():
+                            fut.set_exception(exc)
+                    continue
+                for (*_, fut), outcome in zip(batch, done.outcomes, strict=True):
+                    if not fut.done():
+                        fut.set_result(outcome)
+                if done.detections and self.publish is not None:
+                    self.publish(done.detections)
+        except BaseException as exc:  # cancelled: nobody is left waiting
+            for *_, fut in batch + self.pending:
+                if not fut.done():
+                    fut.set_exception(exc if isinstance(exc, Exception) else RuntimeError("server stopping"))
+            self.pending = []
+            raise
+        finally:
+            self.flusher = None
