@@ -248,3 +248,109 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+# Cost bounds, overflowing input (issue 18, items 2 and 7) ------------------------------------
+
+def test_cost_bounds_answer_400_with_a_message(api: SensingApi, monkeypatch: pytest.MonkeyPatch) -> None:
+    from cityops.sensing import staread
+
+    monkeypatch.setattr(staread, "MAX_TOP", 100)  # the module's 448 Things: pages of 100 show it
+    page = api.client.get(f"{STA}/Things", params={"$top": "10000", "$select": "id"}).json()
+    assert len(page["value"]) == 100 and "%24top=100&" in page["@iot.nextLink"] + "&"  # a larger $top is paged
+    monkeypatch.undo()
+    costly = {
+        "$skip": {"$skip": "99999999999999999999"},
+        "expand depth": {"$expand": "Thing/Datastreams/Thing/Datastreams"},
+        "expand breadth": {"$expand": ",".join(["Sensor"] * 9)},
+        "entities": {"$top": "10000", "$select": "id", "$expand": ",".join(["Observations($top=10000)"] * 4)},
+        "filter length": {"$filter": "name eq '" + "x" * 5000 + "'"},
+        "filter nesting": {"$filter": "(" * 200 + "id eq 1" + ")" * 200},
+        "not chain": {"$filter": "not " * 200 + "id eq 1"},
+        "minus chain": {"$filter": "-" * 300 + "1 eq id"},
+        "nav hops": {"$filter": "Thing/Datastreams/Thing/Datastreams/name eq 'x'"},
+    }
+    for what, params in costly.items():
+        r = api.client.get(f"{STA}/Datastreams", params=params)
+        assert r.status_code == 400, (what, r.status_code, r.text[:200])
+        assert r.json()["message"] and r.json()["message_zh"], what
+
+
+def test_overflowing_ids_are_4xx(api: SensingApi) -> None:
+    huge = "99999999999999999999"
+    for url in (f"{STA}/Things({huge})", f"{STA}/Things({huge})/Datastreams", f"{STA}/Observations({huge})",
+                f"{STA}/Datastreams(1)/Observations({huge})"):
+        r = api.client.get(url)
+        assert r.status_code == 404 and "message" in r.json(), url
+    assert api.client.get(f"{STA}/Things", params={"$filter": f"id eq {huge}"}).json()["value"] == []
+    assert api.client.get(f"{STA}/Things", params={"$top": huge}).status_code == 200
+    h = api.h("gw1")
+    assert api.client.patch(f"{STA}/Things({huge})", json={"name": "x"}, headers=h).status_code == 404
+    assert api.client.delete(f"{STA}/Things({huge})", headers=h).status_code == 404
+    assert api.client.post(f"{STA}/Datastreams({huge})/Observations", json={"result": 1}, headers=h).status_code == 404
+    r = api.client.post(f"{STA}/Observations", headers=h,
+                        json={"Datastream": {"@iot.id": int(huge)}, "result": 1})
+    assert r.status_code == 422
+    r = api.client.post(f"{STA}/Datastreams", headers=h, json={
+        "name": "x", "Thing": {"@iot.id": int(huge)}, "Sensor": {"@iot.id": 1}, "ObservedProperty": {"@iot.id": 1}})
+    assert r.status_code == 422
+    arr = api.client.post(f"{STA}/CreateObservations", headers=h, json=[{
+        "Datastream": {"@iot.id": int(huge)}, "components": ["result"], "dataArray": [[1.0]]}])
+    assert arr.status_code == 201 and arr.json() == ["error"]
+
+
+def test_heavy_reads_leave_healthz_answering(api: SensingApi) -> None:
+    """16 costly reads at once (the issue's probe, and ones just inside the bounds) against a
+    real server: /healthz stays under a second throughout."""
+    import threading
+
+    import httpx
+    import uvicorn
+
+    from cityops.api.app import create_app
+
+    start = utcnow().replace(microsecond=0) - timedelta(days=3)
+    rows = [{"datastream": ds, "phenomenonTime": iso(start + timedelta(minutes=5 * k)), "result": k % 5}
+            for ds in api.gauges[3:] for k in range(20)]  # enough that a read costs what a city's does
+    r = api.client.post("/api/v1/observations", content=ndjson(rows), headers={**api.h("gw1"), "Content-Type": NDJSON})
+    assert r.json()["stored"] == len(rows)
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(api.platform), host="127.0.0.1", port=port,
+                                           log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    probe = (f"{url}{STA}/Datastreams?$top=10000&$select=id&$expand="
+             + ",".join(["Observations($top=10000)"] * 6))
+    allowed = (f"{url}{STA}/Datastreams?$top=1000&$expand=Thing($expand=Locations($top=5)),Sensor,ObservedProperty,"
+               "Observations($top=50;$count=true;$select=result)&$filter=substringof('积水', name) or id gt 0")
+    statuses: list[int] = []
+    try:
+        while not server.started:
+            time.sleep(0.05)
+
+        def heavy(k: int) -> None:
+            with httpx.Client(timeout=120) as c:
+                r = c.get(probe if k % 4 == 3 else allowed)
+                statuses.append(r.status_code)
+                # (no JSON parse here: the clients share the server's process and GIL)
+                assert r.status_code == 400 or r.content.count(b'"Observations@iot.count"') >= 448, r.text[:300]
+
+        workers = [threading.Thread(target=heavy, args=(k,)) for k in range(16)]
+        for w in workers:
+            w.start()
+        slowest = 0.0
+        with httpx.Client(timeout=30) as c:
+            while any(w.is_alive() for w in workers):
+                t0 = time.perf_counter()
+                assert c.get(f"{url}/healthz").status_code == 200
+                slowest = max(slowest, time.perf_counter() - t0)
+                time.sleep(0.05)
+        for w in workers:
+            w.join()
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+    assert sorted(statuses) == [200] * 12 + [400] * 4
+    print(f"slowest healthz {slowest:.3f} s")
+    assert slowest < 1.0, f"/healthz took {slowest:.2f} s during the heavy reads"

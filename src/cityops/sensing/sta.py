@@ -50,9 +50,9 @@ READ_SETTING = "sensing.read_requires_token"
 TABLES = {"Things": "sta_thing", "Locations": "sta_location", "Sensors": "sta_sensor",
           "ObservedProperties": "sta_observed_property", "Datastreams": "sta_datastream",
           "FeaturesOfInterest": "sta_feature"}
-# Reads run in worker threads, this many at once: more would only share the same two cores
+# Reads run in worker threads, this many at once: more would only share the same cores
 # (and the GIL) while the event loop, which answers everything else, waits its turn.
-READS = anyio.CapacityLimiter(4)
+READS = anyio.CapacityLimiter(2)
 JSON_PATCH = "application/json-patch+json"
 
 
