@@ -354,3 +354,161 @@ def test_heavy_reads_leave_healthz_answering(api: SensingApi) -> None:
     assert sorted(statuses) == [200] * 12 + [400] * 4
     print(f"slowest healthz {slowest:.3f} s")
     assert slowest < 1.0, f"/healthz took {slowest:.2f} s during the heavy reads"
+
+
+# Interfaces: navigation-path filters, JSON Patch, ids (issue 18, item 13) --------------------
+
+def _new_thing(api: SensingApi, name: str, lon: float = 114.3, lat: float = 30.6) -> tuple[int, int]:
+    body = {"name": name, "description": "t", "Locations": [{"name": name, "description": "", "encodingType":
+            "application/geo+json", "location": {"type": "Point", "coordinates": [lon, lat]}}],
+            "Datastreams": [{"name": f"ds {name}", "description": "", "unitOfMeasurement": {"symbol": "cm"},
+                             "properties": {"kind": "other"},
+                             "Sensor": {"name": f"sensor {name}", "description": "", "encodingType": "text/html",
+                                        "metadata": ""},
+                             "ObservedProperty": {"name": f"prop {name}", "definition": "x", "description": ""}}]}
+    r = api.client.post(f"{STA}/Things", json=body, headers=api.h("gw1"))
+    assert r.status_code == 201, r.text
+    tid = r.json()["@iot.id"]
+    return tid, api.client.get(f"{STA}/Things({tid})/Datastreams").json()["value"][0]["@iot.id"]
+
+
+def test_filter_follows_navigation_paths(api: SensingApi) -> None:
+    tid, ds = _new_thing(api, "导航 nav-path", 100.05, 10.05)
+    h = api.h("gw1")
+    api.client.post(f"{STA}/CreateObservations", headers=h, json=[{
+        "Datastream": {"@iot.id": ds}, "components": ["phenomenonTime", "result"],
+        "dataArray": [["2026-06-03T00:00:00Z", 1001.0], ["2026-06-03T00:05:00Z", 1002.0]]}])
+
+    def ids(url: str, flt: str) -> list[int]:
+        r = api.client.get(f"{STA}/{url}", params={"$filter": flt})
+        assert r.status_code == 200, (flt, r.text)
+        return [v["@iot.id"] for v in r.json()["value"]]
+
+    obs = ids("Observations", f"Datastream/Thing/@iot.id eq {tid}")
+    assert len(obs) == 2 and obs == ids(f"Datastreams({ds})/Observations", "true")
+    assert ids("Observations", f"Datastream/Thing/id eq {tid} and result gt 1001.5") == obs[1:]
+    assert ids("Observations", "Datastream/Thing/name eq '导航 nav-path'") == obs
+    assert ids("Datastreams", "Thing/name eq '导航 nav-path'") == [ds]
+    assert ids("Datastreams", "Sensor/name eq 'sensor 导航 nav-path'") == [ds]
+    assert ids("Datastreams", "ObservedProperty/name eq 'prop 导航 nav-path' and Thing/@iot.id eq " + str(tid)) == [ds]
+    assert ids("Things", "st_within(Locations/location, geography'POLYGON((100 10, 100.1 10, 100.1 10.1, 100 10.1,"
+                         " 100 10))')") == [tid]
+    assert ids("Things", "Datastreams/Observations/result eq 1002") == [tid]
+    assert ids("Locations", f"Things/@iot.id eq {tid}") == ids(f"Things({tid})/Locations", "true")
+    assert ids("Things", "Datastreams/name eq 'no such'") == []
+    assert api.client.get(f"{STA}/Things", params={"$filter": "Nothing/name eq 'x'"}).status_code == 422
+
+
+def test_patch_accepts_json_patch(api: SensingApi) -> None:
+    tid, ds = _new_thing(api, "JSON Patch 测试")
+    h = {**api.h("gw1"), "Content-Type": "application/json-patch+json"}
+
+    def patch(url: str, ops: list[dict[str, object]]) -> object:
+        return api.client.patch(f"{STA}/{url}", content=json.dumps(ops), headers=h)
+
+    r = patch(f"Things({tid})", [{"op": "replace", "path": "/name", "value": "改名 renamed"},
+                                 {"op": "add", "path": "/properties/owner", "value": "水务局"}])
+    assert r.status_code == 200, r.text
+    assert r.json()["name"] == "改名 renamed" and r.json()["properties"] == {"owner": "水务局"}
+    assert r.json()["description"] == "t"
+    r = patch(f"Datastreams({ds})", [{"op": "test", "path": "/name", "value": "wrong"},
+                                     {"op": "replace", "path": "/name", "value": "x"}])
+    assert r.status_code == 409 and "test" in r.json()["message"]
+    assert api.client.get(f"{STA}/Datastreams({ds})").json()["name"] == "ds JSON Patch 测试"
+    assert patch(f"Things({tid})", [{"op": "remove", "path": "/name"}]).status_code == 422
+    assert patch(f"Things({tid})", [{"op": "replace", "path": "/@iot.id", "value": 1}]).status_code == 422
+    assert patch(f"Things({tid})", [{"op": "jump", "path": "/name"}]).status_code == 422
+    assert api.client.patch(f"{STA}/Things({tid})", content=b'{"op": "x"}', headers=h).status_code == 422
+
+
+def test_deleted_ids_are_never_reused(api: SensingApi) -> None:
+    h = api.h("gw1")
+    tid, ds = _new_thing(api, "reuse 1")
+    sensor = api.client.get(f"{STA}/Datastreams({ds})/Sensor").json()["@iot.id"]
+    loc = api.client.get(f"{STA}/Things({tid})/Locations").json()["value"][0]["@iot.id"]
+    for url in (f"Things({tid})", f"Locations({loc})", f"Sensors({sensor})"):
+        assert api.client.delete(f"{STA}/{url}", headers=h).status_code == 200
+    tid2, ds2 = _new_thing(api, "reuse 2")
+    assert tid2 > tid and ds2 > ds
+    assert api.client.get(f"{STA}/Datastreams({ds2})/Sensor").json()["@iot.id"] > sensor
+    assert api.client.get(f"{STA}/Things({tid2})/Locations").json()["value"][0]["@iot.id"] > loc
+    assert api.client.get(f"{STA}/Things({tid})").status_code == 404
+
+
+# $expand: one query per navigation and level (issue 24) -------------------------------------
+
+def test_expand_is_one_query_per_level(api: SensingApi) -> None:
+    from cityops.sensing import staread
+
+    conn = staread.connection(api.platform)
+    seen: list[str] = []
+    conn.set_trace_callback(lambda sql: seen.append(sql) if sql.lstrip().upper().startswith("SELECT") else None)
+    try:
+        body, _ = staread.read(api.platform, "Datastreams", {
+            "$top": "100", "$expand": "Observations($top=3;$count=true;$orderby=result desc),"
+                                      "Thing($expand=Locations($select=name))"}, "http://testserver/sta/v1.1")
+    finally:
+        conn.set_trace_callback(None)
+    assert len(body["value"]) == 100
+    assert len(seen) == 5, seen  # the Datastreams, their Observations, counts, Things, Locations
+    g = api.gauges[0]
+    one = next(v for v in body["value"] if v["@iot.id"] == g)
+    alone = api.client.get(f"{STA}/Datastreams({g})/Observations",
+                           params={"$top": "3", "$orderby": "result desc", "$count": "true"}).json()
+    assert one["Observations"] == alone["value"] and one["Observations@iot.count"] == alone["@iot.count"] >= 12
+    assert one["Observations@iot.nextLink"].endswith(f"Datastreams({g})/Observations?%24top=3&%24skip=3")
+    assert set(one["Thing"]["Locations"][0]) == {"name"}
+    empty = next(v for v in body["value"] if v["@iot.id"] not in api.gauges[:3])
+    assert empty["Observations"] == [] or empty["Observations@iot.count"] > 0
+    many = api.client.get(f"{STA}/Things", params={"$top": "5", "$expand": "Datastreams($expand=Observations($top=1))"})
+    assert all(len(t["Datastreams"]) >= 1 for t in many.json()["value"])
+
+
+# Single Observations gathered into one ingest, answered from what was written (issue 24) ----
+
+def test_single_observations_are_gathered(api: SensingApi, monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    from cityops.sensing import gather
+
+    calls: list[int] = []
+    real = gather.ingest_each
+
+    def counting(repo: object, platform: object, ds: list[int], *rest: object) -> object:
+        calls.append(len(ds))
+        return real(repo, platform, ds, *rest)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(gather, "ingest_each", counting)
+    g = api.gauges[2]
+    base = utcnow().replace(microsecond=0) - timedelta(days=10)
+    t = [int((base + timedelta(minutes=k)).timestamp() * 1000) for k in range(6)]
+    published: list[object] = []
+
+    async def post_all() -> list[str]:
+        from cityops.store.sqlite import SqliteStore
+
+        gatherer = gather.Gatherer(api.platform, published.extend)
+        stored_before = t[0]
+        await api.platform.awrite(gather.ingest_each, [g], [stored_before], [1.0], base)
+        calls.clear()
+        readings = [(g, t[0], 2.0), (g, t[1], 3.0), (g, t[1], 4.0), (999_999, t[2], 1.0)] + \
+            [(g, t[k], 5.0 + k) for k in range(3, 6)]
+        assert isinstance(api.platform.store, SqliteStore)
+        return list(await asyncio.gather(*(gatherer.add(*r) for r in readings)))
+
+    outcomes = asyncio.run(post_all())
+    assert calls == [7]  # seven concurrent posts, one ingest
+    assert outcomes == ["duplicate", "stored", "duplicate", "unknown_datastream", "stored", "stored", "stored"]
+    got = api.client.get(f"{STA}/Datastreams({g})/Observations",
+                         params={"$filter": f"phenomenonTime lt {iso(base + timedelta(minutes=10))}"}).json()["value"]
+    assert [o["result"] for o in got] == [1.0, 3.0, 8.0, 9.0, 10.0]
+
+
+def test_a_posted_observation_is_answered_from_what_was_written(api: SensingApi) -> None:
+    g = api.gauges[2]
+    when = iso(utcnow().replace(microsecond=0) - timedelta(days=11))
+    r = api.client.post(f"{STA}/Datastreams({g})/Observations", json={"phenomenonTime": when, "result": 3.25},
+                        headers=api.h("gw1"))
+    assert r.status_code == 201
+    assert r.json() == api.client.get(r.headers["Location"]).json()
+    assert r.json()["result"] == 3.25 and r.json()["phenomenonTime"] == when.replace("Z", ".000Z")

@@ -181,13 +181,13 @@ class Parser:
         out = self.or_()
         if self.peek() is not None:
             raise FilterError(f"unexpected {self.peek().text!r}")  # type: ignore[union-attr]
-        return out
+        return _cond(out)
 
     def or_(self) -> Sql:
         self.deeper()
         left = self.and_()
         while self.word("or"):
-            right = self.and_()
+            left, right = _cond(left), _cond(self.and_())
             left = Sql(f"({left.text} OR {right.text})", left.params + right.params)
         self.depth -= 1
         return left
@@ -195,14 +195,14 @@ class Parser:
     def and_(self) -> Sql:
         left = self.not_()
         while self.word("and"):
-            right = self.not_()
+            left, right = _cond(left), _cond(self.not_())
             left = Sql(f"({left.text} AND {right.text})", left.params + right.params)
         return left
 
     def not_(self) -> Sql:
         if self.word("not"):
             self.deeper()
-            inner = self.not_()
+            inner = _cond(self.not_())
             self.depth -= 1
             return Sql(f"(NOT {inner.text})", inner.params)
         return self.cmp()
@@ -211,7 +211,7 @@ class Parser:
         left = self.add()
         op = self.word(*_CMP)
         if op is None:
-            return _cond(left)
+            return left  # a value (a function's argument), or a condition applied where it is combined
         right = self.add()
         left, right = _align_times(left, right)
         if op in ("eq", "ne") and (right.text == "NULL" or left.text == "NULL"):
