@@ -512,3 +512,67 @@ def test_a_posted_observation_is_answered_from_what_was_written(api: SensingApi)
     assert r.status_code == 201
     assert r.json() == api.client.get(r.headers["Location"]).json()
     assert r.json()["result"] == 3.25 and r.json()["phenomenonTime"] == when.replace("Z", ".000Z")
+
+
+def test_frost_python_client(api: SensingApi) -> None:
+    """The FROST Python client (frost_sta_client, Fraunhofer IOSB) against a real server: it
+    creates a Thing with its Location and Datastream, posts Observations, filters by
+    navigation paths as it sends them, patches with JSON Patch and deletes."""
+    frost = pytest.importorskip("frost_sta_client")
+    import threading
+
+    import geojson
+    import uvicorn
+    from requests.auth import AuthBase
+
+    from cityops.api.app import create_app
+
+    class Bearer(frost.AuthHandler):  # the client speaks HTTP Basic; the server takes tokens
+        def add_auth_header(self) -> AuthBase:
+            token = api.tokens["gw1"]
+
+            class Auth(AuthBase):
+                def __call__(self, r: object) -> object:
+                    r.headers["Authorization"] = f"Bearer {token}"  # type: ignore[attr-defined]
+                    return r
+            return Auth()
+
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(api.platform), host="127.0.0.1", port=port,
+                                           log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            time.sleep(0.05)
+        service = frost.SensorThingsService(f"http://127.0.0.1:{port}/sta/v1.1", auth_handler=Bearer())
+        location = frost.Location(name="FROST 站", description="roof", encoding_type="application/geo+json",
+                                  location=geojson.Point((101.05, 11.05)))
+        thing = frost.Thing(name="FROST thing", description="made by frost_sta_client", locations=[location])
+        service.create(thing)
+        sensor = frost.Sensor(name="FROST sensor", description="", encoding_type="text/html", metadata="x")
+        prop = frost.ObservedProperty(name="FROST depth", definition="x", description="")
+        ds = frost.Datastream(name="FROST ds", description="", observation_type="http://www.opengis.net/def/"
+                              "observationType/OGC-OM/2.0/OM_Measurement",
+                              unit_of_measurement=frost.UnitOfMeasurement(name="cm", symbol="cm", definition="x"),
+                              thing=thing, sensor=sensor, observed_property=prop)
+        service.create(ds)
+        for k in range(3):
+            service.create(frost.Observation(result=20.0 + k, phenomenon_time=f"2026-06-05T00:0{k}:00Z",
+                                             datastream=ds))
+        by_path = service.observations().query().filter(f"Datastream/Thing/@iot.id eq {thing.id}").list()
+        assert sorted(o.result for o in by_path) == [20.0, 21.0, 22.0]
+        within = service.things().query().filter(
+            "st_within(Locations/location, geography'POLYGON((101 11, 101.1 11, 101.1 11.1, 101 11.1, 101 11))')").list()
+        assert [t.id for t in within] == [thing.id]
+        named = service.datastreams().query().filter("Sensor/name eq 'FROST sensor'").list()
+        assert [d.id for d in named] == [ds.id]
+        service.patch(thing, [{"op": "replace", "path": "/name", "value": "FROST 改名"}])
+        assert service.things().find(thing.id).name == "FROST 改名"
+        service.delete(thing)
+        again = frost.Thing(name="FROST thing 2", description="")
+        service.create(again)
+        assert again.id > thing.id  # the deleted id is not given out again
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
