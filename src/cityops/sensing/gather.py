@@ -59,47 +59,50 @@ def ingest_each(repo: Any, platform: Platform, ds: list[int], t: list[int], r: l
 
 
 class Gatherer:
-    """One per server (event loop): readings wait for the write in flight, then go together."""
+    """One per server (event loop). The readings that reach it in one turn of the loop go to
+    the write process as one ingest, without waiting for the writes already in flight: the
+    write process commits whatever has arrived meanwhile as one transaction (group commit),
+    so a reading waits for one round trip, not for the one before it too."""
 
     def __init__(self, platform: Platform, publish: Callable[[Sequence[Detection]], None] | None) -> None:
         self.platform = platform
         self.publish = publish
         self.pending: list[tuple[int, int, float, asyncio.Future[str]]] = []
-        self.flusher: asyncio.Task[None] | None = None
+        self.scheduled = False
+        self.writes: set[asyncio.Task[None]] = set()  # held: a task nobody holds may be collected
 
     async def add(self, datastream: int, t: int, result: float) -> str:
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[str] = loop.create_future()
         self.pending.append((datastream, t, result, fut))
-        if self.flusher is None:
-            self.flusher = loop.create_task(self._flush())
+        if not self.scheduled:
+            self.scheduled = True
+            loop.call_soon(self._send)  # after every request ready in this turn has added its own
         return await fut
 
-    async def _flush(self) -> None:
+    def _send(self) -> None:
+        self.scheduled = False
+        batch, self.pending = self.pending, []
+        for start in range(0, len(batch), MAX_GATHER):
+            task = asyncio.get_running_loop().create_task(self._write(batch[start:start + MAX_GATHER]))
+            self.writes.add(task)
+            task.add_done_callback(self.writes.discard)
+
+    async def _write(self, batch: list[tuple[int, int, float, asyncio.Future[str]]]) -> None:
         from cityops.core import utcnow
 
-        batch: list[tuple[int, int, float, asyncio.Future[str]]] = []
         try:
-            while self.pending:
-                batch, self.pending = self.pending[:MAX_GATHER], self.pending[MAX_GATHER:]
-                try:
-                    done = await self.platform.awrite(ingest_each, [b[0] for b in batch], [b[1] for b in batch],
-                                                      [b[2] for b in batch], utcnow())
-                except Exception as exc:  # noqa: BLE001 - every caller of the batch is told
-                    for *_, fut in batch:
-                        if not fut.done():
-                            fut.set_exception(exc)
-                    continue
-                for (*_, fut), outcome in zip(batch, done.outcomes, strict=True):
-                    if not fut.done():
-                        fut.set_result(outcome)
-                if done.detections and self.publish is not None:
-                    self.publish(done.detections)
-        except BaseException as exc:  # cancelled: nobody is left waiting
-            for *_, fut in batch + self.pending:
+            done = await self.platform.awrite(ingest_each, [b[0] for b in batch], [b[1] for b in batch],
+                                              [b[2] for b in batch], utcnow())
+        except BaseException as exc:  # every caller of the batch is told, whatever happened
+            for *_, fut in batch:
                 if not fut.done():
                     fut.set_exception(exc if isinstance(exc, Exception) else RuntimeError("server stopping"))
-            self.pending = []
-            raise
-        finally:
-            self.flusher = None
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for (*_, fut), outcome in zip(batch, done.outcomes, strict=True):
+            if not fut.done():
+                fut.set_result(outcome)
+        if done.detections and self.publish is not None:
+            self.publish(done.detections)
