@@ -384,11 +384,15 @@ def _children(conn: Any, nav: Nav, es: EntitySet, opts: Options, parents: list[A
         params += f.params
     base = f"FROM ({es.source}) AS e{join} WHERE {' AND '.join(clauses)}"
     order, oparams = _order(es, opts)
+    if nav.pairs is None:  # the partition's own key orders nothing within it
+        order = order.removeprefix(f"{nav.column}, ")
     sql = (f"SELECT * FROM (SELECT e.*, {parent} AS _parent, ROW_NUMBER() OVER (PARTITION BY {parent}"
-           f" ORDER BY {order}) AS _rn {base}) WHERE _rn > ? AND _rn <= ? ORDER BY _parent, _rn")
+           f" ORDER BY {order}) AS _rn {base}) WHERE _rn > ? AND _rn <= ?")
     out: dict[Any, list[dict[str, Any]]] = {}
     for row in _rows(conn.execute(sql, params + oparams + [opts.skip, opts.skip + opts.top + 1])):
         out.setdefault(row["_parent"], []).append(row)
+    for rows in out.values():  # in row-number order (sorted already, as SQLite emits windows)
+        rows.sort(key=lambda r: r["_rn"])
     counts: dict[Any, int] = {}
     if opts.count:
         counts = {p: int(n) for p, n in conn.execute(f"SELECT {parent}, count(*) {base} GROUP BY {parent}", params)}
@@ -424,10 +428,13 @@ def expand(conn: Any, es: EntitySet, rows: list[dict[str, Any]], objs: list[dict
         keys = sorted({row[nav.key] for row in rows if row[nav.key] is not None})
         found, counts = _children(conn, nav, target, opts, keys) if keys else ({}, {})
         pages = {key: sub[:opts.top] for key, sub in found.items()}
-        rendered = {key: render_rows(target.name, page, base) for key, page in pages.items()}
+        flat = render_rows(target.name, [r for page in pages.values() for r in page], base)  # all at once
+        rendered, at = {}, 0
+        for key, page in pages.items():
+            rendered[key] = flat[at:at + len(page)]
+            at += len(page)
         if opts.expand:
-            expand(conn, target, [r for page in pages.values() for r in page],
-                   [o for objs_of in rendered.values() for o in objs_of], opts.expand, base)
+            expand(conn, target, [r for page in pages.values() for r in page], flat, opts.expand, base)
         if opts.select:
             rendered = {key: select_many(objs_of, opts.select, opts.expand) for key, objs_of in rendered.items()}
         for row, obj in zip(rows, objs, strict=True):
