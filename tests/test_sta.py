@@ -259,6 +259,8 @@ def test_cost_bounds_answer_400_with_a_message(api: SensingApi, monkeypatch: pyt
     page = api.client.get(f"{STA}/Things", params={"$top": "10000", "$select": "id"}).json()
     assert len(page["value"]) == 100 and "%24top=100&" in page["@iot.nextLink"] + "&"  # a larger $top is paged
     monkeypatch.undo()
+    counted = api.client.get(f"{STA}/Things", params={"$top": "0", "$count": "true"}).json()
+    assert counted["value"] == [] and counted["@iot.count"] >= 448 and "@iot.nextLink" not in counted
     costly = {
         "$skip": {"$skip": "99999999999999999999"},
         "expand depth": {"$expand": "Thing/Datastreams/Thing/Datastreams"},

@@ -1,12 +1,14 @@
-"""OGC SensorThings API 1.1 (a subset) at /sta/v1.1 over the sensing tables.
+"""OGC SensorThings API 1.1 (a subset) at /sta/v1.1 over the sensing tables: the routes.
 
-Reads: every entity set, one entity, its navigation properties, a property and its `$value`;
-`$filter`, `$expand` (nested, with options), `$select`, `$orderby`, `$top`, `$skip`,
-`$count`, an absolute `@iot.nextLink`. Open by default (public sensor data, as FROST); the
-setting `sensing.read_requires_token` = 1 makes them need a bearer token. Writes: POST of
-every entity set (201 with `Location`), the `CreateObservations` dataArray extension, PATCH
-(update) and DELETE of one entity (SensorThings 1.1 §10.3, §10.4), with a `sensor` or `admin`
-token, through the write process.
+Reads (staread.py, in worker threads, with cost bounds): every entity set, one entity, its
+navigation properties, a property and its `$value`; `$filter` (navigation paths too),
+`$expand` (nested, with options), `$select`, `$orderby`, `$top`, `$skip`, `$count`, an
+absolute `@iot.nextLink`. Open by default (public sensor data, as FROST); the setting
+`sensing.read_requires_token` = 1 makes them need a bearer token. Writes: POST of every entity
+set (201 with `Location`; single Observations gathered, gather.py), the `CreateObservations`
+dataArray extension, PATCH (update; JSON Patch too) and DELETE of one entity (SensorThings 1.1
+§10.3, §10.4), with a `sensor` or `admin` token, through the write process; detections are
+published on MQTT as every write path's are.
 """
 
 from __future__ import annotations

@@ -446,7 +446,7 @@ def expand(conn: Any, es: EntitySet, rows: list[dict[str, Any]], objs: list[dict
             if opts.count:
                 obj[f"{item.name}@iot.count"] = counts.get(key, 0)
             obj[item.name] = got
-            if len(found.get(key, [])) > opts.top:
+            if len(found.get(key, [])) > opts.top > 0:
                 nxt = {"$top": str(opts.top), "$skip": str(opts.skip + opts.top)}
                 obj[f"{item.name}@iot.nextLink"] = f"{base}/{es.name}({row['id']})/{item.name}?{urlencode(nxt)}"
 
@@ -532,7 +532,7 @@ def read(platform: Platform, path: str, params: dict[str, str], base: str) -> tu
             expand(conn, es, rows[:1], [obj], opts.expand, base)
         return select(obj, opts.select, opts.expand), "application/json"
     rows, count = query(conn, es, opts, where, args)
-    more = len(rows) > opts.top
+    more = len(rows) > opts.top > 0  # $top=0 asks for none (a count): no next page to follow
     rows = rows[:opts.top]
     objs = render_rows(es.name, rows, base)
     if opts.expand:
