@@ -251,7 +251,7 @@ class Options:
             if raw is None:
                 return default
             if not raw.isdigit():
-                raise CostError(f"{name} must be a non-negative integer", f"{name} 须为非负整数")
+                raise InvalidInput(f"{name} must be a non-negative integer", f"{name} 须为非负整数")
             value = int(raw) if len(raw) < 20 else MAX_ID + 1
             if most is not None and value > most:
                 raise CostError(f"{name}={raw[:24]} is over the limit of {most:,}; narrow the request with $filter",
@@ -260,7 +260,7 @@ class Options:
 
         count = params.get("$count", "false").lower()
         if count not in ("true", "false"):
-            raise CostError("$count must be true or false", "$count 须为 true 或 false")
+            raise InvalidInput("$count must be true or false", "$count 须为 true 或 false")
         select = params.get("$select")
         opts = Options(params.get("$filter"), params.get("$orderby"),
                        [s.strip() for s in select.split(",")] if select else None, [],
