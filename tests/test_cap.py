@@ -12,6 +12,7 @@ from typing import Any
 
 import defusedxml.ElementTree as DET
 import numpy as np
+import orjson
 import pytest
 from click.testing import CliRunner
 
@@ -142,6 +143,7 @@ def test_draft_approve_issue_update_cancel(api: Api) -> None:
     feature = next(f for f in gj["features"] if f["id"] == upd["identifier"])
     assert feature["properties"]["level"] == "red"
     assert feature["geometry"]["type"] in ("Polygon", "MultiPolygon")
+    assert right_hand_rule(feature["geometry"])  # RFC 7946 §3.1.6
 
     # Cancel: references both earlier messages; nothing active afterwards. Drafted by the
     # dispatcher: the supervisor who approves may not be its drafter (two-person rule,
@@ -370,3 +372,24 @@ def test_warn_points_drafts_ahead_of_the_water(platform: Any) -> None:
     if d0:
         wid = platform.store.write(lambda repo: draft_op(repo, platform, d0[0], datetime.now(UTC)))
         assert wid >= 1
+
+
+def _signed_area(ring: list[list[float]]) -> float:
+    return sum(x0 * y1 - x1 * y0 for (x0, y0, *_), (x1, y1, *_) in zip(ring, ring[1:], strict=False)) / 2
+
+
+def right_hand_rule(geometry: dict[str, Any]) -> bool:
+    """Every exterior ring counter-clockwise, every hole clockwise."""
+    polygons = geometry["coordinates"] if geometry["type"] == "MultiPolygon" else [geometry["coordinates"]]
+    return all(_signed_area(rings[0]) > 0 and all(_signed_area(h) < 0 for h in rings[1:]) for rings in polygons)
+
+
+def test_geojson_polygons_follow_the_right_hand_rule() -> None:
+    import shapely
+
+    from cityops.geo.geojson import geojson_geometry
+
+    clockwise = shapely.Polygon([(0, 0), (0, 1), (1, 1), (1, 0)], [[(0.2, 0.2), (0.4, 0.2), (0.4, 0.4), (0.2, 0.4)]])
+    assert not right_hand_rule(orjson.loads(shapely.to_geojson(clockwise)))
+    assert right_hand_rule(geojson_geometry(clockwise))
+    assert right_hand_rule(geojson_geometry(shapely.MultiPolygon([clockwise, shapely.box(2, 2, 3, 3)])))

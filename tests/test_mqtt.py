@@ -282,3 +282,28 @@ def test_only_authenticated_gateways_under_their_own_prefix(tmp_path_factory: py
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_sensorthings_writes_publish_detections(api: SensingApi, broker: Broker) -> None:
+    """Every write path publishes its detections: SensorThings' single POST …/Observations and
+    CreateObservations as the batch endpoint and MQTT readings do (issue 18, item 13)."""
+    bridge = api.client.app.state.mqtt  # type: ignore[attr-defined]
+    wait_for(bridge.connected.is_set, 20, "the server did not connect to the broker")
+    got: list[Any] = []
+    sub = client(broker.port, on_message=lambda c, u, m: got.append(orjson.loads(m.payload)))
+    sub.subscribe("cityops/v1/detections/#", qos=1)
+    time.sleep(0.3)
+    h = api.h("gw1")
+    start = utcnow() - timedelta(minutes=30)
+    single, batch = api.gauges[2], api.gauges[3]
+    r = api.client.post(f"/sta/v1.1/Datastreams({single})/Observations", headers=h,
+                        json={"phenomenonTime": iso(start), "result": 31.0})
+    assert r.status_code == 201, r.text
+    wait_for(lambda: any(d["datastream"] == single for d in got), 10, "a single POST's detection was not published")
+    r = api.client.post("/sta/v1.1/CreateObservations", headers=h, json=[{
+        "Datastream": {"@iot.id": batch}, "components": ["phenomenonTime", "result"],
+        "dataArray": [[iso(start + timedelta(minutes=5 * k)), depth] for k, depth in enumerate([12, 22, 30])]}])
+    assert r.status_code == 201 and "error" not in r.json()
+    wait_for(lambda: any(d["datastream"] == batch for d in got), 10, "CreateObservations' detection was not published")
+    sub.loop_stop()
+    sub.disconnect()

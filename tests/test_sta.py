@@ -4,13 +4,15 @@ see test_aio_sensorthings_client)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -248,3 +250,369 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+# Cost bounds, overflowing input (issue 18, items 2 and 7) ------------------------------------
+
+def test_cost_bounds_answer_400_with_a_message(api: SensingApi, monkeypatch: pytest.MonkeyPatch) -> None:
+    from cityops.sensing import staread
+
+    monkeypatch.setattr(staread, "MAX_TOP", 100)  # the module's 448 Things: pages of 100 show it
+    page = api.client.get(f"{STA}/Things", params={"$top": "10000", "$select": "id"}).json()
+    assert len(page["value"]) == 100 and "%24top=100&" in page["@iot.nextLink"] + "&"  # a larger $top is paged
+    monkeypatch.undo()
+    counted = api.client.get(f"{STA}/Things", params={"$top": "0", "$count": "true"}).json()
+    assert counted["value"] == [] and counted["@iot.count"] >= 448 and "@iot.nextLink" not in counted
+    costly = {
+        "$skip": {"$skip": "99999999999999999999"},
+        "expand depth": {"$expand": "Thing/Datastreams/Thing/Datastreams"},
+        "expand breadth": {"$expand": ",".join(["Sensor"] * 9)},
+        "entities": {"$top": "10000", "$select": "id", "$expand": ",".join(["Observations($top=10000)"] * 4)},
+        "filter length": {"$filter": "name eq '" + "x" * 5000 + "'"},
+        "filter nesting": {"$filter": "(" * 200 + "id eq 1" + ")" * 200},
+        "not chain": {"$filter": "not " * 200 + "id eq 1"},
+        "minus chain": {"$filter": "-" * 300 + "1 eq id"},
+        "nav hops": {"$filter": "Thing/Datastreams/Thing/Datastreams/name eq 'x'"},
+    }
+    for what, params in costly.items():
+        r = api.client.get(f"{STA}/Datastreams", params=params)
+        assert r.status_code == 400, (what, r.status_code, r.text[:200])
+        assert r.json()["message"] and r.json()["message_zh"], what
+
+
+def test_overflowing_ids_are_4xx(api: SensingApi) -> None:
+    huge = "99999999999999999999"
+    for url in (f"{STA}/Things({huge})", f"{STA}/Things({huge})/Datastreams", f"{STA}/Observations({huge})",
+                f"{STA}/Datastreams(1)/Observations({huge})"):
+        r = api.client.get(url)
+        assert r.status_code == 404 and "message" in r.json(), url
+    assert api.client.get(f"{STA}/Things", params={"$filter": f"id eq {huge}"}).json()["value"] == []
+    assert api.client.get(f"{STA}/Things", params={"$top": huge}).status_code == 200
+    h = api.h("gw1")
+    assert api.client.patch(f"{STA}/Things({huge})", json={"name": "x"}, headers=h).status_code == 404
+    assert api.client.delete(f"{STA}/Things({huge})", headers=h).status_code == 404
+    assert api.client.post(f"{STA}/Datastreams({huge})/Observations", json={"result": 1}, headers=h).status_code == 404
+    r = api.client.post(f"{STA}/Observations", headers=h,
+                        json={"Datastream": {"@iot.id": int(huge)}, "result": 1})
+    assert r.status_code == 422
+    r = api.client.post(f"{STA}/Datastreams", headers=h, json={
+        "name": "x", "Thing": {"@iot.id": int(huge)}, "Sensor": {"@iot.id": 1}, "ObservedProperty": {"@iot.id": 1}})
+    assert r.status_code == 422
+    arr = api.client.post(f"{STA}/CreateObservations", headers=h, json=[{
+        "Datastream": {"@iot.id": int(huge)}, "components": ["result"], "dataArray": [[1.0]]}])
+    assert arr.status_code == 201 and arr.json() == ["error"]
+
+
+def test_heavy_reads_leave_healthz_answering(api: SensingApi) -> None:
+    """16 costly reads at once (the issue's probe, and ones just inside the bounds) against a
+    real server: /healthz stays under a second throughout."""
+    import threading
+
+    import httpx
+    import uvicorn
+
+    from cityops.api.app import create_app
+
+    start = utcnow().replace(microsecond=0) - timedelta(days=3)
+    rows = [{"datastream": ds, "phenomenonTime": iso(start + timedelta(minutes=5 * k)), "result": k % 5}
+            for ds in api.gauges[3:] for k in range(20)]  # enough that a read costs what a city's does
+    r = api.client.post("/api/v1/observations", content=ndjson(rows), headers={**api.h("gw1"), "Content-Type": NDJSON})
+    assert r.json()["stored"] == len(rows)
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(api.platform), host="127.0.0.1", port=port,
+                                           log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    probe = (f"{url}{STA}/Datastreams?$top=10000&$select=id&$expand="
+             + ",".join(["Observations($top=10000)"] * 6))
+    allowed = (f"{url}{STA}/Datastreams?$top=1000&$expand=Thing($expand=Locations($top=5)),Sensor,ObservedProperty,"
+               "Observations($top=50;$count=true;$select=result)&$filter=substringof('积水', name) or id gt 0")
+    statuses: list[int] = []
+    try:
+        while not server.started:
+            time.sleep(0.05)
+
+        def heavy(k: int) -> None:
+            with httpx.Client(timeout=120) as c:
+                r = c.get(probe if k % 4 == 3 else allowed)
+                statuses.append(r.status_code)
+                # (no JSON parse here: the clients share the server's process and GIL)
+                assert r.status_code == 400 or r.content.count(b'"Observations@iot.count"') >= 448, r.text[:300]
+
+        workers = [threading.Thread(target=heavy, args=(k,)) for k in range(16)]
+        for w in workers:
+            w.start()
+        slowest = 0.0
+        with httpx.Client(timeout=30) as c:
+            while any(w.is_alive() for w in workers):
+                t0 = time.perf_counter()
+                assert c.get(f"{url}/healthz").status_code == 200
+                slowest = max(slowest, time.perf_counter() - t0)
+                time.sleep(0.05)
+        for w in workers:
+            w.join()
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+    assert sorted(statuses) == [200] * 12 + [400] * 4
+    print(f"slowest healthz {slowest:.3f} s")
+    assert slowest < 1.0, f"/healthz took {slowest:.2f} s during the heavy reads"
+
+
+# Interfaces: navigation-path filters, JSON Patch, ids (issue 18, item 13) --------------------
+
+def _new_thing(api: SensingApi, name: str, lon: float = 114.3, lat: float = 30.6) -> tuple[int, int]:
+    body = {"name": name, "description": "t", "Locations": [{"name": name, "description": "", "encodingType":
+            "application/geo+json", "location": {"type": "Point", "coordinates": [lon, lat]}}],
+            "Datastreams": [{"name": f"ds {name}", "description": "", "unitOfMeasurement": {"symbol": "cm"},
+                             "properties": {"kind": "other"},
+                             "Sensor": {"name": f"sensor {name}", "description": "", "encodingType": "text/html",
+                                        "metadata": ""},
+                             "ObservedProperty": {"name": f"prop {name}", "definition": "x", "description": ""}}]}
+    r = api.client.post(f"{STA}/Things", json=body, headers=api.h("gw1"))
+    assert r.status_code == 201, r.text
+    tid = r.json()["@iot.id"]
+    return tid, api.client.get(f"{STA}/Things({tid})/Datastreams").json()["value"][0]["@iot.id"]
+
+
+def test_filter_follows_navigation_paths(api: SensingApi) -> None:
+    tid, ds = _new_thing(api, "导航 nav-path", 100.05, 10.05)
+    h = api.h("gw1")
+    api.client.post(f"{STA}/CreateObservations", headers=h, json=[{
+        "Datastream": {"@iot.id": ds}, "components": ["phenomenonTime", "result"],
+        "dataArray": [["2026-06-03T00:00:00Z", 1001.0], ["2026-06-03T00:05:00Z", 1002.0]]}])
+
+    def ids(url: str, flt: str) -> list[int]:
+        r = api.client.get(f"{STA}/{url}", params={"$filter": flt})
+        assert r.status_code == 200, (flt, r.text)
+        return [v["@iot.id"] for v in r.json()["value"]]
+
+    obs = ids("Observations", f"Datastream/Thing/@iot.id eq {tid}")
+    assert len(obs) == 2 and obs == ids(f"Datastreams({ds})/Observations", "true")
+    assert ids("Observations", f"Datastream/Thing/id eq {tid} and result gt 1001.5") == obs[1:]
+    assert ids("Observations", "Datastream/Thing/name eq '导航 nav-path'") == obs
+    assert ids("Datastreams", "Thing/name eq '导航 nav-path'") == [ds]
+    assert ids("Datastreams", "Sensor/name eq 'sensor 导航 nav-path'") == [ds]
+    assert ids("Datastreams", "ObservedProperty/name eq 'prop 导航 nav-path' and Thing/@iot.id eq " + str(tid)) == [ds]
+    assert ids("Things", "st_within(Locations/location, geography'POLYGON((100 10, 100.1 10, 100.1 10.1, 100 10.1,"
+                         " 100 10))')") == [tid]
+    assert ids("Things", "Datastreams/Observations/result eq 1002") == [tid]
+    assert ids("Locations", f"Things/@iot.id eq {tid}") == ids(f"Things({tid})/Locations", "true")
+    assert ids("Things", "Datastreams/name eq 'no such'") == []
+    assert api.client.get(f"{STA}/Things", params={"$filter": "Nothing/name eq 'x'"}).status_code == 422
+
+
+def test_patch_accepts_json_patch(api: SensingApi) -> None:
+    tid, ds = _new_thing(api, "JSON Patch 测试")
+    h = {**api.h("gw1"), "Content-Type": "application/json-patch+json"}
+
+    def patch(url: str, ops: list[dict[str, object]]) -> object:
+        return api.client.patch(f"{STA}/{url}", content=json.dumps(ops), headers=h)
+
+    r = patch(f"Things({tid})", [{"op": "replace", "path": "/name", "value": "改名 renamed"},
+                                 {"op": "add", "path": "/properties/owner", "value": "水务局"}])
+    assert r.status_code == 200, r.text
+    assert r.json()["name"] == "改名 renamed" and r.json()["properties"] == {"owner": "水务局"}
+    assert r.json()["description"] == "t"
+    r = patch(f"Datastreams({ds})", [{"op": "test", "path": "/name", "value": "wrong"},
+                                     {"op": "replace", "path": "/name", "value": "x"}])
+    assert r.status_code == 409 and "test" in r.json()["message"]
+    assert api.client.get(f"{STA}/Datastreams({ds})").json()["name"] == "ds JSON Patch 测试"
+    assert patch(f"Things({tid})", [{"op": "remove", "path": "/name"}]).status_code == 422
+    assert patch(f"Things({tid})", [{"op": "replace", "path": "/@iot.id", "value": 1}]).status_code == 422
+    assert patch(f"Things({tid})", [{"op": "jump", "path": "/name"}]).status_code == 422
+    assert api.client.patch(f"{STA}/Things({tid})", content=b'{"op": "x"}', headers=h).status_code == 422
+
+
+def test_deleted_ids_are_never_reused(api: SensingApi) -> None:
+    h = api.h("gw1")
+    tid, ds = _new_thing(api, "reuse 1")
+    sensor = api.client.get(f"{STA}/Datastreams({ds})/Sensor").json()["@iot.id"]
+    loc = api.client.get(f"{STA}/Things({tid})/Locations").json()["value"][0]["@iot.id"]
+    for url in (f"Things({tid})", f"Locations({loc})", f"Sensors({sensor})"):
+        assert api.client.delete(f"{STA}/{url}", headers=h).status_code == 200
+    tid2, ds2 = _new_thing(api, "reuse 2")
+    assert tid2 > tid and ds2 > ds
+    assert api.client.get(f"{STA}/Datastreams({ds2})/Sensor").json()["@iot.id"] > sensor
+    assert api.client.get(f"{STA}/Things({tid2})/Locations").json()["value"][0]["@iot.id"] > loc
+    assert api.client.get(f"{STA}/Things({tid})").status_code == 404
+
+
+# $expand: one query per navigation and level (issue 24) -------------------------------------
+
+def test_expand_is_one_query_per_level(api: SensingApi) -> None:
+    from cityops.sensing import staread
+
+    conn = staread.connection(api.platform)
+    seen: list[str] = []
+    conn.set_trace_callback(lambda sql: seen.append(sql) if sql.lstrip().upper().startswith("SELECT") else None)
+    try:
+        body, _ = staread.read(api.platform, "Datastreams", {
+            "$top": "100", "$expand": "Observations($top=3;$count=true;$orderby=result desc),"
+                                      "Thing($expand=Locations($select=name))"}, "http://testserver/sta/v1.1")
+    finally:
+        conn.set_trace_callback(None)
+    assert len(body["value"]) == 100
+    assert len(seen) == 5, seen  # the Datastreams, their Observations, counts, Things, Locations
+    g = api.gauges[0]
+    one = next(v for v in body["value"] if v["@iot.id"] == g)
+    alone = api.client.get(f"{STA}/Datastreams({g})/Observations",
+                           params={"$top": "3", "$orderby": "result desc", "$count": "true"}).json()
+    assert one["Observations"] == alone["value"] and one["Observations@iot.count"] == alone["@iot.count"] >= 12
+    assert one["Observations@iot.nextLink"].endswith(f"Datastreams({g})/Observations?%24top=3&%24skip=3")
+    assert set(one["Thing"]["Locations"][0]) == {"name"}
+    empty = next(v for v in body["value"] if v["@iot.id"] not in api.gauges[:3])
+    assert empty["Observations"] == [] or empty["Observations@iot.count"] > 0
+    many = api.client.get(f"{STA}/Things", params={"$top": "5", "$expand": "Datastreams($expand=Observations($top=1))"})
+    assert all(len(t["Datastreams"]) >= 1 for t in many.json()["value"])
+
+
+# Single Observations gathered into one ingest, answered from what was written (issue 24) ----
+
+def test_single_observations_are_gathered(api: SensingApi, monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    from cityops.sensing import gather
+
+    calls: list[int] = []
+    real = gather.ingest_each
+
+    def counting(repo: object, platform: object, ds: list[int], *rest: object) -> object:
+        calls.append(len(ds))
+        return real(repo, platform, ds, *rest)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(gather, "ingest_each", counting)
+    g = api.gauges[2]
+    base = utcnow().replace(microsecond=0) - timedelta(days=10)
+    t = [int((base + timedelta(minutes=k)).timestamp() * 1000) for k in range(6)]
+    published: list[object] = []
+
+    async def post_all() -> list[str]:
+        from cityops.store.sqlite import SqliteStore
+
+        gatherer = gather.Gatherer(api.platform, published.extend)
+        stored_before = t[0]
+        await api.platform.awrite(gather.ingest_each, [g], [stored_before], [1.0], base)
+        calls.clear()
+        readings = [(g, t[0], 2.0), (g, t[1], 3.0), (g, t[1], 4.0), (999_999, t[2], 1.0)] + \
+            [(g, t[k], 5.0 + k) for k in range(3, 6)]
+        assert isinstance(api.platform.store, SqliteStore)
+        return list(await asyncio.gather(*(gatherer.add(*r) for r in readings)))
+
+    outcomes = asyncio.run(post_all())
+    assert calls == [7]  # seven concurrent posts, one ingest
+    assert outcomes == ["duplicate", "stored", "duplicate", "unknown_datastream", "stored", "stored", "stored"]
+    got = api.client.get(f"{STA}/Datastreams({g})/Observations",
+                         params={"$filter": f"phenomenonTime lt {iso(base + timedelta(minutes=10))}"}).json()["value"]
+    assert [o["result"] for o in got] == [1.0, 3.0, 8.0, 9.0, 10.0]
+
+
+def test_a_posted_observation_is_answered_from_what_was_written(api: SensingApi) -> None:
+    g = api.gauges[2]
+    when = iso(utcnow().replace(microsecond=0) - timedelta(days=11))
+    r = api.client.post(f"{STA}/Datastreams({g})/Observations", json={"phenomenonTime": when, "result": 3.25},
+                        headers=api.h("gw1"))
+    assert r.status_code == 201
+    assert r.json() == api.client.get(r.headers["Location"]).json()
+    assert r.json()["result"] == 3.25 and r.json()["phenomenonTime"] == when.replace("Z", ".000Z")
+
+
+def test_frost_python_client(api: SensingApi) -> None:
+    """The FROST Python client (frost_sta_client, Fraunhofer IOSB) against a real server: it
+    creates a Thing with its Location and Datastream, posts Observations, filters by
+    navigation paths as it sends them, patches with JSON Patch and deletes."""
+    frost = pytest.importorskip("frost_sta_client")
+    import threading
+
+    import geojson
+    import uvicorn
+    from requests.auth import AuthBase
+
+    from cityops.api.app import create_app
+
+    class Bearer(frost.AuthHandler):  # the client speaks HTTP Basic; the server takes tokens
+        def add_auth_header(self) -> AuthBase:
+            token = api.tokens["gw1"]
+
+            class Auth(AuthBase):
+                def __call__(self, r: object) -> object:
+                    r.headers["Authorization"] = f"Bearer {token}"  # type: ignore[attr-defined]
+                    return r
+            return Auth()
+
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(api.platform), host="127.0.0.1", port=port,
+                                           log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            time.sleep(0.05)
+        service = frost.SensorThingsService(f"http://127.0.0.1:{port}/sta/v1.1", auth_handler=Bearer())
+        location = frost.Location(name="FROST 站", description="roof", encoding_type="application/geo+json",
+                                  location=geojson.Point((101.05, 11.05)))
+        thing = frost.Thing(name="FROST thing", description="made by frost_sta_client", locations=[location])
+        service.create(thing)
+        sensor = frost.Sensor(name="FROST sensor", description="", encoding_type="text/html", metadata="x")
+        prop = frost.ObservedProperty(name="FROST depth", definition="x", description="")
+        ds = frost.Datastream(name="FROST ds", description="", observation_type="http://www.opengis.net/def/"
+                              "observationType/OGC-OM/2.0/OM_Measurement",
+                              unit_of_measurement=frost.UnitOfMeasurement(name="cm", symbol="cm", definition="x"),
+                              thing=thing, sensor=sensor, observed_property=prop)
+        service.create(ds)
+        for k in range(3):
+            service.create(frost.Observation(result=20.0 + k, phenomenon_time=f"2026-06-05T00:0{k}:00Z",
+                                             datastream=ds))
+        by_path = service.observations().query().filter(f"Datastream/Thing/@iot.id eq {thing.id}").list()
+        assert sorted(o.result for o in by_path) == [20.0, 21.0, 22.0]
+        within = service.things().query().filter(
+            "st_within(Locations/location, geography'POLYGON((101 11, 101.1 11, 101.1 11.1, 101 11.1, 101 11))')").list()
+        assert [t.id for t in within] == [thing.id]
+        named = service.datastreams().query().filter("Sensor/name eq 'FROST sensor'").list()
+        assert [d.id for d in named] == [ds.id]
+        service.patch(thing, [{"op": "replace", "path": "/name", "value": "FROST 改名"}])
+        assert service.things().find(thing.id).name == "FROST 改名"
+        service.delete(thing)
+        again = frost.Thing(name="FROST thing 2", description="")
+        service.create(again)
+        assert again.id > thing.id  # the deleted id is not given out again
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+# No request holds up the event loop (issue 18, item 2): reads whose cost grows with the data
+# (SensorThings queries and expansions, the Open311 search) run in worker threads. Single-row
+# lookups by key (a token, a setting) stay on the loop on purpose: a thread hop costs more.
+
+def _on_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def _watch(monkeypatch: pytest.MonkeyPatch, module: Any, name: str, seen: list[bool]) -> None:
+    real: Callable[..., Any] = getattr(module, name)
+
+    def watched(*args: Any, **kwargs: Any) -> Any:
+        seen.append(_on_loop())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, watched)
+
+
+def test_costly_reads_run_off_the_event_loop(api: SensingApi, monkeypatch: pytest.MonkeyPatch) -> None:
+    from cityops.intake.open311 import service
+    from cityops.sensing import staread
+
+    seen: list[bool] = []
+    for module, name in ((staread, "query"), (staread, "_children"), (staread, "resolve"), (service, "search")):
+        _watch(monkeypatch, module, name, seen)
+    c = api.client
+    assert c.get("/sta/v1.1/Datastreams", params={"$top": "5", "$expand": "Observations,Thing"}).status_code == 200
+    assert c.get(f"/sta/v1.1/Datastreams({api.gauges[0]})/Thing").status_code == 200
+    assert c.get("/open311/v2/requests.json").status_code == 200
+    assert len(seen) >= 6 and not any(seen), seen

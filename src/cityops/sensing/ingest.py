@@ -320,9 +320,11 @@ def ingest_client(repo: Any, platform: Platform | None, cols: Columns, rejects: 
 
 
 def _screen(repo: Any, meta: DatastreamMeta, cols: Columns, rejects: Rejects, now: datetime,
-            window: TimeWindow | None, writer: str | None, own_only: bool) -> np.ndarray[Any, np.dtype[np.bool_]]:
+            window: TimeWindow | None, writer: str | None, own_only: bool,
+            why: np.ndarray[Any, np.dtype[Any]] | None = None) -> np.ndarray[Any, np.dtype[np.bool_]]:
     """Which readings to refuse (whole columns at once); each refusal counted in `rejects`
-    under the first reason that applies, in this order."""
+    under the first reason that applies, in this order, and written into `why` when given
+    (the gathered single readings answer each caller with its own reason)."""
     refused = np.zeros(len(cols), bool)
     if not len(cols):
         return refused
@@ -342,6 +344,8 @@ def _screen(repo: Any, meta: DatastreamMeta, cols: Columns, rejects: Rejects, no
     checks.append(("implausible", known & implausible(np.where(known, ds, 0), r, low, high), (low, high)))
     for reason, mask, about in checks:
         rows = np.flatnonzero(mask & ~refused)
+        if why is not None:
+            why[rows] = reason
         for row in rows[:MAX_REASONS].tolist():
             rejects.add(row + 1, reason, _detail(reason, int(ds[row]), int(cols.t[row]), float(r[row]), about))
         if len(rows) > MAX_REASONS:

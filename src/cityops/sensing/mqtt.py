@@ -157,6 +157,14 @@ def _columns(items: list[tuple[int, Any, Any]], rejects: Rejects) -> Columns:
     return Columns.of(ds, ts, rs)
 
 
+def publish_detections(state: Any, detections: Sequence[Detection]) -> None:
+    """Every write path's detections out on MQTT (the batch, SensorThings' single POST and
+    CreateObservations alike), when the server runs a bridge (`app.state.publish_detections`)."""
+    publish = getattr(state, "publish_detections", None)
+    if publish is not None and detections:
+        publish(detections)
+
+
 def broker_setting(platform: Platform) -> tuple[str, int] | None:
     with platform.store.read() as repo:
         value = repo.get_setting(SETTING)

@@ -1,24 +1,23 @@
-"""OGC SensorThings API 1.1 (a subset) at /sta/v1.1 over the sensing tables.
+"""OGC SensorThings API 1.1 (a subset) at /sta/v1.1 over the sensing tables: the routes.
 
-Reads: every entity set, one entity, its navigation properties, a property and its `$value`;
-`$filter`, `$expand` (nested, with options), `$select`, `$orderby`, `$top`, `$skip`,
-`$count`, an absolute `@iot.nextLink`. Open by default (public sensor data, as FROST); the
-setting `sensing.read_requires_token` = 1 makes them need a bearer token. Writes: POST of
-every entity set (201 with `Location`), the `CreateObservations` dataArray extension, PATCH
-(update) and DELETE of one entity (SensorThings 1.1 §10.3, §10.4), with a `sensor` or `admin`
-token, through the write process.
+Reads (staread.py, in worker threads, with cost bounds): every entity set, one entity, its
+navigation properties, a property and its `$value`; `$filter` (navigation paths too),
+`$expand` (nested, with options), `$select`, `$orderby`, `$top`, `$skip`, `$count`, an
+absolute `@iot.nextLink`. Open by default (public sensor data, as FROST); the setting
+`sensing.read_requires_token` = 1 makes them need a bearer token. Writes: POST of every entity
+set (201 with `Location`; single Observations gathered, gather.py), the `CreateObservations`
+dataArray extension, PATCH (update; JSON Patch too) and DELETE of one entity (SensorThings 1.1
+§10.3, §10.4), with a `sensor` or `admin` token, through the write process; detections are
+published on MQTT as every write path's are.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 import re
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlencode
 
+import anyio
 import numpy as np
 import orjson
 from fastapi import Request, Response
@@ -26,22 +25,24 @@ from fastapi import Request, Response
 from cityops.api.deps import actor, require
 from cityops.api.responses import JSON
 from cityops.api.routing import feature_router
-from cityops.cases.models import Role
+from cityops.cases.models import Actor, Role
 from cityops.core import Platform, utcnow
-from cityops.detect.columns import Columns
+from cityops.detect.columns import Columns, Detection
 from cityops.errors import Conflict, InvalidInput, NotFound
+from cityops.sensing import staread
+from cityops.sensing.gather import DUPLICATE, STORED, Gatherer
 from cityops.sensing.ingest import (
     ReadingRefused,
-    Rejects,
     check_plausible,
     count_refused,
     ingest_client,
     parse_time,
 )
-from cityops.sensing.staquery import Entity, parse_filter, parse_orderby, split_options
+from cityops.sensing.mqtt import publish_detections
+from cityops.sensing.staread import SETS, entity_id, iso, render
 from cityops.sensing.store import (
     EPOCH_MS,
-    TIME_BITS,
+    MAX_DATASTREAM,
     bump,
     change_reading,
     delete_datastreams,
@@ -52,273 +53,17 @@ from cityops.sensing.store import (
 
 router = feature_router("/sta/v1.1", "sensorthings")
 PREFIX = "/sta/v1.1"
-DEFAULT_TOP = 100
-MAX_TOP = 10_000
 READ_SETTING = "sensing.read_requires_token"
 TABLES = {"Things": "sta_thing", "Locations": "sta_location", "Sensors": "sta_sensor",
           "ObservedProperties": "sta_observed_property", "Datastreams": "sta_datastream",
           "FeaturesOfInterest": "sta_feature"}
-
-
-@dataclass(frozen=True)
-class Nav:
-    target: str
-    where: str  # SQL over the target's columns with one `?`: the parent's `key` value
-    key: str = "id"
-    many: bool = True
-
-
-@dataclass(frozen=True)
-class EntitySet:
-    name: str
-    source: str
-    entity: Entity
-    navs: dict[str, Nav] = field(default_factory=dict)
-
-
-def _geo_entity(*extra: str) -> Entity:
-    cols = {c: c for c in ("id", "name", "description", "encodingType", "properties", *extra)}
-    cols["@iot.id"] = "id"
-    return Entity(cols, geometries={"location": ("lon", "lat"), "feature": ("lon", "lat")})
-
-
-def _entity(*names: str, times: tuple[str, ...] = ()) -> Entity:
-    cols = {n: n for n in ("id", *names)}
-    cols["@iot.id"] = "id"
-    return Entity(cols, times=frozenset(times))
-
-
-SETS: dict[str, EntitySet] = {s.name: s for s in (
-    EntitySet("Things", "SELECT id, name, description, properties FROM sta_thing",
-              _entity("name", "description", "properties"),
-              {"Locations": Nav("Locations", "id IN (SELECT location_id FROM sta_thing_location WHERE thing_id = ?)"),
-               "Datastreams": Nav("Datastreams", "thing_id = ?")}),
-    EntitySet("Locations", "SELECT id, name, description, encoding_type AS encodingType, lon, lat, properties"
-              " FROM sta_location", _geo_entity(),
-              {"Things": Nav("Things", "id IN (SELECT thing_id FROM sta_thing_location WHERE location_id = ?)")}),
-    EntitySet("Sensors", "SELECT id, name, description, encoding_type AS encodingType, metadata, properties"
-              " FROM sta_sensor", _entity("name", "description", "encodingType", "metadata", "properties"),
-              {"Datastreams": Nav("Datastreams", "sensor_id = ?")}),
-    EntitySet("ObservedProperties", "SELECT id, name, definition, description, properties FROM sta_observed_property",
-              _entity("name", "definition", "description", "properties"),
-              {"Datastreams": Nav("Datastreams", "observed_property_id = ?")}),
-    EntitySet("Datastreams", "SELECT id, name, description, unit AS unitOfMeasurement, observation_type AS"
-              " observationType, properties, thing_id, sensor_id, observed_property_id, feature_id, kind, point,"
-              " district, yellow, red FROM sta_datastream",
-              _entity("name", "description", "observationType", "properties", "unitOfMeasurement"),
-              {"Thing": Nav("Things", "id = ?", "thing_id", False), "Sensor": Nav("Sensors", "id = ?", "sensor_id", False),
-               "ObservedProperty": Nav("ObservedProperties", "id = ?", "observed_property_id", False),
-               "Observations": Nav("Observations", "datastream_id = ?")}),
-    EntitySet("Observations", f"SELECT (datastream << {TIME_BITS}) | (t - {EPOCH_MS}) AS id, datastream AS"
-              " datastream_id, t AS phenomenonTime, t AS resultTime, result FROM observation",
-              _entity("phenomenonTime", "resultTime", "result", times=("phenomenonTime", "resultTime")),
-              {"Datastream": Nav("Datastreams", "id = ?", "datastream_id", False),
-               "FeatureOfInterest": Nav("FeaturesOfInterest", "id = (SELECT feature_id FROM sta_datastream WHERE id = ?)",
-                                        "datastream_id", False)}),
-    EntitySet("FeaturesOfInterest", "SELECT id, name, description, encoding_type AS encodingType, lon, lat, properties"
-              " FROM sta_feature", _geo_entity(),
-              {"Observations": Nav("Observations", "datastream_id IN (SELECT id FROM sta_datastream WHERE feature_id = ?)")}),
-)}
-# The Observations entity: datastream_id is filterable as Datastream/id.
-SETS["Observations"].entity.columns["Datastream/id"] = "datastream_id"
-SETS["Observations"].entity.columns["Datastream/@iot.id"] = "datastream_id"
-for _n in ("Thing", "Sensor", "ObservedProperty"):
-    _col = {"Thing": "thing_id", "Sensor": "sensor_id", "ObservedProperty": "observed_property_id"}[_n]
-    SETS["Datastreams"].entity.columns[f"{_n}/id"] = _col
-    SETS["Datastreams"].entity.columns[f"{_n}/@iot.id"] = _col
-
-
-def _iso(ms: int | None) -> str | None:
-    if ms is None:
-        return None
-    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _json(text: Any) -> Any:
-    return orjson.loads(text) if isinstance(text, str) and text else (text or {})
-
-
-def _point(row: dict[str, Any]) -> dict[str, Any] | None:
-    if row.get("lon") is None:
-        return None
-    return {"type": "Point", "coordinates": [row["lon"], row["lat"]]}
-
-
-def render(set_name: str, row: dict[str, Any], base: str) -> dict[str, Any]:
-    """A row as its SensorThings JSON, with self and navigation links."""
-    es = SETS[set_name]
-    self_link = f"{base}/{set_name}({row['id']})"
-    out: dict[str, Any] = {"@iot.id": row["id"], "@iot.selfLink": self_link}
-    if set_name == "Observations":
-        out.update(phenomenonTime=_iso(row["phenomenonTime"]), resultTime=_iso(row["resultTime"]), result=row["result"])
-    elif set_name == "Datastreams":
-        props = {**_json(row["properties"]), "kind": row["kind"]}
-        for k in ("point", "district", "yellow", "red"):
-            if row.get(k) is not None:
-                props[k] = row[k]
-        out.update(name=row["name"], description=row["description"], unitOfMeasurement=_json(row["unitOfMeasurement"]),
-                   observationType=row["observationType"], properties=props)
-    else:
-        for k, v in row.items():
-            if k in ("id", "lon", "lat"):
-                continue
-            out[k] = _json(v) if k == "properties" else v
-        if set_name == "Locations":
-            out["location"] = _point(row)
-        if set_name == "FeaturesOfInterest":
-            out["feature"] = _point(row)
-    for nav in es.navs:
-        out[f"{nav}@iot.navigationLink"] = f"{self_link}/{nav}"
-    if set_name == "Things":
-        out["HistoricalLocations@iot.navigationLink"] = f"{self_link}/HistoricalLocations"
-    return out
-
-
-# Queries ----------------------------------------------------------------------------------
-
-@functools.lru_cache(maxsize=64)
-def _geometry(wkt: str) -> Any:
-    import shapely
-
-    try:
-        geom = shapely.from_wkt(wkt)
-    except shapely.errors.GEOSException:
-        raise InvalidInput(f"not a WKT geometry: {wkt[:80]}", "几何格式有误（WKT）") from None
-    shapely.prepare(geom)
-    return geom
-
-
-def _sta_geo(op: str, lon: float | None, lat: float | None, wkt: str) -> int:
-    import shapely
-
-    if lon is None or lat is None:
-        return 0
-    geom = _geometry(wkt)
-    pt = shapely.Point(lon, lat)
-    test = {"st_within": lambda: shapely.within(pt, geom), "st_contains": lambda: shapely.contains(pt, geom),
-            "st_equals": lambda: shapely.equals(pt, geom), "st_disjoint": lambda: shapely.disjoint(pt, geom)}
-    return int(bool(test.get(op, lambda: shapely.intersects(pt, geom))()))
-
-
-def _sta_distance(lon: float | None, lat: float | None, wkt: str) -> float | None:
-    import shapely
-
-    if lon is None or lat is None:
-        return None
-    return float(shapely.distance(shapely.Point(lon, lat), _geometry(wkt)))
-
-
-def _conn(platform: Platform) -> Any:
-    conn = platform.store.reader().conn
-    conn.create_function("sta_geo", 4, _sta_geo, deterministic=True)
-    conn.create_function("sta_geo_distance", 3, _sta_distance, deterministic=True)
-    return conn
-
-
-@dataclass
-class Options:
-    filter: str | None = None
-    orderby: str | None = None
-    select: list[str] | None = None
-    expand: str | None = None
-    top: int = DEFAULT_TOP
-    skip: int = 0
-    count: bool = False
-
-    @staticmethod
-    def of(params: dict[str, str]) -> Options:
-        def integer(name: str, default: int) -> int:
-            raw = params.get(name)
-            if raw is None:
-                return default
-            if not raw.isdigit():
-                raise InvalidInput(f"{name} must be a non-negative integer", f"{name} 须为非负整数")
-            return int(raw)
-
-        count = params.get("$count", "false").lower()
-        if count not in ("true", "false"):
-            raise InvalidInput("$count must be true or false", "$count 须为 true 或 false")
-        select = params.get("$select")
-        return Options(params.get("$filter"), params.get("$orderby"),
-                       [s.strip() for s in select.split(",")] if select else None, params.get("$expand"),
-                       min(integer("$top", DEFAULT_TOP), MAX_TOP), integer("$skip", 0), count == "true")
-
-
-def _query(conn: Any, es: EntitySet, opts: Options, where: str | None = None, args: tuple[Any, ...] = ()
-           ) -> tuple[list[dict[str, Any]], int | None]:
-    clauses, params = ([where], list(args)) if where else ([], [])
-    if opts.filter:
-        f = parse_filter(opts.filter, es.entity)
-        clauses.append(f.text)
-        params += f.params
-    sql = f"SELECT * FROM ({es.source}) AS e"
-    if clauses:
-        sql += " WHERE " + " AND ".join(clauses)
-    count = None
-    if opts.count:
-        count = int(conn.execute(f"SELECT count(*) FROM ({sql})", params).fetchone()[0])
-    # Observations' ids follow their key (datastream, t): order by the key, read in index order.
-    key = "datastream_id, phenomenonTime" if es.name == "Observations" else "id"
-    order, oparams = parse_orderby(opts.orderby, es.entity) if opts.orderby else (key, [])
-    if order != key:
-        order += f", {key}"  # a stable order: pages never repeat or skip an entity
-    cur = conn.execute(f"{sql} ORDER BY {order} LIMIT ? OFFSET ?", params + oparams + [opts.top + 1, opts.skip])
-    names = [d[0] for d in cur.description]
-    rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
-    return rows, count
-
-
-def _select(obj: dict[str, Any], select: list[str] | None) -> dict[str, Any]:
-    if not select:
-        return obj
-    want = {"@iot.id" if s in ("id", "@iot.id") else s for s in select}
-    return {k: v for k, v in obj.items() if k in want or k.split("@", 1)[0] in want and "@iot.navigationLink" in k
-            or (k == "@iot.selfLink" and "@iot.selfLink" in want)}
-
-
-def _parse_expand(text: str) -> list[tuple[str, dict[str, str]]]:
-    """`A($top=1;$expand=B),C/D` → [("A", {"$top": "1", "$expand": "B"}), ("C", {"$expand": "D"})]."""
-    out = []
-    for item in split_options(text, ","):
-        item = item.strip()
-        opts: dict[str, str] = {}
-        m = re.match(r"^([^()]+?)\((.*)\)$", item, re.S)
-        if m:
-            item = m.group(1).strip()
-            for part in split_options(m.group(2), ";"):
-                k, _, v = part.partition("=")
-                opts[k.strip()] = v.strip()
-        head, _, rest = item.partition("/")
-        if rest:
-            opts["$expand"] = rest + ("," + opts["$expand"] if "$expand" in opts else "")
-        out.append((head, opts))
-    return out
-
-
-def _expand(conn: Any, es: EntitySet, rows: list[dict[str, Any]], objs: list[dict[str, Any]], expand: str,
-            base: str) -> None:
-    for name, raw in _parse_expand(expand):
-        nav = es.navs.get(name)
-        if nav is None:
-            raise InvalidInput(f"$expand: {es.name} has no navigation property '{name}'", f"$expand：无导航属性 {name}")
-        opts = Options.of(raw)
-        target = SETS[nav.target]
-        for row, obj in zip(rows, objs, strict=True):
-            sub, _ = _query(conn, target, opts, nav.where, (row[nav.key],))
-            sub = sub[:opts.top]
-            items = [_select(render(target.name, r, base), opts.select) for r in sub]
-            if opts.expand:
-                _expand(conn, target, sub, items, opts.expand, base)
-            if nav.many:
-                obj[name] = items
-            else:
-                obj[name] = items[0] if items else None
+# Reads run in worker threads, this many at once: more would only share the same cores
+# (and the GIL) while the event loop, which answers everything else, waits its turn.
+READS = anyio.CapacityLimiter(2)
+JSON_PATCH = "application/json-patch+json"
 
 
 # Routes -----------------------------------------------------------------------------------
-
-_PATH = re.compile(r"^(?P<set>[A-Za-z]+)(?:\((?P<id>\d+|'[^']*')\))?(?:/(?P<rest>.*))?$")
-
 
 def _base(request: Request) -> str:
     return str(request.base_url).rstrip("/") + PREFIX
@@ -351,89 +96,17 @@ async def root(request: Request) -> dict[str, Any]:
     }
 
 
-def _resolve(conn: Any, path: str) -> tuple[EntitySet, str | None, tuple[Any, ...], bool, str | None]:
-    """Walk `Set(id)/Nav(id)/…`: the entity set reached, its WHERE and args, whether it is
-    one entity, and a trailing property name if any."""
-    m = _PATH.match(path)
-    if m is None or m.group("set") not in SETS:
-        raise NotFound(f"no such SensorThings resource: {path}", f"资源不存在：{path}")
-    es = SETS[m.group("set")]
-    where: str | None = None
-    args: tuple[Any, ...] = ()
-    single = False
-    if m.group("id"):
-        where, args, single = "id = ?", (_entity_id(es, m.group("id")),), True
-    rest = m.group("rest")
-    while rest:
-        head, _, tail = rest.partition("/")
-        nm = re.match(r"^([A-Za-z]+)(?:\((\d+)\))?$", head)
-        name = nm.group(1) if nm else head
-        if single and name in es.navs:
-            nav = es.navs[name]
-            parent = conn.execute(f"SELECT * FROM ({es.source}) AS e WHERE {where}", args).fetchone()
-            if parent is None:
-                raise NotFound(f"no {es.name} {args[0]}", f"{es.name} {args[0]} 不存在")
-            names = [d[0] for d in conn.execute(f"SELECT * FROM ({es.source}) LIMIT 0").description]
-            value = dict(zip(names, parent, strict=True))[nav.key]
-            es = SETS[nav.target]
-            where, args, single = nav.where, (value,), not nav.many
-            if nm and nm.group(2):
-                where, args, single = f"({nav.where}) AND id = ?", (value, _entity_id(es, nm.group(2))), True
-            rest = tail
-            continue
-        if single and head not in es.navs:
-            return es, where, args, single, rest
-        raise NotFound(f"no such SensorThings resource: {path}", f"资源不存在：{path}")
-    return es, where, args, single, None
-
-
-def _entity_id(es: EntitySet, raw: str) -> int:
-    if not raw.isdigit():
-        raise NotFound(f"{es.name} ids are integers", f"{es.name} 的编号为整数")
-    return int(raw)
-
-
 @router.get("/{path:path}")
 async def read(path: str, request: Request) -> Response:
+    """GET any resource. The query runs in a worker thread (a few at a time: READS), so that
+    a costly one never holds up the event loop, and its cost is bounded before it runs."""
     platform: Platform = request.app.state.platform
     await _may_read(request, platform)
-    base = _base(request)
-    params = dict(request.query_params)
-    opts = Options.of(params)
-    conn = _conn(platform)
-    es, where, args, single, prop = _resolve(conn, path)
-    if es.name == "Observations" and where == "id = ?":  # the composite id: use the key
-        ds, t = split_observation_id(args[0])
-        where, args = "datastream_id = ? AND phenomenonTime = ?", (ds, t)
-    if single:
-        rows, _ = _query(conn, es, Options(filter=opts.filter, top=1), where, args)
-        if not rows:
-            raise NotFound(f"no such {es.name} entity", f"{es.name} 实体不存在")
-        obj = render(es.name, rows[0], base)
-        if prop:
-            name, _, dollar = prop.partition("/")
-            if name not in obj:
-                raise NotFound(f"{es.name} has no property '{name}'", f"无属性 {name}")
-            if dollar == "$value":
-                return Response(str(obj[name]), media_type="text/plain")
-            return JSON({name: obj[name]})
-        if opts.expand:
-            _expand(conn, es, rows, [obj], opts.expand, base)
-        return JSON(_select(obj, opts.select))
-    rows, count = _query(conn, es, opts, where, args)
-    more = len(rows) > opts.top
-    rows = rows[:opts.top]
-    objs = [render(es.name, r, base) for r in rows]
-    if opts.expand:
-        _expand(conn, es, rows, objs, opts.expand, base)
-    body: dict[str, Any] = {}
-    if count is not None:
-        body["@iot.count"] = count
-    body["value"] = [_select(o, opts.select) for o in objs]
-    if more:
-        nxt = {**params, "$skip": str(opts.skip + opts.top), "$top": str(opts.top)}
-        body["@iot.nextLink"] = f"{base}/{path}?{urlencode(nxt)}"
-    return JSON(body)
+    body, media = await anyio.to_thread.run_sync(staread.read, platform, path, dict(request.query_params),
+                                                 _base(request), limiter=READS)
+    if media == "text/plain":
+        return Response(body, media_type=media)
+    return await anyio.to_thread.run_sync(JSON, body, limiter=READS)
 
 
 # Writes -----------------------------------------------------------------------------------
@@ -467,7 +140,8 @@ def _ref_or_new(conn: Any, platform: Platform, set_name: str, value: Any, key: s
     if "@iot.id" in value:
         ref = value["@iot.id"]
         table = TABLES[set_name]
-        if not isinstance(ref, int) or conn.execute(f"SELECT 1 FROM {table} WHERE id = ?", (ref,)).fetchone() is None:  # noqa: S608
+        if not isinstance(ref, int) or not 0 < ref <= staread.MAX_ID \
+                or conn.execute(f"SELECT 1 FROM {table} WHERE id = ?", (ref,)).fetchone() is None:  # noqa: S608
             raise InvalidInput(f"{key}: no {set_name} {ref!r}", f"{key}：{set_name} {ref!r} 不存在")
         return ref
     return _create(conn, platform, set_name, value, {})
@@ -529,39 +203,63 @@ def _create(conn: Any, platform: Platform, set_name: str, body: dict[str, Any], 
 
 
 def create_entity(repo: Any, platform: Platform, set_name: str, body: dict[str, Any], parent: dict[str, int]) -> int:
-    """Write op: create one entity (with inline related ones); returns its id."""
-    if set_name == "Observations":
-        return _create_observation(repo, platform, body, parent)
+    """Write op: create one entity (with inline related ones); returns its id. (Observations
+    go through `Gatherer`: see `post_observation`.)"""
     return _create(repo.conn, platform, set_name, body, parent)
 
 
-def _create_observation(repo: Any, platform: Platform, body: dict[str, Any], parent: dict[str, int]) -> int:
+def _reading(body: dict[str, Any], parent: dict[str, int]) -> tuple[int, int, float]:
+    """A posted Observation's (datastream, t, result), checked as a batch's readings are."""
+    from cityops.sensing.ingest import parse_ndjson
+
     ds = parent.get("datastream")
     if ds is None:
         ref = body.get("Datastream")
         ds = ref.get("@iot.id") if isinstance(ref, dict) else None
-    reading = {"datastream": ds, "phenomenonTime": body.get("phenomenonTime") or _iso(int(utcnow().timestamp() * 1000)),
+    now_ms = int(utcnow().timestamp() * 1000)
+    reading = {"datastream": ds, "phenomenonTime": body.get("phenomenonTime") or iso(now_ms),
                "result": body.get("result")}
-    cols, rejects = _one(reading)
+    cols, rejects = parse_ndjson(orjson.dumps(reading), now_ms)
     if rejects.total:
         raise ReadingRefused.of(rejects)
-    result = ingest_client(repo, platform, cols, rejects)
-    if result.rejects.total:
-        raise ReadingRefused.of(result.rejects)
-    if result.duplicates:
+    return int(cols.datastream[0]), int(cols.t[0]), float(cols.result[0])
+
+
+_REFUSED_ZH = {"unknown_datastream": "数据流不存在", "not_owner": "无权写入他人的数据流",
+               "time_out_of_range": "时间超出允许范围", "implausible": "数值超出该物理量的合理范围"}
+
+
+async def post_observation(request: Request, platform: Platform, body: dict[str, Any], parent: dict[str, int],
+                           who: Actor) -> JSON:
+    """One Observation: gathered with the others in flight into one ingest (gather.py), held to
+    the same time window, plausibility and ownership as a batch, and answered from what was
+    written, not read back."""
+    try:
+        ds, t, result = _reading(body, parent)
+    except ReadingRefused as exc:  # counted like a refused reading of a batch
+        await platform.awrite(count_refused, exc.reason)
+        raise
+    state = request.app.state
+    gatherer: Gatherer | None = getattr(state, "sta_gatherer", None)
+    if gatherer is None:
+        gatherer = state.sta_gatherer = Gatherer(platform, lambda found: publish_detections(state, found))
+    outcome = await gatherer.add(ds, t, result, _owner(who), who.name)
+    if outcome == DUPLICATE:
         raise Conflict("an observation of this datastream at this phenomenonTime exists (the first one stands)",
                        "该数据流在此时间已有观测（以先到者为准）")
-    return observation_id(int(cols.datastream[0]), int(cols.t[0]))
+    if outcome != STORED:  # refused in the write process, and counted there
+        raise ReadingRefused(outcome, f"observation refused ({outcome}): datastream {ds}",
+                             f"观测数据被拒绝（{_REFUSED_ZH.get(outcome, outcome)}）：数据流 {ds}")
+    base = _base(request)
+    oid = observation_id(ds, t)
+    row = {"id": oid, "datastream_id": ds, "phenomenonTime": t, "resultTime": t, "result": result}
+    return JSON(render("Observations", row, base), status_code=201, headers={"Location": f"{base}/Observations({oid})"})
 
 
-def _one(reading: dict[str, Any]) -> tuple[Any, Rejects]:
-    from cityops.sensing.ingest import parse_ndjson
-
-    return parse_ndjson(orjson.dumps(reading), int(utcnow().timestamp() * 1000))
-
-
-def create_observations(repo: Any, platform: Platform, groups: list[dict[str, Any]]) -> list[str]:
-    """Write op for the dataArray extension: per reading its selfLink path or "error"."""
+def create_observations(repo: Any, platform: Platform, groups: list[dict[str, Any]], who: Actor | None = None
+                        ) -> tuple[list[str], list[Detection]]:
+    """Write op for the dataArray extension: per reading its selfLink path or "error", and
+    the detections the batch made (published as every write path's are)."""
     out: list[str] = []
     now_ms = int(utcnow().timestamp() * 1000)
     ds_all: list[int] = []
@@ -580,8 +278,8 @@ def create_observations(repo: Any, platform: Platform, groups: list[dict[str, An
             values = dict(zip(comps, row, strict=False)) if isinstance(row, list) else {}
             t = parse_time(values.get("phenomenonTime")) if values.get("phenomenonTime") else now_ms
             r = values.get("result")
-            if not isinstance(ds, int) or t is None or isinstance(r, bool) or not isinstance(r, int | float) \
-                    or t < EPOCH_MS:
+            if not isinstance(ds, int) or isinstance(ds, bool) or not 0 < ds <= MAX_DATASTREAM or t is None \
+                    or isinstance(r, bool) or not isinstance(r, int | float) or not math.isfinite(r) or t < EPOCH_MS:
                 out.append("error")
                 continue
             slots.append(len(out))
@@ -590,21 +288,29 @@ def create_observations(repo: Any, platform: Platform, groups: list[dict[str, An
             t_all.append(t)
             r_all.append(float(r))
     cols = Columns.of(ds_all, t_all, r_all)
-    refused = ingest_client(repo, platform, cols).refused  # unknown, implausible, out of the time window
+    writer, sent_by = (_owner(who), who.name) if who is not None else (None, None)
+    result = ingest_client(repo, platform, cols, writer=writer, sent_by=sent_by)  # unknown, foreign, implausible, out of window
     for k, slot in enumerate(slots):
-        out[slot] = "error" if refused[k] else f"Observations({observation_id(ds_all[k], t_all[k])})"
-    return out
+        out[slot] = "error" if result.refused[k] else f"Observations({observation_id(ds_all[k], t_all[k])})"
+    return out, result.detections
 
 
-async def _writer(request: Request) -> None:
-    require(await actor(request), Role.SENSOR)
+async def _writer(request: Request) -> Actor:
+    who = await actor(request)
+    require(who, Role.SENSOR)
+    return who
 
 
-async def _write_body(request: Request) -> tuple[Platform, Any]:
+def _owner(who: Actor) -> str | None:
+    """Whose datastreams a caller may write: a sensor user its own and unowned ones; an admin any."""
+    return who.name if who.role is Role.SENSOR else None
+
+
+async def _write_body(request: Request) -> tuple[Platform, Any, Actor]:
     """A write's prologue: the caller may write, and its body is JSON."""
-    await _writer(request)
+    who = await _writer(request)
     try:
-        return request.app.state.platform, orjson.loads(await request.body())
+        return request.app.state.platform, orjson.loads(await request.body()), who
     except orjson.JSONDecodeError:
         raise InvalidInput("malformed JSON body", "JSON 格式错误") from None
 
@@ -612,10 +318,11 @@ async def _write_body(request: Request) -> tuple[Platform, Any]:
 @router.post("/CreateObservations", status_code=201)
 async def post_create_observations(request: Request) -> JSON:
     """The dataArray extension: many observations in one request."""
-    platform, body = await _write_body(request)
+    platform, body, who = await _write_body(request)
     if not isinstance(body, list):
         raise InvalidInput("CreateObservations takes a JSON array", "CreateObservations 须为 JSON 数组")
-    links = await platform.awrite(create_observations, body)
+    links, detections = await platform.awrite(create_observations, body, who)
+    publish_detections(request.app.state, detections)
     base = _base(request)
     return JSON([x if x == "error" else f"{base}/{x}" for x in links], status_code=201)
 
@@ -623,7 +330,7 @@ async def post_create_observations(request: Request) -> JSON:
 @router.post("/{path:path}", status_code=201)
 async def create(path: str, request: Request) -> Response:
     """POST to an entity set (or `Datastreams(id)/Observations`, `Things(id)/Datastreams`…)."""
-    platform, body = await _write_body(request)
+    platform, body, who = await _write_body(request)
     if not isinstance(body, dict):
         raise InvalidInput("the body must be a JSON object", "请求体须为 JSON 对象")
     m = re.match(r"^(?:(Datastreams|Things|Locations)\((\d+)\)/)?([A-Za-z]+)$", path)
@@ -631,24 +338,19 @@ async def create(path: str, request: Request) -> Response:
         raise NotFound(f"cannot POST to {path}", f"不能向 {path} 提交")
     parent: dict[str, int] = {}
     if m.group(1):
-        parent[{"Datastreams": "datastream", "Things": "thing", "Locations": "location"}[m.group(1)]] = int(m.group(2))
+        key = {"Datastreams": "datastream", "Things": "thing", "Locations": "location"}[m.group(1)]
+        parent[key] = entity_id(m.group(1), m.group(2))
     set_name = m.group(3)
+    if set_name == "Observations":
+        return await post_observation(request, platform, body, parent, who)
     try:
         new_id = await platform.awrite(create_entity, set_name, body, parent)
     except ReadingRefused as exc:  # counted like a refused reading of a batch
         await platform.awrite(count_refused, exc.reason)
         raise
-    location = f"{_base(request)}/{set_name}({new_id})"
-    conn = _conn(platform)
-    es = SETS[set_name]
-    where: str = "id = ?"
-    args: tuple[Any, ...] = (new_id,)
-    if set_name == "Observations":
-        ds, t = split_observation_id(new_id)
-        where, args = "datastream_id = ? AND phenomenonTime = ?", (ds, t)
-    rows, _ = _query(conn, es, Options(top=1), where, args)
-    content = render(set_name, rows[0], _base(request)) if rows else {"@iot.id": new_id}
-    return JSON(content, status_code=201, headers={"Location": location})
+    base = _base(request)
+    content = await anyio.to_thread.run_sync(staread.read_one, platform, set_name, new_id, base, limiter=READS)
+    return JSON(content, status_code=201, headers={"Location": f"{base}/{set_name}({new_id})"})
 
 
 # Update and delete (SensorThings 1.1 §10.3–10.4) ---------------------------------------------
@@ -671,7 +373,7 @@ def _entity_path(path: str) -> tuple[str, int]:
     m = re.match(r"^([A-Za-z]+)\((\d+)\)$", path)
     if m is None or m.group(1) not in SETS:
         raise NotFound(f"no entity at {path}: PATCH and DELETE take Set(id)", f"{path} 不是实体路径（应为 集合(id)）")
-    return m.group(1), int(m.group(2))
+    return m.group(1), entity_id(m.group(1), m.group(2))
 
 
 def _exists(conn: Any, set_name: str, entity_id: int) -> None:
@@ -781,24 +483,56 @@ def delete_entity(repo: Any, platform: Platform, set_name: str, entity_id: int) 
         conn.execute(f"DELETE FROM {TABLES[set_name]} WHERE id = ?", (entity_id,))  # noqa: S608
 
 
+def json_patch_entity(repo: Any, platform: Platform, set_name: str, entity_id: int, ops: list[Any]) -> None:
+    """Write op: a JSON Patch (RFC 6902) applied to the entity as it reads now; the members it
+    changes are then updated as a PATCH with them would (the same checks)."""
+    import jsonpatch
+    import jsonpointer
+
+    _exists(repo.conn, set_name, entity_id)
+    es = staread.SETS[set_name]
+    where, args = staread._key_where(es, "id = ?", (entity_id,))
+    rows, _ = staread.query(repo.conn, es, staread.Options(top=1), where, args)
+    if not rows:
+        raise NotFound(f"no such {set_name} entity", f"{set_name} 实体不存在")
+    doc = render(set_name, rows[0], "")
+    try:
+        new = jsonpatch.JsonPatch(ops).apply(doc)
+    except jsonpatch.JsonPatchTestFailed as exc:
+        raise Conflict(f"JSON Patch test failed: {exc}", f"JSON Patch 的 test 操作未通过：{exc}") from None
+    except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException, TypeError, KeyError) as exc:
+        raise InvalidInput(f"JSON Patch cannot be applied: {exc}", f"JSON Patch 无法应用：{exc}") from None
+    if not isinstance(new, dict):
+        raise InvalidInput("JSON Patch must leave an object", "JSON Patch 结果须为对象")
+    gone = sorted(k for k in doc if k not in new)
+    if gone:
+        raise InvalidInput(f"{set_name}: cannot remove {', '.join(gone)}", f"{set_name}：不能删除 {', '.join(gone)}")
+    changed = {k: v for k, v in new.items() if k not in doc or doc[k] != v}
+    if changed:
+        patch_entity(repo, platform, set_name, entity_id, changed)
+
+
 @router.patch("/{path:path}")
 async def update(path: str, request: Request) -> JSON:
-    """PATCH one entity: the members given change, the rest stay (200 with the entity)."""
-    platform, body = await _write_body(request)
-    if not isinstance(body, dict):
-        raise InvalidInput("the body must be a JSON object", "请求体须为 JSON 对象")
-    set_name, entity_id = _entity_path(path)
+    """PATCH one entity: a JSON object (the members given change, the rest stay) or, with
+    `Content-Type: application/json-patch+json`, a JSON Patch (RFC 6902); 200 with the entity."""
+    platform, body, who = await _write_body(request)
+    set_name, entity = _entity_path(path)
     try:
-        await platform.awrite(patch_entity, set_name, entity_id, body)
+        if request.headers.get("content-type", "").split(";", 1)[0].strip().lower() == JSON_PATCH:
+            if not isinstance(body, list) or not all(isinstance(op, dict) for op in body):
+                raise InvalidInput("a JSON Patch is an array of operations", "JSON Patch 须为操作数组")
+            await platform.awrite(json_patch_entity, set_name, entity, body)
+        else:
+            if not isinstance(body, dict):
+                raise InvalidInput("the body must be a JSON object", "请求体须为 JSON 对象")
+            await platform.awrite(patch_entity, set_name, entity, body)
     except ReadingRefused as exc:  # counted like a refused reading of a batch
         await platform.awrite(count_refused, exc.reason)
         raise
-    where: str = "id = ?"
-    args: tuple[Any, ...] = (entity_id,)
-    if set_name == "Observations":
-        where, args = "datastream_id = ? AND phenomenonTime = ?", split_observation_id(entity_id)
-    rows, _ = _query(_conn(platform), SETS[set_name], Options(top=1), where, args)
-    return JSON(render(set_name, rows[0], _base(request)) if rows else {"@iot.id": entity_id})
+    content = await anyio.to_thread.run_sync(staread.read_one, platform, set_name, entity, _base(request),
+                                             limiter=READS)
+    return JSON(content)
 
 
 @router.delete("/{path:path}")

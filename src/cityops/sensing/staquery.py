@@ -28,6 +28,22 @@ class FilterError(InvalidInput):
         super().__init__(f"$filter: {message}", f"$filter 查询表达式有误：{message}")
 
 
+class FilterTooCostly(FilterError):
+    """Over a cost bound (length, nesting, navigation hops): 400, as the other bounds."""
+
+    status = 400
+    code = "query_too_costly"
+
+
+# Cost bounds: an expression's SQL grows with its text and the parser recurses with its
+# nesting, so both are capped (a 400 with a message, never a RecursionError's 500).
+MAX_FILTER_CHARS = 4000
+MAX_FILTER_DEPTH = 24
+MAX_NAV_HOPS = 3  # `Datastream/Thing/Locations/location`: three hops at most
+INT64 = 2**63 - 1
+HOLE = "\x00cond\x00"  # where a navigation path's condition goes in its IN (…) wrapper
+
+
 _TOKEN = re.compile(r"""
     (?P<ws>\s+)
   | (?P<geo>geography'(?:[^']|'')*')
@@ -46,6 +62,8 @@ class Tok:
 
 
 def tokenize(text: str) -> list[Tok]:
+    if len(text) > MAX_FILTER_CHARS:
+        raise FilterTooCostly(f"the expression is {len(text)} characters long; at most {MAX_FILTER_CHARS} are allowed")
     out: list[Tok] = []
     pos = 0
     while pos < len(text):
@@ -68,6 +86,23 @@ class Entity:
     times: frozenset[str] = frozenset()
     geometries: dict[str, tuple[str, str]] = field(default_factory=dict)
     json: frozenset[str] = frozenset({"properties"})
+    links: dict[str, Link] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Link:
+    """A navigation property a `$filter` path may follow (`Thing/name` on a Datastream):
+    `target` names the entity set; `pairs` is SQL of (p, c) rows, from this entity's `key`
+    value p to the target's `column` value c, or None when the target's column holds it."""
+
+    target: str
+    key: str = "id"
+    column: str = "id"
+    pairs: str | None = None
+
+
+# Entity set name → (what it may name, its SQL source): where navigation paths lead.
+World = dict[str, tuple[Entity, str]]
 
 
 @dataclass
@@ -76,6 +111,23 @@ class Sql:
     params: list[Any]
     time: bool = False  # an expression in ms since the epoch
     geo: tuple[str, str] | None = None
+    wrap: str | None = None  # over a navigation path: the IN (…) its condition goes into, at HOLE
+
+
+def _wrap(*parts: Sql) -> str | None:
+    """The navigation wrappers of an expression's parts, nested (outer first)."""
+    out: str | None = None
+    for p in parts:
+        if p.wrap is not None:
+            out = p.wrap if out is None else out.replace(HOLE, p.wrap)
+    return out
+
+
+def _cond(sql: Sql) -> Sql:
+    """A condition: one over a navigation path goes into its wrapper."""
+    if sql.wrap is None:
+        return sql
+    return Sql(sql.wrap.replace(HOLE, sql.text), sql.params)
 
 
 _CMP = {"eq": "=", "ne": "!=", "gt": ">", "ge": ">=", "lt": "<", "le": "<="}
@@ -92,10 +144,19 @@ def time_ms(text: str) -> int:
 
 
 class Parser:
-    def __init__(self, text: str, entity: Entity) -> None:
+    def __init__(self, text: str, entity: Entity, world: World | None = None, alias: str = "e") -> None:
         self.toks = tokenize(text)
         self.i = 0
         self.entity = entity
+        self.world = world or {}
+        self.alias = alias  # the outer query's name for the entity's rows
+        self.depth = 0
+        self.aliases = 0
+
+    def deeper(self) -> None:
+        self.depth += 1
+        if self.depth > MAX_FILTER_DEPTH:
+            raise FilterTooCostly(f"nested more than {MAX_FILTER_DEPTH} levels deep; simplify the expression")
 
     def peek(self, offset: int = 0) -> Tok | None:
         j = self.i + offset
@@ -120,25 +181,29 @@ class Parser:
         out = self.or_()
         if self.peek() is not None:
             raise FilterError(f"unexpected {self.peek().text!r}")  # type: ignore[union-attr]
-        return out
+        return _cond(out)
 
     def or_(self) -> Sql:
+        self.deeper()
         left = self.and_()
         while self.word("or"):
-            right = self.and_()
+            left, right = _cond(left), _cond(self.and_())
             left = Sql(f"({left.text} OR {right.text})", left.params + right.params)
+        self.depth -= 1
         return left
 
     def and_(self) -> Sql:
         left = self.not_()
         while self.word("and"):
-            right = self.not_()
+            left, right = _cond(left), _cond(self.not_())
             left = Sql(f"({left.text} AND {right.text})", left.params + right.params)
         return left
 
     def not_(self) -> Sql:
         if self.word("not"):
-            inner = self.not_()
+            self.deeper()
+            inner = _cond(self.not_())
+            self.depth -= 1
             return Sql(f"(NOT {inner.text})", inner.params)
         return self.cmp()
 
@@ -146,19 +211,20 @@ class Parser:
         left = self.add()
         op = self.word(*_CMP)
         if op is None:
-            return left
+            return left  # a value (a function's argument), or a condition applied where it is combined
         right = self.add()
         left, right = _align_times(left, right)
         if op in ("eq", "ne") and (right.text == "NULL" or left.text == "NULL"):
             side = left if right.text == "NULL" else right
-            return Sql(f"({side.text} IS {'NOT ' if op == 'ne' else ''}NULL)", side.params)
-        return Sql(f"({left.text} {_CMP[op]} {right.text})", left.params + right.params)
+            return _cond(Sql(f"({side.text} IS {'NOT ' if op == 'ne' else ''}NULL)", side.params, wrap=side.wrap))
+        return _cond(Sql(f"({left.text} {_CMP[op]} {right.text})", left.params + right.params,
+                         wrap=_wrap(left, right)))
 
     def add(self) -> Sql:
         left = self.mul()
         while (op := self.word("add", "sub")) is not None:
             right = self.mul()
-            left = Sql(f"({left.text} {_ARITH[op]} {right.text})", left.params + right.params)
+            left = Sql(f"({left.text} {_ARITH[op]} {right.text})", left.params + right.params, wrap=_wrap(left, right))
         return left
 
     def mul(self) -> Sql:
@@ -167,15 +233,17 @@ class Parser:
             right = self.unary()
             text = f"(CAST({left.text} AS REAL) / {right.text})" if op == "div" else f"({left.text} % {right.text})" \
                 if op == "mod" else f"({left.text} * {right.text})"
-            left = Sql(text, left.params + right.params)
+            left = Sql(text, left.params + right.params, wrap=_wrap(left, right))
         return left
 
     def unary(self) -> Sql:
         t = self.peek()
         if t is not None and t.text == "-":
             self.i += 1
+            self.deeper()
             inner = self.unary()
-            return Sql(f"(-{inner.text})", inner.params)
+            self.depth -= 1
+            return Sql(f"(-{inner.text})", inner.params, wrap=inner.wrap)
         return self.primary()
 
     def primary(self) -> Sql:
@@ -188,7 +256,10 @@ class Parser:
             self.expect(")")
             return inner
         if t.kind == "num":
-            return Sql("?", [float(t.text) if any(c in t.text for c in ".eE") else int(t.text)])
+            value: float = float(t.text) if any(c in t.text for c in ".eE") else int(t.text)
+            if abs(value) > INT64:  # past SQLite's integers: compared as a real number
+                value = float(value)
+            return Sql("?", [value])
         if t.kind == "str":
             return Sql("?", [t.text[1:-1].replace("''", "'")])
         if t.kind == "time":
@@ -238,18 +309,22 @@ class Parser:
             a = args[0]
             if not a.time:
                 raise FilterError(f"{name}() needs a time")
-            return Sql(f"CAST(strftime('{_TIME_PARTS[name]}', {a.text} / 1000.0, 'unixepoch') AS INTEGER)", a.params)
+            return Sql(f"CAST(strftime('{_TIME_PARTS[name]}', {a.text} / 1000.0, 'unixepoch') AS INTEGER)", a.params,
+                       wrap=a.wrap)
         if name in _STRING_FN:
             need(1)
-            return Sql(_STRING_FN[name].format(args[0].text), args[0].params * _STRING_FN[name].count("{0}"))
+            return Sql(_STRING_FN[name].format(args[0].text), args[0].params * _STRING_FN[name].count("{0}"),
+                       wrap=args[0].wrap)
         if name in ("substringof", "contains", "startswith", "endswith"):
             need(2)
             hay, needle = (args[1], args[0]) if name == "substringof" else (args[0], args[1])
             pattern = {"startswith": "{n} || '%'", "endswith": "'%' || {n}"}.get(name, "'%' || {n} || '%'")
-            return Sql(f"({hay.text} LIKE {pattern.format(n=needle.text)} ESCAPE '\\')", hay.params + needle.params)
+            return _cond(Sql(f"({hay.text} LIKE {pattern.format(n=needle.text)} ESCAPE '\\')",
+                             hay.params + needle.params, wrap=_wrap(hay, needle)))
         if name == "indexof":
             need(2)
-            return Sql(f"(instr({args[0].text}, {args[1].text}) - 1)", args[0].params + args[1].params)
+            return Sql(f"(instr({args[0].text}, {args[1].text}) - 1)", args[0].params + args[1].params,
+                       wrap=_wrap(*args))
         if name in _GEO_FN or name == "geo.distance":
             need(2)
             geom, wkt = (args[0], args[1]) if args[0].geo else (args[1], args[0])
@@ -257,20 +332,44 @@ class Parser:
                 raise FilterError(f"{name}() needs a location property and a geography'…' literal")
             fn = "sta_geo_distance" if name == "geo.distance" else "sta_geo"
             op_param = [] if name == "geo.distance" else [name]
-            return Sql(f"{fn}({', '.join('?' * len(op_param))}{', ' if op_param else ''}{geom.geo[0]}, {geom.geo[1]}, {wkt.text})",
-                       op_param + wkt.params)
+            out = Sql(f"{fn}({', '.join('?' * len(op_param))}{', ' if op_param else ''}{geom.geo[0]}, {geom.geo[1]}, {wkt.text})",
+                      op_param + wkt.params, wrap=_wrap(geom, wkt))
+            return out if name == "geo.distance" else _cond(out)
         raise FilterError(f"unknown function {name}()")
 
     def path(self, name: str) -> Sql:
-        e = self.entity
+        return self.property(name, self.entity, None, 0)
+
+    def property(self, name: str, e: Entity, alias: str | None, hops: int) -> Sql:
+        """A property of `e`, or a path through its navigation properties; `alias` qualifies
+        the columns inside a navigation (None: the outer query's own, unqualified)."""
+        def q(column: str) -> str:
+            return f"{alias}.{column}" if alias and column.isidentifier() else column
+
         if name in e.geometries:
             lon, lat = e.geometries[name]
-            return Sql(f"{lon}", [], geo=(lon, lat))
+            return Sql(q(lon), [], geo=(q(lon), q(lat)))
         head, _, rest = name.partition("/")
         if head in e.json and rest:
-            return Sql(f"json_extract({e.columns[head]}, ?)", ["$." + rest.replace("/", ".")])
+            return Sql(f"json_extract({q(e.columns[head])}, ?)", ["$." + rest.replace("/", ".")])
         if name in e.columns:
-            return Sql(e.columns[name], [], time=name in e.times)
+            return Sql(q(e.columns[name]), [], time=name in e.times)
+        link = e.links.get(head)
+        if link is not None and rest and link.target in self.world:
+            if hops >= MAX_NAV_HOPS:
+                raise FilterTooCostly(f"'{name}': a path may follow at most {MAX_NAV_HOPS} navigation properties")
+            target, source = self.world[link.target]
+            self.aliases += 1
+            a = f"x{self.aliases}"
+            outer = f"{alias or self.alias}.{link.key}"
+            if link.pairs is None:
+                wrap = f"({outer} IN (SELECT {a}.{link.column} FROM ({source}) AS {a} WHERE {HOLE}))"
+            else:
+                wrap = (f"({outer} IN (SELECT l{a}.p FROM ({link.pairs}) AS l{a} JOIN ({source}) AS {a}"
+                        f" ON {a}.{link.column} = l{a}.c WHERE {HOLE}))")
+            inner = self.property(rest, target, a, hops + 1)
+            inner.wrap = wrap if inner.wrap is None else wrap.replace(HOLE, inner.wrap)
+            return inner
         raise FilterError(f"unknown property '{name}'")
 
 
@@ -285,8 +384,8 @@ def _align_times(a: Sql, b: Sql) -> tuple[Sql, Sql]:
     return a, b
 
 
-def parse_filter(text: str, entity: Entity) -> Sql:
-    return Parser(text, entity).parse()
+def parse_filter(text: str, entity: Entity, world: World | None = None) -> Sql:
+    return Parser(text, entity, world).parse()
 
 
 def parse_orderby(text: str, entity: Entity) -> tuple[str, list[Any]]:

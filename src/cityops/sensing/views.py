@@ -14,6 +14,7 @@ from cityops.cases.models import Role
 from cityops.core import utcnow
 from cityops.errors import CityopsError
 from cityops.sensing.ingest import ARROW, NDJSON, ingest_client, parse_arrow, parse_ndjson
+from cityops.sensing.mqtt import publish_detections
 
 router = feature_router("/api/v1", "sensing")
 
@@ -55,9 +56,7 @@ async def post_observations(request: Request, platform: PlatformDep, actor: Acto
     # A sensor token writes its own datastreams and unowned ones; an admin's, any.
     writer = actor.name if actor.role is Role.SENSOR else None
     result = await platform.awrite(ingest_client, cols.sorted(), rejects, now, writer, False, actor.name)
-    publish = getattr(request.app.state, "publish_detections", None)
-    if publish is not None and result.detections:
-        publish(result.detections)
+    publish_detections(request.app.state, result.detections)
     return JSON(result.to_dict())
 
 

@@ -147,12 +147,16 @@ async def definition_legacy(request: Request, code: str, fmt: str) -> Response:
 
 
 async def _read(request: Request, fmt: str, root: str, read: Callable[[Repo, Platform], Any]) -> Response:
-    """A GET that reads one consistent snapshot: jurisdiction checked, answered in `fmt`."""
-    async def work() -> Any:
+    """A GET that reads one consistent snapshot: jurisdiction checked, answered in `fmt`. The
+    read runs in a worker thread: a search over a city's cases must not hold up the loop."""
+    def snapshot() -> Any:
         _jurisdiction(request)
         platform = _platform(request)
         with platform.store.read() as repo:
             return read(repo, platform)
+
+    async def work() -> Any:
+        return await asyncio.to_thread(snapshot)
     return await _answer(fmt, root, work)
 
 

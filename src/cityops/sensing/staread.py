@@ -1,0 +1,555 @@
+"""SensorThings reads: entity sets as SQL, a request's options, its cost bound, and `$expand`
+as one query per navigation and level (never one per parent entity).
+
+Everything here is synchronous and runs off the event loop (sta.py hands it to a worker
+thread); a request's whole cost is bounded before any SQL runs: `$top` is served in pages
+of at most MAX_TOP (with `@iot.nextLink`), and `$skip`, `$expand` (depth, breadth and the
+entities it may return) and `$filter` (length, nesting) have limits answered with 400.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode
+
+import numpy as np
+import orjson
+
+from cityops.core import Platform
+from cityops.errors import InvalidInput, NotFound
+from cityops.sensing.staquery import Entity, Link, World, parse_filter, parse_orderby, split_options
+from cityops.sensing.store import EPOCH_MS, TIME_BITS, split_observation_id
+
+DEFAULT_TOP = 100
+MAX_TOP = 1000  # a larger $top is served page by page (@iot.nextLink), as FROST does
+MAX_SKIP = 1_000_000  # skipped rows are still read: page with a $filter on time beyond this
+MAX_EXPAND_DEPTH = 3
+MAX_EXPAND_ITEMS = 8  # navigation properties expanded in one request, all levels together
+MAX_ENTITIES = 100_000  # the most entities one answer may hold, expanded ones included
+MAX_ID = 2**63 - 1  # SQLite's largest integer
+
+
+class CostError(InvalidInput):
+    """A request whose cost is over a bound: 400, with what to change."""
+
+    status = 400
+    code = "query_too_costly"
+
+
+@dataclass(frozen=True)
+class Nav:
+    """A navigation property: the target's rows whose `column` equals the parent's `key`
+    value, or, through `pairs` (SQL of (p, c) rows), whose `column` is a c of that p."""
+
+    target: str
+    key: str = "id"
+    many: bool = True
+    column: str = "id"
+    pairs: str | None = None
+
+    @property
+    def where(self) -> str:
+        """SQL over the target's columns with one `?`: the parent's key value."""
+        if self.pairs is None:
+            return f"{self.column} = ?"
+        return f"{self.column} IN (SELECT c FROM ({self.pairs}) WHERE p = ?)"
+
+    @property
+    def link(self) -> Link:
+        return Link(self.target, self.key, self.column, self.pairs)
+
+
+@dataclass(frozen=True)
+class EntitySet:
+    name: str
+    source: str
+    entity: Entity
+    navs: dict[str, Nav] = field(default_factory=dict)
+
+
+def _entity(*names: str, times: tuple[str, ...] = (), geo: bool = False) -> Entity:
+    cols = {n: n for n in ("id", *names)}
+    cols["@iot.id"] = "id"
+    geometries = {"location": ("lon", "lat"), "feature": ("lon", "lat")} if geo else {}
+    return Entity(cols, times=frozenset(times), geometries=geometries)
+
+
+_THING_LOCATION = "SELECT thing_id AS p, location_id AS c FROM sta_thing_location"
+_LOCATION_THING = "SELECT location_id AS p, thing_id AS c FROM sta_thing_location"
+_GEO_COLUMNS = "id, name, description, encoding_type AS encodingType, lon, lat, properties"
+
+SETS: dict[str, EntitySet] = {s.name: s for s in (
+    EntitySet("Things", "SELECT id, name, description, properties FROM sta_thing",
+              _entity("name", "description", "properties"),
+              {"Locations": Nav("Locations", pairs=_THING_LOCATION),
+               "Datastreams": Nav("Datastreams", column="thing_id")}),
+    EntitySet("Locations", f"SELECT {_GEO_COLUMNS} FROM sta_location",
+              _entity("name", "description", "encodingType", "properties", geo=True),
+              {"Things": Nav("Things", pairs=_LOCATION_THING)}),
+    EntitySet("Sensors", "SELECT id, name, description, encoding_type AS encodingType, metadata, properties"
+              " FROM sta_sensor", _entity("name", "description", "encodingType", "metadata", "properties"),
+              {"Datastreams": Nav("Datastreams", column="sensor_id")}),
+    EntitySet("ObservedProperties", "SELECT id, name, definition, description, properties FROM sta_observed_property",
+              _entity("name", "definition", "description", "properties"),
+              {"Datastreams": Nav("Datastreams", column="observed_property_id")}),
+    EntitySet("Datastreams", "SELECT id, name, description, unit AS unitOfMeasurement, observation_type AS"
+              " observationType, properties, thing_id, sensor_id, observed_property_id, feature_id, kind, point,"
+              " district, yellow, red FROM sta_datastream",
+              _entity("name", "description", "observationType", "properties", "unitOfMeasurement"),
+              {"Thing": Nav("Things", "thing_id", False), "Sensor": Nav("Sensors", "sensor_id", False),
+               "ObservedProperty": Nav("ObservedProperties", "observed_property_id", False),
+               "Observations": Nav("Observations", column="datastream_id")}),
+    EntitySet("Observations", f"SELECT (datastream << {TIME_BITS}) | (t - {EPOCH_MS}) AS id, datastream AS"
+              " datastream_id, t AS phenomenonTime, t AS resultTime, result FROM observation",
+              _entity("phenomenonTime", "resultTime", "result", times=("phenomenonTime", "resultTime")),
+              {"Datastream": Nav("Datastreams", "datastream_id", False),
+               "FeatureOfInterest": Nav("FeaturesOfInterest", "datastream_id", False,
+                                        pairs="SELECT id AS p, feature_id AS c FROM sta_datastream")}),
+    EntitySet("FeaturesOfInterest", f"SELECT {_GEO_COLUMNS} FROM sta_feature",
+              _entity("name", "description", "encodingType", "properties", geo=True),
+              {"Observations": Nav("Observations", column="datastream_id",
+                                   pairs="SELECT feature_id AS p, id AS c FROM sta_datastream")}),
+)}
+# Direct columns for the commonest paths (no subquery): an Observation's Datastream id, a
+# Datastream's Thing, Sensor and ObservedProperty ids.
+for _path, _col in (("Datastream/id", "datastream_id"), ("Datastream/@iot.id", "datastream_id")):
+    SETS["Observations"].entity.columns[_path] = _col
+for _n, _col in (("Thing", "thing_id"), ("Sensor", "sensor_id"), ("ObservedProperty", "observed_property_id")):
+    SETS["Datastreams"].entity.columns[f"{_n}/id"] = _col
+    SETS["Datastreams"].entity.columns[f"{_n}/@iot.id"] = _col
+for _es in SETS.values():
+    _es.entity.links.update({n: nav.link for n, nav in _es.navs.items()})
+WORLD: World = {name: (es.entity, es.source) for name, es in SETS.items()}
+
+
+def iso(ms: int | None) -> str | None:
+    if ms is None:
+        return None
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _json(text: Any) -> Any:
+    return orjson.loads(text) if isinstance(text, str) and text else (text or {})
+
+
+def _point(row: dict[str, Any]) -> dict[str, Any] | None:
+    if row.get("lon") is None:
+        return None
+    return {"type": "Point", "coordinates": [row["lon"], row["lat"]]}
+
+
+def render(set_name: str, row: dict[str, Any], base: str) -> dict[str, Any]:
+    """A row as its SensorThings JSON, with self and navigation links."""
+    es = SETS[set_name]
+    self_link = f"{base}/{set_name}({row['id']})"
+    out: dict[str, Any] = {"@iot.id": row["id"], "@iot.selfLink": self_link}
+    if set_name == "Observations":
+        out.update(phenomenonTime=iso(row["phenomenonTime"]), resultTime=iso(row["resultTime"]), result=row["result"])
+    elif set_name == "Datastreams":
+        props = {**_json(row["properties"]), "kind": row["kind"]}
+        for k in ("point", "district", "yellow", "red"):
+            if row.get(k) is not None:
+                props[k] = row[k]
+        out.update(name=row["name"], description=row["description"], unitOfMeasurement=_json(row["unitOfMeasurement"]),
+                   observationType=row["observationType"], properties=props)
+    else:
+        for k, v in row.items():
+            if k in ("id", "lon", "lat") or k.startswith("_"):
+                continue
+            out[k] = _json(v) if k == "properties" else v
+        if set_name == "Locations":
+            out["location"] = _point(row)
+        if set_name == "FeaturesOfInterest":
+            out["feature"] = _point(row)
+    for nav in es.navs:
+        out[f"{nav}@iot.navigationLink"] = f"{self_link}/{nav}"
+    if set_name == "Things":
+        out["HistoricalLocations@iot.navigationLink"] = f"{self_link}/HistoricalLocations"
+    return out
+
+
+def render_rows(set_name: str, rows: list[dict[str, Any]], base: str) -> list[dict[str, Any]]:
+    """Rows as SensorThings JSON; Observations (the many) with their times formatted at once."""
+    if set_name != "Observations" or not rows:
+        return [render(set_name, r, base) for r in rows]
+    ms = np.array([r["phenomenonTime"] for r in rows], "datetime64[ms]")
+    times = [f"{t}Z" for t in np.datetime_as_string(ms, unit="ms").tolist()]
+    out = []
+    for r, when in zip(rows, times, strict=True):
+        link = f"{base}/Observations({r['id']})"
+        out.append({"@iot.id": r["id"], "@iot.selfLink": link, "phenomenonTime": when, "resultTime": when,
+                    "result": r["result"], "Datastream@iot.navigationLink": f"{link}/Datastream",
+                    "FeatureOfInterest@iot.navigationLink": f"{link}/FeatureOfInterest"})
+    return out
+
+
+# Geometry functions for $filter ---------------------------------------------------------------
+
+@functools.lru_cache(maxsize=64)
+def _geometry(wkt: str) -> Any:
+    import shapely
+
+    try:
+        geom = shapely.from_wkt(wkt)
+    except shapely.errors.GEOSException:
+        raise InvalidInput(f"not a WKT geometry: {wkt[:80]}", "几何格式有误（WKT）") from None
+    shapely.prepare(geom)
+    return geom
+
+
+def _sta_geo(op: str, lon: float | None, lat: float | None, wkt: str) -> int:
+    import shapely
+
+    if lon is None or lat is None:
+        return 0
+    geom = _geometry(wkt)
+    pt = shapely.Point(lon, lat)
+    test = {"st_within": lambda: shapely.within(pt, geom), "st_contains": lambda: shapely.contains(pt, geom),
+            "st_equals": lambda: shapely.equals(pt, geom), "st_disjoint": lambda: shapely.disjoint(pt, geom)}
+    return int(bool(test.get(op, lambda: shapely.intersects(pt, geom))()))
+
+
+def _sta_distance(lon: float | None, lat: float | None, wkt: str) -> float | None:
+    import shapely
+
+    if lon is None or lat is None:
+        return None
+    return float(shapely.distance(shapely.Point(lon, lat), _geometry(wkt)))
+
+
+def connection(platform: Platform) -> Any:
+    """This thread's reader, with the geometry functions $filter uses."""
+    conn = platform.store.reader().conn
+    conn.create_function("sta_geo", 4, _sta_geo, deterministic=True)
+    conn.create_function("sta_geo_distance", 3, _sta_distance, deterministic=True)
+    return conn
+
+
+# Options and their cost ---------------------------------------------------------------------
+
+@dataclass
+class Options:
+    filter: str | None = None
+    orderby: str | None = None
+    select: list[str] | None = None
+    expand: list[Expand] = field(default_factory=list)
+    top: int = DEFAULT_TOP
+    skip: int = 0
+    count: bool = False
+
+    @staticmethod
+    def of(params: dict[str, str], es: EntitySet | None = None, depth: int = 0, budget: list[int] | None = None
+           ) -> Options:
+        """The options of a request (or of one `$expand` item), checked: `$expand` against
+        `es`'s navigation properties and the depth and breadth bounds, `$filter` parsed."""
+        def integer(name: str, default: int, most: int | None) -> int:
+            raw = params.get(name)
+            if raw is None:
+                return default
+            if not raw.isdigit():
+                raise InvalidInput(f"{name} must be a non-negative integer", f"{name} 须为非负整数")
+            value = int(raw) if len(raw) < 20 else MAX_ID + 1
+            if most is not None and value > most:
+                raise CostError(f"{name}={raw[:24]} is over the limit of {most:,}; narrow the request with $filter",
+                                f"{name} 超过上限 {most:,}，请用 $filter 缩小范围")
+            return value
+
+        count = params.get("$count", "false").lower()
+        if count not in ("true", "false"):
+            raise InvalidInput("$count must be true or false", "$count 须为 true 或 false")
+        select = params.get("$select")
+        opts = Options(params.get("$filter"), params.get("$orderby"),
+                       [s.strip() for s in select.split(",")] if select else None, [],
+                       min(integer("$top", DEFAULT_TOP, None), MAX_TOP), integer("$skip", 0, MAX_SKIP),
+                       count == "true")
+        if es is not None:
+            if opts.filter:
+                parse_filter(opts.filter, es.entity, WORLD)  # refused now, before any SQL
+            if opts.orderby:
+                parse_orderby(opts.orderby, es.entity)
+            if params.get("$expand"):
+                budget = budget if budget is not None else [MAX_EXPAND_ITEMS]
+                opts.expand = _plan(es, params["$expand"], depth + 1, budget)
+        return opts
+
+    def cost(self, many: bool = True) -> int:
+        """The most entities this (with its expansions) may return."""
+        per = 1 + sum(e.opts.cost(e.nav.many) for e in self.expand)
+        return (self.top if many else 1) * per
+
+
+@dataclass
+class Expand:
+    name: str
+    nav: Nav
+    opts: Options
+
+
+def _plan(es: EntitySet, text: str, depth: int, budget: list[int]) -> list[Expand]:
+    if depth > MAX_EXPAND_DEPTH:
+        raise CostError(f"$expand nests more than {MAX_EXPAND_DEPTH} levels deep",
+                        f"$expand 嵌套超过 {MAX_EXPAND_DEPTH} 层")
+    out = []
+    for name, raw in _parse_expand(text):
+        nav = es.navs.get(name)
+        if nav is None:
+            raise InvalidInput(f"$expand: {es.name} has no navigation property '{name}'", f"$expand：无导航属性 {name}")
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise CostError(f"$expand names more than {MAX_EXPAND_ITEMS} navigation properties",
+                            f"$expand 展开的导航属性超过 {MAX_EXPAND_ITEMS} 个")
+        out.append(Expand(name, nav, Options.of(raw, SETS[nav.target], depth, budget)))
+    return out
+
+
+def _parse_expand(text: str) -> list[tuple[str, dict[str, str]]]:
+    """`A($top=1;$expand=B),C/D` → [("A", {"$top": "1", "$expand": "B"}), ("C", {"$expand": "D"})]."""
+    out = []
+    for item in split_options(text, ","):
+        item = item.strip()
+        opts: dict[str, str] = {}
+        m = re.match(r"^([^()]+?)\((.*)\)$", item, re.S)
+        if m:
+            item = m.group(1).strip()
+            for part in split_options(m.group(2), ";"):
+                k, _, v = part.partition("=")
+                opts[k.strip()] = v.strip()
+        head, _, rest = item.partition("/")
+        if rest:
+            opts["$expand"] = rest + ("," + opts["$expand"] if "$expand" in opts else "")
+        out.append((head, opts))
+    return out
+
+
+def check_cost(opts: Options) -> None:
+    cost = opts.cost()
+    if cost > MAX_ENTITIES:
+        raise CostError(
+            f"this request may return up to {cost:,} entities (with $expand); the limit is {MAX_ENTITIES:,}:"
+            " lower $top, or the $top inside $expand (the default there is 100)",
+            f"此请求最多可能返回 {cost:,} 个实体（含 $expand），上限为 {MAX_ENTITIES:,}：请减小 $top 或 $expand 内的 $top")
+
+
+# Queries ------------------------------------------------------------------------------------
+
+def _order(es: EntitySet, opts: Options) -> tuple[str, list[Any]]:
+    # Observations' ids follow their key (datastream, t): order by the key, read in index order.
+    key = "datastream_id, phenomenonTime" if es.name == "Observations" else "id"
+    order, params = parse_orderby(opts.orderby, es.entity) if opts.orderby else (key, [])
+    if order != key:
+        order += f", {key}"  # a stable order: pages never repeat or skip an entity
+    return order, params
+
+
+def _rows(cur: Any) -> list[dict[str, Any]]:
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+
+def query(conn: Any, es: EntitySet, opts: Options, where: str | None = None, args: tuple[Any, ...] = ()
+          ) -> tuple[list[dict[str, Any]], int | None]:
+    """Up to top + 1 rows (the one more says whether there is a next page), and the count."""
+    clauses, params = ([where], list(args)) if where else ([], [])
+    if opts.filter:
+        f = parse_filter(opts.filter, es.entity, WORLD)
+        clauses.append(f.text)
+        params += f.params
+    sql = f"SELECT * FROM ({es.source}) AS e"
+    if clauses:
+        sql += " WHERE " + " AND ".join(clauses)
+    count = None
+    if opts.count:
+        count = int(conn.execute(f"SELECT count(*) FROM ({sql})", params).fetchone()[0])
+    order, oparams = _order(es, opts)
+    cur = conn.execute(f"{sql} ORDER BY {order} LIMIT ? OFFSET ?", params + oparams + [opts.top + 1, opts.skip])
+    return _rows(cur), count
+
+
+def _children(conn: Any, nav: Nav, es: EntitySet, opts: Options, parents: list[Any]
+              ) -> tuple[dict[Any, list[dict[str, Any]]], dict[Any, int]]:
+    """Each parent key's page of target rows (top + 1 at most) in ONE query: ROW_NUMBER()
+    over the parent's partition gives every parent its own `$top`/`$skip`; and each parent's
+    count when `$count` asks (one more query)."""
+    parent = "l.p" if nav.pairs else f"e.{nav.column}"
+    join = f" JOIN ({nav.pairs}) AS l ON l.c = e.{nav.column}" if nav.pairs else ""
+    clauses = [f"{parent} IN (SELECT value FROM json_each(?))"]
+    params: list[Any] = [orjson.dumps(parents).decode()]
+    if opts.filter:
+        f = parse_filter(opts.filter, es.entity, WORLD)
+        clauses.append(f.text)
+        params += f.params
+    base = f"FROM ({es.source}) AS e{join} WHERE {' AND '.join(clauses)}"
+    order, oparams = _order(es, opts)
+    if nav.pairs is None:  # the partition's own key orders nothing within it
+        order = order.removeprefix(f"{nav.column}, ")
+    sql = (f"SELECT * FROM (SELECT e.*, {parent} AS _parent, ROW_NUMBER() OVER (PARTITION BY {parent}"
+           f" ORDER BY {order}) AS _rn {base}) WHERE _rn > ? AND _rn <= ?")
+    out: dict[Any, list[dict[str, Any]]] = {}
+    for row in _rows(conn.execute(sql, params + oparams + [opts.skip, opts.skip + opts.top + 1])):
+        out.setdefault(row["_parent"], []).append(row)
+    for rows in out.values():  # in row-number order (sorted already, as SQLite emits windows)
+        rows.sort(key=lambda r: r["_rn"])
+    counts: dict[Any, int] = {}
+    if opts.count:
+        counts = {p: int(n) for p, n in conn.execute(f"SELECT {parent}, count(*) {base} GROUP BY {parent}", params)}
+    return out, counts
+
+
+def select(obj: dict[str, Any], fields: list[str] | None, expanded: list[Expand] | None = None) -> dict[str, Any]:
+    """The members `$select` names (expanded navigation properties always stay)."""
+    return select_many([obj], fields, expanded)[0]
+
+
+def select_many(objs: list[dict[str, Any]], fields: list[str] | None, expanded: list[Expand] | None = None
+                ) -> list[dict[str, Any]]:
+    if not fields or not objs:
+        return objs
+    want = {"@iot.id" if s in ("id", "@iot.id") else s for s in fields}
+    want |= {e.name for e in expanded or []}
+    seen: dict[str, Any] = {}
+    for o in objs:  # every key that occurs, in the order met (C-speed, not a test per key and object)
+        seen.update(o)
+    keep = [k for k in seen if k in want or k.split("@", 1)[0] in want and "@iot." in k
+            or (k == "@iot.selfLink" and "@iot.selfLink" in want)]
+    return [{k: o[k] for k in keep if k in o} for o in objs]
+
+
+def expand(conn: Any, es: EntitySet, rows: list[dict[str, Any]], objs: list[dict[str, Any]], items: list[Expand],
+           base: str) -> None:
+    """Fill in each expanded navigation property of these entities: one query per property
+    and level, whatever the number of parents."""
+    for item in items:
+        nav, opts = item.nav, item.opts
+        target = SETS[nav.target]
+        keys = sorted({row[nav.key] for row in rows if row[nav.key] is not None})
+        found, counts = _children(conn, nav, target, opts, keys) if keys else ({}, {})
+        pages = {key: sub[:opts.top] for key, sub in found.items()}
+        flat = render_rows(target.name, [r for page in pages.values() for r in page], base)  # all at once
+        rendered, at = {}, 0
+        for key, page in pages.items():
+            rendered[key] = flat[at:at + len(page)]
+            at += len(page)
+        if opts.expand:
+            expand(conn, target, [r for page in pages.values() for r in page], flat, opts.expand, base)
+        if opts.select:
+            rendered = {key: select_many(objs_of, opts.select, opts.expand) for key, objs_of in rendered.items()}
+        for row, obj in zip(rows, objs, strict=True):
+            key = row[nav.key]
+            got = rendered.get(key, [])
+            if not nav.many:
+                obj[item.name] = got[0] if got else None
+                continue
+            if opts.count:
+                obj[f"{item.name}@iot.count"] = counts.get(key, 0)
+            obj[item.name] = got
+            if len(found.get(key, [])) > opts.top > 0:
+                nxt = {"$top": str(opts.top), "$skip": str(opts.skip + opts.top)}
+                obj[f"{item.name}@iot.nextLink"] = f"{base}/{es.name}({row['id']})/{item.name}?{urlencode(nxt)}"
+
+
+# Paths and the read itself ----------------------------------------------------------------
+
+_PATH = re.compile(r"^(?P<set>[A-Za-z]+)(?:\((?P<id>\d+|'[^']*')\))?(?:/(?P<rest>.*))?$")
+
+
+def entity_id(es: EntitySet | str, raw: str) -> int:
+    """An id from a path; one past SQLite's integers names no entity (404, not a 500)."""
+    name = es if isinstance(es, str) else es.name
+    if not raw.isdigit():
+        raise NotFound(f"{name} ids are integers", f"{name} 的编号为整数")
+    if len(raw) > 19 or int(raw) > MAX_ID:
+        raise NotFound(f"no such {name} entity: {raw[:24]} is past the largest id", f"{name} 实体不存在（编号超出范围）")
+    return int(raw)
+
+
+def resolve(conn: Any, path: str) -> tuple[EntitySet, str | None, tuple[Any, ...], bool, str | None]:
+    """Walk `Set(id)/Nav(id)/…`: the entity set reached, its WHERE and args, whether it is
+    one entity, and a trailing property name if any."""
+    m = _PATH.match(path)
+    if m is None or m.group("set") not in SETS:
+        raise NotFound(f"no such SensorThings resource: {path}", f"资源不存在：{path}")
+    es = SETS[m.group("set")]
+    where: str | None = None
+    args: tuple[Any, ...] = ()
+    single = False
+    if m.group("id"):
+        where, args, single = "id = ?", (entity_id(es, m.group("id")),), True
+    rest = m.group("rest")
+    while rest:
+        head, _, tail = rest.partition("/")
+        nm = re.match(r"^([A-Za-z]+)(?:\((\d+)\))?$", head)
+        name = nm.group(1) if nm else head
+        if single and name in es.navs:
+            nav = es.navs[name]
+            where, args = _key_where(es, where, args)
+            cur = conn.execute(f"SELECT * FROM ({es.source}) AS e WHERE {where}", args)
+            parent = _rows(cur)
+            if not parent:
+                raise NotFound(f"no {es.name} {args[0]}", f"{es.name} {args[0]} 不存在")
+            es = SETS[nav.target]
+            where, args, single = nav.where, (parent[0][nav.key],), not nav.many
+            if nm and nm.group(2):
+                where, args, single = f"({nav.where}) AND id = ?", (*args, entity_id(es, nm.group(2))), True
+            rest = tail
+            continue
+        if single and head not in es.navs:
+            return es, where, args, single, rest
+        raise NotFound(f"no such SensorThings resource: {path}", f"资源不存在：{path}")
+    return es, where, args, single, None
+
+
+def _key_where(es: EntitySet, where: str | None, args: tuple[Any, ...]) -> tuple[str, tuple[Any, ...]]:
+    """An Observation by id is found by its key (datastream, t): the view has no index on id."""
+    if es.name == "Observations" and where == "id = ?":
+        return "datastream_id = ? AND phenomenonTime = ?", split_observation_id(args[0])
+    return where or "1", args
+
+
+def read(platform: Platform, path: str, params: dict[str, str], base: str) -> tuple[Any, str]:
+    """GET of any resource: (body, media type). Runs in a worker thread."""
+    conn = connection(platform)
+    es, where, args, single, prop = resolve(conn, path)
+    opts = Options.of(params, es)
+    check_cost(opts if not single else Options(expand=opts.expand, top=1))
+    if single:
+        where, args = _key_where(es, where, args)
+        rows, _ = query(conn, es, Options(filter=opts.filter, top=1), where, args)
+        if not rows:
+            raise NotFound(f"no such {es.name} entity", f"{es.name} 实体不存在")
+        obj = render(es.name, rows[0], base)
+        if prop:
+            name, _, dollar = prop.partition("/")
+            if name not in obj:
+                raise NotFound(f"{es.name} has no property '{name}'", f"无属性 {name}")
+            if dollar == "$value":
+                return str(obj[name]), "text/plain"
+            return {name: obj[name]}, "application/json"
+        if opts.expand:
+            expand(conn, es, rows[:1], [obj], opts.expand, base)
+        return select(obj, opts.select, opts.expand), "application/json"
+    rows, count = query(conn, es, opts, where, args)
+    more = len(rows) > opts.top > 0  # $top=0 asks for none (a count): no next page to follow
+    rows = rows[:opts.top]
+    objs = render_rows(es.name, rows, base)
+    if opts.expand:
+        expand(conn, es, rows, objs, opts.expand, base)
+    body: dict[str, Any] = {}
+    if count is not None:
+        body["@iot.count"] = count
+    body["value"] = select_many(objs, opts.select, opts.expand)
+    if more:
+        nxt = {**params, "$skip": str(opts.skip + opts.top), "$top": str(opts.top)}
+        body["@iot.nextLink"] = f"{base}/{path}?{urlencode(nxt)}"
+    return body, "application/json"
+
+
+def read_one(platform: Platform, set_name: str, entity: int, base: str) -> dict[str, Any]:
+    """One entity as JSON after a write (PATCH): by its key."""
+    es = SETS[set_name]
+    where, args = _key_where(es, "id = ?", (entity,))
+    rows, _ = query(connection(platform), es, Options(top=1), where, args)
+    return render(set_name, rows[0], base) if rows else {"@iot.id": entity}
