@@ -89,7 +89,8 @@ CREATE TABLE sta_datastream (
     lat REAL,
     yellow REAL,
     red REAL,
-    properties TEXT NOT NULL DEFAULT '{}'
+    properties TEXT NOT NULL DEFAULT '{}',
+    owner TEXT  -- 0014: the sensor user (gateway) that owns it; NULL: unowned
 );
 CREATE INDEX sta_datastream_point ON sta_datastream(point);
 -- The navigations $expand follows, one query over many parents (issue 24).
