@@ -471,6 +471,13 @@ def test_implausible_early_late_and_foreign_readings_refused_on_every_path(api: 
         "dataArray": [[iso(now - timedelta(seconds=5)), 1e308], ["2099-01-01T00:00:00Z", 1.0],
                       [iso(now - timedelta(seconds=6)), 5.0]]}]).json()
     assert links[:2] == ["error", "error"] and links[2].endswith(")")
+    # Another gateway's datastream: refused on SensorThings too, one reading or many.
+    r = api.client.post(f"{sta}/Datastreams({theirs})/Observations",
+                        json={"phenomenonTime": iso(now - timedelta(seconds=7)), "result": 3.0}, headers=sensor)
+    assert r.status_code == 422 and "not_owner" in r.json()["message"], r.text
+    assert api.client.post(f"{sta}/CreateObservations", headers=sensor, json=[{
+        "Datastream": {"@iot.id": theirs}, "components": ["phenomenonTime", "result"],
+        "dataArray": [[iso(now - timedelta(seconds=8)), 3.0]]}]).json() == ["error"]
     # PATCH of a stored Observation's result: held to the same bounds.
     r = api.client.patch(links[2], json={"result": 1e308}, headers=sensor)
     assert r.status_code == 422 and "plausible range" in r.json()["message"], r.text
@@ -483,7 +490,7 @@ def test_implausible_early_late_and_foreign_readings_refused_on_every_path(api: 
     shown = api.get("admin", "/api/v1/sensing/stats").json()  # the API shows the same counters
     assert shown["rejected:implausible"] == c["rejected:implausible"] and "datastream_version" not in shown
     assert api.get("gw1", "/api/v1/sensing/stats").status_code == 403
-    assert c["rejected:not_owner"] - before.get("rejected:not_owner", 0) == 1
+    assert c["rejected:not_owner"] - before.get("rejected:not_owner", 0) == 3
     assert c["rejected:time_out_of_range"] - before.get("rejected:time_out_of_range", 0) >= 4
 
 
