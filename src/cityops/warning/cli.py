@@ -46,32 +46,52 @@ def _named(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--verbose", is_flag=True, help="also print the split, margins and timing")
 @click.option("--list", "list_events", is_flag=True,
               help="also list every event (warned or not, lead) and every false alarm, as # lines")
+@click.option("--peer", "peers", multiple=True,
+              help="LEVEL_PATH,RAIN_PATH,THRESHOLD of another point of the same kind, to pool the rain "
+                   "thresholds across (only its hours before the split are used)")
 @click.option("--point", default=None, help="store the figures as this point's skill in --db")
 @click.option("--db", default=None, help="database for --point (default $CITYOPS_DB or ./cityops.db)")
 def backtest(level_path: str, inputs: tuple[str, ...], threshold: float, train_fraction: float,
              forecast: str, horizon_min: int, window_min: int | None, gap_min: int,
-             step_min: float | None, offset: str, verbose: bool, list_events: bool, point: str | None,
-             db: str | None) -> None:
+             step_min: float | None, offset: str, verbose: bool, list_events: bool, peers: tuple[str, ...],
+             point: str | None, db: str | None) -> None:
     """回测 / Back-test the warning model on a real record against two baselines."""
     from cityops.warning import backtest as bt
-    from cityops.warning.series import read_csv
+    from cityops.warning.choose import Peer
+    from cityops.warning.series import read_csv, read_nowcast
 
     started = time.perf_counter()
     try:
         off = _offset_minutes(offset)
         level = read_csv(level_path, off)
-        drivers = {k: read_csv(p, off) for k, p in _named(inputs).items()}
+        named = _named(inputs)
+        nowcasts = {k: read_nowcast(p, off) for k, p in named.items() if k.lower().startswith("nowcast")}
+        drivers = {k: read_csv(p, off) for k, p in named.items() if k not in nowcasts}
         opts = bt.Options(threshold=threshold, train_fraction=train_fraction, horizon_min=horizon_min,
                           window_min=window_min, gap_min=gap_min,
                           step_s=round(step_min * 60) if step_min else None)
-        grid = bt.align(level, drivers, opts)
+        grid = bt.align(level, drivers, opts, nowcasts)
+        peer_list = [Peer(bt.align(read_csv(lv, off), {"rain": read_csv(rn, off)},
+                                   bt.Options(threshold=pt, step_s=grid.step)), pt)
+                     for lv, rn, pt in (_peer(x) for x in peers)]
         modes = ["none", "perfect"] if forecast == "both" else [forecast]
-        results = {mode: bt.run(grid, opts, mode) for mode in modes}
+        results = {mode: bt.run(grid, opts, mode, peer_list) for mode in modes}
     except CityopsError as exc:
         click.echo(f"error: {exc.message_en} / {exc.message_zh}", err=True)
         sys.exit(2)
     first = results[modes[0]]
-    click.echo(f"# model: ARX forecast, rain forecast {modes[0]}")
+    click.echo(f"# model: {first.chosen}: {first.description}; rain forecast {modes[0]}"
+               + (" (with the nowcast)" if nowcasts else ""))
+    if first.validation:
+        click.echo(f"# chosen by inner validation on the training part at {first.validation_threshold:g}: "
+                   + ", ".join(f"{k} F1 {_f1(s):.2f} ({s.warned}/{s.events}, {s.false_alarms} false)"
+                               for k, s in first.validation.items()))
+    else:
+        click.echo("# no event in the training part to validate on: the ARX forecast by default")
+    if grid.coverage:
+        click.echo("# coverage (share of steps with a reading): "
+                   + ", ".join(f"{k} {v:.0%}" for k, v in grid.coverage.items())
+                   + f"; step {grid.step // 60} min")
     click.echo("\n".join(first.model.lines()))
     if len(modes) == 2:
         click.echo("# model with a perfect rain forecast (upper bound)")
@@ -93,6 +113,18 @@ def backtest(level_path: str, inputs: tuple[str, ...], threshold: float, train_f
     if point:
         _store(point, db, threshold, results, opts, grid, level_path)
         click.echo(f"# stored as the skill of point {point}")
+
+
+def _f1(s: Any) -> float:
+    return float(2 * s.precision * s.recall / (s.precision + s.recall)) if s.precision + s.recall else 0.0
+
+
+def _peer(text: str) -> tuple[str, str, float]:
+    parts = text.split(",")
+    try:
+        return parts[0], parts[1], float(parts[2])
+    except (IndexError, ValueError):
+        raise click.BadParameter(f"'{text}' is not LEVEL_PATH,RAIN_PATH,THRESHOLD", param_hint="--peer") from None
 
 
 def _list(grid: Any, r: Any, opts: Any, mode: str) -> None:
