@@ -80,7 +80,10 @@ def align(level: Series, inputs: Mapping[str, Series], opts: Options,
           nowcasts: Mapping[str, Nowcast] | None = None) -> Grid:
     """Level and drivers on the level's step. No level is invented: the truth is the reading
     of each step or missing; the forecasts' state carries the last reading for an hour."""
-    step = opts.step_s or infer_step(level)
+    # The finer of the level's and the rain's spacing: a 5-minute burst is acted on when it
+    # falls, not at the next 15-minute level reading.
+    rains = [infer_step(s) for k, s in inputs.items() if is_accumulating(k) and len(s.t) > 10]
+    step = opts.step_s or min([infer_step(level), *[r for r in rains if r >= 300]])
     stale = max(opts.stale_steps, -(-3600 // step))  # a reading stays current for an hour at least
     if len(level.t) < 10:
         raise InvalidInput("the level series has fewer than 10 readings", "水位序列少于 10 个读数")

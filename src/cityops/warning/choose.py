@@ -121,7 +121,7 @@ def fit_all(g: Grid, opts: Options, forecast: str, split: int, thr: float, keep:
         rules["city"] = rr.fit_city(part)
     for name, rule in rules.items():
         if rule is not None:
-            out[name] = Fitted(name, rule.alert(ix, g.level, thr) > 0, rule.margin, None, rule)
+            out[name] = Fitted(name, rule.alert(ix, g.level, thr, g.step) > 0, rule.margin, None, rule)
     return out
 
 

@@ -40,6 +40,7 @@ CITY_MM = (12.0, 18.0, 25.0)  # 短时强降水-like defaults: mm in 15, 30, 60 
 ANTE_MIN = 360
 ANTE_REF_MM = 20.0
 LEAD_MIN = 60  # a nowcast's windows may end up to an hour ahead
+HOLD_MIN = 60
 LAMBDAS = np.exp(np.linspace(np.log(0.05), np.log(20.0), 61))
 WETNESS = (0.0, 0.5)
 
@@ -58,6 +59,12 @@ class Index:
 
 def _steps(minutes: int, step: int) -> int:
     return max(1, round(minutes * 60 / step))
+
+
+def hold(on: np.ndarray, steps: int) -> np.ndarray:
+    """On at t when `on` was at any of t - steps + 1 … t (causal)."""
+    last = np.maximum.accumulate(np.where(on, np.arange(len(on)), -(10 ** 9)))
+    return np.asarray(np.arange(len(on)) - last < steps, dtype=bool)
 
 
 def index(rain: F64, step: int, ahead: F64 | None = None) -> Index:
@@ -91,13 +98,17 @@ class Rule:
     events: int = 0  # training events it was fitted on
     delay_min: float = 30.0  # median time from the rule firing to the threshold, in training
 
-    def alert(self, ix: Index, level: F64, threshold: float) -> F64:
+    def alert(self, ix: Index, level: F64, threshold: float, step: int = 300) -> F64:
+        """1.0 where the rule is on; once fired it holds for HOLD_MIN (a warning is not
+        withdrawn and re-issued each time a burst's 15-minute rain dips and rises again)."""
         s = ix.score(self.w)
         if self.kind == "response":
             with np.errstate(invalid="ignore"):
                 reach = np.nan_to_num(level, nan=-np.inf) + self.c * s ** self.p
-            return np.asarray((reach >= threshold - self.margin) & (s > 0), dtype=np.float64)
-        return np.asarray(s >= self.lam, dtype=np.float64)
+            on = (reach >= threshold - self.margin) & (s > 0)
+        else:
+            on = s >= self.lam
+        return hold(on, _steps(HOLD_MIN, step)).astype(np.float64)
 
     def describe(self) -> str:
         if self.kind == "response":
@@ -121,7 +132,7 @@ Scorer = Callable[[np.ndarray], Skill]
 
 def _best_lambda(score: F64, rate: Scorer) -> tuple[float, tuple[float, float, float]]:
     """The log-middle of the λ range with the best key."""
-    keys = [rate(score >= lam) for lam in LAMBDAS]
+    keys = [rate(score >= lam) for lam in LAMBDAS]  # (Part.rate holds them like Rule.alert)
     best = max(_key(k) for k in keys)
     good = [i for i, k in enumerate(keys) if _key(k) == best]
     return float(np.sqrt(LAMBDAS[good[0]] * LAMBDAS[good[-1]])), best
@@ -149,7 +160,8 @@ class Part:
     step: int
 
     def rate(self, alert: np.ndarray) -> Skill:
-        return skill(alert.astype(bool), self.level, self.threshold, self.gap, self.window, self.step)
+        on = hold(alert.astype(bool), _steps(HOLD_MIN, self.step))
+        return skill(on, self.level, self.threshold, self.gap, self.window, self.step)
 
     @property
     def events(self) -> int:
@@ -179,7 +191,7 @@ def fit_point(part: Part) -> Rule:
             best = (key, lam, w)
     assert best is not None
     rule = Rule("fitted", best[1], best[2], events=n)
-    return replace(rule, delay_min=_delay(rule.alert(part.ix, part.level, part.threshold) > 0, part.level,
+    return replace(rule, delay_min=_delay(rule.alert(part.ix, part.level, part.threshold, part.step) > 0, part.level,
                                           part.threshold, part.gap, part.step))
 
 
@@ -246,15 +258,15 @@ def fit_response(part: Part, horizon: int) -> Rule | None:
         p = float(np.clip(np.polyfit(x, y, 1)[0], 0.7, 2.5))
     else:
         p = 1.0
-    c = float(np.exp(np.max(y - p * x)))  # the upper envelope: the wettest response seen
+    c = float(np.exp(np.median(y - p * x)))  # the typical response (the envelope over-warns)
     span = abs(part.threshold - float(np.median(lv))) or 1.0
     best: tuple[tuple[float, float, float], float] | None = None
     for frac in np.concatenate([[0.0], np.linspace(0.05, 0.6, 12), -np.linspace(0.05, 0.5, 10)]):
         rule = Rule("response", 0.0, w, c, p, float(frac * span))
-        key = _key(part.rate(rule.alert(part.ix, part.level, part.threshold) > 0))
+        key = _key(part.rate(rule.alert(part.ix, part.level, part.threshold, part.step) > 0))
         if best is None or key > best[0]:
             best = (key, float(frac * span))
     margin = best[1] if best and best[0][0] > 0 else 0.0
     rule = Rule("response", 0.0, w, c, p, margin, events=part.events)
-    return replace(rule, delay_min=_delay(rule.alert(part.ix, part.level, part.threshold) > 0, part.level,
+    return replace(rule, delay_min=_delay(rule.alert(part.ix, part.level, part.threshold, part.step) > 0, part.level,
                                           part.threshold, part.gap, part.step))

@@ -3,8 +3,8 @@
 * An **event** starts where the level rises to the threshold after at least `gap` steps
   below it (shorter dips belong to the same event). A level already above the threshold at
   the start of the record starts no event.
-* A **warning** is issued when the alert (forecast crosses) switches on while the level is
-  below the threshold and no event is running (an event runs from its start until `gap`
+* A **warning** is issued when the alert (forecast crosses) switches on while the level
+  (the last reading known) is below the threshold and no event is running (an event runs from its start until `gap`
   steps after its last step above); an alert that stays on is issued again every `window`
   steps, as a warning expires after its window.
 * An event is **warned** when a warning was issued in [start - window, start); its **lead**
@@ -54,8 +54,13 @@ def find_events(level: F64, threshold: float, gap: int) -> Events:
 
 
 def issue_times(alert: B, level: F64, threshold: float, events: Events, window: int) -> I64:
-    """Steps where a warning is issued (onsets, re-issued every `window` steps while on)."""
-    below = np.nan_to_num(level, nan=np.inf) < threshold
+    """Steps where a warning is issued (onsets, re-issued every `window` steps while on).
+    Between readings (a gap, or a step finer than the level's) the last reading known says
+    whether the water is below the threshold; before the first reading it is not known."""
+    known = np.isfinite(level)
+    last = np.maximum.accumulate(np.where(known, np.arange(len(level)), -1))
+    held = np.where(last >= 0, level[np.clip(last, 0, None)], np.nan)
+    below = np.nan_to_num(held, nan=np.inf) < threshold
     on = alert & below & ~events.running
     onset = on & ~np.concatenate([[False], on[:-1]])
     run_start = np.maximum.accumulate(np.where(onset, np.arange(len(on)), 0))
