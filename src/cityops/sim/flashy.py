@@ -164,6 +164,11 @@ def flashy_record(seed: int = 1, history_days: float = 4.0, storm_days: float = 
     peaks_sorted = sorted(peaks, reverse=True)
     k = floods if floods is not None else int(rng.integers(3, 6))
     k = max(1, min(k, len(peaks_sorted) - 1))
-    thr = float(np.round((peaks_sorted[k - 1] + peaks_sorted[k]) / 2, 1))
+    # A flood line is well above the base: a third of the way up to the third-highest peak.
+    base = float(np.median(level[h:]))
+    floor = base + 0.35 * (peaks_sorted[min(2, len(peaks_sorted) - 1)] - base)
+    while k > 1 and peaks_sorted[k] < floor:
+        k -= 1
+    thr = float(np.round(max(floor, (peaks_sorted[k - 1] + peaks_sorted[k]) / 2), 1))
     lt, lv = _observe(rng, t, level)
     return Flashy(t, gauge, level, lt, lv, thr, history_days, nowcast_of(rng, t, gauge))

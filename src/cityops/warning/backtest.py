@@ -59,6 +59,11 @@ class Grid:
     observed: F64 | None = None  # the reading in (t - step, t] or NaN: the truth (default: level)
     ahead: F64 | None = None  # a rain nowcast (T × L, mm per step for t+1 … t+L), NaN where none
     coverage: dict[str, float] | None = None
+    level_step: int = 0  # the level's usual spacing (s); 0: the grid's
+
+    def __post_init__(self) -> None:
+        if not self.level_step:
+            object.__setattr__(self, "level_step", self.step)
 
     @property
     def scale(self) -> float:
@@ -104,7 +109,7 @@ def align(level: Series, inputs: Mapping[str, Series], opts: Options,
         a = nowcast_ahead(nc, t, step, lead, stale=max(1800, 2 * step))
         coverage[k] = float(np.isfinite(a[:, 0]).mean())
         ahead = a if ahead is None else np.fmax(ahead, a)
-    return Grid(t.astype(np.float64), step, lv, rain, state, observed, ahead, coverage)
+    return Grid(t.astype(np.float64), step, lv, rain, state, observed, ahead, coverage, infer_step(level))
 
 
 @dataclass(frozen=True)

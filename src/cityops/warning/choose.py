@@ -1,9 +1,11 @@
 """Which model warns for a point: each candidate fitted, then judged by inner validation.
 
-Candidates (ties keep the earlier): `arx` (the forecast model, model.py), `pooled` (a rain
-threshold across the given peer points with this point's offset), `fitted` (the point's
-own rain threshold), `response` (the rain–rise curve of its own rises), `city` (the city's
-rain defaults, raised above the rain the point took without flooding); rainrule.py has them.
+Candidates, in the order that breaks ties (fewer fitted parameters first; the city's
+defaults last, as they are not fitted): `pooled` (a rain threshold across the given peer
+points with this point's offset), `fitted` (the point's own rain threshold), `response`
+(the rain–rise curve of its own rises), `arx` (the forecast model, model.py), `city` (the
+city's rain defaults, raised above the rain the point took without flooding). rainrule.py
+has the rain rules.
 
 Inner validation uses the training part only: it is cut into three blocks; each candidate
 is fitted on two and warns on the third (peers lose the same hours, as the storm is in
@@ -30,7 +32,7 @@ from cityops.warning.score import F64, Skill, find_events, skill
 if TYPE_CHECKING:
     from cityops.warning.backtest import Grid, Options
 
-ORDER = ("arx", "pooled", "fitted", "response", "city")
+ORDER = ("pooled", "fitted", "response", "arx", "city")  # ties: the fewer parameters first
 FOLDS = 3
 
 
@@ -78,7 +80,9 @@ def _arx(g: Grid, opts: Options, forecast: str, fit_level: F64, split: int, thr:
     span = abs(thr - float(np.median(finite)) if len(finite) else 1.0) or 1.0
     gap = max(1, round(opts.gap_min * 60 / step))
     margin = calibrate(peak, fit_level, opts, gap, opts.window(step), step, split, span, thr)
-    return Fitted("arx", peak >= thr - margin, margin, peak)
+    # Between two level readings (a grid finer than the level's) the forecast's state is held,
+    # and so is its alert: it is withdrawn only by a reading. On the level's own step: no-op.
+    return Fitted("arx", rr.hold(peak >= thr - margin, max(1, g.level_step // step)), margin, peak)
 
 
 def _part(g: Grid, ix: rr.Index, level: F64, thr: float, opts: Options) -> rr.Part:
@@ -159,7 +163,7 @@ def choose(g: Grid, opts: Options, forecast: str, split: int, peers: Sequence[Pe
     train = g.truth[:split]
     thr_v = proxy_threshold(train, opts.threshold, gap)
     if thr_v is None:
-        return Choice("arx", opts.threshold, {})
+        return Choice("arx", opts.threshold, {})  # nothing to judge by: the forecast model
     n = len(g.level)
     oof = {name: np.zeros(n, dtype=bool) for name in ORDER}
     bounds = np.linspace(0, split, FOLDS + 1).astype(int)
