@@ -29,7 +29,6 @@ import yaml
 
 from cityops.geo.build import build_grids
 from cityops.geo.errors import CityPackError
-from cityops.geo.geojson import geojson_geometry
 from cityops.geo.gridgen import settings_from_dict
 from cityops.geo.lattice import Lattice
 from cityops.geo.models import (
@@ -311,7 +310,7 @@ def save_city_pack(pack: CityPack, path: Path) -> Path:
         {
             "type": "Feature",
             "properties": {"adcode": d.code, "name": d.name, "name_en": d.name_en},
-            "geometry": geojson_geometry(pack.geometries[d.code]),
+            "geometry": shapely.geometry.mapping(pack.geometries[d.code]),
         }
         for d in pack.districts
     ]

@@ -15,7 +15,7 @@ import numpy as np
 from cityops.errors import InvalidInput
 from cityops.warning import model as m
 from cityops.warning import rainrule as rr
-from cityops.warning.choose import Peer, choose, fit_all, rain_index
+from cityops.warning.choose import Choice, Peer, choose, fit_all, rain_index
 from cityops.warning.score import F64, Skill, find_events, skill
 from cityops.warning.series import (
     Nowcast,
@@ -160,8 +160,10 @@ def train_weights(level: F64, horizon: int, threshold: float) -> F64:
     return np.where(near, 10.0, 1.0)
 
 
-def run(g: Grid, opts: Options, forecast: str = "none", peers: Sequence[Peer] = ()) -> Result:
-    """Choose the point's model on the training part (choose.py), fit it there, replay the rest."""
+def run(g: Grid, opts: Options, forecast: str = "none", peers: Sequence[Peer] = (),
+        model: str | None = None) -> Result:
+    """Choose the point's model on the training part (choose.py) unless `model` names one, fit
+    it there, replay the rest."""
     step = g.step
     window = opts.window(step)
     gap = max(1, round(opts.gap_min * 60 / step))
@@ -170,7 +172,7 @@ def run(g: Grid, opts: Options, forecast: str = "none", peers: Sequence[Peer] = 
     if split < 50 or n - split < 10:
         raise InvalidInput("the record is too short for this train fraction",
                            "记录太短，无法按此比例划分训练与检验")
-    picked = choose(g, opts, forecast, split, peers)
+    picked = choose(g, opts, forecast, split, peers) if model is None else Choice(model, opts.threshold, {})
     keep = np.zeros(n, dtype=bool)
     keep[:split] = True
     fits = fit_all(g, opts, forecast, split, opts.threshold, keep, peers)

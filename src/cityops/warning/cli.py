@@ -82,16 +82,6 @@ def backtest(level_path: str, inputs: tuple[str, ...], threshold: float, train_f
     first = results[modes[0]]
     click.echo(f"# model: {first.chosen}: {first.description}; rain forecast {modes[0]}"
                + (" (with the nowcast)" if nowcasts else ""))
-    if first.validation:
-        click.echo(f"# chosen by inner validation on the training part at {first.validation_threshold:g}: "
-                   + ", ".join(f"{k} F1 {_f1(s):.2f} ({s.warned}/{s.events}, {s.false_alarms} false)"
-                               for k, s in first.validation.items()))
-    else:
-        click.echo("# no event in the training part to validate on: the ARX forecast by default")
-    if grid.coverage:
-        click.echo("# coverage (share of steps with a reading): "
-                   + ", ".join(f"{k} {v:.0%}" for k, v in grid.coverage.items())
-                   + f"; step {grid.step // 60} min")
     click.echo("\n".join(first.model.lines()))
     if len(modes) == 2:
         click.echo("# model with a perfect rain forecast (upper bound)")
@@ -102,6 +92,18 @@ def backtest(level_path: str, inputs: tuple[str, ...], threshold: float, train_f
     click.echo("\n".join(first.persistence_calibrated.lines("persistence_margin ")))
     click.echo("# baseline: always warn")
     click.echo("\n".join(first.always.lines("always_warn ")))
+    for mode, r in results.items():  # how each model was chosen, after the figures
+        click.echo(f"# rain forecast {mode}: model {r.chosen}: {r.description}")
+        if r.validation:
+            click.echo(f"# chosen by inner validation on the training part at {r.validation_threshold:g}: "
+                       + ", ".join(f"{k} F1 {_f1(s):.2f} ({s.warned}/{s.events}, {s.false_alarms} false)"
+                                   for k, s in r.validation.items()))
+        else:
+            click.echo("# no event in the training part to validate on: the ARX forecast by default")
+    if grid.coverage:
+        click.echo("# coverage (share of steps with a reading): "
+                   + ", ".join(f"{k} {v:.0%}" for k, v in grid.coverage.items())
+                   + f"; step {grid.step // 60} min")
     if verbose:
         for mode, r in results.items():
             click.echo(f"# {mode}: step {r.step_s} s, train {r.train_steps} steps, test {r.test_steps} steps, "

@@ -220,8 +220,6 @@ def alerts_atom(request: Request, platform: PlatformDep) -> Response:
 def alerts_geojson(request: Request, platform: PlatformDep) -> Response:
     import shapely
 
-    from cityops.geo.geojson import geojson_geometry
-
     now, rows, base = _active_warnings(request, platform)
     features = []
     for r in rows:
@@ -231,7 +229,7 @@ def alerts_geojson(request: Request, platform: PlatformDep) -> Response:
         lv = cap.level(r["level"])
         features.append({
             "type": "Feature", "id": r["identifier"],
-            "geometry": geojson_geometry(geom) if geom is not None else None,
+            "geometry": json.loads(shapely.to_geojson(geom)) if geom is not None else None,
             "properties": {"identifier": r["identifier"], "level": lv.code, "level_zh": lv.zh,
                            "level_roman": lv.roman, "severity": lv.severity, "msg_type": r["msg_type"],
                            "headline_zh": r["headline_zh"], "headline_en": r["headline_en"],
