@@ -41,9 +41,7 @@ def write(out: Path, seed: int) -> float:
     wet = f.rain > 0
     pl.DataFrame({"time": _iso(f.rain_t[wet]), "value": f.rain[wet]}).write_csv(out / "rain.csv")
     issued, valid, value = f.nowcast
-    keep = value > 0
-    pl.DataFrame({"issued": _iso(issued[keep]), "time": _iso(valid[keep]), "value": value[keep]}) \
-        .write_csv(out / "nowcast.csv")
+    pl.DataFrame({"issued": _iso(issued), "time": _iso(valid), "value": value}).write_csv(out / "nowcast.csv")
     (out / "threshold.txt").write_text(f"{f.threshold}\n")
     return f.threshold
 

@@ -81,6 +81,14 @@ class Grid:
         return np.asarray(np.mean(np.vstack(list(self.rain.values())), axis=0), dtype=np.float64)
 
 
+def _coverage(s: Series, step: int) -> float:
+    """The share of the series' own steps, first to last, that hold at least one reading."""
+    if len(s.t) == 0:
+        return 0.0
+    slots = np.unique((s.t - s.t[0] + step // 2) // step)
+    return float(len(slots) / ((s.t[-1] - s.t[0] + step // 2) // step + 1))
+
+
 def align(level: Series, inputs: Mapping[str, Series], opts: Options,
           nowcasts: Mapping[str, Nowcast] | None = None) -> Grid:
     """Level and drivers on the level's step. No level is invented: the truth is the reading
@@ -98,10 +106,9 @@ def align(level: Series, inputs: Mapping[str, Series], opts: Options,
     rain = {k: resample_sum(s, t, step) for k, s in inputs.items() if is_accumulating(k)}
     state = {k: resample_state(s, t, step, stale) for k, s in inputs.items()
              if not is_accumulating(k)}
-    coverage = {"level": float(np.isfinite(observed).mean())}
-    for k, s in inputs.items():  # the share of steps with at least one reading
-        hit = np.searchsorted(s.t, t, side="right") - np.searchsorted(s.t, t - step, side="right")
-        coverage[k] = float((hit > 0).mean()) if not is_accumulating(k) else float(
+    coverage = {"level": _coverage(level, infer_step(level))}
+    for k, s in inputs.items():  # a rain gauge's silence is no rain: its span is its coverage
+        coverage[k] = _coverage(s, infer_step(s)) if not is_accumulating(k) else float(
             ((t >= s.t[0]) & (t <= s.t[-1] + step)).mean()) if len(s.t) else 0.0
     ahead = None
     lead = max(1, round(rr.LEAD_MIN * 60 / step))

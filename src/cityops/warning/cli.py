@@ -101,9 +101,9 @@ def backtest(level_path: str, inputs: tuple[str, ...], threshold: float, train_f
         else:
             click.echo("# no event in the training part to validate on: the ARX forecast by default")
     if grid.coverage:
-        click.echo("# coverage (share of steps with a reading): "
-                   + ", ".join(f"{k} {v:.0%}" for k, v in grid.coverage.items())
-                   + f"; step {grid.step // 60} min")
+        click.echo(f"# coverage (share of each input's own steps with a reading; the level every "
+                   f"{grid.level_step // 60} min): " + ", ".join(f"{k} {v:.0%}" for k, v in grid.coverage.items())
+                   + f"; common step {grid.step // 60} min")
     if verbose:
         for mode, r in results.items():
             click.echo(f"# {mode}: step {r.step_s} s, train {r.train_steps} steps, test {r.test_steps} steps, "
