@@ -108,7 +108,8 @@ def test_no_event_falls_back_to_the_city_raised_above_the_rain_taken() -> None:
 
 
 def test_pooling_shrinks_each_point_towards_the_pool() -> None:
-    rich = _part(*reversed(_storms([10, 40, 12, 45, 8, 42])), 25.0)
+    rich_rain, rich_level = _storms([10, 40, 12, 45, 8, 42])
+    rich = _part(rich_level, rich_rain, 25.0)
     poor_rain, poor_level = _storms([9, 11])
     poor = _part(poor_level, poor_rain, 25.0)
     rules = rr.fit_pooled([rich, poor])

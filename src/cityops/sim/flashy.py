@@ -140,7 +140,7 @@ def nowcast_of(rng: np.random.Generator, t: F64, rain: F64, every: int = 2,
             valid.append(t[i] + j * STEP)
             value.append(max(0.0, w * amp * rain[src] + (1 - w) * 0.5 * now_rate))
     return (np.asarray(issued, dtype=np.float64), np.asarray(valid, dtype=np.float64),
-            np.round(np.asarray(value, dtype=np.float64), 2))
+            np.asarray(np.round(np.asarray(value, dtype=np.float64), 2), dtype=np.float64))
 
 
 def flashy_record(seed: int = 1, history_days: float = 4.0, storm_days: float = 6.0,

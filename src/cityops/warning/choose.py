@@ -18,6 +18,7 @@ training part at the real threshold; nothing from the test part is used.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -99,10 +100,8 @@ def fit_all(g: Grid, opts: Options, forecast: str, split: int, thr: float, keep:
     truth = g.truth.copy()
     truth[~keep] = np.nan
     if only in (None, "arx"):
-        try:
+        with contextlib.suppress(InvalidInput):  # too little history in this block: no ARX here
             out["arx"] = _arx(g, opts, forecast, state, split, thr)
-        except InvalidInput:
-            pass  # too little history in this block: no ARX here
     ix = rain_index(g, forecast)
     part = _part(g, ix, truth, thr, opts)
     horizon = max(1, round(opts.horizon_min * 60 / g.step))
@@ -145,9 +144,11 @@ def proxy_threshold(level: F64, thr: float, gap: int) -> float | None:
     return None
 
 
-def _key(s: Skill) -> tuple[float, float, float]:
+def _key(s: Skill) -> tuple[float, float]:
+    """F1, then fewer false alarms. Not the lead: on a handful of validation events it is
+    noise, and the order of ORDER settles ties instead."""
     f1 = 2 * s.precision * s.recall / (s.precision + s.recall) if s.precision + s.recall else 0.0
-    return (round(f1, 9), -s.false_alarms, s.median_lead_min)
+    return (round(f1, 9), -s.false_alarms)
 
 
 @dataclass(frozen=True)
