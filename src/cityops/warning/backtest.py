@@ -136,6 +136,7 @@ class Result:
     description: str = ""
     validation_threshold: float = 0.0
     validation: dict[str, Skill] | None = None
+    reason: str = ""
     rule: rr.Rule | None = None
     drive: F64 | None = None  # the rain index s(t) the rules read (rainrule.py)
 
@@ -179,10 +180,11 @@ def run(g: Grid, opts: Options, forecast: str = "none", peers: Sequence[Peer] = 
     if split < 50 or n - split < 10:
         raise InvalidInput("the record is too short for this train fraction",
                            "记录太短，无法按此比例划分训练与检验")
-    picked = choose(g, opts, forecast, split, peers) if model is None else Choice(model, opts.threshold, {})
+    picked = choose(g, opts, forecast, split, peers) if model is None else Choice(
+        model, opts.threshold, {}, "named by the caller")
     keep = np.zeros(n, dtype=bool)
     keep[:split] = True
-    fits = fit_all(g, opts, forecast, split, opts.threshold, keep, peers)
+    fits = fit_all(g, opts, forecast, split, opts.threshold, keep, peers, only={"arx", picked.name})
     if "arx" not in fits:
         raise InvalidInput(f"too little complete history to fit the model ({split} steps)",
                            f"完整历史数据太少，无法拟合模型（{split} 步）")
@@ -206,6 +208,6 @@ def run(g: Grid, opts: Options, forecast: str = "none", peers: Sequence[Peer] = 
         margin=chosen.margin, persistence_margin=p_margin, train_steps=split, test_steps=n - split,
         step_s=step, alert=chosen.alert, peak=arx.peak, chosen=chosen.name,
         description=chosen.describe(), validation_threshold=picked.threshold,
-        validation=picked.scores, rule=chosen.rule,
+        validation=picked.scores, reason=picked.reason, rule=chosen.rule,
         drive=rain_index(g, forecast).score(chosen.rule.w if chosen.rule else 0.0),
     )

@@ -33,7 +33,8 @@ def _named(values: tuple[str, ...]) -> dict[str, str]:
 @warnings.command("backtest")
 @click.option("--level", "level_path", required=True, help="CSV time,value of the level (depth or stage)")
 @click.option("--input", "inputs", multiple=True, required=True,
-              help="NAME=PATH, a driver CSV time,value; names starting with 'rain' are amounts per interval")
+              help="NAME=PATH, a driver CSV time,value; names starting with 'rain' are amounts per interval; "
+                   "names starting with 'nowcast' are a rain forecast CSV issued,time,value")
 @click.option("--threshold", type=float, required=True, help="event threshold, in the level's unit")
 @click.option("--train-fraction", type=click.FloatRange(0.05, 0.95), default=0.5, show_default=True)
 @click.option("--forecast", type=click.Choice(["none", "perfect", "both"]), default="none", show_default=True,
@@ -99,7 +100,7 @@ def backtest(level_path: str, inputs: tuple[str, ...], threshold: float, train_f
                        + ", ".join(f"{k} F1 {_f1(s):.2f} ({s.warned}/{s.events}, {s.false_alarms} false)"
                                    for k, s in r.validation.items()))
         else:
-            click.echo("# no event in the training part to validate on: the ARX forecast by default")
+            click.echo(f"# not validated: {r.reason}")
     if grid.coverage:
         click.echo(f"# coverage (share of each input's own steps with a reading; the level every "
                    f"{grid.level_step // 60} min): " + ", ".join(f"{k} {v:.0%}" for k, v in grid.coverage.items())
@@ -165,6 +166,7 @@ def _store(point: str, db: str | None, threshold: float, results: dict[str, Any]
     def write(repo: Any) -> None:
         for mode, r in results.items():
             protocol = {**asdict(opts), "record": span, "level": level_path, "margin": r.margin,
+                        "model": r.chosen, "rule": r.description,
                         "train_steps": r.train_steps, "test_steps": r.test_steps, "step_s": r.step_s}
             save_skill(repo.conn, point, mode, threshold, r.model,
                        {"persistence": r.persistence, "persistence_margin": r.persistence_calibrated,
