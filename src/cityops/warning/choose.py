@@ -84,9 +84,11 @@ def _arx(g: Grid, opts: Options, forecast: str, fit_level: F64, split: int, thr:
     span = abs(thr - float(np.median(finite)) if len(finite) else 1.0) or 1.0
     gap = max(1, round(opts.gap_min * 60 / step))
     margin = calibrate(peak, fit_level, opts, gap, opts.window(step), step, split, span, thr)
-    # Between two level readings (a grid finer than the level's) the forecast's state is held,
-    # and so is its alert: it is withdrawn only by a reading. On the level's own step: no-op.
-    return Fitted("arx", rr.hold(peak >= thr - margin, max(1, g.level_step // step)), margin, peak)
+    # On a grid finer than the level's readings the forecast's state is held between them and
+    # its alert flickers with the rain: it holds for an hour, as a rule's. On the level's own
+    # step (Seoul, the simulated storms) nothing changes.
+    held = max(1, round(rr.HOLD_MIN * 60 / step)) if g.level_step > step else 1
+    return Fitted("arx", rr.hold(peak >= thr - margin, held), margin, peak)
 
 
 def _part(g: Grid, ix: rr.Index, level: F64, thr: float, opts: Options) -> rr.Part:

@@ -132,10 +132,11 @@ Scorer = Callable[[np.ndarray], Skill]
 
 def _best_lambda(score: F64, rate: Scorer) -> tuple[float, tuple[float, float, float]]:
     """The log-middle of the λ range with the best key."""
-    keys = [rate(score >= lam) for lam in LAMBDAS]  # (Part.rate holds them like Rule.alert)
-    best = max(_key(k) for k in keys)
-    good = [i for i, k in enumerate(keys) if _key(k) == best]
-    return float(np.sqrt(LAMBDAS[good[0]] * LAMBDAS[good[-1]])), best
+    keys = [_key(rate(score >= lam)) for lam in LAMBDAS]  # (Part.rate holds them like Rule.alert)
+    best = max(k[:2] for k in keys)  # F1 and false alarms: the lead would pull λ to the range's low end
+    good = [i for i, k in enumerate(keys) if k[:2] == best]
+    lam = float(np.sqrt(LAMBDAS[good[0]] * LAMBDAS[good[-1]]))
+    return lam, max(k for k in keys if k[:2] == best)
 
 
 def _delay(alert: np.ndarray, level: F64, threshold: float, gap: int, step: int) -> float:
