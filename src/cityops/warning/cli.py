@@ -133,21 +133,29 @@ def _peer(text: str) -> tuple[str, str, float]:
 def _list(grid: Any, r: Any, opts: Any, mode: str) -> None:
     from datetime import UTC, datetime
 
+    from cityops.warning.explain import recent_rain
     from cityops.warning.score import detail
 
     step = r.step_s
     gap = max(1, round(opts.gap_min * 60 / step))
-    d = detail(r.alert, grid.level, opts.threshold, gap, opts.window(step), step, start=r.train_steps)
+    d = detail(r.alert, grid.truth, opts.threshold, gap, opts.window(step), step, start=r.train_steps)
 
     def when(i: int) -> str:
         return datetime.fromtimestamp(float(grid.t[i]), UTC).isoformat()
 
+    rain = grid.rain_mean
+
+    def why(i: int) -> str:  # what a duty officer would have read beside the warning
+        mm = recent_rain(rain[: i + 1], step)
+        return f"  [{r.chosen}; rain 15/30/60 min {mm[0]:.1f}/{mm[1]:.1f}/{mm[2]:.1f} mm]"
+
     click.echo(f"# events in the replayed part (rain forecast {mode}):")
     for s, lead in zip(d.event_start.tolist(), d.event_lead_min.tolist(), strict=True):
-        click.echo(f"#   event {when(s)}  " + ("NOT warned" if lead != lead else f"warned {lead:.0f} min ahead"))
+        click.echo(f"#   event {when(s)}  " + ("NOT warned" if lead != lead else
+                                               f"warned {lead:.0f} min ahead" + why(s - round(lead * 60 / step))))
     click.echo("# false alarms (warnings with no event within the window):")
     for i in d.false_alarm.tolist():
-        click.echo(f"#   warning {when(i)}")
+        click.echo(f"#   warning {when(i)}" + why(i))
 
 
 def _store(point: str, db: str | None, threshold: float, results: dict[str, Any], opts: Any, grid: Any,
