@@ -265,10 +265,11 @@ def test_peer_hours_after_the_split_are_not_used() -> None:
 # --- the duty officer's figures ---------------------------------------------------------------
 
 
-def test_a_rule_warning_says_what_fired_the_rain_the_time_and_the_skill(platform: Any) -> None:
+def test_a_rule_warning_says_what_fired_the_rain_the_time_and_the_skill(api: Any) -> None:
     from cityops.sim.storm import rainstorm_day, storm_series
-    from cityops.warning.glue import PointModel, fit_point, warn_points
+    from cityops.warning.glue import PointModel, draft_op, fit_point, warn_points
 
+    platform = api.platform
     hist = storm_series(seed=7, points=1, days=10)
     arx = fit_point(hist.t, hist.depth[0], hist.point_rain[0])
     skill = Skill(events=4, warned=3, false_alarms=1, warnings=4, recall=0.75, precision=0.75, median_lead_min=25)
@@ -287,6 +288,10 @@ def test_a_rule_warning_says_what_fired_the_rain_the_time_and_the_skill(platform
     assert params["minutes_to_threshold"] == "20" and params["skill_hits"] == "3"
     assert params["skill_misses"] == "1" and params["skill_false_alarms"] == "1"
     assert "命中 3" in drafts[0].description_zh and "3 hits" in drafts[0].description_en
+    wid = platform.store.write(lambda repo: draft_op(repo, platform, drafts[0], datetime.now(UTC)))
+    shown = api.get("supervisor", f"/api/v1/warnings/{wid}").json()  # the API gives them back
+    assert shown["params"]["model"] == "fitted" and shown["params"]["skill_median_lead_min"] == "25"
+    assert "本点回测" in shown["description_zh"]
     plain = warn_points(platform, [code], day.t[:150], day.point_rain[:, :150], day.depth[:, :150],
                         {code: PointModel(arx.model, 50.0, arx.step_s, skill=skill)})
     assert plain and dict(plain[0].params)["model"] == "arx"
