@@ -187,7 +187,10 @@ def choose(g: Grid, opts: Options, forecast: str, split: int, peers: Sequence[Pe
         keep[a:b] = False
         for name, f in fit_all(g, opts, forecast, split, thr_v, keep, peers).items():
             oof[name][a:b] = f.alert[a:b]
-    present = [k for k in ORDER if k != "pooled" or peers]
+    # Without an event at the real threshold the point's own threshold cannot be fitted there
+    # (it would be the city's rule, which competes as itself): validating it at the proxy
+    # would judge a model that is not the one that then warns.
+    present = [k for k in ORDER if (k != "pooled" or peers) and (k != "fitted" or n_events > 0)]
     scores = {k: skill(oof[k][:split], train, thr_v, gap, opts.window(g.step), g.step) for k in present}
     best = max(present, key=lambda k: (_key(scores[k]), -present.index(k)))
     return Choice(best, thr_v, scores)

@@ -41,7 +41,8 @@ ANTE_MIN = 360
 ANTE_REF_MM = 20.0
 LEAD_MIN = 60  # a nowcast's windows may end up to an hour ahead
 HOLD_MIN = 60
-LAMBDAS = np.exp(np.linspace(np.log(0.05), np.log(20.0), 61))
+# λ from 0.05 to 20 (61 log steps) and on down to ~0.002: rain in inches needs λ ~25 times smaller.
+LAMBDAS = np.exp(np.log(0.05) + np.arange(-32, 61) * np.log(400.0) / 60)
 WETNESS = (0.0, 0.5)
 
 
