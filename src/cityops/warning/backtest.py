@@ -7,19 +7,24 @@ step by step (tests/test_backtest.py checks this by perturbing the future).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from cityops.errors import InvalidInput
 from cityops.warning import model as m
+from cityops.warning import rainrule as rr
+from cityops.warning.choose import Choice, Peer, choose, fit_all, rain_index
 from cityops.warning.score import F64, Skill, find_events, skill
 from cityops.warning.series import (
+    Nowcast,
     Series,
     grid_times,
     infer_step,
     is_accumulating,
+    nowcast_ahead,
+    resample_observed,
     resample_state,
     resample_sum,
 )
@@ -48,26 +53,70 @@ class Grid:
 
     t: m.F64
     step: int
-    level: F64
+    level: F64  # the last reading, carried for up to an hour: the forecasts' state
     rain: dict[str, F64]
     state: dict[str, F64]
+    observed: F64 | None = None  # the reading in (t - step, t] or NaN: the truth (default: level)
+    ahead: F64 | None = None  # a rain nowcast (T × L, mm per step for t+1 … t+L), NaN where none
+    coverage: dict[str, float] | None = None
+    level_step: int = 0  # the level's usual spacing (s); 0: the grid's
+
+    def __post_init__(self) -> None:
+        if not self.level_step:
+            object.__setattr__(self, "level_step", self.step)
 
     @property
     def scale(self) -> float:
         return 600.0 / self.step
 
+    @property
+    def truth(self) -> F64:
+        return self.level if self.observed is None else self.observed
 
-def align(level: Series, inputs: Mapping[str, Series], opts: Options) -> Grid:
-    step = opts.step_s or infer_step(level)
+    @property
+    def rain_mean(self) -> F64:
+        """The rain the rules read: the mean of the rain inputs (mm per step)."""
+        if not self.rain:
+            return np.zeros(len(self.level))
+        return np.asarray(np.mean(np.vstack(list(self.rain.values())), axis=0), dtype=np.float64)
+
+
+def _coverage(s: Series, step: int) -> float:
+    """The share of the series' own steps, first to last, that hold at least one reading."""
+    if len(s.t) == 0:
+        return 0.0
+    slots = np.unique((s.t - s.t[0] + step // 2) // step)
+    return float(len(slots) / ((s.t[-1] - s.t[0] + step // 2) // step + 1))
+
+
+def align(level: Series, inputs: Mapping[str, Series], opts: Options,
+          nowcasts: Mapping[str, Nowcast] | None = None) -> Grid:
+    """Level and drivers on the level's step. No level is invented: the truth is the reading
+    of each step or missing; the forecasts' state carries the last reading for an hour."""
+    # The finer of the level's and the rain's spacing: a 5-minute burst is acted on when it
+    # falls, not at the next 15-minute level reading.
+    rains = [infer_step(s) for k, s in inputs.items() if is_accumulating(k) and len(s.t) > 10]
+    step = opts.step_s or min([infer_step(level), *[r for r in rains if r >= 300]])
     stale = max(opts.stale_steps, -(-3600 // step))  # a reading stays current for an hour at least
     if len(level.t) < 10:
         raise InvalidInput("the level series has fewer than 10 readings", "水位序列少于 10 个读数")
     t = grid_times(int(level.t[0]), int(level.t[-1]), step)
     lv = resample_state(level, t, step, stale)
+    observed = resample_observed(level, t, step)
     rain = {k: resample_sum(s, t, step) for k, s in inputs.items() if is_accumulating(k)}
     state = {k: resample_state(s, t, step, stale) for k, s in inputs.items()
              if not is_accumulating(k)}
-    return Grid(t.astype(np.float64), step, lv, rain, state)
+    coverage = {"level": _coverage(level, infer_step(level))}
+    for k, s in inputs.items():  # a rain gauge's silence is no rain: its span is its coverage
+        coverage[k] = _coverage(s, infer_step(s)) if not is_accumulating(k) else float(
+            ((t >= s.t[0]) & (t <= s.t[-1] + step)).mean()) if len(s.t) else 0.0
+    ahead = None
+    lead = max(1, round(rr.LEAD_MIN * 60 / step))
+    for k, nc in (nowcasts or {}).items():
+        a = nowcast_ahead(nc, t, step, lead, stale=max(1800, 2 * step))
+        coverage[k] = float(np.isfinite(a[:, 0]).mean())
+        ahead = a if ahead is None else np.fmax(ahead, a)
+    return Grid(t.astype(np.float64), step, lv, rain, state, observed, ahead, coverage, infer_step(level))
 
 
 @dataclass(frozen=True)
@@ -82,14 +131,21 @@ class Result:
     test_steps: int
     step_s: int
     alert: m.B  # the model's alert at every step (train and test), as replayed live
-    peak: F64  # the forecast peak over the horizon at every step
+    peak: F64  # the ARX forecast peak over the horizon at every step
+    chosen: str = "arx"  # the candidate the inner validation picked (choose.py)
+    description: str = ""
+    validation_threshold: float = 0.0
+    validation: dict[str, Skill] | None = None
+    reason: str = ""
+    rule: rr.Rule | None = None
+    drive: F64 | None = None  # the rain index s(t) the rules read (rainrule.py)
 
 
 def calibrate(peak: F64, level: F64, opts: Options, gap: int, window: int, step: int,
-              train_end: int, span: float) -> float:
+              train_end: int, span: float, threshold: float | None = None) -> float:
     """The margin below the threshold that scores best (F1) on the training part alone."""
     best, best_f1 = 0.0, -1.0
-    thr = opts.threshold
+    thr = opts.threshold if threshold is None else threshold
     events = find_events(level[:train_end], thr, gap)
     for frac in MARGINS:
         margin = float(frac * span)
@@ -112,9 +168,11 @@ def train_weights(level: F64, horizon: int, threshold: float) -> F64:
     return np.where(near, 10.0, 1.0)
 
 
-def run(g: Grid, opts: Options, forecast: str = "none") -> Result:
+def run(g: Grid, opts: Options, forecast: str = "none", peers: Sequence[Peer] = (),
+        model: str | None = None) -> Result:
+    """Choose the point's model on the training part (choose.py) unless `model` names one, fit
+    it there, replay the rest."""
     step = g.step
-    horizon = max(1, round(opts.horizon_min * 60 / step))
     window = opts.window(step)
     gap = max(1, round(opts.gap_min * 60 / step))
     n = len(g.level)
@@ -122,28 +180,34 @@ def run(g: Grid, opts: Options, forecast: str = "none") -> Result:
     if split < 50 or n - split < 10:
         raise InvalidInput("the record is too short for this train fraction",
                            "记录太短，无法按此比例划分训练与检验")
-    x = m.features(g.level, g.rain, g.state, horizon, forecast == "perfect", g.scale)
-    # Train only on rows whose targets end before the split: nothing from the test part.
-    train_level = g.level.copy()
-    train_level[split:] = np.nan
-    mdl = m.fit(x[:split], train_level[:split], horizon, forecast == "perfect", g.scale,
-                weight=train_weights(train_level[:split], horizon, opts.threshold))
-    peak = mdl.peak(g.level, x)
-    finite = g.level[:split][np.isfinite(g.level[:split])]
+    picked = choose(g, opts, forecast, split, peers) if model is None else Choice(
+        model, opts.threshold, {}, "named by the caller")
+    keep = np.zeros(n, dtype=bool)
+    keep[:split] = True
+    fits = fit_all(g, opts, forecast, split, opts.threshold, keep, peers, only={"arx", picked.name})
+    if "arx" not in fits:
+        raise InvalidInput(f"too little complete history to fit the model ({split} steps)",
+                           f"完整历史数据太少，无法拟合模型（{split} 步）")
+    chosen = fits.get(picked.name, fits["arx"])
+    arx = fits["arx"]
+    truth = g.truth
+    finite = truth[:split][np.isfinite(truth[:split])]
     span = opts.threshold - float(np.median(finite)) if len(finite) else 1.0
     span = abs(span) or 1.0
-    margin = calibrate(peak, g.level, opts, gap, window, step, split, span)
-    p_margin = calibrate(g.level, g.level, opts, gap, window, step, split, span)
+    p_margin = calibrate(g.level, truth, opts, gap, window, step, split, span)
     thr = opts.threshold
     ones = np.ones(n, dtype=bool)
-    alert = peak >= thr - margin
-    ev = find_events(g.level, thr, gap)
+    ev = find_events(truth, thr, gap)
+    assert arx.peak is not None
     return Result(
-        model=skill(alert, g.level, thr, gap, window, step, start=split, events=ev),
-        persistence=skill(g.level >= thr, g.level, thr, gap, window, step, start=split, events=ev),
-        persistence_calibrated=skill(g.level >= thr - p_margin, g.level, thr, gap, window, step,
+        model=skill(chosen.alert, truth, thr, gap, window, step, start=split, events=ev),
+        persistence=skill(g.level >= thr, truth, thr, gap, window, step, start=split, events=ev),
+        persistence_calibrated=skill(g.level >= thr - p_margin, truth, thr, gap, window, step,
                                      start=split, events=ev),
-        always=skill(ones, g.level, thr, gap, window, step, start=split, events=ev),
-        margin=margin, persistence_margin=p_margin, train_steps=split, test_steps=n - split,
-        step_s=step, alert=alert, peak=peak,
+        always=skill(ones, truth, thr, gap, window, step, start=split, events=ev),
+        margin=chosen.margin, persistence_margin=p_margin, train_steps=split, test_steps=n - split,
+        step_s=step, alert=chosen.alert, peak=arx.peak, chosen=chosen.name,
+        description=chosen.describe(), validation_threshold=picked.threshold,
+        validation=picked.scores, reason=picked.reason, rule=chosen.rule,
+        drive=rain_index(g, forecast).score(chosen.rule.w if chosen.rule else 0.0),
     )

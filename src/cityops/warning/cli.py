@@ -33,7 +33,8 @@ def _named(values: tuple[str, ...]) -> dict[str, str]:
 @warnings.command("backtest")
 @click.option("--level", "level_path", required=True, help="CSV time,value of the level (depth or stage)")
 @click.option("--input", "inputs", multiple=True, required=True,
-              help="NAME=PATH, a driver CSV time,value; names starting with 'rain' are amounts per interval")
+              help="NAME=PATH, a driver CSV time,value; names starting with 'rain' are amounts per interval; "
+                   "names starting with 'nowcast' are a rain forecast CSV issued,time,value")
 @click.option("--threshold", type=float, required=True, help="event threshold, in the level's unit")
 @click.option("--train-fraction", type=click.FloatRange(0.05, 0.95), default=0.5, show_default=True)
 @click.option("--forecast", type=click.Choice(["none", "perfect", "both"]), default="none", show_default=True,
@@ -46,32 +47,42 @@ def _named(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--verbose", is_flag=True, help="also print the split, margins and timing")
 @click.option("--list", "list_events", is_flag=True,
               help="also list every event (warned or not, lead) and every false alarm, as # lines")
+@click.option("--peer", "peers", multiple=True,
+              help="LEVEL_PATH,RAIN_PATH,THRESHOLD of another point of the same kind, to pool the rain "
+                   "thresholds across (only its hours before the split are used)")
 @click.option("--point", default=None, help="store the figures as this point's skill in --db")
 @click.option("--db", default=None, help="database for --point (default $CITYOPS_DB or ./cityops.db)")
 def backtest(level_path: str, inputs: tuple[str, ...], threshold: float, train_fraction: float,
              forecast: str, horizon_min: int, window_min: int | None, gap_min: int,
-             step_min: float | None, offset: str, verbose: bool, list_events: bool, point: str | None,
-             db: str | None) -> None:
+             step_min: float | None, offset: str, verbose: bool, list_events: bool, peers: tuple[str, ...],
+             point: str | None, db: str | None) -> None:
     """回测 / Back-test the warning model on a real record against two baselines."""
     from cityops.warning import backtest as bt
-    from cityops.warning.series import read_csv
+    from cityops.warning.choose import Peer
+    from cityops.warning.series import read_csv, read_nowcast
 
     started = time.perf_counter()
     try:
         off = _offset_minutes(offset)
         level = read_csv(level_path, off)
-        drivers = {k: read_csv(p, off) for k, p in _named(inputs).items()}
+        named = _named(inputs)
+        nowcasts = {k: read_nowcast(p, off) for k, p in named.items() if k.lower().startswith("nowcast")}
+        drivers = {k: read_csv(p, off) for k, p in named.items() if k not in nowcasts}
         opts = bt.Options(threshold=threshold, train_fraction=train_fraction, horizon_min=horizon_min,
                           window_min=window_min, gap_min=gap_min,
                           step_s=round(step_min * 60) if step_min else None)
-        grid = bt.align(level, drivers, opts)
+        grid = bt.align(level, drivers, opts, nowcasts)
+        peer_list = [Peer(bt.align(read_csv(lv, off), {"rain": read_csv(rn, off)},
+                                   bt.Options(threshold=pt, step_s=grid.step)), pt)
+                     for lv, rn, pt in (_peer(x) for x in peers)]
         modes = ["none", "perfect"] if forecast == "both" else [forecast]
-        results = {mode: bt.run(grid, opts, mode) for mode in modes}
+        results = {mode: bt.run(grid, opts, mode, peer_list) for mode in modes}
     except CityopsError as exc:
         click.echo(f"error: {exc.message_en} / {exc.message_zh}", err=True)
         sys.exit(2)
     first = results[modes[0]]
-    click.echo(f"# model: ARX forecast, rain forecast {modes[0]}")
+    click.echo(f"# model: {first.chosen}: {first.description}; rain forecast {modes[0]}"
+               + (" (with the nowcast)" if nowcasts else ""))
     click.echo("\n".join(first.model.lines()))
     if len(modes) == 2:
         click.echo("# model with a perfect rain forecast (upper bound)")
@@ -82,6 +93,18 @@ def backtest(level_path: str, inputs: tuple[str, ...], threshold: float, train_f
     click.echo("\n".join(first.persistence_calibrated.lines("persistence_margin ")))
     click.echo("# baseline: always warn")
     click.echo("\n".join(first.always.lines("always_warn ")))
+    for mode, r in results.items():  # how each model was chosen, after the figures
+        click.echo(f"# rain forecast {mode}: model {r.chosen}: {r.description}")
+        if r.validation:
+            click.echo(f"# chosen by inner validation on the training part at {r.validation_threshold:g}: "
+                       + ", ".join(f"{k} F1 {_f1(s):.2f} ({s.warned}/{s.events}, {s.false_alarms} false)"
+                                   for k, s in r.validation.items()))
+        else:
+            click.echo(f"# not validated: {r.reason}")
+    if grid.coverage:
+        click.echo(f"# coverage (share of each input's own steps with a reading; the level every "
+                   f"{grid.level_step // 60} min): " + ", ".join(f"{k} {v:.0%}" for k, v in grid.coverage.items())
+                   + f"; common step {grid.step // 60} min")
     if verbose:
         for mode, r in results.items():
             click.echo(f"# {mode}: step {r.step_s} s, train {r.train_steps} steps, test {r.test_steps} steps, "
@@ -95,24 +118,44 @@ def backtest(level_path: str, inputs: tuple[str, ...], threshold: float, train_f
         click.echo(f"# stored as the skill of point {point}")
 
 
+def _f1(s: Any) -> float:
+    return float(2 * s.precision * s.recall / (s.precision + s.recall)) if s.precision + s.recall else 0.0
+
+
+def _peer(text: str) -> tuple[str, str, float]:
+    parts = text.split(",")
+    try:
+        return parts[0], parts[1], float(parts[2])
+    except (IndexError, ValueError):
+        raise click.BadParameter(f"'{text}' is not LEVEL_PATH,RAIN_PATH,THRESHOLD", param_hint="--peer") from None
+
+
 def _list(grid: Any, r: Any, opts: Any, mode: str) -> None:
     from datetime import UTC, datetime
 
+    from cityops.warning.explain import recent_rain
     from cityops.warning.score import detail
 
     step = r.step_s
     gap = max(1, round(opts.gap_min * 60 / step))
-    d = detail(r.alert, grid.level, opts.threshold, gap, opts.window(step), step, start=r.train_steps)
+    d = detail(r.alert, grid.truth, opts.threshold, gap, opts.window(step), step, start=r.train_steps)
 
     def when(i: int) -> str:
         return datetime.fromtimestamp(float(grid.t[i]), UTC).isoformat()
 
+    rain = grid.rain_mean
+
+    def why(i: int) -> str:  # what a duty officer would have read beside the warning
+        mm = recent_rain(rain[: i + 1], step)
+        return f"  [{r.chosen}; rain 15/30/60 min {mm[0]:.1f}/{mm[1]:.1f}/{mm[2]:.1f} mm]"
+
     click.echo(f"# events in the replayed part (rain forecast {mode}):")
     for s, lead in zip(d.event_start.tolist(), d.event_lead_min.tolist(), strict=True):
-        click.echo(f"#   event {when(s)}  " + ("NOT warned" if lead != lead else f"warned {lead:.0f} min ahead"))
+        click.echo(f"#   event {when(s)}  " + ("NOT warned" if lead != lead else
+                                               f"warned {lead:.0f} min ahead" + why(s - round(lead * 60 / step))))
     click.echo("# false alarms (warnings with no event within the window):")
     for i in d.false_alarm.tolist():
-        click.echo(f"#   warning {when(i)}")
+        click.echo(f"#   warning {when(i)}" + why(i))
 
 
 def _store(point: str, db: str | None, threshold: float, results: dict[str, Any], opts: Any, grid: Any,
@@ -131,6 +174,7 @@ def _store(point: str, db: str | None, threshold: float, results: dict[str, Any]
     def write(repo: Any) -> None:
         for mode, r in results.items():
             protocol = {**asdict(opts), "record": span, "level": level_path, "margin": r.margin,
+                        "model": r.chosen, "rule": r.description,
                         "train_steps": r.train_steps, "test_steps": r.test_steps, "step_s": r.step_s}
             save_skill(repo.conn, point, mode, threshold, r.model,
                        {"persistence": r.persistence, "persistence_margin": r.persistence_calibrated,

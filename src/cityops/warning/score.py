@@ -1,10 +1,11 @@
 """Scoring warnings against events, on columns (all indices are steps on one grid).
 
 * An **event** starts where the level rises to the threshold after at least `gap` steps
-  below it (shorter dips belong to the same event). A level already above the threshold at
+  below it (shorter dips belong to the same event; steps with no reading are not "below",
+  so a gauge gap neither ends an event nor starts a new one). A level already above the threshold at
   the start of the record starts no event.
-* A **warning** is issued when the alert (forecast crosses) switches on while the level is
-  below the threshold and no event is running (an event runs from its start until `gap`
+* A **warning** is issued when the alert (forecast crosses) switches on while the level
+  (the last reading known) is below the threshold and no event is running (an event runs from its start until `gap`
   steps after its last step above); an alert that stays on is issued again every `window`
   steps, as a warning expires after its window.
 * An event is **warned** when a warning was issued in [start - window, start); its **lead**
@@ -38,7 +39,10 @@ def find_events(level: F64, threshold: float, gap: int) -> Events:
     if len(idx) == 0:
         return Events(np.zeros(0, dtype=np.int64), running)
     new = np.ones(len(idx), dtype=bool)
-    new[1:] = np.diff(idx) > gap  # more than `gap` steps below since the last step above
+    # More than `gap` steps since the last step above, and the water seen below in between: a
+    # stretch with no reading (NaN) neither ends an event nor starts one.
+    seen_below = np.concatenate([[0], np.cumsum(np.isfinite(level) & ~above)])
+    new[1:] = (np.diff(idx) > gap) & (seen_below[idx[1:]] - seen_below[idx[:-1] + 1] > 0)
     starts_pos = np.flatnonzero(new)
     starts = idx[starts_pos]
     ends = idx[np.append(starts_pos[1:] - 1, len(idx) - 1)]
@@ -54,8 +58,13 @@ def find_events(level: F64, threshold: float, gap: int) -> Events:
 
 
 def issue_times(alert: B, level: F64, threshold: float, events: Events, window: int) -> I64:
-    """Steps where a warning is issued (onsets, re-issued every `window` steps while on)."""
-    below = np.nan_to_num(level, nan=np.inf) < threshold
+    """Steps where a warning is issued (onsets, re-issued every `window` steps while on).
+    Between readings (a gap, or a step finer than the level's) the last reading known says
+    whether the water is below the threshold; before the first reading it is not known."""
+    known = np.isfinite(level)
+    last = np.maximum.accumulate(np.where(known, np.arange(len(level)), -1))
+    held = np.where(last >= 0, level[np.clip(last, 0, None)], np.nan)
+    below = np.nan_to_num(held, nan=np.inf) < threshold
     on = alert & below & ~events.running
     onset = on & ~np.concatenate([[False], on[:-1]])
     run_start = np.maximum.accumulate(np.where(onset, np.arange(len(on)), 0))
