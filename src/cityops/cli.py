@@ -70,6 +70,7 @@ FEATURE_COMMANDS = {
     "field": "cityops.field.cli:field",
     "intel": "cityops.intel.cli:intel",
     "eval": "cityops.intel.cli:eval_group",
+    "data": "cityops.data.cli:data",
 }
 
 

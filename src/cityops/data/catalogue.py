@@ -130,8 +130,9 @@ def codes(conn: sqlite3.Connection, limit: int | None = None, offset: int = 0) -
                                        (-1 if limit is None else limit, offset))]
 
 
-def all_resources(conn: sqlite3.Connection) -> list[Resource]:
-    return [from_row(r) for r in conn.execute("SELECT * FROM data_resource ORDER BY code")]
+def all_resources(conn: sqlite3.Connection, limit: int | None = None, offset: int = 0) -> list[Resource]:
+    return [from_row(r) for r in conn.execute("SELECT * FROM data_resource ORDER BY code LIMIT ? OFFSET ?",
+                                              (-1 if limit is None else limit, offset))]
 
 
 def providers(conn: sqlite3.Connection) -> list[tuple[str, str, int]]:

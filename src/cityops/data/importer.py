@@ -16,7 +16,15 @@ import orjson
 import polars as pl
 
 from cityops.data import catalogue
-from cityops.data.models import COLUMNS, CYCLES, ITEM_TYPES, OPENNESS, REQUIRED, SHARING, parse_items
+from cityops.data.models import (
+    COLUMNS,
+    CYCLES,
+    ITEM_TYPES,
+    OPENNESS,
+    REQUIRED,
+    SHARING,
+    parse_items,
+)
 from cityops.errors import InvalidInput
 
 _DEFAULTS = {"description": "", "provider_code": "", "classification": "", "theme": "", "items": "",
