@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from cityops.data.ckan_views import router as ckan_router
 from cityops.data.ckan_views import unversioned
+from cityops.data.grant_views import router as grant_router
 from cityops.data.views import dcat_router
 from cityops.data.views import router as catalogue_router
 
-routers = (catalogue_router, dcat_router, ckan_router, unversioned)
+routers = (catalogue_router, grant_router, dcat_router, ckan_router, unversioned)
