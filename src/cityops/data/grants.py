@@ -227,13 +227,18 @@ def applications(conn: sqlite3.Connection, user: str | None = None) -> list[dict
 
 
 # access under a grant ----------------------------------------------------------------------
-def live_grant(conn: sqlite3.Connection, credential: str, product: str, now: datetime) -> Grant | Refused:
-    """The grant behind a credential, if it may be used for `product` now."""
+def live_grant(conn: sqlite3.Connection, credential: str, product: str, now: datetime,
+               peer: str | None = None) -> Grant | Refused:
+    """The grant behind a credential, if it may be used for `product` now (and, through the
+    exchange, by the city whose certificate names `peer`: a city's grant is bound to its code)."""
     row = conn.execute("SELECT * FROM data_grant WHERE credential_hash = ?", (_hash(credential),)).fetchone()
     if row is None:
         return Refused(401, "unknown grant credential", "授权凭证无效")
     g = _grant(row)
-    active = conn.execute("SELECT active FROM data_user WHERE name = ?", (g.user_name,)).fetchone()
+    active = conn.execute("SELECT active, kind, org_code FROM data_user WHERE name = ?", (g.user_name,)).fetchone()
+    if peer is not None and (active is None or active[1] != "city" or active[2] != peer):
+        return Refused(403, f"grant {g.id} is not held by the city {peer} whose certificate signed this",
+                       f"授权 {g.id} 不属于签名证书所示城市 {peer}", g.id, g.user_name)
     if g.revoked_at is not None:
         return Refused(403, f"grant {g.id} was revoked at {g.revoked_at.isoformat()}", f"授权 {g.id} 已撤销",
                        g.id, g.user_name)
@@ -267,11 +272,11 @@ def _refuse(conn: sqlite3.Connection, now: datetime, who: str, grant_id: int | N
 
 
 def read_rows(repo: Any, platform: Any, credential: str, product: str, limit: int, offset: int, who: str,
-              now: datetime) -> dict[str, Any] | Refused:
+              now: datetime, peer: str | None = None) -> dict[str, Any] | Refused:
     """De-identified rows under a `rows` grant: the granted fields only, ids as pseudonyms
     under the grant's key, times to the hour; logged with the number of rows."""
     conn = repo.conn
-    g = live_grant(conn, credential, product, now)
+    g = live_grant(conn, credential, product, now, peer)
     if isinstance(g, Refused):
         return _refuse(conn, now, who, None, product, g, "rows")
     if g.mode != "rows":
@@ -299,10 +304,10 @@ def _deidentify(frame: pl.DataFrame, secret: bytes) -> pl.DataFrame:
 
 
 def run_query(repo: Any, platform: Any, credential: str, product: str, group_by: list[str], who: str,
-              now: datetime) -> dict[str, Any] | Refused:
+              now: datetime, peer: str | None = None) -> dict[str, Any] | Refused:
     """Counts grouped by granted columns, run here; only the released cells leave."""
     conn = repo.conn
-    g = live_grant(conn, credential, product, now)
+    g = live_grant(conn, credential, product, now, peer)
     if isinstance(g, Refused):
         return _refuse(conn, now, who, None, product, g, "query")
     p = PRODUCTS[product]
