@@ -31,6 +31,12 @@ def test_own_resources_are_described_without_anyone_typing_them(api: Any) -> Non
     api.platform.store.write(lambda repo: register(repo.conn, rain_spec("rain-1", 114.3, 30.6, None)))
     again = api.get("admin", "/api/v1/data/resources", params={"q": "雨量"}).json()
     assert any(x["code"].endswith("SENSE-RAIN") for x in again["resources"])
+    # So does an imported case dataset.
+    api.platform.store.write(lambda repo: repo.conn.execute("UPDATE cases SET source = 'import:nyc311'"))
+    api.report()
+    api.platform.store.write(lambda repo: repo.conn.execute("UPDATE cases SET source = 'import:nyc311'"))
+    imported = api.get("admin", "/api/v1/data/resources", params={"q": "nyc311"}).json()
+    assert [x["code"].split("CITYOPS-")[-1] for x in imported["resources"]] == ["CASES-IMPORT-NYC311"]
 
 
 def test_register_checks_the_controlled_items(api: Any) -> None:

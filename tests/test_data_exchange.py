@@ -86,7 +86,7 @@ def cities(tmp_path: Path) -> Any:
     yichang = _city(pki, "420500", yichang_ca)
     rogue = _city(pki, "999999", rogue_ca)
     a, b = open_platform(tmp_path / "wuhan.db"), open_platform(tmp_path / "yichang.db")
-    yield {"pki": pki, "wuhan": wuhan, "yichang": yichang, "rogue": rogue, "a": a, "b": b}
+    yield {"pki": pki, "wuhan": wuhan, "yichang": yichang, "rogue": rogue, "a": a, "b": b, "yichang_ca": yichang_ca}
     a.close()
     b.close()
 
@@ -134,12 +134,29 @@ def test_one_city_pulls_a_product_from_another_and_both_logs_show_it(cities: Any
         assert served["request_sig"] and pulled["answer_sig"]
         assert any(e["action"] == "read" and e["actor"] == "yichang" and e["rows"] == 12 for e in _entries(a))
 
+        # The aggregate form, from the command line.
+        from click.testing import CliRunner
+
+        from cityops.cli import main
+
+        out = CliRunner().invoke(main, ["data", "pull", url_a, "--product", "cases", "--credential", credential,
+                                        "--group-by", "district", "--db", str(b.store.path)])
+        assert out.exit_code == 0 and '"count": 12' in out.output, out.output
+
+        # Another city Wuhan trusts cannot use Yichang's credential: the grant is bound to 420500.
+        other = _city(pki, "420600", cities["yichang_ca"])
+        b.store.write(lambda repo: exchange.configure(repo, *other, pki / "wuhan-ca.pem"))
+        with pytest.raises(CityopsError) as stolen:
+            exchange.pull(b.store, url_a, "cases", credential, utcnow())
+        assert "不属于" in stolen.value.message_zh
+        b.store.write(lambda repo: exchange.configure(repo, *cities["yichang"], pki / "wuhan-ca.pem"))
+
         # Revoked: the next pull is refused, and the refusal is logged on both sides.
         a.store.write(lambda repo: grants.revoke(repo.conn, 1, "owner", "到期不续", utcnow()))
         with pytest.raises(CityopsError) as refused:
             exchange.pull(b.store, url_a, "cases", credential, utcnow())
         assert "已撤销" in refused.value.message_zh
-        assert [e["ok"] for e in _entries(b) if e["action"] == "exchange.pull"] == [True, False]
+        assert [e["ok"] for e in _entries(b) if e["action"] == "exchange.pull"] == [True, True, False, False]
 
         # A third party whose certificate comes from an authority Wuhan does not trust: the TLS
         # handshake itself fails, nothing reaches the application.
@@ -184,11 +201,19 @@ def test_a_city_reports_its_day_to_the_province(cities: Any) -> None:
     _cases(city, 5, "01001")
     city.store.write(lambda repo: exchange.configure(repo, *cities["wuhan"], pki / "yichang-ca.pem"))
     today = utcnow().astimezone(city.calendar.zone).date()
+    from click.testing import CliRunner
+
+    from cityops.cli import main
+
     with _gateway(province, *cities["yichang"], pki / "wuhan-ca.pem") as url_p:
         sent = report.send(city.store, city, url_p, today, utcnow())
+        again = CliRunner().invoke(main, ["data", "report", "--to", url_p, "--day", today.isoformat(),
+                                          "--db", str(city.store.path)])  # on demand, as cron runs it daily
+        assert again.exit_code == 0 and "420500" in again.output, again.output
     assert sent["cases"] == 5 and sent["peer"] == "420500"
     with province.store.read() as repo:
         sender, day, mapping, body = repo.conn.execute("SELECT sender, day, mapping, body FROM data_report_in").fetchone()
+        assert repo.conn.execute("SELECT count(*) FROM data_report_in").fetchone()[0] == 2
     assert (sender, day, mapping) == ("420100", today.isoformat(), report.MAPPING)
     import orjson
 

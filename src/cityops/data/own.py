@@ -8,6 +8,7 @@ indicators, each layer of the city pack and the matter catalogue. Codes are stab
 from __future__ import annotations
 
 import hashlib
+import re
 import sqlite3
 from datetime import datetime
 
@@ -47,6 +48,14 @@ def describe(conn: sqlite3.Connection, city_code: str, city_name: str, layers: d
     out = [own("CASES", f"{city_name}城市运行事件案卷", f"城市管理问题案卷（{cases} 件）：事部件、位置、办理过程与时限。"
                " City-operation cases: matter, place, workflow times.", CASE_ITEMS, "城市管理",
                keywords="案卷 事件 城市管理 网格 cases")]
+    # Each imported case dataset (`cityops import`, e.g. a legacy hotline's records) is one more.
+    for source, n in conn.execute("SELECT source, count(*) FROM cases WHERE source LIKE 'import:%' "
+                                  "GROUP BY source ORDER BY source"):
+        name = source.removeprefix("import:")
+        out.append(own(f"CASES-IMPORT-{re.sub(r'[^A-Za-z0-9]+', '-', name).upper().strip('-')}",
+                       f"{city_name}历史案件（导入：{name}）", f"导入的历史案件 {n} 件，来源 {name}。"
+                       f" Imported case records from {name}.", CASE_ITEMS, "城市管理", cycle="不定期",
+                       keywords=f"案卷 历史 导入 {name}"))
     for kind, streams in conn.execute("SELECT kind, count(*) FROM sta_datastream GROUP BY kind ORDER BY kind"):
         zh = FAMILY_ZH.get(kind, kind)
         out.append(own(f"SENSE-{kind.upper().replace('_', '')}", f"{city_name}{zh}感知数据",
