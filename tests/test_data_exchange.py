@@ -67,12 +67,19 @@ def _city(folder: Path, name: str, ca: tuple[Any, Any]) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
-def _gateway(platform: Any, cert: Path, key: Path, trusted: Path) -> Any:
+def _gateway(platform: Any, pair: tuple[Path, Path], trusted: Path) -> Any:
     from cityops.data import exchange
 
+    cert, key = pair
     platform.store.write(lambda repo: exchange.configure(repo, cert, key, trusted))
     return serving(platform, ssl_certfile=str(cert), ssl_keyfile=str(key), ssl_ca_certs=str(trusted),
                    ssl_cert_reqs=ssl.CERT_REQUIRED)
+
+
+def _configure(repo: Any, pair: tuple[Path, Path], trusted: Path) -> None:
+    from cityops.data import exchange
+
+    exchange.configure(repo, pair[0], pair[1], trusted)
 
 
 @pytest.fixture
@@ -107,8 +114,8 @@ def test_one_city_pulls_a_product_from_another_and_both_logs_show_it(cities: Any
     pki, a, b = cities["pki"], cities["a"], cities["b"]
     _cases(a, 12, "01001")
     # Wuhan (a) trusts Yichang's authority; Yichang (b) trusts Wuhan's.
-    with _gateway(a, *cities["wuhan"], pki / "yichang-ca.pem") as url_a:
-        b.store.write(lambda repo: exchange.configure(repo, *cities["yichang"], pki / "wuhan-ca.pem"))
+    with _gateway(a, cities["wuhan"], pki / "yichang-ca.pem") as url_a:
+        b.store.write(lambda repo: _configure(repo, cities["yichang"], pki / "wuhan-ca.pem"))
         key = a.store.write(lambda repo: grants.create_user(repo.conn, "yichang", "宜昌市城市运行管理中心", "420500",
                                                             "city", utcnow(), "owner"))
         with exchange.client(str(cities["yichang"][0]), str(cities["yichang"][1]), str(pki / "wuhan-ca.pem")) as http:
@@ -145,11 +152,11 @@ def test_one_city_pulls_a_product_from_another_and_both_logs_show_it(cities: Any
 
         # Another city Wuhan trusts cannot use Yichang's credential: the grant is bound to 420500.
         other = _city(pki, "420600", cities["yichang_ca"])
-        b.store.write(lambda repo: exchange.configure(repo, *other, pki / "wuhan-ca.pem"))
+        b.store.write(lambda repo: _configure(repo, other, pki / "wuhan-ca.pem"))
         with pytest.raises(CityopsError) as stolen:
             exchange.pull(b.store, url_a, "cases", credential, utcnow())
         assert "不属于" in stolen.value.message_zh
-        b.store.write(lambda repo: exchange.configure(repo, *cities["yichang"], pki / "wuhan-ca.pem"))
+        b.store.write(lambda repo: _configure(repo, cities["yichang"], pki / "wuhan-ca.pem"))
 
         # Revoked: the next pull is refused, and the refusal is logged on both sides.
         a.store.write(lambda repo: grants.revoke(repo.conn, 1, "owner", "到期不续", utcnow()))
@@ -195,17 +202,17 @@ def test_a_message_must_be_signed_recently_by_a_trusted_city(cities: Any, tmp_pa
 
 def test_a_city_reports_its_day_to_the_province(cities: Any) -> None:
     from cityops.core import utcnow
-    from cityops.data import exchange, report
+    from cityops.data import report
 
     pki, city, province = cities["pki"], cities["a"], cities["b"]  # b plays the provincial instance
     _cases(city, 5, "01001")
-    city.store.write(lambda repo: exchange.configure(repo, *cities["wuhan"], pki / "yichang-ca.pem"))
+    city.store.write(lambda repo: _configure(repo, cities["wuhan"], pki / "yichang-ca.pem"))
     today = utcnow().astimezone(city.calendar.zone).date()
     from click.testing import CliRunner
 
     from cityops.cli import main
 
-    with _gateway(province, *cities["yichang"], pki / "wuhan-ca.pem") as url_p:
+    with _gateway(province, cities["yichang"], pki / "wuhan-ca.pem") as url_p:
         sent = report.send(city.store, city, url_p, today, utcnow())
         again = CliRunner().invoke(main, ["data", "report", "--to", url_p, "--day", today.isoformat(),
                                           "--db", str(city.store.path)])  # on demand, as cron runs it daily

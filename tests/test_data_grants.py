@@ -117,7 +117,7 @@ def test_usable_not_visible_grant_releases_only_noisy_large_cells(api: Any) -> N
     assert rows.status_code == 403 and "可用不可见" in rows.json()["message_zh"]
     assert api.client.post("/api/v1/data/products/cases/query", headers=cred,
                            json={"group_by": ["grid"]}).status_code == 422  # not granted
-    noisy = []
+    noisy: list[int] = []
     for _ in range(20):  # 20 × ε 0.5 = the budget of 10
         r = api.client.post("/api/v1/data/products/cases/query", headers=cred, json={"group_by": ["matter_code"]})
         assert r.status_code == 200, r.text
