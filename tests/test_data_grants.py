@@ -160,3 +160,22 @@ def test_owner_decisions_are_checked(api: Any) -> None:
     assert api.client.get("/api/v1/data/market/applications", headers=company).json()[0]["status"] == "rejected"
     assert api.client.get("/api/v1/data/market/applications",
                           headers={"Authorization": "Bearer cdu_wrong"}).status_code == 401
+
+
+def test_a_revocation_between_computing_and_releasing_wins(api: Any) -> None:
+    """Rows are computed on a read snapshot, then released in a write that checks the grant
+    again: a grant revoked in between releases nothing."""
+    from cityops.core import utcnow
+    from cityops.data import grants
+
+    _cases(api.platform, 3, "01001")
+    app_id = _apply(api, _company(api))
+    made = api.post("admin", f"/api/v1/data/applications/{app_id}/grant", json={"fields": ["status"]}).json()
+    with api.platform.store.read() as repo:
+        prepared = grants.prepare_rows(repo, api.platform, made["credential"], "cases", 10, 0, utcnow())
+    assert isinstance(prepared, grants.Prepared) and len(prepared.payload["rows"]) == 3
+    api.post("admin", f"/api/v1/data/grants/{made['grant_id']}/revoke", json={})
+    out = api.platform.store.write(lambda repo: grants.record(repo, api.platform, made["credential"], "cases",
+                                                             prepared, "acme", utcnow()))
+    assert isinstance(out, grants.Refused) and "已撤销" in out.message_zh
+    assert _actions(api)[-2:] == ["revoke", "refused"]

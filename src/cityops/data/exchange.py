@@ -48,27 +48,40 @@ def paths(repo: Any) -> tuple[str, str, str]:
 
 
 # the serving side --------------------------------------------------------------------------
-def serve_pull(repo: Any, platform: Any, message: dict[str, Any], now: datetime) -> dict[str, Any]:
-    """Answer a signed pull: check the message, run it under the grant, log it, sign the answer."""
+def check_pull(repo: Any, platform: Any, message: dict[str, Any], now: datetime) -> tuple[str, dict[str, Any],
+                                                                                         grants.Prepared | grants.Refused]:
+    """The read half of serving a pull: check the signed message, compute the answer under the
+    grant (bound to the signing city) on a read snapshot."""
     me = identity(repo)
     peer, body = envelope.open_sealed(me.trusted_pem, message, now, "pull")
     product, credential = str(body.get("product", "")), str(body.get("credential", ""))
+    prepared: grants.Prepared | grants.Refused
     if body.get("group_by"):
-        result = grants.run_query(repo, platform, credential, product, list(body["group_by"]), peer, now, peer)
+        prepared = grants.prepare_query(repo, platform, credential, product, list(body["group_by"]), now, peer)
     else:
-        result = grants.read_rows(repo, platform, credential, product, int(body.get("limit", 1000)),
-                                  int(body.get("offset", 0)), peer, now, peer)
+        prepared = grants.prepare_rows(repo, platform, credential, product, int(body.get("limit", 1000)),
+                                       int(body.get("offset", 0)), now, peer)
+    return peer, body, prepared
+
+
+def finish_pull(repo: Any, platform: Any, message: dict[str, Any], checked: tuple[str, dict[str, Any], Any],
+                now: datetime) -> dict[str, Any]:
+    """The write half: record the access under the grant, sign the answer, log the exchange
+    with the requester's signature."""
+    peer, body, prepared = checked
+    product, credential = str(body.get("product", "")), str(body.get("credential", ""))
+    result = grants.record(repo, platform, credential, product, prepared, peer, now, peer)
     answer: dict[str, Any]
     if isinstance(result, grants.Refused):
         answer = {"ok": False, "status": result.status, "message": result.message_en, "message_zh": result.message_zh}
     else:
         answer = {"ok": True, "result": result}
     answer["request"] = envelope.digest(message)
-    sealed = envelope.seal(me, answer, now, "answer")
-    accesslog.append(repo.conn, now, peer, "peer_city", "exchange.serve", result.grant_id if isinstance(
-        result, grants.Refused) else result["grant"], "", product=product, ok=answer["ok"],
-        request_digest=answer["request"], request_sig=message["sig"], request_at=message["at"],
-        answer_digest=envelope.digest(sealed))
+    sealed = envelope.seal(identity(repo), answer, now, "answer")
+    grant_id = result.grant_id if isinstance(result, grants.Refused) else result["grant"]
+    accesslog.append(repo.conn, now, peer, "peer_city", "exchange.serve", grant_id, "", product=product,
+                     ok=answer["ok"], request_digest=answer["request"], request_sig=message["sig"],
+                     request_at=message["at"], answer_digest=envelope.digest(sealed))
     return sealed
 
 

@@ -37,7 +37,14 @@ async def _message(request: Request) -> dict[str, Any]:
 async def pull(request: Request, platform: PlatformDep) -> dict[str, Any]:
     """按授权拉取数据产品 / Another city pulls a product under its grant (signed request, signed answer)."""
     message = await _message(request)
-    return await platform.awrite(exchange.serve_pull, message, utcnow())  # type: ignore[no-any-return]
+    now = utcnow()
+    checked = await asyncio.to_thread(_check_pull, platform, message, now)  # read snapshot, off the writer
+    return await platform.awrite(exchange.finish_pull, message, checked, now)  # type: ignore[no-any-return]
+
+
+def _check_pull(platform: Platform, message: dict[str, Any], now: Any) -> Any:
+    with platform.store.read() as repo:
+        return exchange.check_pull(repo, platform, message, now)
 
 
 @router.post("/reports")

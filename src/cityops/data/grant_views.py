@@ -193,22 +193,32 @@ def _outcome(result: dict[str, Any] | grants.Refused) -> dict[str, Any]:
     return result
 
 
+def _prepare(platform: Platform, fn: Any, *args: Any) -> Any:
+    with platform.store.read() as repo:
+        return fn(repo, platform, *args)
+
+
+async def _access(platform: Platform, request: Request, product: str, prepare: Any, *args: Any) -> dict[str, Any]:
+    """Compute on a read snapshot (a thread: loading a million cases must not hold the writer),
+    then check again, log and release in one short write."""
+    credential = _bearer(request, grants.GRANT_PREFIX, "授权凭证 grant credential")
+    now = utcnow()
+    prepared = await asyncio.to_thread(_prepare, platform, prepare, credential, product, *args, now)
+    return _outcome(await platform.awrite(grants.record, credential, product, prepared, _who(request), now))
+
+
 @router.get("/products/{product}/rows")
 async def product_rows(product: str, request: Request, platform: PlatformDep,
                        limit: Annotated[int, Q(ge=1, le=grants.MAX_ROWS)] = 1000,
                        offset: Annotated[int, Q(ge=0)] = 0) -> dict[str, Any]:
     """按授权读取去标识化明细 / De-identified rows under a `rows` grant (Bearer cdg_…)."""
-    credential = _bearer(request, grants.GRANT_PREFIX, "授权凭证 grant credential")
-    return _outcome(await platform.awrite(grants.read_rows, credential, product, limit, offset,
-                                          _who(request), utcnow()))
+    return await _access(platform, request, product, grants.prepare_rows, limit, offset)
 
 
 @router.post("/products/{product}/query")
 async def product_query(product: str, body: QueryIn, request: Request, platform: PlatformDep) -> dict[str, Any]:
     """平台内汇总查询 / Aggregate counts run inside; small cells suppressed, DP noise per the grant."""
-    credential = _bearer(request, grants.GRANT_PREFIX, "授权凭证 grant credential")
-    return _outcome(await platform.awrite(grants.run_query, credential, product, body.group_by, _who(request),
-                                          utcnow()))
+    return await _access(platform, request, product, grants.prepare_query, body.group_by)
 
 
 def _who(request: Request) -> str:

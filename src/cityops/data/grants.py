@@ -264,34 +264,109 @@ def _scoped(g: Grant, p: Product, frame: pl.DataFrame) -> pl.DataFrame:
     return frame
 
 
-def _refuse(conn: sqlite3.Connection, now: datetime, who: str, grant_id: int | None, product: str,
-            why: Refused, action: str) -> Refused:
-    accesslog.append(conn, now, why.user or who, "data_user", "refused", why.grant_id or grant_id, why.message_en,
-                     product=product, tried=action, status=why.status)
-    return why
+@dataclass(frozen=True)
+class Prepared:
+    """What an access would release, computed on a read snapshot; it leaves only once `record`
+    has checked the grant again and logged it in a write transaction."""
+
+    grant_id: int
+    action: str  # read | query
+    payload: dict[str, Any]
+    details: dict[str, Any]  # for the log
+    epsilon: float = 0.0
 
 
-def read_rows(repo: Any, platform: Any, credential: str, product: str, limit: int, offset: int, who: str,
-              now: datetime, peer: str | None = None) -> dict[str, Any] | Refused:
-    """De-identified rows under a `rows` grant: the granted fields only, ids as pseudonyms
-    under the grant's key, times to the hour; logged with the number of rows."""
-    conn = repo.conn
-    g = live_grant(conn, credential, product, now, peer)
+def prepare_rows(repo: Any, platform: Any, credential: str, product: str, limit: int, offset: int,
+                 now: datetime, peer: str | None = None) -> Prepared | Refused:
+    """De-identified rows under a `rows` grant: the granted fields only, ids as pseudonyms under
+    the grant's key, times to the hour."""
+    g = live_grant(repo.conn, credential, product, now, peer)
     if isinstance(g, Refused):
-        return _refuse(conn, now, who, None, product, g, "rows")
+        return g
     if g.mode != "rows":
-        return _refuse(conn, now, g.user_name, g.id, product, Refused(
-            403, "this grant is 可用不可见 (inside): run aggregate queries, rows do not leave",
-            "该授权为“可用不可见”：只能在平台内运行汇总查询，明细不出域"), "rows")
+        return Refused(403, "this grant is 可用不可见 (inside): run aggregate queries, rows do not leave",
+                       "该授权为“可用不可见”：只能在平台内运行汇总查询，明细不出域", g.id, g.user_name)
     p = PRODUCTS[product]
     frame = _scoped(g, p, p.load(repo, platform)).select(list(g.fields))
     total = len(frame)
     frame = frame.slice(offset, min(limit, MAX_ROWS))
     if p.citizen:
         frame = _deidentify(frame, g.secret)
-    accesslog.append(conn, now, g.user_name, "data_user", "read", g.id, g.purpose, product=product, rows=len(frame),
-                     offset=offset)
-    return {"grant": g.id, "total": total, "rows": frame.to_dicts()}
+    return Prepared(g.id, "read", {"grant": g.id, "total": total, "rows": frame.to_dicts()},
+                    {"rows": len(frame), "offset": offset})
+
+
+def prepare_query(repo: Any, platform: Any, credential: str, product: str, group_by: list[str], now: datetime,
+                  peer: str | None = None) -> Prepared | Refused:
+    """Counts grouped by granted columns, run here; only the released cells would leave."""
+    g = live_grant(repo.conn, credential, product, now, peer)
+    if isinstance(g, Refused):
+        return g
+    p = PRODUCTS[product]
+    allowed = [f for f in p.group_fields if f in g.fields or (f == "day" and p.period in g.fields)]
+    bad = [f for f in group_by if f not in allowed]
+    if not group_by or bad:
+        return Refused(422, f"group_by must be some of {', '.join(allowed)}", "分组字段应取自：" + "、".join(allowed),
+                       g.id, g.user_name)
+    if _over_budget(g):
+        return _budget_refusal(g)
+    frame = _scoped(g, p, p.load(repo, platform))
+    if "day" in group_by:
+        frame = frame.with_columns(pl.col(p.period).dt.convert_time_zone(str(platform.calendar.zone))
+                                   .dt.date().cast(pl.String).alias("day"))
+    counts = frame.group_by(group_by).agg(pl.len().cast(pl.Int64).alias("count")).sort(group_by)
+    released = privacy.release(counts, g.min_cell, g.epsilon)
+    payload = {"grant": g.id, "group_by": group_by, "cells": released.frame.to_dicts(),
+               "suppressed": released.suppressed, "min_cell": max(g.min_cell, privacy.MIN_CELL_FLOOR),
+               "epsilon": released.epsilon,
+               "budget_left": (g.budget - g.spent - released.epsilon) if g.budget is not None else None,
+               "noise": "OpenDP integer Laplace, scale 1/epsilon" if released.epsilon else None}
+    return Prepared(g.id, "query", payload, {"group_by": group_by, "cells": len(released.frame),
+                                             "suppressed": released.suppressed, "epsilon": released.epsilon},
+                    released.epsilon)
+
+
+def _over_budget(g: Grant) -> bool:
+    return g.epsilon is not None and g.spent + g.epsilon > (g.budget or 0) + 1e-9
+
+
+def _budget_refusal(g: Grant) -> Refused:
+    return Refused(403, f"the grant's privacy budget is spent ({g.spent:g} of {g.budget:g})",
+                   f"隐私预算已用尽（已用 {g.spent:g} / 共 {g.budget:g}）", g.id, g.user_name)
+
+
+def record(repo: Any, platform: Any, credential: str, product: str, prepared: Prepared | Refused, who: str,
+           now: datetime, peer: str | None = None) -> dict[str, Any] | Refused:
+    """The write half of an access: check the grant again (revoked meanwhile: refused), spend
+    the privacy budget, log it; the payload leaves only if this commits."""
+    conn = repo.conn
+    g = live_grant(conn, credential, product, now, peer)
+    refusal = prepared if isinstance(prepared, Refused) else g if isinstance(g, Refused) else None
+    if refusal is None and isinstance(g, Grant) and isinstance(prepared, Prepared) and prepared.epsilon:
+        refusal = _budget_refusal(g) if _over_budget(g) else None
+    if refusal is not None or not isinstance(g, Grant) or not isinstance(prepared, Prepared):
+        why = refusal or Refused(403, "refused", "拒绝")
+        accesslog.append(conn, now, why.user or who, "data_user", "refused", why.grant_id, why.message_en,
+                         product=product, status=why.status)
+        return why
+    if prepared.epsilon:
+        conn.execute("UPDATE data_grant SET spent = spent + ? WHERE id = ?", (prepared.epsilon, g.id))
+    accesslog.append(conn, now, g.user_name, "data_user", prepared.action, g.id, g.purpose, product=product,
+                     **prepared.details)
+    return prepared.payload
+
+
+def read_rows(repo: Any, platform: Any, credential: str, product: str, limit: int, offset: int, who: str,
+              now: datetime, peer: str | None = None) -> dict[str, Any] | Refused:
+    """Both halves in one write transaction (the command line; tests)."""
+    prepared = prepare_rows(repo, platform, credential, product, limit, offset, now, peer)
+    return record(repo, platform, credential, product, prepared, who, now, peer)
+
+
+def run_query(repo: Any, platform: Any, credential: str, product: str, group_by: list[str], who: str,
+              now: datetime, peer: str | None = None) -> dict[str, Any] | Refused:
+    prepared = prepare_query(repo, platform, credential, product, group_by, now, peer)
+    return record(repo, platform, credential, product, prepared, who, now, peer)
 
 
 def _deidentify(frame: pl.DataFrame, secret: bytes) -> pl.DataFrame:
@@ -301,37 +376,3 @@ def _deidentify(frame: pl.DataFrame, secret: bytes) -> pl.DataFrame:
                                                               return_dtype=pl.String))
     times = [c for c, t in out.schema.items() if isinstance(t, pl.Datetime)]
     return out.with_columns([pl.col(c).dt.truncate("1h").dt.to_string("%Y-%m-%dT%H:00Z") for c in times])
-
-
-def run_query(repo: Any, platform: Any, credential: str, product: str, group_by: list[str], who: str,
-              now: datetime, peer: str | None = None) -> dict[str, Any] | Refused:
-    """Counts grouped by granted columns, run here; only the released cells leave."""
-    conn = repo.conn
-    g = live_grant(conn, credential, product, now, peer)
-    if isinstance(g, Refused):
-        return _refuse(conn, now, who, None, product, g, "query")
-    p = PRODUCTS[product]
-    allowed = [f for f in p.group_fields if f in g.fields or (f == "day" and p.period in g.fields)]
-    bad = [f for f in group_by if f not in allowed]
-    if not group_by or bad:
-        return _refuse(conn, now, g.user_name, g.id, product, Refused(
-            422, f"group_by must be some of {', '.join(allowed)}", "分组字段应取自：" + "、".join(allowed)), "query")
-    if g.epsilon is not None and g.spent + g.epsilon > (g.budget or 0) + 1e-9:
-        return _refuse(conn, now, g.user_name, g.id, product, Refused(
-            403, f"the grant's privacy budget is spent ({g.spent:g} of {g.budget:g})",
-            f"隐私预算已用尽（已用 {g.spent:g} / 共 {g.budget:g}）"), "query")
-    frame = _scoped(g, p, p.load(repo, platform))
-    if "day" in group_by:
-        frame = frame.with_columns(pl.col(p.period).dt.convert_time_zone(str(platform.calendar.zone))
-                                   .dt.date().cast(pl.String).alias("day"))
-    counts = frame.group_by(group_by).agg(pl.len().cast(pl.Int64).alias("count")).sort(group_by)
-    released = privacy.release(counts, g.min_cell, g.epsilon)
-    if released.epsilon:
-        conn.execute("UPDATE data_grant SET spent = spent + ? WHERE id = ?", (released.epsilon, g.id))
-    accesslog.append(conn, now, g.user_name, "data_user", "query", g.id, g.purpose, product=product,
-                     group_by=group_by, cells=len(released.frame), suppressed=released.suppressed,
-                     epsilon=released.epsilon)
-    return {"grant": g.id, "group_by": group_by, "cells": released.frame.to_dicts(), "suppressed": released.suppressed,
-            "min_cell": max(g.min_cell, privacy.MIN_CELL_FLOOR), "epsilon": released.epsilon,
-            "budget_left": (g.budget - g.spent - released.epsilon) if g.budget is not None else None,
-            "noise": "OpenDP integer Laplace, scale 1/epsilon" if released.epsilon else None}
