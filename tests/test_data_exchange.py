@@ -227,5 +227,7 @@ def test_a_city_reports_its_day_to_the_province(cities: Any) -> None:
     doc = orjson.loads(body)
     assert doc["standard"] == "CJ/T 545-2021" and len(doc["管理数据"]["城市管理案件"]) == 5
     assert "案件编号" in doc["管理数据"]["城市管理案件"][0] and doc["综合评价数据"]["评价指标"]
+    assert doc["管理数据"]["城市管理案件"][0]["上报时间"].endswith("+08:00")  # the city's local time
+    assert "问题描述" not in body and "13800000000" not in body  # no citizen's words or contact upward
     assert any(e["action"] == "report.received" and e["actor"] == "420100" for e in _entries(province))
     assert any(e["action"] == "report.sent" and e["peer"] == "420500" for e in _entries(city))

@@ -26,8 +26,9 @@ INDICATOR_FIELDS = {"district": "统计对象（区县代码）", "accepted": "�
                     "rework_rate": "返工率", "avg_handle_hours": "平均处置时长（小时）"}
 
 
-def _iso(us: int | None) -> str | None:
-    return None if us is None else datetime.fromtimestamp(us / 1e6).astimezone().isoformat()
+def _iso(us: int | None, zone: Any) -> str | None:
+    """A stored instant in the city's local time, with its offset."""
+    return None if us is None else datetime.fromtimestamp(us / 1e6, zone).isoformat()
 
 
 def build(repo: Any, platform: Any, day: date) -> dict[str, Any]:
@@ -41,14 +42,14 @@ def build(repo: Any, platform: Any, day: date) -> dict[str, Any]:
             "dispatched_at", "disposed_at", "closed_at")
     cases = [dict(zip(cols, r, strict=True)) for r in repo.conn.execute(
         f"SELECT {', '.join(cols)} FROM cases WHERE reported_at >= ? AND reported_at < ? ORDER BY id", (lo, hi))]
-    case_rows = [{CASE_FIELDS["case_id" if k == "id" else k]: (_iso(v) if k.endswith("_at") else v)
+    case_rows = [{CASE_FIELDS["case_id" if k == "id" else k]: (_iso(v, zone) if k.endswith("_at") else v)
                   for k, v in c.items()} for c in cases]
     events = [{EVENT_FIELDS[k]: v for k, v in zip(
         ("identifier", "level", "districts", "headline_zh", "onset", "expires", "status"), r, strict=True)}
         for r in repo.conn.execute("SELECT identifier, level, districts, headline_zh, onset, expires, status "
                                    "FROM warnings WHERE onset < ? AND expires >= ?", (hi, lo))]
     for e in events:
-        e["开始时间"], e["结束时间"] = _iso(e["开始时间"]), _iso(e["结束时间"])
+        e["开始时间"], e["结束时间"] = _iso(e["开始时间"], zone), _iso(e["结束时间"], zone)
     return {"standard": "CJ/T 545-2021", "mapping": MAPPING, "period": day.isoformat(),
             "reporter": {"城市代码": platform.city.code, "城市名称": platform.city.name},
             "管理数据": {"城市管理案件": case_rows}, "运行数据": {"预警事件": events},
