@@ -171,6 +171,10 @@ def test_one_city_pulls_a_product_from_another_and_both_logs_show_it(cities: Any
         with pytest.raises((httpx.ConnectError, httpx.ReadError, httpx.RemoteProtocolError, ssl.SSLError)), \
                 exchange.client(str(rogue_cert), str(rogue_key), str(pki / "wuhan-ca.pem")) as http:
             http.post(f"{url_a}/exchange/v1/pull", json={}).raise_for_status()
+        b.store.write(lambda repo: _configure(repo, cities["rogue"], pki / "wuhan-ca.pem"))
+        said = CliRunner().invoke(main, ["data", "pull", url_a, "--product", "cases", "--credential", credential,
+                                         "--db", str(b.store.path)])
+        assert said.exit_code == 2 and "无法与对方交换" in said.output, said.output
         # Without any client certificate: refused the same way.
         context = ssl.create_default_context(cafile=str(pki / "wuhan-ca.pem"))
         with pytest.raises((httpx.ConnectError, httpx.ReadError, httpx.RemoteProtocolError, ssl.SSLError)), \

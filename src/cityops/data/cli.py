@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -283,8 +284,8 @@ def pull_cmd(db: str, url: str, product: str, credential: str, group_by: str, li
 
     platform = open_db(db)
     try:
-        result = exchange.pull(platform.store, url, product, credential, utcnow(), limit=limit,
-                               group_by=[g for g in group_by.split(",") if g] or None)
+        result = _reaching(url, lambda: exchange.pull(platform.store, url, product, credential, utcnow(), limit=limit,
+                                                      group_by=[g for g in group_by.split(",") if g] or None))
     finally:
         platform.close()
     sys.stdout.write(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode() + "\n")
@@ -309,8 +310,21 @@ def report_cmd(db: str, url: str, day: str | None) -> None:
     platform = open_db(db)
     try:
         when = given or utcnow().astimezone(platform.calendar.zone).date() - timedelta(1)
-        sent = report.send(platform.store, platform, url, when, utcnow())
+        sent = _reaching(url, lambda: report.send(platform.store, platform, url, when, utcnow()))
     finally:
         platform.close()
     click.echo(f"已报送 {when}：案件 {sent['cases']} 件，回执 {sent['received']}（{sent['peer']}）/ "
                f"report of {when} sent, receipt {sent['received']} from {sent['peer']}")
+
+
+def _reaching(url: str, call: Any) -> Any:
+    """`call()`, with a refused TLS handshake or an unreachable peer said in one line."""
+    import ssl
+
+    import httpx
+
+    try:
+        return call()
+    except (httpx.HTTPError, ssl.SSLError, OSError) as exc:
+        click.echo(f"error: cannot exchange with {url}: {exc} / 无法与对方交换（网络或证书不受信任）", err=True)
+        sys.exit(2)
