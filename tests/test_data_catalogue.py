@@ -3,6 +3,7 @@ DCAT-AP 3 validated with pySHACL, and the CKAN Action API through the `ckanapi` 
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -129,12 +130,12 @@ def test_ckanapi_client_lists_searches_and_shows_everything(api: Any) -> None:
     ckanapi = pytest.importorskip("ckanapi", reason="pip install ckanapi (test extra)")
     from cityops.data.sample import sheet
 
-    api.post("admin", "/api/v1/data/resources", json=[GOOD])
+    api.post("admin", "/api/v1/data/resources", json=[GOOD, {**GOOD, "code": "水务.目录/7", "name": "代码非 ASCII"}])
     api.client.post("/api/v1/data/resources/import", content=sheet(30).encode(), headers=api.h("admin"))
     with serving(api.platform) as url:
         ckan = ckanapi.RemoteCKAN(url, user_agent="cityops-test")
         names = ckan.action.package_list()
-        assert len(names) >= 31 + 9
+        assert len(names) >= 32 + 9 and all(re.fullmatch(r"[a-z0-9_-]{2,100}", n) for n in names)
         for name in names:
             pkg = ckan.action.package_show(id=name)
             assert pkg["resources"][0]["package_id"] == pkg["id"]

@@ -64,6 +64,9 @@ def _package(conn: Any, ident: str, base: str) -> dict[str, Any]:
     if found is None:  # by CKAN name (the code's slug)
         row = conn.execute("SELECT code FROM data_resource WHERE lower(code) = ?", (ident.lower(),)).fetchone()
         found = catalogue.get(conn, row[0]) if row else None
+    if found is None and ident.startswith("ds-"):  # the hashed name of a code that is not a CKAN name
+        code = next((c for (c,) in conn.execute("SELECT code FROM data_resource") if ckan.slug(c, "ds") == ident), None)
+        found = catalogue.get(conn, code) if code else None
     if found is None:
         raise NotFound(f"package {ident} not found", f"数据集 {ident} 不存在")
     return ckan.package(found, base)
