@@ -32,6 +32,14 @@ def test_own_resources_are_described_without_anyone_typing_them(api: Any) -> Non
     api.platform.store.write(lambda repo: register(repo.conn, rain_spec("rain-1", 114.3, 30.6, None)))
     again = api.get("admin", "/api/v1/data/resources", params={"q": "雨量"}).json()
     assert any(x["code"].endswith("SENSE-RAIN") for x in again["resources"])
+    # Only what changed gets a new modification time (harvesters ask for what changed since).
+    with api.platform.store.read() as repo:
+        before = dict(repo.conn.execute("SELECT code, modified FROM data_resource"))
+    api.report()
+    api.get("admin", "/api/v1/data/resources")
+    with api.platform.store.read() as repo:
+        after = dict(repo.conn.execute("SELECT code, modified FROM data_resource"))
+    assert [c for c in after if after[c] != before[c]] == [c for c in after if c.endswith("CITYOPS-CASES")]
     # So does an imported case dataset.
     api.platform.store.write(lambda repo: repo.conn.execute("UPDATE cases SET source = 'import:nyc311'"))
     api.report()

@@ -12,6 +12,7 @@ import orjson
 
 from cityops.data.models import Item, Resource, check
 
+# The stored columns; the first 15 are the description itself (then published, modified, source).
 COLS = ("code", "name", "description", "provider", "provider_code", "classification", "theme", "items",
         "sharing", "sharing_condition", "openness", "openness_condition", "update_cycle", "format",
         "keywords", "published", "modified", "source")

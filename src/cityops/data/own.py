@@ -98,5 +98,11 @@ def sync(conn: sqlite3.Connection, resources: list[Resource], at: datetime) -> i
     keep = {r.code for r in resources}
     stale = [c for (c,) in conn.execute("SELECT code FROM data_resource WHERE source = ?", (OWN_SOURCE,))
              if c not in keep]
-    conn.executemany("DELETE FROM data_resource WHERE code = ?", [(c,) for c in stale])
-    return catalogue.upsert(conn, resources, at)
+    for code in stale:
+        catalogue.remove(conn, code)
+    # Only what changed gets a new modification time: a harvester asking for what changed since
+    # its last run (CKAN fq=metadata_modified) is not handed every own resource again.
+    stored = {r["code"]: catalogue.row_values(catalogue.from_row(r))[:15]
+              for r in conn.execute("SELECT * FROM data_resource WHERE source = ?", (OWN_SOURCE,))}
+    changed = [r for r in resources if stored.get(r.code) != catalogue.row_values(r)[:15]]
+    return catalogue.upsert(conn, changed, at)
