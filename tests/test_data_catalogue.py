@@ -182,6 +182,18 @@ def test_ckan_harvester_calls_are_answered(api: Any) -> None:
     since = api.client.get("/api/3/action/package_search",
                            params={"fq": "metadata_modified:[2000-01-01T00:00:00.000Z TO *]", "rows": 100})
     assert since.json()["result"]["count"] == everything
+    # ckanext-harvest's organization filters: any of several, or all but some.
+    orgs = api.client.get("/api/3/action/organization_list", params={"all_fields": "true"}).json()["result"]
+    counts = {o["name"]: o["package_count"] for o in orgs}
+    first, second = sorted(counts)[:2]
+
+    def count(fq: str) -> int:
+        return int(api.client.get("/api/3/action/package_search", params={"fq": fq, "rows": 0}).json()["result"]["count"])
+
+    assert count(f"organization:{first} OR organization:{second}") == counts[first] + counts[second]
+    assert count(f"-organization:{first}") == everything - counts[first]
+    assert count(f"+dataset_type:dataset -organization:{first} -organization:{second}") == \
+        everything - counts[first] - counts[second]
     unknown = api.client.get("/api/3/action/package_create")
     assert unknown.status_code == 400 and unknown.json()["success"] is False
     bad = api.client.get("/api/3/action/package_search", params={"fq": "metadata_modified:[yesterday TO *]"})

@@ -152,8 +152,10 @@ class Query:
     """A catalogue search. Text terms (space-separated) must all appear; the filters are exact."""
 
     text: str = ""
-    provider: str | None = None
-    theme: str | None = None
+    provider: str | tuple[str, ...] | None = None  # a tuple: any of them
+    theme: str | tuple[str, ...] | None = None
+    not_provider: tuple[str, ...] = ()
+    not_theme: tuple[str, ...] = ()
     format: str | None = None
     modified_from: int | None = None  # µs, inclusive
     modified_to: int | None = None
@@ -192,9 +194,16 @@ def search(conn: sqlite3.Connection, q: Query) -> tuple[list[Resource], int]:
         where.append("(" + " OR ".join(f"r.{c} LIKE ? ESCAPE '\\'" for c in _TEXT_COLS) + ")")
         args.extend([pattern] * len(_TEXT_COLS))
     for column, value in (("provider", q.provider), ("theme", q.theme), ("format", q.format)):
-        if value is not None:
+        if isinstance(value, tuple):
+            where.append(f"r.{column} IN ({', '.join('?' * len(value))})")
+            args.extend(value)
+        elif value is not None:
             where.append(f"r.{column} = ?")
             args.append(value)
+    for column, values in (("provider", q.not_provider), ("theme", q.not_theme)):
+        if values:
+            where.append(f"r.{column} NOT IN ({', '.join('?' * len(values))})")
+            args.extend(values)
     if q.modified_from is not None:
         where.append("r.modified >= ?")
         args.append(q.modified_from)

@@ -82,29 +82,38 @@ def package(r: Resource, base: str) -> dict[str, Any]:
             "resources": [resource_dict(r, base)], "num_resources": 1, "url": "", "version": None}
 
 
-_CLAUSE = re.compile(r'(\w+):(\[[^\]]*\]|"[^"]*"|\S+)')
+_CLAUSE = re.compile(r'([+-]?)(\w+):(\[[^\]]*\]|"[^"]*"|\S+)')
+_FIELDS = {"organization": "provider", "owner_org": "provider", "groups": "theme", "res_format": "format"}
 
 
 def parse_fq(fq: str, q: Query) -> Query:
     """CKAN's filter query, the clauses harvesters send: organization:NAME, groups:NAME,
-    res_format:CSV, metadata_modified:[FROM TO TO] (either end `*`)."""
+    res_format:CSV (several of one field, e.g. joined by OR: any of them; with a leading `-`:
+    none of them, as ckanext-harvest's organizations_filter_exclude sends), and
+    metadata_modified:[FROM TO TO] (either end `*`). Names are resolved by the caller."""
     from dataclasses import replace
 
-    for field, raw in _CLAUSE.findall(fq or ""):
+    include: dict[str, list[str]] = {}
+    exclude: dict[str, list[str]] = {}
+    for sign, field, raw in _CLAUSE.findall(fq or ""):
         value = raw.strip('"')
         if field == "metadata_modified":
             start, end = _range(raw)
             q = replace(q, modified_from=start, modified_to=end)
-        elif field in ("organization", "owner_org"):
-            q = replace(q, provider=value)  # resolved to the provider's name by the caller
-        elif field == "groups":
-            q = replace(q, theme=value)
-        elif field == "res_format":
-            q = replace(q, format=value)
-        elif field not in ("dataset_type", "state", "capacity", "+dataset_type", "site_id"):
+        elif field in _FIELDS:
+            (exclude if sign == "-" else include).setdefault(_FIELDS[field], []).append(value)
+        elif field not in ("dataset_type", "state", "capacity", "site_id"):
             raise InvalidInput(f"fq field '{field}' is not supported; use organization, groups, res_format, "
                                "metadata_modified", f"不支持按 {field} 筛选")
-    return q
+    if "format" in exclude:
+        raise InvalidInput("fq cannot exclude res_format", "不支持排除资源格式")
+    def one_or_any(field: str, current: str | tuple[str, ...] | None) -> str | tuple[str, ...] | None:
+        values = include.get(field)
+        return current if not values else values[0] if len(values) == 1 else tuple(values)
+
+    return replace(q, provider=one_or_any("provider", q.provider), theme=one_or_any("theme", q.theme),
+                   format=str(include["format"][0]) if "format" in include else q.format,
+                   not_provider=tuple(exclude.get("provider", ())), not_theme=tuple(exclude.get("theme", ())))
 
 
 def _range(raw: str) -> tuple[int | None, int | None]:

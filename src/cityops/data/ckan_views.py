@@ -86,10 +86,17 @@ def package_search(conn: Any, args: Args, base: str) -> Any:
     text = "" if text.strip() in ("*:*", "*") else text.replace("text:", "")
     rows, start = _int(args, "rows", 10, ckan.MAX_ROWS), _int(args, "start", 0, 10**9)
     q = ckan.parse_fq(str(args.get("fq") or ""), catalogue.Query(text, limit=rows, offset=start))
-    if q.provider is not None:
-        q = replace(q, provider=_orgs(conn).get(q.provider, (q.provider, 0))[0])
-    if q.theme is not None:
-        q = replace(q, theme=_groups(conn).get(q.theme, (q.theme, 0))[0])
+    orgs, groups = _orgs(conn), _groups(conn)
+
+    def names(table: dict[str, tuple[str, int]], given: Any) -> Any:  # CKAN names -> provider/theme names
+        if given is None:
+            return None
+        if isinstance(given, tuple):
+            return tuple(table.get(g, (g, 0))[0] for g in given)
+        return table.get(given, (given, 0))[0]
+
+    q = replace(q, provider=names(orgs, q.provider), theme=names(groups, q.theme),
+                not_provider=names(orgs, q.not_provider), not_theme=names(groups, q.not_theme))
     found, total = catalogue.search(conn, q) if rows else ([], catalogue.search(conn, replace(q, limit=1))[1])
     return {"count": total, "results": [ckan.package(r, base) for r in found], "sort": "score desc, name asc",
             "facets": {}, "search_facets": {}}
