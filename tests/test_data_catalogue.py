@@ -118,9 +118,16 @@ def test_dcat_ap_output_conforms_to_the_official_shapes(api: Any) -> None:
 
     shapes = Graph().parse(shared_file("dcat-ap/dcat-ap-3.0.0-SHACL.ttl"))
     shapes.parse(shared_file("dcat-ap/range.ttl"))
-    api.post("admin", "/api/v1/data/resources", json=[GOOD])
     from cityops.data.sample import sheet
+    from cityops.sensing.registry import rain_spec
+    from cityops.sensing.store import register
 
+    # The demo city's kinds of resource: cases (an imported set too), a sensor family, the rest.
+    api.report()
+    api.platform.store.write(lambda repo: repo.conn.execute("UPDATE cases SET source = 'import:hotline'"))
+    api.report()
+    api.platform.store.write(lambda repo: register(repo.conn, rain_spec("rain-1", 114.3, 30.6, None)))
+    api.post("admin", "/api/v1/data/resources", json=[GOOD])
     api.client.post("/api/v1/data/resources/import", content=sheet(20).encode(), headers=api.h("admin"))
     for path, fmt in (("/dcat/catalog.jsonld", "json-ld"), ("/dcat/catalog.ttl", "turtle")):
         r = api.client.get(path)
