@@ -143,8 +143,10 @@ def pull(store: Any, base_url: str, product: str, credential: str, now: datetime
         peer, answer, sealed = post_sealed(http, base_url.rstrip("/") + "/exchange/v1/pull", message, me.trusted_pem,
                                            now, "answer")
     result = answer.get("result") or {}
+    grant_id = result.get("grant")  # the other city's grant: its number there
     store.write(lambda repo: accesslog.append(
         repo.conn, now, me.name, "system", "exchange.pull", None, "", peer=peer, product=product, ok=answer["ok"],
+        peer_grant=grant_id,
         rows=len(result.get("rows", result.get("cells", []))), request_digest=envelope.digest(message),
         answer_sig=sealed["sig"], answer_at=sealed["at"], answer_digest=envelope.digest(sealed)))
     if not answer["ok"]:
