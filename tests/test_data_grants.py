@@ -89,6 +89,25 @@ def test_apply_grant_read_revoke_refused_all_in_the_log(api: Any, tmp_path: Any)
     assert broken.exit_code == 1 and "edited" in broken.output
 
 
+def test_a_disabled_data_user_is_refused_on_every_grant(api: Any) -> None:
+    company = _company(api)
+    cred = api.post("admin", f"/api/v1/data/applications/{_apply(api, company)}/grant",
+                    json={"fields": ["status"]}).json()["credential"]
+    read = {"Authorization": f"Bearer {cred}"}
+    assert api.client.get("/api/v1/data/products/cases/rows", headers=read).status_code == 200
+    assert api.post("admin", "/api/v1/data/users/acme/disable").status_code == 200
+    refused = api.client.get("/api/v1/data/products/cases/rows", headers=read)
+    assert refused.status_code == 403 and "停用" in refused.json()["message_zh"]
+    assert api.client.get("/api/v1/data/market/applications", headers=company).status_code == 401
+    from cityops.cli import main
+
+    back = CliRunner().invoke(main, ["data", "user", "disable", "acme", "--enable", "--db",
+                                     str(api.platform.store.path)])
+    assert back.exit_code == 0, back.output
+    assert api.client.get("/api/v1/data/products/cases/rows", headers=read).status_code == 200
+    assert api.post("admin", "/api/v1/data/users/nobody/disable").status_code == 404
+
+
 def test_the_credential_dies_with_the_grant_at_expiry(api: Any) -> None:
     from cityops.core import utcnow
     from cityops.data import grants

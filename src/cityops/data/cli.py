@@ -124,6 +124,23 @@ def user_create(db: str, name: str, org_name: str, org_code: str, kind: str) -> 
     click.echo(key)
 
 
+@user.command("disable")
+@db_option
+@click.argument("name")
+@click.option("--enable", is_flag=True, help="enable again instead")
+def user_disable(db: str, name: str, enable: bool) -> None:
+    """停用账户 / Disable a data user: every grant of theirs is refused at once (--enable undoes it)."""
+    from cityops.core import utcnow
+    from cityops.data import grants
+
+    platform = open_db(db)
+    try:
+        platform.store.write(lambda repo: grants.set_user_active(repo.conn, name, enable, "cli", utcnow()))
+    finally:
+        platform.close()
+    click.echo(f"{name}: {'已启用 / enabled' if enable else '已停用 / disabled'}")
+
+
 @data.command("apply")
 @db_option
 @click.option("--key", required=True, help="the data user's key (cdu_…)")

@@ -87,6 +87,25 @@ async def create_data_user(body: UserIn, platform: PlatformDep, actor: ActorDep)
     return {"name": body.name, "key": key}
 
 
+def _set_active(repo: Any, platform: Platform, name: str, active: bool, by: str, now: datetime) -> None:
+    grants.set_user_active(repo.conn, name, active, by, now)
+
+
+@router.post("/users/{name}/disable")
+async def disable_data_user(name: str, platform: PlatformDep, actor: ActorDep) -> dict[str, str]:
+    """停用数据使用方 / Disable a data user: all their grants are refused from the next request on."""
+    require(actor, Role.SUPERVISOR)
+    await platform.awrite(_set_active, name, False, actor.name, utcnow())
+    return {"name": name, "status": "disabled"}
+
+
+@router.post("/users/{name}/enable")
+async def enable_data_user(name: str, platform: PlatformDep, actor: ActorDep) -> dict[str, str]:
+    require(actor, Role.SUPERVISOR)
+    await platform.awrite(_set_active, name, True, actor.name, utcnow())
+    return {"name": name, "status": "enabled"}
+
+
 def _read(platform: Platform, fn: Any, *args: Any) -> Any:
     with platform.store.read() as repo:
         return fn(repo.conn, *args)

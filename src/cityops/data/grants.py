@@ -83,6 +83,13 @@ def create_user(conn: sqlite3.Connection, name: str, org_name: str, org_code: st
     return key
 
 
+def set_user_active(conn: sqlite3.Connection, name: str, active: bool, by: str, now: datetime) -> None:
+    """Disable (or enable again) a data user: every grant of theirs is refused while disabled."""
+    if conn.execute("UPDATE data_user SET active = ? WHERE name = ?", (int(active), name)).rowcount != 1:
+        raise NotFound(f"no data user {name}", f"数据使用方 {name} 不存在")
+    accesslog.append(conn, now, by, "owner", "user.enable" if active else "user.disable", None, "", user=name)
+
+
 def user_for_key(conn: sqlite3.Connection, key: str) -> str:
     row = conn.execute("SELECT name, active FROM data_user WHERE key_hash = ?", (_hash(key),)).fetchone()
     if row is None or not row[1]:
