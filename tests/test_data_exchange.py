@@ -118,16 +118,20 @@ def test_one_city_pulls_a_product_from_another_and_both_logs_show_it(cities: Any
         b.store.write(lambda repo: _configure(repo, cities["yichang"], pki / "wuhan-ca.pem"))
         key = a.store.write(lambda repo: grants.create_user(repo.conn, "yichang", "宜昌市城市运行管理中心", "420500",
                                                             "city", utcnow(), "owner"))
-        with exchange.client(str(cities["yichang"][0]), str(cities["yichang"][1]), str(pki / "wuhan-ca.pem")) as http:
-            # Yichang finds Wuhan's catalogue and applies, over the same mutual TLS.
-            found = http.get(f"{url_a}/api/3/action/package_search", params={"q": "案卷"}).json()
-            assert found["success"] and found["result"]["count"] >= 1
-            applied = http.post(f"{url_a}/api/v1/data/market/applications", headers={"Authorization": f"Bearer {key}"},
-                                json={"product": "cases", "domain": "governance", "purpose": "跨市案件对比分析",
-                                      "user_product": "城市治理对标"})
-            assert applied.status_code == 201, applied.text
+        # Yichang finds Wuhan's catalogue and applies, over the same mutual TLS, from its command line.
+        from click.testing import CliRunner
+
+        from cityops.cli import main
+
+        found = CliRunner().invoke(main, ["data", "peer-search", url_a, "案卷", "--db", str(b.store.path)])
+        assert found.exit_code == 0 and "CITYOPS-CASES" in found.output, found.output
+        applied = CliRunner().invoke(main, ["data", "peer-apply", url_a, "--key", key, "--product", "cases",
+                                            "--domain", "governance", "--purpose", "跨市案件对比分析",
+                                            "--for", "城市治理对标", "--db", str(b.store.path)])
+        assert applied.exit_code == 0, applied.output
+        application = int(applied.output.strip())
         terms = grants.Terms(fields=("case_id", "matter_code", "district", "reported_at"), days=7)
-        _, credential, _ = a.store.write(lambda repo: grants.grant(repo.conn, applied.json()["id"], terms, "owner",
+        _, credential, _ = a.store.write(lambda repo: grants.grant(repo.conn, application, terms, "owner",
                                                                    {"420103"}, utcnow()))
         rows = exchange.pull(b.store, url_a, "cases", credential, utcnow())
         assert len(rows["rows"]) == 12 and set(rows["rows"][0]) == {"case_id", "matter_code", "district",
@@ -142,10 +146,6 @@ def test_one_city_pulls_a_product_from_another_and_both_logs_show_it(cities: Any
         assert any(e["action"] == "read" and e["actor"] == "yichang" and e["rows"] == 12 for e in _entries(a))
 
         # The aggregate form, from the command line.
-        from click.testing import CliRunner
-
-        from cityops.cli import main
-
         out = CliRunner().invoke(main, ["data", "pull", url_a, "--product", "cases", "--credential", credential,
                                         "--group-by", "district", "--db", str(b.store.path)])
         assert out.exit_code == 0 and '"count": 12' in out.output, out.output

@@ -308,6 +308,50 @@ def pull_cmd(db: str, url: str, product: str, credential: str, group_by: str, li
     sys.stdout.write(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode() + "\n")
 
 
+@data.command("peer-search")
+@db_option
+@click.argument("url")
+@click.argument("words", nargs=-1)
+@click.option("--rows", type=click.IntRange(0, 1000), default=20, show_default=True)
+def peer_search(db: str, url: str, words: tuple[str, ...], rows: int) -> None:
+    """检索他市目录 / Search another city's catalogue through its exchange gateway (mutual TLS)."""
+    from cityops.data import exchange
+
+    platform = open_db(db)
+    try:
+        found = _reaching(url, lambda: exchange.remote(platform.store, url, "GET", "/api/3/action/package_search",
+                                                        params={"q": " ".join(words), "rows": rows}))
+    finally:
+        platform.close()
+    result = found["result"]
+    click.echo(f"共 {result['count']} 条 / {result['count']} found")
+    for pkg in result["results"]:
+        extras = {e["key"]: e["value"] for e in pkg.get("extras", [])}
+        click.echo(f"{pkg['id']}\t{pkg['title']}\t{pkg['organization']['title']}\t{extras.get('sharing_type', '')}")
+
+
+@data.command("peer-apply")
+@db_option
+@click.argument("url")
+@click.option("--key", required=True, help="the data-user key the other city gave this one (cdu_…)")
+@click.option("--product", required=True)
+@click.option("--domain", required=True)
+@click.option("--purpose", required=True)
+@click.option("--for", "user_product", required=True)
+def peer_apply(db: str, url: str, key: str, product: str, domain: str, purpose: str, user_product: str) -> None:
+    """向他市申请数据产品 / Apply for another city's product through its gateway; prints the id."""
+    from cityops.data import exchange
+
+    body = {"product": product, "domain": domain, "purpose": purpose, "user_product": user_product}
+    platform = open_db(db)
+    try:
+        made = _reaching(url, lambda: exchange.remote(platform.store, url, "POST", "/api/v1/data/market/applications",
+                                                       key=key, json=body))
+    finally:
+        platform.close()
+    click.echo(made["id"])
+
+
 @data.command("report")
 @db_option
 @click.option("--to", "url", required=True, help="the province's exchange gateway, https://…")

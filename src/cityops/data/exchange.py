@@ -154,3 +154,21 @@ def pull(store: Any, base_url: str, product: str, credential: str, now: datetime
         err.status = int(answer.get("status", 403))
         raise err
     return dict(result)
+
+
+def remote(store: Any, base_url: str, method: str, path: str, *, key: str | None = None,
+           params: dict[str, Any] | None = None, json: dict[str, Any] | None = None) -> Any:
+    """Call another city's gateway over mutual TLS with this city's certificate: its catalogue
+    (CKAN API) or its market (applications, with the data-user key it gave this city)."""
+    with store.read() as repo:
+        cert, key_path, trusted = paths(repo)
+        identity(repo)  # configured, or a clear error
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    with client(cert, key_path, trusted) as http:
+        response = http.request(method, base_url.rstrip("/") + path, params=params, json=json, headers=headers)
+    body = response.json()
+    if response.status_code >= 400:
+        said = body.get("error", body) if isinstance(body, dict) else {}
+        raise CityopsError(f"the peer answered {response.status_code}: {said.get('message')}",
+                           f"对方拒绝：{said.get('message_zh', said.get('message'))}")
+    return body
