@@ -20,6 +20,7 @@ from cityops.data.models import Resource
 
 EU = "http://publications.europa.eu/resource/authority/"
 CSVW = Namespace("http://www.w3.org/ns/csvw#")
+VCARD = Namespace("http://www.w3.org/2006/vcard/ns#")
 CDATA = Namespace("https://cityops.org/ns/data#")
 FREQUENCY = {"实时": "UPDATE_CONT", "每小时": "HOURLY", "每日": "DAILY", "每周": "WEEKLY", "每月": "MONTHLY",
              "每季度": "QUARTERLY", "每半年": "ANNUAL_2", "每年": "ANNUAL", "不定期": "IRREG"}
@@ -44,7 +45,7 @@ def graph(resources: Sequence[Resource], base: str, city_name: str, operator: st
     """The DCAT-AP catalogue of `resources`; IRIs under `base` (the server's address)."""
     g = Graph()
     for prefix, ns in (("dcat", DCAT), ("dct", DCTERMS), ("foaf", FOAF), ("skos", SKOS), ("csvw", CSVW),
-                       ("cdata", CDATA)):
+                       ("vcard", VCARD), ("cdata", CDATA)):
         g.bind(prefix, ns)
     catalog = _iri(base, "dcat", "catalog")
     zho = _authority(g, "language", "ZHO", DCTERMS.LinguisticSystem)
@@ -89,6 +90,11 @@ def _dataset(g: Graph, base: str, r: Resource, scheme: URIRef, zho: URIRef) -> U
     g.add((ds, DCTERMS.title, Literal(r.name, lang="zh")))
     g.add((ds, DCTERMS.description, Literal(r.description or r.name, lang="zh")))
     g.add((ds, DCTERMS.publisher, _agent(g, base, r.provider, r.provider_code)))
+    contact = BNode()  # whom to ask: the providing department
+    g.add((contact, RDF.type, VCARD.Kind))  # the class the shapes check (no inference)
+    g.add((contact, RDF.type, VCARD.Organization))
+    g.add((contact, VCARD.fn, Literal(r.provider, lang="zh")))
+    g.add((ds, DCAT.contactPoint, contact))
     g.add((ds, DCTERMS.issued, Literal(r.published, datatype=XSD.date)))
     g.add((ds, DCTERMS.modified, Literal(from_us(r.modified).isoformat(), datatype=XSD.dateTime)))
     g.add((ds, DCTERMS.accrualPeriodicity, _authority(g, "frequency", FREQUENCY[r.update_cycle], DCTERMS.Frequency)))
@@ -152,6 +158,6 @@ def serialise(g: Graph, fmt: str) -> bytes:
     """Turtle or JSON-LD (compacted with the prefixes bound above)."""
     if fmt == "ttl":
         return g.serialize(format="turtle").encode()
-    context = {p: str(ns) for p, ns in g.namespaces() if p in ("dcat", "dct", "foaf", "skos", "csvw", "cdata",
-                                                                "rdfs", "xsd")}
+    wanted = ("dcat", "dct", "foaf", "skos", "csvw", "cdata", "vcard", "rdfs", "xsd")
+    context = {p: str(ns) for p, ns in g.namespaces() if p in wanted}
     return g.serialize(format="json-ld", context=context, auto_compact=True).encode()
