@@ -55,6 +55,15 @@ PUBLIC = {
     ("GET", "/api/v1/dashboard/warnings"),
     # The same layers pushed as Server-Sent Events (a logged-out wall screen; no case data).
     ("GET", "/api/v1/dashboard/layer-events"),
+    # The data catalogue's metadata, as a data portal publishes it: DCAT-AP and CKAN's Action API.
+    ("GET", "/dcat/catalog.jsonld"), ("GET", "/dcat/catalog.ttl"), ("GET", "/api/v1/data/products"),
+    ("GET", "/api/3/action/{action}"), ("POST", "/api/3/action/{action}"),
+    ("GET", "/api/action/{action}"), ("POST", "/api/action/{action}"),
+    # Data users: their own key (cdu_…) or a grant's credential (cdg_…) is checked in the handler
+    # (tests/test_data_grants.py); the exchange: mutual TLS and signed messages (test_data_exchange.py).
+    ("POST", "/api/v1/data/market/applications"), ("GET", "/api/v1/data/market/applications"),
+    ("GET", "/api/v1/data/products/{product}/rows"), ("POST", "/api/v1/data/products/{product}/query"),
+    ("POST", "/exchange/v1/pull"), ("POST", "/exchange/v1/reports"),
 }
 SAMPLE = {"case_id": "1", "action": "register", "fmt": "json", "code": "06010", "name": "swagger-ui.css",
           "token": "x", "request_id": "1"}

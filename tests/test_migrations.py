@@ -49,3 +49,11 @@ def test_the_real_migrations_are_all_recorded(tmp_path: Path) -> None:
     conn = sqlite3.connect(tmp_path / "real.db")
     recorded = {v for (v,) in conn.execute("SELECT version FROM schema_migration")}
     assert recorded == {v for v, _ in store.migrations()}
+
+
+def test_every_migration_has_its_own_number() -> None:
+    """Two branches that each took the next free number must not both land: the runner keys on it."""
+    from cityops.store.sqlite import migrations
+
+    numbers = [n for n, _ in migrations()]
+    assert len(numbers) == len(set(numbers)), numbers

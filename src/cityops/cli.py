@@ -71,6 +71,7 @@ FEATURE_COMMANDS = {
     "intel": "cityops.intel.cli:intel",
     "eval": "cityops.intel.cli:eval_group",
     "security": "cityops.security.cli:security",
+    "data": "cityops.data.cli:data",
 }
 
 

@@ -32,7 +32,8 @@ from cityops.store.writer import storage_error
 _HTTP_ZH = {404: ("not_found", "不存在"), 405: ("method_not_allowed", "不支持此方法")}
 MAX_BODY = 1_000_000  # bytes; a case report is a few KB
 # Routes that take batches: a gateway's batch of readings is megabytes.
-BODY_LIMITS = {"/api/v1/observations": 64_000_000, "/sta/v1.1/CreateObservations": 64_000_000}
+BODY_LIMITS = {"/api/v1/observations": 64_000_000, "/sta/v1.1/CreateObservations": 64_000_000,
+               "/api/v1/data/resources/import": 32_000_000}  # a catalogue sheet of ~100,000 entries
 MAX_UPLOAD_BODY = 12 * 1024 * 1024  # a multipart photo upload (cityops.field: 10 MB a photo)
 UPLOAD_PATHS = ("/attachments", "/requests.json", "/requests.xml")
 MAX_VIDEO_BODY = 52 * 1024 * 1024  # a case attachment may be a short video (cityops.field.videos: 50 MB)
@@ -203,6 +204,7 @@ def create_app(platform: Platform, sweep_every: float | None = None, write_proce
     from cityops.auth.views import router as auth_router
     from cityops.cases.views import router as cases_router
     from cityops.catalog.views import router as catalogue_router
+    from cityops.data.routers import routers as data_routers
     from cityops.evaluate.views import router as indicators_router
     from cityops.field.pwa import router as pwa_router
     from cityops.field.views import router as field_router
@@ -296,6 +298,7 @@ def create_app(platform: Platform, sweep_every: float | None = None, write_proce
         web_router,
         field_router, pwa_router,
         intel_router,
+        *data_routers,
     )
     add_routes(app, routers, first=INTAKE_ROUTES)
     install_docs(app)
