@@ -53,6 +53,8 @@ PUBLIC = {
     # Public sensor data and active warnings, as the map draws them.
     ("GET", "/api/v1/dashboard/gauges"), ("GET", "/api/v1/dashboard/detectors"),
     ("GET", "/api/v1/dashboard/warnings"),
+    # The names (zh, en) of the product's own lists of values: no city data in them.
+    ("GET", "/api/v1/names"),
     # The same layers pushed as Server-Sent Events (a logged-out wall screen; no case data).
     ("GET", "/api/v1/dashboard/layer-events"),
     # The data catalogue's metadata, as a data portal publishes it: DCAT-AP and CKAN's Action API.
