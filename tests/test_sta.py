@@ -21,6 +21,7 @@ from cityops.sensing.staquery import Entity, FilterError, parse_filter
 from sensing_support import NDJSON, SensingApi, iso, ndjson, sensing_api
 
 STA = "/sta/v1.1"
+OM = "http://www.opengis.net/def/observationType/OGC-OM/2.0/OM_Measurement"
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +99,7 @@ def test_filters(api: SensingApi) -> None:
                                                              "substringof('001', description)"}).json()
     assert len(s["value"]) >= 1
     bad = api.client.get(f"{STA}/Things", params={"$filter": "name eq 'x' or"})
-    assert bad.status_code == 422 and "$filter" in bad.json()["message"]
+    assert bad.status_code == 400 and "$filter" in bad.json()["message"]
     inj = api.client.get(f"{STA}/Things", params={"$filter": "name eq 'x'' OR 1=1 --'"}).json()
     assert inj["value"] == []
 
@@ -143,7 +144,7 @@ def test_create_entities_and_observations(api: SensingApi) -> None:
     links = arr.json()
     assert links[2] == "error" and links[0].startswith(f"http://testserver{STA}/Observations(")
     assert api.client.post(f"{STA}/Things", json=thing).status_code == 401
-    assert api.client.post(f"{STA}/Things", json={"description": "no name"}, headers=h).status_code == 422
+    assert api.client.post(f"{STA}/Things", json={"description": "no name"}, headers=h).status_code == 400
 
 
 def test_patch_and_delete_entities(api: SensingApi) -> None:
@@ -153,7 +154,7 @@ def test_patch_and_delete_entities(api: SensingApi) -> None:
     thing = {"name": "水位站 WL-T / gauge T", "description": "before", "properties": {"a": 1},
              "Locations": [{"name": "WL-T", "description": "kerb", "encodingType": "application/geo+json",
                             "location": {"type": "Point", "coordinates": [114.31, 30.58]}}],
-             "Datastreams": [{"name": "depth WL-T", "description": "water depth", "unitOfMeasurement": {"symbol": "cm"},
+             "Datastreams": [{"name": "depth WL-T", "description": "water depth", "unitOfMeasurement": {"symbol": "cm"}, "observationType": OM,
                               "properties": {"kind": "other"},
                               "Sensor": {"name": "radar T", "description": "", "encodingType": "text/html",
                                          "metadata": ""},
@@ -177,8 +178,8 @@ def test_patch_and_delete_entities(api: SensingApi) -> None:
     assert patched["properties"]["yellow"] == 15 and patched["properties"]["kind"] == "water_depth"
     assert api.client.patch(obs[1], json={"result": 42.5}, headers=h).json()["result"] == 42.5
     assert api.client.get(obs[1]).json()["result"] == 42.5 and api.client.get(obs[0]).json()["result"] == 0.0
-    assert api.client.patch(obs[1], json={"phenomenonTime": "2026-06-02T01:00:00Z"}, headers=h).status_code == 422
-    assert api.client.patch(f"{STA}/Things({tid})", json={"@iot.id": 5}, headers=h).status_code == 422
+    assert api.client.patch(obs[1], json={"phenomenonTime": "2026-06-02T01:00:00Z"}, headers=h).status_code == 400
+    assert api.client.patch(f"{STA}/Things({tid})", json={"@iot.id": 5}, headers=h).status_code == 400
     assert api.client.patch(f"{STA}/Things(99999999)", json={"name": "x"}, headers=h).status_code == 404
     assert api.client.patch(f"{STA}/Things({tid})", json={"name": "x"}).status_code == 401
     assert api.client.patch(f"{STA}/Things({tid})", json={"name": "x"}, headers=api.h("collector")).status_code == 403
@@ -294,10 +295,10 @@ def test_overflowing_ids_are_4xx(api: SensingApi) -> None:
     assert api.client.post(f"{STA}/Datastreams({huge})/Observations", json={"result": 1}, headers=h).status_code == 404
     r = api.client.post(f"{STA}/Observations", headers=h,
                         json={"Datastream": {"@iot.id": int(huge)}, "result": 1})
-    assert r.status_code == 422
+    assert r.status_code == 400
     r = api.client.post(f"{STA}/Datastreams", headers=h, json={
         "name": "x", "Thing": {"@iot.id": int(huge)}, "Sensor": {"@iot.id": 1}, "ObservedProperty": {"@iot.id": 1}})
-    assert r.status_code == 422
+    assert r.status_code == 400
     arr = api.client.post(f"{STA}/CreateObservations", headers=h, json=[{
         "Datastream": {"@iot.id": int(huge)}, "components": ["result"], "dataArray": [[1.0]]}])
     assert arr.status_code == 201 and arr.json() == ["error"]
@@ -365,7 +366,7 @@ def test_heavy_reads_leave_healthz_answering(api: SensingApi) -> None:
 def _new_thing(api: SensingApi, name: str, lon: float = 114.3, lat: float = 30.6) -> tuple[int, int]:
     body = {"name": name, "description": "t", "Locations": [{"name": name, "description": "", "encodingType":
             "application/geo+json", "location": {"type": "Point", "coordinates": [lon, lat]}}],
-            "Datastreams": [{"name": f"ds {name}", "description": "", "unitOfMeasurement": {"symbol": "cm"},
+            "Datastreams": [{"name": f"ds {name}", "description": "", "unitOfMeasurement": {"symbol": "cm"}, "observationType": OM,
                              "properties": {"kind": "other"},
                              "Sensor": {"name": f"sensor {name}", "description": "", "encodingType": "text/html",
                                         "metadata": ""},
@@ -400,7 +401,7 @@ def test_filter_follows_navigation_paths(api: SensingApi) -> None:
     assert ids("Things", "Datastreams/Observations/result eq 1002") == [tid]
     assert ids("Locations", f"Things/@iot.id eq {tid}") == ids(f"Things({tid})/Locations", "true")
     assert ids("Things", "Datastreams/name eq 'no such'") == []
-    assert api.client.get(f"{STA}/Things", params={"$filter": "Nothing/name eq 'x'"}).status_code == 422
+    assert api.client.get(f"{STA}/Things", params={"$filter": "Nothing/name eq 'x'"}).status_code == 400
 
 
 def test_patch_accepts_json_patch(api: SensingApi) -> None:
@@ -419,10 +420,10 @@ def test_patch_accepts_json_patch(api: SensingApi) -> None:
                                      {"op": "replace", "path": "/name", "value": "x"}])
     assert r.status_code == 409 and "test" in r.json()["message"]
     assert api.client.get(f"{STA}/Datastreams({ds})").json()["name"] == "ds JSON Patch 测试"
-    assert patch(f"Things({tid})", [{"op": "remove", "path": "/name"}]).status_code == 422
-    assert patch(f"Things({tid})", [{"op": "replace", "path": "/@iot.id", "value": 1}]).status_code == 422
-    assert patch(f"Things({tid})", [{"op": "jump", "path": "/name"}]).status_code == 422
-    assert api.client.patch(f"{STA}/Things({tid})", content=b'{"op": "x"}', headers=h).status_code == 422
+    assert patch(f"Things({tid})", [{"op": "remove", "path": "/name"}]).status_code == 400
+    assert patch(f"Things({tid})", [{"op": "replace", "path": "/@iot.id", "value": 1}]).status_code == 400
+    assert patch(f"Things({tid})", [{"op": "jump", "path": "/name"}]).status_code == 400
+    assert api.client.patch(f"{STA}/Things({tid})", content=b'{"op": "x"}', headers=h).status_code == 400
 
 
 def test_deleted_ids_are_never_reused(api: SensingApi) -> None:
@@ -616,3 +617,27 @@ def test_costly_reads_run_off_the_event_loop(api: SensingApi, monkeypatch: pytes
     assert c.get(f"/sta/v1.1/Datastreams({api.gauges[0]})/Thing").status_code == 200
     assert c.get("/open311/v2/requests.json").status_code == 200
     assert len(seen) >= 6 and not any(seen), seen
+
+
+# OGC 18-088 conformance (issue 23) ------------------------------------------------------------
+
+def test_bad_requests_answer_400_on_sensorthings_only(api: SensingApi) -> None:
+    """SensorThings says 400 Bad Request for a malformed query or body (cityops' other APIs
+    keep 422); an unknown member or a missing required one (a Sensor's encodingType) is a 400,
+    never a 201 with the member dropped or a default put in."""
+    h = api.h("gw1")
+    assert api.client.get(f"{STA}/Things", params={"$filter": "name eq"}).status_code == 400
+    assert api.client.get(f"{STA}/Things", params={"$top": "x"}).status_code == 400
+    assert api.client.post(f"{STA}/Things", content=b"{not json", headers=h).status_code == 400
+    r = api.client.post(f"{STA}/Sensors", json={"name": "s", "description": "d", "metadata": "m"}, headers=h)
+    assert r.status_code == 400 and "encodingType" in r.json()["message"]
+    r = api.client.post(f"{STA}/Things", json={"name": "t", "description": "d", "colour": "red"}, headers=h)
+    assert r.status_code == 400 and "colour" in r.json()["message"]
+    r = api.client.post(f"{STA}/Things", json={"name": "t", "Datastreams": [{"name": "d", "bogus": 1}]}, headers=h)
+    assert r.status_code == 400 and "bogus" in r.json()["message"]
+    r = api.client.post(f"{STA}/Observations", json={"result": 1, "Datastream": {"@iot.id": 1}, "x": 2}, headers=h)
+    assert r.status_code == 400
+    ok = api.client.post(f"{STA}/Things", json={"name": "t", "@iot.selfLink": "ignored"}, headers=h)
+    assert ok.status_code == 201
+    # The other APIs keep 422 for invalid input.
+    assert api.client.get("/api/v1/cases", params={"limit": "x"}, headers=api.h("admin")).status_code == 422

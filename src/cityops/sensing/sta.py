@@ -134,6 +134,49 @@ def _props(body: dict[str, Any]) -> str:
     return orjson.dumps(p).decode()
 
 
+# Each entity's members (OGC 18-088 §8.2): those a create must give, and the others it may.
+# A member outside both is a client's mistake (a typo, another standard's field): 400, never
+# silently dropped. `@iot.*` annotations (what a client read and sends back) are let through.
+# One leniency on purpose: `description` may be left out (""), as clients drop empty strings
+# (frost_sta_client sends no member for description="").
+REQUIRED: dict[str, frozenset[str]] = {
+    "Things": frozenset({"name"}),
+    "Locations": frozenset({"name", "encodingType", "location"}),
+    "Sensors": frozenset({"name", "encodingType", "metadata"}),
+    "ObservedProperties": frozenset({"name", "definition"}),
+    "Datastreams": frozenset({"name", "unitOfMeasurement", "observationType", "Thing", "Sensor",
+                              "ObservedProperty"}),
+    "FeaturesOfInterest": frozenset({"name", "encodingType", "feature"}),
+    "Observations": frozenset({"result", "Datastream"}),
+    "HistoricalLocations": frozenset({"time", "Thing", "Locations"}),
+}
+OPTIONAL: dict[str, frozenset[str]] = {
+    "Things": frozenset({"description", "properties", "Locations", "Datastreams", "HistoricalLocations"}),
+    "Locations": frozenset({"description", "properties", "Things", "HistoricalLocations"}),
+    "Sensors": frozenset({"description", "properties", "Datastreams"}),
+    "ObservedProperties": frozenset({"description", "properties", "Datastreams"}),
+    "Datastreams": frozenset({"description", "properties", "Observations", "observedArea", "phenomenonTime", "resultTime"}),
+    "FeaturesOfInterest": frozenset({"description", "properties", "Observations"}),
+    "Observations": frozenset({"phenomenonTime", "resultTime", "resultQuality", "validTime", "parameters",
+                               "FeatureOfInterest"}),
+    "HistoricalLocations": frozenset(),
+}
+
+
+def check_members(set_name: str, body: dict[str, Any], given: frozenset[str] = frozenset()) -> None:
+    """A create's body has every required member (`given`: those its parent supplies, as a
+    Datastream's Thing under Things(1)/Datastreams) and no unknown one."""
+    unknown = sorted(k for k in body if k not in REQUIRED[set_name] and k not in OPTIONAL[set_name]
+                     and not k.startswith("@iot.") and "@iot." not in k)
+    if unknown:
+        raise InvalidInput(f"{set_name}: unknown member(s) {', '.join(unknown)}",
+                           f"{set_name}：未知成员 {', '.join(unknown)}")
+    missing = sorted(k for k in REQUIRED[set_name] - given if body.get(k) is None)
+    if missing:
+        raise InvalidInput(f"{set_name}: missing required member(s) {', '.join(missing)}",
+                           f"{set_name}：缺少必填成员 {', '.join(missing)}")
+
+
 def _ref_or_new(conn: Any, platform: Platform, set_name: str, value: Any, key: str) -> int:
     if not isinstance(value, dict):
         raise InvalidInput(f"'{key}' must be an object", f"{key} 须为对象")
@@ -148,6 +191,7 @@ def _ref_or_new(conn: Any, platform: Platform, set_name: str, value: Any, key: s
 
 
 def _create(conn: Any, platform: Platform, set_name: str, body: dict[str, Any], parent: dict[str, int]) -> int:
+    check_members(set_name, body, frozenset({"Thing"} if "thing" in parent else ()))
     if set_name == "Things":
         tid = int(conn.execute("INSERT INTO sta_thing (name, description, properties) VALUES (?,?,?)",
                                (_text(body, "name"), _text(body, "description", False), _props(body))).lastrowid)
@@ -234,6 +278,7 @@ async def post_observation(request: Request, platform: Platform, body: dict[str,
     """One Observation: gathered with the others in flight into one ingest (gather.py), held to
     the same time window, plausibility and ownership as a batch, and answered from what was
     written, not read back."""
+    check_members("Observations", body, frozenset({"Datastream"} if "datastream" in parent else ()))
     try:
         ds, t, result = _reading(body, parent)
     except ReadingRefused as exc:  # counted like a refused reading of a batch
