@@ -641,3 +641,63 @@ def test_bad_requests_answer_400_on_sensorthings_only(api: SensingApi) -> None:
     assert ok.status_code == 201
     # The other APIs keep 422 for invalid input.
     assert api.client.get("/api/v1/cases", params={"limit": "x"}, headers=api.h("admin")).status_code == 422
+
+
+def _deep_thing(name: str, observations: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"name": name, "description": "deep", "Locations": [
+        {"name": f"loc {name}", "description": "", "encodingType": "application/geo+json",
+         "location": {"type": "Point", "coordinates": [101.5, 11.5]}}],
+        "Datastreams": [{"name": f"ds {name}", "description": "", "unitOfMeasurement": {"symbol": "cm"},
+                         "observationType": OM, "properties": {"kind": "other"},
+                         "Sensor": {"name": f"s {name}", "encodingType": "text/html", "metadata": "m"},
+                         "ObservedProperty": {"name": f"p {name}", "definition": "x"},
+                         "Observations": observations}]}
+
+
+def test_deep_insert_creates_observations_and_features(api: SensingApi) -> None:
+    """Deep insert stores inline Observations (through the ingest path); a FeatureOfInterest
+    is made from the Thing's Location when none is given, and one given is honoured."""
+    h = api.h("gw1")
+    now = utcnow().replace(microsecond=0)
+    obs = [{"phenomenonTime": iso(now - timedelta(minutes=k)), "result": float(k)} for k in (3, 2, 1)]
+    r = api.client.post(f"{STA}/Things", json=_deep_thing("深 deep-1", obs), headers=h)
+    assert r.status_code == 201, r.text
+    ds = api.client.get(f"{STA}/Things({r.json()['@iot.id']})/Datastreams").json()["value"][0]["@iot.id"]
+    got = api.client.get(f"{STA}/Datastreams({ds})/Observations", params={"$orderby": "phenomenonTime"}).json()
+    assert [o["result"] for o in got["value"]] == [3.0, 2.0, 1.0]
+    foi = api.client.get(f"{STA}/Observations({got['value'][0]['@iot.id']})/FeatureOfInterest").json()
+    assert foi["feature"]["coordinates"] == [101.5, 11.5] and foi["name"] == "loc 深 deep-1"
+    # POST /Datastreams with inline Observations, and an inline FeatureOfInterest honoured.
+    thing = r.json()["@iot.id"]
+    body = {"name": "ds2", "unitOfMeasurement": {"symbol": "cm"}, "observationType": OM,
+            "Thing": {"@iot.id": thing}, "Sensor": {"@iot.id": 1}, "ObservedProperty": {"@iot.id": 1},
+            "Observations": [{"phenomenonTime": iso(now - timedelta(minutes=9)), "result": 7.0,
+                              "FeatureOfInterest": {"name": "kerb", "encodingType": "application/geo+json",
+                                                    "feature": {"type": "Point", "coordinates": [101.6, 11.6]}}}]}
+    r2 = api.client.post(f"{STA}/Datastreams", json=body, headers=h)
+    assert r2.status_code == 201, r2.text
+    ds2 = r2.json()["@iot.id"]
+    o2 = api.client.get(f"{STA}/Datastreams({ds2})/Observations", params={"$expand": "FeatureOfInterest"}).json()
+    assert [o["result"] for o in o2["value"]] == [7.0] and o2["value"][0]["FeatureOfInterest"]["name"] == "kerb"
+    # POST FeaturesOfInterest(id)/Observations: the Observation's FeatureOfInterest is that one.
+    fid = foi["@iot.id"]
+    r3 = api.client.post(f"{STA}/FeaturesOfInterest({fid})/Observations", headers=h,
+                         json={"Datastream": {"@iot.id": ds2}, "phenomenonTime": iso(now - timedelta(minutes=8)),
+                               "result": 8.0})
+    assert r3.status_code == 201, r3.text
+    assert api.client.get(r3.headers["Location"] + "/FeatureOfInterest").json()["@iot.id"] == fid
+    # A refused inline Observation refuses the whole deep insert (one transaction): nothing made.
+    bad = _deep_thing("深 deep-bad", [{"phenomenonTime": "2099-01-01T00:00:00Z", "result": 1.0}])
+    assert api.client.post(f"{STA}/Things", json=bad, headers=h).status_code == 400
+    assert api.client.get(f"{STA}/Things", params={"$filter": "name eq '深 deep-bad'"}).json()["value"] == []
+
+
+def test_post_locations_things_makes_the_link(api: SensingApi) -> None:
+    h = api.h("gw1")
+    loc = api.client.post(f"{STA}/Locations", headers=h, json={
+        "name": "L", "encodingType": "application/geo+json",
+        "location": {"type": "Point", "coordinates": [102.0, 12.0]}}).json()["@iot.id"]
+    r = api.client.post(f"{STA}/Locations({loc})/Things", json={"name": "T at L"}, headers=h)
+    assert r.status_code == 201, r.text
+    things = api.client.get(f"{STA}/Locations({loc})/Things").json()["value"]
+    assert [t["@iot.id"] for t in things] == [r.json()["@iot.id"]]

@@ -190,16 +190,18 @@ def _ref_or_new(conn: Any, platform: Platform, set_name: str, value: Any, key: s
     return _create(conn, platform, set_name, value, {})
 
 
-def _create(conn: Any, platform: Platform, set_name: str, body: dict[str, Any], parent: dict[str, int]) -> int:
+def _create(conn: Any, platform: Platform, set_name: str, body: dict[str, Any], parent: dict[str, Any]) -> int:
     check_members(set_name, body, frozenset({"Thing"} if "thing" in parent else ()))
     if set_name == "Things":
         tid = int(conn.execute("INSERT INTO sta_thing (name, description, properties) VALUES (?,?,?)",
                                (_text(body, "name"), _text(body, "description", False), _props(body))).lastrowid)
         for loc in body.get("Locations", []) or []:
-            lid = _ref_or_new(conn, platform, "Locations", loc, "Locations")
-            conn.execute("INSERT OR IGNORE INTO sta_thing_location VALUES (?, ?)", (tid, lid))
+            link_location(conn, tid, _ref_or_new(conn, platform, "Locations", loc, "Locations"))
+        if "location" in parent:  # POST Locations(id)/Things
+            link_location(conn, tid, parent["location"])
         for ds in body.get("Datastreams", []) or []:
-            _create(conn, platform, "Datastreams", ds, {"thing": tid})
+            _create(conn, platform, "Datastreams", ds,
+                    {"thing": tid, "_observations": parent.setdefault("_observations", [])})
         return tid
     if set_name in ("Locations", "FeaturesOfInterest"):
         key = "location" if set_name == "Locations" else "feature"
@@ -211,10 +213,9 @@ def _create(conn: Any, platform: Platform, set_name: str, body: dict[str, Any], 
                                 body.get("encodingType", "application/geo+json"), lon, lat, _props(body))).lastrowid)
         if set_name == "Locations":
             for th in body.get("Things", []) or []:
-                conn.execute("INSERT OR IGNORE INTO sta_thing_location VALUES (?, ?)",
-                             (_ref_or_new(conn, platform, "Things", th, "Things"), new))
+                link_location(conn, _ref_or_new(conn, platform, "Things", th, "Things"), new)
             if "thing" in parent:
-                conn.execute("INSERT OR IGNORE INTO sta_thing_location VALUES (?, ?)", (parent["thing"], new))
+                link_location(conn, parent["thing"], new)
         return new
     if set_name == "Sensors":
         return int(conn.execute("INSERT INTO sta_sensor (name, description, encoding_type, metadata, properties)"
@@ -242,17 +243,91 @@ def _create(conn: Any, platform: Platform, set_name: str, body: dict[str, Any], 
              derived["yellow"], derived["red"], derived["properties"]),
         ).lastrowid)
         bump(conn, {"datastream_version": 1})
+        feature_from_location(conn, [new])
+        for ob in body.get("Observations", []) or []:
+            if not isinstance(ob, dict):
+                raise InvalidInput("'Observations' must be a list of objects", "Observations 须为对象列表")
+            check_members("Observations", ob, frozenset({"Datastream"}))
+            parent.setdefault("_observations", []).append((new, ob))
         return new
     raise InvalidInput(f"cannot create {set_name} here", f"不能在此创建 {set_name}")
 
 
-def create_entity(repo: Any, platform: Platform, set_name: str, body: dict[str, Any], parent: dict[str, int]) -> int:
-    """Write op: create one entity (with inline related ones); returns its id. (Observations
-    go through `Gatherer`: see `post_observation`.)"""
-    return _create(repo.conn, platform, set_name, body, parent)
+def link_location(conn: Any, thing: int, location: int) -> None:
+    """A Thing is at a Location: linked, and its Datastreams without a FeatureOfInterest get
+    one from it."""
+    conn.execute("INSERT OR IGNORE INTO sta_thing_location VALUES (?, ?)", (thing, location))
+    feature_from_location(conn, [int(r[0]) for r in conn.execute(
+        "SELECT id FROM sta_datastream WHERE thing_id = ? AND feature_id IS NULL", (thing,))])
 
 
-def _reading(body: dict[str, Any], parent: dict[str, int]) -> tuple[int, int, float]:
+def feature_from_location(conn: Any, datastreams: list[int]) -> None:
+    """OGC 18-088 §8.2.8: an Observation without a FeatureOfInterest gets one made from its
+    Thing's Location. The FeatureOfInterest is kept per Datastream (see docs/sensing.md), so
+    each of these Datastreams without one gets its Thing's (first) Location's, made once per
+    Location (found again by its name and position)."""
+    rows = conn.execute(
+        "SELECT d.id, l.name, l.description, l.encoding_type, l.lon, l.lat FROM sta_datastream d"
+        " JOIN sta_thing_location tl ON tl.thing_id = d.thing_id JOIN sta_location l ON l.id = tl.location_id"
+        " WHERE d.feature_id IS NULL AND d.id IN (SELECT value FROM json_each(?)) GROUP BY d.id",
+        (orjson.dumps(datastreams).decode(),)).fetchall()
+    for ds, name, description, encoding, lon, lat in rows:
+        found = conn.execute("SELECT id FROM sta_feature WHERE name = ? AND lon IS ? AND lat IS ?",
+                             (name, lon, lat)).fetchone()
+        fid = found[0] if found else conn.execute(
+            "INSERT INTO sta_feature (name, description, encoding_type, lon, lat) VALUES (?,?,?,?,?)",
+            (name, description, encoding, lon, lat)).lastrowid
+        conn.execute("UPDATE sta_datastream SET feature_id = ? WHERE id = ?", (fid, ds))
+
+
+def link_feature(repo: Any, platform: Platform, datastream: int, feature: Any) -> None:
+    """Write op: an Observation's FeatureOfInterest (a reference or inline) becomes its
+    Datastream's (kept per Datastream: docs/sensing.md); none given: one from the Location."""
+    conn = repo.conn
+    if conn.execute("SELECT 1 FROM sta_datastream WHERE id = ?", (datastream,)).fetchone() is None:
+        raise InvalidInput(f"no Datastreams {datastream}", f"数据流 {datastream} 不存在")
+    if feature is None:
+        feature_from_location(conn, [datastream])
+        return
+    fid = _ref_or_new(conn, platform, "FeaturesOfInterest", feature, "FeatureOfInterest")
+    conn.execute("UPDATE sta_datastream SET feature_id = ? WHERE id = ?", (fid, datastream))
+
+
+def _observations(repo: Any, platform: Platform, pending: list[tuple[int, dict[str, Any]]], who: Actor | None
+                  ) -> list[Detection]:
+    """A deep insert's inline Observations, stored through the same ingest (and screening) as
+    any reading; one refused refuses the whole request (it is one transaction)."""
+    from cityops.sensing.ingest import Rejects
+
+    now_ms = int(utcnow().timestamp() * 1000)
+    ds_all, t_all, r_all = [], [], []
+    for ds, ob in pending:
+        if ob.get("FeatureOfInterest") is not None:
+            link_feature(repo, platform, ds, ob["FeatureOfInterest"])
+        d, t, r = _reading(ob, {"datastream": ds}, now_ms)
+        ds_all.append(d)
+        t_all.append(t)
+        r_all.append(r)
+    rejects = Rejects()
+    writer, sent_by = (_owner(who), who.name) if who is not None else (None, None)
+    result = ingest_client(repo, platform, Columns.of(ds_all, t_all, r_all), rejects, writer=writer, sent_by=sent_by)
+    if rejects.total:
+        raise ReadingRefused.of(rejects)
+    return result.detections
+
+
+def create_entity(repo: Any, platform: Platform, set_name: str, body: dict[str, Any], parent: dict[str, Any],
+                  who: Actor | None = None) -> tuple[int, list[Detection]]:
+    """Write op: create one entity (with inline related ones, Observations too); returns its
+    id and the detections its Observations made. (A single Observation goes through
+    `Gatherer`: see `post_observation`.)"""
+    context: dict[str, Any] = dict(parent)
+    new = _create(repo.conn, platform, set_name, body, context)
+    detections = _observations(repo, platform, context["_observations"], who) if context.get("_observations") else []
+    return new, detections
+
+
+def _reading(body: dict[str, Any], parent: dict[str, Any], now_ms: int | None = None) -> tuple[int, int, float]:
     """A posted Observation's (datastream, t, result), checked as a batch's readings are."""
     from cityops.sensing.ingest import parse_ndjson
 
@@ -260,7 +335,7 @@ def _reading(body: dict[str, Any], parent: dict[str, int]) -> tuple[int, int, fl
     if ds is None:
         ref = body.get("Datastream")
         ds = ref.get("@iot.id") if isinstance(ref, dict) else None
-    now_ms = int(utcnow().timestamp() * 1000)
+    now_ms = now_ms or int(utcnow().timestamp() * 1000)
     reading = {"datastream": ds, "phenomenonTime": body.get("phenomenonTime") or iso(now_ms),
                "result": body.get("result")}
     cols, rejects = parse_ndjson(orjson.dumps(reading), now_ms)
@@ -273,7 +348,7 @@ _REFUSED_ZH = {"unknown_datastream": "数据流不存在", "not_owner": "无权�
                "time_out_of_range": "时间超出允许范围", "implausible": "数值超出该物理量的合理范围"}
 
 
-async def post_observation(request: Request, platform: Platform, body: dict[str, Any], parent: dict[str, int],
+async def post_observation(request: Request, platform: Platform, body: dict[str, Any], parent: dict[str, Any],
                            who: Actor) -> JSON:
     """One Observation: gathered with the others in flight into one ingest (gather.py), held to
     the same time window, plausibility and ownership as a batch, and answered from what was
@@ -284,6 +359,9 @@ async def post_observation(request: Request, platform: Platform, body: dict[str,
     except ReadingRefused as exc:  # counted like a refused reading of a batch
         await platform.awrite(count_refused, exc.reason)
         raise
+    feature = {"@iot.id": parent["feature"]} if "feature" in parent else body.get("FeatureOfInterest")
+    if feature is not None:
+        await platform.awrite(link_feature, ds, feature)
     state = request.app.state
     gatherer: Gatherer | None = getattr(state, "sta_gatherer", None)
     if gatherer is None:
@@ -378,21 +456,23 @@ async def create(path: str, request: Request) -> Response:
     platform, body, who = await _write_body(request)
     if not isinstance(body, dict):
         raise InvalidInput("the body must be a JSON object", "请求体须为 JSON 对象")
-    m = re.match(r"^(?:(Datastreams|Things|Locations)\((\d+)\)/)?([A-Za-z]+)$", path)
+    m = re.match(r"^(?:(Datastreams|Things|Locations|FeaturesOfInterest)\((\d+)\)/)?([A-Za-z]+)$", path)
     if m is None or m.group(3) not in SETS:
         raise NotFound(f"cannot POST to {path}", f"不能向 {path} 提交")
-    parent: dict[str, int] = {}
+    parent: dict[str, Any] = {}
     if m.group(1):
-        key = {"Datastreams": "datastream", "Things": "thing", "Locations": "location"}[m.group(1)]
+        key = {"Datastreams": "datastream", "Things": "thing", "Locations": "location",
+               "FeaturesOfInterest": "feature"}[m.group(1)]
         parent[key] = entity_id(m.group(1), m.group(2))
     set_name = m.group(3)
     if set_name == "Observations":
         return await post_observation(request, platform, body, parent, who)
     try:
-        new_id = await platform.awrite(create_entity, set_name, body, parent)
+        new_id, detections = await platform.awrite(create_entity, set_name, body, parent, who)
     except ReadingRefused as exc:  # counted like a refused reading of a batch
         await platform.awrite(count_refused, exc.reason)
         raise
+    publish_detections(request.app.state, detections)
     base = _base(request)
     content = await anyio.to_thread.run_sync(staread.read_one, platform, set_name, new_id, base, limiter=READS)
     return JSON(content, status_code=201, headers={"Location": f"{base}/{set_name}({new_id})"})
