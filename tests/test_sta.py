@@ -40,7 +40,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SensingApi]:
 def test_root_lists_entity_sets(api: SensingApi) -> None:
     body = api.client.get(STA).json()
     names = [v["name"] for v in body["value"]]
-    assert names == ["Things", "Locations", "Sensors", "ObservedProperties", "Datastreams", "Observations",
+    assert names == ["Things", "Locations", "HistoricalLocations", "Sensors", "ObservedProperties", "Datastreams", "Observations",
                      "FeaturesOfInterest"]
     assert all(v["url"] == f"http://testserver{STA}/{v['name']}" for v in body["value"])
     assert any("create-entity" in c for c in body["serverSettings"]["conformance"])
@@ -701,3 +701,43 @@ def test_post_locations_things_makes_the_link(api: SensingApi) -> None:
     assert r.status_code == 201, r.text
     things = api.client.get(f"{STA}/Locations({loc})/Things").json()["value"]
     assert [t["@iot.id"] for t in things] == [r.json()["@iot.id"]]
+
+
+def test_historical_locations(api: SensingApi) -> None:
+    """A Thing's Location change is recorded as a HistoricalLocation: the set is at the root,
+    linked from Things and Locations; a new Location replaces the Thing's earlier one."""
+    h = api.h("gw1")
+    root = [v["name"] for v in api.client.get(STA).json()["value"]]
+    assert "HistoricalLocations" in root
+    tid, _ = _new_thing(api, "历史 hist-1", 103.0, 13.0)
+    thing = api.client.get(f"{STA}/Things({tid})").json()
+    first = api.client.get(thing["HistoricalLocations@iot.navigationLink"]).json()["value"]
+    assert len(first) == 1 and first[0]["time"].endswith("Z")
+    r = api.client.post(f"{STA}/Things({tid})/Locations", headers=h, json={
+        "name": "moved", "encodingType": "application/geo+json",
+        "location": {"type": "Point", "coordinates": [103.1, 13.1]}})
+    assert r.status_code == 201, r.text
+    assert [x["name"] for x in api.client.get(f"{STA}/Things({tid})/Locations").json()["value"]] == ["moved"]
+    hls = api.client.get(f"{STA}/Things({tid})/HistoricalLocations",
+                         params={"$orderby": "time desc", "$expand": "Locations"}).json()["value"]
+    assert len(hls) == 2 and hls[0]["Locations"][0]["name"] == "moved"
+    loc = api.client.get(f"{STA}/Locations({r.json()['@iot.id']})").json()
+    assert api.client.get(loc["HistoricalLocations@iot.navigationLink"]).json()["value"][0]["@iot.id"] == hls[0]["@iot.id"]
+    assert api.client.get(f"{STA}/HistoricalLocations({hls[0]['@iot.id']})/Thing").json()["@iot.id"] == tid
+    made = api.client.post(f"{STA}/HistoricalLocations", headers=h, json={
+        "time": "2026-01-01T00:00:00Z", "Thing": {"@iot.id": tid}, "Locations": [{"@iot.id": loc["@iot.id"]}]})
+    assert made.status_code == 201, made.text
+    assert made.json()["time"] == "2026-01-01T00:00:00.000Z"
+    assert api.client.delete(f"{STA}/HistoricalLocations({made.json()['@iot.id']})", headers=h).status_code == 200
+    assert api.client.delete(f"{STA}/Things({tid})", headers=h).status_code == 200
+    gone = api.client.get(f"{STA}/HistoricalLocations", params={"$filter": f"Thing/id eq {tid}"}).json()["value"]
+    assert gone == []
+    # POST on navigation links: Sensors(id)/Datastreams links the Sensor; a nonsense one is 404.
+    tid2, _ = _new_thing(api, "历史 hist-2")
+    r = api.client.post(f"{STA}/Sensors(1)/Datastreams", headers=h, json={
+        "name": "under sensor", "unitOfMeasurement": {}, "observationType": OM, "Thing": {"@iot.id": tid2},
+        "ObservedProperty": {"@iot.id": 1}})
+    assert r.status_code == 201, r.text
+    assert api.client.get(f"{STA}/Datastreams({r.json()['@iot.id']})/Sensor").json()["@iot.id"] == 1
+    assert api.client.post(f"{STA}/Sensors(1)/Things", headers=h, json={"name": "x"}).status_code == 404
+    assert api.client.post(f"{STA}/Sensors(99999999)/Datastreams", headers=h, json={}).status_code in (400, 404)

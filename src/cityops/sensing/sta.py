@@ -56,7 +56,7 @@ PREFIX = "/sta/v1.1"
 READ_SETTING = "sensing.read_requires_token"
 TABLES = {"Things": "sta_thing", "Locations": "sta_location", "Sensors": "sta_sensor",
           "ObservedProperties": "sta_observed_property", "Datastreams": "sta_datastream",
-          "FeaturesOfInterest": "sta_feature"}
+          "FeaturesOfInterest": "sta_feature", "HistoricalLocations": "sta_historical_location"}
 # Reads run in worker threads, this many at once: more would only share the same cores
 # (and the GIL) while the event loop, which answers everything else, waits its turn.
 READS = anyio.CapacityLimiter(2)
@@ -151,8 +151,8 @@ REQUIRED: dict[str, frozenset[str]] = {
     "HistoricalLocations": frozenset({"time", "Thing", "Locations"}),
 }
 OPTIONAL: dict[str, frozenset[str]] = {
-    "Things": frozenset({"description", "properties", "Locations", "Datastreams", "HistoricalLocations"}),
-    "Locations": frozenset({"description", "properties", "Things", "HistoricalLocations"}),
+    "Things": frozenset({"description", "properties", "Locations", "Datastreams"}),
+    "Locations": frozenset({"description", "properties", "Things"}),
     "Sensors": frozenset({"description", "properties", "Datastreams"}),
     "ObservedProperties": frozenset({"description", "properties", "Datastreams"}),
     "Datastreams": frozenset({"description", "properties", "Observations", "observedArea", "phenomenonTime", "resultTime"}),
@@ -161,6 +161,9 @@ OPTIONAL: dict[str, frozenset[str]] = {
                                "FeatureOfInterest"}),
     "HistoricalLocations": frozenset(),
 }
+
+
+_GIVEN = {"thing": "Thing", "sensor": "Sensor", "observed_property": "ObservedProperty"}
 
 
 def check_members(set_name: str, body: dict[str, Any], given: frozenset[str] = frozenset()) -> None:
@@ -191,7 +194,7 @@ def _ref_or_new(conn: Any, platform: Platform, set_name: str, value: Any, key: s
 
 
 def _create(conn: Any, platform: Platform, set_name: str, body: dict[str, Any], parent: dict[str, Any]) -> int:
-    check_members(set_name, body, frozenset({"Thing"} if "thing" in parent else ()))
+    check_members(set_name, body, frozenset(_GIVEN[k] for k in parent if k in _GIVEN))
     if set_name == "Things":
         tid = int(conn.execute("INSERT INTO sta_thing (name, description, properties) VALUES (?,?,?)",
                                (_text(body, "name"), _text(body, "description", False), _props(body))).lastrowid)
@@ -217,6 +220,15 @@ def _create(conn: Any, platform: Platform, set_name: str, body: dict[str, Any], 
             if "thing" in parent:
                 link_location(conn, parent["thing"], new)
         return new
+    if set_name == "HistoricalLocations":
+        when = parse_time(body.get("time"))
+        if when is None:
+            raise InvalidInput("'time' must be an ISO 8601 time", "time 须为 ISO 8601 时间")
+        thing = parent.get("thing") or _ref_or_new(conn, platform, "Things", body.get("Thing"), "Thing")
+        locs = body.get("Locations")
+        if not isinstance(locs, list) or not locs:
+            raise InvalidInput("'Locations' must be a non-empty list", "Locations 须为非空列表")
+        return history(conn, thing, [_ref_or_new(conn, platform, "Locations", loc, "Locations") for loc in locs], when)
     if set_name == "Sensors":
         return int(conn.execute("INSERT INTO sta_sensor (name, description, encoding_type, metadata, properties)"
                                 " VALUES (?,?,?,?,?)", (_text(body, "name"), _text(body, "description", False),
@@ -228,8 +240,9 @@ def _create(conn: Any, platform: Platform, set_name: str, body: dict[str, Any], 
                                                      _text(body, "description", False), _props(body))).lastrowid)
     if set_name == "Datastreams":
         thing = parent.get("thing") or _ref_or_new(conn, platform, "Things", body.get("Thing"), "Thing")
-        sensor = _ref_or_new(conn, platform, "Sensors", body.get("Sensor"), "Sensor")
-        prop = _ref_or_new(conn, platform, "ObservedProperties", body.get("ObservedProperty"), "ObservedProperty")
+        sensor = parent.get("sensor") or _ref_or_new(conn, platform, "Sensors", body.get("Sensor"), "Sensor")
+        prop = parent.get("observed_property") or _ref_or_new(conn, platform, "ObservedProperties",
+                                                              body.get("ObservedProperty"), "ObservedProperty")
         derived = _datastream_columns({"unitOfMeasurement": body.get("unitOfMeasurement", {}),
                                        "properties": body.get("properties", {})})
         loc = conn.execute("SELECT l.lon, l.lat FROM sta_location l JOIN sta_thing_location tl ON tl.location_id = l.id"
@@ -254,11 +267,30 @@ def _create(conn: Any, platform: Platform, set_name: str, body: dict[str, Any], 
 
 
 def link_location(conn: Any, thing: int, location: int) -> None:
-    """A Thing is at a Location: linked, and its Datastreams without a FeatureOfInterest get
-    one from it."""
-    conn.execute("INSERT OR IGNORE INTO sta_thing_location VALUES (?, ?)", (thing, location))
+    """A Thing is at a Location: linked, recorded as a HistoricalLocation (one per Thing and
+    request: the Locations given together share it), and its Datastreams without a
+    FeatureOfInterest get one from it."""
+    if conn.execute("INSERT OR IGNORE INTO sta_thing_location VALUES (?, ?)", (thing, location)).rowcount:
+        hl = history(conn, thing, [location])
+        # The new Location replaces the Thing's earlier ones (as FROST-Server does); those given
+        # in the same request (one HistoricalLocation) stay together.
+        conn.execute("DELETE FROM sta_thing_location WHERE thing_id = ? AND location_id NOT IN"
+                     " (SELECT location_id FROM sta_historical_location_location WHERE historical_location_id = ?)",
+                     (thing, hl))
     feature_from_location(conn, [int(r[0]) for r in conn.execute(
         "SELECT id FROM sta_datastream WHERE thing_id = ? AND feature_id IS NULL", (thing,))])
+
+
+def history(conn: Any, thing: int, locations: list[int], when_ms: int | None = None) -> int:
+    """Record that a Thing is at these Locations now (or at `when_ms`): a HistoricalLocation,
+    the one this transaction already made for it at that time if any."""
+    when = when_ms if when_ms is not None else int(utcnow().timestamp() * 1000)
+    row = conn.execute("SELECT id FROM sta_historical_location WHERE thing_id = ? AND time = ?", (thing, when)).fetchone()
+    hl = int(row[0]) if row else int(conn.execute(
+        "INSERT INTO sta_historical_location (thing_id, time) VALUES (?, ?)", (thing, when)).lastrowid)
+    conn.executemany("INSERT OR IGNORE INTO sta_historical_location_location VALUES (?, ?)",
+                     [(hl, loc) for loc in locations])
+    return hl
 
 
 def feature_from_location(conn: Any, datastreams: list[int]) -> None:
@@ -316,11 +348,24 @@ def _observations(repo: Any, platform: Platform, pending: list[tuple[int, dict[s
     return result.detections
 
 
+_PARENT_KEYS = {"Datastreams": "datastream", "Things": "thing", "Locations": "location",
+                "FeaturesOfInterest": "feature", "Sensors": "sensor", "ObservedProperties": "observed_property"}
+_PARENT_SETS = {v: k for k, v in _PARENT_KEYS.items()}
+# What may be POSTed under what (the navigation links that create and link, §10.2).
+_POST_UNDER = {("Datastreams", "Observations"), ("FeaturesOfInterest", "Observations"), ("Things", "Datastreams"),
+               ("Things", "Locations"), ("Things", "HistoricalLocations"), ("Locations", "Things"),
+               ("Sensors", "Datastreams"), ("ObservedProperties", "Datastreams")}
+
+
 def create_entity(repo: Any, platform: Platform, set_name: str, body: dict[str, Any], parent: dict[str, Any],
                   who: Actor | None = None) -> tuple[int, list[Detection]]:
     """Write op: create one entity (with inline related ones, Observations too); returns its
     id and the detections its Observations made. (A single Observation goes through
     `Gatherer`: see `post_observation`.)"""
+    for key, value in parent.items():  # the entity posted under must exist
+        table = TABLES[_PARENT_SETS[key]]
+        if repo.conn.execute(f"SELECT 1 FROM {table} WHERE id = ?", (value,)).fetchone() is None:  # noqa: S608
+            raise NotFound(f"no {_PARENT_SETS[key]} {value}", f"{_PARENT_SETS[key]} {value} 不存在")
     context: dict[str, Any] = dict(parent)
     new = _create(repo.conn, platform, set_name, body, context)
     detections = _observations(repo, platform, context["_observations"], who) if context.get("_observations") else []
@@ -456,14 +501,15 @@ async def create(path: str, request: Request) -> Response:
     platform, body, who = await _write_body(request)
     if not isinstance(body, dict):
         raise InvalidInput("the body must be a JSON object", "请求体须为 JSON 对象")
-    m = re.match(r"^(?:(Datastreams|Things|Locations|FeaturesOfInterest)\((\d+)\)/)?([A-Za-z]+)$", path)
+    m = re.match(r"^(?:(Datastreams|Things|Locations|FeaturesOfInterest|Sensors|ObservedProperties)\((\d+)\)/)?"
+                 r"([A-Za-z]+)$", path)
     if m is None or m.group(3) not in SETS:
         raise NotFound(f"cannot POST to {path}", f"不能向 {path} 提交")
     parent: dict[str, Any] = {}
     if m.group(1):
-        key = {"Datastreams": "datastream", "Things": "thing", "Locations": "location",
-               "FeaturesOfInterest": "feature"}[m.group(1)]
-        parent[key] = entity_id(m.group(1), m.group(2))
+        if (m.group(1), m.group(3)) not in _POST_UNDER:
+            raise NotFound(f"cannot POST to {path}", f"不能向 {path} 提交")
+        parent[_PARENT_KEYS[m.group(1)]] = entity_id(m.group(1), m.group(2))
     set_name = m.group(3)
     if set_name == "Observations":
         return await post_observation(request, platform, body, parent, who)
@@ -489,6 +535,7 @@ PATCHABLE: dict[str, dict[str, str]] = {
     "Sensors": {"name": "name", "description": "description", "encodingType": "encoding_type", "metadata": "metadata"},
     "ObservedProperties": {"name": "name", "definition": "definition", "description": "description"},
     "Datastreams": {"name": "name", "description": "description", "observationType": "observation_type"},
+    "HistoricalLocations": {},
 }
 _REFS = {"Thing": ("Things", "thing_id"), "Sensor": ("Sensors", "sensor_id"),
          "ObservedProperty": ("ObservedProperties", "observed_property_id")}
@@ -604,6 +651,16 @@ def delete_entity(repo: Any, platform: Platform, set_name: str, entity_id: int) 
     if set_name in ("Things", "Locations"):
         column = "thing_id" if set_name == "Things" else "location_id"
         conn.execute(f"DELETE FROM sta_thing_location WHERE {column} = ?", (entity_id,))  # noqa: S608
+    if set_name == "Things":  # its HistoricalLocations go with it
+        conn.execute("DELETE FROM sta_historical_location_location WHERE historical_location_id IN"
+                     " (SELECT id FROM sta_historical_location WHERE thing_id = ?)", (entity_id,))
+        conn.execute("DELETE FROM sta_historical_location WHERE thing_id = ?", (entity_id,))
+    if set_name == "Locations":  # and a HistoricalLocation left with no Location
+        conn.execute("DELETE FROM sta_historical_location_location WHERE location_id = ?", (entity_id,))
+        conn.execute("DELETE FROM sta_historical_location WHERE id NOT IN"
+                     " (SELECT historical_location_id FROM sta_historical_location_location)")
+    if set_name == "HistoricalLocations":
+        conn.execute("DELETE FROM sta_historical_location_location WHERE historical_location_id = ?", (entity_id,))
     if set_name != "Datastreams":
         conn.execute(f"DELETE FROM {TABLES[set_name]} WHERE id = ?", (entity_id,))  # noqa: S608
 

@@ -79,6 +79,8 @@ def _entity(*names: str, times: tuple[str, ...] = (), geo: bool = False) -> Enti
 
 
 _THING_LOCATION = "SELECT thing_id AS p, location_id AS c FROM sta_thing_location"
+_HL_LOCATION = "SELECT historical_location_id AS p, location_id AS c FROM sta_historical_location_location"
+_LOCATION_HL = "SELECT location_id AS p, historical_location_id AS c FROM sta_historical_location_location"
 _LOCATION_THING = "SELECT location_id AS p, thing_id AS c FROM sta_thing_location"
 _GEO_COLUMNS = "id, name, description, encoding_type AS encodingType, lon, lat, properties"
 
@@ -86,10 +88,15 @@ SETS: dict[str, EntitySet] = {s.name: s for s in (
     EntitySet("Things", "SELECT id, name, description, properties FROM sta_thing",
               _entity("name", "description", "properties"),
               {"Locations": Nav("Locations", pairs=_THING_LOCATION),
+               "HistoricalLocations": Nav("HistoricalLocations", column="thing_id"),
                "Datastreams": Nav("Datastreams", column="thing_id")}),
     EntitySet("Locations", f"SELECT {_GEO_COLUMNS} FROM sta_location",
               _entity("name", "description", "encodingType", "properties", geo=True),
-              {"Things": Nav("Things", pairs=_LOCATION_THING)}),
+              {"Things": Nav("Things", pairs=_LOCATION_THING),
+               "HistoricalLocations": Nav("HistoricalLocations", pairs=_LOCATION_HL)}),
+    EntitySet("HistoricalLocations", "SELECT id, time, thing_id FROM sta_historical_location",
+              _entity("time", times=("time",)),
+              {"Thing": Nav("Things", "thing_id", False), "Locations": Nav("Locations", pairs=_HL_LOCATION)}),
     EntitySet("Sensors", "SELECT id, name, description, encoding_type AS encodingType, metadata, properties"
               " FROM sta_sensor", _entity("name", "description", "encodingType", "metadata", "properties"),
               {"Datastreams": Nav("Datastreams", column="sensor_id")}),
@@ -149,6 +156,8 @@ def render(set_name: str, row: dict[str, Any], base: str) -> dict[str, Any]:
     out: dict[str, Any] = {"@iot.id": row["id"], "@iot.selfLink": self_link}
     if set_name == "Observations":
         out.update(phenomenonTime=iso(row["phenomenonTime"]), resultTime=iso(row["resultTime"]), result=row["result"])
+    elif set_name == "HistoricalLocations":
+        out["time"] = iso(row["time"])
     elif set_name == "Datastreams":
         props = {**_json(row["properties"]), "kind": row["kind"]}
         for k in ("point", "district", "yellow", "red"):
@@ -167,8 +176,6 @@ def render(set_name: str, row: dict[str, Any], base: str) -> dict[str, Any]:
             out["feature"] = _point(row)
     for nav in es.navs:
         out[f"{nav}@iot.navigationLink"] = f"{self_link}/{nav}"
-    if set_name == "Things":
-        out["HistoricalLocations@iot.navigationLink"] = f"{self_link}/HistoricalLocations"
     return out
 
 
