@@ -741,3 +741,37 @@ def test_historical_locations(api: SensingApi) -> None:
     assert api.client.get(f"{STA}/Datastreams({r.json()['@iot.id']})/Sensor").json()["@iot.id"] == 1
     assert api.client.post(f"{STA}/Sensors(1)/Things", headers=h, json={"name": "x"}).status_code == 404
     assert api.client.post(f"{STA}/Sensors(99999999)/Datastreams", headers=h, json={}).status_code in (400, 404)
+
+
+def test_ref_links_and_put(api: SensingApi) -> None:
+    """`$ref`: GET gives selfLinks only; POST/PUT make a link, DELETE removes one. PUT replaces
+    an entity: what it leaves out takes its default; a required member missing is a 400."""
+    h = api.h("gw1")
+    tid, ds = _new_thing(api, "引用 ref-1", 104.0, 14.0)
+    refs = api.client.get(f"{STA}/Things({tid})/Datastreams/$ref").json()
+    assert refs["value"] == [{"@iot.selfLink": f"http://testserver{STA}/Datastreams({ds})"}]
+    assert api.client.get(f"{STA}/Datastreams({ds})/Thing/$ref").json() == {
+        "@iot.selfLink": f"http://testserver{STA}/Things({tid})"}
+    loc = api.client.post(f"{STA}/Locations", headers=h, json={
+        "name": "L2", "encodingType": "application/geo+json",
+        "location": {"type": "Point", "coordinates": [104.1, 14.1]}}).json()["@iot.id"]
+    assert api.client.post(f"{STA}/Things({tid})/Locations/$ref", json={"@iot.id": loc}, headers=h).status_code == 201
+    assert [x["@iot.id"] for x in api.client.get(f"{STA}/Things({tid})/Locations").json()["value"]] == [loc]
+    assert api.client.delete(f"{STA}/Things({tid})/Locations({loc})/$ref", headers=h).status_code == 200
+    assert api.client.get(f"{STA}/Things({tid})/Locations").json()["value"] == []
+    tid2, _ = _new_thing(api, "引用 ref-2")
+    r = api.client.put(f"{STA}/Datastreams({ds})/Thing/$ref", headers=h,
+                       json={"@iot.selfLink": f"http://testserver{STA}/Things({tid2})"})
+    assert r.status_code == 200
+    assert api.client.get(f"{STA}/Datastreams({ds})/Thing").json()["@iot.id"] == tid2
+    assert api.client.delete(f"{STA}/Datastreams({ds})/Thing({tid2})/$ref", headers=h).status_code == 400
+    assert api.client.post(f"{STA}/Things({tid})/Locations/$ref", json={"@iot.id": 99999999},
+                           headers=h).status_code == 404
+    assert api.client.post(f"{STA}/Things({tid})/Locations/$ref", json={"x": 1}, headers=h).status_code == 400
+    # PUT: a full replace.
+    api.client.patch(f"{STA}/Things({tid})", json={"properties": {"a": 1}, "description": "d"}, headers=h)
+    r = api.client.put(f"{STA}/Things({tid})", json={"name": "replaced"}, headers=h)
+    assert r.status_code == 200, r.text
+    assert (r.json()["name"], r.json()["description"], r.json()["properties"]) == ("replaced", "", {})
+    assert api.client.put(f"{STA}/Things({tid})", json={"description": "no name"}, headers=h).status_code == 400
+    assert api.client.put(f"{STA}/Things({tid})", json={"name": "x"}).status_code == 401

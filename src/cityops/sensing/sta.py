@@ -498,6 +498,8 @@ async def post_create_observations(request: Request) -> JSON:
 @router.post("/{path:path}", status_code=201)
 async def create(path: str, request: Request) -> Response:
     """POST to an entity set (or `Datastreams(id)/Observations`, `Things(id)/Datastreams`…)."""
+    if path.endswith("/$ref"):
+        return await ref(path, request)
     platform, body, who = await _write_body(request)
     if not isinstance(body, dict):
         raise InvalidInput("the body must be a JSON object", "请求体须为 JSON 对象")
@@ -694,6 +696,129 @@ def json_patch_entity(repo: Any, platform: Platform, set_name: str, entity_id: i
         patch_entity(repo, platform, set_name, entity_id, changed)
 
 
+# Links ($ref, §10.2.2, §10.3.3, §10.4.2) and PUT (§10.3.2) -----------------------------------
+
+# (entity set, navigation property) → how a link is made: a pair table (many to many) or the
+# column of the many side's row that holds the one side's id.
+_LINKS: dict[tuple[str, str], tuple[str, str, str]] = {
+    ("Things", "Locations"): ("pair", "thing", "location"),
+    ("Locations", "Things"): ("pair", "location", "thing"),
+    ("HistoricalLocations", "Locations"): ("hl", "", ""),
+    ("Things", "Datastreams"): ("column", "Datastreams", "thing_id"),
+    ("Sensors", "Datastreams"): ("column", "Datastreams", "sensor_id"),
+    ("ObservedProperties", "Datastreams"): ("column", "Datastreams", "observed_property_id"),
+    ("Datastreams", "Thing"): ("own", "Things", "thing_id"),
+    ("Datastreams", "Sensor"): ("own", "Sensors", "sensor_id"),
+    ("Datastreams", "ObservedProperty"): ("own", "ObservedProperties", "observed_property_id"),
+    ("HistoricalLocations", "Thing"): ("own", "Things", "thing_id"),
+}
+_REF_PATH = re.compile(r"^([A-Za-z]+)\((\d+)\)/([A-Za-z]+)(?:\((\d+)\))?/\$ref$")
+
+
+def _ref_target(body: Any) -> int:
+    """The entity a $ref body names: {"@iot.id": n} or {"@iot.selfLink": ".../Set(n)"}."""
+    ref = body.get("@iot.id") if isinstance(body, dict) else None
+    if ref is None and isinstance(body, dict) and isinstance(body.get("@iot.selfLink"), str):
+        m = re.search(r"\((\d+)\)$", body["@iot.selfLink"])
+        ref = int(m.group(1)) if m else None
+    if not isinstance(ref, int) or isinstance(ref, bool) or not 0 < ref <= staread.MAX_ID:
+        raise InvalidInput("a $ref body is {\"@iot.id\": n} or {\"@iot.selfLink\": url}",
+                           "$ref 请求体须为 {\"@iot.id\": n} 或 {\"@iot.selfLink\": url}")
+    return ref
+
+
+def link_op(repo: Any, platform: Platform, set_name: str, entity: int, nav: str, target: int, add: bool) -> None:
+    """Write op: make (`add`) or remove the link from an entity to `target` over `nav`."""
+    conn = repo.conn
+    how = _LINKS.get((set_name, nav))
+    if how is None:
+        raise InvalidInput(f"{set_name}/{nav} takes no $ref", f"{set_name}/{nav} 不支持 $ref")
+    _exists(conn, set_name, entity)
+    target_set = staread.SETS[set_name].navs[nav].target
+    _exists(conn, target_set, target)
+    kind, a, b = how
+    if kind == "pair":
+        thing, location = (entity, target) if a == "thing" else (target, entity)
+        if add:
+            link_location(conn, thing, location)
+        else:
+            conn.execute("DELETE FROM sta_thing_location WHERE thing_id = ? AND location_id = ?", (thing, location))
+    elif kind == "hl":
+        if add:
+            conn.execute("INSERT OR IGNORE INTO sta_historical_location_location VALUES (?, ?)", (entity, target))
+        else:
+            conn.execute("DELETE FROM sta_historical_location_location WHERE historical_location_id = ?"
+                         " AND location_id = ?", (entity, target))
+    else:
+        if not add:  # a Datastream always has its Thing, Sensor and ObservedProperty
+            raise InvalidInput(f"{set_name}/{nav}: a required link cannot be removed; link another instead",
+                               f"{set_name}/{nav}：必需的关联不能删除，请改为关联其他实体")
+        row, col = (target, entity) if kind == "column" else (entity, target)
+        table = TABLES["Datastreams" if kind == "column" or set_name == "Datastreams" else set_name]
+        conn.execute(f"UPDATE {table} SET {b} = ? WHERE id = ?", (col, row))  # noqa: S608
+        if table == "sta_datastream":
+            bump(conn, {"datastream_version": 1})
+
+
+async def ref(path: str, request: Request) -> Response:
+    """Make or remove a link: POST `Things(1)/Locations/$ref` {"@iot.id": 2} adds one, PUT
+    `Datastreams(1)/Thing/$ref` sets one, DELETE `Things(1)/Locations(2)/$ref` removes one."""
+    await _writer(request)
+    platform: Platform = request.app.state.platform
+    m = _REF_PATH.match(path)
+    if m is None or m.group(1) not in SETS or m.group(3) not in SETS[m.group(1)].navs:
+        raise NotFound(f"no such link: {path}", f"关联不存在：{path}")
+    entity = entity_id(m.group(1), m.group(2))
+    if request.method == "DELETE":
+        if m.group(4) is None:
+            raise InvalidInput("DELETE names the linked entity: Set(id)/Nav(id)/$ref", "DELETE 须指明关联实体")
+        target = entity_id(m.group(3), m.group(4))
+    else:
+        try:
+            target = _ref_target(orjson.loads(await request.body()))
+        except orjson.JSONDecodeError:
+            raise InvalidInput("malformed JSON body", "JSON 格式错误") from None
+    await platform.awrite(link_op, m.group(1), entity, m.group(3), target, request.method != "DELETE")
+    return Response(status_code=201 if request.method == "POST" else 200)
+
+
+# What a PUT leaves out takes its default (a full replace, §10.3.2).
+_DEFAULTS: dict[str, dict[str, Any]] = {
+    "Things": {"description": "", "properties": {}},
+    "Locations": {"description": "", "properties": {}},
+    "FeaturesOfInterest": {"description": "", "properties": {}},
+    "Sensors": {"description": "", "properties": {}},
+    "ObservedProperties": {"description": "", "properties": {}},
+    "Datastreams": {"description": "", "properties": {}},
+    "HistoricalLocations": {},
+    "Observations": {},
+}
+
+
+@router.put("/{path:path}")
+async def replace(path: str, request: Request) -> JSON:
+    """PUT one entity: every required member given (the links may be left as they are),
+    the rest take their defaults; 200 with the entity."""
+    if path.endswith("/$ref"):
+        return await ref(path, request)  # type: ignore[return-value]
+    platform, body, who = await _write_body(request)
+    set_name, entity = _entity_path(path)
+    if not isinstance(body, dict):
+        raise InvalidInput("the body must be a JSON object", "请求体须为 JSON 对象")
+    if set_name == "Observations":
+        body.pop("Datastream", None)  # an Observation stays in its Datastream (its id follows it)
+    links = {"Thing", "Sensor", "ObservedProperty", "Datastream", "Locations"}
+    check_members(set_name, body, frozenset(links))
+    body = {**_DEFAULTS[set_name], **{k: v for k, v in body.items() if not k.startswith("@iot.") and "@iot." not in k}}
+    try:
+        await platform.awrite(patch_entity, set_name, entity, body)
+    except ReadingRefused as exc:
+        await platform.awrite(count_refused, exc.reason)
+        raise
+    return JSON(await anyio.to_thread.run_sync(staread.read_one, platform, set_name, entity, _base(request),
+                                               limiter=READS))
+
+
 @router.patch("/{path:path}")
 async def update(path: str, request: Request) -> JSON:
     """PATCH one entity: a JSON object (the members given change, the rest stay) or, with
@@ -720,6 +845,8 @@ async def update(path: str, request: Request) -> JSON:
 @router.delete("/{path:path}")
 async def remove(path: str, request: Request) -> Response:
     """DELETE one entity (and what goes with it): 200, no body."""
+    if path.endswith("/$ref"):
+        return await ref(path, request)
     await _writer(request)
     platform: Platform = request.app.state.platform
     set_name, entity_id = _entity_path(path)

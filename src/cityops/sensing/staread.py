@@ -519,6 +519,9 @@ def _key_where(es: EntitySet, where: str | None, args: tuple[Any, ...]) -> tuple
 def read(platform: Platform, path: str, params: dict[str, str], base: str) -> tuple[Any, str]:
     """GET of any resource: (body, media type). Runs in a worker thread."""
     conn = connection(platform)
+    if path.endswith("/$ref"):  # the entities' selfLinks only (§9.2.9)
+        body, media = read(platform, path.removesuffix("/$ref"), {**params, "$select": "@iot.selfLink"}, base)
+        return body, media
     es, where, args, single, prop = resolve(conn, path)
     opts = Options.of(params, es)
     check_cost(opts if not single else Options(expand=opts.expand, top=1))
