@@ -520,8 +520,7 @@ def read(platform: Platform, path: str, params: dict[str, str], base: str) -> tu
     """GET of any resource: (body, media type). Runs in a worker thread."""
     conn = connection(platform)
     if path.endswith("/$ref"):  # the entities' selfLinks only (§9.2.9)
-        body, media = read(platform, path.removesuffix("/$ref"), {**params, "$select": "@iot.selfLink"}, base)
-        return body, media
+        return read(platform, path.removesuffix("/$ref"), {**params, "$select": "@iot.selfLink"}, base)
     es, where, args, single, prop = resolve(conn, path)
     opts = Options.of(params, es)
     check_cost(opts if not single else Options(expand=opts.expand, top=1))
