@@ -775,3 +775,52 @@ def test_ref_links_and_put(api: SensingApi) -> None:
     assert (r.json()["name"], r.json()["description"], r.json()["properties"]) == ("replaced", "", {})
     assert api.client.put(f"{STA}/Things({tid})", json={"description": "no name"}, headers=h).status_code == 400
     assert api.client.put(f"{STA}/Things({tid})", json={"name": "x"}).status_code == 401
+
+
+def test_every_filter_function(api: SensingApi) -> None:
+    """OGC 18-088 Table 14's functions: string, date/time and geometry ones."""
+    tid, ds = _new_thing(api, "函数 fn-abc", 105.0, 15.0)
+    api.client.patch(f"{STA}/Things({tid})", json={"description": "alpha"}, headers=api.h("gw1"))
+    when = "2026-03-04T05:06:07.250Z"
+    r = api.client.post(f"{STA}/Datastreams({ds})/Observations", json={"phenomenonTime": when, "result": 2.0},
+                        headers=api.h("gw1"))
+    assert r.status_code == 201, r.text
+
+    def things(f: str) -> list[int]:
+        r = api.client.get(f"{STA}/Things", params={"$filter": f})
+        assert r.status_code == 200, (f, r.text)
+        return [t["@iot.id"] for t in r.json()["value"]]
+
+    def obs(f: str) -> int:
+        r = api.client.get(f"{STA}/Datastreams({ds})/Observations", params={"$filter": f})
+        assert r.status_code == 200, (f, r.text)
+        return len(r.json()["value"])
+
+    assert things("substring(description, 1) eq 'lpha'") == [tid]
+    assert things("substring(description, 1, 2) eq 'lp' and name eq '函数 fn-abc'") == [tid]
+    assert things("concat(concat(description, '-'), 'x') eq 'alpha-x'") == [tid]
+    assert obs("fractionalseconds(phenomenonTime) eq 0.25") == 1
+    assert obs("totaloffsetminutes(phenomenonTime) eq 0") == 1
+    assert obs("date(phenomenonTime) eq 2026-03-04") == 1
+    assert obs("date(phenomenonTime) eq date(2026-03-04T05:00:00Z)") == 1
+    assert obs("time(phenomenonTime) eq 05:06:07.25") == 1 and obs("time(phenomenonTime) lt 05:06:07") == 0
+    assert obs("phenomenonTime gt mindatetime() and phenomenonTime lt maxdatetime()") == 1
+    assert obs("phenomenonTime lt now()") == 1
+    assert things("name eq '函数 fn-abc' and geo.length(Locations/location) eq 0") == [tid]
+    locs = f"{STA}/Locations"
+    poly = "POLYGON((104.9 14.9, 105.1 14.9, 105.1 15.1, 104.9 15.1, 104.9 14.9))"
+    edge = "LINESTRING(105 14, 105 16)"
+
+    def located(f: str) -> bool:
+        r = api.client.get(locs, params={"$filter": f"name eq '函数 fn-abc' and {f}"})
+        assert r.status_code == 200, (f, r.text)
+        return len(r.json()["value"]) == 1
+
+    assert located(f"st_touches(location, geography'{edge}')") is False  # a point on a line is within it
+    assert located(f"st_within(location, geography'{poly}')")
+    assert located(f"st_overlaps(location, geography'{poly}')") is False
+    assert located(f"st_crosses(location, geography'{edge}')") is False
+    assert located(f"st_relate(location, geography'{poly}', 'T********')")
+    assert located(f"geo.length(geography'{edge}') eq 2")
+    bad = api.client.get(locs, params={"$filter": "substring(name) eq 'x'"})
+    assert bad.status_code == 400

@@ -49,6 +49,8 @@ _TOKEN = re.compile(r"""
   | (?P<geo>geography'(?:[^']|'')*')
   | (?P<str>'(?:[^']|'')*')
   | (?P<time>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2}))
+  | (?P<date>\d{4}-\d{2}-\d{2}(?![\dT]))
+  | (?P<clock>\d{2}:\d{2}:\d{2}(?:\.\d+)?)
   | (?P<num>\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)
   | (?P<name>[A-Za-z_@$][\w.@$]*(?:/[A-Za-z_@$][\w.@$]*)*)
   | (?P<op>[(),-])
@@ -136,7 +138,12 @@ _TIME_PARTS = {"year": "%Y", "month": "%m", "day": "%d", "hour": "%H", "minute":
 _STRING_FN = {"tolower": "lower({0})", "toupper": "upper({0})", "length": "length({0})", "trim": "trim({0})",
               "round": "round({0})", "floor": "CAST(({0}) - (({0}) < CAST(({0}) AS INTEGER)) AS INTEGER)",
               "ceiling": "-CAST(-({0}) - ((-({0})) < CAST(-({0}) AS INTEGER)) AS INTEGER)"}
-_GEO_FN = {"geo.intersects", "st_intersects", "st_within", "st_contains", "st_equals", "st_disjoint"}
+_GEO_FN = {"geo.intersects", "st_intersects", "st_within", "st_contains", "st_equals", "st_disjoint", "st_touches",
+           "st_overlaps", "st_crosses"}
+# Times are stored in UTC ms: their offset is always 0, and date() and time() read them in UTC.
+NOW_MS = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
+MIN_DATETIME_MS = -62135596800000  # 0001-01-01T00:00:00Z
+MAX_DATETIME_MS = 253402300799999  # 9999-12-31T23:59:59.999Z
 
 
 def time_ms(text: str) -> int:
@@ -264,6 +271,11 @@ class Parser:
             return Sql("?", [t.text[1:-1].replace("''", "'")])
         if t.kind == "time":
             return Sql("?", [time_ms(t.text)], time=True)
+        if t.kind in ("date", "clock"):  # compared with date() and time(), as text
+            if t.kind == "date":
+                return Sql("?", [t.text])
+            whole, _, frac = t.text.partition(".")  # as strftime's %f writes it: SS.fff
+            return Sql("?", [f"{whole}.{(frac + '000')[:3]}"])
         if t.kind == "geo":
             return Sql("?", [t.text[len("geography'"):-1].replace("''", "'")])
         if t.kind == "name":
@@ -301,9 +313,42 @@ class Parser:
             if len(args) != n:
                 raise FilterError(f"{name}() takes {n} argument(s)")
 
-        if name == "now":
+        if name in ("now", "mindatetime", "maxdatetime"):
             need(0)
-            return Sql("CAST(unixepoch('subsec') * 1000 AS INTEGER)", [], time=True)
+            if name == "now":
+                return Sql(NOW_MS, [], time=True)
+            return Sql("?", [MIN_DATETIME_MS if name == "mindatetime" else MAX_DATETIME_MS], time=True)
+        if name in ("fractionalseconds", "totaloffsetminutes", "date", "time"):
+            need(1)
+            a = args[0]
+            if not a.time:
+                raise FilterError(f"{name}() needs a time")
+            text = {"fractionalseconds": "((({0}) % 1000) / 1000.0)", "totaloffsetminutes": "(({0}) * 0)",
+                    "date": "strftime('%Y-%m-%d', ({0}) / 1000.0, 'unixepoch')",
+                    "time": "strftime('%H:%M:%f', ({0}) / 1000.0, 'unixepoch')"}[name]
+            return Sql(text.format(a.text), a.params, wrap=a.wrap)
+        if name == "substring":
+            if len(args) not in (2, 3):
+                raise FilterError("substring() takes 2 or 3 arguments")
+            rest = f", {args[2].text}" if len(args) == 3 else ""  # OData counts from 0, SQLite from 1
+            return Sql(f"substr({args[0].text}, ({args[1].text}) + 1{rest})", [p for a in args for p in a.params],
+                       wrap=_wrap(*args))
+        if name == "concat":
+            need(2)
+            return Sql(f"({args[0].text} || {args[1].text})", args[0].params + args[1].params, wrap=_wrap(*args))
+        if name == "geo.length":
+            need(1)
+            a = args[0]
+            if a.geo is not None:  # a point's length is 0
+                return Sql(f"(CASE WHEN {a.geo[0]} IS NULL THEN NULL ELSE 0.0 END)", [], wrap=a.wrap)
+            return Sql(f"sta_geo_length({a.text})", a.params, wrap=a.wrap)
+        if name == "st_relate":
+            need(3)
+            geom, wkt, de9im = (args[0], args[1], args[2]) if args[0].geo else (args[1], args[0], args[2])
+            if geom.geo is None:
+                raise FilterError("st_relate() needs a location property, a geography'…' literal and a pattern")
+            return _cond(Sql(f"sta_geo_relate({geom.geo[0]}, {geom.geo[1]}, {wkt.text}, {de9im.text})",
+                             wkt.params + de9im.params, wrap=_wrap(geom, wkt, de9im)))
         if name in _TIME_PARTS:
             need(1)
             a = args[0]

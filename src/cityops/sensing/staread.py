@@ -216,7 +216,9 @@ def _sta_geo(op: str, lon: float | None, lat: float | None, wkt: str) -> int:
     geom = _geometry(wkt)
     pt = shapely.Point(lon, lat)
     test = {"st_within": lambda: shapely.within(pt, geom), "st_contains": lambda: shapely.contains(pt, geom),
-            "st_equals": lambda: shapely.equals(pt, geom), "st_disjoint": lambda: shapely.disjoint(pt, geom)}
+            "st_equals": lambda: shapely.equals(pt, geom), "st_disjoint": lambda: shapely.disjoint(pt, geom),
+            "st_touches": lambda: shapely.touches(pt, geom), "st_overlaps": lambda: shapely.overlaps(pt, geom),
+            "st_crosses": lambda: shapely.crosses(pt, geom)}
     return int(bool(test.get(op, lambda: shapely.intersects(pt, geom))()))
 
 
@@ -228,11 +230,30 @@ def _sta_distance(lon: float | None, lat: float | None, wkt: str) -> float | Non
     return float(shapely.distance(shapely.Point(lon, lat), _geometry(wkt)))
 
 
+def _sta_relate(lon: float | None, lat: float | None, wkt: str, pattern: str) -> int:
+    import shapely
+
+    if lon is None or lat is None:
+        return 0
+    try:
+        return int(bool(shapely.relate_pattern(shapely.Point(lon, lat), _geometry(wkt), pattern)))
+    except shapely.errors.GEOSException:
+        raise InvalidInput(f"not a DE-9IM pattern: {pattern[:20]}", "DE-9IM 模式有误") from None
+
+
+def _sta_length(wkt: str) -> float:
+    import shapely
+
+    return float(shapely.length(_geometry(wkt)))
+
+
 def connection(platform: Platform) -> Any:
     """This thread's reader, with the geometry functions $filter uses."""
     conn = platform.store.reader().conn
     conn.create_function("sta_geo", 4, _sta_geo, deterministic=True)
     conn.create_function("sta_geo_distance", 3, _sta_distance, deterministic=True)
+    conn.create_function("sta_geo_relate", 4, _sta_relate, deterministic=True)
+    conn.create_function("sta_geo_length", 1, _sta_length, deterministic=True)
     return conn
 
 
