@@ -824,3 +824,18 @@ def test_every_filter_function(api: SensingApi) -> None:
     assert located(f"geo.length(geography'{edge}') eq 2")
     bad = api.client.get(locs, params={"$filter": "substring(name) eq 'x'"})
     assert bad.status_code == 400
+
+
+def test_orderby_follows_navigation_paths(api: SensingApi) -> None:
+    """`$orderby=Thing/name` sorts Datastreams by their Thing's name (a value, not a filter)."""
+    a, da = _new_thing(api, "排序 order-B")
+    b, db = _new_thing(api, "排序 order-A")
+    f = f"id eq {da} or id eq {db}"
+    up = api.client.get(f"{STA}/Datastreams", params={"$filter": f, "$orderby": "Thing/name"}).json()["value"]
+    assert [d["@iot.id"] for d in up] == [db, da]
+    down = api.client.get(f"{STA}/Datastreams", params={"$filter": f, "$orderby": "Thing/name desc"})
+    assert [d["@iot.id"] for d in down.json()["value"]] == [da, db]
+    things = api.client.get(f"{STA}/Things", params={"$filter": f"id eq {a} or id eq {b}",
+                                                       "$orderby": "Locations/name desc, id"}).json()["value"]
+    assert [t["@iot.id"] for t in things] == [a, b]
+    assert api.client.get(f"{STA}/Datastreams", params={"$orderby": "Nope/name"}).status_code == 400

@@ -159,6 +159,7 @@ class Parser:
         self.alias = alias  # the outer query's name for the entity's rows
         self.depth = 0
         self.aliases = 0
+        self.scalar = False  # navigation paths as values ($orderby), not conditions ($filter)
 
     def deeper(self) -> None:
         self.depth += 1
@@ -407,6 +408,14 @@ class Parser:
             self.aliases += 1
             a = f"x{self.aliases}"
             outer = f"{alias or self.alias}.{link.key}"
+            if self.scalar:  # the (first) related entity's value, for ordering
+                val = self.property(rest, target, a, hops + 1)
+                if link.pairs is None:
+                    text = f"(SELECT {val.text} FROM ({source}) AS {a} WHERE {a}.{link.column} = {outer} LIMIT 1)"
+                else:
+                    text = (f"(SELECT {val.text} FROM ({link.pairs}) AS l{a} JOIN ({source}) AS {a}"
+                            f" ON {a}.{link.column} = l{a}.c WHERE l{a}.p = {outer} LIMIT 1)")
+                return Sql(text, val.params, time=val.time)
             if link.pairs is None:
                 wrap = f"({outer} IN (SELECT {a}.{link.column} FROM ({source}) AS {a} WHERE {HOLE}))"
             else:
@@ -433,8 +442,9 @@ def parse_filter(text: str, entity: Entity, world: World | None = None) -> Sql:
     return Parser(text, entity, world).parse()
 
 
-def parse_orderby(text: str, entity: Entity) -> tuple[str, list[Any]]:
-    """`$orderby=a desc, b`: SQL ORDER BY text over known properties (or expressions)."""
+def parse_orderby(text: str, entity: Entity, world: World | None = None) -> tuple[str, list[Any]]:
+    """`$orderby=a desc, b`: SQL ORDER BY text over known properties, expressions, or paths
+    through navigation properties (`Thing/name`: the related entity's value)."""
     parts: list[str] = []
     params: list[Any] = []
     for item in _split_top(text, ","):
@@ -442,7 +452,9 @@ def parse_orderby(text: str, entity: Entity) -> tuple[str, list[Any]]:
         direction = "ASC"
         if len(words) == 2 and words[1].lower() in ("asc", "desc"):
             item, direction = words[0], words[1].upper()
-        sql = parse_filter(item, entity)
+        parser = Parser(item, entity, world)
+        parser.scalar = True
+        sql = parser.parse()
         parts.append(f"{sql.text} {direction}")
         params.extend(sql.params)
     return ", ".join(parts), params

@@ -298,7 +298,7 @@ class Options:
             if opts.filter:
                 parse_filter(opts.filter, es.entity, WORLD)  # refused now, before any SQL
             if opts.orderby:
-                parse_orderby(opts.orderby, es.entity)
+                parse_orderby(opts.orderby, es.entity, WORLD)
             if params.get("$expand"):
                 budget = budget if budget is not None else [MAX_EXPAND_ITEMS]
                 opts.expand = _plan(es, params["$expand"], depth + 1, budget)
@@ -367,7 +367,7 @@ def check_cost(opts: Options) -> None:
 def _order(es: EntitySet, opts: Options) -> tuple[str, list[Any]]:
     # Observations' ids follow their key (datastream, t): order by the key, read in index order.
     key = "datastream_id, phenomenonTime" if es.name == "Observations" else "id"
-    order, params = parse_orderby(opts.orderby, es.entity) if opts.orderby else (key, [])
+    order, params = parse_orderby(opts.orderby, es.entity, WORLD) if opts.orderby else (key, [])
     if order != key:
         order += f", {key}"  # a stable order: pages never repeat or skip an entity
     return order, params
