@@ -839,3 +839,14 @@ def test_orderby_follows_navigation_paths(api: SensingApi) -> None:
                                                        "$orderby": "Locations/name desc, id"}).json()["value"]
     assert [t["@iot.id"] for t in things] == [a, b]
     assert api.client.get(f"{STA}/Datastreams", params={"$orderby": "Nope/name"}).status_code == 400
+
+
+def test_root_conformance_lists_what_is_implemented(api: SensingApi) -> None:
+    settings = api.client.get(STA).json()["serverSettings"]
+    conf = settings["conformance"]
+    req = "http://www.opengis.net/spec/iot_sensing/1.1/req/"
+    for c in ("create-update-delete/update-entity-jsonpatch", "create-update-delete/historical-location-auto-creation",
+              "create-update-delete/deep-insert", "request-data", "data-array/data-array"):
+        assert req + c in conf
+    assert not any("batch" in c or "multi-datastream" in c or "receive-updates" in c for c in conf)
+    assert any("resultTime" in d for d in settings["cityops:deviations"])

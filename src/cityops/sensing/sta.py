@@ -1,4 +1,5 @@
-"""OGC SensorThings API 1.1 (a subset) at /sta/v1.1 over the sensing tables: the routes.
+"""OGC SensorThings API 1.1 at /sta/v1.1 over the sensing tables: the routes (deviations on purpose:
+DEVIATIONS, docs/sensing.md).
 
 Reads (staread.py, in worker threads, with cost bounds): every entity set, one entity, its
 navigation properties, a property and its `$value`; `$filter` (navigation paths too),
@@ -63,6 +64,32 @@ READS = anyio.CapacityLimiter(2)
 JSON_PATCH = "application/json-patch+json"
 
 
+_REQ = "http://www.opengis.net/spec/iot_sensing/1.1/req/"
+# What is implemented, and only that (no batch requests, no MultiDatastreams, no MQTT
+# subscriptions to entity topics: docs/sensing.md).
+CONFORMANCE = [_REQ + c for c in (
+    "datamodel", "resource-path/resource-path-to-entities", "request-data", "create-update-delete",
+    "create-update-delete/create-entity", "create-update-delete/link-to-existing-entities",
+    "create-update-delete/deep-insert", "create-update-delete/deep-insert-status-code",
+    "create-update-delete/update-entity", "create-update-delete/update-entity-jsonpatch",
+    "create-update-delete/delete-entity", "create-update-delete/historical-location-auto-creation",
+    "data-array/data-array", "create-observations-via-mqtt/observations-creation",
+)]
+# Where cityops departs from OGC 18-088 on purpose (its storage of readings): also in docs/sensing.md.
+DEVIATIONS = [
+    "Observation.resultTime is not stored: it reads as the phenomenonTime; a supplied resultTime is accepted"
+    " and not kept, and it is never null",
+    "Observation.phenomenonTime is an instant (no intervals) and result a finite number; an Observation's id"
+    " follows its (Datastream, phenomenonTime), so its phenomenonTime cannot change",
+    "Observation.parameters, resultQuality and validTime are accepted and not stored",
+    "a FeatureOfInterest is kept per Datastream: one given with an Observation becomes its Datastream's,"
+    " for that Datastream's other Observations too",
+    "Locations and FeaturesOfInterest are GeoJSON Points",
+    "description may be left out (read as \"\")",
+    "a new Location of a Thing replaces its earlier ones (as FROST-Server)",
+]
+
+
 # Routes -----------------------------------------------------------------------------------
 
 def _base(request: Request) -> str:
@@ -85,14 +112,7 @@ async def root(request: Request) -> dict[str, Any]:
     base = _base(request)
     return {
         "value": [{"name": n, "url": f"{base}/{n}"} for n in SETS],
-        "serverSettings": {"conformance": [
-            "http://www.opengis.net/spec/iot_sensing/1.1/req/datamodel",
-            "http://www.opengis.net/spec/iot_sensing/1.1/req/resource-path/resource-path-to-entities",
-            "http://www.opengis.net/spec/iot_sensing/1.1/req/request-data",
-            "http://www.opengis.net/spec/iot_sensing/1.1/req/create-update-delete/create-entity",
-            "http://www.opengis.net/spec/iot_sensing/1.1/req/data-array/data-array",
-            "http://www.opengis.net/spec/iot_sensing/1.1/req/create-observations-via-mqtt/observations-creation",
-        ]},
+        "serverSettings": {"conformance": CONFORMANCE, "cityops:deviations": DEVIATIONS},
     }
 
 
