@@ -850,3 +850,21 @@ def test_root_conformance_lists_what_is_implemented(api: SensingApi) -> None:
         assert req + c in conf
     assert not any("batch" in c or "multi-datastream" in c or "receive-updates" in c for c in conf)
     assert any("resultTime" in d for d in settings["cityops:deviations"])
+
+
+def test_patch_a_things_locations_and_a_historical_locations_time(api: SensingApi) -> None:
+    h = api.h("gw1")
+    tid, _ = _new_thing(api, "补丁 patch-loc", 106.0, 16.0)
+    loc = api.client.post(f"{STA}/Locations", headers=h, json={
+        "name": "P2", "encodingType": "application/geo+json",
+        "location": {"type": "Point", "coordinates": [106.1, 16.1]}}).json()["@iot.id"]
+    r = api.client.patch(f"{STA}/Things({tid})", json={"Locations": [{"@iot.id": loc}]}, headers=h)
+    assert r.status_code == 200, r.text
+    assert [x["@iot.id"] for x in api.client.get(f"{STA}/Things({tid})/Locations").json()["value"]] == [loc]
+    hl = api.client.get(f"{STA}/Things({tid})/HistoricalLocations").json()["value"]
+    assert len(hl) == 2
+    r = api.client.patch(f"{STA}/HistoricalLocations({hl[0]['@iot.id']})", json={"time": "2020-01-01T00:00:00Z"},
+                         headers=h)
+    assert r.status_code == 200 and r.json()["time"] == "2020-01-01T00:00:00.000Z"
+    assert api.client.patch(f"{STA}/HistoricalLocations({hl[0]['@iot.id']})", json={"time": "x"},
+                            headers=h).status_code == 400

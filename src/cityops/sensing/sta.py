@@ -585,6 +585,18 @@ def patch_entity(repo: Any, platform: Platform, set_name: str, entity_id: int, b
         check_plausible(repo, split_observation_id(entity_id)[0], body.get("result"))
         _patch_observation(conn, entity_id, body)
         return
+    body = dict(body)
+    if set_name == "HistoricalLocations" and "time" in body:
+        when = parse_time(body.pop("time"))
+        if when is None:
+            raise InvalidInput("'time' must be an ISO 8601 time", "time 须为 ISO 8601 时间")
+        conn.execute("UPDATE sta_historical_location SET time = ? WHERE id = ?", (when, entity_id))
+    if set_name == "Things" and "Locations" in body:  # the Thing's Locations now: linked (and recorded)
+        locs = body.pop("Locations")
+        if not isinstance(locs, list):
+            raise InvalidInput("'Locations' must be a list", "Locations 须为列表")
+        for loc in locs:
+            link_location(conn, entity_id, _ref_or_new(conn, platform, "Locations", loc, "Locations"))
     allowed = PATCHABLE[set_name]
     geo = {"Locations": "location", "FeaturesOfInterest": "feature"}.get(set_name)
     refs = _REFS if set_name == "Datastreams" else {}
