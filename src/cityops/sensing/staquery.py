@@ -277,8 +277,15 @@ class Parser:
                 return Sql("?", [t.text])
             whole, _, frac = t.text.partition(".")  # as strftime's %f writes it: SS.fff
             return Sql("?", [f"{whole}.{(frac + '000')[:3]}"])
-        if t.kind == "geo":
-            return Sql("?", [t.text[len("geography'"):-1].replace("''", "'")])
+        if t.kind == "geo":  # checked here: an error inside SQLite would be a 500, not a 400
+            wkt = t.text[len("geography'"):-1].replace("''", "'")
+            import shapely
+
+            try:
+                shapely.from_wkt(wkt)
+            except shapely.errors.GEOSException:
+                raise FilterError(f"not a WKT geometry: {wkt[:80]}") from None
+            return Sql("?", [wkt])
         if t.kind == "name":
             low = t.text.lower()
             if low in ("true", "false"):
@@ -346,8 +353,10 @@ class Parser:
         if name == "st_relate":
             need(3)
             geom, wkt, de9im = (args[0], args[1], args[2]) if args[0].geo else (args[1], args[0], args[2])
-            if geom.geo is None:
-                raise FilterError("st_relate() needs a location property, a geography'…' literal and a pattern")
+            if geom.geo is None or not (len(de9im.params) == 1 and isinstance(de9im.params[0], str)
+                                        and re.fullmatch(r"[TF*012]{9}", de9im.params[0])):
+                raise FilterError("st_relate() needs a location property, a geography'…' literal and a"
+                                  " DE-9IM pattern ('T*F**F***')")
             return _cond(Sql(f"sta_geo_relate({geom.geo[0]}, {geom.geo[1]}, {wkt.text}, {de9im.text})",
                              wkt.params + de9im.params, wrap=_wrap(geom, wkt, de9im)))
         if name in _TIME_PARTS:
