@@ -870,3 +870,17 @@ def test_patch_a_things_locations_and_a_historical_locations_time(api: SensingAp
     assert r.status_code == 200 and r.json()["time"] == "2020-01-01T00:00:00.000Z"
     assert api.client.patch(f"{STA}/HistoricalLocations({hl[0]['@iot.id']})", json={"time": "x"},
                             headers=h).status_code == 400
+
+
+def test_edge_cases_are_4xx_not_silent(api: SensingApi) -> None:
+    h = api.h("gw1")
+    tid, ds = _new_thing(api, "边界 edge-1")
+    r = api.client.post(f"{STA}/Observations", headers=h, json={
+        "Datastream": {"@iot.id": ds}, "result": 1, "phenomenonTime": "2026-01-01T00:00:00Z/2026-01-01T01:00:00Z"})
+    assert r.status_code == 400 and "interval" in r.json()["message"]
+    assert api.client.put(f"{STA}/Observations(1)", json={"result": 1}, headers=h).status_code == 404
+    assert api.client.patch(f"{STA}/Observations(1)", json={"result": 1}, headers=h).status_code == 404
+    # What a client read and sends back (its own id, its links) is no change.
+    thing = api.client.get(f"{STA}/Things({tid})").json()
+    r = api.client.patch(f"{STA}/Things({tid})", json={**thing, "name": "边界 edge-2"}, headers=h)
+    assert r.status_code == 200 and r.json()["name"] == "边界 edge-2"

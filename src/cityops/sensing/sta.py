@@ -401,6 +401,9 @@ def _reading(body: dict[str, Any], parent: dict[str, Any], now_ms: int | None = 
         ref = body.get("Datastream")
         ds = ref.get("@iot.id") if isinstance(ref, dict) else None
     now_ms = now_ms or int(utcnow().timestamp() * 1000)
+    if isinstance(body.get("phenomenonTime"), str) and "/" in body["phenomenonTime"]:
+        raise InvalidInput("phenomenonTime must be an instant here: time intervals are not supported",
+                           "phenomenonTime 须为时刻（不支持时间区间）")
     reading = {"datastream": ds, "phenomenonTime": body.get("phenomenonTime") or iso(now_ms),
                "result": body.get("result")}
     cols, rejects = parse_ndjson(orjson.dumps(reading), now_ms)
@@ -571,9 +574,10 @@ def _entity_path(path: str) -> tuple[str, int]:
 
 
 def _exists(conn: Any, set_name: str, entity_id: int) -> None:
-    if set_name == "Observations":
-        return  # checked by change_reading
-    if conn.execute(f"SELECT 1 FROM {TABLES[set_name]} WHERE id = ?", (entity_id,)).fetchone() is None:  # noqa: S608
+    # An Observation: its Datastream here, the reading itself in change_reading.
+    table, key = (("sta_datastream", split_observation_id(entity_id)[0]) if set_name == "Observations"
+                  else (TABLES[set_name], entity_id))
+    if conn.execute(f"SELECT 1 FROM {table} WHERE id = ?", (key,)).fetchone() is None:  # noqa: S608
         raise NotFound(f"no such {set_name} entity", f"{set_name} 实体不存在")
 
 
@@ -581,6 +585,8 @@ def patch_entity(repo: Any, platform: Platform, set_name: str, entity_id: int, b
     """Write op: change the given members of one entity (the others stay)."""
     conn = repo.conn
     _exists(conn, set_name, entity_id)
+    body = {k: v for k, v in body.items()  # what a client read and sends back: not a change
+            if not (k == "@iot.id" and v == entity_id) and not k.endswith(("@iot.selfLink", "@iot.navigationLink"))}
     if set_name == "Observations":
         check_plausible(repo, split_observation_id(entity_id)[0], body.get("result"))
         _patch_observation(conn, entity_id, body)
