@@ -884,3 +884,36 @@ def test_edge_cases_are_4xx_not_silent(api: SensingApi) -> None:
     thing = api.client.get(f"{STA}/Things({tid})").json()
     r = api.client.patch(f"{STA}/Things({tid})", json={**thing, "name": "边界 edge-2"}, headers=h)
     assert r.status_code == 200 and r.json()["name"] == "边界 edge-2"
+
+
+def test_deep_insert_of_every_entity(api: SensingApi) -> None:
+    """A Sensor or ObservedProperty with inline Datastreams, a FeatureOfInterest with inline
+    Observations; a to-many member that is not a list is a 400."""
+    h = api.h("gw1")
+    tid, ds = _new_thing(api, "深 deep-every")
+    now = utcnow().replace(microsecond=0)
+    r = api.client.post(f"{STA}/Sensors", headers=h, json={
+        "name": "S deep", "encodingType": "text/html", "metadata": "m", "Datastreams": [
+            {"name": "under S", "unitOfMeasurement": {}, "observationType": OM, "Thing": {"@iot.id": tid},
+             "ObservedProperty": {"name": "OP deep", "definition": "d"},
+             "Observations": [{"phenomenonTime": iso(now - timedelta(minutes=1)), "result": 1.5}]}]})
+    assert r.status_code == 201, r.text
+    under = api.client.get(f"{STA}/Sensors({r.json()['@iot.id']})/Datastreams").json()["value"]
+    assert len(under) == 1
+    assert api.client.get(f"{STA}/Datastreams({under[0]['@iot.id']})/Observations").json()["value"][0]["result"] == 1.5
+    r = api.client.post(f"{STA}/ObservedProperties", headers=h, json={
+        "name": "OP2", "definition": "d", "Datastreams": [
+            {"name": "under OP", "unitOfMeasurement": {}, "observationType": OM, "Thing": {"@iot.id": tid},
+             "Sensor": {"@iot.id": 1}}]})
+    assert r.status_code == 201, r.text
+    assert len(api.client.get(f"{STA}/ObservedProperties({r.json()['@iot.id']})/Datastreams").json()["value"]) == 1
+    r = api.client.post(f"{STA}/FeaturesOfInterest", headers=h, json={
+        "name": "F deep", "encodingType": "application/geo+json",
+        "feature": {"type": "Point", "coordinates": [1.0, 2.0]},
+        "Observations": [{"Datastream": {"@iot.id": ds}, "phenomenonTime": iso(now - timedelta(minutes=2)),
+                          "result": 2.5}]})
+    assert r.status_code == 201, r.text
+    got = api.client.get(f"{STA}/FeaturesOfInterest({r.json()['@iot.id']})/Observations").json()["value"]
+    assert [o["result"] for o in got] == [2.5]
+    bad = api.client.post(f"{STA}/Things", headers=h, json={"name": "x", "Locations": 5})
+    assert bad.status_code == 400

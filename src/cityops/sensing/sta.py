@@ -218,11 +218,11 @@ def _create(conn: Any, platform: Platform, set_name: str, body: dict[str, Any], 
     if set_name == "Things":
         tid = int(conn.execute("INSERT INTO sta_thing (name, description, properties) VALUES (?,?,?)",
                                (_text(body, "name"), _text(body, "description", False), _props(body))).lastrowid)
-        for loc in body.get("Locations", []) or []:
+        for loc in _list(body, "Locations"):
             link_location(conn, tid, _ref_or_new(conn, platform, "Locations", loc, "Locations"))
         if "location" in parent:  # POST Locations(id)/Things
             link_location(conn, tid, parent["location"])
-        for ds in body.get("Datastreams", []) or []:
+        for ds in _list(body, "Datastreams"):
             _create(conn, platform, "Datastreams", ds,
                     {"thing": tid, "_observations": parent.setdefault("_observations", [])})
         return tid
@@ -235,10 +235,19 @@ def _create(conn: Any, platform: Platform, set_name: str, body: dict[str, Any], 
                                (_text(body, "name"), _text(body, "description", False),
                                 body.get("encodingType", "application/geo+json"), lon, lat, _props(body))).lastrowid)
         if set_name == "Locations":
-            for th in body.get("Things", []) or []:
+            for th in _list(body, "Things"):
                 link_location(conn, _ref_or_new(conn, platform, "Things", th, "Things"), new)
             if "thing" in parent:
                 link_location(conn, parent["thing"], new)
+        else:  # a FeatureOfInterest's inline Observations: stored with the rest (`_observations`)
+            for ob in _list(body, "Observations"):
+                check_members("Observations", ob)
+                dref = ob.get("Datastream")
+                ds_id = dref.get("@iot.id") if isinstance(dref, dict) else None
+                if not isinstance(ds_id, int) or isinstance(ds_id, bool):
+                    raise InvalidInput("an inline Observation needs its Datastream {\"@iot.id\": n}",
+                                       "内联观测须给出 Datastream {\"@iot.id\": n}")
+                parent.setdefault("_observations", []).append((ds_id, {**ob, "FeatureOfInterest": {"@iot.id": new}}))
         return new
     if set_name == "HistoricalLocations":
         when = parse_time(body.get("time"))
@@ -249,15 +258,21 @@ def _create(conn: Any, platform: Platform, set_name: str, body: dict[str, Any], 
         if not isinstance(locs, list) or not locs:
             raise InvalidInput("'Locations' must be a non-empty list", "Locations 须为非空列表")
         return history(conn, thing, [_ref_or_new(conn, platform, "Locations", loc, "Locations") for loc in locs], when)
-    if set_name == "Sensors":
-        return int(conn.execute("INSERT INTO sta_sensor (name, description, encoding_type, metadata, properties)"
-                                " VALUES (?,?,?,?,?)", (_text(body, "name"), _text(body, "description", False),
-                                                       body.get("encodingType", "text/html"),
-                                                       str(body.get("metadata", "")), _props(body))).lastrowid)
-    if set_name == "ObservedProperties":
-        return int(conn.execute("INSERT INTO sta_observed_property (name, definition, description, properties)"
-                                " VALUES (?,?,?,?)", (_text(body, "name"), _text(body, "definition", False),
-                                                     _text(body, "description", False), _props(body))).lastrowid)
+    if set_name in ("Sensors", "ObservedProperties"):
+        if set_name == "Sensors":
+            new = int(conn.execute("INSERT INTO sta_sensor (name, description, encoding_type, metadata, properties)"
+                                   " VALUES (?,?,?,?,?)", (_text(body, "name"), _text(body, "description", False),
+                                                          body.get("encodingType", "text/html"),
+                                                          str(body.get("metadata", "")), _props(body))).lastrowid)
+        else:
+            new = int(conn.execute("INSERT INTO sta_observed_property (name, definition, description, properties)"
+                                   " VALUES (?,?,?,?)", (_text(body, "name"), _text(body, "definition", False),
+                                                        _text(body, "description", False), _props(body))).lastrowid)
+        key = "sensor" if set_name == "Sensors" else "observed_property"
+        for ds in _list(body, "Datastreams"):  # deep insert under the new one
+            _create(conn, platform, "Datastreams", ds,
+                    {key: new, "_observations": parent.setdefault("_observations", [])})
+        return new
     if set_name == "Datastreams":
         thing = parent.get("thing") or _ref_or_new(conn, platform, "Things", body.get("Thing"), "Thing")
         sensor = parent.get("sensor") or _ref_or_new(conn, platform, "Sensors", body.get("Sensor"), "Sensor")
@@ -277,13 +292,19 @@ def _create(conn: Any, platform: Platform, set_name: str, body: dict[str, Any], 
         ).lastrowid)
         bump(conn, {"datastream_version": 1})
         feature_from_location(conn, [new])
-        for ob in body.get("Observations", []) or []:
-            if not isinstance(ob, dict):
-                raise InvalidInput("'Observations' must be a list of objects", "Observations 须为对象列表")
+        for ob in _list(body, "Observations"):
             check_members("Observations", ob, frozenset({"Datastream"}))
             parent.setdefault("_observations", []).append((new, ob))
         return new
     raise InvalidInput(f"cannot create {set_name} here", f"不能在此创建 {set_name}")
+
+
+def _list(body: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    """An inline to-many member: a list of objects (absent: none)."""
+    value = body.get(key) or []
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise InvalidInput(f"'{key}' must be a list of objects", f"{key} 须为对象列表")
+    return value
 
 
 def link_location(conn: Any, thing: int, location: int) -> None:
