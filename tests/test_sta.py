@@ -841,6 +841,8 @@ def test_orderby_follows_navigation_paths(api: SensingApi) -> None:
                                                        "$orderby": "Locations/name desc, id"}).json()["value"]
     assert [t["@iot.id"] for t in things] == [a, b]
     assert api.client.get(f"{STA}/Datastreams", params={"$orderby": "Nope/name"}).status_code == 400
+    sym = api.client.get(f"{STA}/Datastreams", params={"$filter": f"({f}) and unitOfMeasurement/symbol eq 'cm'"})
+    assert len(sym.json()["value"]) == 2
 
 
 def test_root_conformance_lists_what_is_implemented(api: SensingApi) -> None:

@@ -85,6 +85,7 @@ DEVIATIONS = [
     "a FeatureOfInterest is kept per Datastream: one given with an Observation becomes its Datastream's,"
     " for that Datastream's other Observations too",
     "Locations and FeaturesOfInterest are GeoJSON Points",
+    "a Datastream gives no phenomenonTime, resultTime or observedArea (they would be computed per read)",
     "description may be left out (read as \"\")",
     "a new Location of a Thing replaces its earlier ones (as FROST-Server)",
 ]

@@ -75,7 +75,8 @@ def _entity(*names: str, times: tuple[str, ...] = (), geo: bool = False) -> Enti
     cols = {n: n for n in ("id", *names)}
     cols["@iot.id"] = "id"
     geometries = {"location": ("lon", "lat"), "feature": ("lon", "lat")} if geo else {}
-    return Entity(cols, times=frozenset(times), geometries=geometries)
+    json = frozenset(n for n in ("properties", "unitOfMeasurement") if n in cols)  # `unitOfMeasurement/symbol`
+    return Entity(cols, times=frozenset(times), geometries=geometries, json=json or frozenset({"properties"}))
 
 
 _THING_LOCATION = "SELECT thing_id AS p, location_id AS c FROM sta_thing_location"
