@@ -2,14 +2,16 @@
 DEVIATIONS, docs/sensing.md).
 
 Reads (staread.py, in worker threads, with cost bounds): every entity set, one entity, its
-navigation properties, a property and its `$value`; `$filter` (navigation paths too),
-`$expand` (nested, with options), `$select`, `$orderby`, `$top`, `$skip`, `$count`, an
-absolute `@iot.nextLink`. Open by default (public sensor data, as FROST); the setting
-`sensing.read_requires_token` = 1 makes them need a bearer token. Writes: POST of every entity
-set (201 with `Location`; single Observations gathered, gather.py), the `CreateObservations`
-dataArray extension, PATCH (update; JSON Patch too) and DELETE of one entity (SensorThings 1.1
-§10.3, §10.4), with a `sensor` or `admin` token, through the write process; detections are
-published on MQTT as every write path's are.
+navigation properties, a property and its `$value`, `$ref`; `$filter` and `$orderby`
+(navigation paths too), `$expand` (nested, with options), `$select`, `$top`, `$skip`,
+`$count`, an absolute `@iot.nextLink`. Open by default (public sensor data, as FROST); the
+setting `sensing.read_requires_token` = 1 makes them need a bearer token. Writes: POST of every
+entity set and on navigation links, deep insert with inline Observations (201 with `Location`;
+single Observations gathered, gather.py), the `CreateObservations` dataArray extension, PATCH
+(JSON merge or JSON Patch), PUT, DELETE, `$ref` links (SensorThings 1.1 §10), with a `sensor`
+or `admin` token, through the write process; HistoricalLocations made as a Thing moves;
+detections are published on MQTT as every write path's are. Malformed requests are 400
+(api/app.py maps the project's 422 for this prefix).
 """
 
 from __future__ import annotations
