@@ -886,6 +886,10 @@ def test_edge_cases_are_4xx_not_silent(api: SensingApi) -> None:
     thing = api.client.get(f"{STA}/Things({tid})").json()
     r = api.client.patch(f"{STA}/Things({tid})", json={**thing, "name": "边界 edge-2"}, headers=h)
     assert r.status_code == 200 and r.json()["name"] == "边界 edge-2"
+    api.client.patch(f"{STA}/Things({tid})", json={"properties": {"a": [1, True]}}, headers=h)
+    assert api.client.get(f"{STA}/Things({tid})/properties/$value").text == '{"a":[1,true]}'
+    assert api.client.get(f"{STA}/Things({tid})/name/$value").text == "边界 edge-2"
+    assert api.client.get(f"{STA}/Things({tid})/name/nonsense").status_code == 404
 
 
 def test_deep_insert_of_every_entity(api: SensingApi) -> None:

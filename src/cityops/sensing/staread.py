@@ -556,8 +556,11 @@ def read(platform: Platform, path: str, params: dict[str, str], base: str) -> tu
             name, _, dollar = prop.partition("/")
             if name not in obj:
                 raise NotFound(f"{es.name} has no property '{name}'", f"无属性 {name}")
-            if dollar == "$value":
-                return str(obj[name]), "text/plain"
+            if dollar == "$value":  # a string as it is, anything else as its JSON text
+                value = obj[name]
+                return (value if isinstance(value, str) else orjson.dumps(value).decode()), "text/plain"
+            if dollar:
+                raise NotFound(f"no such SensorThings resource: {path}", f"资源不存在：{path}")
             return {name: obj[name]}, "application/json"
         if opts.expand:
             expand(conn, es, rows[:1], [obj], opts.expand, base)
