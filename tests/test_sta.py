@@ -823,7 +823,8 @@ def test_every_filter_function(api: SensingApi) -> None:
     assert located(f"st_relate(location, geography'{poly}', 'T********')")
     assert located(f"geo.length(geography'{edge}') eq 2")
     for f in ("substring(name) eq 'x'", "st_within(location, geography'POLYGON((1 2, 3')",
-              f"st_relate(location, geography'{poly}', 'nonsense')"):
+              f"st_relate(location, geography'{poly}', 'nonsense')", "st_within(location, 'POINT(1 2')",
+              "st_within(location, name)", "geo.length(name) gt 1", "geo.distance(location, 'x') lt 1"):
         bad = api.client.get(locs, params={"$filter": f})
         assert bad.status_code == 400, (f, bad.text)
 

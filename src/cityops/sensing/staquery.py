@@ -114,6 +114,7 @@ class Sql:
     time: bool = False  # an expression in ms since the epoch
     geo: tuple[str, str] | None = None
     wrap: str | None = None  # over a navigation path: the IN (…) its condition goes into, at HOLE
+    wkt: bool = False  # a geography'…' literal, checked as WKT
 
 
 def _wrap(*parts: Sql) -> str | None:
@@ -285,7 +286,7 @@ class Parser:
                 shapely.from_wkt(wkt)
             except shapely.errors.GEOSException:
                 raise FilterError(f"not a WKT geometry: {wkt[:80]}") from None
-            return Sql("?", [wkt])
+            return Sql("?", [wkt], wkt=True)
         if t.kind == "name":
             low = t.text.lower()
             if low in ("true", "false"):
@@ -349,11 +350,13 @@ class Parser:
             a = args[0]
             if a.geo is not None:  # a point's length is 0
                 return Sql(f"(CASE WHEN {a.geo[0]} IS NULL THEN NULL ELSE 0.0 END)", [], wrap=a.wrap)
+            if not _wkt_literal(a):
+                raise FilterError("geo.length() needs a location property or a geography'…' literal")
             return Sql(f"sta_geo_length({a.text})", a.params, wrap=a.wrap)
         if name == "st_relate":
             need(3)
             geom, wkt, de9im = (args[0], args[1], args[2]) if args[0].geo else (args[1], args[0], args[2])
-            if geom.geo is None or not (len(de9im.params) == 1 and isinstance(de9im.params[0], str)
+            if geom.geo is None or not _wkt_literal(wkt) or not (len(de9im.params) == 1 and isinstance(de9im.params[0], str)
                                         and re.fullmatch(r"[TF*012]{9}", de9im.params[0])):
                 raise FilterError("st_relate() needs a location property, a geography'…' literal and a"
                                   " DE-9IM pattern ('T*F**F***')")
@@ -383,7 +386,7 @@ class Parser:
         if name in _GEO_FN or name == "geo.distance":
             need(2)
             geom, wkt = (args[0], args[1]) if args[0].geo else (args[1], args[0])
-            if geom.geo is None:
+            if geom.geo is None or not _wkt_literal(wkt):
                 raise FilterError(f"{name}() needs a location property and a geography'…' literal")
             fn = "sta_geo_distance" if name == "geo.distance" else "sta_geo"
             op_param = [] if name == "geo.distance" else [name]
@@ -434,6 +437,12 @@ class Parser:
             inner.wrap = wrap if inner.wrap is None else wrap.replace(HOLE, inner.wrap)
             return inner
         raise FilterError(f"unknown property '{name}'")
+
+
+def _wkt_literal(sql: Sql) -> bool:
+    """A geometry argument is a literal (checked as WKT when parsed), never a column: a bad
+    geometry found inside SQLite would be a 500, not a 400."""
+    return sql.wkt
 
 
 def _align_times(a: Sql, b: Sql) -> tuple[Sql, Sql]:
