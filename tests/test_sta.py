@@ -924,3 +924,24 @@ def test_deep_insert_of_every_entity(api: SensingApi) -> None:
     assert [o["result"] for o in got] == [2.5]
     bad = api.client.post(f"{STA}/Things", headers=h, json={"name": "x", "Locations": 5})
     assert bad.status_code == 400
+
+
+def test_a_feature_of_interest_is_held_to_the_writers_ownership(api: SensingApi) -> None:
+    """A gateway cannot change another gateway's Datastream's FeatureOfInterest by posting an
+    Observation with one (single or deep insert): refused as its reading would be."""
+    from cityops.sensing.store import set_owner
+
+    h = api.h("gw1")
+    _, ds = _new_thing(api, "归属 owner-foi")
+    api.platform.store.write(lambda repo: set_owner(repo.conn, [ds], "someone-else"))
+    foi = {"name": "theirs", "encodingType": "application/geo+json",
+           "feature": {"type": "Point", "coordinates": [1.0, 1.0]}}
+    before = api.client.get(f"{STA}/Datastreams({ds})/Observations", params={"$top": "1"}).json()
+    r = api.client.post(f"{STA}/Observations", headers=h, json={
+        "Datastream": {"@iot.id": ds}, "result": 1.0, "FeatureOfInterest": foi})
+    assert r.status_code == 400 and "not_owner" in r.json()["message"], r.text
+    r = api.client.post(f"{STA}/FeaturesOfInterest", headers=h, json={
+        **foi, "Observations": [{"Datastream": {"@iot.id": ds}, "result": 1.0}]})
+    assert r.status_code == 400 and "not_owner" in r.json()["message"], r.text
+    assert api.client.get(f"{STA}/FeaturesOfInterest", params={"$filter": "name eq 'theirs'"}).json()["value"] == []
+    assert api.client.get(f"{STA}/Datastreams({ds})/Observations", params={"$top": "1"}).json() == before

@@ -356,12 +356,17 @@ def feature_from_location(conn: Any, datastreams: list[int]) -> None:
         conn.execute("UPDATE sta_datastream SET feature_id = ? WHERE id = ?", (fid, ds))
 
 
-def link_feature(repo: Any, platform: Platform, datastream: int, feature: Any) -> None:
+def link_feature(repo: Any, platform: Platform, datastream: int, feature: Any, writer: str | None = None) -> None:
     """Write op: an Observation's FeatureOfInterest (a reference or inline) becomes its
-    Datastream's (kept per Datastream: docs/sensing.md); none given: one from the Location."""
+    Datastream's (kept per Datastream: docs/sensing.md); none given: one from the Location.
+    A sensor user (`writer`) may do so only on its own or unowned Datastreams, as it writes."""
     conn = repo.conn
-    if conn.execute("SELECT 1 FROM sta_datastream WHERE id = ?", (datastream,)).fetchone() is None:
+    row = conn.execute("SELECT owner FROM sta_datastream WHERE id = ?", (datastream,)).fetchone()
+    if row is None:
         raise InvalidInput(f"no Datastreams {datastream}", f"数据流 {datastream} 不存在")
+    if writer is not None and row[0] is not None and row[0] != writer:
+        raise ReadingRefused("not_owner", f"observation refused (not_owner): datastream {datastream}",
+                             f"观测数据被拒绝（无权写入他人的数据流）：数据流 {datastream}")
     if feature is None:
         feature_from_location(conn, [datastream])
         return
@@ -377,15 +382,15 @@ def _observations(repo: Any, platform: Platform, pending: list[tuple[int, dict[s
 
     now_ms = int(utcnow().timestamp() * 1000)
     ds_all, t_all, r_all = [], [], []
+    writer, sent_by = (_owner(who), who.name) if who is not None else (None, None)
     for ds, ob in pending:
         if ob.get("FeatureOfInterest") is not None:
-            link_feature(repo, platform, ds, ob["FeatureOfInterest"])
+            link_feature(repo, platform, ds, ob["FeatureOfInterest"], writer)
         d, t, r = _reading(ob, {"datastream": ds}, now_ms)
         ds_all.append(d)
         t_all.append(t)
         r_all.append(r)
     rejects = Rejects()
-    writer, sent_by = (_owner(who), who.name) if who is not None else (None, None)
     result = ingest_client(repo, platform, Columns.of(ds_all, t_all, r_all), rejects, writer=writer, sent_by=sent_by)
     if rejects.total:
         raise ReadingRefused.of(rejects)
@@ -453,7 +458,11 @@ async def post_observation(request: Request, platform: Platform, body: dict[str,
         raise
     feature = {"@iot.id": parent["feature"]} if "feature" in parent else body.get("FeatureOfInterest")
     if feature is not None:
-        await platform.awrite(link_feature, ds, feature)
+        try:
+            await platform.awrite(link_feature, ds, feature, _owner(who))
+        except ReadingRefused as exc:  # counted like a refused reading of a batch
+            await platform.awrite(count_refused, exc.reason)
+            raise
     state = request.app.state
     gatherer: Gatherer | None = getattr(state, "sta_gatherer", None)
     if gatherer is None:
