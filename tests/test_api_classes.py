@@ -46,7 +46,7 @@ PUBLIC = {
     # writes check the bearer token in the handler (tests/test_sta.py).
     ("GET", "/sta/v1.1/"), ("GET", "/sta/v1.1"), ("GET", "/sta/v1.1/{path:path}"),
     ("POST", "/sta/v1.1/CreateObservations"), ("POST", "/sta/v1.1/{path:path}"),
-    ("PATCH", "/sta/v1.1/{path:path}"), ("DELETE", "/sta/v1.1/{path:path}"),
+    ("PUT", "/sta/v1.1/{path:path}"), ("PATCH", "/sta/v1.1/{path:path}"), ("DELETE", "/sta/v1.1/{path:path}"),
     # The pages themselves (they log in through the API) and the city's public geography.
     ("GET", "/"), ("GET", "/m"), ("GET", "/m/"), ("GET", "/m/catalogue.json"), ("GET", "/m/{name}"),
     ("GET", "/api/v1/dashboard/layers"), ("GET", "/api/v1/dashboard/basemap"),

@@ -459,13 +459,13 @@ def test_implausible_early_late_and_foreign_readings_refused_on_every_path(api: 
     body = arrow_body([g] * 4, [t - 10_000, t - 20_000, t + 3_600_000, t - 30_000], [float("inf"), 1e308, 1.0, 4.0])
     out = api.client.post("/api/v1/observations", content=body, headers={**sensor, "Content-Type": ARROW}).json()
     assert out["stored"] == 1 and out["rejected_by_reason"] == {"bad_result": 1, "implausible": 1, "time_out_of_range": 1}
-    # SensorThings: one Observation answered 422 with the reason; CreateObservations marks it `error`.
+    # SensorThings: one Observation answered 400 (SensorThings says Bad Request) with the reason; CreateObservations marks it `error`.
     r = api.client.post(f"{sta}/Datastreams({g})/Observations", json={"phenomenonTime": iso(now), "result": 1e308},
                         headers=sensor)
-    assert r.status_code == 422 and "implausible" in r.json()["message"], r.text
+    assert r.status_code == 400 and "implausible" in r.json()["message"], r.text
     r = api.client.post(f"{sta}/Datastreams({g})/Observations", json={"phenomenonTime": "2099-01-01T00:00:00Z",
                                                                       "result": 1}, headers=sensor)
-    assert r.status_code == 422 and "time_out_of_range" in r.json()["message"], r.text
+    assert r.status_code == 400 and "time_out_of_range" in r.json()["message"], r.text
     links = api.client.post(f"{sta}/CreateObservations", headers=sensor, json=[{
         "Datastream": {"@iot.id": g}, "components": ["phenomenonTime", "result"],
         "dataArray": [[iso(now - timedelta(seconds=5)), 1e308], ["2099-01-01T00:00:00Z", 1.0],
@@ -474,13 +474,13 @@ def test_implausible_early_late_and_foreign_readings_refused_on_every_path(api: 
     # Another gateway's datastream: refused on SensorThings too, one reading or many.
     r = api.client.post(f"{sta}/Datastreams({theirs})/Observations",
                         json={"phenomenonTime": iso(now - timedelta(seconds=7)), "result": 3.0}, headers=sensor)
-    assert r.status_code == 422 and "not_owner" in r.json()["message"], r.text
+    assert r.status_code == 400 and "not_owner" in r.json()["message"], r.text
     assert api.client.post(f"{sta}/CreateObservations", headers=sensor, json=[{
         "Datastream": {"@iot.id": theirs}, "components": ["phenomenonTime", "result"],
         "dataArray": [[iso(now - timedelta(seconds=8)), 3.0]]}]).json() == ["error"]
     # PATCH of a stored Observation's result: held to the same bounds.
     r = api.client.patch(links[2], json={"result": 1e308}, headers=sensor)
-    assert r.status_code == 422 and "plausible range" in r.json()["message"], r.text
+    assert r.status_code == 400 and "plausible range" in r.json()["message"], r.text
     assert api.client.patch(links[2], json={"result": 6.0}, headers=sensor).status_code == 200
     with api.platform.store.read() as repo:
         c = counters(repo.conn)

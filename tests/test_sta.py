@@ -21,6 +21,7 @@ from cityops.sensing.staquery import Entity, FilterError, parse_filter
 from sensing_support import NDJSON, SensingApi, iso, ndjson, sensing_api
 
 STA = "/sta/v1.1"
+OM = "http://www.opengis.net/def/observationType/OGC-OM/2.0/OM_Measurement"
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +40,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SensingApi]:
 def test_root_lists_entity_sets(api: SensingApi) -> None:
     body = api.client.get(STA).json()
     names = [v["name"] for v in body["value"]]
-    assert names == ["Things", "Locations", "Sensors", "ObservedProperties", "Datastreams", "Observations",
+    assert names == ["Things", "Locations", "HistoricalLocations", "Sensors", "ObservedProperties", "Datastreams", "Observations",
                      "FeaturesOfInterest"]
     assert all(v["url"] == f"http://testserver{STA}/{v['name']}" for v in body["value"])
     assert any("create-entity" in c for c in body["serverSettings"]["conformance"])
@@ -98,7 +99,7 @@ def test_filters(api: SensingApi) -> None:
                                                              "substringof('001', description)"}).json()
     assert len(s["value"]) >= 1
     bad = api.client.get(f"{STA}/Things", params={"$filter": "name eq 'x' or"})
-    assert bad.status_code == 422 and "$filter" in bad.json()["message"]
+    assert bad.status_code == 400 and "$filter" in bad.json()["message"]
     inj = api.client.get(f"{STA}/Things", params={"$filter": "name eq 'x'' OR 1=1 --'"}).json()
     assert inj["value"] == []
 
@@ -143,7 +144,7 @@ def test_create_entities_and_observations(api: SensingApi) -> None:
     links = arr.json()
     assert links[2] == "error" and links[0].startswith(f"http://testserver{STA}/Observations(")
     assert api.client.post(f"{STA}/Things", json=thing).status_code == 401
-    assert api.client.post(f"{STA}/Things", json={"description": "no name"}, headers=h).status_code == 422
+    assert api.client.post(f"{STA}/Things", json={"description": "no name"}, headers=h).status_code == 400
 
 
 def test_patch_and_delete_entities(api: SensingApi) -> None:
@@ -153,7 +154,7 @@ def test_patch_and_delete_entities(api: SensingApi) -> None:
     thing = {"name": "水位站 WL-T / gauge T", "description": "before", "properties": {"a": 1},
              "Locations": [{"name": "WL-T", "description": "kerb", "encodingType": "application/geo+json",
                             "location": {"type": "Point", "coordinates": [114.31, 30.58]}}],
-             "Datastreams": [{"name": "depth WL-T", "description": "water depth", "unitOfMeasurement": {"symbol": "cm"},
+             "Datastreams": [{"name": "depth WL-T", "description": "water depth", "unitOfMeasurement": {"symbol": "cm"}, "observationType": OM,
                               "properties": {"kind": "other"},
                               "Sensor": {"name": "radar T", "description": "", "encodingType": "text/html",
                                          "metadata": ""},
@@ -177,8 +178,8 @@ def test_patch_and_delete_entities(api: SensingApi) -> None:
     assert patched["properties"]["yellow"] == 15 and patched["properties"]["kind"] == "water_depth"
     assert api.client.patch(obs[1], json={"result": 42.5}, headers=h).json()["result"] == 42.5
     assert api.client.get(obs[1]).json()["result"] == 42.5 and api.client.get(obs[0]).json()["result"] == 0.0
-    assert api.client.patch(obs[1], json={"phenomenonTime": "2026-06-02T01:00:00Z"}, headers=h).status_code == 422
-    assert api.client.patch(f"{STA}/Things({tid})", json={"@iot.id": 5}, headers=h).status_code == 422
+    assert api.client.patch(obs[1], json={"phenomenonTime": "2026-06-02T01:00:00Z"}, headers=h).status_code == 400
+    assert api.client.patch(f"{STA}/Things({tid})", json={"@iot.id": 5}, headers=h).status_code == 400
     assert api.client.patch(f"{STA}/Things(99999999)", json={"name": "x"}, headers=h).status_code == 404
     assert api.client.patch(f"{STA}/Things({tid})", json={"name": "x"}).status_code == 401
     assert api.client.patch(f"{STA}/Things({tid})", json={"name": "x"}, headers=api.h("collector")).status_code == 403
@@ -294,10 +295,10 @@ def test_overflowing_ids_are_4xx(api: SensingApi) -> None:
     assert api.client.post(f"{STA}/Datastreams({huge})/Observations", json={"result": 1}, headers=h).status_code == 404
     r = api.client.post(f"{STA}/Observations", headers=h,
                         json={"Datastream": {"@iot.id": int(huge)}, "result": 1})
-    assert r.status_code == 422
+    assert r.status_code == 400
     r = api.client.post(f"{STA}/Datastreams", headers=h, json={
         "name": "x", "Thing": {"@iot.id": int(huge)}, "Sensor": {"@iot.id": 1}, "ObservedProperty": {"@iot.id": 1}})
-    assert r.status_code == 422
+    assert r.status_code == 400
     arr = api.client.post(f"{STA}/CreateObservations", headers=h, json=[{
         "Datastream": {"@iot.id": int(huge)}, "components": ["result"], "dataArray": [[1.0]]}])
     assert arr.status_code == 201 and arr.json() == ["error"]
@@ -365,7 +366,7 @@ def test_heavy_reads_leave_healthz_answering(api: SensingApi) -> None:
 def _new_thing(api: SensingApi, name: str, lon: float = 114.3, lat: float = 30.6) -> tuple[int, int]:
     body = {"name": name, "description": "t", "Locations": [{"name": name, "description": "", "encodingType":
             "application/geo+json", "location": {"type": "Point", "coordinates": [lon, lat]}}],
-            "Datastreams": [{"name": f"ds {name}", "description": "", "unitOfMeasurement": {"symbol": "cm"},
+            "Datastreams": [{"name": f"ds {name}", "description": "", "unitOfMeasurement": {"symbol": "cm"}, "observationType": OM,
                              "properties": {"kind": "other"},
                              "Sensor": {"name": f"sensor {name}", "description": "", "encodingType": "text/html",
                                         "metadata": ""},
@@ -400,7 +401,7 @@ def test_filter_follows_navigation_paths(api: SensingApi) -> None:
     assert ids("Things", "Datastreams/Observations/result eq 1002") == [tid]
     assert ids("Locations", f"Things/@iot.id eq {tid}") == ids(f"Things({tid})/Locations", "true")
     assert ids("Things", "Datastreams/name eq 'no such'") == []
-    assert api.client.get(f"{STA}/Things", params={"$filter": "Nothing/name eq 'x'"}).status_code == 422
+    assert api.client.get(f"{STA}/Things", params={"$filter": "Nothing/name eq 'x'"}).status_code == 400
 
 
 def test_patch_accepts_json_patch(api: SensingApi) -> None:
@@ -419,10 +420,10 @@ def test_patch_accepts_json_patch(api: SensingApi) -> None:
                                      {"op": "replace", "path": "/name", "value": "x"}])
     assert r.status_code == 409 and "test" in r.json()["message"]
     assert api.client.get(f"{STA}/Datastreams({ds})").json()["name"] == "ds JSON Patch 测试"
-    assert patch(f"Things({tid})", [{"op": "remove", "path": "/name"}]).status_code == 422
-    assert patch(f"Things({tid})", [{"op": "replace", "path": "/@iot.id", "value": 1}]).status_code == 422
-    assert patch(f"Things({tid})", [{"op": "jump", "path": "/name"}]).status_code == 422
-    assert api.client.patch(f"{STA}/Things({tid})", content=b'{"op": "x"}', headers=h).status_code == 422
+    assert patch(f"Things({tid})", [{"op": "remove", "path": "/name"}]).status_code == 400
+    assert patch(f"Things({tid})", [{"op": "replace", "path": "/@iot.id", "value": 1}]).status_code == 400
+    assert patch(f"Things({tid})", [{"op": "jump", "path": "/name"}]).status_code == 400
+    assert api.client.patch(f"{STA}/Things({tid})", content=b'{"op": "x"}', headers=h).status_code == 400
 
 
 def test_deleted_ids_are_never_reused(api: SensingApi) -> None:
@@ -616,3 +617,331 @@ def test_costly_reads_run_off_the_event_loop(api: SensingApi, monkeypatch: pytes
     assert c.get(f"/sta/v1.1/Datastreams({api.gauges[0]})/Thing").status_code == 200
     assert c.get("/open311/v2/requests.json").status_code == 200
     assert len(seen) >= 6 and not any(seen), seen
+
+
+# OGC 18-088 conformance (issue 23) ------------------------------------------------------------
+
+def test_bad_requests_answer_400_on_sensorthings_only(api: SensingApi) -> None:
+    """SensorThings says 400 Bad Request for a malformed query or body (cityops' other APIs
+    keep 422); an unknown member or a missing required one (a Sensor's encodingType) is a 400,
+    never a 201 with the member dropped or a default put in."""
+    h = api.h("gw1")
+    assert api.client.get(f"{STA}/Things", params={"$filter": "name eq"}).status_code == 400
+    assert api.client.get(f"{STA}/Things", params={"$top": "x"}).status_code == 400
+    assert api.client.post(f"{STA}/Things", content=b"{not json", headers=h).status_code == 400
+    r = api.client.post(f"{STA}/Sensors", json={"name": "s", "description": "d", "metadata": "m"}, headers=h)
+    assert r.status_code == 400 and "encodingType" in r.json()["message"]
+    r = api.client.post(f"{STA}/Things", json={"name": "t", "description": "d", "colour": "red"}, headers=h)
+    assert r.status_code == 400 and "colour" in r.json()["message"]
+    r = api.client.post(f"{STA}/Things", json={"name": "t", "Datastreams": [{"name": "d", "bogus": 1}]}, headers=h)
+    assert r.status_code == 400 and "bogus" in r.json()["message"]
+    r = api.client.post(f"{STA}/Observations", json={"result": 1, "Datastream": {"@iot.id": 1}, "x": 2}, headers=h)
+    assert r.status_code == 400
+    ok = api.client.post(f"{STA}/Things", json={"name": "t", "@iot.selfLink": "ignored"}, headers=h)
+    assert ok.status_code == 201
+    # The other APIs keep 422 for invalid input.
+    assert api.client.get("/api/v1/cases", params={"limit": "x"}, headers=api.h("admin")).status_code == 422
+
+
+def _deep_thing(name: str, observations: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"name": name, "description": "deep", "Locations": [
+        {"name": f"loc {name}", "description": "", "encodingType": "application/geo+json",
+         "location": {"type": "Point", "coordinates": [101.5, 11.5]}}],
+        "Datastreams": [{"name": f"ds {name}", "description": "", "unitOfMeasurement": {"symbol": "cm"},
+                         "observationType": OM, "properties": {"kind": "other"},
+                         "Sensor": {"name": f"s {name}", "encodingType": "text/html", "metadata": "m"},
+                         "ObservedProperty": {"name": f"p {name}", "definition": "x"},
+                         "Observations": observations}]}
+
+
+def test_deep_insert_creates_observations_and_features(api: SensingApi) -> None:
+    """Deep insert stores inline Observations (through the ingest path); a FeatureOfInterest
+    is made from the Thing's Location when none is given, and one given is honoured."""
+    h = api.h("gw1")
+    now = utcnow().replace(microsecond=0)
+    obs = [{"phenomenonTime": iso(now - timedelta(minutes=k)), "result": float(k)} for k in (3, 2, 1)]
+    r = api.client.post(f"{STA}/Things", json=_deep_thing("深 deep-1", obs), headers=h)
+    assert r.status_code == 201, r.text
+    ds = api.client.get(f"{STA}/Things({r.json()['@iot.id']})/Datastreams").json()["value"][0]["@iot.id"]
+    got = api.client.get(f"{STA}/Datastreams({ds})/Observations", params={"$orderby": "phenomenonTime"}).json()
+    assert [o["result"] for o in got["value"]] == [3.0, 2.0, 1.0]
+    foi = api.client.get(f"{STA}/Observations({got['value'][0]['@iot.id']})/FeatureOfInterest").json()
+    assert foi["feature"]["coordinates"] == [101.5, 11.5] and foi["name"] == "loc 深 deep-1"
+    # POST /Datastreams with inline Observations, and an inline FeatureOfInterest honoured.
+    thing = r.json()["@iot.id"]
+    body = {"name": "ds2", "unitOfMeasurement": {"symbol": "cm"}, "observationType": OM,
+            "Thing": {"@iot.id": thing}, "Sensor": {"@iot.id": 1}, "ObservedProperty": {"@iot.id": 1},
+            "Observations": [{"phenomenonTime": iso(now - timedelta(minutes=9)), "result": 7.0,
+                              "FeatureOfInterest": {"name": "kerb", "encodingType": "application/geo+json",
+                                                    "feature": {"type": "Point", "coordinates": [101.6, 11.6]}}}]}
+    r2 = api.client.post(f"{STA}/Datastreams", json=body, headers=h)
+    assert r2.status_code == 201, r2.text
+    ds2 = r2.json()["@iot.id"]
+    o2 = api.client.get(f"{STA}/Datastreams({ds2})/Observations", params={"$expand": "FeatureOfInterest"}).json()
+    assert [o["result"] for o in o2["value"]] == [7.0] and o2["value"][0]["FeatureOfInterest"]["name"] == "kerb"
+    # POST FeaturesOfInterest(id)/Observations: the Observation's FeatureOfInterest is that one.
+    fid = foi["@iot.id"]
+    r3 = api.client.post(f"{STA}/FeaturesOfInterest({fid})/Observations", headers=h,
+                         json={"Datastream": {"@iot.id": ds2}, "phenomenonTime": iso(now - timedelta(minutes=8)),
+                               "result": 8.0})
+    assert r3.status_code == 201, r3.text
+    assert api.client.get(r3.headers["Location"] + "/FeatureOfInterest").json()["@iot.id"] == fid
+    # A refused inline Observation refuses the whole deep insert (one transaction): nothing made.
+    bad = _deep_thing("深 deep-bad", [{"phenomenonTime": "2099-01-01T00:00:00Z", "result": 1.0}])
+    assert api.client.post(f"{STA}/Things", json=bad, headers=h).status_code == 400
+    assert api.client.get(f"{STA}/Things", params={"$filter": "name eq '深 deep-bad'"}).json()["value"] == []
+
+
+def test_post_locations_things_makes_the_link(api: SensingApi) -> None:
+    h = api.h("gw1")
+    loc = api.client.post(f"{STA}/Locations", headers=h, json={
+        "name": "L", "encodingType": "application/geo+json",
+        "location": {"type": "Point", "coordinates": [102.0, 12.0]}}).json()["@iot.id"]
+    r = api.client.post(f"{STA}/Locations({loc})/Things", json={"name": "T at L"}, headers=h)
+    assert r.status_code == 201, r.text
+    things = api.client.get(f"{STA}/Locations({loc})/Things").json()["value"]
+    assert [t["@iot.id"] for t in things] == [r.json()["@iot.id"]]
+
+
+def test_historical_locations(api: SensingApi) -> None:
+    """A Thing's Location change is recorded as a HistoricalLocation: the set is at the root,
+    linked from Things and Locations; a new Location replaces the Thing's earlier one."""
+    h = api.h("gw1")
+    root = [v["name"] for v in api.client.get(STA).json()["value"]]
+    assert "HistoricalLocations" in root
+    tid, _ = _new_thing(api, "历史 hist-1", 103.0, 13.0)
+    thing = api.client.get(f"{STA}/Things({tid})").json()
+    first = api.client.get(thing["HistoricalLocations@iot.navigationLink"]).json()["value"]
+    assert len(first) == 1 and first[0]["time"].endswith("Z")
+    r = api.client.post(f"{STA}/Things({tid})/Locations", headers=h, json={
+        "name": "moved", "encodingType": "application/geo+json",
+        "location": {"type": "Point", "coordinates": [103.1, 13.1]}})
+    assert r.status_code == 201, r.text
+    assert [x["name"] for x in api.client.get(f"{STA}/Things({tid})/Locations").json()["value"]] == ["moved"]
+    hls = api.client.get(f"{STA}/Things({tid})/HistoricalLocations",
+                         params={"$orderby": "time desc", "$expand": "Locations"}).json()["value"]
+    assert len(hls) == 2 and hls[0]["Locations"][0]["name"] == "moved"
+    loc = api.client.get(f"{STA}/Locations({r.json()['@iot.id']})").json()
+    assert api.client.get(loc["HistoricalLocations@iot.navigationLink"]).json()["value"][0]["@iot.id"] == hls[0]["@iot.id"]
+    assert api.client.get(f"{STA}/HistoricalLocations({hls[0]['@iot.id']})/Thing").json()["@iot.id"] == tid
+    made = api.client.post(f"{STA}/HistoricalLocations", headers=h, json={
+        "time": "2026-01-01T00:00:00Z", "Thing": {"@iot.id": tid}, "Locations": [{"@iot.id": loc["@iot.id"]}]})
+    assert made.status_code == 201, made.text
+    assert made.json()["time"] == "2026-01-01T00:00:00.000Z"
+    assert api.client.delete(f"{STA}/HistoricalLocations({made.json()['@iot.id']})", headers=h).status_code == 200
+    assert api.client.delete(f"{STA}/Things({tid})", headers=h).status_code == 200
+    gone = api.client.get(f"{STA}/HistoricalLocations", params={"$filter": f"Thing/id eq {tid}"}).json()["value"]
+    assert gone == []
+    # POST on navigation links: Sensors(id)/Datastreams links the Sensor; a nonsense one is 404.
+    tid2, _ = _new_thing(api, "历史 hist-2")
+    r = api.client.post(f"{STA}/Sensors(1)/Datastreams", headers=h, json={
+        "name": "under sensor", "unitOfMeasurement": {}, "observationType": OM, "Thing": {"@iot.id": tid2},
+        "ObservedProperty": {"@iot.id": 1}})
+    assert r.status_code == 201, r.text
+    assert api.client.get(f"{STA}/Datastreams({r.json()['@iot.id']})/Sensor").json()["@iot.id"] == 1
+    assert api.client.post(f"{STA}/Sensors(1)/Things", headers=h, json={"name": "x"}).status_code == 404
+    assert api.client.post(f"{STA}/Sensors(99999999)/Datastreams", headers=h, json={}).status_code in (400, 404)
+
+
+def test_ref_links_and_put(api: SensingApi) -> None:
+    """`$ref`: GET gives selfLinks only; POST/PUT make a link, DELETE removes one. PUT replaces
+    an entity: what it leaves out takes its default; a required member missing is a 400."""
+    h = api.h("gw1")
+    tid, ds = _new_thing(api, "引用 ref-1", 104.0, 14.0)
+    refs = api.client.get(f"{STA}/Things({tid})/Datastreams/$ref").json()
+    assert refs["value"] == [{"@iot.selfLink": f"http://testserver{STA}/Datastreams({ds})"}]
+    assert api.client.get(f"{STA}/Datastreams({ds})/Thing/$ref").json() == {
+        "@iot.selfLink": f"http://testserver{STA}/Things({tid})"}
+    loc = api.client.post(f"{STA}/Locations", headers=h, json={
+        "name": "L2", "encodingType": "application/geo+json",
+        "location": {"type": "Point", "coordinates": [104.1, 14.1]}}).json()["@iot.id"]
+    assert api.client.post(f"{STA}/Things({tid})/Locations/$ref", json={"@iot.id": loc}, headers=h).status_code == 201
+    assert [x["@iot.id"] for x in api.client.get(f"{STA}/Things({tid})/Locations").json()["value"]] == [loc]
+    assert api.client.delete(f"{STA}/Things({tid})/Locations({loc})/$ref", headers=h).status_code == 200
+    assert api.client.get(f"{STA}/Things({tid})/Locations").json()["value"] == []
+    tid2, _ = _new_thing(api, "引用 ref-2")
+    r = api.client.put(f"{STA}/Datastreams({ds})/Thing/$ref", headers=h,
+                       json={"@iot.selfLink": f"http://testserver{STA}/Things({tid2})"})
+    assert r.status_code == 200
+    assert api.client.get(f"{STA}/Datastreams({ds})/Thing").json()["@iot.id"] == tid2
+    assert api.client.delete(f"{STA}/Datastreams({ds})/Thing({tid2})/$ref", headers=h).status_code == 400
+    assert api.client.post(f"{STA}/Things({tid})/Locations/$ref", json={"@iot.id": 99999999},
+                           headers=h).status_code == 404
+    assert api.client.post(f"{STA}/Things({tid})/Locations/$ref", json={"x": 1}, headers=h).status_code == 400
+    # PUT: a full replace.
+    api.client.patch(f"{STA}/Things({tid})", json={"properties": {"a": 1}, "description": "d"}, headers=h)
+    r = api.client.put(f"{STA}/Things({tid})", json={"name": "replaced"}, headers=h)
+    assert r.status_code == 200, r.text
+    assert (r.json()["name"], r.json()["description"], r.json()["properties"]) == ("replaced", "", {})
+    assert api.client.put(f"{STA}/Things({tid})", json={"description": "no name"}, headers=h).status_code == 400
+    assert api.client.put(f"{STA}/Things({tid})", json={"name": "x"}).status_code == 401
+
+
+def test_every_filter_function(api: SensingApi) -> None:
+    """OGC 18-088 Table 14's functions: string, date/time and geometry ones."""
+    tid, ds = _new_thing(api, "函数 fn-abc", 105.0, 15.0)
+    api.client.patch(f"{STA}/Things({tid})", json={"description": "alpha"}, headers=api.h("gw1"))
+    when = "2026-03-04T05:06:07.250Z"
+    r = api.client.post(f"{STA}/Datastreams({ds})/Observations", json={"phenomenonTime": when, "result": 2.0},
+                        headers=api.h("gw1"))
+    assert r.status_code == 201, r.text
+
+    def things(f: str) -> list[int]:
+        r = api.client.get(f"{STA}/Things", params={"$filter": f})
+        assert r.status_code == 200, (f, r.text)
+        return [t["@iot.id"] for t in r.json()["value"]]
+
+    def obs(f: str) -> int:
+        r = api.client.get(f"{STA}/Datastreams({ds})/Observations", params={"$filter": f})
+        assert r.status_code == 200, (f, r.text)
+        return len(r.json()["value"])
+
+    assert things("substring(description, 1) eq 'lpha'") == [tid]
+    assert things("substring(description, 1, 2) eq 'lp' and name eq '函数 fn-abc'") == [tid]
+    assert things("concat(concat(description, '-'), 'x') eq 'alpha-x'") == [tid]
+    assert obs("fractionalseconds(phenomenonTime) eq 0.25") == 1
+    assert obs("totaloffsetminutes(phenomenonTime) eq 0") == 1
+    assert obs("date(phenomenonTime) eq 2026-03-04") == 1
+    assert obs("date(phenomenonTime) eq date(2026-03-04T05:00:00Z)") == 1
+    assert obs("time(phenomenonTime) eq 05:06:07.25") == 1 and obs("time(phenomenonTime) lt 05:06:07") == 0
+    assert obs("phenomenonTime gt mindatetime() and phenomenonTime lt maxdatetime()") == 1
+    assert obs("phenomenonTime lt now()") == 1
+    assert things("name eq '函数 fn-abc' and geo.length(Locations/location) eq 0") == [tid]
+    locs = f"{STA}/Locations"
+    poly = "POLYGON((104.9 14.9, 105.1 14.9, 105.1 15.1, 104.9 15.1, 104.9 14.9))"
+    edge = "LINESTRING(105 14, 105 16)"
+
+    def located(f: str) -> bool:
+        r = api.client.get(locs, params={"$filter": f"name eq '函数 fn-abc' and {f}"})
+        assert r.status_code == 200, (f, r.text)
+        return len(r.json()["value"]) == 1
+
+    assert located(f"st_touches(location, geography'{edge}')") is False  # a point on a line is within it
+    assert located(f"st_within(location, geography'{poly}')")
+    assert located(f"st_overlaps(location, geography'{poly}')") is False
+    assert located(f"st_crosses(location, geography'{edge}')") is False
+    assert located(f"st_relate(location, geography'{poly}', 'T********')")
+    assert located(f"geo.length(geography'{edge}') eq 2")
+    for f in ("substring(name) eq 'x'", "st_within(location, geography'POLYGON((1 2, 3')",
+              f"st_relate(location, geography'{poly}', 'nonsense')", "st_within(location, 'POINT(1 2')",
+              "st_within(location, name)", "geo.length(name) gt 1", "geo.distance(location, 'x') lt 1"):
+        bad = api.client.get(locs, params={"$filter": f})
+        assert bad.status_code == 400, (f, bad.text)
+
+
+def test_orderby_follows_navigation_paths(api: SensingApi) -> None:
+    """`$orderby=Thing/name` sorts Datastreams by their Thing's name (a value, not a filter)."""
+    a, da = _new_thing(api, "排序 order-B")
+    b, db = _new_thing(api, "排序 order-A")
+    f = f"id eq {da} or id eq {db}"
+    up = api.client.get(f"{STA}/Datastreams", params={"$filter": f, "$orderby": "Thing/name"}).json()["value"]
+    assert [d["@iot.id"] for d in up] == [db, da]
+    down = api.client.get(f"{STA}/Datastreams", params={"$filter": f, "$orderby": "Thing/name desc"})
+    assert [d["@iot.id"] for d in down.json()["value"]] == [da, db]
+    things = api.client.get(f"{STA}/Things", params={"$filter": f"id eq {a} or id eq {b}",
+                                                       "$orderby": "Locations/name desc, id"}).json()["value"]
+    assert [t["@iot.id"] for t in things] == [a, b]
+    assert api.client.get(f"{STA}/Datastreams", params={"$orderby": "Nope/name"}).status_code == 400
+    sym = api.client.get(f"{STA}/Datastreams", params={"$filter": f"({f}) and unitOfMeasurement/symbol eq 'cm'"})
+    assert len(sym.json()["value"]) == 2
+
+
+def test_root_conformance_lists_what_is_implemented(api: SensingApi) -> None:
+    settings = api.client.get(STA).json()["serverSettings"]
+    conf = settings["conformance"]
+    req = "http://www.opengis.net/spec/iot_sensing/1.1/req/"
+    for c in ("create-update-delete/update-entity-jsonpatch", "create-update-delete/historical-location-auto-creation",
+              "create-update-delete/deep-insert", "request-data", "data-array/data-array"):
+        assert req + c in conf
+    assert not any("batch" in c or "multi-datastream" in c or "receive-updates" in c for c in conf)
+    assert any("resultTime" in d for d in settings["cityops:deviations"])
+
+
+def test_patch_a_things_locations_and_a_historical_locations_time(api: SensingApi) -> None:
+    h = api.h("gw1")
+    tid, _ = _new_thing(api, "补丁 patch-loc", 106.0, 16.0)
+    loc = api.client.post(f"{STA}/Locations", headers=h, json={
+        "name": "P2", "encodingType": "application/geo+json",
+        "location": {"type": "Point", "coordinates": [106.1, 16.1]}}).json()["@iot.id"]
+    r = api.client.patch(f"{STA}/Things({tid})", json={"Locations": [{"@iot.id": loc}]}, headers=h)
+    assert r.status_code == 200, r.text
+    assert [x["@iot.id"] for x in api.client.get(f"{STA}/Things({tid})/Locations").json()["value"]] == [loc]
+    hl = api.client.get(f"{STA}/Things({tid})/HistoricalLocations").json()["value"]
+    assert len(hl) == 2
+    r = api.client.patch(f"{STA}/HistoricalLocations({hl[0]['@iot.id']})", json={"time": "2020-01-01T00:00:00Z"},
+                         headers=h)
+    assert r.status_code == 200 and r.json()["time"] == "2020-01-01T00:00:00.000Z"
+    assert api.client.patch(f"{STA}/HistoricalLocations({hl[0]['@iot.id']})", json={"time": "x"},
+                            headers=h).status_code == 400
+
+
+def test_edge_cases_are_4xx_not_silent(api: SensingApi) -> None:
+    h = api.h("gw1")
+    tid, ds = _new_thing(api, "边界 edge-1")
+    r = api.client.post(f"{STA}/Observations", headers=h, json={
+        "Datastream": {"@iot.id": ds}, "result": 1, "phenomenonTime": "2026-01-01T00:00:00Z/2026-01-01T01:00:00Z"})
+    assert r.status_code == 400 and "interval" in r.json()["message"]
+    assert api.client.put(f"{STA}/Observations(1)", json={"result": 1}, headers=h).status_code == 404
+    assert api.client.patch(f"{STA}/Observations(1)", json={"result": 1}, headers=h).status_code == 404
+    # What a client read and sends back (its own id, its links) is no change.
+    thing = api.client.get(f"{STA}/Things({tid})").json()
+    r = api.client.patch(f"{STA}/Things({tid})", json={**thing, "name": "边界 edge-2"}, headers=h)
+    assert r.status_code == 200 and r.json()["name"] == "边界 edge-2"
+    api.client.patch(f"{STA}/Things({tid})", json={"properties": {"a": [1, True]}}, headers=h)
+    assert api.client.get(f"{STA}/Things({tid})/properties/$value").text == '{"a":[1,true]}'
+    assert api.client.get(f"{STA}/Things({tid})/name/$value").text == "边界 edge-2"
+    assert api.client.get(f"{STA}/Things({tid})/name/nonsense").status_code == 404
+
+
+def test_deep_insert_of_every_entity(api: SensingApi) -> None:
+    """A Sensor or ObservedProperty with inline Datastreams, a FeatureOfInterest with inline
+    Observations; a to-many member that is not a list is a 400."""
+    h = api.h("gw1")
+    tid, ds = _new_thing(api, "深 deep-every")
+    now = utcnow().replace(microsecond=0)
+    r = api.client.post(f"{STA}/Sensors", headers=h, json={
+        "name": "S deep", "encodingType": "text/html", "metadata": "m", "Datastreams": [
+            {"name": "under S", "unitOfMeasurement": {}, "observationType": OM, "Thing": {"@iot.id": tid},
+             "ObservedProperty": {"name": "OP deep", "definition": "d"},
+             "Observations": [{"phenomenonTime": iso(now - timedelta(minutes=1)), "result": 1.5}]}]})
+    assert r.status_code == 201, r.text
+    under = api.client.get(f"{STA}/Sensors({r.json()['@iot.id']})/Datastreams").json()["value"]
+    assert len(under) == 1
+    assert api.client.get(f"{STA}/Datastreams({under[0]['@iot.id']})/Observations").json()["value"][0]["result"] == 1.5
+    r = api.client.post(f"{STA}/ObservedProperties", headers=h, json={
+        "name": "OP2", "definition": "d", "Datastreams": [
+            {"name": "under OP", "unitOfMeasurement": {}, "observationType": OM, "Thing": {"@iot.id": tid},
+             "Sensor": {"@iot.id": 1}}]})
+    assert r.status_code == 201, r.text
+    assert len(api.client.get(f"{STA}/ObservedProperties({r.json()['@iot.id']})/Datastreams").json()["value"]) == 1
+    r = api.client.post(f"{STA}/FeaturesOfInterest", headers=h, json={
+        "name": "F deep", "encodingType": "application/geo+json",
+        "feature": {"type": "Point", "coordinates": [1.0, 2.0]},
+        "Observations": [{"Datastream": {"@iot.id": ds}, "phenomenonTime": iso(now - timedelta(minutes=2)),
+                          "result": 2.5}]})
+    assert r.status_code == 201, r.text
+    got = api.client.get(f"{STA}/FeaturesOfInterest({r.json()['@iot.id']})/Observations").json()["value"]
+    assert [o["result"] for o in got] == [2.5]
+    bad = api.client.post(f"{STA}/Things", headers=h, json={"name": "x", "Locations": 5})
+    assert bad.status_code == 400
+
+
+def test_a_feature_of_interest_is_held_to_the_writers_ownership(api: SensingApi) -> None:
+    """A gateway cannot change another gateway's Datastream's FeatureOfInterest by posting an
+    Observation with one (single or deep insert): refused as its reading would be."""
+    from cityops.sensing.store import set_owner
+
+    h = api.h("gw1")
+    _, ds = _new_thing(api, "归属 owner-foi")
+    api.platform.store.write(lambda repo: set_owner(repo.conn, [ds], "someone-else"))
+    foi = {"name": "theirs", "encodingType": "application/geo+json",
+           "feature": {"type": "Point", "coordinates": [1.0, 1.0]}}
+    before = api.client.get(f"{STA}/Datastreams({ds})/Observations", params={"$top": "1"}).json()
+    r = api.client.post(f"{STA}/Observations", headers=h, json={
+        "Datastream": {"@iot.id": ds}, "result": 1.0, "FeatureOfInterest": foi})
+    assert r.status_code == 400 and "not_owner" in r.json()["message"], r.text
+    r = api.client.post(f"{STA}/FeaturesOfInterest", headers=h, json={
+        **foi, "Observations": [{"Datastream": {"@iot.id": ds}, "result": 1.0}]})
+    assert r.status_code == 400 and "not_owner" in r.json()["message"], r.text
+    assert api.client.get(f"{STA}/FeaturesOfInterest", params={"$filter": "name eq 'theirs'"}).json()["value"] == []
+    assert api.client.get(f"{STA}/Datastreams({ds})/Observations", params={"$top": "1"}).json() == before

@@ -101,6 +101,12 @@ async def _noop_receive() -> Message:
     return {"type": "http.request", "body": b""}
 
 
+def _status(request: Request, status: int) -> int:
+    """SensorThings (OGC 18-088) answers a malformed request or body with 400 Bad Request, where
+    the rest of cityops says 422 (invalid input): the standard's clients and test suites expect it."""
+    return 400 if status == 422 and request.url.path.startswith("/sta/") else status
+
+
 def _validation_message(exc: RequestValidationError) -> str:
     parts = []
     for err in exc.errors():
@@ -237,7 +243,7 @@ def create_app(platform: Platform, sweep_every: float | None = None, write_proce
     async def cityops_error(request: Request, exc: CityopsError) -> JSON:
         retry = getattr(exc, "retry_after", 1)
         headers = {"Retry-After": str(retry)} if exc.status in (429, 503) else None
-        return JSON(exc.to_dict(), status_code=exc.status, headers=headers)
+        return JSON(exc.to_dict(), status_code=_status(request, exc.status), headers=headers)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSON:
@@ -253,7 +259,7 @@ def create_app(platform: Platform, sweep_every: float | None = None, write_proce
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSON:
         message = _validation_message(exc)
-        status = 400 if message.startswith("malformed JSON") else 422
+        status = _status(request, 400 if message.startswith("malformed JSON") else 422)
         body: dict[str, Any] = {"error": "invalid_input", "message": message,
                                 "message_zh": validation_message_zh(exc)}
         return JSON(body, status_code=status)

@@ -49,6 +49,8 @@ _TOKEN = re.compile(r"""
   | (?P<geo>geography'(?:[^']|'')*')
   | (?P<str>'(?:[^']|'')*')
   | (?P<time>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2}))
+  | (?P<date>\d{4}-\d{2}-\d{2}(?![\dT]))
+  | (?P<clock>\d{2}:\d{2}:\d{2}(?:\.\d+)?)
   | (?P<num>\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)
   | (?P<name>[A-Za-z_@$][\w.@$]*(?:/[A-Za-z_@$][\w.@$]*)*)
   | (?P<op>[(),-])
@@ -112,6 +114,7 @@ class Sql:
     time: bool = False  # an expression in ms since the epoch
     geo: tuple[str, str] | None = None
     wrap: str | None = None  # over a navigation path: the IN (…) its condition goes into, at HOLE
+    wkt: bool = False  # a geography'…' literal, checked as WKT
 
 
 def _wrap(*parts: Sql) -> str | None:
@@ -136,7 +139,12 @@ _TIME_PARTS = {"year": "%Y", "month": "%m", "day": "%d", "hour": "%H", "minute":
 _STRING_FN = {"tolower": "lower({0})", "toupper": "upper({0})", "length": "length({0})", "trim": "trim({0})",
               "round": "round({0})", "floor": "CAST(({0}) - (({0}) < CAST(({0}) AS INTEGER)) AS INTEGER)",
               "ceiling": "-CAST(-({0}) - ((-({0})) < CAST(-({0}) AS INTEGER)) AS INTEGER)"}
-_GEO_FN = {"geo.intersects", "st_intersects", "st_within", "st_contains", "st_equals", "st_disjoint"}
+_GEO_FN = {"geo.intersects", "st_intersects", "st_within", "st_contains", "st_equals", "st_disjoint", "st_touches",
+           "st_overlaps", "st_crosses"}
+# Times are stored in UTC ms: their offset is always 0, and date() and time() read them in UTC.
+NOW_MS = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
+MIN_DATETIME_MS = -62135596800000  # 0001-01-01T00:00:00Z
+MAX_DATETIME_MS = 253402300799999  # 9999-12-31T23:59:59.999Z
 
 
 def time_ms(text: str) -> int:
@@ -152,6 +160,7 @@ class Parser:
         self.alias = alias  # the outer query's name for the entity's rows
         self.depth = 0
         self.aliases = 0
+        self.scalar = False  # navigation paths as values ($orderby), not conditions ($filter)
 
     def deeper(self) -> None:
         self.depth += 1
@@ -264,8 +273,20 @@ class Parser:
             return Sql("?", [t.text[1:-1].replace("''", "'")])
         if t.kind == "time":
             return Sql("?", [time_ms(t.text)], time=True)
-        if t.kind == "geo":
-            return Sql("?", [t.text[len("geography'"):-1].replace("''", "'")])
+        if t.kind in ("date", "clock"):  # compared with date() and time(), as text
+            if t.kind == "date":
+                return Sql("?", [t.text])
+            whole, _, frac = t.text.partition(".")  # as strftime's %f writes it: SS.fff
+            return Sql("?", [f"{whole}.{(frac + '000')[:3]}"])
+        if t.kind == "geo":  # checked here: an error inside SQLite would be a 500, not a 400
+            wkt = t.text[len("geography'"):-1].replace("''", "'")
+            import shapely
+
+            try:
+                shapely.from_wkt(wkt)
+            except shapely.errors.GEOSException:
+                raise FilterError(f"not a WKT geometry: {wkt[:80]}") from None
+            return Sql("?", [wkt], wkt=True)
         if t.kind == "name":
             low = t.text.lower()
             if low in ("true", "false"):
@@ -301,9 +322,46 @@ class Parser:
             if len(args) != n:
                 raise FilterError(f"{name}() takes {n} argument(s)")
 
-        if name == "now":
+        if name in ("now", "mindatetime", "maxdatetime"):
             need(0)
-            return Sql("CAST(unixepoch('subsec') * 1000 AS INTEGER)", [], time=True)
+            if name == "now":
+                return Sql(NOW_MS, [], time=True)
+            return Sql("?", [MIN_DATETIME_MS if name == "mindatetime" else MAX_DATETIME_MS], time=True)
+        if name in ("fractionalseconds", "totaloffsetminutes", "date", "time"):
+            need(1)
+            a = args[0]
+            if not a.time:
+                raise FilterError(f"{name}() needs a time")
+            text = {"fractionalseconds": "((({0}) % 1000) / 1000.0)", "totaloffsetminutes": "(({0}) * 0)",
+                    "date": "strftime('%Y-%m-%d', ({0}) / 1000.0, 'unixepoch')",
+                    "time": "strftime('%H:%M:%f', ({0}) / 1000.0, 'unixepoch')"}[name]
+            return Sql(text.format(a.text), a.params, wrap=a.wrap)
+        if name == "substring":
+            if len(args) not in (2, 3):
+                raise FilterError("substring() takes 2 or 3 arguments")
+            rest = f", {args[2].text}" if len(args) == 3 else ""  # OData counts from 0, SQLite from 1
+            return Sql(f"substr({args[0].text}, ({args[1].text}) + 1{rest})", [p for a in args for p in a.params],
+                       wrap=_wrap(*args))
+        if name == "concat":
+            need(2)
+            return Sql(f"({args[0].text} || {args[1].text})", args[0].params + args[1].params, wrap=_wrap(*args))
+        if name == "geo.length":
+            need(1)
+            a = args[0]
+            if a.geo is not None:  # a point's length is 0
+                return Sql(f"(CASE WHEN {a.geo[0]} IS NULL THEN NULL ELSE 0.0 END)", [], wrap=a.wrap)
+            if not _wkt_literal(a):
+                raise FilterError("geo.length() needs a location property or a geography'…' literal")
+            return Sql(f"sta_geo_length({a.text})", a.params, wrap=a.wrap)
+        if name == "st_relate":
+            need(3)
+            geom, wkt, de9im = (args[0], args[1], args[2]) if args[0].geo else (args[1], args[0], args[2])
+            if geom.geo is None or not _wkt_literal(wkt) or not (len(de9im.params) == 1 and isinstance(de9im.params[0], str)
+                                        and re.fullmatch(r"[TF*012]{9}", de9im.params[0])):
+                raise FilterError("st_relate() needs a location property, a geography'…' literal and a"
+                                  " DE-9IM pattern ('T*F**F***')")
+            return _cond(Sql(f"sta_geo_relate({geom.geo[0]}, {geom.geo[1]}, {wkt.text}, {de9im.text})",
+                             wkt.params + de9im.params, wrap=_wrap(geom, wkt, de9im)))
         if name in _TIME_PARTS:
             need(1)
             a = args[0]
@@ -328,7 +386,7 @@ class Parser:
         if name in _GEO_FN or name == "geo.distance":
             need(2)
             geom, wkt = (args[0], args[1]) if args[0].geo else (args[1], args[0])
-            if geom.geo is None:
+            if geom.geo is None or not _wkt_literal(wkt):
                 raise FilterError(f"{name}() needs a location property and a geography'…' literal")
             fn = "sta_geo_distance" if name == "geo.distance" else "sta_geo"
             op_param = [] if name == "geo.distance" else [name]
@@ -362,6 +420,14 @@ class Parser:
             self.aliases += 1
             a = f"x{self.aliases}"
             outer = f"{alias or self.alias}.{link.key}"
+            if self.scalar:  # the (first) related entity's value, for ordering
+                val = self.property(rest, target, a, hops + 1)
+                if link.pairs is None:
+                    text = f"(SELECT {val.text} FROM ({source}) AS {a} WHERE {a}.{link.column} = {outer} LIMIT 1)"
+                else:
+                    text = (f"(SELECT {val.text} FROM ({link.pairs}) AS l{a} JOIN ({source}) AS {a}"
+                            f" ON {a}.{link.column} = l{a}.c WHERE l{a}.p = {outer} LIMIT 1)")
+                return Sql(text, val.params, time=val.time)
             if link.pairs is None:
                 wrap = f"({outer} IN (SELECT {a}.{link.column} FROM ({source}) AS {a} WHERE {HOLE}))"
             else:
@@ -371,6 +437,12 @@ class Parser:
             inner.wrap = wrap if inner.wrap is None else wrap.replace(HOLE, inner.wrap)
             return inner
         raise FilterError(f"unknown property '{name}'")
+
+
+def _wkt_literal(sql: Sql) -> bool:
+    """A geometry argument is a literal (checked as WKT when parsed), never a column: a bad
+    geometry found inside SQLite would be a 500, not a 400."""
+    return sql.wkt
 
 
 def _align_times(a: Sql, b: Sql) -> tuple[Sql, Sql]:
@@ -388,8 +460,9 @@ def parse_filter(text: str, entity: Entity, world: World | None = None) -> Sql:
     return Parser(text, entity, world).parse()
 
 
-def parse_orderby(text: str, entity: Entity) -> tuple[str, list[Any]]:
-    """`$orderby=a desc, b`: SQL ORDER BY text over known properties (or expressions)."""
+def parse_orderby(text: str, entity: Entity, world: World | None = None) -> tuple[str, list[Any]]:
+    """`$orderby=a desc, b`: SQL ORDER BY text over known properties, expressions, or paths
+    through navigation properties (`Thing/name`: the related entity's value)."""
     parts: list[str] = []
     params: list[Any] = []
     for item in _split_top(text, ","):
@@ -397,7 +470,9 @@ def parse_orderby(text: str, entity: Entity) -> tuple[str, list[Any]]:
         direction = "ASC"
         if len(words) == 2 and words[1].lower() in ("asc", "desc"):
             item, direction = words[0], words[1].upper()
-        sql = parse_filter(item, entity)
+        parser = Parser(item, entity, world)
+        parser.scalar = True
+        sql = parser.parse()
         parts.append(f"{sql.text} {direction}")
         params.extend(sql.params)
     return ", ".join(parts), params

@@ -75,10 +75,13 @@ def _entity(*names: str, times: tuple[str, ...] = (), geo: bool = False) -> Enti
     cols = {n: n for n in ("id", *names)}
     cols["@iot.id"] = "id"
     geometries = {"location": ("lon", "lat"), "feature": ("lon", "lat")} if geo else {}
-    return Entity(cols, times=frozenset(times), geometries=geometries)
+    json = frozenset(n for n in ("properties", "unitOfMeasurement") if n in cols)  # `unitOfMeasurement/symbol`
+    return Entity(cols, times=frozenset(times), geometries=geometries, json=json or frozenset({"properties"}))
 
 
 _THING_LOCATION = "SELECT thing_id AS p, location_id AS c FROM sta_thing_location"
+_HL_LOCATION = "SELECT historical_location_id AS p, location_id AS c FROM sta_historical_location_location"
+_LOCATION_HL = "SELECT location_id AS p, historical_location_id AS c FROM sta_historical_location_location"
 _LOCATION_THING = "SELECT location_id AS p, thing_id AS c FROM sta_thing_location"
 _GEO_COLUMNS = "id, name, description, encoding_type AS encodingType, lon, lat, properties"
 
@@ -86,10 +89,15 @@ SETS: dict[str, EntitySet] = {s.name: s for s in (
     EntitySet("Things", "SELECT id, name, description, properties FROM sta_thing",
               _entity("name", "description", "properties"),
               {"Locations": Nav("Locations", pairs=_THING_LOCATION),
+               "HistoricalLocations": Nav("HistoricalLocations", column="thing_id"),
                "Datastreams": Nav("Datastreams", column="thing_id")}),
     EntitySet("Locations", f"SELECT {_GEO_COLUMNS} FROM sta_location",
               _entity("name", "description", "encodingType", "properties", geo=True),
-              {"Things": Nav("Things", pairs=_LOCATION_THING)}),
+              {"Things": Nav("Things", pairs=_LOCATION_THING),
+               "HistoricalLocations": Nav("HistoricalLocations", pairs=_LOCATION_HL)}),
+    EntitySet("HistoricalLocations", "SELECT id, time, thing_id FROM sta_historical_location",
+              _entity("time", times=("time",)),
+              {"Thing": Nav("Things", "thing_id", False), "Locations": Nav("Locations", pairs=_HL_LOCATION)}),
     EntitySet("Sensors", "SELECT id, name, description, encoding_type AS encodingType, metadata, properties"
               " FROM sta_sensor", _entity("name", "description", "encodingType", "metadata", "properties"),
               {"Datastreams": Nav("Datastreams", column="sensor_id")}),
@@ -149,6 +157,8 @@ def render(set_name: str, row: dict[str, Any], base: str) -> dict[str, Any]:
     out: dict[str, Any] = {"@iot.id": row["id"], "@iot.selfLink": self_link}
     if set_name == "Observations":
         out.update(phenomenonTime=iso(row["phenomenonTime"]), resultTime=iso(row["resultTime"]), result=row["result"])
+    elif set_name == "HistoricalLocations":
+        out["time"] = iso(row["time"])
     elif set_name == "Datastreams":
         props = {**_json(row["properties"]), "kind": row["kind"]}
         for k in ("point", "district", "yellow", "red"):
@@ -167,8 +177,6 @@ def render(set_name: str, row: dict[str, Any], base: str) -> dict[str, Any]:
             out["feature"] = _point(row)
     for nav in es.navs:
         out[f"{nav}@iot.navigationLink"] = f"{self_link}/{nav}"
-    if set_name == "Things":
-        out["HistoricalLocations@iot.navigationLink"] = f"{self_link}/HistoricalLocations"
     return out
 
 
@@ -209,7 +217,9 @@ def _sta_geo(op: str, lon: float | None, lat: float | None, wkt: str) -> int:
     geom = _geometry(wkt)
     pt = shapely.Point(lon, lat)
     test = {"st_within": lambda: shapely.within(pt, geom), "st_contains": lambda: shapely.contains(pt, geom),
-            "st_equals": lambda: shapely.equals(pt, geom), "st_disjoint": lambda: shapely.disjoint(pt, geom)}
+            "st_equals": lambda: shapely.equals(pt, geom), "st_disjoint": lambda: shapely.disjoint(pt, geom),
+            "st_touches": lambda: shapely.touches(pt, geom), "st_overlaps": lambda: shapely.overlaps(pt, geom),
+            "st_crosses": lambda: shapely.crosses(pt, geom)}
     return int(bool(test.get(op, lambda: shapely.intersects(pt, geom))()))
 
 
@@ -221,11 +231,30 @@ def _sta_distance(lon: float | None, lat: float | None, wkt: str) -> float | Non
     return float(shapely.distance(shapely.Point(lon, lat), _geometry(wkt)))
 
 
+def _sta_relate(lon: float | None, lat: float | None, wkt: str, pattern: str) -> int:
+    import shapely
+
+    if lon is None or lat is None:
+        return 0
+    try:
+        return int(bool(shapely.relate_pattern(shapely.Point(lon, lat), _geometry(wkt), pattern)))
+    except shapely.errors.GEOSException:
+        raise InvalidInput(f"not a DE-9IM pattern: {pattern[:20]}", "DE-9IM 模式有误") from None
+
+
+def _sta_length(wkt: str) -> float:
+    import shapely
+
+    return float(shapely.length(_geometry(wkt)))
+
+
 def connection(platform: Platform) -> Any:
     """This thread's reader, with the geometry functions $filter uses."""
     conn = platform.store.reader().conn
     conn.create_function("sta_geo", 4, _sta_geo, deterministic=True)
     conn.create_function("sta_geo_distance", 3, _sta_distance, deterministic=True)
+    conn.create_function("sta_geo_relate", 4, _sta_relate, deterministic=True)
+    conn.create_function("sta_geo_length", 1, _sta_length, deterministic=True)
     return conn
 
 
@@ -270,7 +299,7 @@ class Options:
             if opts.filter:
                 parse_filter(opts.filter, es.entity, WORLD)  # refused now, before any SQL
             if opts.orderby:
-                parse_orderby(opts.orderby, es.entity)
+                parse_orderby(opts.orderby, es.entity, WORLD)
             if params.get("$expand"):
                 budget = budget if budget is not None else [MAX_EXPAND_ITEMS]
                 opts.expand = _plan(es, params["$expand"], depth + 1, budget)
@@ -339,7 +368,7 @@ def check_cost(opts: Options) -> None:
 def _order(es: EntitySet, opts: Options) -> tuple[str, list[Any]]:
     # Observations' ids follow their key (datastream, t): order by the key, read in index order.
     key = "datastream_id, phenomenonTime" if es.name == "Observations" else "id"
-    order, params = parse_orderby(opts.orderby, es.entity) if opts.orderby else (key, [])
+    order, params = parse_orderby(opts.orderby, es.entity, WORLD) if opts.orderby else (key, [])
     if order != key:
         order += f", {key}"  # a stable order: pages never repeat or skip an entity
     return order, params
@@ -512,6 +541,8 @@ def _key_where(es: EntitySet, where: str | None, args: tuple[Any, ...]) -> tuple
 def read(platform: Platform, path: str, params: dict[str, str], base: str) -> tuple[Any, str]:
     """GET of any resource: (body, media type). Runs in a worker thread."""
     conn = connection(platform)
+    if path.endswith("/$ref"):  # the entities' selfLinks only (§9.2.9)
+        return read(platform, path.removesuffix("/$ref"), {**params, "$select": "@iot.selfLink"}, base)
     es, where, args, single, prop = resolve(conn, path)
     opts = Options.of(params, es)
     check_cost(opts if not single else Options(expand=opts.expand, top=1))
@@ -525,8 +556,11 @@ def read(platform: Platform, path: str, params: dict[str, str], base: str) -> tu
             name, _, dollar = prop.partition("/")
             if name not in obj:
                 raise NotFound(f"{es.name} has no property '{name}'", f"无属性 {name}")
-            if dollar == "$value":
-                return str(obj[name]), "text/plain"
+            if dollar == "$value":  # a string as it is, anything else as its JSON text
+                value = obj[name]
+                return (value if isinstance(value, str) else orjson.dumps(value).decode()), "text/plain"
+            if dollar:
+                raise NotFound(f"no such SensorThings resource: {path}", f"资源不存在：{path}")
             return {name: obj[name]}, "application/json"
         if opts.expand:
             expand(conn, es, rows[:1], [obj], opts.expand, base)
