@@ -150,3 +150,26 @@ def test_no_request_the_openapi_document_allows_gets_a_5xx(whole_api: Any) -> No
             case.validate_response(response, checks=[not_a_server_error])
 
         no_5xx()
+
+
+# JSON documents that are not objects, or nested past any sane depth. SensorThings routes are
+# checked by tests/test_sta.py (their ids and $skip have their own bounds).
+ODD_BODIES = (b"null", b"5", b"[]", b'"text"', b"true", b"[" * 5000 + b"]" * 5000,
+              b'{"a":' * 5000 + b"1" + b"}" * 5000)
+
+
+def test_no_json_body_of_the_wrong_shape_gets_a_5xx(api: Any) -> None:
+    """Every route that takes a body, as admin (past the token check, to the body's parsing),
+    given `null`, `5` and the like: a 4xx in the JSON error format, a message a person can act on."""
+    seen = [(m, p) for m, p, _ in routes(api.client.app) if m in ("POST", "PUT", "PATCH")
+            and not p.startswith("/sta/")]
+    assert len(seen) > 20
+    for method, path in seen:
+        for body in ODD_BODIES:
+            r = api.client.request(method, concrete(path), content=body, headers={
+                **api.h("admin"), "content-type": "application/json"})
+            assert r.status_code < 500, f"{method} {path} with {body[:20]!r}: {r.status_code} {r.text[:300]}"
+            if r.status_code >= 400 and r.headers.get("content-type", "").startswith("application/json"):
+                answer = r.json()  # the project's error format, or Open311's [{code, description}]
+                said = answer.get("message") if isinstance(answer, dict) else answer[0].get("description")
+                assert said, f"{method} {path}: {r.text[:300]}"
