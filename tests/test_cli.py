@@ -31,6 +31,7 @@ def test_catalogue_export_csv_has_every_entry() -> None:
 
 def test_users_tokens_and_refusals(tmp_path: Path) -> None:
     db = str(tmp_path / "c.db")
+    assert run("init", "--db", db)[0] == 0
     assert run("user", "create", "ann", "--role", "dispatcher", "--password-stdin", "--db", db,
                stdin="a-long-password\n")[0] == 0
     code, out = run("user", "create", "w1", "--role", "department", "--department", "WH-WATER",
@@ -90,8 +91,52 @@ def test_history_verify_on_a_missing_database(tmp_path: Path) -> None:
 
 def test_token_revoke_all(tmp_path: Path) -> None:
     db = str(tmp_path / "t.db")
+    run("init", "--db", db)
     run("user", "create", "ann", "--role", "acceptor", "--password-stdin", "--db", db, stdin="a-long-password\n")
     run("token", "ann", "--db", db)
     run("token", "ann", "--db", db)
     code, out = run("token", "ann", "--revoke-all", "--db", db)
     assert code == 0 and "revoked 2 token(s) of ann" in out
+
+
+def test_commands_refuse_a_database_that_does_not_exist(tmp_path: Path) -> None:
+    """Only `demo` and `init` make a database: a user created in a new empty file could never
+    log in to the server that runs on the real one (the docs once dropped `--db`). Every
+    command of the tree that takes --db is tried, so a new one is covered the day it is added."""
+    import click
+
+    def leaves(group: click.Group, path: list[str]) -> list[tuple[list[str], click.Command]]:
+        ctx = click.Context(group)
+        out = []
+        for name in group.list_commands(ctx):
+            cmd = group.get_command(ctx, name)
+            if isinstance(cmd, click.Group):
+                out += leaves(cmd, [*path, name])
+            elif cmd is not None:
+                out.append(([*path, name], cmd))
+        return out
+
+    db = str(tmp_path / "typo.db")
+    tried = 0
+    for path, cmd in leaves(main, []):
+        if path in (["demo"], ["init"], ["write-process"]) or "db" not in {p.name for p in cmd.params}:
+            continue
+        code, out = run(*path, "--db", db, stdin="a-long-password\n")
+        assert code == 2, (path, out)
+        assert f"no database at {db}" in out and "cityops init" in out and "数据库文件" in out, (path, out)
+        tried += 1
+    assert tried > 40 and not Path(db).exists()
+    code, out = run("init", "--db", db)
+    assert code == 0 and "created" in out and Path(db).exists()
+    assert run("init", "--db", db)[1].count("already there") == 1
+    assert run("apikey", "list", "--db", db)[0] == 0
+
+
+def test_the_default_database_is_the_demos(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`cityops demo` and every later command without --db meet in one file, demo.db."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CITYOPS_DB", raising=False)
+    code, out = run("user", "list")
+    assert code == 2 and "no database at demo.db" in out
+    assert run("init")[0] == 0 and (tmp_path / "demo.db").exists()
+    assert run("user", "list")[0] == 0

@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from cityops import __version__
-from cityops.clitools import db_option, write_db
+from cityops.clitools import db_option, new_db_option, write_db
 from cityops.clitools import open_db as _platform
 from cityops.errors import CityopsError
 
@@ -110,7 +110,7 @@ def write_process(db: str, fd: int) -> None:
 
 
 @main.command()
-@db_option
+@new_db_option
 @click.option("--no-serve", is_flag=True, help="play the day, print the indicators and exit")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
@@ -122,6 +122,24 @@ def demo(db: str, no_serve: bool, host: str, port: int, reports: int, seed: int,
     from cityops.sim.demo import run_demo
 
     run_demo(db, reports=reports, seed=seed, serve=not no_serve, host=host, port=port, storm=storm)
+
+
+@main.command()
+@new_db_option
+@click.option("--city", default=None, help="city pack folder (default: the Wuhan demo pack); see docs/city-pack.md")
+def init(db: str, city: str | None) -> None:
+    """新建数据库 / Create a city's database (empty: no users, no cases); the only command besides
+    `demo` that makes a new file."""
+    existed = Path(db).exists()
+    platform = _platform(db, city)
+    try:
+        name = f"{platform.city.name} / {platform.city.name_en}"
+    finally:
+        platform.close()
+    click.echo(f"{db}: {'already there' if existed else 'created'}, city {name} / "
+               f"{'数据库已存在' if existed else '已新建数据库'}")
+    if not existed:
+        click.echo(f"next: .venv/bin/cityops user create admin --role admin --db {db}")
 
 
 @main.group()

@@ -10,10 +10,6 @@ import click
 from cityops.clitools import db_option as _db
 from cityops.intake.prepare import REASONS
 
-DB_HELP = "SQLite database file. Default: $CITYOPS_DB or ./cityops.db"
-
-
-
 
 @click.command("import")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))

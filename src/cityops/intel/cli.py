@@ -8,10 +8,11 @@ from typing import Any
 import click
 import orjson
 
+from cityops.clitools import db_option
 from cityops.core import open_platform
 from cityops.intel import service, store
 
-DB = click.option("--db", default="cityops.db", show_default=True, help="database file / 数据库文件")
+DB = db_option  # --db, an existing database (cityops.clitools)
 
 
 @click.group()
