@@ -140,3 +140,18 @@ def test_the_default_database_is_the_demos(tmp_path: Path, monkeypatch: pytest.M
     assert code == 2 and "no database at demo.db" in out
     assert run("init")[0] == 0 and (tmp_path / "demo.db").exists()
     assert run("user", "list")[0] == 0
+
+
+def test_a_missing_data_file_says_where_such_data_comes_from(tmp_path: Path) -> None:
+    """The README's commands that read ../shared/data, on a clone without it: the file is named
+    and the README section that gives each file's public source is pointed at (and exists)."""
+    db = str(tmp_path / "d.db")
+    run("init", "--db", db)
+    gone = str(tmp_path / "shared" / "data" / "x.csv")
+    mapping = str(Path(__file__).resolve().parents[1] / "examples" / "mappings" / "nyc311.yaml")
+    for args in (["import", gone, "--mapping", mapping, "--db", db], ["warnings", "ingest-cap", gone, "--db", db],
+                 ["eval", "classify", "--data", gone], ["eval", "replies", "--data", gone]):
+        code, out = run(*args)
+        assert code == 2 and f"no file at {gone}" in out and "Data the repository does not carry" in out, out
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text("utf-8")
+    assert "### Data the repository does not carry" in readme

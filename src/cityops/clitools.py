@@ -74,3 +74,22 @@ def write_db(db: str, fn: Callable[[Any], T]) -> T:
         return platform.store.write(fn)  # type: ignore[no-any-return]
     finally:
         platform.close()
+
+
+DATA_HINT = ("the README's examples read real records the repository does not carry, from ../shared/data "
+             "beside the clone (development machines); the README's \"Data the repository does not carry\" "
+             "says where each comes from / 示例数据不随仓库分发，来源见 README")
+
+
+def data_file(**kwargs: Any) -> Any:
+    """A click.Path for a data file the user brings: a missing one is named, with where such
+    data comes from (a bare "does not exist" left new users with nowhere to go)."""
+    import click
+
+    class DataFile(click.Path):
+        def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+            if isinstance(value, str | os.PathLike) and not os.path.exists(value):
+                self.fail(f"no file at {os.fspath(value)}: {DATA_HINT}", param, ctx)
+            return super().convert(value, param, ctx)
+
+    return DataFile(exists=True, dir_okay=False, **kwargs)

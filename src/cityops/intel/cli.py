@@ -8,7 +8,7 @@ from typing import Any
 import click
 import orjson
 
-from cityops.clitools import db_option
+from cityops.clitools import data_file, db_option
 from cityops.core import open_platform
 from cityops.intel import service, store
 
@@ -147,7 +147,7 @@ def eval_group() -> None:
 
 
 @eval_group.command("classify")
-@click.option("--data", "path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+@click.option("--data", "path", required=True, type=data_file(path_type=Path),
               help="CSV with 留言主题, 留言详情, 一级分类 (the Teddy Cup message file's columns)")
 @click.option("--taxonomy", "tree", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="category tree CSV (一级分类, 二级分类, 三级分类) added to every training fold "
@@ -269,7 +269,7 @@ def _print_text(out: dict[str, object], lang: str) -> None:
 
 
 @eval_group.command("replies")
-@click.option("--data", "path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+@click.option("--data", "path", required=True, type=data_file(path_type=Path),
               help="CSV with 留言主题, 留言详情, 留言时间, 答复意见, 答复时间 (the Teddy Cup reply file's columns)")
 @click.option("--example", is_flag=True, help="also print the first message's official reply and draft")
 def eval_replies(path: Path, example: bool) -> None:

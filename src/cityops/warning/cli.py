@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from cityops.clitools import db_option, default_db, existing_db
+from cityops.clitools import data_file, db_option, default_db, existing_db
 from cityops.errors import CityopsError
 
 
@@ -195,7 +195,7 @@ def dispatch_cmd(overdue: bool, district: str | None, db: str) -> None:
 
 
 @warnings.command("ingest-cap")
-@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.argument("paths", nargs=-1, required=True, type=data_file())
 @db_option
 def ingest_cap_cmd(paths: tuple[str, ...], db: str) -> None:
     """接收外部预警 / Ingest outside CAP 1.2 documents; prints accepted/rejected with reasons."""
