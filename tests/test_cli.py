@@ -21,7 +21,8 @@ def run(*args: str, stdin: str | None = None) -> tuple[int, str]:
 def test_catalogue_export_csv_has_every_entry() -> None:
     code, out = run("catalogue", "export", "--format", "csv")
     assert code == 0
-    rows = list(csv.DictReader(io.StringIO(out)))
+    assert out.startswith("\ufeff"), "a BOM, as the API's CSV has"
+    rows = list(csv.DictReader(io.StringIO(out.removeprefix("\ufeff"))))
     assert len(rows) == 403
     assert {r["kind"] for r in rows} == {"component", "matter"}
     rubbish = next(r for r in rows if r["kind"] == "matter" and r["code"] == "06010")
@@ -63,7 +64,8 @@ def test_demo_then_indicators_and_history(tmp_path: Path) -> None:
     demo_out = out
     code, out = run("indicators", "--db", db, "--by", "district", "--format", "csv")
     assert code == 0
-    rows = list(csv.DictReader(io.StringIO(out)))
+    assert out.startswith("\ufeff"), "a BOM, as the API's CSV has"
+    rows = list(csv.DictReader(io.StringIO(out.removeprefix("\ufeff"))))
     city = next(r for r in rows if r["区 district"] == "city")
     # The 300 reports, and the cases the demo's gauges and traffic detectors opened.
     sensed = re.search(r"gauge_cases\s+(\d+).*traffic_cases_opened\s+(\d+)", demo_out, re.S)

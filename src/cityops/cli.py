@@ -305,8 +305,8 @@ def indicators(db: str, by: str, start: str | None, end: str | None, days: int |
                all_columns: bool) -> None:
     """综合评价 / Indicators: 结案率, 按期结案率, 返工率, 处置率 …"""
     from cityops.core import utcnow
-    from cityops.evaluate.report import SUMMARY, to_csv, to_table
-    from cityops.evaluate.service import group_names
+    from cityops.evaluate.report import SUMMARY, spreadsheet_csv, to_table
+    from cityops.evaluate.service import code_names, group_names
     from cityops.evaluate.service import indicators as compute
 
     if days is not None and (start or end):
@@ -321,7 +321,7 @@ def indicators(db: str, by: str, start: str | None, end: str | None, days: int |
         frame = compute(repo, by, now, _date(start, tz), _date(end, tz), total=by != "city")  # type: ignore[arg-type]
     platform.close()
     if fmt == "csv":
-        to_csv(frame, sys.stdout)
+        sys.stdout.write(spreadsheet_csv(frame, code_names(platform)))
     else:
         from cityops.sim.demo import console
 
