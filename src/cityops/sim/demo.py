@@ -215,16 +215,18 @@ class DayPlayer:
             Status.REGISTERED: lambda: self.dispatch(case, at),
             Status.DISPATCHED: lambda: self.accept_or_return(case, at),
             Status.DISPOSING: lambda: self.dispose(case, at),
-            Status.REPORTED_BACK: lambda: self.schedule(
-                at + self.minutes(10, 90), cid, Action.VERIFY,
-                passed=bool(rng.random() > 0.12), reason="现场核查未整改到位 / not fixed on site",
-            ),
+            Status.REPORTED_BACK: lambda: self.verify(cid, at, passed=bool(rng.random() > 0.12)),
         }
         if step.action is Action.REQUEST_EXTENSION:
             self.schedule(at + self.minutes(10, 40), cid, Action.APPROVE_EXTENSION)
             return
         if case.status in nxt and step.action is not Action.APPROVE_EXTENSION:
             nxt[case.status]()
+
+    def verify(self, case_id: int, at: datetime, passed: bool) -> None:
+        """The verifier's note says what they found: the failure's reason only when it failed."""
+        note = "现场核查已整改到位 / fixed on site" if passed else "现场核查未整改到位 / not fixed on site"
+        self.schedule(at + self.minutes(10, 90), case_id, Action.VERIFY, passed=passed, reason=note)
 
     def accept_or_return(self, case: Any, at: datetime) -> None:
         later = at + self.minutes(5, 60)
