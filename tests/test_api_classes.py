@@ -173,3 +173,14 @@ def test_no_json_body_of_the_wrong_shape_gets_a_5xx(api: Any) -> None:
                 answer = r.json()  # the project's error format, or Open311's [{code, description}]
                 said = answer.get("message") if isinstance(answer, dict) else answer[0].get("description")
                 assert said, f"{method} {path}: {r.text[:300]}"
+
+
+def test_uploads_declare_their_multipart_body(api: Any) -> None:
+    """/docs can only send a file the OpenAPI document declares: the attachment upload names
+    its multipart fields (file, stage with the stages the server takes)."""
+    from cityops.field.attachments import STAGES
+
+    op = api.client.get("/openapi.json").json()["paths"]["/api/v1/cases/{case_id}/attachments"]["post"]
+    schema = op["requestBody"]["content"]["multipart/form-data"]["schema"]
+    assert schema["required"] == ["file"] and schema["properties"]["file"]["format"] == "binary"
+    assert schema["properties"]["stage"]["enum"] == list(STAGES)
