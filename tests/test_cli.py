@@ -6,6 +6,7 @@ import csv
 import io
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -157,3 +158,25 @@ def test_a_missing_data_file_says_where_such_data_comes_from(tmp_path: Path) -> 
         assert code == 2 and f"no file at {gone}" in out and "Data the repository does not carry" in out, out
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text("utf-8")
     assert "### Data the repository does not carry" in readme
+
+
+def test_the_demo_does_not_contradict_itself(platform: Any) -> None:
+    """A verification's note says what its result says, and `cases show` prints the result."""
+    from cityops.cases.models import Actor, Role
+    from cityops.core import utcnow
+    from cityops.sim.demo import DayPlayer, demo_day
+
+    actors = {n: Actor(n, Role(n)) for n in ("collector", "acceptor", "dispatcher", "verifier", "supervisor")}
+    actors |= {f"dept-{d.code.lower()}": Actor(d.code, Role.DEPARTMENT, d.code) for d in platform.city.departments}
+    now = utcnow()
+    player = DayPlayer(platform, actors, demo_day(platform, now), now, seed=3)
+    player.report(60)
+    player.play()
+    with platform.store.read() as repo:
+        verified = [(c, e) for c in range(1, 61) for e in repo.history(c) if e.change.action == "verify"]
+    assert {e.change.data["passed"] for _, e in verified} == {True, False}
+    for _, e in verified:
+        assert ("未整改" in e.change.reason) == (not e.change.data["passed"]), e.change
+    case_id, entry = verified[0]
+    code, out = run("cases", "show", str(case_id), "--db", str(platform.store.path))
+    assert code == 0 and ("通过 passed" if entry.change.data["passed"] else "未通过 failed") in out, out
