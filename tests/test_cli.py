@@ -180,3 +180,23 @@ def test_the_demo_does_not_contradict_itself(platform: Any) -> None:
     case_id, entry = verified[0]
     code, out = run("cases", "show", str(case_id), "--db", str(platform.store.path))
     assert code == 0 and ("通过 passed" if entry.change.data["passed"] else "未通过 failed") in out, out
+
+
+def test_the_demo_day_ends_now(platform: Any) -> None:
+    """The simulated time runs from 08:00 of the last working day up to the moment the demo
+    runs, so the dashboard's 今日 holds today's reports (it once played a day five days back)."""
+    from datetime import timedelta
+
+    from cityops.core import utcnow
+    from cityops.sim.demo import DayPlayer, demo_day
+
+    now = utcnow()
+    start = demo_day(platform, now)
+    local = start.astimezone(platform.calendar.zone)
+    assert (local.hour, local.minute) == (8, 0) and platform.calendar.is_working_day(local.date())
+    assert local.date() < now.astimezone(platform.calendar.zone).date()
+    assert now - start < timedelta(days=12), "the last working day, not one further back"
+    span = (now - start).total_seconds() / 60
+    offsets = DayPlayer(platform, {}, start, now, seed=1).arrivals(5000)
+    assert offsets.max() <= span and offsets.max() > span - 60, "reports arrive up to now"
+    assert (offsets >= 0).all() and (offsets[1:] >= offsets[:-1]).all()
