@@ -132,6 +132,9 @@ def init(db: str, city: str | None) -> None:
     """新建数据库 / Create a city's database (empty: no users, no cases); the only command besides
     `demo` that makes a new file."""
     existed = Path(db).exists()
+    if existed and city:
+        raise click.UsageError(f"{db} already exists; init does not change its city (serve --city does) / "
+                               f"{db} 已存在，init 不更改其城市包")
     platform = _platform(db, city)
     try:
         name = f"{platform.city.name} / {platform.city.name_en}"
