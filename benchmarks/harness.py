@@ -48,6 +48,7 @@ def running_server(workdir: Path | None = None) -> Iterator[Server]:
     """Start `cityops serve` over a fresh database with an admin user and token."""
     tmp = Path(workdir or tempfile.mkdtemp(prefix="cityops-bench-"))
     db = tmp / "bench.db"
+    cityops("init", "--db", str(db))
     cityops("user", "create", "bench", "--role", "admin", "--password-stdin", "--db", str(db),
             stdin="bench-password\n")
     token = cityops("token", "bench", "--db", str(db))

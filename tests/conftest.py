@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+# ../shared/data beside the checkout (development machines only). CITYOPS_TEST_SHARED_DATA
+# points elsewhere, e.g. at a folder that does not exist, to run the suite as a fresh clone
+# without it does: `CITYOPS_TEST_SHARED_DATA=/nowhere python -m pytest`.
+SHARED_DATA = Path(os.environ.get("CITYOPS_TEST_SHARED_DATA")
+                   or Path(__file__).resolve().parents[1].parent / "shared" / "data")
 
 
 def _cheap_passwords() -> None:

@@ -253,3 +253,37 @@ def test_the_workflow_table_is_the_workflow(api: Any) -> None:
             seen.add(name)
             assert RULES[Action(name)].roles == roles, f"{name}: docs say {sorted(roles)}, code {sorted(RULES[Action(name)].roles)}"
     assert len(seen) >= 12
+
+
+# JSON documents that are not objects, or nested past any sane depth. SensorThings routes are
+# checked by tests/test_sta.py (their ids and $skip have their own bounds).
+ODD_BODIES = (b"null", b"5", b"[]", b'"text"', b"true", b"[" * 5000 + b"]" * 5000,
+              b'{"a":' * 5000 + b"1" + b"}" * 5000)
+
+
+def test_no_json_body_of_the_wrong_shape_gets_a_5xx(api: Any) -> None:
+    """Every route that takes a body, as admin (past the token check, to the body's parsing),
+    given `null`, `5` and the like: a 4xx in the JSON error format, a message a person can act on."""
+    seen = [(m, p) for m, p, _ in routes(api.client.app) if m in ("POST", "PUT", "PATCH")
+            and not p.startswith("/sta/")]
+    assert len(seen) > 20
+    for method, path in seen:
+        for body in ODD_BODIES:
+            r = api.client.request(method, concrete(path), content=body, headers={
+                **api.h("admin"), "content-type": "application/json"})
+            assert r.status_code < 500, f"{method} {path} with {body[:20]!r}: {r.status_code} {r.text[:300]}"
+            if r.status_code >= 400 and r.headers.get("content-type", "").startswith("application/json"):
+                answer = r.json()  # the project's error format, or Open311's [{code, description}]
+                said = answer.get("message") if isinstance(answer, dict) else answer[0].get("description")
+                assert said, f"{method} {path}: {r.text[:300]}"
+
+
+def test_uploads_declare_their_multipart_body(api: Any) -> None:
+    """/docs can only send a file the OpenAPI document declares: the attachment upload names
+    its multipart fields (file, stage with the stages the server takes)."""
+    from cityops.field.attachments import STAGES
+
+    op = api.client.get("/openapi.json").json()["paths"]["/api/v1/cases/{case_id}/attachments"]["post"]
+    schema = op["requestBody"]["content"]["multipart/form-data"]["schema"]
+    assert schema["required"] == ["file"] and schema["properties"]["file"]["format"] == "binary"
+    assert schema["properties"]["stage"]["enum"] == list(STAGES)

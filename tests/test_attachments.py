@@ -414,6 +414,7 @@ def test_video_limits_cli(tmp_path: Path) -> None:
 
     db = str(tmp_path / "v.db")
     runner = CliRunner()
+    assert runner.invoke(main, ["init", "--db", db]).exit_code == 0
     assert "30 MB, 60 s" in runner.invoke(main, ["field", "video-limits", "--db", db]).output
     assert "20 MB, 30 s" in runner.invoke(main, ["field", "video-limits", "--max-mb", "20", "--max-seconds", "30",
                                                  "--db", db]).output

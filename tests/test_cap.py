@@ -253,6 +253,7 @@ def test_the_51_real_cap_documents_ingest_with_the_known_pattern(tmp_path: Path)
     from cityops.cli import main
 
     db = tmp_path / "cap.db"
+    assert CliRunner().invoke(main, ["init", "--db", str(db)]).exit_code == 0
     out = CliRunner().invoke(main, ["warnings", "ingest-cap", *map(str, files), "--db", str(db)]).output
     rejected = {Path(line.split("\t")[1]).name for line in out.splitlines() if line.startswith("rejected")}
     assert "# 34 accepted, 17 rejected" in out

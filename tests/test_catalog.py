@@ -32,8 +32,9 @@ from cityops.catalog import (
 )
 from cityops.catalog.cli import catalogue as catalogue_cli
 from cityops.catalog.timelimits import TimeLimitSyntaxError
+from conftest import SHARED_DATA
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SHARED = SHARED_DATA
 FACT_TABLE = SHARED / "gbt47678_5_2026_components_matters.csv"
 HOURS = {"working_hours": 1.0, "working_days": 8.0, "calendar_hours": 1.0}
 

@@ -81,8 +81,52 @@ def test_citizen_table_fits_100_columns(platform: Any) -> None:
 def test_cli_indicator_tables_fit(tmp_path: Path) -> None:
     db = str(tmp_path / "t.db")
     runner = CliRunner()
+    assert runner.invoke(main, ["init", "--db", db]).exit_code == 0
     for args in (["indicators", "--by", "department"], ["indicators", "--by", "district", "--all-columns"],
                  ["notify", "indicators", "--by", "channel"]):
         result = runner.invoke(main, [*args, "--db", db])
         assert result.exit_code == 0, result.output
         _fits(result.output.splitlines())
+
+
+def test_csv_from_the_cli_is_the_apis(api: Any) -> None:
+    """One spreadsheet, whichever way it is fetched: BOM, "中文 key" headers, names beside codes,
+    and the cases no department holds yet labelled 未派遣 / not dispatched (never a bare row)."""
+    api.report("acceptor")  # reported, not dispatched: no department
+    db = str(api.platform.store.path)
+    runner = CliRunner()
+    for by, code, name in (("district", "420102", "江岸区"), ("department", "", "未派遣")):
+        cli = runner.invoke(main, ["indicators", "--by", by, "--format", "csv", "--db", db]).output
+        http = api.get("admin", f"/api/v1/indicators?by={by}&format=csv").text
+        assert cli == http, by
+        assert cli.startswith("\ufeff"), "UTF-8 BOM for Excel on Chinese Windows"
+        head, *rows = cli.removeprefix("\ufeff").splitlines()
+        assert head.startswith(f"{LABELS[by][0]} {by},") and f"{by}_name_en" in head
+        assert any(row.startswith(f"{code},{name},") for row in rows), (by, rows)
+    table = runner.invoke(main, ["indicators", "--by", "department", "--db", db]).output
+    assert "未派遣 not dispatched" in table
+    assert not [line for line in table.splitlines() if line.strip().startswith("—")], "no unlabelled row"
+    body = api.get("admin", "/api/v1/indicators?by=department").json()
+    assert {"department_name": "未派遣", "department_name_en": "not dispatched"}.items() <= next(
+        r for r in body["rows"] if r["department"] is None).items()
+
+
+def test_citizen_csv_headers_are_bilingual(tmp_path: Path) -> None:
+    db = str(tmp_path / "n.db")
+    runner = CliRunner()
+    runner.invoke(main, ["init", "--db", db])
+    out = runner.invoke(main, ["notify", "indicators", "--by", "district", "--format", "csv", "--db", db]).output
+    head = out.removeprefix("\ufeff").splitlines()[0].split(",")
+    assert out.startswith("\ufeff") and head[:3] == ["区 district", "区名称 district_name", "区英文名 district_name_en"]
+    assert "满意率 satisfaction_rate" in head and all(" " in h for h in head), head
+
+
+def test_apikey_list_shows_city_time(tmp_path: Path) -> None:
+    db = str(tmp_path / "k.db")
+    runner = CliRunner()
+    runner.invoke(main, ["init", "--db", db])
+    runner.invoke(main, ["apikey", "create", "app1", "--db", db])
+    runner.invoke(main, ["apikey", "revoke", "app1", "--db", db])
+    [line] = runner.invoke(main, ["apikey", "list", "--db", db]).output.splitlines()
+    created, revoked = line.split("\t")[2:]
+    assert created.endswith("+08:00") and revoked.endswith("+08:00"), line

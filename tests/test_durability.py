@@ -32,6 +32,7 @@ def start(db: Path, port: int) -> subprocess.Popen[bytes]:
 @pytest.mark.timeout(500)
 def test_kill_9_loses_no_acknowledged_write(tmp_path: Path) -> None:
     db = tmp_path / "crash.db"
+    cityops("init", "--db", str(db))
     cityops("user", "create", "burst", "--role", "collector", "--password-stdin", "--db", str(db),
             stdin="burst-password\n")
     token = cityops("token", "burst", "--db", str(db))
@@ -125,6 +126,7 @@ def test_loop_writer_answers_its_batch_when_cancelled_mid_commit(tmp_path: Path,
 @pytest.mark.timeout(400)
 def test_a_killed_write_process_is_replaced_while_serving(tmp_path: Path) -> None:
     db = tmp_path / "child.db"
+    cityops("init", "--db", str(db))
     cityops("user", "create", "c", "--role", "collector", "--password-stdin", "--db", str(db), stdin="c-password-1\n")
     token = cityops("token", "c", "--db", str(db))
     port = free_port()

@@ -21,8 +21,9 @@ from cityops.geo.gridgen import dense_rank, grid_codes
 from cityops.geo.lattice import Lattice, cell_area_m2
 from cityops.geo.patrol import allocate, components
 from cityops.geo.wuhan import CENTRAL_DISTRICTS, DISTRICT_NAMES
+from conftest import SHARED_DATA
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SHARED = SHARED_DATA
 GEOTOOL_FILE = SHARED / "geo" / "wuhan_districts_geotoolcn_wgs84.geojson"
 
 

@@ -235,3 +235,33 @@ def test_calibrate_refits_the_temperature_on_real_text_as_a_new_version(platform
     bad.write_text("text,matter_code\n路灯不亮了,99999\n", encoding="utf-8")
     out = runner.invoke(main, ["intel", "calibrate", "--db", platform.store.path, "--data", str(bad)])
     assert out.exit_code == 1 and "at least 5" in out.output
+
+
+def test_long_work_shows_progress_on_stderr(platform: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`intel retrain` and `eval classify` say on standard error what they are doing, and the
+    embedding (the slow part with a cold cache) gets a bar of its own; stdout stays the result."""
+    import uuid
+
+    from cityops.cli import main
+    from cityops.intel import corpus, embed
+
+    fresh = uuid.uuid4().hex[:8]  # texts no cache holds, so the encoder has work to show
+
+    def corpus_of_new_texts(catalogue: Any, per_matter: int = 0) -> tuple[list[str], list[str]]:
+        texts, codes = tiny_corpus(catalogue)
+        return [f"{t} {fresh}{i}" for i, t in enumerate(texts)], codes
+
+    monkeypatch.setattr(corpus, "matter_corpus", corpus_of_new_texts)
+    out = CliRunner().invoke(main, ["intel", "retrain", "--db", platform.store.path])
+    assert out.exit_code == 0, out.output
+    assert "retraining" in out.stderr and "saved" in out.stderr
+    if embed.available():
+        assert "embedding texts with the sentence encoder (the slow part" in out.stderr, out.stderr
+    assert "model v1 is active" in out.stdout and "retraining" not in out.stdout
+    data = tmp_path / "m.csv"
+    rows = [("路灯不亮", "晚上很黑", "城乡建设"), ("路灯坏了", "没人修", "城乡建设"), ("路灯不亮了", "好几天", "城乡建设"),
+            ("噪音太大", "夜里施工", "环境保护"), ("工地噪音", "扰民", "环境保护"), ("施工噪音", "半夜", "环境保护")]
+    data.write_text("留言主题,留言详情,一级分类\n" + "\n".join(",".join(r) for r in rows) + "\n", encoding="utf-8")
+    out = CliRunner().invoke(main, ["eval", "classify", "--data", str(data), "--folds", "2", "--no-embedding"])
+    assert out.exit_code == 0, out.output
+    assert "2-fold cross-validation: fold 2 done" in out.stderr and "accuracy" in out.stdout

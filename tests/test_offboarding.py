@@ -22,6 +22,7 @@ def test_user_lifecycle_revokes_tokens_at_once(tmp_path: Path) -> None:
     from cityops.core import open_platform
 
     db = str(tmp_path / "u.db")
+    assert run("init", "--db", db)[0] == 0
     assert run("user", "create", "Alice", "--role", "acceptor", "--password-stdin", "--db", db,
                stdin="a-long-password\n")[0] == 0
     code, out = run("user", "create", "ＡＬＩＣＥ", "--role", "admin", "--password-stdin", "--db", db,

@@ -22,6 +22,7 @@ def run(*args: str) -> tuple[int, str]:
 
 def test_show_set_and_refuse(tmp_path: Path) -> None:
     db = str(tmp_path / "t.db")
+    assert run("init", "--db", db)[0] == 0
     code, out = run("open311", "public", "show", "--db", db)
     assert code == 0
     assert json.loads(out) == {"channels": None, "text_channels": ["open311"], "fields": sorted(public.TEXT_FIELDS)}

@@ -283,3 +283,25 @@ def test_cli_summary_and_reply(api: Api, tmp_path: Path) -> None:
     assert r.exit_code == 0 and "provisional" in r.output
     r = CliRunner().invoke(main, ["intel", "summary", "99999", "--db", db])
     assert r.exit_code != 0 and "99999" in r.output
+
+
+def test_a_chinese_reply_never_quotes_an_english_text(api: Api) -> None:
+    """Bilingual texts ("中文 / English", as the demo writes them) give each reply its own half;
+    an English-only report is not quoted in Chinese (the matter's name stands in)."""
+    latin = re.compile(r"[A-Za-z]{3,}")
+    for description, back in (("路灯不亮 / streetlight out", "灯已修复 / lamp repaired"),
+                              ("Streetlight out at the corner", "lamp repaired")):
+        case = api.report("acceptor", description=description, matter_code="01037").json()
+        p = api.platform
+        _act(p, case["id"], Action.REGISTER, Role.ACCEPTOR)
+        _act(p, case["id"], Action.DISPATCH, Role.DISPATCHER)
+        _act(p, case["id"], Action.ACCEPT, Role.DEPARTMENT)
+        _act(p, case["id"], Action.REPORT_BACK, Role.DEPARTMENT, reason=back)
+        site_photo(p, case["id"])
+        _act(p, case["id"], Action.VERIFY, Role.VERIFIER, passed=True)
+        draft = api.get("supervisor", f"/api/v1/cases/{case['id']}/reply-draft").json()
+        assert not latin.search(draft["text_zh"]), draft["text_zh"]
+        assert "lamp repaired" in draft["text_en"] and "treetlight out" in draft["text_en"], draft["text_en"]
+        assert "路灯" in draft["text_zh"]  # the text's Chinese half, or the matter's name
+        if "灯已修复" in back:
+            assert "灯已修复" in draft["text_zh"] and "灯已修复" not in draft["text_en"]

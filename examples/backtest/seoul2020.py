@@ -52,7 +52,11 @@ def command(csvs: Path, level: str, threshold: float) -> list[str]:
 
 def main(data: Path) -> int:
     if not (data / "water_10min_2020.csv").exists():
-        print(f"no record at {data}", file=sys.stderr)
+        print(f"no record at {data / 'water_10min_2020.csv'}: the Han River record is not in the repository; "
+              "it is the Dacon 2022 Han River water-level competition release (Han River Flood Control Office "
+              "and Paldang Dam records), kept in ../shared/data/hydro/han_river_seoul_2020 on development "
+              "machines (the README's \"Data the repository does not carry\"); pass its folder as the argument. "
+              "examples/backtest/synthetic.py makes a record of the same shape.", file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory(prefix="seoul2020-") as tmp:
         extract(data, Path(tmp))

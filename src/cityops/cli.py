@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import importlib
 import sys
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import click
 
 from cityops import __version__
-from cityops.clitools import db_option, write_db
+from cityops.clitools import db_option, new_db_option, write_db
 from cityops.clitools import open_db as _platform
 from cityops.errors import CityopsError
 
@@ -112,18 +112,40 @@ def write_process(db: str, fd: int) -> None:
 
 
 @main.command()
-@db_option
+@new_db_option
 @click.option("--no-serve", is_flag=True, help="play the day, print the indicators and exit")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
-@click.option("--reports", default=1500, show_default=True, help="reports in the simulated day")
+@click.option("--reports", default=1500, show_default=True, help="reports from 08:00 of the last working day until now")
 @click.option("--seed", default=20261127, show_default=True)
 @click.option("--storm", is_flag=True, help="also play a rainstorm: warnings ahead of the water, gauge cases")
 def demo(db: str, no_serve: bool, host: str, port: int, reports: int, seed: int, storm: bool) -> None:
-    """演示 / Build the Wuhan demo city and play a working day at accelerated speed."""
+    """演示 / Build the Wuhan demo city and play its day up to now (from 08:00 of the last working
+    day) at accelerated speed; the database is demo.db unless --db says otherwise."""
     from cityops.sim.demo import run_demo
 
     run_demo(db, reports=reports, seed=seed, serve=not no_serve, host=host, port=port, storm=storm)
+
+
+@main.command()
+@new_db_option
+@click.option("--city", default=None, help="city pack folder (default: the Wuhan demo pack); see docs/city-pack.md")
+def init(db: str, city: str | None) -> None:
+    """新建数据库 / Create a city's database (empty: no users, no cases); the only command besides
+    `demo` that makes a new file."""
+    existed = Path(db).exists()
+    if existed and city:
+        raise click.UsageError(f"{db} already exists; init does not change its city (serve --city does) / "
+                               f"{db} 已存在，init 不更改其城市包")
+    platform = _platform(db, city)
+    try:
+        name = f"{platform.city.name} / {platform.city.name_en}"
+    finally:
+        platform.close()
+    click.echo(f"{db}: {'already there' if existed else 'created'}, city {name} / "
+               f"{'数据库已存在' if existed else '已新建数据库'}")
+    if not existed:
+        click.echo(f"next: .venv/bin/cityops user create admin --role admin --db {db}")
 
 
 @main.group()
@@ -227,8 +249,6 @@ def user_remove(name: str, db: str) -> None:
 @click.option("--revoke-all", is_flag=True, help="revoke every token of this user instead")
 def token(name: str, db: str, days: int, revoke_all: bool) -> None:
     """令牌 / Print a new bearer token for a user (or revoke all of theirs)."""
-    from datetime import timedelta
-
     from cityops.auth.service import issue_token
     from cityops.core import utcnow
 
@@ -282,22 +302,31 @@ def history_verify(db: str) -> None:
 @click.option("--by", type=click.Choice(["district", "department", "grid", "city"]), default="district", show_default=True)
 @click.option("--from", "start", default=None, help="reported on or after this date (YYYY-MM-DD, city time)")
 @click.option("--to", "end", default=None, help="reported before this date")
+@click.option("--days", type=click.IntRange(1, 3660), default=None,
+              help="reported in the last N days, today included (instead of --from/--to)")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv"]), default="table", show_default=True)
 @click.option("--all-columns", is_flag=True, help="table: every indicator, not only the summary")
-def indicators(db: str, by: str, start: str | None, end: str | None, fmt: str, all_columns: bool) -> None:
+def indicators(db: str, by: str, start: str | None, end: str | None, days: int | None, fmt: str,
+               all_columns: bool) -> None:
     """综合评价 / Indicators: 结案率, 按期结案率, 返工率, 处置率 …"""
     from cityops.core import utcnow
-    from cityops.evaluate.report import SUMMARY, to_csv, to_table
-    from cityops.evaluate.service import group_names
+    from cityops.evaluate.report import SUMMARY, spreadsheet_csv, to_table
+    from cityops.evaluate.service import code_names, group_names
     from cityops.evaluate.service import indicators as compute
 
+    if days is not None and (start or end):
+        raise click.UsageError("--days or --from/--to, not both / --days 与 --from/--to 只能选一种")
     platform = _platform(db)
     tz = platform.calendar.tz
+    now = utcnow()
+    if days is not None:
+        today = now.astimezone(platform.calendar.zone).date()
+        start = (today - timedelta(days=days - 1)).isoformat()
     with platform.store.read() as repo:
-        frame = compute(repo, by, utcnow(), _date(start, tz), _date(end, tz), total=by != "city")  # type: ignore[arg-type]
+        frame = compute(repo, by, now, _date(start, tz), _date(end, tz), total=by != "city")  # type: ignore[arg-type]
     platform.close()
     if fmt == "csv":
-        to_csv(frame, sys.stdout)
+        sys.stdout.write(spreadsheet_csv(frame, code_names(platform)))
     else:
         from cityops.sim.demo import console
 

@@ -4,18 +4,50 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import Any, Final, TypeVar
 
 T = TypeVar("T")
 
-DB_HELP = "SQLite database file (created if missing). Default: $CITYOPS_DB or ./cityops.db"
+DEFAULT_DB: Final = "demo.db"  # what `cityops demo` builds, so the README's commands all find it
+DB_HELP = "SQLite database file; it must exist (`cityops demo` or `cityops init` make one). Default: $CITYOPS_DB or ./demo.db"
+NEW_DB_HELP = "SQLite database file (created if missing). Default: $CITYOPS_DB or ./demo.db"
+
+
+def default_db() -> str:
+    return os.environ.get("CITYOPS_DB", DEFAULT_DB)
+
+
+def missing_db_message(db: str) -> str:
+    return (f"no database at {db} (a new empty one is not made by this command): build the demo city with "
+            f"`cityops demo --db {db}`, start a new city with `cityops init --db {db}`, or name an existing file "
+            f"with --db or $CITYOPS_DB / 数据库文件 {db} 不存在：请先运行 cityops demo 或 cityops init，或用 --db 指定已有的数据库")
+
+
+def existing_db(ctx: Any, param: Any, value: str | None) -> str | None:
+    """A click callback: commands that read or change a city refuse a database file that does
+    not exist, instead of quietly creating an empty city (a user made there could never log in
+    to the server that runs on the real one). Exit status 2, as for any bad option."""
+    import click
+
+    if value is not None and not Path(value).exists():
+        raise click.BadParameter(missing_db_message(value), ctx=ctx, param=param)
+    return value
 
 
 def db_option(f: Any) -> Any:
+    """`--db`, which must name an existing database."""
     import click
 
-    return click.option("--db", default=lambda: os.environ.get("CITYOPS_DB", "cityops.db"),
-                        show_default="cityops.db", help=DB_HELP)(f)
+    return click.option("--db", default=default_db, show_default=DEFAULT_DB, help=DB_HELP,
+                        callback=existing_db)(f)
+
+
+def new_db_option(f: Any) -> Any:
+    """`--db` for the commands that may create the database (`demo`, `init`)."""
+    import click
+
+    return click.option("--db", default=default_db, show_default=DEFAULT_DB, help=NEW_DB_HELP)(f)
 
 
 def open_db(db: str, city: str | None = None) -> Any:
@@ -42,3 +74,22 @@ def write_db(db: str, fn: Callable[[Any], T]) -> T:
         return platform.store.write(fn)  # type: ignore[no-any-return]
     finally:
         platform.close()
+
+
+DATA_HINT = ("the README's examples read real records the repository does not carry, from ../shared/data "
+             "beside the clone (development machines); the README's \"Data the repository does not carry\" "
+             "says where each comes from / 示例数据不随仓库分发，来源见 README")
+
+
+def data_file(**kwargs: Any) -> Any:
+    """A click.Path for a data file the user brings: a missing one is named, with where such
+    data comes from (a bare "does not exist" left new users with nowhere to go)."""
+    import click
+
+    class DataFile(click.Path):
+        def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+            if isinstance(value, str | os.PathLike) and not os.path.exists(value):
+                self.fail(f"no file at {os.fspath(value)}: {DATA_HINT}", param, ctx)
+            return super().convert(value, param, ctx)
+
+    return DataFile(exists=True, dir_okay=False, **kwargs)

@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cityops import __version__
 from cityops.api.deps import ActorDep
+from cityops.api.failures import OneLineErrors, one_line
 from cityops.api.forms import form_items
 from cityops.api.headers import SecurityHeaders
 from cityops.api.openapi import install as install_docs
@@ -105,6 +106,13 @@ def _status(request: Request, status: int) -> int:
     """SensorThings (OGC 18-088) answers a malformed request or body with 400 Bad Request, where
     the rest of cityops says 422 (invalid input): the standard's clients and test suites expect it."""
     return 400 if status == 422 and request.url.path.startswith("/sta/") else status
+
+
+def _json_kind(value: Any) -> tuple[str, str]:
+    """What a decoded JSON document is, in English and Chinese (for "send an object, not …")."""
+    kinds = {type(None): ("null", "null"), bool: ("a boolean", "布尔值"), int: ("a number", "数字"),
+             float: ("a number", "数字"), str: ("a string", "字符串"), list: ("an array", "数组")}
+    return kinds.get(type(value), ("an object", "对象"))
 
 
 def _validation_message(exc: RequestValidationError) -> str:
@@ -251,8 +259,8 @@ def create_app(platform: Platform, sweep_every: float | None = None, write_proce
         mapped = storage_error(exc)
         if isinstance(mapped, CityopsError):
             return JSON(mapped.to_dict(), status_code=mapped.status, headers={"Retry-After": "1"})
-        logging.getLogger("cityops").error("unexpected error on %s %s", request.method, request.url.path,
-                                           exc_info=exc)
+        # Only what an outer middleware raises gets here (OneLineErrors takes the rest).
+        logging.getLogger("cityops").error("%s", one_line(request.method, request.url.path, exc))
         return JSON({"error": "internal", "message": "internal error; the server log has the details",
                      "message_zh": "服务器内部错误，详情见服务日志"}, status_code=500)
 
@@ -291,9 +299,13 @@ def create_app(platform: Platform, sweep_every: float | None = None, write_proce
             fields = len(await form_items(request))
         else:
             try:
-                fields = len(orjson.loads(await request.body()))
+                body = orjson.loads(await request.body())
             except orjson.JSONDecodeError:
                 raise InvalidInput("malformed JSON body", "JSON 格式错误") from None
+            if not isinstance(body, dict):
+                en, zh = _json_kind(body)
+                raise InvalidInput(f"send a JSON object, not {en}", f"请求体应为 JSON 对象，而不是{zh}")
+            fields = len(body)
         return JSON({"received": fields, "by": actor.name}, status_code=201)
 
     routers = (
@@ -312,6 +324,8 @@ def create_app(platform: Platform, sweep_every: float | None = None, write_proce
     # Security headers outside everything, Starlette's own error page included: every response.
     build = app.build_middleware_stack
     app.build_middleware_stack = lambda: SecurityHeaders(build())  # type: ignore[method-assign]
+
+    app.add_middleware(OneLineErrors)  # a failing request: a 500 and one log line, not a traceback
     # Everything built so far (city pack, catalogue, routes) lives as long as the process:
     # keep it out of the garbage collector's scans, which otherwise pause requests.
     gc.collect()

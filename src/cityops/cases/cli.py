@@ -109,7 +109,7 @@ def cases_show(case_id: int, db: str, fmt: str) -> None:
             out = case_json(case, now, platform)
             out["history"] = [{"seq": e.seq, "at": e.change.at, "actor": e.change.actor,
                                "action": e.change.action, "to": e.change.to_status,
-                               "reason": e.change.reason} for e in history]
+                               "reason": e.change.reason, "data": e.change.data} for e in history]
             sys.stdout.write(orjson.dumps(out, option=orjson.OPT_INDENT_2).decode() + "\n")
             return
         tz = platform.calendar.zone
@@ -130,6 +130,9 @@ def cases_show(case_id: int, db: str, fmt: str) -> None:
         for e in history:
             zh, en = names.action_names(e.change.action)
             line = f"  {e.seq:>3} {_local(e.change.at, tz)}  {zh}/{en}  {e.change.actor}  → {e.change.to_status}"
+            passed = e.change.data.get("passed") if e.change.action == "verify" else None
+            if isinstance(passed, bool):  # the result itself, not only the verifier's note
+                line += "  通过 passed" if passed else "  未通过 failed"
             if e.change.reason:
                 line += f"  {e.change.reason}"
             click.echo(_cut(line, WIDTH))

@@ -4,6 +4,11 @@ CSV headers are "结案率 close_rate" (zh label, space, the column key) by defa
 spreadsheet user reads Chinese and a script can split on the last space to get the key;
 lang="en" gives the bare keys, lang="zh" the Chinese labels only. Rates and hours are
 written as decimals with 4 places (0.9372, not 93.72 %); empty cells are nulls.
+
+`spreadsheet_csv` is what a person gets, from the CLI and from the API alike: a UTF-8 byte
+order mark (Excel on a Chinese-locale Windows reads GBK without it) and the district or
+department names beside their codes; the cases no department holds yet are labelled
+未派遣 / not dispatched rather than left blank.
 """
 
 from __future__ import annotations
@@ -21,11 +26,20 @@ Lang = Literal["zh+en", "zh", "en"]
 
 _KEY_COLUMNS: Final = ("district", "department", "grid", "city")
 _NULL: Final = "—"
+BOM: Final = "\ufeff"
+# The group of cases with no code for the key: not dispatched yet (department), and so on.
+UNASSIGNED: Final[dict[str, tuple[str, str]]] = {
+    "department": ("未派遣", "not dispatched"), "district": ("未定区", "no district"), "grid": ("无网格", "no grid"),
+}
+NAME_LABELS: Final[dict[str, tuple[str, str]]] = {
+    "district_name": ("区名称", "district_name"), "district_name_en": ("区英文名", "district_name_en"),
+    "department_name": ("部门名称", "department_name"), "department_name_en": ("部门英文名", "department_name_en"),
+}
 
 
 def header(column: str, lang: Lang = "zh+en") -> str:
     """Column heading in the chosen language; unknown columns keep their own name."""
-    zh = LABELS.get(column, (column, column))[0]
+    zh = (LABELS.get(column) or NAME_LABELS.get(column) or (column, column))[0]
     if lang == "en":
         return column
     if lang == "zh":
@@ -39,8 +53,35 @@ def to_csv(df: pl.DataFrame, out: TextIO, lang: Lang = "zh+en") -> None:
     out.write(renamed.write_csv(float_precision=4, null_value=""))
 
 
+def with_names(df: pl.DataFrame, names: Mapping[str, tuple[str, str]]) -> pl.DataFrame:
+    """`district_name` and `district_name_en` (or the department's) right after the code
+    column; the city's total row reads 全市 / city, a missing code 未派遣 / not dispatched."""
+    for key in ("district", "department"):
+        if key not in df.columns:
+            continue
+        codes = df.get_column(key).to_list()
+        pairs = [UNASSIGNED[key] if code is None or code == "" else ("全市", "city") if code == TOTAL_KEY
+                 else names.get(str(code), (str(code), str(code))) for code in codes]
+        at = df.columns.index(key) + 1
+        df = df.insert_column(at, pl.Series(f"{key}_name", [p[0] for p in pairs], pl.Utf8))
+        df = df.insert_column(at + 1, pl.Series(f"{key}_name_en", [p[1] for p in pairs], pl.Utf8))
+    return df
+
+
+def spreadsheet_csv(df: pl.DataFrame, names: Mapping[str, tuple[str, str]],
+                    labels: Mapping[str, tuple[str, str]] = LABELS) -> str:
+    """The CSV a person opens (CLI and API alike): BOM, "中文 key" headers (`labels`: the
+    indicators' own, or the citizen indicators'), names beside district and department codes."""
+    df = with_names(df, names)
+    zh = {**NAME_LABELS, **labels}
+    return BOM + df.rename({c: f"{zh[c][0]} {c}" if c in zh else c for c in df.columns}).write_csv(
+        float_precision=4, null_value="")
+
+
 def _cell(column: str, value: object) -> str:
     if value is None:
+        if column in UNASSIGNED:
+            return " ".join(UNASSIGNED[column])
         return _NULL
     if column in RATE_COLUMNS and isinstance(value, float):
         return f"{value * 100:.2f} %"

@@ -28,6 +28,13 @@ def indicators(
     return compute_indicators(frame, by=by, as_of=as_of, start=start, end=end, total=total)
 
 
+def code_names(platform: Platform) -> dict[str, tuple[str, str]]:
+    """(Chinese, English) names of district and department codes, for CSV name columns."""
+    names = {d.code: (d.name, d.name_en) for d in platform.city.districts}
+    names.update({d.code: (d.name, d.name_en) for d in platform.city.departments})
+    return names
+
+
 def group_names(platform: Platform) -> dict[str, str]:
     """Display names for district and department codes: "江岸区 420102"."""
     names = {d.code: f"{d.name} {d.code}" for d in platform.city.districts}

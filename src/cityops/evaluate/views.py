@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from datetime import UTC, datetime, tzinfo
 from typing import Annotated, Any
 
@@ -14,8 +13,8 @@ from cityops.api.routing import feature_router
 from cityops.cases import names
 from cityops.core import utcnow
 from cityops.errors import InvalidInput
-from cityops.evaluate.report import to_csv, to_records
-from cityops.evaluate.service import GroupBy, indicators
+from cityops.evaluate.report import UNASSIGNED, spreadsheet_csv, to_records
+from cityops.evaluate.service import GroupBy, code_names, indicators
 from cityops.timefmt import iso, parse
 
 router = feature_router("/api/v1", "indicators")
@@ -35,14 +34,11 @@ def get_indicators(
     zone = platform.calendar.zone
     period = [_moment(start, zone), _moment(end, zone)]
     now = utcnow()
-    with platform.store.read() as repo:
-        frame = indicators(repo, by, now, period[0], period[1], actor)
+    with platform.store.read() as repo:  # the spreadsheet ends with the city's total, as the CLI's does
+        frame = indicators(repo, by, now, period[0], period[1], actor, total=format == "csv" and by != "city")
     if format == "csv":
-        # A UTF-8 byte order mark first, or Excel on a Chinese-locale Windows reads GBK.
-        buf = io.StringIO("\ufeff")
-        buf.seek(0, io.SEEK_END)
-        to_csv(frame, buf)
-        return Response(buf.getvalue(), media_type="text/csv; charset=utf-8",
+        # The same file as `cityops indicators --format csv`: BOM, names beside codes.
+        return Response(spreadsheet_csv(frame, code_names(platform)), media_type="text/csv; charset=utf-8",
                         headers={"content-disposition": f'attachment; filename="indicators_{by}.csv"'})
     rows = to_records(frame)
     namer = {"district": names.district_names, "department": names.department_names}.get(by)
@@ -51,6 +47,8 @@ def get_indicators(
             code = row.get(by)
             if isinstance(code, str) and code:
                 row[f"{by}_name"], row[f"{by}_name_en"] = namer(platform, code)
+            elif code is None and by in UNASSIGNED:  # e.g. the cases not dispatched yet
+                row[f"{by}_name"], row[f"{by}_name_en"] = UNASSIGNED[by]
     # Times in the city's offset, like every other answer (the rows themselves hold none).
     return {"by": by, "from": iso(period[0], zone), "to": iso(period[1], zone), "as_of": iso(now, zone),
             "rows": rows}

@@ -59,7 +59,21 @@ async def store_photo(platform: Platform, actor: Actor, case_id: int, data: byte
         raise
 
 
-@router.post("/cases/{case_id}/attachments", status_code=201,
+# The body is read by hand (size limits, refusal before reading); declared here so that /docs
+# shows the form and can send a file.
+UPLOAD_BODY = {"required": True, "content": {"multipart/form-data": {"schema": {
+    "type": "object", "required": ["file"],
+    "properties": {
+        "file": {"type": "string", "format": "binary",
+                 "description": "a JPEG, PNG or WebP photo, or a short MP4/MOV video (docs/field.md)"},
+        "stage": {"type": "string", "enum": list(attachments.STAGES), "default": "before",
+                  "description": "before (处置前), after (处置后), verify (核查) or evidence (取证); "
+                                 "closing a matter verified on site needs an after or verify one "
+                                 "attached since the last report-back"},
+    }}}}}
+
+
+@router.post("/cases/{case_id}/attachments", status_code=201, openapi_extra={"requestBody": UPLOAD_BODY},
              summary="Attach a photo or short video (multipart field 'file'; stage before/after/verify)")
 async def upload(case_id: CaseId, request: Request, actor: ActorDep) -> JSON:
     with request.app.state.platform.store.read() as repo:  # refuse before reading megabytes

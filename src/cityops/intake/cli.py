@@ -7,16 +7,13 @@ from pathlib import Path
 
 import click
 
+from cityops.clitools import data_file
 from cityops.clitools import db_option as _db
 from cityops.intake.prepare import REASONS
 
-DB_HELP = "SQLite database file. Default: $CITYOPS_DB or ./cityops.db"
-
-
-
 
 @click.command("import")
-@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("path", type=data_file(path_type=Path))
 @click.option("--mapping", "mapping_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="YAML mapping file (see docs/import.md and examples/mappings/)")
 @_db

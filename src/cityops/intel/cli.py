@@ -8,10 +8,11 @@ from typing import Any
 import click
 import orjson
 
+from cityops.clitools import data_file, db_option
 from cityops.core import open_platform
 from cityops.intel import service, store
 
-DB = click.option("--db", default="cityops.db", show_default=True, help="database file / 数据库文件")
+DB = db_option  # --db, an existing database (cityops.clitools)
 
 
 @click.group()
@@ -40,8 +41,13 @@ def models_cmd(db: str) -> None:
               help="n-grams only, without the sentence encoder: 0.3 ms a report instead of 16, less accurate")
 def retrain_cmd(db: str, note: str, no_embedding: bool) -> None:
     """重新训练 / train a new version from the shipped text plus every correction, make it active."""
+    from cityops.intel.progress import shown
+
     p = open_platform(db)
-    version = service.retrain(p, note, embedding=not no_embedding)
+    with shown("重新训练 retraining", total=3) as steps:
+        version = service.retrain(p, note, embedding=not no_embedding,
+                                  say=lambda stage: steps.stage(f"重新训练 retraining: {stage}"))
+        steps.step("重新训练 retraining: 已保存 saved")
     click.echo(f"模型 v{version} 已启用 / model v{version} is active ({service.data_dir(p) / 'models'})")
     p.close()
 
@@ -146,7 +152,7 @@ def eval_group() -> None:
 
 
 @eval_group.command("classify")
-@click.option("--data", "path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+@click.option("--data", "path", required=True, type=data_file(path_type=Path),
               help="CSV with 留言主题, 留言详情, 一级分类 (the Teddy Cup message file's columns)")
 @click.option("--taxonomy", "tree", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="category tree CSV (一级分类, 二级分类, 三级分类) added to every training fold "
@@ -163,7 +169,11 @@ def eval_classify(path: Path, tree: Path | None, no_taxonomy: bool, no_embedding
     if tree is None and not no_taxonomy and (path.parent / TAXONOMY).is_file():
         tree = path.parent / TAXONOMY
     prior = taxonomy(tree) if tree is not None and not no_taxonomy else NO_PRIOR
-    r = cross_validate(texts, labels, folds, seed, prior, embedding=not no_embedding)
+    from cityops.intel.progress import shown
+
+    with shown(f"{folds} 折交叉验证 {folds}-fold cross-validation", total=folds) as steps:
+        r = cross_validate(texts, labels, folds, seed, prior, embedding=not no_embedding,
+                           on_fold=lambda k: steps.step(f"{folds} 折交叉验证 {folds}-fold cross-validation: fold {k} done"))
     click.echo(f"data: {path} ({r.n} messages, {len(r.per_class)} classes), {folds}-fold stratified, seed {seed}")
     click.echo(f"category tree: {tree} ({r.n_prior} paths of these classes in every training fold)"
                if r.n_prior else "category tree: none")
@@ -268,7 +278,7 @@ def _print_text(out: dict[str, object], lang: str) -> None:
 
 
 @eval_group.command("replies")
-@click.option("--data", "path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+@click.option("--data", "path", required=True, type=data_file(path_type=Path),
               help="CSV with 留言主题, 留言详情, 留言时间, 答复意见, 答复时间 (the Teddy Cup reply file's columns)")
 @click.option("--example", is_flag=True, help="also print the first message's official reply and draft")
 def eval_replies(path: Path, example: bool) -> None:

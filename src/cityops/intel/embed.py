@@ -21,7 +21,7 @@ import os
 import sqlite3
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -39,6 +39,8 @@ _cache: OrderedDict[bytes, Vectors] = OrderedDict()
 _disk: sqlite3.Connection | None = None
 _disk_tried = False
 _bypass = False  # `uncached()`: every text embedded afresh
+_report: Callable[[int, int], None] | None = None  # `reporting()`: (texts embedded, of how many)
+CHUNK = 64  # texts per encoder call while someone watches the progress
 
 
 def _load() -> Any:
@@ -89,7 +91,7 @@ def embed(texts: Sequence[str]) -> Vectors:
             _cache[key] = vec
         if todo:
             first = [rows[0] for rows in todo.values()]
-            fresh = np.asarray(engine.query([texts[i] for i in first]), dtype=np.float32).reshape(len(first), DIM)
+            fresh = _query(engine, [texts[i] for i in first])
             for (key, rows), vec in zip(todo.items(), fresh, strict=True):
                 out[rows] = vec
                 _cache[key] = vec.copy()
@@ -97,6 +99,34 @@ def embed(texts: Sequence[str]) -> Vectors:
         while len(_cache) > CACHE_ROWS:
             _cache.popitem(last=False)
     return out
+
+
+def _query(engine: Any, texts: list[str]) -> Vectors:
+    """The encoder's vectors of `texts`: in one call, or in chunks with progress reported
+    (a cold cache on a big corpus takes minutes: the reason progress is shown at all)."""
+    if _report is None:
+        return np.asarray(engine.query(texts), dtype=np.float32).reshape(len(texts), DIM)
+    out = np.empty((len(texts), DIM), dtype=np.float32)
+    _report(0, len(texts))
+    for start in range(0, len(texts), CHUNK):
+        part = texts[start:start + CHUNK]
+        out[start:start + len(part)] = np.asarray(engine.query(part), dtype=np.float32).reshape(len(part), DIM)
+        _report(start + len(part), len(texts))
+    return out
+
+
+@contextlib.contextmanager
+def reporting(callback: Callable[[int, int], None]) -> Iterator[None]:
+    """Inside, texts the cache does not hold are embedded in chunks and `callback(done, total)`
+    is called after each (the CLI's progress bar)."""
+    global _report
+    with _lock:
+        _report = callback
+    try:
+        yield
+    finally:
+        with _lock:
+            _report = None
 
 
 @contextlib.contextmanager

@@ -16,7 +16,7 @@ share it would send to a person.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -116,8 +116,10 @@ def macro(truth: npt.NDArray[np.str_], pred: npt.NDArray[np.str_]) -> tuple[floa
 
 
 def cross_validate(texts: list[str], labels: list[str], folds: int = 5, seed: int = 0,
-                   prior: Prior = NO_PRIOR, embedding: bool = True) -> Result:
-    """`prior`: added to every training fold (only the paths of the data's classes)."""
+                   prior: Prior = NO_PRIOR, embedding: bool = True,
+                   on_fold: Callable[[int], None] | None = None) -> Result:
+    """`prior`: added to every training fold (only the paths of the data's classes).
+    `on_fold(k)` is called as fold k (1-based) is done (the CLI's progress)."""
     from sklearn.model_selection import StratifiedKFold
 
     y = np.asarray(labels)
@@ -125,12 +127,15 @@ def cross_validate(texts: list[str], labels: list[str], folds: int = 5, seed: in
     pred = np.empty(len(y), dtype=object)
     conf = np.zeros(len(y))
     used: str | None = None
-    for train, test in StratifiedKFold(folds, shuffle=True, random_state=seed).split(texts, y):
+    splits = StratifiedKFold(folds, shuffle=True, random_state=seed).split(texts, y)
+    for k, (train, test) in enumerate(splits, 1):
         model = department_model([texts[i] for i in train], list(y[train]), extra, seed, embedding)
         used = model.info.get("embedding")
         p = model.proba([texts[i] for i in test])
         pred[test] = [model.labels[j] for j in p.argmax(axis=1)]
         conf[test] = p.max(axis=1)
+        if on_fold is not None:
+            on_fold(k)
     pred_s = pred.astype(str)
     f1, per = macro(y, pred_s)
     right = pred_s == y

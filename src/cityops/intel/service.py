@@ -13,7 +13,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from importlib import resources
@@ -240,10 +240,14 @@ def fit_matters(texts: Sequence[str], codes: Sequence[str], embedding: bool = Tr
     return TextModel.fit(texts, codes, embedding=embedding)
 
 
-def retrain(platform: Platform, note: str = "", per_matter: int | None = None, embedding: bool = True) -> int:
-    """Train a new version from the shipped text plus every correction; make it active."""
+def retrain(platform: Platform, note: str = "", per_matter: int | None = None, embedding: bool = True,
+            say: Callable[[str], None] | None = None) -> int:
+    """Train a new version from the shipped text plus every correction; make it active.
+    `say(stage)` is told each stage as it starts (the CLI's progress)."""
     from cityops.intel.corpus import matter_corpus
 
+    say = say or (lambda _: None)
+    say("训练文本 building the training text")
     texts, labels = matter_corpus(platform.catalogue) if per_matter is None else \
         matter_corpus(platform.catalogue, per_matter=per_matter)
     fixes = store.corrections(platform.store.reader().conn)
@@ -251,7 +255,9 @@ def retrain(platform: Platform, note: str = "", per_matter: int | None = None, e
     for text, code in fixes:
         texts += [text] * 3
         labels += [code] * 3
+    say(f"训练 training on {len(texts):,} texts ({len(fixes)} corrections)")
     model = fit_matters(texts, labels, embedding)
+    say("校准 calibrating the confidence")
     with contextlib.suppress(ValueError):  # too little real text of these matters: keep the held-out fold's T
         model, _ = model.calibrated(*calibration_set(platform))
     if model.info.get("embedding") is None:  # asked for, or the encoder could not load: `intel models` shows it

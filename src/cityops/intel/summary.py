@@ -178,6 +178,22 @@ def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
+_HALVES = re.compile(r"\s+/\s+")
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+
+
+def in_language(text: str, lang: str) -> str | None:
+    """What of `text` a reply in `lang` may quote: the half of a bilingual "中文 / English" text
+    (as the demo and many operators write them) in that language, or the text itself; None for
+    zh when the text has no Chinese at all: a Chinese reply never quotes an English text."""
+    halves = [h.strip() for h in _HALVES.split(text) if h.strip()]
+    chinese = [h for h in halves if _CJK.search(h)]
+    if lang == "zh":
+        return " / ".join(chinese) if chinese else None
+    other = [h for h in halves if not _CJK.search(h)]
+    return " / ".join(other) if other and chinese else text
+
+
 def scrub(text: str, names: Sequence[str] = ()) -> str:
     """Personal data out of a text that may reach a citizen: phone numbers, ID card numbers,
     e-mail addresses, number plates and the given names (staff, the reporter) become ***;
@@ -366,14 +382,17 @@ def draft_reply(case: Case, history: Sequence[Change], *, names: Names, restate:
     lines.append(Line("thanks", f"感谢您{('通过' + via_zh) if via_zh else ''}反映问题，感谢您对城市管理工作的关心和支持。",
                       f"Thank you for your report{(' through ' + via_en) if via_en else ''} and for caring about the city.",
                       "names"))
-    said = scrub(restate if restate is not None else (sentences(case.description) or [case.description])[0], staff)
-    said = _cut(said.rstrip("。.!！?？"), RESTATE_CHARS)
+    words = restate if restate is not None else case.description
+    said_zh, said_en = (_restated(words, lang, staff) for lang in ("zh", "en"))
+    said_en = said_en or words
     matter_zh, matter_en = names.matter(case.matter_code) if case.matter_code else ("", "")
-    what_zh = f"（{matter_zh}）" if matter_zh and matter_zh not in said else ""
+    what_zh = f"（{matter_zh}）" if matter_zh and said_zh and matter_zh not in said_zh else ""
     what_en = f" ({matter_en})" if matter_en else ""
+    # Words with no Chinese in them are not quoted in Chinese: the matter's name stands in.
+    quoted_zh = f"“{said_zh}”问题{what_zh}" if said_zh else f"{matter_zh or ''}问题"
     lines.append(Line("restatement",
-                      f"您于{_day_zh(case.reported_at, zone)}反映的“{said}”问题{what_zh}已收悉（编号 #{case.id}）。",
-                      f"We received your report of {_day_en(case.reported_at, zone)}, \"{said}\"{what_en} (no. {case.id}).",
+                      f"您于{_day_zh(case.reported_at, zone)}反映的{quoted_zh}已收悉（编号 #{case.id}）。",
+                      f"We received your report of {_day_en(case.reported_at, zone)}, \"{said_en}\"{what_en} (no. {case.id}).",
                       src))
 
     public = [(ch, step) for ch in history if (step := public_step(ch)) is not None]
@@ -395,10 +414,13 @@ def draft_reply(case: Case, history: Sequence[Change], *, names: Names, restate:
                               f"It was passed{when_en} to {dept[1]}, who took it up.",
                               _seqs_source(history, ("dispatch",)) if sent else src))
         if accepted is not None and accepted.action in PUBLIC_TEXT:
-            did = _cut(scrub(accepted.reason.strip(), staff).rstrip("。."), ACTION_CHARS)
-            if did:
-                lines.append(Line("action", f"经现场处理，{did}（{_day_zh(accepted.at, zone)}）。",
-                                  f"What was done ({_day_en(accepted.at, zone)}): {did}.", _history_source(history, accepted)))
+            did_zh, did_en = (in_language(scrub(accepted.reason.strip(), staff), lang) for lang in ("zh", "en"))
+            did_zh = _cut(did_zh.rstrip("。."), ACTION_CHARS) if did_zh else None
+            did_en = _cut((did_en or "").rstrip("。."), ACTION_CHARS)
+            if did_en:
+                done_zh = f"经现场处理，{did_zh}" if did_zh else f"{signer[0]}已完成现场处理并反馈"
+                lines.append(Line("action", f"{done_zh}（{_day_zh(accepted.at, zone)}）。",
+                                  f"What was done ({_day_en(accepted.at, zone)}): {did_en}.", _history_source(history, accepted)))
         if closed and closing is not None:
             lines.append(Line("result", f"经核查，问题已处理完毕，于{_day_zh(closing.at, zone)}办结。",
                               f"It was checked on site and closed on {_day_en(closing.at, zone)}.",
@@ -413,6 +435,16 @@ def draft_reply(case: Case, history: Sequence[Change], *, names: Names, restate:
     signed_at = case.closed_at if closed and case.closed_at else (history[-1].at if history else case.reported_at)
     lines.append(Line("signature", f"{signer[0]}\n{_day_zh(signed_at, zone)}", f"{signer[1]}\n{_day_en(signed_at, zone)}", "names"))
     return Draft(case.id, provisional, tuple(lines))
+
+
+def _restated(words: str, lang: str, staff: Sequence[str]) -> str | None:
+    """The citizen's words as the reply in `lang` restates them: that language's part, its
+    first sentence, personal data removed, cut to RESTATE_CHARS."""
+    part = in_language(words, lang)
+    if part is None:
+        return None
+    said = scrub((sentences(part) or [part])[0], staff)
+    return _cut(said.rstrip("。.!！?？"), RESTATE_CHARS) or None
 
 
 def _contact_values(attributes: Mapping[str, Any]) -> set[str]:

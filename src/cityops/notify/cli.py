@@ -119,7 +119,12 @@ def indicators_cmd(db: str, by: str, fmt: str) -> None:
         with platform.store.read() as repo:
             frame = citizen_indicators(repo.conn, by, total=by != "city")  # type: ignore[arg-type]
         if fmt == "csv":
-            sys.stdout.write(frame.write_csv(float_precision=4, null_value=""))
+            from cityops.evaluate.report import spreadsheet_csv
+            from cityops.evaluate.service import code_names
+            from cityops.notify.indicators import LABELS
+
+            # Like `cityops indicators`: BOM, "中文 key" headers, names beside codes.
+            sys.stdout.write(spreadsheet_csv(frame, code_names(platform), LABELS))
         else:
             console().print(citizen_table(frame, platform, f"市民评价 Citizen indicators by {by}"))
     finally:

@@ -29,7 +29,9 @@ def _names(platform: Platform) -> dict[str, str]:
 
 def _cell(column: str, value: object, names: dict[str, str]) -> str:
     if value is None:
-        return "—"
+        from cityops.evaluate.report import UNASSIGNED
+
+        return " ".join(UNASSIGNED[column]) if column in UNASSIGNED else "—"
     if column in RATES and isinstance(value, float):
         return f"{value * 100:.2f} %"
     if column in HOUR_COLUMNS and isinstance(value, float):

@@ -1,4 +1,8 @@
-"""The demo: the Wuhan demo city plays one working day of cases at accelerated speed.
+"""The demo: the Wuhan demo city plays its day up to now at accelerated speed.
+
+The simulated time runs from 08:00 of the last working day before today until the moment the
+demo runs, so the dashboard's 今日 (today) figures are real and yesterday's cases have had
+time to close on time, close late or run overdue.
 
 Every step goes through the same service and workflow as the API, with simulated times, so
 the indicators at the end are real numbers: some cases close on time, some late, some are
@@ -43,9 +47,9 @@ class Step:
     extra: dict[str, Any] = field(compare=False, default_factory=dict)
 
 
-def demo_day(platform: Platform, now: datetime, back: int = 3) -> datetime:
-    """08:00 city time, `back` working days before today: the day's cases have had time to
-    run their course (or run late) by now."""
+def demo_day(platform: Platform, now: datetime, back: int = 1) -> datetime:
+    """08:00 city time, `back` working days before today: where the simulated time starts (it
+    ends now), so that the last working day's cases have run their course (or run late)."""
     cal = platform.calendar
     day = now.astimezone(cal.zone).date()
     for _ in range(back):
@@ -95,7 +99,7 @@ class DayPlayer:
         self.p = platform
         self.actors = actors
         self.start = start
-        self.end = end  # reports arrive 08:00-18:00; handling goes on until `end` (now)
+        self.end = end  # reports arrive from `start` until `end` (now), mostly in working hours
         self.rng = np.random.default_rng(seed)
         self.queue: list[Step] = []
         self.seq = itertools.count()
@@ -115,7 +119,7 @@ class DayPlayer:
         lat = grids.lat[idx] + self.rng.uniform(-0.0004, 0.0004, n)
         codes, weights = available_matters(self.p)
         matters = self.rng.choice(codes, n, p=weights)
-        offsets = np.sort(self.rng.uniform(0, 10 * 60, n))  # minutes after 08:00
+        offsets = self.arrivals(n)  # minutes after `start`
         sources = self.rng.choice(["hotline_12345", "inspector", "citizen_app"], n, p=[0.45, 0.4, 0.15])
         for i in range(n):
             at = self.start + timedelta(minutes=float(offsets[i]))
@@ -127,6 +131,20 @@ class DayPlayer:
                 source=str(sources[i]),
             )
             self.schedule(at, 0, None, report=rep, who=who)
+
+    def arrivals(self, n: int) -> np.ndarray:
+        """`n` report times (minutes after `start`, sorted) up to `end`: most in working hours
+        (08:00-18:00 of working days), a trickle around the clock (the 12345 hotline never closes)."""
+        cal = self.p.calendar
+        hours = max(1, int(np.ceil((self.end - self.start).total_seconds() / 3600)))
+        weight = np.empty(hours)
+        for h in range(hours):
+            local = (self.start + timedelta(hours=h)).astimezone(cal.zone)
+            busy = cal.is_working_day(local.date()) and 8 <= local.hour < 18
+            weight[h] = 1.0 if busy else 0.15
+        hour = self.rng.choice(hours, n, p=weight / weight.sum())
+        span = (self.end - self.start).total_seconds() / 60
+        return np.sort(np.minimum(hour * 60 + self.rng.uniform(0, 60, n), span))
 
     def play(self, progress: Callable[[str], None] | None = None) -> None:
         batch: list[Step] = []
@@ -197,16 +215,18 @@ class DayPlayer:
             Status.REGISTERED: lambda: self.dispatch(case, at),
             Status.DISPATCHED: lambda: self.accept_or_return(case, at),
             Status.DISPOSING: lambda: self.dispose(case, at),
-            Status.REPORTED_BACK: lambda: self.schedule(
-                at + self.minutes(10, 90), cid, Action.VERIFY,
-                passed=bool(rng.random() > 0.12), reason="现场核查未整改到位 / not fixed on site",
-            ),
+            Status.REPORTED_BACK: lambda: self.verify(cid, at, passed=bool(rng.random() > 0.12)),
         }
         if step.action is Action.REQUEST_EXTENSION:
             self.schedule(at + self.minutes(10, 40), cid, Action.APPROVE_EXTENSION)
             return
         if case.status in nxt and step.action is not Action.APPROVE_EXTENSION:
             nxt[case.status]()
+
+    def verify(self, case_id: int, at: datetime, passed: bool) -> None:
+        """The verifier's note says what they found: the failure's reason only when it failed."""
+        note = "现场核查已整改到位 / fixed on site" if passed else "现场核查未整改到位 / not fixed on site"
+        self.schedule(at + self.minutes(10, 90), case_id, Action.VERIFY, passed=passed, reason=note)
 
     def accept_or_return(self, case: Any, at: datetime) -> None:
         later = at + self.minutes(5, 60)
@@ -241,7 +261,8 @@ def play_day(platform: Platform, reports: int, seed: int,
     actors = create_demo_users(platform)
     now = utcnow()
     player = DayPlayer(platform, actors, demo_day(platform, now), now, seed)
-    say(f"模拟一个工作日 playing one working day: {reports} reports from {player.start:%Y-%m-%d %H:%M} …")
+    say(f"模拟至此刻 playing up to now: {reports} reports from {player.start:%Y-%m-%d %H:%M} "
+        f"to {now.astimezone(platform.calendar.zone):%Y-%m-%d %H:%M} …")
     player.report(reports)
     player.play(progress)
     from cityops.notify.revisit import simulate_answers

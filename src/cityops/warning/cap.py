@@ -191,19 +191,41 @@ class Checked:
     languages: tuple[str, ...] = ()
 
 
+MAX_DEPTH = 32  # a CAP alert nests 5 deep (alert/info/area/geocode/value); more is an attack
+
+
+def _within_depth(data: bytes) -> None:
+    """Parse with defusedxml (no entities, no DTD tricks), streaming, and stop at the first
+    element deeper than MAX_DEPTH: deep nesting is refused before any tree is built."""
+    import io
+
+    import defusedxml.ElementTree as DET
+
+    depth = 0
+    for event, _ in DET.iterparse(io.BytesIO(data), events=("start", "end")):
+        depth += 1 if event == "start" else -1
+        if depth > MAX_DEPTH:
+            raise InvalidInput(f"XML nested deeper than {MAX_DEPTH} elements; a CAP alert nests 5",
+                               f"XML 嵌套超过 {MAX_DEPTH} 层（CAP 预警只有 5 层）")
+
+
 def check(data: bytes) -> Checked:
     """Parse safely (defusedxml refuses entities and DTD tricks) and validate against the
-    OASIS CAP 1.2 schema; the reason says what is wrong when it is not valid."""
+    OASIS CAP 1.2 schema; the reason says what is wrong when it is not valid. XML nested past
+    MAX_DEPTH is refused outright (InvalidInput, a 400), not kept."""
     import defusedxml.ElementTree as DET
     from defusedxml import DefusedXmlException
     from lxml import etree
 
     try:
-        DET.fromstring(data)
+        _within_depth(data)
     except (DET.ParseError, DefusedXmlException, ValueError) as exc:
         return Checked(False, f"not well-formed or unsafe XML: {exc}")
     parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
-    doc = etree.fromstring(data, parser)
+    try:
+        doc = etree.fromstring(data, parser)
+    except etree.XMLSyntaxError as exc:
+        return Checked(False, f"not well-formed XML: {exc}")
     if etree.QName(doc).namespace != NS or etree.QName(doc).localname != "alert":
         return Checked(False, f"root element is {doc.tag}, not a CAP 1.2 alert")
     schema = _schema()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from functools import partial
@@ -10,6 +9,7 @@ from typing import Any
 
 import click
 
+from cityops.clitools import data_file, db_option, default_db, existing_db
 from cityops.errors import CityopsError
 
 
@@ -51,7 +51,8 @@ def _named(values: tuple[str, ...]) -> dict[str, str]:
               help="LEVEL_PATH,RAIN_PATH,THRESHOLD of another point of the same kind, to pool the rain "
                    "thresholds across (only its hours before the split are used)")
 @click.option("--point", default=None, help="store the figures as this point's skill in --db")
-@click.option("--db", default=None, help="database for --point (default $CITYOPS_DB or ./cityops.db)")
+@click.option("--db", default=None, callback=existing_db,
+              help="database for --point (default $CITYOPS_DB or ./demo.db; it must exist)")
 def backtest(level_path: str, inputs: tuple[str, ...], threshold: float, train_fraction: float,
              forecast: str, horizon_min: int, window_min: int | None, gap_min: int,
              step_min: float | None, offset: str, verbose: bool, list_events: bool, peers: tuple[str, ...],
@@ -160,14 +161,15 @@ def _list(grid: Any, r: Any, opts: Any, mode: str) -> None:
 
 def _store(point: str, db: str | None, threshold: float, results: dict[str, Any], opts: Any, grid: Any,
            level_path: str) -> None:
-    import os
     from dataclasses import asdict
     from datetime import UTC, datetime
 
     from cityops.core import open_platform, utcnow
     from cityops.warning.service import save_skill
 
-    platform = open_platform(db or os.environ.get("CITYOPS_DB", "cityops.db"))
+    target = db or default_db()
+    existing_db(None, None, target)
+    platform = open_platform(target)
     span = [datetime.fromtimestamp(float(grid.t[0]), UTC).isoformat(),
             datetime.fromtimestamp(float(grid.t[-1]), UTC).isoformat()]
 
@@ -188,7 +190,7 @@ def _store(point: str, db: str | None, threshold: float, results: dict[str, Any]
 
 @warnings.command("skill")
 @click.argument("point")
-@click.option("--db", default=lambda: os.environ.get("CITYOPS_DB", "cityops.db"), show_default="cityops.db")
+@db_option
 def skill_cmd(point: str, db: str) -> None:
     """回测成绩 / A point's stored back-test figures (model and baselines)."""
     from cityops.core import open_platform
@@ -217,7 +219,7 @@ SKILL_KEYS = ("events", "warned", "false_alarms", "recall", "precision", "median
 @warnings.command("dispatch")
 @click.option("--overdue", is_flag=True, help="only dispatches past their deadline / 仅超期未签收")
 @click.option("--district", default=None, help="one district's (adcode)")
-@click.option("--db", default=lambda: os.environ.get("CITYOPS_DB", "cityops.db"), show_default="cityops.db")
+@db_option
 def dispatch_cmd(overdue: bool, district: str | None, db: str) -> None:
     """预警下派 / Warnings dispatched to districts and not yet acknowledged, oldest deadline first."""
     from cityops.core import open_platform, utcnow
@@ -237,8 +239,8 @@ def dispatch_cmd(overdue: bool, district: str | None, db: str) -> None:
 
 
 @warnings.command("ingest-cap")
-@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
-@click.option("--db", default=lambda: os.environ.get("CITYOPS_DB", "cityops.db"), show_default="cityops.db")
+@click.argument("paths", nargs=-1, required=True, type=data_file())
+@db_option
 def ingest_cap_cmd(paths: tuple[str, ...], db: str) -> None:
     """接收外部预警 / Ingest outside CAP 1.2 documents; prints accepted/rejected with reasons."""
     from pathlib import Path

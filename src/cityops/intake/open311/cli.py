@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from cityops.clitools import db_option as _db
@@ -32,11 +34,20 @@ def create(name: str, backoffice: bool, db: str) -> None:
 @apikey.command("list")
 @_db
 def list_keys(db: str) -> None:
-    """Name, scope, created and revoked times (never the keys)."""
-    rows = read_db(db, lambda repo: repo.list_api_keys())
+    """Name, scope, created and revoked times in the city's zone (never the keys)."""
+    platform = _platform(db)
+    try:
+        with platform.store.read() as repo:
+            rows = repo.list_api_keys()
+    finally:
+        platform.close()
+    zone = platform.calendar.zone
+
+    def at(t: Any) -> str:
+        return str(t.astimezone(zone).isoformat(timespec="seconds"))
+
     for k in rows:
-        revoked = k.revoked_at.isoformat(timespec="seconds") if k.revoked_at else "active"
-        click.echo(f"{k.name}\t{k.scope}\t{k.created_at.isoformat(timespec='seconds')}\t{revoked}")
+        click.echo(f"{k.name}\t{k.scope}\t{at(k.created_at)}\t{at(k.revoked_at) if k.revoked_at else 'active'}")
 
 
 @apikey.command("revoke")
