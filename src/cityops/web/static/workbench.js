@@ -31,6 +31,9 @@ const COLUMNS = [["id", "c_id", "id"], ["status", "c_status"], ["matter", "c_mat
   ["reported_at", "c_reported", "reported_at"], ["due_at", "c_due", "due_at"], ["source", "c_source"]];
 const PAGE = 50;
 
+// A sensor case's text in the reader's language (its description carries both, zh-CN first).
+const described = (c) => { const d = ((c.attributes || {}).detection || {}).text; return d && d.zh ? pick([d.zh, d.en || d.zh]) : c.description; };
+
 export class Workbench {
   constructor({ api, state, toast, map, refreshDashboard }) {
     Object.assign(this, { api, state, toast, basemap: map, refreshDashboard });
@@ -152,7 +155,7 @@ export class Workbench {
       const row = (k, val) => `<dt>${esc(t(k))}</dt><dd>${val}</dd>`;
       box.innerHTML = `<h3>#${c.id} ${esc(c.matter_code)} ${esc(m.matterName(c.matter_code))}</h3>
         <dl>${row("c_status", esc(pick(c.status_label)) + (c.overdue ? ` <b class="chain bad">${esc(t("overdue"))}</b>` : "") + (c.escalated ? ` <b class="chain bad">${esc(t("escalated"))}</b>` : ""))}
-        ${row("c_desc", esc(c.description))}${c.address ? row("c_address", esc(c.address)) : ""}
+        ${row("c_desc", esc(described(c)))}${c.address ? row("c_address", esc(c.address)) : ""}
         ${row("c_district", esc(m.districtName(c.district)))}${row("c_grid", esc(c.grid))}
         ${row("c_department", esc(m.departmentName(c.department)) || "—")}${row("c_due", esc(this.cell(c, "due_at")) || "—")}
         ${row("c_source", esc(this.cell(c, "source")))}${row("c_reports", esc(c.report_count))}
