@@ -14,16 +14,13 @@ Run alone: `PYTHONPATH=src python benchmarks/bench_sta.py`.
 from __future__ import annotations
 
 import asyncio
-import os
-import re
 import shutil
 import statistics
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 
-from harness import Load, post_load, running_server
+from harness import Load, post_load, run_wrk, running_server
 
 Row = tuple[str, float, str, float, str]
 CLIENTS = 8
@@ -56,20 +53,7 @@ def _post_one(url: str, token: str, first: int, base_s: int) -> Load:
     """Single Observations, each a new key (datastream cycles, time steps a second)."""
     if not shutil.which("wrk"):
         return asyncio.run(_post_one_asyncio(url, token, first, base_s))
-    script = _LUA.format(first=first, streams=STREAMS, base=base_s, token=token)
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
-        f.write(script)
-    try:
-        out = subprocess.run(["wrk", "-t1", f"-c{CLIENTS}", f"-d{SECONDS}s", "--latency", "-s", f.name, url],
-                             capture_output=True, text=True, check=True, timeout=SECONDS + 60).stdout
-    finally:
-        os.unlink(f.name)
-    m = re.search(r"RESULT (\d+) (\d+) ([\d.]+)", out)
-    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    if not m or not rps:
-        raise RuntimeError("could not read wrk's output:\n" + out)
-    total, bad = int(m.group(1)), int(m.group(2))
-    return Load(float(rps.group(1)), float(m.group(3)) / 1000, total - bad, bad, "wrk")
+    return run_wrk(_LUA.format(first=first, streams=STREAMS, base=base_s, token=token), url, CLIENTS, SECONDS)
 
 
 async def _post_one_asyncio(url: str, token: str, first: int, base_s: int) -> Load:

@@ -117,7 +117,11 @@ def _lua_str(data: bytes) -> str:
 
 def _wrk(url: str, body: bytes, headers: dict[str, str], status: int, seconds: float, conns: int) -> Load:
     lines = "\n".join(f"wrk.headers[{_lua_str(k.encode())}] = {_lua_str(v.encode())}" for k, v in headers.items())
-    script = _LUA.format(body=_lua_str(body), headers=lines, status=status)
+    return run_wrk(_LUA.format(body=_lua_str(body), headers=lines, status=status), url, conns, seconds)
+
+
+def run_wrk(script: str, url: str, conns: int, seconds: float) -> Load:
+    """Run wrk with a Lua script whose `done` writes `RESULT <requests> <bad> <p99 µs>`."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(script)
     try:

@@ -274,6 +274,8 @@ def test_no_json_body_of_the_wrong_shape_gets_a_5xx(api: Any) -> None:
             assert r.status_code < 500, f"{method} {path} with {body[:20]!r}: {r.status_code} {r.text[:300]}"
             if r.status_code >= 400 and r.headers.get("content-type", "").startswith("application/json"):
                 answer = r.json()  # the project's error format, or Open311's [{code, description}]
+                if isinstance(answer, dict) and isinstance(answer.get("error"), dict):  # CKAN's envelope
+                    answer = answer["error"]
                 said = answer.get("message") if isinstance(answer, dict) else answer[0].get("description")
                 assert said, f"{method} {path}: {r.text[:300]}"
 

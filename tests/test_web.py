@@ -88,11 +88,30 @@ def _demo_db(db: Path) -> None:
         player = DayPlayer(platform, actors, demo_day(platform, now), now, 20261127)
         player.report(20)
         player.play()
+        platform.store.write(lambda repo: _overdue_cases(repo, platform, demo_day(platform, now, back=3), actors))
         platform.store.write(lambda repo: service.sweep_overdue(repo, platform, player.end))
         users = [new_user(name, name, None, PASSWORD, set()) for name in STAFF]
         platform.store.write(lambda repo: [repo.add_user(u, now) for u in users])
     finally:
         platform.close()
+
+
+def _overdue_cases(repo: Any, platform: Any, start: Any, actors: dict[str, Any]) -> None:
+    """Three cases dispatched three working days back and never handled: overdue whatever the
+    weekday and hour the suite runs at (a short demo day ending now may leave none)."""
+    from datetime import timedelta
+
+    from cityops.cases import service
+    from cityops.cases.models import Action
+    from cityops.cases.workflow import Command
+
+    for k, (lon, lat) in enumerate([(114.3055, 30.5928), (114.2712, 30.5861), (114.3162, 30.5541)]):
+        at = start + timedelta(hours=1, minutes=10 * k)
+        report = service.NewReport(matter_code="06010", description="暴露垃圾（模拟超期）/ Exposed rubbish (simulated, overdue)",
+                                   lon=lon, lat=lat, source="inspector")
+        case = service.intake(repo, platform, report, actors["collector"], at)
+        service.act(repo, platform, case.id, Command(Action.REGISTER, actors["acceptor"], at + timedelta(minutes=2)))
+        service.act(repo, platform, case.id, Command(Action.DISPATCH, actors["dispatcher"], at + timedelta(minutes=4)))
 
 
 @pytest.fixture(scope="module")

@@ -76,6 +76,21 @@ def write_db(db: str, fn: Callable[[Any], T]) -> T:
         platform.close()
 
 
+def setting_command(group: Any, check: Callable[[str, str], str], doc: str, keys: list[str] | None = None) -> Any:
+    """`<group> set KEY VALUE --db …`: one city setting, checked by the feature's `check`
+    (which answers the setting's full name or raises), written durably and echoed back."""
+    import click
+
+    def set_cmd(key: str, value: str, db: str) -> None:
+        full = check(key, value)
+        write_db(db, lambda repo: repo.set_setting(full, value))
+        click.echo(f"{full} = {value}")
+
+    set_cmd.__doc__ = doc
+    key_arg = click.argument("key", type=click.Choice(keys) if keys else click.STRING)
+    return group.command("set")(key_arg(click.argument("value")(db_option(set_cmd))))
+
+
 DATA_HINT = ("the README's examples read real records the repository does not carry, from ../shared/data "
              "beside the clone (development machines); the README's \"Data the repository does not carry\" "
              "says where each comes from / 示例数据不随仓库分发，来源见 README")

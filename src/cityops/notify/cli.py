@@ -10,7 +10,7 @@ import click
 
 from cityops.clitools import db_option as _db
 from cityops.clitools import open_db as _platform
-from cityops.clitools import read_db, write_db
+from cityops.clitools import read_db, setting_command
 
 
 @click.group("notify")
@@ -18,17 +18,14 @@ def notify() -> None:
     """通知与回访 / Notifications to citizens, return visits (回访), satisfaction."""
 
 
-@notify.command("set")
-@click.argument("key")
-@click.argument("value")
-@_db
-def set_cmd(key: str, value: str, db: str) -> None:
-    """Set a city setting, e.g. smtp_host, smtp_port, sms_url, public_url, unsatisfied (reopen|review)."""
+def _check(key: str, value: str) -> str:
     from cityops.notify.config import check_setting
 
-    full = check_setting(key, value)
-    write_db(db, lambda repo: repo.set_setting(full, value))
-    click.echo(f"{full} = {value}")
+    return check_setting(key, value)
+
+
+set_cmd = setting_command(
+    notify, _check, "Set a city setting, e.g. smtp_host, smtp_port, sms_url, public_url, unsatisfied (reopen|review).")
 
 
 @notify.command("config")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from cityops.clitools import db_option, read_db, write_db
+from cityops.clitools import db_option, read_db, setting_command
 
 
 @click.group("security")
@@ -12,17 +12,15 @@ def security() -> None:
     """安全设置 / Security settings: egress allow-list, trusted proxies, two-person rule."""
 
 
-@security.command("set")
-@click.argument("key", type=click.Choice(["egress_allow", "trusted_proxies", "two_person"]))
-@click.argument("value")
-@db_option
-def set_cmd(key: str, value: str, db: str) -> None:
-    """Set egress_allow / trusted_proxies (comma-separated CIDRs, "" for none) or two_person (on|off)."""
+def _check(key: str, value: str) -> str:
     from cityops.security.settings import check_setting
 
-    full = check_setting(key, value)
-    write_db(db, lambda repo: repo.set_setting(full, value))
-    click.echo(f"{full} = {value}")
+    return check_setting(key, value)
+
+
+set_cmd = setting_command(
+    security, _check, """Set egress_allow / trusted_proxies (comma-separated CIDRs, "" for none) or two_person (on|off).""",
+    ["egress_allow", "trusted_proxies", "two_person"])
 
 
 @security.command("show")
