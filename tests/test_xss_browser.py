@@ -18,6 +18,7 @@ One server and one browser for the file; the pages share them.
 
 from __future__ import annotations
 
+import copy
 import re
 import socket
 import threading
@@ -71,7 +72,8 @@ def _hostile_city(platform: Any) -> None:
     """Names as a careless city pack or catalogue edit could hold them."""
     from cityops.catalog.service import Catalogue
 
-    city = platform.city
+    # A copy: the loaded pack is shared in the process (and keys the base map's cache).
+    city = platform.city = copy.copy(platform.city)
     city.districts = tuple(replace(d, name=d.name + SHORT, name_en=d.name_en + SHORT) for d in city.districts)
     city.departments = tuple(replace(d, name=d.name + SHORT, name_en=d.name_en + SHORT) for d in city.departments)
     city.patrol_grids = tuple(replace(p, name=p.name + SHORT, name_en=p.name_en + SHORT) for p in city.patrol_grids)
