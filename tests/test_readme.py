@@ -72,8 +72,9 @@ def chained(command: str) -> bool:
 
 
 def needs_data(command: str) -> bool:
-    """Whether a README command reads data the repository does not carry (../shared/data)."""
-    return "../shared/data" in command
+    """Whether a README command reads data the repository does not carry: it names ../shared/data,
+    or its comment says so ("needs data", for a script that finds the file itself)."""
+    return "../shared/data" in command or "(needs data" in command
 
 
 def runnable_here(commands: list[str], have_data: bool) -> list[str]:
