@@ -478,6 +478,16 @@ def test_implausible_early_late_and_foreign_readings_refused_on_every_path(api: 
     assert api.client.post(f"{sta}/CreateObservations", headers=sensor, json=[{
         "Datastream": {"@iot.id": theirs}, "components": ["phenomenonTime", "result"],
         "dataArray": [[iso(now - timedelta(seconds=8)), 3.0]]}]).json() == ["error"]
+    # Nor may it change, re-link or delete another gateway's Datastream or its Observations (403).
+    for method, path, kw in (("PATCH", f"Datastreams({theirs})", {"json": {"name": "taken"}}),
+                             ("PATCH", f"Datastreams({theirs})", {"json": [{"op": "replace", "path": "/name", "value": "x"}],
+                                                                  "headers": {"Content-Type": "application/json-patch+json"}}),
+                             ("DELETE", f"Datastreams({theirs})", {}),
+                             ("PUT", f"Datastreams({theirs})/Sensor/$ref", {"json": {"@iot.id": 1}})):
+        extra = kw.pop("headers", {})
+        r = api.client.request(method, f"{sta}/{path}", **kw, headers={**sensor, **extra})
+        assert r.status_code == 403 and "another gateway" in r.text, (method, path, r.status_code, r.text)
+    assert api.client.get(f"{sta}/Datastreams({theirs})").json()["name"] != "taken"
     # PATCH of a stored Observation's result: held to the same bounds.
     r = api.client.patch(links[2], json={"result": 1e308}, headers=sensor)
     assert r.status_code == 400 and "plausible range" in r.json()["message"], r.text

@@ -31,7 +31,7 @@ from cityops.api.routing import feature_router
 from cityops.cases.models import Actor, Role
 from cityops.core import Platform, utcnow
 from cityops.detect.columns import Columns, Detection
-from cityops.errors import Conflict, InvalidInput, NotFound
+from cityops.errors import Conflict, Forbidden, InvalidInput, NotFound
 from cityops.sensing import staread
 from cityops.sensing.gather import DUPLICATE, STORED, Gatherer
 from cityops.sensing.ingest import (
@@ -606,6 +606,24 @@ def _entity_path(path: str) -> tuple[str, int]:
     return m.group(1), entity_id(m.group(1), m.group(2))
 
 
+async def _may_change(platform: Platform, who: Actor, set_name: str, entity: int) -> None:
+    """A gateway changes or deletes only its own datastreams (and their Observations), as it
+    writes readings only to them; unowned ones and an admin's token are not held back."""
+    if who.role is not Role.SENSOR or set_name not in ("Datastreams", "Observations"):
+        return
+    ds = split_observation_id(entity)[0] if set_name == "Observations" else entity
+
+    def owner() -> str | None:
+        with platform.store.read() as repo:
+            row = repo.conn.execute("SELECT owner FROM sta_datastream WHERE id = ?", (ds,)).fetchone()
+        return None if row is None else row[0]
+
+    found = await anyio.to_thread.run_sync(owner, limiter=READS)
+    if found is not None and found != who.name:
+        raise Forbidden(f"datastream {ds} belongs to another gateway: {who.name} may not change it",
+                        f"数据流 {ds} 属于其他网关，{who.name} 无权修改")
+
+
 def _exists(conn: Any, set_name: str, entity_id: int) -> None:
     # An Observation: its Datastream here, the reading itself in change_reading.
     table, key = (("sta_datastream", split_observation_id(entity_id)[0]) if set_name == "Observations"
@@ -834,12 +852,13 @@ def link_op(repo: Any, platform: Platform, set_name: str, entity: int, nav: str,
 async def ref(path: str, request: Request) -> Response:
     """Make or remove a link: POST `Things(1)/Locations/$ref` {"@iot.id": 2} adds one, PUT
     `Datastreams(1)/Thing/$ref` sets one, DELETE `Things(1)/Locations(2)/$ref` removes one."""
-    await _writer(request)
+    who = await _writer(request)
     platform: Platform = request.app.state.platform
     m = _REF_PATH.match(path)
     if m is None or m.group(1) not in SETS or m.group(3) not in SETS[m.group(1)].navs:
         raise NotFound(f"no such link: {path}", f"关联不存在：{path}")
     entity = entity_id(m.group(1), m.group(2))
+    await _may_change(platform, who, m.group(1), entity)
     if request.method == "DELETE":
         if m.group(4) is None:
             raise InvalidInput("DELETE names the linked entity: Set(id)/Nav(id)/$ref", "DELETE 须指明关联实体")
@@ -874,6 +893,7 @@ async def replace(path: str, request: Request) -> JSON:
         return await ref(path, request)  # type: ignore[return-value]
     platform, body, who = await _write_body(request)
     set_name, entity = _entity_path(path)
+    await _may_change(platform, who, set_name, entity)
     if not isinstance(body, dict):
         raise InvalidInput("the body must be a JSON object", "请求体须为 JSON 对象")
     if set_name == "Observations":
@@ -896,6 +916,7 @@ async def update(path: str, request: Request) -> JSON:
     `Content-Type: application/json-patch+json`, a JSON Patch (RFC 6902); 200 with the entity."""
     platform, body, who = await _write_body(request)
     set_name, entity = _entity_path(path)
+    await _may_change(platform, who, set_name, entity)
     try:
         if request.headers.get("content-type", "").split(";", 1)[0].strip().lower() == JSON_PATCH:
             if not isinstance(body, list) or not all(isinstance(op, dict) for op in body):
@@ -918,8 +939,9 @@ async def remove(path: str, request: Request) -> Response:
     """DELETE one entity (and what goes with it): 200, no body."""
     if path.endswith("/$ref"):
         return await ref(path, request)
-    await _writer(request)
+    who = await _writer(request)
     platform: Platform = request.app.state.platform
     set_name, entity_id = _entity_path(path)
+    await _may_change(platform, who, set_name, entity_id)
     await platform.awrite(delete_entity, set_name, entity_id)
     return Response(status_code=200)
