@@ -19,11 +19,8 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+from seoul2020 import DEFAULT, DRIVERS  # the same record and drivers as the full back-test
 
-HERE = Path(__file__).resolve()
-DEFAULT = HERE.parents[2].parent / "shared" / "data" / "hydro" / "han_river_seoul_2020"
-DRIVERS = {"rain": "rf_10184100", "rain_jingwan": "rf_10184110", "rain_songjeong": "rf_10184140",
-           "dam": "tototf", "tide": "tide_level"}
 WINDOWS = [("2020-07-10", "2020-08-15", 450.0), ("2020-07-20", "2020-08-20", 550.0),
            ("2020-08-15", "2020-09-15", 400.0)]
 

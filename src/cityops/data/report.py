@@ -13,6 +13,9 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from cityops.store.codec import from_us
+from cityops.timefmt import iso
+
 MAPPING = "cityops-cjt545-2021/0.1"
 # our column -> the standard's field (name as we read it)
 CASE_FIELDS = {"case_id": "案件编号", "matter_code": "事部件类别代码", "status": "案件状态", "source": "案件来源",
@@ -27,8 +30,8 @@ INDICATOR_FIELDS = {"district": "统计对象（区县代码）", "accepted": "�
 
 
 def _iso(us: int | None, zone: Any) -> str | None:
-    """A stored instant in the city's local time, with its offset."""
-    return None if us is None else datetime.fromtimestamp(us / 1e6, zone).isoformat()
+    """A stored instant in the city's local time, with its offset (the one format, timefmt)."""
+    return iso(from_us(us), zone)
 
 
 def build(repo: Any, platform: Any, day: date) -> dict[str, Any]:

@@ -20,7 +20,7 @@ import numpy as np
 
 from cityops.detect.columns import Columns, Detection, Groups
 from cityops.sensing.ingest import Rejects, _screen, ingest
-from cityops.sensing.store import _already_stored, _stored_in_ranges, datastream_meta
+from cityops.sensing.store import _already_stored, _stored_in_ranges, bump, datastream_meta
 
 if TYPE_CHECKING:
     from cityops.core import Platform
@@ -77,12 +77,11 @@ def ingest_each(repo: Any, platform: Platform, ds: list[int], t: list[int], r: l
     keep = (outcome == STORED) | (outcome == DUPLICATE)
     detections: list[Detection] = []
     senders_arr = np.array(senders, object)
+    if rejects.total:  # the refusals, counted once whatever is stored
+        bump(repo.conn, {f"rejected:{k}": v for k, v in rejects.counts.items()})
     for sender in dict.fromkeys(senders_arr[keep].tolist()):  # cases name whoever sent the reading
         mask = keep & (senders_arr == sender)
-        detections += ingest(repo, platform, cols.take(mask), rejects, now, sent_by=sender).detections
-        rejects = Rejects()  # counted once, with the first group
-    if not keep.any():
-        ingest(repo, platform, cols.take(keep), rejects, now)  # nothing to store: the refusals still count
+        detections += ingest(repo, platform, cols.take(mask), Rejects(), now, sent_by=sender).detections
     return Gathered(outcome.tolist(), detections)
 
 
