@@ -22,7 +22,10 @@ _SHORT = {
 
 
 def _names(platform: Platform) -> dict[str, str]:
-    names = {d.code: f"{d.name} {d.code}" for d in platform.city.districts}
+    from cityops.cases.names import SOURCE_LABELS
+
+    names = {code: f"{zh} {en}" for code, (zh, en) in SOURCE_LABELS.items()}  # channels, by name
+    names.update({d.code: f"{d.name} {d.code}" for d in platform.city.districts})
     names.update({d.code: f"{d.name} {d.code}" for d in platform.city.departments})
     return names
 
