@@ -1,6 +1,6 @@
 """The first writes after a fresh start against the writes that follow, over several starts.
 
-Each round starts `cityops serve` over a new database, waits for `/healthz`, and at once
+Each round starts `cityops serve` over a new database, waits for `/readyz`, and at once
 sends 8 concurrent `POST /api/v1/cases` (the first writes, which once stalled 0.5-1.5 s while
 the write process built its point index), then 200 more in waves of 8. Goal (issue #7): the
 intake p99 over all rounds, first writes included, equal to that of the later writes alone

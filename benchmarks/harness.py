@@ -72,7 +72,7 @@ def wait_ready(url: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+            if httpx.get(url + "/readyz", timeout=1).status_code == 200:
                 return
         except httpx.HTTPError:
             pass

@@ -81,7 +81,7 @@ def running(tmp: Path, rate: str = "1000", burst: str | None = None) -> Iterator
         deadline = time.monotonic() + 180  # a busy 2-core machine starts slowly
         while True:
             try:
-                if httpx.get(root + "/healthz", timeout=1).status_code == 200:
+                if httpx.get(root + "/readyz", timeout=1).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass

@@ -24,7 +24,7 @@ from cityops.api.openapi import needs_token
 
 # Routes anyone may call. A new route is not public until someone adds it here on purpose.
 PUBLIC = {
-    ("GET", "/healthz"), ("POST", "/api/v1/auth/token"), ("GET", "/docs"), ("GET", "/docs/static/{name}"),
+    ("GET", "/healthz"), ("GET", "/readyz"), ("POST", "/api/v1/auth/token"), ("GET", "/docs"), ("GET", "/docs/static/{name}"),
     ("GET", "/openapi.json"),
     # Open311 GeoReport v2: public reads; its POSTs authenticate with an api_key instead.
     ("GET", "/open311/v2/discovery.{fmt}"), ("GET", "/open311/v2/services.{fmt}"),

@@ -88,17 +88,16 @@ def main() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--city", default=None, help="city pack folder (remembered in the database)")
-def serve(db: str, host: str, port: int, city: str | None) -> None:
-    """启动服务 / Serve the HTTP API (docs at /docs, schema at /openapi.json)."""
-    from cityops.api.app import serve as serve_platform
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="server processes sharing the port, each with its own write process")
+def serve(db: str, host: str, port: int, city: str | None, workers: int) -> None:
+    """启动服务 / Serve the HTTP API (docs at /docs, schema at /openapi.json). /healthz answers at
+    once (alive); /readyz answers 200 once writes can succeed (docs/operations.md)."""
+    from cityops.api.boot import serve as serve_fast
 
-    platform = _platform(db, city)
-    click.echo(f"cityops {__version__}: {platform.city.name} / {platform.city.name_en}, database {db}")
+    click.echo(f"cityops {__version__}: database {db}, {workers} process(es); starting / 正在启动")
     click.echo(f"dashboard http://{host}:{port}/  API http://{host}:{port}/api/v1  docs http://{host}:{port}/docs")
-    try:
-        serve_platform(platform, host, port)
-    finally:
-        platform.close()
+    serve_fast(db, city, host, port, workers)
 
 
 @main.command("write-process", hidden=True)
