@@ -176,7 +176,7 @@ def _lifespan(platform: Platform, sweep_every: float | None, write_process: bool
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         from cityops.sensing.mqtt import start_bridge
 
-        if write_process:
+        if write_process and platform.write_process is None:  # (api/boot.py may have started it already)
             await platform.start_write_process()
         bridge = await start_bridge(platform, app)  # only when the setting names a broker
         leading = None

@@ -80,7 +80,10 @@ class Booting:
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         await receive()  # lifespan.startup: answer at once, build in the background
-        self._task = asyncio.create_task(self._boot())
+        # The write process loads its own platform (seconds): started now, beside the build.
+        # Not with --city: it must find the city that the build is about to remember.
+        writer = asyncio.create_task(self._start_writer()) if self.city is None else None
+        self._task = asyncio.create_task(self._boot(writer))
         await send({"type": "lifespan.startup.complete"})
         await receive()  # lifespan.shutdown
         self._stopping = True
@@ -94,11 +97,27 @@ class Booting:
                 await asyncio.to_thread(self._platform.close)
         await send({"type": "lifespan.shutdown.complete"})
 
-    async def _boot(self) -> None:
+    async def _start_writer(self) -> Any:
+        from cityops.store.process import ProcessWriter
+
+        writer = ProcessWriter([sys.executable, "-m", "cityops", "write-process", "--db", self.db])
+        await writer.start()
+        return writer
+
+    async def _boot(self, writer_starting: asyncio.Task[Any] | None) -> None:
         try:
             app = await asyncio.to_thread(self._build)
+            writer = None
+            if writer_starting is not None:
+                try:
+                    writer = await writer_starting
+                except Exception as exc:  # noqa: BLE001 - the application's lifespan tries again, and says why
+                    log.warning("the write process did not start beside the build: %s", exc)
             if self._stopping:
+                if writer is not None:
+                    await writer.close()
                 return
+            app.state.platform.write_process = writer  # the lifespan starts one if this is None
             await self._stack.enter_async_context(app.router.lifespan_context(app))
             self.app = app
             platform = app.state.platform
