@@ -41,6 +41,8 @@ class Server:
     db: Path
     token: str
     proc: subprocess.Popen[bytes]
+    alive_s: float = float("nan")  # from the process's start to its first /healthz 200
+    ready_s: float = float("nan")  # ... to its first /readyz 200 (writes can succeed)
 
 
 @contextmanager
@@ -53,30 +55,33 @@ def running_server(workdir: Path | None = None) -> Iterator[Server]:
             stdin="bench-password\n")
     token = cityops("token", "bench", "--db", str(db))
     port = free_port()
+    started = time.monotonic()
     proc = subprocess.Popen(
         [sys.executable, "-m", "cityops", "serve", "--db", str(db), "--port", str(port)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_ready(url)
-        yield Server(url, db, token, proc)
+        alive = wait_ready(url, path="/healthz", every=0.02)
+        ready = wait_ready(url, every=0.05)
+        yield Server(url, db, token, proc, alive - started, ready - started)
     finally:
         proc.terminate()
         proc.wait(timeout=20)
 
 
-def wait_ready(url: str, timeout: float = 60) -> None:
+def wait_ready(url: str, timeout: float = 60, path: str = "/readyz", every: float = 0.2) -> float:
+    """Wait until `path` answers 200 (/readyz: writes can succeed); when it did (monotonic)."""
     import httpx
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            if httpx.get(url + "/readyz", timeout=1).status_code == 200:
-                return
+            if httpx.get(url + path, timeout=1).status_code == 200:
+                return time.monotonic()
         except httpx.HTTPError:
             pass
-        time.sleep(0.2)
+        time.sleep(every)
     raise RuntimeError(f"server at {url} did not answer within {timeout} s")
 
 
