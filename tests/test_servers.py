@@ -133,7 +133,7 @@ def test_leadership_is_held_by_one_and_passes_on_release(tmp_path: Path) -> None
 
 def test_the_sweep_runs_once_per_period_whoever_asks(platform: Any) -> None:
     from cityops.core import utcnow
-    from cityops.leader_jobs import SWEPT_KEY, minute_sweep
+    from cityops.leader_jobs import RUNS_KEY, SWEPT_KEY, minute_sweep
 
     now = utcnow().replace(second=1)
     assert platform.store.write(lambda repo: minute_sweep(repo, platform, now, 60)) == []
@@ -142,12 +142,14 @@ def test_the_sweep_runs_once_per_period_whoever_asks(platform: Any) -> None:
     assert platform.store.write(lambda repo: minute_sweep(repo, platform, now + timedelta(seconds=60), 60)) == []
     with platform.store.read() as repo:
         assert int(repo.get_setting(SWEPT_KEY)) == int((now + timedelta(seconds=60)).timestamp() // 60)
+        assert repo.get_setting(RUNS_KEY) == "2"
 
 
 @pytest.mark.timeout(300)
 def test_a_killed_leader_is_replaced_within_5_s(tmp_path: Path) -> None:
     db, _ = _city(tmp_path)
     ports = [free_port(), free_port()]
+    first_minute = int(time.time() // 60)
     procs = [_serve(db, p) for p in ports]
     urls = [f"http://127.0.0.1:{p}" for p in ports]
     try:
@@ -166,9 +168,11 @@ def test_a_killed_leader_is_replaced_within_5_s(tmp_path: Path) -> None:
         killed = time.monotonic()
         _until(lambda: (_ready(urls[other]) or {}).get("leader"), 5, "the other server leads", every=0.1)
         print(f"taken over {time.monotonic() - killed:.2f} s after kill -9")
+        time.sleep(1)  # the new leader's first sweep (or its refusal: same minute) is done
         with sqlite3.connect(db) as conn:
-            swept = conn.execute("SELECT value FROM settings WHERE key = 'jobs.sweep.period'").fetchone()
-        assert swept is not None, "the leader swept"
+            runs = conn.execute("SELECT value FROM settings WHERE key = 'jobs.sweep.runs'").fetchone()
+        minutes = int(time.time() // 60) - first_minute + 1
+        assert runs is not None and 1 <= int(runs[0]) <= minutes, f"{runs} sweeps in {minutes} minute(s)"
     finally:
         for p in procs:
             _stop(p)
@@ -292,7 +296,7 @@ def test_backup_while_writing_then_restore(tmp_path: Path) -> None:
     acked: list[int] = []
 
     def report(repo: Any, i: int) -> int:
-        return intake(repo, platform, NewReport("06010", f"backup {i}", 114.3055, 30.5928), collector, utcnow()).id
+        return int(intake(repo, platform, NewReport("06010", f"backup {i}", 114.3055, 30.5928), collector, utcnow()).id)
 
     def writer() -> None:  # as the server's write process: its own connection, committing all along
         i = 0
@@ -345,3 +349,29 @@ def test_backup_command_refuses_to_overwrite(tmp_path: Path) -> None:
     again = subprocess.run([sys.executable, "-m", "cityops", "backup", "--db", str(db), "--to", str(target)],
                            capture_output=True, text=True)
     assert again.returncode == 2 and "--force" in again.stderr
+
+
+PG = os.environ.get("CITYOPS_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def test_leadership_on_postgresql_passes_when_the_leaders_session_ends() -> None:
+    psycopg = pytest.importorskip("psycopg")
+    from cityops.leader import Leadership
+
+    try:
+        psycopg.connect(PG, connect_timeout=2).close()
+    except psycopg.Error:
+        pytest.skip(f"no PostgreSQL at {PG}")
+    a, b = Leadership(PG), Leadership(PG)
+    try:
+        assert a.acquire() and a.renew()
+        assert not b.acquire()
+        # The leader's session ends (its host died, its connection was cut): the lock goes with it.
+        pid = a._conn.info.backend_pid
+        with psycopg.connect(PG, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        assert not a.renew() and not a.is_leader, "the old leader notices it lost the lock"
+        assert _until(lambda: b.acquire(), 5, "the other takes over", every=0.1)
+    finally:
+        a.release()
+        b.release()

@@ -19,6 +19,7 @@ from typing import Any
 
 log = logging.getLogger("cityops")
 SWEPT_KEY = "jobs.sweep.period"  # settings row: the last period swept (now // every)
+RUNS_KEY = "jobs.sweep.runs"  # settings row: how many sweeps ran, for operators and tests
 
 
 def minute_sweep(repo: Any, platform: Any, now: datetime, every: float) -> list[int] | None:
@@ -31,6 +32,7 @@ def minute_sweep(repo: Any, platform: Any, now: datetime, every: float) -> list[
     if last is not None and int(last) >= period:
         return None
     repo.set_setting(SWEPT_KEY, str(period))
+    repo.set_setting(RUNS_KEY, str(int(repo.get_setting(RUNS_KEY) or 0) + 1))
     escalated = sweep_overdue(repo, platform, now)
     purge_expired_tokens(repo, platform, now)
     return escalated
