@@ -308,20 +308,22 @@ def test_backup_while_writing_then_restore(tmp_path: Path) -> None:
         acked.append(platform.store.write(lambda repo, i=i: report(repo, -i)))
     thread = threading.Thread(target=writer)
     thread.start()
+    copy = tmp_path / "copy.db"
     try:
-        before = set(acked)
-        copy = tmp_path / "copy.db"
-        done = backup(db, copy)
-        during = len(acked)
+        _until(lambda: len(acked) >= 40, 60, "the writer is writing", every=0.01)
+        for n in range(3):  # each backup taken, and verified, while the writer commits
+            before = set(acked)
+            done = backup(db, copy, force=n > 0)
+            with sqlite3.connect(copy) as conn:
+                in_copy = {r[0] for r in conn.execute("SELECT id FROM cases")}
+            assert before <= in_copy, "every write acknowledged before the backup began is in it"
+            assert len(in_copy) == done.cases and done.rows > 0
+        during = len(acked) - len(before)
     finally:
         stop.set()
         thread.join()
-    assert done.cases >= len(before) and done.rows > 0
-    print(f"backup of {done.cases} cases while {during - len(before)} more were written")
-    with sqlite3.connect(copy) as conn:
-        in_copy = {r[0] for r in conn.execute("SELECT id FROM cases")}
-    assert before <= in_copy, "every write acknowledged before the backup began is in it"
-    assert len(in_copy) == done.cases
+    print(f"backup of {done.cases} cases; {during} more written during the last backup; {len(acked)} in all")
+    assert len(acked) > len(in_copy), "writes went on while the backups were taken"
     with pytest.raises(Conflict):
         backup(db, copy)
     assert backup(db, copy, force=True).cases >= done.cases
