@@ -147,7 +147,8 @@ def _rehearse_intake(platform: Platform, lon: float, lat: float) -> None:
         return
     conn = platform.store.connect()
     try:
-        conn.execute("PRAGMA busy_timeout = 200")  # another writer holds the lock: skip, don't wait
+        # Another writer holds the lock: skip, don't wait.
+        conn.execute("SET lock_timeout = '200ms'" if platform.store.dialect.postgres else "PRAGMA busy_timeout = 200")
         conn.execute("BEGIN IMMEDIATE")
         intake(SqliteRepo(conn), platform, NewReport(matter, "warm-up", lon, lat, source="warm-up"),
                Actor("warm-up", Role.ADMIN), utcnow())
