@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from stores import new_db
 
 # ../shared/data beside the checkout (development machines only). CITYOPS_TEST_SHARED_DATA

@@ -13,6 +13,7 @@ import contextlib
 import os
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -61,3 +62,24 @@ def _drop() -> None:
     for db in reversed(_made):
         with contextlib.suppress(Exception):  # the server may be gone at exit; nothing to keep
             _admin(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+
+
+def connect(db: str | Path) -> Any:
+    """A plain connection to a test's database, bypassing the application (sqlite3's or its
+    PostgreSQL twin from store/dialect.py), autocommitting each statement."""
+    from cityops.store.dialect import PgConnection, is_postgres
+
+    if is_postgres(db):
+        return PgConnection(str(db))
+    import sqlite3
+
+    return sqlite3.connect(db, isolation_level=None)
+
+
+def drop_history_guards(conn: Any) -> None:
+    """What someone with the database could do: remove the append-only triggers."""
+    for trigger in ("case_history_no_update", "case_history_no_delete"):
+        if hasattr(conn, "raw"):
+            conn.execute("DROP TRIGGER IF EXISTS case_history_append_only ON case_history")
+        else:
+            conn.execute(f"DROP TRIGGER IF EXISTS {trigger}")

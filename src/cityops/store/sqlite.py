@@ -475,6 +475,20 @@ class SqliteStore:
             pass  # another process still writes (it checkpoints when it closes), or read-only
 
 
+def database_exists(db: str | Path) -> bool:
+    """Whether `db` names a city's database already: a file, or a PostgreSQL database with a schema."""
+    if not dialect_of(db).postgres:
+        return Path(db).exists()
+    try:
+        conn = PgConnection(str(db))
+    except sqlite3.Error:
+        return False
+    try:
+        return conn.execute("SELECT to_regclass('alembic_version')").fetchone()[0] is not None
+    finally:
+        conn.close()
+
+
 def _create_database(url: str) -> None:
     """Create the PostgreSQL database the URL names if it is not there yet (as `init` makes a file)."""
     import psycopg
