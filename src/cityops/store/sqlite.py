@@ -506,9 +506,10 @@ def _create_database(url: str) -> None:
     except psycopg.OperationalError as exc:
         if "does not exist" not in str(exc):
             raise sqlite3.OperationalError(f"unable to open database: {exc}") from None
-    with psycopg.connect(make_conninfo(libpq_url(url), dbname="postgres"), autocommit=True) as admin:
-        with contextlib.suppress(psycopg.errors.DuplicateDatabase):  # another process made it meanwhile
-            admin.execute(f'CREATE DATABASE "{name}"')
+    # Another process may have made it meanwhile.
+    with (psycopg.connect(make_conninfo(libpq_url(url), dbname="postgres"), autocommit=True) as admin,
+          contextlib.suppress(psycopg.errors.DuplicateDatabase)):
+        admin.execute(f'CREATE DATABASE "{name}"')
 
 
 def open_store(path: str | Path) -> SqliteStore:
