@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from cityops.store import legacy
-from stores import POSTGRES, new_db
+from stores import new_db
 
 
 def scripts(monkeypatch: pytest.MonkeyPatch, *versions: int) -> None:
@@ -98,7 +98,7 @@ def test_the_migrations_make_exactly_the_declared_tables(tmp_path: Path) -> None
 
     from cityops.core import open_platform
     from cityops.store.dialect import sqlalchemy_url
-    from cityops.store.schema import load
+    from cityops.store.schema import HAND_MADE, load
 
     db = new_db(tmp_path, "m.db")
     open_platform(db).close()
@@ -107,8 +107,8 @@ def test_the_migrations_make_exactly_the_declared_tables(tmp_path: Path) -> None
         diff = compare_metadata(MigrationContext.configure(conn), load())
     engine.dispose()
     # The hand-made objects of the baseline (full-text index, views) are not SQLAlchemy tables.
-    diff = [d for d in diff if not (d[0] == "remove_table" and d[1].name.startswith("data_resource_fts"))
-            and not (d[0] == "remove_index" and d[1].name in ("intel_triage_key", "data_resource_fts_terms"))]
+    diff = [d for d in diff if not (d[0] == "remove_table" and d[1].name.startswith(HAND_MADE))
+            and not (d[0] == "remove_index" and d[1].name.startswith((*HAND_MADE, "data_resource_fts_terms")))]
     assert diff == []
 
 
@@ -123,14 +123,3 @@ def test_one_head_and_unique_revisions() -> None:
     numbers = [p.name.split("_", 1)[0] for p in (resources.files("cityops.store") / "alembic" / "versions").iterdir()
                if p.name.endswith(".py")]
     assert len(numbers) == len(set(numbers)), numbers
-
-
-@pytest.mark.skipif(not POSTGRES, reason="PostgreSQL run only")
-def test_postgres_history_is_append_only(tmp_path: Path) -> None:
-    from cityops.core import open_platform
-    from stores import connect
-
-    db = new_db(tmp_path)
-    open_platform(db).close()
-    with connect(db) as conn, pytest.raises(sqlite3.DatabaseError, match="append-only"):
-        conn.execute("DELETE FROM case_history")

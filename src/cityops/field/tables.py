@@ -1,6 +1,6 @@
 """The field tables: the one schema definition both stores are made from (migrations in store/alembic)."""
 
-from sqlalchemy import Column, Float, ForeignKey, Index, Table, Text, text
+from sqlalchemy import Column, Float, ForeignKey, Index, LargeBinary, Table, Text, text
 
 from cityops.store.meta import Int, metadata
 
@@ -55,4 +55,12 @@ drone_detections = Table(
     Column('seen_at', Int, nullable=False),
     Column('case_id', ForeignKey('cases.id')),
     sqlite_with_rowid=False,
+)
+
+# Photos and videos kept in the database (field/blobs.py DatabaseBlobs: PostgreSQL's default).
+blob = Table(
+    'blob', metadata,
+    Column('digest', Text, primary_key=True),
+    Column('data', LargeBinary, nullable=False),
+    Column('created_at', Int, nullable=False),
 )

@@ -17,3 +17,7 @@ def load() -> MetaData:
     for feature in FEATURES:
         importlib.import_module(f"cityops.{feature}.tables")
     return metadata
+
+# Made by hand in the baseline migration, not SQLAlchemy tables: SQLite's FTS5 table and its
+# shadow tables (a plain table with a GIN index in PostgreSQL), and an index on a JSON member.
+HAND_MADE = ("data_resource_fts", "intel_triage_key")

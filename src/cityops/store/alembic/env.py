@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from alembic import context
 
-from cityops.store.schema import load
+from cityops.store.schema import HAND_MADE, load
+
+
+def include_object(obj: Any, name: str | None, kind: str, reflected: bool, compare_to: Any) -> bool:
+    """Autogenerate leaves alone what the baseline made by hand (full-text index, views)."""
+    return not (name or "").startswith(HAND_MADE)
+
 
 config = context.config
 connection = config.attributes["connection"]
 context.configure(connection=connection, target_metadata=load(), render_as_batch=connection.dialect.name == "sqlite",
-                  transaction_per_migration=True)
+                  transaction_per_migration=True, include_object=include_object)
 with context.begin_transaction():
     context.run_migrations()
