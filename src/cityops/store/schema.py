@@ -19,5 +19,10 @@ def load() -> MetaData:
     return metadata
 
 # Made by hand in the baseline migration, not SQLAlchemy tables: SQLite's FTS5 table and its
-# shadow tables (a plain table with a GIN index in PostgreSQL), and an index on a JSON member.
-HAND_MADE = ("data_resource_fts", "intel_triage_key")
+# shadow tables (a plain table with a GIN index in PostgreSQL), an index on a JSON member, and
+# the PostGIS point columns (revision 0003) computed from lon/lat, and PostGIS's own table.
+HAND_MADE = ("data_resource_fts", "intel_triage_key", "geom", "spatial_ref_sys")
+
+
+def hand_made(name: str | None) -> bool:
+    return bool(name) and (str(name).startswith(HAND_MADE) or str(name).endswith("_geom"))

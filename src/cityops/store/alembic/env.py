@@ -6,12 +6,12 @@ from typing import Any
 
 from alembic import context
 
-from cityops.store.schema import HAND_MADE, load
+from cityops.store.schema import hand_made, load
 
 
 def include_object(obj: Any, name: str | None, kind: str, reflected: bool, compare_to: Any) -> bool:
     """Autogenerate leaves alone what the baseline made by hand (full-text index, views)."""
-    return not (name or "").startswith(HAND_MADE)
+    return not hand_made(name)
 
 
 config = context.config
