@@ -38,7 +38,7 @@ def producer(bootstrap: str) -> Any:
 
 def ensure_topic(bootstrap: str, topic: str, partitions: int = PARTITIONS) -> None:
     from confluent_kafka import KafkaError, KafkaException
-    from confluent_kafka.admin import AdminClient, NewTopic
+    from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
     admin = AdminClient({"bootstrap.servers": bootstrap})
     for future in admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)]).values():

@@ -217,7 +217,7 @@ def readings_columns(messages: list[tuple[str, bytes]], rejects: Rejects) -> Col
         for d, when, result in items:
             n += 1
             t = parse_time(when)
-            if not 0 < d:
+            if d <= 0:
                 rejects.add(n, "bad_datastream", subject)
             elif t is None:
                 rejects.add(n, "bad_time", repr(when)[:80])
@@ -239,7 +239,7 @@ async def consume_once(platform: Platform, sub: Any, batch: int = 1000, timeout:
 
     try:
         msgs = await sub.fetch(batch=batch, timeout=timeout)
-    except nats.errors.TimeoutError:
+    except (TimeoutError, nats.errors.TimeoutError):  # nats-py raises either when nothing came
         return 0
     rejects = Rejects()
     cols = readings_columns([(m.subject, m.data) for m in msgs], rejects)
