@@ -64,6 +64,8 @@ def stream(db: str, nats: str | None, kafka: str | None, kafka_topic: str | None
     elif not status:
         click.echo(f"事件流已开启 / event stream on (used by the next `cityops serve`): "
                    f"NATS {settings[m.NATS_SETTING] or '-'}, Kafka {settings[m.KAFKA_SETTING] or '-'}")
+    defaults = {m.STREAM_SETTING: m.DEFAULT_STREAM, m.ROOT_SETTING: m.DEFAULT_ROOT,
+                m.KAFKA_TOPIC_SETTING: m.DEFAULT_KAFKA_TOPIC}
     for key, value in settings.items():
-        click.echo(f"{key}\t{value}")
+        click.echo(f"{key}\t{value or (defaults[key] + ' (default)' if key in defaults else '')}")
     click.echo(f"outbox\t{total} events, {pending} not yet on NATS")
