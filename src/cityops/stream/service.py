@@ -4,8 +4,8 @@ configured) and the readings consumer (a JetStream durable pull consumer).
 Delivery is at least once, made exactly once by ids: a row is marked published only after its
 PubAck, so a crash between the two publishes it again; JetStream drops the second copy within
 its duplicate window (header Nats-Msg-Id = the event id) and a consumer drops any later one by
-the payload's `event_id`. Rows go out in outbox id order, one at a time (the next is sent only
-after the previous one's PubAck), so events of one case or one datastream keep their order.
+the payload's `event_id`. Rows go out in outbox id order on one connection, so events of one
+case or one datastream keep their order (see `publish_pending` for the one exception).
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ log = logging.getLogger("cityops.stream")
 BATCH = 500  # outbox rows read (and marked) at a time
 IDLE_SECONDS = 0.2  # the wait when the outbox is empty
 RETRY_SECONDS = 1.0
+ACK_SECONDS = 5.0  # a PubAck later than this: the row goes again in the next round
 SNAPSHOT_EVERY = timedelta(hours=1)  # an indicator snapshot on the stream this often
 SNAPSHOT_SETTING = "stream.snapshot_at"
 
@@ -148,16 +149,24 @@ def message(row: outbox.Row) -> tuple[str, bytes, str]:
 
 
 async def publish_pending(platform: Platform, js: Any, cfg: StreamConfig, limit: int = BATCH) -> int:
-    """Publish up to `limit` unpublished rows, in order, then mark those acknowledged."""
+    """Publish up to `limit` unpublished rows, then mark those acknowledged. They are sent in id
+    order without waiting for each PubAck (pipelined, as JetStream's async publish does); only
+    the acknowledged prefix is marked: a row after a failed one goes again in the next round,
+    where JetStream drops it as a duplicate. The one break of per-key order: JetStream refusing
+    (or never answering) one row while storing a later row of the same case in the same round;
+    the refused row then lands after it (consumers can sort one case's steps by `seq`)."""
     from cityops.core import utcnow
 
     rows = await asyncio.to_thread(_pending, platform, limit)
     done: list[int] = []
     try:
+        futures = []
         for row in rows:
             subject, body, event_id = message(row)
-            await js.publish(f"{cfg.root}.{subject}", body, stream=cfg.stream, timeout=5,
-                             headers={"Nats-Msg-Id": event_id, "Cityops-Key": row[2]})
+            futures.append(await js.publish_async(f"{cfg.root}.{subject}", body, stream=cfg.stream,
+                                                  headers={"Nats-Msg-Id": event_id, "Cityops-Key": row[2]}))
+        for row, future in zip(rows, futures, strict=True):
+            await asyncio.wait_for(future, ACK_SECONDS)
             done.append(row[0])
     finally:  # what was acknowledged is marked even when a later publish failed
         if done:
