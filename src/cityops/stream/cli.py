@@ -57,6 +57,7 @@ def stream(db: str, nats: str | None, kafka: str | None, kafka_topic: str | None
             from cityops.stream.outbox import counts
 
             total, pending = counts(repo.conn)
+            cursor = repo.get_setting(m.KAFKA_CURSOR_SETTING) or "0"
     finally:
         p.close()
     if off:
@@ -68,4 +69,4 @@ def stream(db: str, nats: str | None, kafka: str | None, kafka_topic: str | None
                 m.KAFKA_TOPIC_SETTING: m.DEFAULT_KAFKA_TOPIC}
     for key, value in settings.items():
         click.echo(f"{key}\t{value or (defaults[key] + ' (default)' if key in defaults else '')}")
-    click.echo(f"outbox\t{total} events, {pending} not yet on NATS")
+    click.echo(f"outbox\t{total} events, {pending} not yet on NATS; Kafka has up to outbox id {cursor}")
