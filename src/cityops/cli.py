@@ -72,6 +72,7 @@ FEATURE_COMMANDS = {
     "security": "cityops.security.cli:security",
     "store": "cityops.store.cli:store",
     "data": "cityops.data.cli:data",
+    "stream": "cityops.stream.cli:stream",
 }
 
 

@@ -185,10 +185,12 @@ def _lifespan(platform: Platform, sweep_every: float | None, write_process: bool
                 await asyncio.sleep(sweep_every)
 
         from cityops.sensing.mqtt import start_bridge
+        from cityops.stream.service import start_stream
 
         if write_process:
             await platform.start_write_process()
         bridge = await start_bridge(platform, app)  # only when the setting names a broker
+        streamer = await start_stream(platform) if sweep_every else None  # only when a sink is set
         task = asyncio.create_task(sweep())
         # Serving: the notification sender runs beside the sweep (never inside a case action),
         # and the classifier's model and sentence encoder load in the background (~0.2 s, and the
@@ -200,6 +202,8 @@ def _lifespan(platform: Platform, sweep_every: float | None, write_process: bool
         finally:
             if bridge is not None:
                 await bridge.stop()
+            if streamer is not None:
+                await streamer.stop()
             if warming is not None:  # a thread cannot be cancelled: let it finish before the store closes
                 await warming
             for t in (task, sender):

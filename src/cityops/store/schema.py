@@ -10,7 +10,7 @@ from sqlalchemy import MetaData
 from cityops.store.meta import metadata
 
 # Each feature declares its own tables beside its code (cases/tables.py, sensing/tables.py …).
-FEATURES = ("store", "cases", "auth", "intake", "sensing", "detect", "warning", "intel", "field", "notify", "data")
+FEATURES = ("store", "cases", "auth", "intake", "sensing", "detect", "warning", "intel", "field", "notify", "data", "stream")
 
 
 def load() -> MetaData:
