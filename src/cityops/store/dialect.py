@@ -110,6 +110,11 @@ _INSERT = re.compile(r"^\s*INSERT\s+INTO\s+(\w+)", re.I)
 _RETURNING = re.compile(r"\bRETURNING\b", re.I)
 _BEGIN = re.compile(r"^\s*BEGIN(\s+(IMMEDIATE|DEFERRED|EXCLUSIVE))?\s*(TRANSACTION)?\s*;?\s*$", re.I)
 _JSON_EXTRACT = re.compile(r"json_extract\(\s*([\w.]+)\s*,\s*'\$\.(\w+)'\s*\)", re.I)
+# `IN (SELECT value FROM json_each(?))`: a list of integer ids sent as one JSON parameter.
+_JSON_IDS = re.compile(r"SELECT\s+value\s+FROM\s+json_each\((\?|[\w.]+)\)", re.I)
+# `json_each(?) AS j`: rows of a JSON array, each element as `j.value` (jsonb; cast where compared).
+_JSON_ROWS = re.compile(r"json_each\((\?|[\w.]+)\)\s+AS\s+(\w+)", re.I)
+_INDEXED_BY = re.compile(r"\s+INDEXED\s+BY\s+\w+", re.I)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -129,6 +134,9 @@ def translate(sql: str) -> tuple[str, str | None]:
         conflict = " ON CONFLICT DO NOTHING"
         sql = _OR_IGNORE.sub("INSERT INTO ", sql, count=1)
     sql = _JSON_EXTRACT.sub(lambda j: f"({j.group(1)}::jsonb ->> '{j.group(2)}')", sql)
+    sql = _JSON_IDS.sub(lambda j: f"SELECT CAST(value AS BIGINT) FROM jsonb_array_elements_text(CAST({j.group(1)} AS jsonb)) AS ids(value)", sql)
+    sql = _JSON_ROWS.sub(lambda j: f"jsonb_array_elements(CAST({j.group(1)} AS jsonb)) AS {j.group(2)}(value)", sql)
+    sql = _INDEXED_BY.sub("", sql)
     sql = _TOKEN.sub(_placeholder, sql.rstrip().rstrip(";"))
     returning_key = None
     if conflict:
