@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import sqlite3
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -383,8 +384,8 @@ def register(conn: sqlite3.Connection, spec: DatastreamSpec) -> int:
     loc = conn.execute("INSERT INTO sta_location (name, description, lon, lat) VALUES (?, ?, ?, ?)",
                        (spec.name, spec.description, spec.lon, spec.lat)).lastrowid
     conn.execute("INSERT INTO sta_thing_location (thing_id, location_id) VALUES (?, ?)", (thing, loc))
-    hl = conn.execute("INSERT INTO sta_historical_location (thing_id, time) VALUES (?, CAST((julianday('now')"
-                      " - 2440587.5) * 86400000 AS INTEGER))", (thing,)).lastrowid
+    hl = conn.execute("INSERT INTO sta_historical_location (thing_id, time) VALUES (?, ?)",
+                      (thing, int(time.time() * 1000))).lastrowid
     conn.execute("INSERT INTO sta_historical_location_location VALUES (?, ?)", (hl, loc))
     foi = conn.execute("INSERT INTO sta_feature (name, description, lon, lat) VALUES (?, ?, ?, ?)",
                        (spec.point or spec.name, spec.description, spec.lon, spec.lat)).lastrowid

@@ -114,6 +114,7 @@ _JSON_EXTRACT = re.compile(r"json_extract\(\s*([\w.]+)\s*,\s*'\$\.(\w+)'\s*\)", 
 _JSON_IDS = re.compile(r"SELECT\s+value\s+FROM\s+json_each\((\?|[\w.]+)\)", re.I)
 # `json_each(?) AS j`: rows of a JSON array, each element as `j.value` (jsonb; cast where compared).
 _JSON_ROWS = re.compile(r"json_each\((\?|[\w.]+)\)\s+AS\s+(\w+)", re.I)
+_INSTR = re.compile(r"\binstr\(", re.I)
 _INDEXED_BY = re.compile(r"\s+INDEXED\s+BY\s+\w+", re.I)
 
 
@@ -137,6 +138,7 @@ def translate(sql: str) -> tuple[str, str | None]:
     sql = _JSON_IDS.sub(lambda j: f"SELECT CAST(value AS BIGINT) FROM jsonb_array_elements_text(CAST({j.group(1)} AS jsonb)) AS ids(value)", sql)
     sql = _JSON_ROWS.sub(lambda j: f"jsonb_array_elements(CAST({j.group(1)} AS jsonb)) AS {j.group(2)}(value)", sql)
     sql = _INDEXED_BY.sub("", sql)
+    sql = _INSTR.sub("strpos(", sql)
     sql = _TOKEN.sub(_placeholder, sql.rstrip().rstrip(";"))
     returning_key = None
     if conflict:
