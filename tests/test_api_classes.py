@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 
 from cityops.api.openapi import needs_token
+from stores import new_db
 
 # Routes anyone may call. A new route is not public until someone adds it here on purpose.
 PUBLIC = {
@@ -131,7 +132,7 @@ def whole_api(tmp_path_factory: pytest.TempPathFactory) -> Any:
     from cityops.auth.service import issue_token, new_user
     from cityops.core import open_platform, utcnow
 
-    platform = open_platform(Path(tmp_path_factory.mktemp("st")) / "st.db")
+    platform = open_platform(new_db(Path(tmp_path_factory.mktemp("st")), "st.db"))
 
     def setup(repo: Any) -> str:
         repo.add_user(new_user("st-admin", "admin", None, "st-password-1", set()), utcnow())

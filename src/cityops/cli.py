@@ -5,13 +5,12 @@ from __future__ import annotations
 import importlib
 import sys
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import click
 
 from cityops import __version__
-from cityops.clitools import db_option, new_db_option, write_db
+from cityops.clitools import db_exists, db_option, new_db_option, write_db
 from cityops.clitools import open_db as _platform
 from cityops.errors import CityopsError
 
@@ -71,7 +70,9 @@ FEATURE_COMMANDS = {
     "intel": "cityops.intel.cli:intel",
     "eval": "cityops.intel.cli:eval_group",
     "security": "cityops.security.cli:security",
+    "store": "cityops.store.cli:store",
     "data": "cityops.data.cli:data",
+    "stream": "cityops.stream.cli:stream",
 }
 
 
@@ -132,7 +133,7 @@ def demo(db: str, no_serve: bool, host: str, port: int, reports: int, seed: int,
 def init(db: str, city: str | None) -> None:
     """新建数据库 / Create a city's database (empty: no users, no cases); the only command besides
     `demo` that makes a new file."""
-    existed = Path(db).exists()
+    existed = db_exists(db)
     if existed and city:
         raise click.UsageError(f"{db} already exists; init does not change its city (serve --city does) / "
                                f"{db} 已存在，init 不更改其城市包")
@@ -293,7 +294,7 @@ def history_verify(db: str) -> None:
     """Exit 0 when every case history is intact; otherwise name each broken case."""
     from cityops.cases.service import verify_all
 
-    if not Path(db).exists():
+    if not db_exists(db):
         raise click.ClickException(f"no database at {db}")
     platform = _platform(db)
     with platform.store.read() as repo:

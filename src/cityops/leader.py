@@ -24,15 +24,13 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+from cityops.store.dialect import is_postgres, libpq_url
+
 log = logging.getLogger("cityops")
 RETRY_SECONDS = 2.0
 # The advisory lock's key: a fixed 64-bit number derived from a name (no other user of the
 # database is likely to pick it).
 KEY = int.from_bytes(hashlib.sha256(b"cityops.leader").digest()[:8], "big", signed=True)
-
-
-def is_postgresql(db: str) -> bool:
-    return db.startswith(("postgresql://", "postgres://", "postgresql+psycopg://"))
 
 
 class Leadership:
@@ -48,7 +46,7 @@ class Leadership:
         if self.is_leader:
             return self.renew()
         try:
-            self.is_leader = self._acquire_pg() if is_postgresql(self.db) else self._acquire_file()
+            self.is_leader = self._acquire_pg() if is_postgres(self.db) else self._acquire_file()
         except Exception as exc:  # noqa: BLE001 - say the database is down: follower, try again later
             log.warning("leader election: cannot take the lock now: %s", exc)
             self._drop()
@@ -90,8 +88,7 @@ class Leadership:
     def _acquire_pg(self) -> bool:
         import psycopg
 
-        url = self.db.replace("postgresql+psycopg://", "postgresql://", 1)
-        conn = psycopg.connect(url, autocommit=True, connect_timeout=5, application_name="cityops-leader",
+        conn = psycopg.connect(libpq_url(self.db), autocommit=True, connect_timeout=5, application_name="cityops-leader",
                                keepalives=1, keepalives_idle=5, keepalives_interval=2, keepalives_count=3)
         row = conn.execute("SELECT pg_try_advisory_lock(%s)", (KEY,)).fetchone()
         got = bool(row and row[0])

@@ -175,14 +175,17 @@ def _lifespan(platform: Platform, sweep_every: float | None, write_process: bool
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         from cityops.sensing.mqtt import start_bridge
+        from cityops.stream.service import start_stream
 
         if write_process and platform.write_process is None:  # (api/boot.py may have started it already)
             await platform.start_write_process()
         bridge = await start_bridge(platform, app)  # only when the setting names a broker
         leading = None
         if sweep_every:
-            app.state.leadership = Leadership(str(platform.store.path))
+            app.state.leadership = platform.leadership = Leadership(str(platform.store.path))
             leading = asyncio.create_task(lead(app.state.leadership, lambda: once_only_jobs(platform, sweep_every)))
+        # The stream: every server consumes readings; only the leader publishes (stream.service.is_publisher).
+        streamer = await start_stream(platform) if sweep_every else None  # only when a sink is set
         # The classifier's model and sentence encoder load in the background (~0.2 s, and the
         # encoder's first text ~1 s), so that the first report to classify does not wait for them.
         warming = asyncio.create_task(asyncio.to_thread(intel_warm, platform)) if sweep_every else None
@@ -191,6 +194,8 @@ def _lifespan(platform: Platform, sweep_every: float | None, write_process: bool
         finally:
             if bridge is not None:
                 await bridge.stop()
+            if streamer is not None:
+                await streamer.stop()
             if warming is not None:  # a thread cannot be cancelled: let it finish before the store closes
                 await warming
             if leading is not None:

@@ -25,7 +25,9 @@ def probe_write(repo: Any, platform: Any) -> bool:
 
 
 def _free_bytes(db: str) -> int | None:
-    if db.startswith("postgresql://") or db.startswith("postgres://"):
+    from cityops.store.dialect import is_postgres
+
+    if is_postgres(db):
         return None  # the database server's disk is its own to watch
     try:
         return shutil.disk_usage(os.path.dirname(os.path.abspath(db))).free

@@ -16,6 +16,7 @@ Grammar (OData 4 subset used by SensorThings 1.1):
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -142,7 +143,6 @@ _STRING_FN = {"tolower": "lower({0})", "toupper": "upper({0})", "length": "lengt
 _GEO_FN = {"geo.intersects", "st_intersects", "st_within", "st_contains", "st_equals", "st_disjoint", "st_touches",
            "st_overlaps", "st_crosses"}
 # Times are stored in UTC ms: their offset is always 0, and date() and time() read them in UTC.
-NOW_MS = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
 MIN_DATETIME_MS = -62135596800000  # 0001-01-01T00:00:00Z
 MAX_DATETIME_MS = 253402300799999  # 9999-12-31T23:59:59.999Z
 
@@ -325,7 +325,7 @@ class Parser:
         if name in ("now", "mindatetime", "maxdatetime"):
             need(0)
             if name == "now":
-                return Sql(NOW_MS, [], time=True)
+                return Sql("?", [int(time.time() * 1000)], time=True)  # the request's moment, as SQL would
             return Sql("?", [MIN_DATETIME_MS if name == "mindatetime" else MAX_DATETIME_MS], time=True)
         if name in ("fractionalseconds", "totaloffsetminutes", "date", "time"):
             need(1)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cityops.errors import CityopsError, Conflict, InvalidInput
+from cityops.store.dialect import is_postgres
 
 
 class BackupFailed(CityopsError):
@@ -53,7 +54,7 @@ def backup(db: str | Path, to: str | Path, force: bool = False) -> BackupReport:
     """Copy `db` to `to` while it may be written; verify the copy; raise if anything is off."""
     started = time.monotonic()
     db, to = str(db), str(to)
-    if db.startswith(("postgresql://", "postgres://")):
+    if is_postgres(db):
         raise InvalidInput("cityops backup copies a SQLite file; back PostgreSQL up with pg_dump or its own tools",
                            "cityops backup 仅用于 SQLite 数据库；PostgreSQL 请使用 pg_dump 等工具备份")
     if not Path(db).is_file():
