@@ -19,13 +19,15 @@ from typing import Any
 import httpx
 import pytest
 
+from stores import PG_SERVER, POSTGRES, connect, new_db, sqlite_only
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from harness import cityops, free_port  # noqa: E402
 
 CASE = {"matter_code": "06010", "lon": 114.3055, "lat": 30.5928}
 
 
-def _serve(db: Path, port: int, *extra: str) -> subprocess.Popen[bytes]:
+def _serve(db: str, port: int, *extra: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", "cityops", "serve", "--db", str(db), "--port", str(port), *extra],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
 
@@ -57,8 +59,8 @@ def _until(check: Any, timeout: float, what: str, every: float = 0.02) -> Any:
     raise AssertionError(f"{what}: not within {timeout} s")
 
 
-def _city(tmp_path: Path, name: str = "s.db") -> tuple[Path, str]:
-    db = tmp_path / name
+def _city(tmp_path: Path, name: str = "s.db") -> tuple[str, str]:
+    db = new_db(tmp_path, name)
     cityops("init", "--db", str(db))
     cityops("user", "create", "w", "--role", "collector", "--password-stdin", "--db", str(db), stdin="w-password-1\n")
     return db, cityops("token", "w", "--db", str(db))
@@ -104,8 +106,8 @@ def test_readyz_is_503_with_the_reason_when_the_database_is_read_only(api: Any) 
 
     def read_only() -> Any:
         conn = connect()
-        if fault["on"]:  # as a read-only file or mount: SQLite's "attempt to write a readonly database"
-            conn.execute("PRAGMA query_only = ON")
+        if fault["on"]:  # as a read-only file, mount or standby: "attempt to write a readonly database"
+            conn.execute("SET default_transaction_read_only = on" if POSTGRES else "PRAGMA query_only = ON")
         return conn
 
     store.connect = read_only  # type: ignore[method-assign]
@@ -113,7 +115,7 @@ def test_readyz_is_503_with_the_reason_when_the_database_is_read_only(api: Any) 
     assert r.status_code == 503 and r.headers["retry-after"] == "1", r.text
     body = r.json()
     assert body["status"] == "not_ready" and body["error"] == "storage_unavailable", body
-    assert "readonly" in body["message"] and body["message_zh"]
+    assert ("readonly" in body["message"] or "read-only" in body["message"]) and body["message_zh"], body
     fault["on"] = False  # writable again: ready again, without a restart
     r = _until(lambda: (x := api.client.get("/readyz")).status_code == 200 and x, 10, "ready again", every=0.1)
     assert r.json()["status"] == "ready"
@@ -169,8 +171,11 @@ def test_a_killed_leader_is_replaced_within_5_s(tmp_path: Path) -> None:
         _until(lambda: (_ready(urls[other]) or {}).get("leader"), 5, "the other server leads", every=0.1)
         print(f"taken over {time.monotonic() - killed:.2f} s after kill -9")
         time.sleep(1)  # the new leader's first sweep (or its refusal: same minute) is done
-        with sqlite3.connect(db) as conn:
+        conn = connect(db)
+        try:
             runs = conn.execute("SELECT value FROM settings WHERE key = 'jobs.sweep.runs'").fetchone()
+        finally:
+            conn.close()
         minutes = int(time.time() // 60) - first_minute + 1
         assert runs is not None and 1 <= int(runs[0]) <= minutes, f"{runs} sweeps in {minutes} minute(s)"
     finally:
@@ -214,8 +219,11 @@ def test_two_workers_write_every_acknowledged_case_once(tmp_path: Path) -> None:
     assert len(acknowledged) == 200
     ids = [i for i, _ in acknowledged]
     assert len(set(ids)) == len(ids), "case ids unique across the workers"
-    with sqlite3.connect(db) as conn:
-        stored = dict(conn.execute("SELECT id, description FROM cases WHERE description LIKE 'worker test %'"))
+    conn = connect(db)
+    try:
+        stored = {r[0]: r[1] for r in conn.execute("SELECT id, description FROM cases WHERE description LIKE 'worker test %'")}
+    finally:
+        conn.close()
     assert stored == dict(acknowledged), "every acknowledged case stored once, under its id"
     verify = subprocess.run([sys.executable, "-m", "cityops", "history", "verify", "--db", str(db)],
                             capture_output=True, text=True)
@@ -282,6 +290,7 @@ def test_an_unreachable_redis_lets_requests_through() -> None:
     assert limits.RedisRateLimiter(dead, 1.0, 1.0).allow("k", 0.0)
 
 
+@sqlite_only
 def test_backup_while_writing_then_restore(tmp_path: Path) -> None:
     from cityops.cases.models import Actor, Role
     from cityops.cases.service import NewReport, intake
@@ -342,6 +351,7 @@ def test_backup_while_writing_then_restore(tmp_path: Path) -> None:
                 c2.execute(f'SELECT count(*) FROM "{table}"').fetchone(), table
 
 
+@sqlite_only
 def test_backup_command_refuses_to_overwrite(tmp_path: Path) -> None:
     db, _ = _city(tmp_path)
     target = tmp_path / "b.db"
@@ -353,7 +363,7 @@ def test_backup_command_refuses_to_overwrite(tmp_path: Path) -> None:
     assert again.returncode == 2 and "--force" in again.stderr
 
 
-PG = os.environ.get("CITYOPS_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+PG = f"{PG_SERVER}/postgres"
 
 
 def test_leadership_on_postgresql_passes_when_the_leaders_session_ends() -> None:
