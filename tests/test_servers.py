@@ -101,11 +101,11 @@ def test_healthz_answers_within_2s_and_readyz_waits_for_writes(tmp_path: Path) -
 
 def test_readyz_is_503_with_the_reason_when_the_database_is_read_only(api: Any) -> None:
     store = api.platform.store
-    connect = store.connect
+    opener = store.connect
     fault = {"on": True}
 
-    def read_only() -> Any:
-        conn = connect()
+    def read_only(*args: Any, **kwargs: Any) -> Any:
+        conn = opener(*args, **kwargs)
         if fault["on"]:  # as a read-only file, mount or standby: "attempt to write a readonly database"
             conn.execute("SET default_transaction_read_only = on" if POSTGRES else "PRAGMA query_only = ON")
         return conn
