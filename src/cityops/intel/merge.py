@@ -100,15 +100,14 @@ def project(lon: F, lat: F) -> tuple[F, F]:
     return lon * EARTH_M_PER_DEG * np.cos(lat0), lat * EARTH_M_PER_DEG
 
 
-def candidate_pairs(x: F, y: F, t: F, params: Params) -> tuple[I, I]:
-    """All (i, j), i < j, in neighbouring space-time cells (a superset of the links)."""
-    n = len(x)
-    if n == 0:
-        return np.empty(0, np.int64), np.empty(0, np.int64)
+def _cell_order(x: F, y: F, t: F, params: Params) -> tuple[I, I, I, I, I]:
+    """Items sorted by space-time cell: (order, cell keys, cell starts, cell sizes, key step per
+    neighbour offset). A cell's key is ((cx * sy) + cy) * st + ct, so the cells are laid out x,
+    then y, then time, and a neighbour's key is the cell's key plus a constant."""
     cx = np.floor(x / params.radius_m).astype(np.int64)
     cy = np.floor(y / params.radius_m).astype(np.int64)
     ct = np.floor(t / params.window_s).astype(np.int64)
-    # one int64 key per cell; offsets keep every component positive and apart
+    # offsets keep every component positive and apart, so neighbours never wrap
     cx -= cx.min() - 1
     cy -= cy.min() - 1
     ct -= ct.min() - 1
@@ -116,44 +115,78 @@ def candidate_pairs(x: F, y: F, t: F, params: Params) -> tuple[I, I]:
     key = (cx * sy + cy) * st + ct
     order = np.argsort(key, kind="stable")
     skey = key[order]
-    left: list[I] = []
-    right: list[I] = []
-    for dx in (-1, 0, 1):
-        for dy in (-1, 0, 1):
-            for dt in (-1, 0, 1):
-                probe = ((cx + dx) * sy + cy + dy) * st + ct + dt
-                lo = np.searchsorted(skey, probe, "left")
-                hi = np.searchsorted(skey, probe, "right")
-                counts = hi - lo
-                total = int(counts.sum())
-                if total == 0:
-                    continue
-                i = np.repeat(np.arange(n), counts)
-                start = np.repeat(lo - np.cumsum(counts) + counts, counts)
-                j = order[start + np.arange(total)]
-                keep = i < j
-                left.append(i[keep])
-                right.append(j[keep])
-    return np.concatenate(left), np.concatenate(right)
+    start = np.flatnonzero(np.concatenate(([True], skey[1:] != skey[:-1])))
+    size = np.diff(np.append(start, len(skey)))
+    # the 13 neighbours after a cell in key order (the other 13 see it as theirs)
+    steps = sorted(c for dx in (-1, 0, 1) for dy in (-1, 0, 1) for dt in (-1, 0, 1)
+                   if (c := (dx * sy + dy) * st + dt) > 0)
+    return order, skey[start], start, size, np.array(steps, np.int64)
+
+
+def _sorted_candidates(x: F, y: F, t: F, params: Params) -> tuple[I, I, I]:
+    """(order, p, q): candidate pairs as positions p < q in `order` (items sorted by cell).
+
+    Cells are matched cell to cell (few, and sorted, so `searchsorted` walks them in order),
+    and only the 13 neighbours after a cell are probed, so each pair is made once. Working in
+    cell order keeps every later gather local in memory: the cost stays O(n log n + pairs)
+    also when the columns no longer fit the CPU's caches."""
+    n = len(x)
+    if n < 2:
+        return np.arange(n, dtype=np.int64), np.empty(0, np.int64), np.empty(0, np.int64)
+    order, cell, start, size, steps = _cell_order(x, y, t, params)
+    idx = np.arange(len(cell), dtype=np.int64)
+    a_parts, b_parts = [idx[size > 1]], [idx[size > 1]]  # pairs inside one cell
+    for step in steps.tolist():
+        probe = cell + step
+        pos = np.minimum(np.searchsorted(cell, probe), len(cell) - 1)
+        hit = cell[pos] == probe
+        a_parts.append(idx[hit])
+        b_parts.append(pos[hit])
+    a, b = np.concatenate(a_parts), np.concatenate(b_parts)
+    # expand each cell pair into its size[a] × size[b] item pairs
+    na, nb = size[a], size[b]
+    m = na * nb
+    total = int(m.sum())
+    rep = np.repeat(np.arange(len(a)), m)
+    k = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(m) - m, m)
+    width = nb[rep]
+    p = start[a][rep] + k // width
+    q = start[b][rep] + k % width
+    keep = p < q  # inside a cell: each unordered pair once; across cells: always true
+    return order, p[keep], q[keep]
+
+
+def candidate_pairs(x: F, y: F, t: F, params: Params) -> tuple[I, I]:
+    """All (i, j), i < j, in neighbouring space-time cells (a superset of the links)."""
+    order, p, q = _sorted_candidates(x, y, t, params)
+    i, j = order[p], order[q]
+    return np.minimum(i, j), np.maximum(i, j)
 
 
 def plan(lon: F, lat: F, t: F, matter: I, sig: npt.NDArray[np.uint64], params: Params = Params()) -> Plan:
     """Links and merge targets for n items given as columns."""
     x, y = project(np.asarray(lon, np.float64), np.asarray(lat, np.float64))
     t = np.asarray(t, np.float64)
-    i, j = candidate_pairs(x, y, t, params)
-    dist = np.hypot(x[i] - x[j], y[i] - y[j])
-    ok = (dist <= params.radius_m) & (np.abs(t[i] - t[j]) <= params.window_s) & (matter[i] == matter[j])
-    i, j, dist = i[ok], j[ok], dist[ok]
-    si, sj = sig[i], sig[j]
-    empty = (si == 0).all(axis=1) | (sj == 0).all(axis=1)
-    sim = (si == sj).mean(axis=1)
+    matter = np.asarray(matter, np.int64)
+    order, p, q = _sorted_candidates(x, y, t, params)
+    # every column in cell order, so the gathers below read nearby rows
+    xs, ys, ts, ms = x[order], y[order], t[order], matter[order]
+    dist = np.hypot(xs[p] - xs[q], ys[p] - ys[q])
+    gap = np.abs(ts[p] - ts[q])
+    ok = (dist <= params.radius_m) & (gap <= params.window_s) & (ms[p] == ms[q])
+    p, q, dist, gap = p[ok], q[ok], dist[ok], gap[ok]
+    ss = np.asarray(sig, np.uint64)[order]
+    has_text = ss.any(axis=1)
+    empty = ~(has_text[p] & has_text[q])
+    sim = (ss[p] == ss[q]).sum(axis=1) / N_HASH
     ok = empty | (sim >= params.min_text) | (dist <= params.near_m)
-    i, j, dist, sim, empty = i[ok], j[ok], dist[ok], sim[ok], empty[ok]
+    p, q, dist, gap, sim, empty = p[ok], q[ok], dist[ok], gap[ok], sim[ok], empty[ok]
     # score for display and auto-merge: closeness in space and time, and text when there is one
     close = 1.0 - dist / params.radius_m
-    soon = 1.0 - np.abs(t[i] - t[j]) / params.window_s
+    soon = 1.0 - gap / params.window_s
     score = np.where(empty, 0.5 * close + 0.5 * soon, (close + soon + 2 * sim) / 4)
+    i, j = order[p], order[q]
+    i, j = np.minimum(i, j), np.maximum(i, j)
     return Plan(np.stack([i, j], axis=1), score, _targets(len(x), t, i, j))
 
 
