@@ -19,7 +19,7 @@ A's case unless C links to A, and no merged item lies farther than radius_m from
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,6 +31,7 @@ I = npt.NDArray[np.int64]  # noqa: E741
 EARTH_M_PER_DEG = 111_320.0
 N_HASH = 8
 TEXT_CHARS = 48
+BLOCK = 16_384  # items per block of candidate pairs (see _blocks)
 _PRIME = np.uint64(0x9E3779B97F4A7C15)
 
 # Matter codes that describe the same problem from different sources (a gauge says "water on
@@ -62,16 +63,20 @@ class Plan:
 
 
 def matter_groups(codes: Sequence[str]) -> I:
-    """An integer per item; equal integers are compatible matters."""
+    """An integer per item; equal integers are compatible matters (numbered in code order).
+    Hashing the few distinct codes, not sorting n strings, keeps this O(n)."""
     alias = {c: min(group) for group in COMPATIBLE for c in group}
-    uniq, inv = np.unique(np.array([alias.get(c, c) for c in codes], dtype="<U8"), return_inverse=True)
-    return inv.astype(np.int64)
+    distinct = set(codes)
+    number = {name: k for k, name in enumerate(sorted({alias.get(c, c) for c in distinct}))}
+    lookup = {c: number[alias.get(c, c)] for c in distinct}
+    return np.fromiter(map(lookup.__getitem__, codes), np.int64, len(codes))
 
 
-def signatures(texts: Sequence[str], chunk: int = 50_000) -> npt.NDArray[np.uint64]:
+def signatures(texts: Sequence[str], chunk: int = 1024) -> npt.NDArray[np.uint64]:
     """MinHash (N_HASH values) of each text's character bigrams over its first TEXT_CHARS
-    characters; all zeros for an empty text. Vectorised over the code points, in chunks so
-    the temporaries stay small."""
+    characters; all zeros for an empty text. Vectorised over the code points, in chunks small
+    enough that the temporaries stay in the CPU's caches (the cost per text then does not grow
+    with n)."""
     out = np.zeros((len(texts), N_HASH), np.uint64)
     for a in range(0, len(texts), chunk):
         out[a:a + chunk] = _minhash(texts[a:a + chunk])
@@ -80,16 +85,22 @@ def signatures(texts: Sequence[str], chunk: int = 50_000) -> npt.NDArray[np.uint
 
 def _minhash(texts: Sequence[str]) -> npt.NDArray[np.uint64]:
     n = len(texts)
-    cps = np.array(texts, dtype=f"<U{TEXT_CHARS}").view(np.uint32).reshape(n, TEXT_CHARS).astype(np.uint64)
+    cps32 = np.array(texts, dtype=f"<U{TEXT_CHARS}").view(np.uint32).reshape(n, TEXT_CHARS)
+    used = np.flatnonzero(cps32.any(axis=0))  # columns past every text's end hold no bigram
+    cps = cps32[:, :max(int(used[-1]) + 1 if len(used) else 0, 2)].astype(np.uint64)
     grams = cps[:, :-1] * np.uint64(1_114_112) + cps[:, 1:]
     valid = cps[:, 1:] != 0
-    out = np.zeros((n, N_HASH), np.uint64)
+    # a non-bigram takes the value of a real bigram of its row: each row's minimum stays
+    grams = np.where(valid, grams, grams[np.arange(n), valid.argmax(axis=1)][:, None])
+    out = np.empty((n, N_HASH), np.uint64)
+    h, shifted = np.empty_like(grams), np.empty_like(grams)
     with np.errstate(over="ignore"):
         for k in range(N_HASH):  # N_HASH passes over the matrix, not a loop over items
-            h = (grams + np.uint64(k + 1)) * _PRIME
-            h ^= h >> np.uint64(29)
-            h[~valid] = np.iinfo(np.uint64).max
-            out[:, k] = h.min(axis=1)
+            np.add(grams, np.uint64(k + 1), out=h)
+            np.multiply(h, _PRIME, out=h)
+            np.right_shift(h, np.uint64(29), out=shifted)
+            np.bitwise_xor(h, shifted, out=h)
+            h.min(axis=1, out=out[:, k])
     out[~valid.any(axis=1)] = 0
     return out
 
@@ -100,10 +111,19 @@ def project(lon: F, lat: F) -> tuple[F, F]:
     return lon * EARTH_M_PER_DEG * np.cos(lat0), lat * EARTH_M_PER_DEG
 
 
-def _cell_order(x: F, y: F, t: F, params: Params) -> tuple[I, I, I, I, I]:
-    """Items sorted by space-time cell: (order, cell keys, cell starts, cell sizes, key step per
-    neighbour offset). A cell's key is ((cx * sy) + cy) * st + ct, so the cells are laid out x,
-    then y, then time, and a neighbour's key is the cell's key plus a constant."""
+@dataclass(frozen=True)
+class _Cells:
+    """Items sorted by space-time cell. A cell's key is ((cx * sy) + cy) * st + ct, so cells
+    lie x, then y, then time, and a neighbour's key is the cell's key plus a constant step."""
+
+    order: I  # item index at each sorted position
+    key: I  # per cell, ascending
+    start: I  # per cell: first sorted position
+    size: I  # per cell: number of items
+    steps: tuple[int, ...]  # key steps to the 13 neighbours after a cell
+
+
+def _cells(x: F, y: F, t: F, params: Params) -> _Cells:
     cx = np.floor(x / params.radius_m).astype(np.int64)
     cy = np.floor(y / params.radius_m).astype(np.int64)
     ct = np.floor(t / params.window_s).astype(np.int64)
@@ -113,53 +133,64 @@ def _cell_order(x: F, y: F, t: F, params: Params) -> tuple[I, I, I, I, I]:
     ct -= ct.min() - 1
     sy, st = int(cy.max()) + 2, int(ct.max()) + 2
     key = (cx * sy + cy) * st + ct
-    order = np.argsort(key, kind="stable")
+    order = np.argsort(key)  # order inside a cell does not matter: ties go by input index
     skey = key[order]
     start = np.flatnonzero(np.concatenate(([True], skey[1:] != skey[:-1])))
     size = np.diff(np.append(start, len(skey)))
-    # the 13 neighbours after a cell in key order (the other 13 see it as theirs)
+    # the 13 neighbours after a cell in key order; the other 13 see this cell as theirs
     steps = sorted(c for dx in (-1, 0, 1) for dy in (-1, 0, 1) for dt in (-1, 0, 1)
                    if (c := (dx * sy + dy) * st + dt) > 0)
-    return order, skey[start], start, size, np.array(steps, np.int64)
+    return _Cells(order, skey[start], start, size, tuple(steps))
 
 
-def _sorted_candidates(x: F, y: F, t: F, params: Params) -> tuple[I, I, I]:
-    """(order, p, q): candidate pairs as positions p < q in `order` (items sorted by cell).
+def _blocks(cells: _Cells) -> Iterator[tuple[I, I]]:
+    """Candidate pairs as sorted positions p < q, a block of about BLOCK items at a time.
 
-    Cells are matched cell to cell (few, and sorted, so `searchsorted` walks them in order),
-    and only the 13 neighbours after a cell are probed, so each pair is made once. Working in
-    cell order keeps every later gather local in memory: the cost stays O(n log n + pairs)
-    also when the columns no longer fit the CPU's caches."""
-    n = len(x)
-    if n < 2:
-        return np.arange(n, dtype=np.int64), np.empty(0, np.int64), np.empty(0, np.int64)
-    order, cell, start, size, steps = _cell_order(x, y, t, params)
-    idx = np.arange(len(cell), dtype=np.int64)
-    a_parts, b_parts = [idx[size > 1]], [idx[size > 1]]  # pairs inside one cell
-    for step in steps.tolist():
-        probe = cell + step
-        pos = np.minimum(np.searchsorted(cell, probe), len(cell) - 1)
-        hit = cell[pos] == probe
-        a_parts.append(idx[hit])
-        b_parts.append(pos[hit])
-    a, b = np.concatenate(a_parts), np.concatenate(b_parts)
-    # expand each cell pair into its size[a] × size[b] item pairs
-    na, nb = size[a], size[b]
-    m = na * nb
-    total = int(m.sum())
-    rep = np.repeat(np.arange(len(a)), m)
-    k = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(m) - m, m)
-    width = nb[rep]
-    p = start[a][rep] + k // width
-    q = start[b][rep] + k % width
-    keep = p < q  # inside a cell: each unordered pair once; across cells: always true
-    return order, p[keep], q[keep]
+    Blocks keep every temporary within the CPU's caches, so the cost per item does not grow
+    with n (one global array of pairs outgrows them at 1M items and costs 2–3× per pair).
+    Each cell is matched to its 13 later neighbours, so every pair is made once; the probes
+    are sorted, so `searchsorted` walks the cells in order."""
+    key, start, size = cells.key, cells.start, cells.size
+    n_cells = len(key)
+    bounds = np.unique(np.append(np.searchsorted(start, np.arange(0, int(start[-1]) + 1, BLOCK)), n_cells))
+    reach = cells.steps[-1]
+    for c0, c1 in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+        own = np.arange(c0, c1, dtype=np.int64)
+        hi = int(np.searchsorted(key, key[c1 - 1] + reach, "right"))
+        near = key[c0:hi]  # every cell a probe from this block can hit
+        multi = own[size[c0:c1] > 1]
+        a_parts, b_parts = [multi], [multi]  # pairs inside one cell
+        for step in cells.steps:
+            probe = key[c0:c1] + step
+            pos = np.minimum(np.searchsorted(near, probe), len(near) - 1)
+            hit = near[pos] == probe
+            a_parts.append(own[hit])
+            b_parts.append(pos[hit] + c0)
+        a, b = np.concatenate(a_parts), np.concatenate(b_parts)
+        # expand each cell pair into its size[a] × size[b] item pairs
+        nb = size[b]
+        m = size[a] * nb
+        rep = np.repeat(np.arange(len(a)), m)
+        k = np.arange(len(rep), dtype=np.int64) - np.repeat(np.cumsum(m) - m, m)
+        width = nb[rep]
+        p = start[a][rep] + k // width
+        q = start[b][rep] + k % width
+        keep = p < q  # inside a cell: each unordered pair once; across cells: always true
+        yield p[keep], q[keep]
+
+
+def _empty_pairs() -> tuple[I, I]:
+    return np.empty(0, np.int64), np.empty(0, np.int64)
 
 
 def candidate_pairs(x: F, y: F, t: F, params: Params) -> tuple[I, I]:
     """All (i, j), i < j, in neighbouring space-time cells (a superset of the links)."""
-    order, p, q = _sorted_candidates(x, y, t, params)
-    i, j = order[p], order[q]
+    if len(x) < 2:
+        return _empty_pairs()
+    cells = _cells(x, y, t, params)
+    parts = list(_blocks(cells))
+    p, q = np.concatenate([b[0] for b in parts]), np.concatenate([b[1] for b in parts])
+    i, j = cells.order[p], cells.order[q]
     return np.minimum(i, j), np.maximum(i, j)
 
 
@@ -167,48 +198,57 @@ def plan(lon: F, lat: F, t: F, matter: I, sig: npt.NDArray[np.uint64], params: P
     """Links and merge targets for n items given as columns."""
     x, y = project(np.asarray(lon, np.float64), np.asarray(lat, np.float64))
     t = np.asarray(t, np.float64)
-    matter = np.asarray(matter, np.int64)
-    order, p, q = _sorted_candidates(x, y, t, params)
-    # every column in cell order, so the gathers below read nearby rows
-    xs, ys, ts, ms = x[order], y[order], t[order], matter[order]
-    dist = np.hypot(xs[p] - xs[q], ys[p] - ys[q])
-    gap = np.abs(ts[p] - ts[q])
-    ok = (dist <= params.radius_m) & (gap <= params.window_s) & (ms[p] == ms[q])
-    p, q, dist, gap = p[ok], q[ok], dist[ok], gap[ok]
+    n = len(x)
+    if n < 2:
+        return Plan(np.empty((0, 2), np.int64), np.empty(0, np.float64), np.arange(n, dtype=np.int64))
+    cells = _cells(x, y, t, params)
+    order = cells.order
+    # every column in cell order, so the gathers per pair read nearby rows
+    xs, ys, ts, ms = x[order], y[order], t[order], np.asarray(matter, np.int64)[order]
     ss = np.asarray(sig, np.uint64)[order]
     has_text = ss.any(axis=1)
-    empty = ~(has_text[p] & has_text[q])
-    sim = (ss[p] == ss[q]).sum(axis=1) / N_HASH
-    ok = empty | (sim >= params.min_text) | (dist <= params.near_m)
-    p, q, dist, gap, sim, empty = p[ok], q[ok], dist[ok], gap[ok], sim[ok], empty[ok]
-    # score for display and auto-merge: closeness in space and time, and text when there is one
-    close = 1.0 - dist / params.radius_m
-    soon = 1.0 - gap / params.window_s
-    score = np.where(empty, 0.5 * close + 0.5 * soon, (close + soon + 2 * sim) / 4)
+    kept: list[tuple[I, I, F]] = []
+    for p, q in _blocks(cells):
+        dist = np.hypot(xs[p] - xs[q], ys[p] - ys[q])
+        gap = np.abs(ts[p] - ts[q])
+        ok = (dist <= params.radius_m) & (gap <= params.window_s) & (ms[p] == ms[q])
+        p, q, dist, gap = p[ok], q[ok], dist[ok], gap[ok]
+        empty = ~(has_text[p] & has_text[q])
+        sim = (ss[p] == ss[q]).sum(axis=1) / N_HASH
+        ok = empty | (sim >= params.min_text) | (dist <= params.near_m)
+        p, q, dist, gap, sim, empty = p[ok], q[ok], dist[ok], gap[ok], sim[ok], empty[ok]
+        # score for display and auto-merge: closeness in space and time, and text when there is one
+        close = 1.0 - dist / params.radius_m
+        soon = 1.0 - gap / params.window_s
+        kept.append((p, q, np.where(empty, 0.5 * close + 0.5 * soon, (close + soon + 2 * sim) / 4)))
+    p = np.concatenate([k[0] for k in kept])
+    q = np.concatenate([k[1] for k in kept])
+    score = np.concatenate([k[2] for k in kept])
+    target = _sorted_targets(order, ts, p, q)
     i, j = order[p], order[q]
-    i, j = np.minimum(i, j), np.maximum(i, j)
-    return Plan(np.stack([i, j], axis=1), score, _targets(len(x), t, i, j))
+    return Plan(np.stack([np.minimum(i, j), np.maximum(i, j)], axis=1), score, target)
 
 
-def _targets(n: int, t: F, i: I, j: I) -> I:
-    """Each item's root (see the module note): vectorised over the links."""
-    rank = np.empty(n, np.int64)
-    rank[np.lexsort((np.arange(n), t))] = np.arange(n)
-    # orient each link from earlier to later
-    swap = rank[i] > rank[j]
-    early, late = np.where(swap, j, i), np.where(swap, i, j)
+def _sorted_targets(order: I, ts: F, p: I, q: I) -> I:
+    """Each item's root (see the module note), from links given as sorted positions: items
+    come in time order, ties by input index. Per-item minima with `ufunc.at`, no sort."""
+    n = len(order)
+    p_first = (ts[p] < ts[q]) | ((ts[p] == ts[q]) & (order[p] < order[q]))
+    early, late = np.where(p_first, p, q), np.where(p_first, q, p)
     is_root = np.ones(n, bool)
     is_root[late] = False
-    target = np.arange(n)
-    link_to_root = is_root[early]
-    e, lt = early[link_to_root], late[link_to_root]
-    if len(e):
-        # the earliest root each item links to: sort by (late, rank of early), keep the first
-        o = np.lexsort((rank[e], lt))
-        lt, e = lt[o], e[o]
-        first = np.ones(len(lt), bool)
-        first[1:] = lt[1:] != lt[:-1]
-        target[lt[first]] = e[first]
+    to_root = is_root[early]
+    e, lt = early[to_root], late[to_root]
+    # the earliest root each item links to: the earliest time, then the lowest input index
+    first_t = np.full(n, np.inf)
+    np.minimum.at(first_t, lt, ts[e])
+    at_first = ts[e] == first_t[lt]
+    e, lt = e[at_first], lt[at_first]
+    root = np.full(n, n, np.int64)
+    np.minimum.at(root, lt, order[e])
+    target = np.arange(n, dtype=np.int64)
+    merged = np.flatnonzero(root < n)
+    target[order[merged]] = root[merged]
     return target
 
 
