@@ -145,16 +145,17 @@ def _cells(x: F, y: F, t: F, params: Params) -> _Cells:
     return _Cells(order, skey[start], start, size, tuple(steps))
 
 
-def _blocks(cells: _Cells) -> Iterator[tuple[I, I]]:
-    """Candidate pairs as sorted positions p < q, a block of about BLOCK items at a time.
+def _blocks(cells: _Cells) -> Iterator[tuple[int, int, I, I]]:
+    """Candidate pairs as sorted positions p < q, a block of about BLOCK items at a time, with
+    the span [lo, up) of sorted positions the block's pairs touch.
 
     Blocks keep every temporary within the CPU's caches, so the cost per item does not grow
     with n (one global array of pairs outgrows them at 1M items and costs 2–3× per pair).
     Each cell is matched to its 13 later neighbours, so every pair is made once; the probes
     are sorted, so `searchsorted` walks the cells in order."""
     key, start, size = cells.key, cells.start, cells.size
-    n_cells = len(key)
-    bounds = np.unique(np.append(np.searchsorted(start, np.arange(0, int(start[-1]) + 1, BLOCK)), n_cells))
+    n_cells, n = len(key), int(start[-1] + size[-1])
+    bounds = np.unique(np.append(np.searchsorted(start, np.arange(0, n, BLOCK)), n_cells))
     reach = cells.steps[-1]
     for c0, c1 in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
         own = np.arange(c0, c1, dtype=np.int64)
@@ -178,76 +179,93 @@ def _blocks(cells: _Cells) -> Iterator[tuple[I, I]]:
         p = start[a][rep] + k // width
         q = start[b][rep] + k % width
         keep = p < q  # inside a cell: each unordered pair once; across cells: always true
-        yield p[keep], q[keep]
-
-
-def _empty_pairs() -> tuple[I, I]:
-    return np.empty(0, np.int64), np.empty(0, np.int64)
+        yield int(start[c0]), int(start[hi]) if hi < n_cells else n, p[keep], q[keep]
 
 
 def candidate_pairs(x: F, y: F, t: F, params: Params) -> tuple[I, I]:
     """All (i, j), i < j, in neighbouring space-time cells (a superset of the links)."""
     if len(x) < 2:
-        return _empty_pairs()
+        return np.empty(0, np.int64), np.empty(0, np.int64)
     cells = _cells(x, y, t, params)
-    parts = list(_blocks(cells))
-    p, q = np.concatenate([b[0] for b in parts]), np.concatenate([b[1] for b in parts])
-    i, j = cells.order[p], cells.order[q]
+    parts = [(cells.order[p], cells.order[q]) for _, _, p, q in _blocks(cells)]
+    i, j = np.concatenate([b[0] for b in parts]), np.concatenate([b[1] for b in parts])
     return np.minimum(i, j), np.maximum(i, j)
+
+
+@dataclass
+class _Links:
+    """One block's links: the pair (input indices, i < j) and score, and for the merge
+    targets each link's earlier and later item as sorted positions, the earlier one's time
+    and input index."""
+
+    i: I
+    j: I
+    score: F
+    early: I
+    late: I
+    early_t: F
+    early_index: I
 
 
 def plan(lon: F, lat: F, t: F, matter: I, sig: npt.NDArray[np.uint64], params: Params = Params()) -> Plan:
     """Links and merge targets for n items given as columns."""
     x, y = project(np.asarray(lon, np.float64), np.asarray(lat, np.float64))
     t = np.asarray(t, np.float64)
+    matter = np.asarray(matter, np.int64)
+    sig = np.asarray(sig, np.uint64)
     n = len(x)
     if n < 2:
         return Plan(np.empty((0, 2), np.int64), np.empty(0, np.float64), np.arange(n, dtype=np.int64))
     cells = _cells(x, y, t, params)
-    order = cells.order
-    # every column in cell order, so the gathers per pair read nearby rows
-    xs, ys, ts, ms = x[order], y[order], t[order], np.asarray(matter, np.int64)[order]
-    ss = np.asarray(sig, np.uint64)[order]
-    has_text = np.count_nonzero(ss, axis=1) > 0
-    kept: list[tuple[I, I, F]] = []
-    for p, q in _blocks(cells):
-        dist = np.hypot(xs[p] - xs[q], ys[p] - ys[q])
-        gap = np.abs(ts[p] - ts[q])
-        ok = (dist <= params.radius_m) & (gap <= params.window_s) & (ms[p] == ms[q])
-        p, q, dist, gap = p[ok], q[ok], dist[ok], gap[ok]
-        empty = ~(has_text[p] & has_text[q])
-        sim = (ss[p] == ss[q]).sum(axis=1) / N_HASH
-        ok = empty | (sim >= params.min_text) | (dist <= params.near_m)
-        p, q, dist, gap, sim, empty = p[ok], q[ok], dist[ok], gap[ok], sim[ok], empty[ok]
-        # score for display and auto-merge: closeness in space and time, and text when there is one
-        close = 1.0 - dist / params.radius_m
-        soon = 1.0 - gap / params.window_s
-        kept.append((p, q, np.where(empty, 0.5 * close + 0.5 * soon, (close + soon + 2 * sim) / 4)))
-    p = np.concatenate([k[0] for k in kept])
-    q = np.concatenate([k[1] for k in kept])
-    score = np.concatenate([k[2] for k in kept])
-    target = _sorted_targets(order, ts, p, q)
-    i, j = order[p], order[q]
-    return Plan(np.stack([np.minimum(i, j), np.maximum(i, j)], axis=1), score, target)
+    found = [_links(cells.order[lo:up], p - lo, q - lo, lo, x, y, t, matter, sig, params)
+             for lo, up, p, q in _blocks(cells)]
+    i, j, score = (np.concatenate([getattr(f, name) for f in found]) for name in ("i", "j", "score"))
+    target = _targets(n, cells.order, *(np.concatenate([getattr(f, name) for f in found])
+                                        for name in ("early", "late", "early_t", "early_index")))
+    return Plan(np.stack([i, j], axis=1), score, target)
 
 
-def _sorted_targets(order: I, ts: F, p: I, q: I) -> I:
-    """Each item's root (see the module note), from links given as sorted positions: items
-    come in time order, ties by input index. Per-item minima with `ufunc.at`, no sort."""
-    n = len(order)
-    p_first = (ts[p] < ts[q]) | ((ts[p] == ts[q]) & (order[p] < order[q]))
-    early, late = np.where(p_first, p, q), np.where(p_first, q, p)
+def _links(rows: I, p: I, q: I, lo: int, x: F, y: F, t: F, matter: I, sig: npt.NDArray[np.uint64],
+           params: Params) -> _Links:
+    """The links among one block's candidates: p, q index `rows`, the block's items (input
+    indices) in sorted order from sorted position lo. Gathering the block's rows first keeps
+    the reads per pair within the caches."""
+    bx, by, bt, bm = x[rows], y[rows], t[rows], matter[rows]
+    dist = np.hypot(bx[p] - bx[q], by[p] - by[q])
+    gap = np.abs(bt[p] - bt[q])
+    ok = (dist <= params.radius_m) & (gap <= params.window_s) & (bm[p] == bm[q])
+    p, q, dist, gap = p[ok], q[ok], dist[ok], gap[ok]
+    bs = sig[rows]
+    has_text = np.count_nonzero(bs, axis=1) > 0
+    empty = ~(has_text[p] & has_text[q])
+    sim = (bs[p] == bs[q]).sum(axis=1) / N_HASH
+    ok = empty | (sim >= params.min_text) | (dist <= params.near_m)
+    p, q, dist, gap, sim, empty = p[ok], q[ok], dist[ok], gap[ok], sim[ok], empty[ok]
+    # score for display and auto-merge: closeness in space and time, and text when there is one
+    close = 1.0 - dist / params.radius_m
+    soon = 1.0 - gap / params.window_s
+    score = np.where(empty, 0.5 * close + 0.5 * soon, (close + soon + 2 * sim) / 4)
+    # items in time order, ties by input index
+    ip, iq = rows[p], rows[q]
+    p_first = (bt[p] < bt[q]) | ((bt[p] == bt[q]) & (ip < iq))
+    early = np.where(p_first, p, q)
+    return _Links(np.minimum(ip, iq), np.maximum(ip, iq), score, early + lo, np.where(p_first, q, p) + lo,
+                  bt[early], rows[early])
+
+
+def _targets(n: int, order: I, early: I, late: I, early_t: F, early_index: I) -> I:
+    """Each item's root (see the module note), from the links' earlier and later items as
+    sorted positions. Per-item minima with `ufunc.at`, no sort over the links."""
     is_root = np.ones(n, bool)
     is_root[late] = False
     to_root = is_root[early]
-    e, lt = early[to_root], late[to_root]
+    late, early_t, early_index = late[to_root], early_t[to_root], early_index[to_root]
     # the earliest root each item links to: the earliest time, then the lowest input index
     first_t = np.full(n, np.inf)
-    np.minimum.at(first_t, lt, ts[e])
-    at_first = ts[e] == first_t[lt]
-    e, lt = e[at_first], lt[at_first]
+    np.minimum.at(first_t, late, early_t)
+    at_first = early_t == first_t[late]
     root = np.full(n, n, np.int64)
-    np.minimum.at(root, lt, order[e])
+    np.minimum.at(root, late[at_first], early_index[at_first])
     target = np.arange(n, dtype=np.int64)
     merged = np.flatnonzero(root < n)
     target[order[merged]] = root[merged]
