@@ -165,3 +165,9 @@ def test_dedupe_merges_stored_duplicates_through_the_merge_action(platform, tmp_
         assert repo.get_case(ids[0]).report_count == 2
         assert repo.get_case(ids[2]).status == "reported"  # 2.9 km away
         assert repo.get_case(ids[3]).status == "reported"  # another matter
+
+
+def test_matter_groups_number_compatible_codes_alike() -> None:
+    g = merge.matter_groups(["06010", "01004", "10003", "06011", "01037", "06010", "01037"]).tolist()
+    assert g[0] == g[3] == g[5] and g[1] == g[2] and g[4] == g[6] and len(set(g)) == 3
+    assert merge.matter_groups([]).tolist() == []

@@ -72,7 +72,8 @@ def matter_groups(codes: Sequence[str]) -> I:
     Hashing the few distinct codes, not sorting n strings, keeps this O(n)."""
     alias = {c: min(group) for group in COMPATIBLE for c in group}
     distinct = set(codes)
-    number = {name: k for k, name in enumerate(sorted({alias.get(c, c) for c in distinct}))}
+    # key=str: a missing code (None) sorts as its name did when codes went through a str array
+    number = {name: k for k, name in enumerate(sorted({alias.get(c, c) for c in distinct}, key=str))}
     lookup = {c: number[alias.get(c, c)] for c in distinct}
     return np.fromiter(map(lookup.__getitem__, codes), np.int64, len(codes))
 
