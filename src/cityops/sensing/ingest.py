@@ -294,6 +294,9 @@ def ingest(repo: Any, platform: Platform | None, cols: Columns, rejects: Rejects
     if refused.any():
         cols = cols.take(~refused)
     cols = cols.sorted()
+    # Two servers storing readings of one datastream take turns: duplicates, detections and the
+    # cases they open are decided on what the other committed.
+    repo.lock("datastream", np.unique(cols.datastream).tolist())
     stored = insert_columns(conn, cols)
     detections = detect_waterlogging(cols, meta.gauges) if detect and len(meta.gauges.datastream) else []
     if detect:

@@ -15,7 +15,8 @@ def store() -> None:
 @store.command("copy")
 @click.option("--from", "source", required=True, help="the database to copy: a SQLite file or postgresql://…")
 @click.option("--to", "target", required=True, help="where to: postgresql://user@host:5432/name (made if missing) or a new file")
-def copy_cmd(source: str, target: str) -> None:
+@click.option("--replace", is_flag=True, help="replace what the target holds even if it is not a copy of this source")
+def copy_cmd(source: str, target: str, replace: bool) -> None:
     """Copy a city's database whole, verified (row counts, every history chain); safe to re-run.
 
     Stop the servers on the source first: what they write during the copy is not in it."""
@@ -30,7 +31,8 @@ def copy_cmd(source: str, target: str) -> None:
     try:
         with Progress(transient=True) as bar:
             task = bar.add_task("copying / 复制中", total=None)
-            report = copy_store(src, dst, lambda name, n: bar.update(task, advance=n, description=f"{name}"))
+            report = copy_store(src, dst, lambda name, n: bar.update(task, advance=n, description=f"{name}"),
+                                replace=replace)
     finally:
         src.close()
         dst.close()

@@ -47,12 +47,14 @@ def tables() -> list[tuple[str, tuple[str, ...]]]:
     return ordered + list(EXTRA_TABLES.items())
 
 
-def copy_store(source: Any, target: Any, progress: Callable[[str, int], None] | None = None) -> CopyReport:
+def copy_store(source: Any, target: Any, progress: Callable[[str, int], None] | None = None,
+               replace: bool = False) -> CopyReport:
     """Copy every row of `source` (a store) into `target` (a store, migrated), then verify."""
     src = source.connect(read_only=True)
     dst = target.connect()
     try:
-        _refuse_foreign(dst, source.path)
+        if not replace:
+            _refuse_foreign(dst, source.path)
         src.execute("BEGIN")  # one snapshot of the source
         dst.execute("BEGIN")
         if target.dialect.postgres:  # an earlier copy of the same source goes, all of it or nothing

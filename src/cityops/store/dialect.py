@@ -255,6 +255,7 @@ class PgConnection:
         if read_only:
             self.raw.execute("SET default_transaction_read_only = on")
         self.row_factory: Any = None  # sqlite3 code sets this; rows here always read by name
+        self.heard: list[int] | None = None  # notifications counted (data_version)
 
     def execute(self, sql: str, params: Any = ()) -> PgCursor:
         import psycopg
@@ -323,6 +324,21 @@ def _numeric_as_number(conn: Any) -> None:
             return float(text) if any(c in text for c in ".eEN") else int(text)
 
     conn.adapters.register_loader("numeric", NumberLoader)
+
+
+def data_version(conn: Any) -> int:
+    """A number that changes when another connection commits a change the live pages show:
+    SQLite's `PRAGMA data_version`; in PostgreSQL the count of `cityops_changes` notifications
+    this connection has heard (revision 0005's triggers), read after a trivial round trip."""
+    if not isinstance(conn, PgConnection):
+        return int(conn.execute("PRAGMA data_version").fetchone()[0])
+    if conn.heard is None:
+        conn.heard = [0]
+        heard = conn.heard
+        conn.raw.add_notify_handler(lambda _n: heard.__setitem__(0, heard[0] + 1))
+        conn.execute("LISTEN cityops_changes")
+    conn.execute("SELECT 1")  # notifications that arrived meanwhile are read with its answer
+    return conn.heard[0]
 
 
 def copy_rows(conn: Any, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:

@@ -205,9 +205,15 @@ class SqliteRepo:
         return int(row[0]) if row else None
 
     def remember_idempotent(self, key: str, case_id: int, at: datetime) -> None:
-        self.conn.execute(
-            "INSERT INTO idempotency (key, case_id, created_at) VALUES (?,?,?)", (key, case_id, to_us(at))
-        )
+        try:
+            self.conn.execute(
+                "INSERT INTO idempotency (key, case_id, created_at) VALUES (?,?,?)", (key, case_id, to_us(at))
+            )
+        except sqlite3.IntegrityError:
+            # Another server stored the same request a moment ago (PostgreSQL's several writers):
+            # this one's case is rolled back with its transaction, and the retry gets that case.
+            raise Conflict(f"a request with idempotency key {key!r} is being stored by another server; "
+                           "retry it to get its case", f"相同幂等键 {key!r} 的请求正由另一台服务器保存，请重试以取回该案卷") from None
 
     def idempotent_cases(self, keys: Sequence[str]) -> dict[str, int]:
         """The keys already taken, each with its case id (bulk form of idempotent_case)."""
@@ -239,6 +245,15 @@ class SqliteRepo:
                 "actual_type")
         schema = {c: (pl.Int64 if c == "case_id" else pl.Utf8) for c in cols}
         return pl.DataFrame([tuple(r) for r in rows], schema=schema, orient="row")
+
+    def lock(self, space: str, keys: Sequence[int]) -> None:
+        """Hold `keys` of `space` (say the datastreams a batch writes) until this transaction
+        ends, so two servers' writers never decide on the same ones at once (PostgreSQL's
+        transaction advisory locks, taken in order). SQLite's one writer needs none."""
+        if self.dialect.postgres and len(keys):
+            self.conn.execute("SELECT count(pg_advisory_xact_lock(hashtext(?), k)) FROM "
+                              "(SELECT DISTINCT CAST(k AS INTEGER) AS k FROM unnest(CAST(? AS BIGINT[])) AS k ORDER BY 1) AS ks",
+                              (space, [int(k) for k in keys]))
 
     def get_setting(self, key: str) -> str | None:
         row = self.conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
