@@ -71,9 +71,11 @@ def test_unwritable_database_is_503_then_recovers_by_itself(api: Any) -> None:
     connect = store.connect
     fault = {"on": True}
 
-    def full_disk() -> Any:
-        conn = connect()
-        if fault["on"]:  # the file may not grow: SQLite's "database or disk is full"
+    def full_disk(*args: Any, **kwargs: Any) -> Any:
+        conn = connect(*args, **kwargs)
+        if fault["on"] and store.dialect.postgres:  # the database refuses writes, as a full or read-only one does
+            conn.execute("SET default_transaction_read_only = on")
+        elif fault["on"]:  # the file may not grow: SQLite's "database or disk is full"
             pages = conn.execute("PRAGMA page_count").fetchone()[0]
             conn.execute(f"PRAGMA max_page_count = {pages}")
         return conn
