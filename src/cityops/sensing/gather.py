@@ -20,7 +20,7 @@ import numpy as np
 
 from cityops.detect.columns import Columns, Detection, Groups
 from cityops.sensing.ingest import Rejects, _screen, ingest
-from cityops.sensing.store import _already_stored, _stored_in_ranges, bump, datastream_meta
+from cityops.sensing.store import _already_stored, _stored_in_ranges, bump, datastream_meta, set_result_times
 
 if TYPE_CHECKING:
     from cityops.core import Platform
@@ -36,11 +36,13 @@ class Gathered:
 
 
 def ingest_each(repo: Any, platform: Platform, ds: list[int], t: list[int], r: list[float], now: datetime,
-                writers: list[str | None] | None = None, senders: list[str | None] | None = None) -> Gathered:
+                writers: list[str | None] | None = None, senders: list[str | None] | None = None,
+                result_times: list[int | None] | None = None) -> Gathered:
     """Write op: store these readings as one batch (detectors and cases as `ingest`) and say
     what became of each: the first of equal keys wins, in the order given. Each reading is
     held to the time window, plausibility and its writer's ownership as a batch's are; a
-    refused one's outcome is the reason (`implausible`, `not_owner`, …), counted here."""
+    refused one's outcome is the reason (`implausible`, `not_owner`, …), counted here.
+    `result_times`: each reading's SensorThings resultTime (µs), kept for those stored."""
     from cityops.timebounds import window
 
     cols = Columns(np.array(ds, np.int64), np.array(t, np.int64), np.array(r, np.float64), False)
@@ -82,6 +84,9 @@ def ingest_each(repo: Any, platform: Platform, ds: list[int], t: list[int], r: l
     for sender in dict.fromkeys(senders_arr[keep].tolist()):  # cases name whoever sent the reading
         mask = keep & (senders_arr == sender)
         detections += ingest(repo, platform, cols.take(mask), Rejects(), now, sent_by=sender).detections
+    if result_times is not None:
+        set_result_times(repo.conn, [(ds[k], t[k], result_times[k]) for k in fresh.tolist()
+                                     if outcome[k] == STORED and result_times[k] is not None])
     return Gathered(outcome.tolist(), detections)
 
 
@@ -94,17 +99,18 @@ class Gatherer:
     def __init__(self, platform: Platform, publish: Callable[[Sequence[Detection]], None] | None) -> None:
         self.platform = platform
         self.publish = publish
-        self.pending: list[tuple[int, int, float, str | None, str | None, asyncio.Future[str]]] = []
+        self.pending: list[tuple[int, int, float, str | None, str | None, int | None, asyncio.Future[str]]] = []
         self.scheduled = False
         self.writes: set[asyncio.Task[None]] = set()  # held: a task nobody holds may be collected
 
     async def add(self, datastream: int, t: int, result: float, writer: str | None = None,
-                  sent_by: str | None = None) -> str:
+                  sent_by: str | None = None, result_time: int | None = None) -> str:
         """The reading's outcome: STORED, DUPLICATE or the reason it was refused. `writer`: the
-        sensor user whose ownership applies (None: an admin); `sent_by`: named on its cases."""
+        sensor user whose ownership applies (None: an admin); `sent_by`: named on its cases;
+        `result_time`: its SensorThings resultTime (µs), if given."""
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[str] = loop.create_future()
-        self.pending.append((datastream, t, result, writer, sent_by, fut))
+        self.pending.append((datastream, t, result, writer, sent_by, result_time, fut))
         if not self.scheduled:
             self.scheduled = True
             loop.call_soon(self._send)  # after every request ready in this turn has added its own
@@ -118,13 +124,15 @@ class Gatherer:
             self.writes.add(task)
             task.add_done_callback(self.writes.discard)
 
-    async def _write(self, batch: list[tuple[int, int, float, str | None, str | None, asyncio.Future[str]]]) -> None:
+    async def _write(self, batch: list[tuple[int, int, float, str | None, str | None, int | None,
+                                            asyncio.Future[str]]]) -> None:
         from cityops.core import utcnow
 
         try:
             done = await self.platform.awrite(ingest_each, [b[0] for b in batch], [b[1] for b in batch],
                                               [b[2] for b in batch], utcnow(), [b[3] for b in batch],
-                                              [b[4] for b in batch])
+                                              [b[4] for b in batch],
+                                              [b[5] for b in batch] if any(b[5] is not None for b in batch) else None)
         except BaseException as exc:  # every caller of the batch is told, whatever happened
             for *_, fut in batch:
                 if not fut.done():

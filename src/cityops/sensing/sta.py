@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import re
+from datetime import datetime
 from typing import Any
 
 import anyio
@@ -51,8 +52,10 @@ from cityops.sensing.store import (
     delete_datastreams,
     observation_id,
     read_ranges,
+    set_result_times,
     split_observation_id,
 )
+from cityops.store.codec import to_us
 
 router = feature_router("/sta/v1.1", "sensorthings")
 PREFIX = "/sta/v1.1"
@@ -79,8 +82,6 @@ CONFORMANCE = [_REQ + c for c in (
 )]
 # Where cityops departs from OGC 18-088 on purpose (its storage of readings): also in docs/sensing.md.
 DEVIATIONS = [
-    "Observation.resultTime is not stored: it reads as the phenomenonTime; a supplied resultTime is accepted"
-    " and not kept, and it is never null",
     "Observation.phenomenonTime is an instant (no intervals) and result a finite number; an Observation's id"
     " follows its (Datastream, phenomenonTime), so its phenomenonTime cannot change",
     "Observation.parameters, resultQuality and validTime are accepted and not stored",
@@ -382,6 +383,7 @@ def _observations(repo: Any, platform: Platform, pending: list[tuple[int, dict[s
 
     now_ms = int(utcnow().timestamp() * 1000)
     ds_all, t_all, r_all = [], [], []
+    times: list[tuple[int, int, int | None]] = []
     writer, sent_by = (_owner(who), who.name) if who is not None else (None, None)
     for ds, ob in pending:
         if ob.get("FeatureOfInterest") is not None:
@@ -390,10 +392,12 @@ def _observations(repo: Any, platform: Platform, pending: list[tuple[int, dict[s
         ds_all.append(d)
         t_all.append(t)
         r_all.append(r)
+        times.append((d, t, result_time_us(ob.get("resultTime"))))
     rejects = Rejects()
     result = ingest_client(repo, platform, Columns.of(ds_all, t_all, r_all), rejects, writer=writer, sent_by=sent_by)
     if rejects.total:
         raise ReadingRefused.of(rejects)
+    set_result_times(repo.conn, [x for x in times if x[2] is not None])
     return result.detections
 
 
@@ -419,6 +423,21 @@ def create_entity(repo: Any, platform: Platform, set_name: str, body: dict[str, 
     new = _create(repo.conn, platform, set_name, body, context)
     detections = _observations(repo, platform, context["_observations"], who) if context.get("_observations") else []
     return new, detections
+
+
+def result_time_us(value: Any) -> int | None:
+    """An Observation's resultTime (a TM_Instant, §8.2.7) as µs since the epoch; null or
+    absent: None (the standard's null: the reading reads resultTime null)."""
+    if value is None:
+        return None
+    try:
+        when = datetime.fromisoformat(value) if isinstance(value, str) and "/" not in value else None
+    except ValueError:
+        when = None
+    if when is None or when.tzinfo is None:
+        raise InvalidInput("'resultTime' must be an ISO 8601 time with a zone (or null)",
+                           "resultTime 须为带时区的 ISO 8601 时刻（或 null）")
+    return to_us(when)
 
 
 def _reading(body: dict[str, Any], parent: dict[str, Any], now_ms: int | None = None) -> tuple[int, int, float]:
@@ -451,6 +470,7 @@ async def post_observation(request: Request, platform: Platform, body: dict[str,
     the same time window, plausibility and ownership as a batch, and answered from what was
     written, not read back."""
     check_members("Observations", body, frozenset({"Datastream"} if "datastream" in parent else ()))
+    result_us = result_time_us(body.get("resultTime"))
     try:
         ds, t, result = _reading(body, parent)
     except ReadingRefused as exc:  # counted like a refused reading of a batch
@@ -467,7 +487,7 @@ async def post_observation(request: Request, platform: Platform, body: dict[str,
     gatherer: Gatherer | None = getattr(state, "sta_gatherer", None)
     if gatherer is None:
         gatherer = state.sta_gatherer = Gatherer(platform, lambda found: publish_detections(state, found))
-    outcome = await gatherer.add(ds, t, result, _owner(who), who.name)
+    outcome = await gatherer.add(ds, t, result, _owner(who), who.name, result_us)
     if outcome == DUPLICATE:
         raise Conflict("an observation of this datastream at this phenomenonTime exists (the first one stands)",
                        "该数据流在此时间已有观测（以先到者为准）")
@@ -476,7 +496,7 @@ async def post_observation(request: Request, platform: Platform, body: dict[str,
                              f"观测数据被拒绝（{_REFUSED_ZH.get(outcome, outcome)}）：数据流 {ds}")
     base = _base(request)
     oid = observation_id(ds, t)
-    row = {"id": oid, "datastream_id": ds, "phenomenonTime": t, "resultTime": t, "result": result}
+    row = {"id": oid, "datastream_id": ds, "phenomenonTime": t, "result_us": result_us, "result": result}
     return JSON(render("Observations", row, base), status_code=201, headers={"Location": f"{base}/Observations({oid})"})
 
 
@@ -489,6 +509,7 @@ def create_observations(repo: Any, platform: Platform, groups: list[dict[str, An
     ds_all: list[int] = []
     t_all: list[int] = []
     r_all: list[float] = []
+    rt_all: list[int | None] = []
     slots: list[int] = []
     for g in groups:
         ref = g.get("Datastream") if isinstance(g, dict) else None
@@ -502,10 +523,15 @@ def create_observations(repo: Any, platform: Platform, groups: list[dict[str, An
             values = dict(zip(comps, row, strict=False)) if isinstance(row, list) else {}
             t = parse_time(values.get("phenomenonTime")) if values.get("phenomenonTime") else now_ms
             r = values.get("result")
+            try:
+                rt = result_time_us(values.get("resultTime"))
+            except InvalidInput:
+                rt, t = None, None
             if not isinstance(ds, int) or isinstance(ds, bool) or not 0 < ds <= MAX_DATASTREAM or t is None \
                     or isinstance(r, bool) or not isinstance(r, int | float) or not math.isfinite(r) or t < EPOCH_MS:
                 out.append("error")
                 continue
+            rt_all.append(rt)
             slots.append(len(out))
             out.append("")
             ds_all.append(ds)
@@ -516,6 +542,8 @@ def create_observations(repo: Any, platform: Platform, groups: list[dict[str, An
     result = ingest_client(repo, platform, cols, writer=writer, sent_by=sent_by)  # unknown, foreign, implausible, out of window
     for k, slot in enumerate(slots):
         out[slot] = "error" if result.refused[k] else f"Observations({observation_id(ds_all[k], t_all[k])})"
+    set_result_times(repo.conn, [(ds_all[k], t_all[k], rt_all[k]) for k in range(len(slots))
+                                 if not result.refused[k] and rt_all[k] is not None])
     return out, result.detections
 
 
@@ -705,10 +733,10 @@ def _patch_observation(conn: Any, entity_id: int, body: dict[str, Any]) -> None:
     unknown = sorted(k for k in body if k not in ("result", "phenomenonTime", "resultTime"))
     if unknown:
         raise InvalidInput(f"Observations: cannot change {', '.join(unknown)}", f"观测：不能修改 {', '.join(unknown)}")
-    for key in ("phenomenonTime", "resultTime"):  # the id follows the time: it cannot move
-        if key in body and parse_time(body[key]) != t:
-            raise InvalidInput(f"an Observation's {key} cannot change (its id follows it); delete and create instead",
-                               f"观测的 {key} 不能修改（标识由其决定），请删除后重建")
+    if "phenomenonTime" in body and parse_time(body["phenomenonTime"]) != t:  # the id follows it: it cannot move
+        raise InvalidInput("an Observation's phenomenonTime cannot change (its id follows it); delete and create"
+                           " instead", "观测的 phenomenonTime 不能修改（标识由其决定），请删除后重建")
+    result_us = result_time_us(body.get("resultTime"))
     if "result" in body:
         r = body["result"]
         if isinstance(r, bool) or not isinstance(r, int | float) or not math.isfinite(r):
@@ -718,6 +746,8 @@ def _patch_observation(conn: Any, entity_id: int, body: dict[str, Any]) -> None:
         found = len(read_ranges(conn, np.array([ds], np.int64), np.array([t]), np.array([t]))) > 0
     if not found:
         raise NotFound("no such Observations entity", "Observations 实体不存在")
+    if "resultTime" in body:  # null forgets it
+        set_result_times(conn, [(ds, t, result_us)])
 
 
 def delete_entity(repo: Any, platform: Platform, set_name: str, entity_id: int) -> None:
@@ -736,8 +766,9 @@ def delete_entity(repo: Any, platform: Platform, set_name: str, entity_id: int) 
             f"SELECT id FROM sta_datastream WHERE {owner} = ?", (entity_id,))])  # noqa: S608
     if set_name == "FeaturesOfInterest":
         ids = [int(r[0]) for r in conn.execute("SELECT id FROM sta_datastream WHERE feature_id = ?", (entity_id,))]
-        conn.execute("DELETE FROM observation_segment WHERE datastream IN (SELECT value FROM json_each(?))",
-                     (orjson.dumps(ids).decode(),))
+        for table in ("observation_segment", "observation_result_time"):
+            conn.execute(f"DELETE FROM {table} WHERE datastream IN (SELECT value FROM json_each(?))",  # noqa: S608
+                         (orjson.dumps(ids).decode(),))
         conn.execute("UPDATE sta_datastream SET feature_id = NULL WHERE feature_id = ?", (entity_id,))
     if set_name in ("Things", "Locations"):
         column = "thing_id" if set_name == "Things" else "location_id"
@@ -881,7 +912,7 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
     "ObservedProperties": {"description": "", "properties": {}},
     "Datastreams": {"description": "", "properties": {}},
     "HistoricalLocations": {},
-    "Observations": {},
+    "Observations": {"resultTime": None},
 }
 
 

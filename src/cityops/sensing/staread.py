@@ -83,6 +83,9 @@ _THING_LOCATION = "SELECT thing_id AS p, location_id AS c FROM sta_thing_locatio
 _HL_LOCATION = "SELECT historical_location_id AS p, location_id AS c FROM sta_historical_location_location"
 _LOCATION_HL = "SELECT location_id AS p, historical_location_id AS c FROM sta_historical_location_location"
 _LOCATION_THING = "SELECT location_id AS p, thing_id AS c FROM sta_thing_location"
+# An Observation's resultTime as its client gave it (µs, migration 0022), NULL when none was:
+# one primary-key seek, evaluated only for the rows a query returns or filters on.
+_RESULT_US = "SELECT r.result_time FROM observation_result_time AS r WHERE r.datastream = o.datastream AND r.t = o.t"
 _GEO_COLUMNS = "id, name, description, encoding_type AS encodingType, lon, lat, properties"
 
 SETS: dict[str, EntitySet] = {s.name: s for s in (
@@ -112,7 +115,8 @@ SETS: dict[str, EntitySet] = {s.name: s for s in (
                "ObservedProperty": Nav("ObservedProperties", "observed_property_id", False),
                "Observations": Nav("Observations", column="datastream_id")}),
     EntitySet("Observations", f"SELECT (datastream << {TIME_BITS}) | (t - {EPOCH_MS}) AS id, datastream AS"
-              " datastream_id, t AS phenomenonTime, t AS resultTime, result FROM observation",
+              f" datastream_id, t AS phenomenonTime, ({_RESULT_US}) / 1000 AS resultTime, ({_RESULT_US}) AS"
+              " result_us, result FROM observation AS o",
               _entity("phenomenonTime", "resultTime", "result", times=("phenomenonTime", "resultTime")),
               {"Datastream": Nav("Datastreams", "datastream_id", False),
                "FeatureOfInterest": Nav("FeaturesOfInterest", "datastream_id", False,
@@ -140,6 +144,15 @@ def iso(ms: int | None) -> str | None:
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def iso_us(us: int | None) -> str | None:
+    """µs since the epoch as ISO 8601 UTC: milliseconds, or microseconds where it has them."""
+    if us is None:
+        return None
+    spec = "milliseconds" if us % 1000 == 0 else "microseconds"
+    return datetime.fromtimestamp(us // 1_000_000, UTC).replace(microsecond=us % 1_000_000) \
+        .isoformat(timespec=spec).replace("+00:00", "Z")
+
+
 def _json(text: Any) -> Any:
     return orjson.loads(text) if isinstance(text, str) and text else (text or {})
 
@@ -156,7 +169,8 @@ def render(set_name: str, row: dict[str, Any], base: str) -> dict[str, Any]:
     self_link = f"{base}/{set_name}({row['id']})"
     out: dict[str, Any] = {"@iot.id": row["id"], "@iot.selfLink": self_link}
     if set_name == "Observations":
-        out.update(phenomenonTime=iso(row["phenomenonTime"]), resultTime=iso(row["resultTime"]), result=row["result"])
+        out.update(phenomenonTime=iso(row["phenomenonTime"]), resultTime=iso_us(row["result_us"]),
+                   result=row["result"])
     elif set_name == "HistoricalLocations":
         out["time"] = iso(row["time"])
     elif set_name == "Datastreams":
@@ -189,7 +203,9 @@ def render_rows(set_name: str, rows: list[dict[str, Any]], base: str) -> list[di
     out = []
     for r, when in zip(rows, times, strict=True):
         link = f"{base}/Observations({r['id']})"
-        out.append({"@iot.id": r["id"], "@iot.selfLink": link, "phenomenonTime": when, "resultTime": when,
+        us = r["result_us"]
+        out.append({"@iot.id": r["id"], "@iot.selfLink": link, "phenomenonTime": when,
+                    "resultTime": None if us is None else iso_us(us),
                     "result": r["result"], "Datastream@iot.navigationLink": f"{link}/Datastream",
                     "FeatureOfInterest@iot.navigationLink": f"{link}/FeatureOfInterest"})
     return out

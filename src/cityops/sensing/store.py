@@ -284,14 +284,28 @@ def change_reading(conn: sqlite3.Connection, datastream: int, t: int, result: fl
             cols = Columns(cols.datastream, cols.t, np.where(hit, result, cols.result), True)
         elif len(cols) == 1:
             conn.execute("DELETE FROM observation_segment WHERE id = ?", (seg,))
+            set_result_times(conn, [(datastream, t, None)])
             return True
         else:
             cols = cols.take(~hit)
+            set_result_times(conn, [(datastream, t, None)])
         (_, t0, t1, count, text), = encode_segments(cols)
         conn.execute("UPDATE observation_segment SET t0 = ?, t1 = ?, n = ?, data = ? WHERE id = ?",
                      (t0, t1, count, text, seg))
         return True
     return False
+
+
+def set_result_times(conn: sqlite3.Connection, times: list[tuple[int, int, int | None]]) -> None:
+    """Readings' SensorThings resultTime (migration 0022): (datastream, t ms, µs or None) each;
+    None forgets it (the reading reads resultTime null)."""
+    keep = [x for x in times if x[2] is not None]
+    gone = [(d, t) for d, t, us in times if us is None]
+    if gone:
+        conn.executemany("DELETE FROM observation_result_time WHERE datastream = ? AND t = ?", gone)
+    if keep:
+        conn.executemany("INSERT INTO observation_result_time (datastream, t, result_time) VALUES (?, ?, ?)"
+                         " ON CONFLICT (datastream, t) DO UPDATE SET result_time = excluded.result_time", keep)
 
 
 def delete_datastreams(conn: sqlite3.Connection, ids: list[int]) -> None:
@@ -300,8 +314,8 @@ def delete_datastreams(conn: sqlite3.Connection, ids: list[int]) -> None:
     if not ids:
         return
     arg = orjson.dumps(ids).decode()
-    for table, column in (("observation_segment", "datastream"), ("speed_profile", "datastream"),
-                          ("sta_datastream", "id")):
+    for table, column in (("observation_segment", "datastream"), ("observation_result_time", "datastream"),
+                          ("speed_profile", "datastream"), ("sta_datastream", "id")):
         conn.execute(f"DELETE FROM {table} WHERE {column} IN (SELECT value FROM json_each(?))", (arg,))  # noqa: S608
     bump(conn, {"datastream_version": 1, "profile_version": 1})
 
