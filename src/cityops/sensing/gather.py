@@ -20,7 +20,13 @@ import numpy as np
 
 from cityops.detect.columns import Columns, Detection, Groups
 from cityops.sensing.ingest import Rejects, _screen, ingest
-from cityops.sensing.store import _already_stored, _stored_in_ranges, bump, datastream_meta, set_result_times
+from cityops.sensing.store import (
+    _already_stored,
+    _stored_in_ranges,
+    bump,
+    datastream_meta,
+    set_result_times,
+)
 
 if TYPE_CHECKING:
     from cityops.core import Platform

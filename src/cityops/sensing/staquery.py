@@ -360,6 +360,9 @@ class Parser:
                                         and re.fullmatch(r"[TF*012]{9}", de9im.params[0])):
                 raise FilterError("st_relate() needs a location property, a geography'…' literal and a"
                                   " DE-9IM pattern ('T*F**F***')")
+            if not args[0].geo:  # the literal first: the pattern relates it to the location, so transpose it
+                p = de9im.params[0]
+                de9im = Sql("?", [p[0] + p[3] + p[6] + p[1] + p[4] + p[7] + p[2] + p[5] + p[8]])
             return _cond(Sql(f"sta_geo_relate({geom.geo[0]}, {geom.geo[1]}, {wkt.text}, {de9im.text})",
                              wkt.params + de9im.params, wrap=_wrap(geom, wkt, de9im)))
         if name in _TIME_PARTS:
@@ -388,6 +391,8 @@ class Parser:
             geom, wkt = (args[0], args[1]) if args[0].geo else (args[1], args[0])
             if geom.geo is None or not _wkt_literal(wkt):
                 raise FilterError(f"{name}() needs a location property and a geography'…' literal")
+            if not args[0].geo:  # the literal first: A contains B is B within A (the others are symmetric)
+                name = {"st_within": "st_contains", "st_contains": "st_within"}.get(name, name)
             fn = "sta_geo_distance" if name == "geo.distance" else "sta_geo"
             op_param = [] if name == "geo.distance" else [name]
             out = Sql(f"{fn}({', '.join('?' * len(op_param))}{', ' if op_param else ''}{geom.geo[0]}, {geom.geo[1]}, {wkt.text})",

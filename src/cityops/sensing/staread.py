@@ -276,6 +276,21 @@ def connection(platform: Platform) -> Any:
 
 # Options and their cost ---------------------------------------------------------------------
 
+# What `$select` may name besides navigation properties: each entity's properties in OGC 18-088
+# §8.2 (those cityops does not keep, as an Observation's validTime, select nothing).
+_COMMON = ("id", "@iot.id", "@iot.selfLink")
+_SELECTABLE: dict[str, frozenset[str]] = {k: frozenset((*_COMMON, *v)) for k, v in {
+    "Things": ("name", "description", "properties"),
+    "Locations": ("name", "description", "encodingType", "location", "properties"),
+    "HistoricalLocations": ("time",),
+    "Sensors": ("name", "description", "encodingType", "metadata", "properties"),
+    "ObservedProperties": ("name", "definition", "description", "properties"),
+    "Datastreams": ("name", "description", "unitOfMeasurement", "observationType", "properties", "observedArea",
+                    "phenomenonTime", "resultTime"),
+    "Observations": ("phenomenonTime", "resultTime", "result", "resultQuality", "validTime", "parameters"),
+    "FeaturesOfInterest": ("name", "description", "encodingType", "feature", "properties"),
+}.items()}
+
 @dataclass
 class Options:
     filter: str | None = None
@@ -312,6 +327,10 @@ class Options:
                        min(integer("$top", DEFAULT_TOP, None), MAX_TOP), integer("$skip", 0, MAX_SKIP),
                        count == "true")
         if es is not None:
+            unknown = [s for s in opts.select or [] if s not in _SELECTABLE[es.name] and s not in es.navs]
+            if unknown:
+                raise InvalidInput(f"$select: {es.name} has no property {', '.join(unknown)}",
+                                   f"$select：{es.name} 无属性 {', '.join(unknown)}")
             if opts.filter:
                 parse_filter(opts.filter, es.entity, WORLD)  # refused now, before any SQL
             if opts.orderby:
@@ -454,11 +473,13 @@ def select_many(objs: list[dict[str, Any]], fields: list[str] | None, expanded: 
     if not fields or not objs:
         return objs
     want = {"@iot.id" if s in ("id", "@iot.id") else s for s in fields}
-    want |= {e.name for e in expanded or []}
+    # An expanded one stays with its count and next page; its navigation link only if selected.
+    inline = {e.name for e in expanded or []}
+    inline |= {f"{n}@iot.{a}" for n in inline for a in ("count", "nextLink")}
     seen: dict[str, Any] = {}
     for o in objs:  # every key that occurs, in the order met (C-speed, not a test per key and object)
         seen.update(o)
-    keep = [k for k in seen if k in want or k.split("@", 1)[0] in want and "@iot." in k
+    keep = [k for k in seen if k in want or k in inline or k.split("@", 1)[0] in want and "@iot." in k
             or (k == "@iot.selfLink" and "@iot.selfLink" in want)]
     return [{k: o[k] for k in keep if k in o} for o in objs]
 
