@@ -101,6 +101,7 @@ class Link:
     key: str = "id"
     column: str = "id"
     pairs: str | None = None
+    same: str | None = None  # a target column that must equal p too
 
 
 # Entity set name → (what it may name, its SQL source): where navigation paths lead.
@@ -425,19 +426,20 @@ class Parser:
             self.aliases += 1
             a = f"x{self.aliases}"
             outer = f"{alias or self.alias}.{link.key}"
+            same = f" AND {a}.{link.same} = l{a}.p" if link.same else ""
             if self.scalar:  # the (first) related entity's value, for ordering
                 val = self.property(rest, target, a, hops + 1)
                 if link.pairs is None:
                     text = f"(SELECT {val.text} FROM ({source}) AS {a} WHERE {a}.{link.column} = {outer} LIMIT 1)"
                 else:
                     text = (f"(SELECT {val.text} FROM ({link.pairs}) AS l{a} JOIN ({source}) AS {a}"
-                            f" ON {a}.{link.column} = l{a}.c WHERE l{a}.p = {outer} LIMIT 1)")
+                            f" ON {a}.{link.column} = l{a}.c{same} WHERE l{a}.p = {outer} LIMIT 1)")
                 return Sql(text, val.params, time=val.time)
             if link.pairs is None:
                 wrap = f"({outer} IN (SELECT {a}.{link.column} FROM ({source}) AS {a} WHERE {HOLE}))"
             else:
                 wrap = (f"({outer} IN (SELECT l{a}.p FROM ({link.pairs}) AS l{a} JOIN ({source}) AS {a}"
-                        f" ON {a}.{link.column} = l{a}.c WHERE {HOLE}))")
+                        f" ON {a}.{link.column} = l{a}.c{same} WHERE {HOLE}))")
             inner = self.property(rest, target, a, hops + 1)
             inner.wrap = wrap if inner.wrap is None else wrap.replace(HOLE, inner.wrap)
             return inner

@@ -50,17 +50,22 @@ class Nav:
     many: bool = True
     column: str = "id"
     pairs: str | None = None
+    same: str | None = None  # a target column that must equal the parent's key value too
 
     @property
     def where(self) -> str:
-        """SQL over the target's columns with one `?`: the parent's key value."""
+        """SQL over the target's columns with a `?` (two with `same`) for the parent's key value."""
         if self.pairs is None:
             return f"{self.column} = ?"
-        return f"{self.column} IN (SELECT c FROM ({self.pairs}) WHERE p = ?)"
+        also = f" AND {self.same} = ?" if self.same else ""
+        return f"{self.column} IN (SELECT c FROM ({self.pairs}) WHERE p = ?){also}"
+
+    def args(self, value: Any) -> tuple[Any, ...]:
+        return (value, value) if self.same and self.pairs else (value,)
 
     @property
     def link(self) -> Link:
-        return Link(self.target, self.key, self.column, self.pairs)
+        return Link(self.target, self.key, self.column, self.pairs, self.same)
 
 
 @dataclass(frozen=True)
@@ -83,9 +88,14 @@ _THING_LOCATION = "SELECT thing_id AS p, location_id AS c FROM sta_thing_locatio
 _HL_LOCATION = "SELECT historical_location_id AS p, location_id AS c FROM sta_historical_location_location"
 _LOCATION_HL = "SELECT location_id AS p, historical_location_id AS c FROM sta_historical_location_location"
 _LOCATION_THING = "SELECT location_id AS p, thing_id AS c FROM sta_thing_location"
-# An Observation's resultTime as its client gave it (µs, migration 0022), NULL when none was:
-# one primary-key seek, evaluated only for the rows a query returns or filters on.
-_RESULT_US = "SELECT r.result_time FROM observation_result_time AS r WHERE r.datastream = o.datastream AND r.t = o.t"
+# An Observation's own members (migration 0022): its resultTime as its client gave it (µs,
+# NULL when none was) and its FeatureOfInterest, else its Datastream's: primary-key seeks.
+_OWN = "SELECT x.{} FROM sta_observation AS x WHERE x.datastream = o.datastream AND x.t = o.t"
+_OBS_FEATURE = f"COALESCE(({_OWN.format('feature_id')}), (SELECT d.feature_id FROM sta_datastream AS d WHERE d.id = o.datastream))"
+# A FeatureOfInterest's Observations are among those of the Datastreams that have it (theirs, or
+# some readings' own): the index finds them, `same` keeps the readings that have it.
+_FEATURE_DATASTREAMS = ("SELECT feature_id AS p, id AS c FROM sta_datastream UNION"
+                        " SELECT feature_id, datastream FROM sta_observation WHERE feature_id IS NOT NULL")
 _GEO_COLUMNS = "id, name, description, encoding_type AS encodingType, lon, lat, properties"
 
 SETS: dict[str, EntitySet] = {s.name: s for s in (
@@ -115,21 +125,22 @@ SETS: dict[str, EntitySet] = {s.name: s for s in (
                "ObservedProperty": Nav("ObservedProperties", "observed_property_id", False),
                "Observations": Nav("Observations", column="datastream_id")}),
     EntitySet("Observations", f"SELECT (datastream << {TIME_BITS}) | (t - {EPOCH_MS}) AS id, datastream AS"
-              f" datastream_id, t AS phenomenonTime, ({_RESULT_US}) / 1000 AS resultTime, ({_RESULT_US}) AS"
-              " result_us, result FROM observation AS o",
+              f" datastream_id, t AS phenomenonTime, ({_OWN.format('result_time')}) AS result_us, {_OBS_FEATURE} AS"
+              " feature_id, result FROM observation AS o",
               _entity("phenomenonTime", "resultTime", "result", times=("phenomenonTime", "resultTime")),
               {"Datastream": Nav("Datastreams", "datastream_id", False),
-               "FeatureOfInterest": Nav("FeaturesOfInterest", "datastream_id", False,
-                                        pairs="SELECT id AS p, feature_id AS c FROM sta_datastream")}),
+               "FeatureOfInterest": Nav("FeaturesOfInterest", "feature_id", False)}),
     EntitySet("FeaturesOfInterest", f"SELECT {_GEO_COLUMNS} FROM sta_feature",
               _entity("name", "description", "encodingType", "properties", geo=True),
-              {"Observations": Nav("Observations", column="datastream_id",
-                                   pairs="SELECT feature_id AS p, id AS c FROM sta_datastream")}),
+              {"Observations": Nav("Observations", column="datastream_id", pairs=_FEATURE_DATASTREAMS,
+                                   same="feature_id")}),
 )}
 # Direct columns for the commonest paths (no subquery): an Observation's Datastream id, a
 # Datastream's Thing, Sensor and ObservedProperty ids.
-for _path, _col in (("Datastream/id", "datastream_id"), ("Datastream/@iot.id", "datastream_id")):
+for _path, _col in (("Datastream/id", "datastream_id"), ("Datastream/@iot.id", "datastream_id"),
+                    ("FeatureOfInterest/id", "feature_id"), ("FeatureOfInterest/@iot.id", "feature_id")):
     SETS["Observations"].entity.columns[_path] = _col
+SETS["Observations"].entity.columns["resultTime"] = "(result_us / 1000)"  # ms, as every time a query names
 for _n, _col in (("Thing", "thing_id"), ("Sensor", "sensor_id"), ("ObservedProperty", "observed_property_id")):
     SETS["Datastreams"].entity.columns[f"{_n}/id"] = _col
     SETS["Datastreams"].entity.columns[f"{_n}/@iot.id"] = _col
@@ -440,6 +451,8 @@ def _children(conn: Any, nav: Nav, es: EntitySet, opts: Options, parents: list[A
     count when `$count` asks (one more query)."""
     parent = "l.p" if nav.pairs else f"e.{nav.column}"
     join = f" JOIN ({nav.pairs}) AS l ON l.c = e.{nav.column}" if nav.pairs else ""
+    if nav.pairs and nav.same:
+        join += f" AND e.{nav.same} = l.p"
     clauses = [f"{parent} IN (SELECT value FROM json_each(?))"]
     params: list[Any] = [orjson.dumps(parents).decode()]
     if opts.filter:
@@ -557,7 +570,7 @@ def resolve(conn: Any, path: str) -> tuple[EntitySet, str | None, tuple[Any, ...
             if not parent:
                 raise NotFound(f"no {es.name} {args[0]}", f"{es.name} {args[0]} 不存在")
             es = SETS[nav.target]
-            where, args, single = nav.where, (parent[0][nav.key],), not nav.many
+            where, args, single = nav.where, nav.args(parent[0][nav.key]), not nav.many
             if nm and nm.group(2):
                 where, args, single = f"({nav.where}) AND id = ?", (*args, entity_id(es, nm.group(2))), True
             rest = tail
