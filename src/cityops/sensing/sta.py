@@ -778,13 +778,19 @@ def _datastream_columns(body: dict[str, Any]) -> dict[str, Any]:
 
 def _patch_observation(conn: Any, entity_id: int, body: dict[str, Any]) -> None:
     ds, t = split_observation_id(entity_id)
-    unknown = sorted(k for k in body if k not in ("result", "phenomenonTime", "resultTime"))
+    unknown = sorted(k for k in body if k not in ("result", "phenomenonTime", "resultTime", "FeatureOfInterest"))
     if unknown:
         raise InvalidInput(f"Observations: cannot change {', '.join(unknown)}", f"观测：不能修改 {', '.join(unknown)}")
     if "phenomenonTime" in body and parse_time(body["phenomenonTime"]) != t:  # the id follows it: it cannot move
         raise InvalidInput("an Observation's phenomenonTime cannot change (its id follows it); delete and create"
                            " instead", "观测的 phenomenonTime 不能修改（标识由其决定），请删除后重建")
     result_us = result_time_us(body.get("resultTime"))
+    foi = body.get("FeatureOfInterest")
+    if "FeatureOfInterest" in body and not (isinstance(foi, dict) and isinstance(foi.get("@iot.id"), int)
+                                            and conn.execute("SELECT 1 FROM sta_feature WHERE id = ?",
+                                                             (foi["@iot.id"],)).fetchone()):
+        raise InvalidInput("'FeatureOfInterest' must be a reference {\"@iot.id\": n} to an existing one",
+                           "FeatureOfInterest 须为对已有观测对象的引用 {\"@iot.id\": n}")
     if "result" in body:
         r = body["result"]
         if isinstance(r, bool) or not isinstance(r, int | float) or not math.isfinite(r):
@@ -796,6 +802,8 @@ def _patch_observation(conn: Any, entity_id: int, body: dict[str, Any]) -> None:
         raise NotFound("no such Observations entity", "Observations 实体不存在")
     if "resultTime" in body:  # null forgets it
         set_result_times(conn, [(ds, t, result_us)])
+    if foi is not None:
+        set_features(conn, [(ds, t, foi["@iot.id"])])
 
 
 def delete_entity(repo: Any, platform: Platform, set_name: str, entity_id: int) -> None:
