@@ -101,7 +101,7 @@ class Link:
     key: str = "id"
     column: str = "id"
     pairs: str | None = None
-    same: str | None = None  # a target column that must equal p too
+    same: str | None = None  # SQL over the target's row `{a}` that must equal p too
 
 
 # Entity set name → (what it may name, its SQL source): where navigation paths lead.
@@ -408,7 +408,9 @@ class Parser:
         """A property of `e`, or a path through its navigation properties; `alias` qualifies
         the columns inside a navigation (None: the outer query's own, unqualified)."""
         def q(column: str) -> str:
-            return f"{alias}.{column}" if alias and column.isidentifier() else column
+            if not column.isidentifier():  # an SQL template over the row `{a}`
+                return qualify(column, alias or self.alias)
+            return f"{alias}.{column}" if alias else column
 
         if name in e.geometries:
             lon, lat = e.geometries[name]
@@ -425,8 +427,8 @@ class Parser:
             target, source = self.world[link.target]
             self.aliases += 1
             a = f"x{self.aliases}"
-            outer = f"{alias or self.alias}.{link.key}"
-            same = f" AND {a}.{link.same} = l{a}.p" if link.same else ""
+            outer = qualify(link.key, alias or self.alias)
+            same = f" AND {qualify(link.same, a)} = l{a}.p" if link.same else ""
             if self.scalar:  # the (first) related entity's value, for ordering
                 val = self.property(rest, target, a, hops + 1)
                 if link.pairs is None:
@@ -444,6 +446,11 @@ class Parser:
             inner.wrap = wrap if inner.wrap is None else wrap.replace(HOLE, inner.wrap)
             return inner
         raise FilterError(f"unknown property '{name}'")
+
+
+def qualify(column: str, alias: str) -> str:
+    """A column of the rows named `alias`: `alias.column`, or an SQL template over `{a}` filled in."""
+    return f"{alias}.{column}" if column.isidentifier() else column.replace("{a}", alias)
 
 
 def _wkt_literal(sql: Sql) -> bool:

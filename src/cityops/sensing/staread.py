@@ -21,7 +21,15 @@ import orjson
 
 from cityops.core import Platform
 from cityops.errors import InvalidInput, NotFound
-from cityops.sensing.staquery import Entity, Link, World, parse_filter, parse_orderby, split_options
+from cityops.sensing.staquery import (
+    Entity,
+    Link,
+    World,
+    parse_filter,
+    parse_orderby,
+    qualify,
+    split_options,
+)
 from cityops.sensing.store import EPOCH_MS, TIME_BITS, split_observation_id
 
 DEFAULT_TOP = 100
@@ -50,14 +58,15 @@ class Nav:
     many: bool = True
     column: str = "id"
     pairs: str | None = None
-    same: str | None = None  # a target column that must equal the parent's key value too
+    same: str | None = None  # SQL over the target's row `{a}` that must equal the parent's key value too
+    sql_key: str | None = None  # SQL over the parent's row `{a}` for `key` where it is no column
 
     @property
     def where(self) -> str:
-        """SQL over the target's columns with a `?` (two with `same`) for the parent's key value."""
+        """SQL over the target's rows `e` with a `?` (two with `same`) for the parent's key value."""
         if self.pairs is None:
             return f"{self.column} = ?"
-        also = f" AND {self.same} = ?" if self.same else ""
+        also = f" AND {qualify(self.same, 'e')} = ?" if self.same else ""
         return f"{self.column} IN (SELECT c FROM ({self.pairs}) WHERE p = ?){also}"
 
     def args(self, value: Any) -> tuple[Any, ...]:
@@ -65,7 +74,7 @@ class Nav:
 
     @property
     def link(self) -> Link:
-        return Link(self.target, self.key, self.column, self.pairs, self.same)
+        return Link(self.target, self.sql_key or self.key, self.column, self.pairs, self.same)
 
 
 @dataclass(frozen=True)
@@ -89,9 +98,14 @@ _HL_LOCATION = "SELECT historical_location_id AS p, location_id AS c FROM sta_hi
 _LOCATION_HL = "SELECT location_id AS p, historical_location_id AS c FROM sta_historical_location_location"
 _LOCATION_THING = "SELECT location_id AS p, thing_id AS c FROM sta_thing_location"
 # An Observation's own members (migration 0022): its resultTime as its client gave it (µs,
-# NULL when none was) and its FeatureOfInterest, else its Datastream's: primary-key seeks.
-_OWN = "SELECT x.{} FROM sta_observation AS x WHERE x.datastream = o.datastream AND x.t = o.t"
-_OBS_FEATURE = f"COALESCE(({_OWN.format('feature_id')}), (SELECT d.feature_id FROM sta_datastream AS d WHERE d.id = o.datastream))"
+# NULL when none was) and its FeatureOfInterest, else its Datastream's. Not columns of the
+# source (a read of a big Datastream would look them up for every reading it sorts): the rows
+# a read returns get them afterwards (`_own`); a $filter or $orderby that names them uses these
+# SQL templates over the row `{a}` (primary-key seeks).
+_OWN = "(SELECT x.MEMBER FROM sta_observation AS x WHERE x.datastream = {a}.datastream_id AND x.t = {a}.phenomenonTime)"
+_RESULT_MS = f"({_OWN.replace('MEMBER', 'result_time')} / 1000)"
+_OBS_FEATURE = (f"COALESCE({_OWN.replace('MEMBER', 'feature_id')},"
+                " (SELECT d.feature_id FROM sta_datastream AS d WHERE d.id = {a}.datastream_id))")
 # A FeatureOfInterest's Observations are among those of the Datastreams that have it (theirs, or
 # some readings' own): the index finds them, `same` keeps the readings that have it.
 _FEATURE_DATASTREAMS = ("SELECT feature_id AS p, id AS c FROM sta_datastream UNION"
@@ -125,22 +139,21 @@ SETS: dict[str, EntitySet] = {s.name: s for s in (
                "ObservedProperty": Nav("ObservedProperties", "observed_property_id", False),
                "Observations": Nav("Observations", column="datastream_id")}),
     EntitySet("Observations", f"SELECT (datastream << {TIME_BITS}) | (t - {EPOCH_MS}) AS id, datastream AS"
-              f" datastream_id, t AS phenomenonTime, ({_OWN.format('result_time')}) AS result_us, {_OBS_FEATURE} AS"
-              " feature_id, result FROM observation AS o",
+              " datastream_id, t AS phenomenonTime, result FROM observation",
               _entity("phenomenonTime", "resultTime", "result", times=("phenomenonTime", "resultTime")),
               {"Datastream": Nav("Datastreams", "datastream_id", False),
-               "FeatureOfInterest": Nav("FeaturesOfInterest", "feature_id", False)}),
+               "FeatureOfInterest": Nav("FeaturesOfInterest", "feature_id", False, sql_key=_OBS_FEATURE)}),
     EntitySet("FeaturesOfInterest", f"SELECT {_GEO_COLUMNS} FROM sta_feature",
               _entity("name", "description", "encodingType", "properties", geo=True),
               {"Observations": Nav("Observations", column="datastream_id", pairs=_FEATURE_DATASTREAMS,
-                                   same="feature_id")}),
+                                   same=_OBS_FEATURE)}),
 )}
 # Direct columns for the commonest paths (no subquery): an Observation's Datastream id, a
 # Datastream's Thing, Sensor and ObservedProperty ids.
 for _path, _col in (("Datastream/id", "datastream_id"), ("Datastream/@iot.id", "datastream_id"),
-                    ("FeatureOfInterest/id", "feature_id"), ("FeatureOfInterest/@iot.id", "feature_id")):
+                    ("FeatureOfInterest/id", _OBS_FEATURE), ("FeatureOfInterest/@iot.id", _OBS_FEATURE)):
     SETS["Observations"].entity.columns[_path] = _col
-SETS["Observations"].entity.columns["resultTime"] = "(result_us / 1000)"  # ms, as every time a query names
+SETS["Observations"].entity.columns["resultTime"] = _RESULT_MS  # ms, as every time a query names
 for _n, _col in (("Thing", "thing_id"), ("Sensor", "sensor_id"), ("ObservedProperty", "observed_property_id")):
     SETS["Datastreams"].entity.columns[f"{_n}/id"] = _col
     SETS["Datastreams"].entity.columns[f"{_n}/@iot.id"] = _col
@@ -425,6 +438,24 @@ def _rows(cur: Any) -> list[dict[str, Any]]:
     return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
 
+def _own(conn: Any, es: EntitySet, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Observations' own members (`result_us`, `feature_id`) for the rows a read returns: two
+    queries, whatever their number (none for the other entity sets)."""
+    if es.name != "Observations" or not rows:
+        return rows
+    keys = orjson.dumps([[r["datastream_id"], r["phenomenonTime"]] for r in rows]).decode()
+    own = {(d, t): (us, f) for d, t, us, f in conn.execute(
+        "SELECT x.datastream, x.t, x.result_time, x.feature_id FROM json_each(?) AS j JOIN sta_observation AS x"
+        " ON x.datastream = j.value ->> 0 AND x.t = j.value ->> 1", (keys,))}
+    streams = orjson.dumps(sorted({r["datastream_id"] for r in rows})).decode()
+    default = dict(conn.execute("SELECT id, feature_id FROM sta_datastream WHERE id IN (SELECT value FROM json_each(?))",
+                                (streams,)).fetchall())
+    for r in rows:
+        us, f = own.get((r["datastream_id"], r["phenomenonTime"]), (None, None))
+        r["result_us"], r["feature_id"] = us, f if f is not None else default.get(r["datastream_id"])
+    return rows
+
+
 def query(conn: Any, es: EntitySet, opts: Options, where: str | None = None, args: tuple[Any, ...] = ()
           ) -> tuple[list[dict[str, Any]], int | None]:
     """Up to top + 1 rows (the one more says whether there is a next page), and the count."""
@@ -441,7 +472,7 @@ def query(conn: Any, es: EntitySet, opts: Options, where: str | None = None, arg
         count = int(conn.execute(f"SELECT count(*) FROM ({sql})", params).fetchone()[0])
     order, oparams = _order(es, opts)
     cur = conn.execute(f"{sql} ORDER BY {order} LIMIT ? OFFSET ?", params + oparams + [opts.top + 1, opts.skip])
-    return _rows(cur), count
+    return _own(conn, es, _rows(cur)), count
 
 
 def _children(conn: Any, nav: Nav, es: EntitySet, opts: Options, parents: list[Any]
@@ -452,7 +483,7 @@ def _children(conn: Any, nav: Nav, es: EntitySet, opts: Options, parents: list[A
     parent = "l.p" if nav.pairs else f"e.{nav.column}"
     join = f" JOIN ({nav.pairs}) AS l ON l.c = e.{nav.column}" if nav.pairs else ""
     if nav.pairs and nav.same:
-        join += f" AND e.{nav.same} = l.p"
+        join += f" AND {qualify(nav.same, 'e')} = l.p"
     clauses = [f"{parent} IN (SELECT value FROM json_each(?))"]
     params: list[Any] = [orjson.dumps(parents).decode()]
     if opts.filter:
@@ -466,7 +497,7 @@ def _children(conn: Any, nav: Nav, es: EntitySet, opts: Options, parents: list[A
     sql = (f"SELECT * FROM (SELECT e.*, {parent} AS _parent, ROW_NUMBER() OVER (PARTITION BY {parent}"
            f" ORDER BY {order}) AS _rn {base}) WHERE _rn > ? AND _rn <= ?")
     out: dict[Any, list[dict[str, Any]]] = {}
-    for row in _rows(conn.execute(sql, params + oparams + [opts.skip, opts.skip + opts.top + 1])):
+    for row in _own(conn, es, _rows(conn.execute(sql, params + oparams + [opts.skip, opts.skip + opts.top + 1]))):
         out.setdefault(row["_parent"], []).append(row)
     for rows in out.values():  # in row-number order (sorted already, as SQLite emits windows)
         rows.sort(key=lambda r: r["_rn"])
@@ -566,7 +597,7 @@ def resolve(conn: Any, path: str) -> tuple[EntitySet, str | None, tuple[Any, ...
             nav = es.navs[name]
             where, args = _key_where(es, where, args)
             cur = conn.execute(f"SELECT * FROM ({es.source}) AS e WHERE {where}", args)
-            parent = _rows(cur)
+            parent = _own(conn, es, _rows(cur))
             if not parent:
                 raise NotFound(f"no {es.name} {args[0]}", f"{es.name} {args[0]} 不存在")
             es = SETS[nav.target]
