@@ -267,7 +267,8 @@ def test_cost_bounds_answer_400_with_a_message(api: SensingApi, monkeypatch: pyt
     costly = {
         "$skip": {"$skip": "99999999999999999999"},
         "expand depth": {"$expand": "Thing/Datastreams/Thing/Datastreams"},
-        "expand breadth": {"$expand": ",".join(["Sensor"] * 9)},
+        "expand breadth": {"$expand": ",".join(f"{n}($expand=Datastreams($expand=Thing,Sensor,ObservedProperty,Observations))"
+                                               for n in ("Thing", "Sensor", "ObservedProperty"))},  # 18 > 16
         "entities": {"$top": "10000", "$select": "id", "$expand": ",".join(["Observations($top=10000)"] * 4)},
         "filter length": {"$filter": "name eq '" + "x" * 5000 + "'"},
         "filter nesting": {"$filter": "(" * 200 + "id eq 1" + ")" * 200},

@@ -36,7 +36,7 @@ DEFAULT_TOP = 100
 MAX_TOP = 1000  # a larger $top is served page by page (@iot.nextLink), as FROST does
 MAX_SKIP = 1_000_000  # skipped rows are still read: page with a $filter on time beyond this
 MAX_EXPAND_DEPTH = 3
-MAX_EXPAND_ITEMS = 8  # navigation properties expanded in one request, all levels together
+MAX_EXPAND_ITEMS = 16  # navigation properties expanded in one request, all levels together: one query each
 MAX_ENTITIES = 100_000  # the most entities one answer may hold, expanded ones included
 MAX_ID = 2**63 - 1  # SQLite's largest integer
 
@@ -364,11 +364,6 @@ class Options:
                 opts.expand = _plan(es, params["$expand"], depth + 1, budget)
         return opts
 
-    def cost(self, many: bool = True) -> int:
-        """The most entities this (with its expansions) may return."""
-        per = 1 + sum(e.opts.cost(e.nav.many) for e in self.expand)
-        return (self.top if many else 1) * per
-
 
 @dataclass
 class Expand:
@@ -410,16 +405,31 @@ def _parse_expand(text: str) -> list[tuple[str, dict[str, str]]]:
         if rest:
             opts["$expand"] = rest + ("," + opts["$expand"] if "$expand" in opts else "")
         out.append((head, opts))
-    return out
+    merged: dict[str, dict[str, str]] = {}  # `A/B,A/C` is A expanded once, with B and C
+    for head, opts in out:
+        if head in merged:
+            into = merged[head]
+            more = opts.pop("$expand", None)
+            if more:
+                into["$expand"] = into["$expand"] + "," + more if into.get("$expand") else more
+            for k, v in opts.items():
+                into.setdefault(k, v)
+        else:
+            merged[head] = opts
+    return list(merged.items())
 
 
-def check_cost(opts: Options) -> None:
-    cost = opts.cost()
-    if cost > MAX_ENTITIES:
+def check_cost(spent: list[int], more: int) -> None:
+    """Before an expansion's query runs: what it may add (its parents, known now, times its
+    `$top`), with what the answer holds already, is at most MAX_ENTITIES; else a 400, and the
+    query never runs. Counting the parents found, not every parent `$top` allowed, lets a
+    small answer nest as deep as a client asks while a large one is refused before it costs."""
+    if spent[0] + more > MAX_ENTITIES:
+        total = spent[0] + more
         raise CostError(
-            f"this request may return up to {cost:,} entities (with $expand); the limit is {MAX_ENTITIES:,}:"
+            f"this request may return up to {total:,} entities (with $expand); the limit is {MAX_ENTITIES:,}:"
             " lower $top, or the $top inside $expand (the default there is 100)",
-            f"此请求最多可能返回 {cost:,} 个实体（含 $expand），上限为 {MAX_ENTITIES:,}：请减小 $top 或 $expand 内的 $top")
+            f"此请求最多可能返回 {total:,} 个实体（含 $expand），上限为 {MAX_ENTITIES:,}：请减小 $top 或 $expand 内的 $top")
 
 
 # Queries ------------------------------------------------------------------------------------
@@ -529,22 +539,24 @@ def select_many(objs: list[dict[str, Any]], fields: list[str] | None, expanded: 
 
 
 def expand(conn: Any, es: EntitySet, rows: list[dict[str, Any]], objs: list[dict[str, Any]], items: list[Expand],
-           base: str) -> None:
+           base: str, spent: list[int]) -> None:
     """Fill in each expanded navigation property of these entities: one query per property
-    and level, whatever the number of parents."""
+    and level, whatever the number of parents; `spent`: the entities the answer holds so far."""
     for item in items:
         nav, opts = item.nav, item.opts
         target = SETS[nav.target]
         keys = sorted({row[nav.key] for row in rows if row[nav.key] is not None})
+        check_cost(spent, len(keys) * (opts.top + 1 if nav.many else 1))
         found, counts = _children(conn, nav, target, opts, keys) if keys else ({}, {})
         pages = {key: sub[:opts.top] for key, sub in found.items()}
+        spent[0] += sum(len(page) for page in pages.values())
         flat = render_rows(target.name, [r for page in pages.values() for r in page], base)  # all at once
         rendered, at = {}, 0
         for key, page in pages.items():
             rendered[key] = flat[at:at + len(page)]
             at += len(page)
         if opts.expand:
-            expand(conn, target, [r for page in pages.values() for r in page], flat, opts.expand, base)
+            expand(conn, target, [r for page in pages.values() for r in page], flat, opts.expand, base, spent)
         if opts.select:
             rendered = {key: select_many(objs_of, opts.select, opts.expand) for key, objs_of in rendered.items()}
         for row, obj in zip(rows, objs, strict=True):
@@ -626,7 +638,6 @@ def read(platform: Platform, path: str, params: dict[str, str], base: str) -> tu
         return read(platform, path.removesuffix("/$ref"), {**params, "$select": "@iot.selfLink"}, base)
     es, where, args, single, prop = resolve(conn, path)
     opts = Options.of(params, es)
-    check_cost(opts if not single else Options(expand=opts.expand, top=1))
     if single:
         where, args = _key_where(es, where, args)
         rows, _ = query(conn, es, Options(filter=opts.filter, top=1), where, args)
@@ -644,14 +655,14 @@ def read(platform: Platform, path: str, params: dict[str, str], base: str) -> tu
                 raise NotFound(f"no such SensorThings resource: {path}", f"资源不存在：{path}")
             return {name: obj[name]}, "application/json"
         if opts.expand:
-            expand(conn, es, rows[:1], [obj], opts.expand, base)
+            expand(conn, es, rows[:1], [obj], opts.expand, base, [1])
         return select(obj, opts.select, opts.expand), "application/json"
     rows, count = query(conn, es, opts, where, args)
     more = len(rows) > opts.top > 0  # $top=0 asks for none (a count): no next page to follow
     rows = rows[:opts.top]
     objs = render_rows(es.name, rows, base)
     if opts.expand:
-        expand(conn, es, rows, objs, opts.expand, base)
+        expand(conn, es, rows, objs, opts.expand, base, [len(rows)])
     body: dict[str, Any] = {}
     if count is not None:
         body["@iot.count"] = count
