@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import anyio
@@ -58,6 +58,7 @@ from cityops.sensing.store import (
     split_observation_id,
 )
 from cityops.store.codec import to_us
+from cityops.timebounds import TimeWindow
 
 router = feature_router("/sta/v1.1", "sensorthings")
 PREFIX = "/sta/v1.1"
@@ -468,6 +469,9 @@ def result_time_us(value: Any) -> int | None:
     return to_us(when)
 
 
+_FORM_ONLY = TimeWindow(future=timedelta(days=36_500), past=timedelta(days=36_500))
+
+
 def _reading(body: dict[str, Any], parent: dict[str, Any], now_ms: int | None = None) -> tuple[int, int, float]:
     """A posted Observation's (datastream, t, result), checked as a batch's readings are."""
     from cityops.sensing.ingest import parse_ndjson
@@ -482,12 +486,17 @@ def _reading(body: dict[str, Any], parent: dict[str, Any], now_ms: int | None = 
                            "phenomenonTime 须为时刻（不支持时间区间）")
     reading = {"datastream": ds, "phenomenonTime": body.get("phenomenonTime") or iso(now_ms),
                "result": body.get("result")}
-    cols, rejects = parse_ndjson(orjson.dumps(reading), now_ms)
+    # Its form only: the city's window (sensing.past_days) is applied in the write op, as a batch's.
+    cols, rejects = parse_ndjson(orjson.dumps(reading), now_ms, _FORM_ONLY)
     if rejects.total:
         raise ReadingRefused.of(rejects)
     return int(cols.datastream[0]), int(cols.t[0]), float(cols.result[0])
 
 
+_REFUSED_WHY = {"time_out_of_range": (
+    ": its phenomenonTime is more than inputs.future_skew_minutes (default 5) ahead of the server's clock, further back"
+    " than the city's sensing.past_days (default 366; `cityops sensing set past_days N`) or before 2000-01-01",
+    "：phenomenonTime 超前服务器时钟超过允许值（默认 5 分钟），或早于城市设置 sensing.past_days（默认 366 天）或 2000-01-01")}
 _REFUSED_ZH = {"unknown_datastream": "数据流不存在", NO_FEATURE: "缺少观测对象 FeatureOfInterest", "not_owner": "无权写入他人的数据流",
                "time_out_of_range": "时间超出允许范围", "implausible": "数值超出该物理量的合理范围"}
 
@@ -523,8 +532,9 @@ async def post_observation(request: Request, platform: Platform, body: dict[str,
     if outcome == NO_FEATURE:
         raise _no_feature(ds)
     if outcome != STORED:  # refused in the write process, and counted there
-        raise ReadingRefused(outcome, f"observation refused ({outcome}): datastream {ds}",
-                             f"观测数据被拒绝（{_REFUSED_ZH.get(outcome, outcome)}）：数据流 {ds}")
+        why = _REFUSED_WHY.get(outcome, ("", ""))
+        raise ReadingRefused(outcome, f"observation refused ({outcome}): datastream {ds}{why[0]}",
+                             f"观测数据被拒绝（{_REFUSED_ZH.get(outcome, outcome)}）：数据流 {ds}{why[1]}")
     base = _base(request)
     oid = observation_id(ds, t)
     row = {"id": oid, "datastream_id": ds, "phenomenonTime": t, "result_us": result_us, "result": result}
