@@ -351,7 +351,9 @@ class Options:
                        min(integer("$top", DEFAULT_TOP, None), MAX_TOP), integer("$skip", 0, MAX_SKIP),
                        count == "true")
         if es is not None:
-            unknown = [s for s in opts.select or [] if s not in _SELECTABLE[es.name] and s not in es.navs]
+            # `unitOfMeasurement/symbol`, `properties/x`: a path into a property selects that property
+            unknown = [s for s in opts.select or [] if s.split("/", 1)[0] not in _SELECTABLE[es.name]
+                       and s not in es.navs]
             if unknown:
                 raise InvalidInput(f"$select: {es.name} has no property {', '.join(unknown)}",
                                    f"$select：{es.name} 无属性 {', '.join(unknown)}")
@@ -526,7 +528,7 @@ def select_many(objs: list[dict[str, Any]], fields: list[str] | None, expanded: 
                 ) -> list[dict[str, Any]]:
     if not fields or not objs:
         return objs
-    want = {"@iot.id" if s in ("id", "@iot.id") else s for s in fields}
+    want = {"@iot.id" if s in ("id", "@iot.id") else s.split("/", 1)[0] for s in fields}
     # An expanded one stays with its count and next page; its navigation link only if selected.
     inline = {e.name for e in expanded or []}
     inline |= {f"{n}@iot.{a}" for n in inline for a in ("count", "nextLink")}
