@@ -9,13 +9,12 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from stores import new_db
-
 from cityops.cases.models import Actor, Role
 from cityops.cases.service import NewReport, act, intake, verify_all
 from cityops.cases.workflow import Action, Command
 from cityops.core import open_platform, utcnow
 from cityops.errors import CityopsError
+from stores import new_db
 
 ADMIN = Actor("admin", Role.ADMIN)
 

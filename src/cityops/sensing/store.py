@@ -288,14 +288,43 @@ def change_reading(conn: sqlite3.Connection, datastream: int, t: int, result: fl
             cols = Columns(cols.datastream, cols.t, np.where(hit, result, cols.result), True)
         elif len(cols) == 1:
             conn.execute("DELETE FROM observation_segment WHERE id = ?", (seg,))
+            forget_reading(conn, datastream, t)
             return True
         else:
             cols = cols.take(~hit)
+            forget_reading(conn, datastream, t)
         (_, t0, t1, count, text), = encode_segments(cols)
         conn.execute("UPDATE observation_segment SET t0 = ?, t1 = ?, n = ?, data = ? WHERE id = ?",
                      (t0, t1, count, text, seg))
         return True
     return False
+
+
+def set_result_times(conn: sqlite3.Connection, times: list[tuple[int, int, int | None]]) -> None:
+    """Readings' SensorThings resultTime (migration 0022): (datastream, t ms, µs or None) each;
+    None forgets it (the reading reads resultTime null)."""
+    _set_member(conn, "result_time", times)
+
+
+def set_features(conn: sqlite3.Connection, features: list[tuple[int, int, int | None]]) -> None:
+    """Readings' own FeatureOfInterest (migration 0022): (datastream, t ms, feature id or None);
+    None: the reading has its Datastream's."""
+    _set_member(conn, "feature_id", features)
+
+
+def _set_member(conn: sqlite3.Connection, column: str, rows: list[tuple[int, int, int | None]]) -> None:
+    if not rows:
+        return
+    conn.executemany(f"INSERT INTO sta_observation (datastream, t, {column}) VALUES (?, ?, ?)"  # noqa: S608
+                     f" ON CONFLICT (datastream, t) DO UPDATE SET {column} = excluded.{column}", rows)
+    if any(v is None for *_, v in rows):  # a row with neither member says nothing: gone
+        conn.executemany("DELETE FROM sta_observation WHERE datastream = ? AND t = ? AND result_time IS NULL"
+                         " AND feature_id IS NULL", [(d, t) for d, t, v in rows if v is None])
+
+
+def forget_reading(conn: sqlite3.Connection, datastream: int, t: int) -> None:
+    """A deleted reading's SensorThings members go with it."""
+    conn.execute("DELETE FROM sta_observation WHERE datastream = ? AND t = ?", (datastream, t))
 
 
 def delete_datastreams(conn: sqlite3.Connection, ids: list[int]) -> None:
@@ -304,8 +333,8 @@ def delete_datastreams(conn: sqlite3.Connection, ids: list[int]) -> None:
     if not ids:
         return
     arg = orjson.dumps(ids).decode()
-    for table, column in (("observation_segment", "datastream"), ("speed_profile", "datastream"),
-                          ("sta_datastream", "id")):
+    for table, column in (("observation_segment", "datastream"), ("sta_observation", "datastream"),
+                          ("speed_profile", "datastream"), ("sta_datastream", "id")):
         conn.execute(f"DELETE FROM {table} WHERE {column} IN (SELECT value FROM json_each(?))", (arg,))  # noqa: S608
     bump(conn, {"datastream_version": 1, "profile_version": 1})
 

@@ -136,3 +136,17 @@ sta_historical_location_location = Table(
     Index('sta_historical_location_location_location', 'location_id'),
     sqlite_with_rowid=False,
 )
+
+# An Observation's own SensorThings members (OGC 18-088 §8.2.7): its resultTime as the client
+# gave it (NULL: none given) and its FeatureOfInterest where that is not its Datastream's.
+# Readings are not rows (one observation_segment row holds a batch's readings of one
+# datastream), so these live beside the segments, one row per reading that has either, under
+# the reading's key (datastream, t in ms): gateway, batch and MQTT readings cost no row.
+sta_observation = Table(
+    'sta_observation', metadata,
+    Column('datastream', Int, primary_key=True),
+    Column('t', Int, primary_key=True),
+    Column('result_time', Int),
+    Column('feature_id', ForeignKey('sta_feature.id')),
+    Index('sta_observation_feature', 'feature_id'),
+)
