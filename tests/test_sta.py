@@ -1072,16 +1072,18 @@ def test_patch_links_by_reference_only_and_select_is_checked(api: SensingApi) ->
 
 
 def test_single_observation_follows_the_citys_window(api: SensingApi) -> None:
-    """A single POST is held to the city's window for readings (sensing.past_days), not to the
-    default one: ets-sta10 posts Observations of 2015, which a city may allow."""
+    """A single POST is held to the city's window for readings (sensing.past_days): by default
+    back to 2000-01-01 (ets-sta10 posts Observations of 2015), narrower where the city says."""
     h = api.h("gw1")
     body = {"phenomenonTime": "2015-03-01T00:40:00.000Z", "result": 8.0, "Datastream": {"@iot.id": api.gauges[1]}}
-    refused = api.client.post(f"{STA}/Observations", json=body, headers=h)
-    assert refused.status_code == 400 and "sensing.past_days" in refused.json()["message"]
-    api.platform.store.write(lambda repo: repo.set_setting("sensing.past_days", "5000"))
+    r = api.client.post(f"{STA}/Observations", json=body, headers=h)
+    assert r.status_code == 201, r.text
+    assert api.client.delete(r.headers["Location"], headers=h).status_code == 200
+    api.platform.store.write(lambda repo: repo.set_setting("sensing.past_days", "366"))
     try:
-        r = api.client.post(f"{STA}/Observations", json=body, headers=h)
-        assert r.status_code == 201, r.text
-        assert api.client.delete(r.headers["Location"], headers=h).status_code == 200
+        refused = api.client.post(f"{STA}/Observations", json=body, headers=h)
+        assert refused.status_code == 400 and "sensing.past_days" in refused.json()["message"]
+        early = {**body, "phenomenonTime": "1999-12-31T23:00:00Z"}
     finally:
         api.platform.store.write(lambda repo: repo.set_setting("sensing.past_days", ""))
+    assert api.client.post(f"{STA}/Observations", json=early, headers=h).status_code == 400

@@ -165,7 +165,7 @@ def replay_traffic(db: str, speeds: Path | None, locations: Path | None) -> None
 
 
 def _check_setting(key: str, value: str) -> str:
-    """`past_days`: how far back a reading's time may be (`sensing.past_days`, default 366), a
+    """`past_days`: how far back a reading's time may be (`sensing.past_days`, default 10,000: only the 2000-01-01 floor binds), a
     whole number of days up to 36,500 (readings before 2000-01-01 are refused whatever it is)."""
     from cityops.timebounds import READINGS_PAST_SETTING
 
@@ -175,5 +175,5 @@ def _check_setting(key: str, value: str) -> str:
 
 
 set_cmd = setting_command(
-    sensing, _check_setting, """Set past_days: how many days back a reading's phenomenonTime may be (default 366).""",
+    sensing, _check_setting, """Set past_days: how many days back a reading's phenomenonTime may be (default 10,000: back to the 2000-01-01 floor).""",
     ["past_days"])

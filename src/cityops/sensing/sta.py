@@ -92,7 +92,7 @@ DEVIATIONS = [
     "an Observation given no FeatureOfInterest has its Datastream's, made from its Thing's Location when the"
     " Datastream's first one came (not made again as the Thing moves)",
     "Observations are held to the city's window for readings: a phenomenonTime at most 5 minutes ahead of the"
-    " server's clock, at most sensing.past_days (default 366) back and not before 2000-01-01; others are a 400"
+    " server's clock, at most sensing.past_days (default 10,000) back and not before 2000-01-01; others are a 400"
     " (time_out_of_range), as are results outside their kind's plausible range (implausible)",
     "Locations and FeaturesOfInterest are GeoJSON Points",
     "a Datastream gives no phenomenonTime, resultTime or observedArea (they would be computed per read)",
@@ -499,8 +499,8 @@ def _reading(body: dict[str, Any], parent: dict[str, Any], now_ms: int | None = 
 
 _REFUSED_WHY = {"time_out_of_range": (
     ": its phenomenonTime is more than inputs.future_skew_minutes (default 5) ahead of the server's clock, further back"
-    " than the city's sensing.past_days (default 366; `cityops sensing set past_days N`) or before 2000-01-01",
-    "：phenomenonTime 超前服务器时钟超过允许值（默认 5 分钟），或早于城市设置 sensing.past_days（默认 366 天）或 2000-01-01")}
+    " than the city's sensing.past_days (default 10,000; `cityops sensing set past_days N`) or before 2000-01-01",
+    "：phenomenonTime 超前服务器时钟超过允许值（默认 5 分钟），或早于城市设置 sensing.past_days（默认 10000 天）或 2000-01-01")}
 _REFUSED_ZH = {"unknown_datastream": "数据流不存在", NO_FEATURE: "缺少观测对象 FeatureOfInterest", "not_owner": "无权写入他人的数据流",
                "time_out_of_range": "时间超出允许范围", "implausible": "数值超出该物理量的合理范围"}
 
