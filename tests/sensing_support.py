@@ -33,7 +33,8 @@ class SensingApi:
         return self.client.get(url, headers=self.h(who), **kw)
 
 
-def sensing_api(tmp: Path) -> Iterator[SensingApi]:
+def sensing_api(tmp: Path, db: str | None = None) -> Iterator[SensingApi]:
+    """A served platform with users and the point gauges, on `db` (default: a new database)."""
     from fastapi.testclient import TestClient
 
     from cityops.api.app import create_app
@@ -41,7 +42,7 @@ def sensing_api(tmp: Path) -> Iterator[SensingApi]:
     from cityops.core import open_platform
     from cityops.sensing.registry import register_point_gauges
 
-    platform = open_platform(new_db(tmp, "sensing.db"))
+    platform = open_platform(db or new_db(tmp, "sensing.db"))
     users = [new_user(name, role, None, "test-password-1", set()) for name, role in USERS.items()]
 
     tokens = add_users(platform, users)

@@ -90,10 +90,11 @@ def api(tmp_path_factory: pytest.TempPathFactory, broker: Broker) -> Iterator[Se
 def sensing_api_with_broker(tmp: Path, port: int) -> Iterator[SensingApi]:
     from cityops.core import open_platform
 
-    p = open_platform(new_db(tmp, "sensing.db"))
+    db = new_db(tmp, "sensing.db")
+    p = open_platform(db)
     p.store.write(lambda repo: repo.set_setting(SETTING, f"127.0.0.1:{port}"))
     p.close()
-    yield from sensing_api(tmp)
+    yield from sensing_api(tmp, db)
 
 
 def client(port: int, **callbacks: Any) -> Any:

@@ -142,10 +142,11 @@ def _case_for(repo: Any, platform: Platform, d: Detection, now: datetime, now_ms
         if case is not None and not case.is_final and _continues(d, row[2]):
             _join(repo, platform, d, case.id, str(row[1]), now)
             conn.execute("UPDATE detection_case SET detections = detections + 1, updated_at = ?,"
-                         " level = CASE WHEN ? THEN ? ELSE level END,"
-                         " episode_end = max(coalesce(episode_end, ?), ?) WHERE key = ?",
-                         (now_ms, RANK.get(d.level, 0) > RANK.get(str(row[1]), 0), d.level,
-                          episode_end, episode_end, d.key))
+                         " level = CASE WHEN ? = 1 THEN ? ELSE level END,"
+                         " episode_end = CASE WHEN coalesce(episode_end, ?) > ? THEN episode_end ELSE ? END"
+                         " WHERE key = ?",  # SQLite's max(a, b), NULL when either is: portable
+                         (now_ms, int(RANK.get(d.level, 0) > RANK.get(str(row[1]), 0)), d.level,
+                          episode_end, episode_end, episode_end, d.key))
             out.joined.append(case.id)
             return int(case.id)
     where = _where(repo, d)

@@ -356,10 +356,11 @@ def feature_from_location(conn: Any, datastreams: list[int]) -> None:
     rows = conn.execute(
         "SELECT d.id, l.name, l.description, l.encoding_type, l.lon, l.lat FROM sta_datastream d"
         " JOIN sta_thing_location tl ON tl.thing_id = d.thing_id JOIN sta_location l ON l.id = tl.location_id"
-        " WHERE d.feature_id IS NULL AND d.id IN (SELECT value FROM json_each(?)) GROUP BY d.id",
+        " WHERE d.feature_id IS NULL AND d.id IN (SELECT value FROM json_each(?))"
+        " AND tl.location_id = (SELECT min(location_id) FROM sta_thing_location WHERE thing_id = d.thing_id)",
         (orjson.dumps(datastreams).decode(),)).fetchall()
     for ds, name, description, encoding, lon, lat in rows:
-        found = conn.execute("SELECT id FROM sta_feature WHERE name = ? AND lon IS ? AND lat IS ?",
+        found = conn.execute("SELECT id FROM sta_feature WHERE name = ? AND lon IS NOT DISTINCT FROM ? AND lat IS NOT DISTINCT FROM ?",
                              (name, lon, lat)).fetchone()
         fid = found[0] if found else conn.execute(
             "INSERT INTO sta_feature (name, description, encoding_type, lon, lat) VALUES (?,?,?,?,?)",

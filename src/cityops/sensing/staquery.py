@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from cityops.errors import InvalidInput
+from cityops.store.dialect import SQLITE, Dialect
 
 
 class FilterError(InvalidInput):
@@ -117,6 +118,7 @@ class Sql:
     geo: tuple[str, str] | None = None
     wrap: str | None = None  # over a navigation path: the IN (…) its condition goes into, at HOLE
     wkt: bool = False  # a geography'…' literal, checked as WKT
+    json: tuple[str, tuple[str, ...]] | None = None  # a JSON member (column, keys): typed where compared
 
 
 def _wrap(*parts: Sql) -> str | None:
@@ -137,10 +139,9 @@ def _cond(sql: Sql) -> Sql:
 
 _CMP = {"eq": "=", "ne": "!=", "gt": ">", "ge": ">=", "lt": "<", "le": "<="}
 _ARITH = {"add": "+", "sub": "-", "mul": "*", "div": "/", "mod": "%"}
-_TIME_PARTS = {"year": "%Y", "month": "%m", "day": "%d", "hour": "%H", "minute": "%M", "second": "%S"}
+_TIME_PARTS = ("year", "month", "day", "hour", "minute", "second")
 _STRING_FN = {"tolower": "lower({0})", "toupper": "upper({0})", "length": "length({0})", "trim": "trim({0})",
-              "round": "round({0})", "floor": "CAST(({0}) - (({0}) < CAST(({0}) AS INTEGER)) AS INTEGER)",
-              "ceiling": "-CAST(-({0}) - ((-({0})) < CAST(-({0}) AS INTEGER)) AS INTEGER)"}
+              "round": "round({0})"}
 _GEO_FN = {"geo.intersects", "st_intersects", "st_within", "st_contains", "st_equals", "st_disjoint", "st_touches",
            "st_overlaps", "st_crosses"}
 # Times are stored in UTC ms: their offset is always 0, and date() and time() read them in UTC.
@@ -153,8 +154,10 @@ def time_ms(text: str) -> int:
 
 
 class Parser:
-    def __init__(self, text: str, entity: Entity, world: World | None = None, alias: str = "e") -> None:
+    def __init__(self, text: str, entity: Entity, world: World | None = None, alias: str = "e",
+                 dialect: Dialect = SQLITE) -> None:
         self.toks = tokenize(text)
+        self.dialect = dialect  # the database the SQL is for (store/dialect.py spells what differs)
         self.i = 0
         self.entity = entity
         self.world = world or {}
@@ -223,6 +226,7 @@ class Parser:
         if op is None:
             return left  # a value (a function's argument), or a condition applied where it is combined
         right = self.add()
+        left, right = self.typed(left, right), self.typed(right, left)
         left, right = _align_times(left, right)
         if op in ("eq", "ne") and (right.text == "NULL" or left.text == "NULL"):
             side = left if right.text == "NULL" else right
@@ -241,7 +245,7 @@ class Parser:
         left = self.unary()
         while (op := self.word("mul", "div", "mod")) is not None:
             right = self.unary()
-            text = f"(CAST({left.text} AS REAL) / {right.text})" if op == "div" else f"({left.text} % {right.text})" \
+            text = f"(CAST({left.text} AS DOUBLE PRECISION) / {right.text})" if op == "div" else f"({left.text} % {right.text})" \
                 if op == "mod" else f"({left.text} * {right.text})"
             left = Sql(text, left.params + right.params, wrap=_wrap(left, right))
         return left
@@ -333,9 +337,9 @@ class Parser:
             a = args[0]
             if not a.time:
                 raise FilterError(f"{name}() needs a time")
-            text = {"fractionalseconds": "((({0}) % 1000) / 1000.0)", "totaloffsetminutes": "(({0}) * 0)",
-                    "date": "strftime('%Y-%m-%d', ({0}) / 1000.0, 'unixepoch')",
-                    "time": "strftime('%H:%M:%f', ({0}) / 1000.0, 'unixepoch')"}[name]
+            if name in ("date", "time"):
+                return Sql(self.dialect.epoch_ms_text(name, a.text), a.params, wrap=a.wrap)
+            text = {"fractionalseconds": "((({0}) % 1000) / 1000.0)", "totaloffsetminutes": "(({0}) * 0)"}[name]
             return Sql(text.format(a.text), a.params, wrap=a.wrap)
         if name == "substring":
             if len(args) not in (2, 3):
@@ -353,7 +357,7 @@ class Parser:
                 return Sql(f"(CASE WHEN {a.geo[0]} IS NULL THEN NULL ELSE 0.0 END)", [], wrap=a.wrap)
             if not _wkt_literal(a):
                 raise FilterError("geo.length() needs a location property or a geography'…' literal")
-            return Sql(f"sta_geo_length({a.text})", a.params, wrap=a.wrap)
+            return Sql(self.dialect.st_length(a.text), a.params, wrap=a.wrap)
         if name == "st_relate":
             need(3)
             geom, wkt, de9im = (args[0], args[1], args[2]) if args[0].geo else (args[1], args[0], args[2])
@@ -364,15 +368,20 @@ class Parser:
             if not args[0].geo:  # the literal first: the pattern relates it to the location, so transpose it
                 p = de9im.params[0]
                 de9im = Sql("?", [p[0] + p[3] + p[6] + p[1] + p[4] + p[7] + p[2] + p[5] + p[8]])
-            return _cond(Sql(f"sta_geo_relate({geom.geo[0]}, {geom.geo[1]}, {wkt.text}, {de9im.text})",
+            return _cond(Sql(self.dialect.st_relate(geom.geo[0], geom.geo[1], wkt.text, de9im.text),
                              wkt.params + de9im.params, wrap=_wrap(geom, wkt, de9im)))
         if name in _TIME_PARTS:
             need(1)
             a = args[0]
             if not a.time:
                 raise FilterError(f"{name}() needs a time")
-            return Sql(f"CAST(strftime('{_TIME_PARTS[name]}', {a.text} / 1000.0, 'unixepoch') AS INTEGER)", a.params,
-                       wrap=a.wrap)
+            return Sql(self.dialect.epoch_ms_part(name, a.text), a.params, wrap=a.wrap)
+        if name in ("floor", "ceiling"):
+            need(1)
+            a = self.typed(args[0], Sql("?", [0.0]))
+            fn = self.dialect.floor if name == "floor" else self.dialect.ceiling
+            uses = 1 if self.dialect.postgres else 3  # SQLite's spelling repeats its argument
+            return Sql(fn(a.text), a.params * uses, wrap=a.wrap)
         if name in _STRING_FN:
             need(1)
             return Sql(_STRING_FN[name].format(args[0].text), args[0].params * _STRING_FN[name].count("{0}"),
@@ -394,12 +403,22 @@ class Parser:
                 raise FilterError(f"{name}() needs a location property and a geography'…' literal")
             if not args[0].geo:  # the literal first: A contains B is B within A (the others are symmetric)
                 name = {"st_within": "st_contains", "st_contains": "st_within"}.get(name, name)
-            fn = "sta_geo_distance" if name == "geo.distance" else "sta_geo"
-            op_param = [] if name == "geo.distance" else [name]
-            out = Sql(f"{fn}({', '.join('?' * len(op_param))}{', ' if op_param else ''}{geom.geo[0]}, {geom.geo[1]}, {wkt.text})",
-                      op_param + wkt.params, wrap=_wrap(geom, wkt))
-            return out if name == "geo.distance" else _cond(out)
+            if name == "geo.distance":
+                return Sql(self.dialect.st_distance(geom.geo[0], geom.geo[1], wkt.text), wkt.params,
+                           wrap=_wrap(geom, wkt))
+            return _cond(Sql(self.dialect.st(name, geom.geo[0], geom.geo[1], wkt.text), wkt.params,
+                             wrap=_wrap(geom, wkt)))
         raise FilterError(f"unknown function {name}()")
+
+    def typed(self, sql: Sql, other: Sql) -> Sql:
+        """A JSON member compared with a literal, read as the literal's type: PostgreSQL's
+        JSON members are text (SQLite's json_extract answers the member's own type)."""
+        if sql.json is None or not self.dialect.postgres:
+            return sql
+        value = other.params[0] if other.text == "?" and len(other.params) == 1 else None
+        kind = "number" if isinstance(value, int | float) and not isinstance(value, bool) else "text"
+        column, keys = sql.json
+        return Sql(self.dialect.json_path(column, kind), self.dialect.json_path_params(keys, kind), wrap=sql.wrap)
 
     def path(self, name: str) -> Sql:
         return self.property(name, self.entity, None, 0)
@@ -417,7 +436,9 @@ class Parser:
             return Sql(q(lon), [], geo=(q(lon), q(lat)))
         head, _, rest = name.partition("/")
         if head in e.json and rest:
-            return Sql(f"json_extract({q(e.columns[head])}, ?)", ["$." + rest.replace("/", ".")])
+            keys = tuple(rest.split("/"))
+            column = q(e.columns[head])
+            return Sql(self.dialect.json_path(column), self.dialect.json_path_params(keys), json=(column, keys))
         if name in e.columns:
             return Sql(q(e.columns[name]), [], time=name in e.times)
         link = e.links.get(head)
@@ -470,11 +491,12 @@ def _align_times(a: Sql, b: Sql) -> tuple[Sql, Sql]:
     return a, b
 
 
-def parse_filter(text: str, entity: Entity, world: World | None = None) -> Sql:
-    return Parser(text, entity, world).parse()
+def parse_filter(text: str, entity: Entity, world: World | None = None, dialect: Dialect = SQLITE) -> Sql:
+    return Parser(text, entity, world, dialect=dialect).parse()
 
 
-def parse_orderby(text: str, entity: Entity, world: World | None = None) -> tuple[str, list[Any]]:
+def parse_orderby(text: str, entity: Entity, world: World | None = None, dialect: Dialect = SQLITE
+                  ) -> tuple[str, list[Any]]:
     """`$orderby=a desc, b`: SQL ORDER BY text over known properties, expressions, or paths
     through navigation properties (`Thing/name`: the related entity's value)."""
     parts: list[str] = []
@@ -484,7 +506,7 @@ def parse_orderby(text: str, entity: Entity, world: World | None = None) -> tupl
         direction = "ASC"
         if len(words) == 2 and words[1].lower() in ("asc", "desc"):
             item, direction = words[0], words[1].upper()
-        parser = Parser(item, entity, world)
+        parser = Parser(item, entity, world, dialect=dialect)
         parser.scalar = True
         sql = parser.parse()
         parts.append(f"{sql.text} {direction}")

@@ -31,6 +31,7 @@ from cityops.sensing.staquery import (
     split_options,
 )
 from cityops.sensing.store import EPOCH_MS, TIME_BITS, split_observation_id
+from cityops.store.dialect import dialect_of_conn
 
 DEFAULT_TOP = 100
 MAX_TOP = 1000  # a larger $top is served page by page (@iot.nextLink), as FROST does
@@ -67,7 +68,7 @@ class Nav:
         if self.pairs is None:
             return f"{self.column} = ?"
         also = f" AND {qualify(self.same, 'e')} = ?" if self.same else ""
-        return f"{self.column} IN (SELECT c FROM ({self.pairs}) WHERE p = ?){also}"
+        return f"{self.column} IN (SELECT c FROM ({self.pairs}) AS l WHERE p = ?){also}"
 
     def args(self, value: Any) -> tuple[Any, ...]:
         return (value, value) if self.same and self.pairs else (value,)
@@ -291,6 +292,8 @@ def _sta_length(wkt: str) -> float:
 def connection(platform: Platform) -> Any:
     """This thread's reader, with the geometry functions $filter uses."""
     conn = platform.store.reader().conn
+    if dialect_of_conn(conn).postgres:  # PostGIS's functions instead (store/dialect.py)
+        return conn
     conn.create_function("sta_geo", 4, _sta_geo, deterministic=True)
     conn.create_function("sta_geo_distance", 3, _sta_distance, deterministic=True)
     conn.create_function("sta_geo_relate", 4, _sta_relate, deterministic=True)
@@ -436,17 +439,24 @@ def check_cost(spent: list[int], more: int) -> None:
 
 # Queries ------------------------------------------------------------------------------------
 
-def _order(es: EntitySet, opts: Options) -> tuple[str, list[Any]]:
+def _order(conn: Any, es: EntitySet, opts: Options) -> tuple[str, list[Any]]:
     # Observations' ids follow their key (datastream, t): order by the key, read in index order.
     key = "datastream_id, phenomenonTime" if es.name == "Observations" else "id"
-    order, params = parse_orderby(opts.orderby, es.entity, WORLD) if opts.orderby else (key, [])
+    order, params = parse_orderby(opts.orderby, es.entity, WORLD, dialect_of_conn(conn)) if opts.orderby \
+        else (key, [])
     if order != key:
         order += f", {key}"  # a stable order: pages never repeat or skip an entity
     return order, params
 
 
+# PostgreSQL folds unquoted names to lower case (`encoding_type AS encodingType` answers
+# `encodingtype`), as it does in every reference to them, so the SQL stays portable and only
+# the names of the answer's columns are put back.
+_CAMEL = {n.lower(): n for n in ("encodingType", "unitOfMeasurement", "observationType", "phenomenonTime")}
+
+
 def _rows(cur: Any) -> list[dict[str, Any]]:
-    names = [d[0] for d in cur.description]
+    names = [_CAMEL.get(d[0], d[0]) for d in cur.description]
     return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
 
@@ -458,7 +468,7 @@ def _own(conn: Any, es: EntitySet, rows: list[dict[str, Any]]) -> list[dict[str,
     keys = orjson.dumps([[r["datastream_id"], r["phenomenonTime"]] for r in rows]).decode()
     own = {(d, t): (us, f) for d, t, us, f in conn.execute(
         "SELECT x.datastream, x.t, x.result_time, x.feature_id FROM json_each(?) AS j JOIN sta_observation AS x"
-        " ON x.datastream = j.value ->> 0 AND x.t = j.value ->> 1", (keys,))}
+        " ON x.datastream = CAST(j.value ->> 0 AS BIGINT) AND x.t = CAST(j.value ->> 1 AS BIGINT)", (keys,))}
     streams = orjson.dumps(sorted({r["datastream_id"] for r in rows})).decode()
     default = dict(conn.execute("SELECT id, feature_id FROM sta_datastream WHERE id IN (SELECT value FROM json_each(?))",
                                 (streams,)).fetchall())
@@ -473,7 +483,7 @@ def query(conn: Any, es: EntitySet, opts: Options, where: str | None = None, arg
     """Up to top + 1 rows (the one more says whether there is a next page), and the count."""
     clauses, params = ([where], list(args)) if where else ([], [])
     if opts.filter:
-        f = parse_filter(opts.filter, es.entity, WORLD)
+        f = parse_filter(opts.filter, es.entity, WORLD, dialect_of_conn(conn))
         clauses.append(f.text)
         params += f.params
     sql = f"SELECT * FROM ({es.source}) AS e"
@@ -481,8 +491,8 @@ def query(conn: Any, es: EntitySet, opts: Options, where: str | None = None, arg
         sql += " WHERE " + " AND ".join(clauses)
     count = None
     if opts.count:
-        count = int(conn.execute(f"SELECT count(*) FROM ({sql})", params).fetchone()[0])
-    order, oparams = _order(es, opts)
+        count = int(conn.execute(f"SELECT count(*) FROM ({sql}) AS c", params).fetchone()[0])
+    order, oparams = _order(conn, es, opts)
     cur = conn.execute(f"{sql} ORDER BY {order} LIMIT ? OFFSET ?", params + oparams + [opts.top + 1, opts.skip])
     return _own(conn, es, _rows(cur)), count
 
@@ -499,15 +509,15 @@ def _children(conn: Any, nav: Nav, es: EntitySet, opts: Options, parents: list[A
     clauses = [f"{parent} IN (SELECT value FROM json_each(?))"]
     params: list[Any] = [orjson.dumps(parents).decode()]
     if opts.filter:
-        f = parse_filter(opts.filter, es.entity, WORLD)
+        f = parse_filter(opts.filter, es.entity, WORLD, dialect_of_conn(conn))
         clauses.append(f.text)
         params += f.params
     base = f"FROM ({es.source}) AS e{join} WHERE {' AND '.join(clauses)}"
-    order, oparams = _order(es, opts)
+    order, oparams = _order(conn, es, opts)
     if nav.pairs is None:  # the partition's own key orders nothing within it
         order = order.removeprefix(f"{nav.column}, ")
     sql = (f"SELECT * FROM (SELECT e.*, {parent} AS _parent, ROW_NUMBER() OVER (PARTITION BY {parent}"
-           f" ORDER BY {order}) AS _rn {base}) WHERE _rn > ? AND _rn <= ?")
+           f" ORDER BY {order}) AS _rn {base}) AS w WHERE _rn > ? AND _rn <= ?")
     out: dict[Any, list[dict[str, Any]]] = {}
     for row in _own(conn, es, _rows(conn.execute(sql, params + oparams + [opts.skip, opts.skip + opts.top + 1]))):
         out.setdefault(row["_parent"], []).append(row)

@@ -22,6 +22,7 @@ import orjson
 from cityops.detect.columns import I64, Columns, Groups
 from cityops.detect.congestion import SpeedProfile
 from cityops.detect.waterlogging import GaugeTable
+from cityops.store.dialect import copy_rows, database_key, dialect_of_conn
 
 # Observation ids for SensorThings: datastream and time in one integer.
 EPOCH_MS = 946_684_800_000  # 2000-01-01T00:00:00Z: readings before it are refused
@@ -71,7 +72,7 @@ _meta_cache: dict[str, DatastreamMeta] = {}
 
 
 def _db_key(conn: sqlite3.Connection) -> str:
-    return str(conn.execute("PRAGMA database_list").fetchone()[2])
+    return database_key(conn)
 
 
 def counter(conn: sqlite3.Connection, name: str) -> int:
@@ -82,7 +83,7 @@ def counter(conn: sqlite3.Connection, name: str) -> int:
 def bump(conn: sqlite3.Connection, counts: dict[str, int]) -> None:
     conn.executemany(
         "INSERT INTO sensing_counter (name, value) VALUES (?, ?) "
-        "ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
+        "ON CONFLICT(name) DO UPDATE SET value = sensing_counter.value + excluded.value",
         [(k, v) for k, v in counts.items() if v],
     )
 
@@ -118,13 +119,15 @@ def datastream_meta(conn: sqlite3.Connection) -> DatastreamMeta:
 
 SMALL_APPEND = 64  # a group this small, after the datastream's last segment, is merged into it
 SEGMENT_MAX = 4096  # … while that segment stays at most this long
-_INSERT_SEGMENT = "INSERT INTO observation_segment (datastream, t0, t1, n, data) VALUES (?, ?, ?, ?, ?)"
+_SEGMENT_COLUMNS = ("datastream", "t0", "t1", "n", "data")  # COPY on PostgreSQL, executemany in SQLite
 
 
 def encode_segments(cols: Columns) -> list[tuple[int, int, int, int, str]]:
     """Sorted readings → one (datastream, t0, t1, n, data) row per datastream (no storage).
 
-    One orjson call per datastream; t is written as a float (exact below 2**53 ms)."""
+    One orjson call per datastream; t goes through a float (exact below 2**53 ms) and is written
+    as an integer (its ".0" cut: the only number followed by a comma in a pair), as SQL readers
+    of the view cast it (PostgreSQL's bigint cast takes no "5.0")."""
     cols = cols.sorted()
     if not len(cols):
         return []
@@ -132,7 +135,7 @@ def encode_segments(cols: Columns) -> list[tuple[int, int, int, int, str]]:
     pairs = np.column_stack([cols.t.astype(np.float64), cols.result])
     t0 = cols.t[g.starts].tolist()
     t1 = cols.t[g.ends - 1].tolist()
-    return [(d, a0, a1, e - s, orjson.dumps(pairs[s:e], option=orjson.OPT_SERIALIZE_NUMPY).decode())
+    return [(d, a0, a1, e - s, orjson.dumps(pairs[s:e], option=orjson.OPT_SERIALIZE_NUMPY).decode().replace(".0,", ","))
             for d, a0, a1, s, e in zip(g.ids.tolist(), t0, t1, g.starts.tolist(), g.ends.tolist(), strict=True)]
 
 
@@ -197,7 +200,7 @@ def insert_columns(conn: sqlite3.Connection, cols: Columns) -> int:
     rows = encode_segments(cols)
     small = [r for r in rows if r[3] < SMALL_APPEND]
     merged = _merge_small(conn, small) if small else set()
-    conn.executemany(_INSERT_SEGMENT, [r for r in rows if r[0] not in merged])
+    copy_rows(conn, "observation_segment", _SEGMENT_COLUMNS, [r for r in rows if r[0] not in merged])
     return len(cols)
 
 
@@ -250,10 +253,11 @@ def latest_readings(conn: sqlite3.Connection, datastreams: list[int]) -> Columns
     view, which expands every segment of the datastream."""
     if not datastreams:
         return Columns.of([], [], [])
-    rows = conn.execute("SELECT s.datastream, json_extract(s.data, '$[#-1][0]'), json_extract(s.data, '$[#-1][1]')"
+    d = dialect_of_conn(conn)
+    rows = conn.execute(f"SELECT s.datastream, {d.json_last_item('s.data', 0)}, {d.json_last_item('s.data', 1)}"
                         + _LAST_SEGMENT + " WHERE s.n > 0", (orjson.dumps(sorted(set(datastreams))).decode(),)).fetchall()
-    return Columns.of([r[0] for r in rows], [int(r[1]) for r in rows],
-                      [np.nan if r[2] is None else r[2] for r in rows]).sorted()
+    return Columns.of([r[0] for r in rows], [int(float(r[1])) for r in rows],
+                      [np.nan if r[2] is None else float(r[2]) for r in rows]).sorted()
 
 
 def read_columns(conn: sqlite3.Connection, datastreams: list[int], start_ms: int, end_ms: int) -> Columns:

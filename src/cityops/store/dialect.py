@@ -64,6 +64,86 @@ class Dialect:
             return f"jsonb_array_elements_text(({expr})::jsonb)"
         return f"json_each({expr})"
 
+    # SensorThings' $filter (sensing/staquery.py): times are integer ms since the epoch, in UTC.
+
+    def epoch_ms_text(self, fmt: str, expr: str) -> str:
+        """A time in ms as UTC text: `fmt` "date" (YYYY-MM-DD) or "time" (HH:MM:SS.fff)."""
+        if self.postgres:
+            pattern = {"date": "YYYY-MM-DD", "time": "HH24:MI:SS.MS"}[fmt]
+            return f"to_char(to_timestamp(({expr}) / 1000.0) AT TIME ZONE 'UTC', '{pattern}')"
+        pattern = {"date": "%Y-%m-%d", "time": "%H:%M:%f"}[fmt]
+        return f"strftime('{pattern}', ({expr}) / 1000.0, 'unixepoch')"
+
+    def epoch_ms_part(self, part: str, expr: str) -> str:
+        """One field (year, month, day, hour, minute, second) of a time in ms, UTC, as an integer."""
+        if self.postgres:
+            return f"CAST(floor(extract({part} FROM to_timestamp(({expr}) / 1000.0) AT TIME ZONE 'UTC')) AS BIGINT)"
+        letter = {"year": "Y", "month": "m", "day": "d", "hour": "H", "minute": "M", "second": "S"}[part]
+        return f"CAST(strftime('%{letter}', ({expr}) / 1000.0, 'unixepoch') AS INTEGER)"
+
+    def floor(self, expr: str) -> str:
+        if self.postgres:
+            return f"floor({expr})"
+        return f"CAST(({expr}) - (({expr}) < CAST(({expr}) AS INTEGER)) AS INTEGER)"
+
+    def ceiling(self, expr: str) -> str:
+        if self.postgres:
+            return f"ceiling({expr})"
+        return f"-CAST(-({expr}) - ((-({expr})) < CAST(-({expr}) AS INTEGER)) AS INTEGER)"
+
+    def json_path(self, column: str, kind: str = "any") -> str:
+        """A JSON object's member at a path given as ONE `?` parameter (`json_path_param`);
+        `kind` "number" or "text" on PostgreSQL, whose JSON members are untyped text
+        (SQLite's json_extract answers the member's own type whatever `kind`)."""
+        if not self.postgres:
+            return f"json_extract({column}, ?)"
+        if kind == "number":
+            return (f"(CASE WHEN jsonb_typeof(({column})::jsonb #> CAST(? AS text[])) = 'number'"
+                    f" THEN CAST(({column})::jsonb #>> CAST(? AS text[]) AS DOUBLE PRECISION) END)")
+        if kind == "bool":
+            return (f"(CASE ({column})::jsonb #>> CAST(? AS text[]) WHEN 'true' THEN 1"
+                    " WHEN 'false' THEN 0 END)")
+        return f"(({column})::jsonb #>> CAST(? AS text[]))"
+
+    def json_path_params(self, keys: Sequence[str], kind: str = "any") -> list[Any]:
+        """The parameters of `json_path(column, kind)` for the member at `keys`."""
+        if not self.postgres:
+            return ["$." + ".".join(keys)]
+        arr = "{" + ",".join('"' + k.replace("\\", "\\\\").replace('"', '\\"') + '"' for k in keys) + "}"
+        return [arr, arr] if kind == "number" else [arr]
+
+    def json_last_item(self, column: str, index: int) -> str:
+        """Member `index` of the last element of a JSON array of arrays (a segment's last reading)."""
+        if self.postgres:
+            return f"(({column})::jsonb -> -1 ->> {int(index)})"
+        return f"json_extract({column}, '$[#-1][{int(index)}]')"
+
+    def st(self, op: str, lon: str, lat: str, wkt: str) -> str:
+        """A spatial predicate (`st_within`, `st_intersects`, …) of the point (lon, lat) and a WKT
+        geometry, planar in degrees as OGC's geography literals are given: SQLite's Python
+        function `sta_geo` (shapely), PostGIS's `ST_*`; false, not NULL, for a missing point."""
+        if self.postgres:
+            fn = {"geo.intersects": "st_intersects"}.get(op, op)
+            return f"COALESCE({fn}(ST_MakePoint({lon}, {lat}), ST_GeomFromText({wkt})), false)"
+        return f"sta_geo('{op}', {lon}, {lat}, {wkt})"
+
+    def st_distance(self, lon: str, lat: str, wkt: str) -> str:
+        """Planar distance in degrees (NULL for a missing point)."""
+        if self.postgres:
+            return f"ST_Distance(ST_MakePoint({lon}, {lat}), ST_GeomFromText({wkt}))"
+        return f"sta_geo_distance({lon}, {lat}, {wkt})"
+
+    def st_relate(self, lon: str, lat: str, wkt: str, pattern: str) -> str:
+        if self.postgres:
+            return f"COALESCE(ST_Relate(ST_MakePoint({lon}, {lat}), ST_GeomFromText({wkt}), {pattern}), false)"
+        return f"sta_geo_relate({lon}, {lat}, {wkt}, {pattern})"
+
+    def st_length(self, wkt: str) -> str:
+        """A WKT geometry's planar length in degrees."""
+        if self.postgres:
+            return f"ST_Length(ST_GeomFromText({wkt}))"
+        return f"sta_geo_length({wkt})"
+
 
 SQLITE = Dialect("sqlite")
 POSTGRES = Dialect("postgresql")
@@ -312,6 +392,19 @@ class PgConnection:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def dialect_of_conn(conn: Any) -> Dialect:
+    """The dialect of an open connection (a feature given only `repo.conn`)."""
+    return POSTGRES if isinstance(conn, PgConnection) else SQLITE
+
+
+def database_key(conn: Any) -> str:
+    """A name for the database an open connection talks to (a per-database cache's key)."""
+    if isinstance(conn, PgConnection):
+        info = conn.raw.info
+        return f"postgresql://{info.host}:{info.port}/{info.dbname}"
+    return str(conn.execute("PRAGMA database_list").fetchone()[2])
 
 
 def _numeric_as_number(conn: Any) -> None:
