@@ -443,18 +443,35 @@ def test_deleted_ids_are_never_reused(api: SensingApi) -> None:
 
 # $expand: one query per navigation and level (issue 24) -------------------------------------
 
+def _trace(conn: Any, seen: Callable[[str], Any]) -> Callable[[], None]:
+    """Every statement a connection runs, to `seen`: SQLite's trace callback; PostgreSQL's
+    connection (store/dialect.py's PgConnection, which has none) has its execute wrapped.
+    Returns what stops it."""
+    if hasattr(conn, "set_trace_callback"):
+        conn.set_trace_callback(seen)
+        return lambda: conn.set_trace_callback(None)
+    plain = conn.execute
+
+    def execute(sql: str, params: Any = ()) -> Any:
+        seen(sql)
+        return plain(sql, params)
+
+    conn.execute = execute
+    return lambda: delattr(conn, "execute")
+
+
 def test_expand_is_one_query_per_level(api: SensingApi) -> None:
     from cityops.sensing import staread
 
     conn = staread.connection(api.platform)
     seen: list[str] = []
-    conn.set_trace_callback(lambda sql: seen.append(sql) if sql.lstrip().upper().startswith("SELECT") else None)
+    trace = _trace(conn, lambda sql: seen.append(sql) if sql.lstrip().upper().startswith("SELECT") else None)
     try:
         body, _ = staread.read(api.platform, "Datastreams", {
             "$top": "100", "$expand": "Observations($top=3;$count=true;$orderby=result desc),"
                                       "Thing($expand=Locations($select=name))"}, "http://testserver/sta/v1.1")
     finally:
-        conn.set_trace_callback(None)
+        trace()
     assert len(body["value"]) == 100
     # The Datastreams, their Observations (and those Observations' own members: two), counts, Things, Locations.
     assert len(seen) == 7, seen

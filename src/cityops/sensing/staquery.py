@@ -119,6 +119,7 @@ class Sql:
     wrap: str | None = None  # over a navigation path: the IN (…) its condition goes into, at HOLE
     wkt: bool = False  # a geography'…' literal, checked as WKT
     json: tuple[str, tuple[str, ...]] | None = None  # a JSON member (column, keys): typed where compared
+    boolean: bool = False  # a `true`/`false` literal: a condition only as `(? = 1)` (PostgreSQL's AND takes no integer)
 
 
 def _wrap(*parts: Sql) -> str | None:
@@ -132,6 +133,8 @@ def _wrap(*parts: Sql) -> str | None:
 
 def _cond(sql: Sql) -> Sql:
     """A condition: one over a navigation path goes into its wrapper."""
+    if sql.boolean:
+        return Sql(f"({sql.text} = 1)", sql.params)
     if sql.wrap is None:
         return sql
     return Sql(sql.wrap.replace(HOLE, sql.text), sql.params)
@@ -295,7 +298,7 @@ class Parser:
         if t.kind == "name":
             low = t.text.lower()
             if low in ("true", "false"):
-                return Sql("?", [1 if low == "true" else 0])
+                return Sql("?", [low == "true"], boolean=True)
             if low == "null":
                 return Sql("NULL", [])
             nxt = self.peek()
@@ -416,7 +419,7 @@ class Parser:
         if sql.json is None or not self.dialect.postgres:
             return sql
         value = other.params[0] if other.text == "?" and len(other.params) == 1 else None
-        kind = "number" if isinstance(value, int | float) and not isinstance(value, bool) else "text"
+        kind = "bool" if isinstance(value, bool) else "number" if isinstance(value, int | float) else "text"
         column, keys = sql.json
         return Sql(self.dialect.json_path(column, kind), self.dialect.json_path_params(keys, kind), wrap=sql.wrap)
 
@@ -509,7 +512,8 @@ def parse_orderby(text: str, entity: Entity, world: World | None = None, dialect
         parser = Parser(item, entity, world, dialect=dialect)
         parser.scalar = True
         sql = parser.parse()
-        parts.append(f"{sql.text} {direction}")
+        # OData: nulls sort before any value ascending: SQLite's default, not PostgreSQL's
+        parts.append(f"{sql.text} {direction} {'NULLS FIRST' if direction == 'ASC' else 'NULLS LAST'}")
         params.extend(sql.params)
     return ", ".join(parts), params
 
