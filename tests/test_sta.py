@@ -1104,3 +1104,40 @@ def test_single_observation_follows_the_citys_window(api: SensingApi) -> None:
     finally:
         api.platform.store.write(lambda repo: repo.set_setting("sensing.past_days", ""))
     assert api.client.post(f"{STA}/Observations", json=early, headers=h).status_code == 400
+
+
+def test_filters_and_orderby_answer_alike_on_both_stores(api: SensingApi) -> None:
+    """What SQLite and PostgreSQL spell differently (store/dialect.py) answers the same: time
+    parts in UTC, floor and ceiling, JSON members compared with numbers, strings and booleans,
+    `true` as a condition, and nulls first ascending ($orderby=resultTime)."""
+    tid, ds = _new_thing(api, "两库 both-stores", 101.5, 11.5)
+    h = api.h("gw1")
+    assert api.client.patch(f"{STA}/Things({tid})", headers=h, json={
+        "properties": {"depth": 2.5, "zone": "东湖", "active": True}}).status_code == 200
+    made = [api.client.post(f"{STA}/Datastreams({ds})/Observations", headers=h, json=body) for body in (
+        {"phenomenonTime": "2026-05-06T23:59:58.250Z", "result": 2.5, "resultTime": "2026-05-07T00:00:00Z"},
+        {"phenomenonTime": "2026-05-07T00:00:01Z", "result": -2.5})]
+    assert all(r.status_code == 201 for r in made), [r.text for r in made]
+    late, early = made[1].json()["@iot.id"], made[0].json()["@iot.id"]
+
+    def obs(flt: str, **more: str) -> list[int]:
+        r = api.client.get(f"{STA}/Datastreams({ds})/Observations", params={"$filter": flt, **more})
+        assert r.status_code == 200, (flt, r.text)
+        return [v["@iot.id"] for v in r.json()["value"]]
+
+    assert obs("year(phenomenonTime) eq 2026 and month(phenomenonTime) eq 5 and day(phenomenonTime) eq 6") == [early]
+    assert obs("hour(phenomenonTime) eq 23 and minute(phenomenonTime) eq 59 and second(phenomenonTime) eq 58") == [early]
+    assert obs("date(phenomenonTime) eq 2026-05-07") == [late]
+    assert obs("time(phenomenonTime) eq 23:59:58.25") == [early]
+    assert obs("floor(result) eq 2 and ceiling(result) eq 3") == [early]
+    assert obs("floor(result) eq -3 and ceiling(result) eq -2") == [late]
+    assert obs("result div 2 eq 1.25") == [early] and obs("result div 0 eq 1") == [] and obs("result mod 0 eq 1") == []
+    assert obs("result mod 2 eq 0") == [early, late] and obs("(result add 6) mod 4 eq 3") == [late]
+    assert obs("true") == [early, late] and obs("false") == [] and obs("not false and true") == [early, late]
+    assert obs("true", **{"$orderby": "resultTime asc"}) == [late, early]  # null first
+    assert obs("true", **{"$orderby": "resultTime desc"}) == [early, late]  # null last
+    things = lambda flt: [v["@iot.id"] for v in api.client.get(  # noqa: E731
+        f"{STA}/Things", params={"$filter": f"id eq {tid} and {flt}"}).json()["value"]]
+    assert things("properties/depth gt 2") == [tid] and things("properties/depth lt 2") == []
+    assert things("properties/zone eq '东湖'") == [tid] and things("properties/active eq true") == [tid]
+    assert things("properties/active eq false") == [] and things("properties/missing eq 1") == []

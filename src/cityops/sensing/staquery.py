@@ -248,8 +248,9 @@ class Parser:
         left = self.unary()
         while (op := self.word("mul", "div", "mod")) is not None:
             right = self.unary()
-            text = f"(CAST({left.text} AS DOUBLE PRECISION) / {right.text})" if op == "div" else f"({left.text} % {right.text})" \
-                if op == "mod" else f"({left.text} * {right.text})"
+            # a zero divisor gives NULL on both stores (SQLite's answer; PostgreSQL would raise)
+            text = f"(CAST({left.text} AS DOUBLE PRECISION) / NULLIF({right.text}, 0))" if op == "div" else \
+                self.dialect.mod(left.text, right.text) if op == "mod" else f"({left.text} * {right.text})"
             left = Sql(text, left.params + right.params, wrap=_wrap(left, right))
         return left
 

@@ -91,6 +91,12 @@ class Dialect:
             return f"ceiling({expr})"
         return f"-CAST(-({expr}) - ((-({expr})) < CAST(-({expr}) AS INTEGER)) AS INTEGER)"
 
+    def mod(self, a: str, b: str) -> str:
+        """SQLite's `%`: both operands truncated to integers; NULL (not an error) for a zero divisor."""
+        if self.postgres:
+            return f"(CAST(trunc({a}) AS BIGINT) % NULLIF(CAST(trunc({b}) AS BIGINT), 0))"
+        return f"({a} % {b})"
+
     def json_path(self, column: str, kind: str = "any") -> str:
         """A JSON object's member at a path given as ONE `?` parameter (`json_path_param`);
         `kind` "number" or "text" on PostgreSQL, whose JSON members are untyped text
