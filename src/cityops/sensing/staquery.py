@@ -439,7 +439,7 @@ class Parser:
             lon, lat = e.geometries[name]
             return Sql(q(lon), [], geo=(q(lon), q(lat)))
         head, _, rest = name.partition("/")
-        if head in e.json and rest:
+        if head in e.json and head in e.columns and rest:
             keys = tuple(rest.split("/"))
             column = q(e.columns[head])
             return Sql(self.dialect.json_path(column), self.dialect.json_path_params(keys), json=(column, keys))

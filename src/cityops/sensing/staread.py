@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import re
+import sqlite3
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -23,6 +24,7 @@ from cityops.core import Platform
 from cityops.errors import InvalidInput, NotFound
 from cityops.sensing.staquery import (
     Entity,
+    FilterError,
     Link,
     World,
     parse_filter,
@@ -31,7 +33,7 @@ from cityops.sensing.staquery import (
     split_options,
 )
 from cityops.sensing.store import EPOCH_MS, TIME_BITS, split_observation_id
-from cityops.store.dialect import dialect_of_conn
+from cityops.store.dialect import dialect_of_conn, is_type_error
 
 DEFAULT_TOP = 100
 MAX_TOP = 1000  # a larger $top is served page by page (@iot.nextLink), as FROST does
@@ -645,6 +647,17 @@ def _key_where(es: EntitySet, where: str | None, args: tuple[Any, ...]) -> tuple
 
 def read(platform: Platform, path: str, params: dict[str, str], base: str) -> tuple[Any, str]:
     """GET of any resource: (body, media type). Runs in a worker thread."""
+    try:
+        return _read(platform, path, params, base)
+    except sqlite3.OperationalError as exc:
+        # PostgreSQL refuses what SQLite's loose types answer (`name eq 1`): the expression's fault
+        if is_type_error(exc) and any(k in params for k in ("$filter", "$orderby", "$expand")):
+            why = str(exc).splitlines()[0][:200]
+            raise FilterError(f"an operand's type does not fit its operator or function ({why})") from None
+        raise
+
+
+def _read(platform: Platform, path: str, params: dict[str, str], base: str) -> tuple[Any, str]:
     conn = connection(platform)
     if path.endswith("/$ref"):  # the entities' selfLinks only (§9.2.9)
         return read(platform, path.removesuffix("/$ref"), {**params, "$select": "@iot.selfLink"}, base)

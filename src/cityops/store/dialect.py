@@ -405,6 +405,16 @@ def dialect_of_conn(conn: Any) -> Dialect:
     return POSTGRES if isinstance(conn, PgConnection) else SQLITE
 
 
+def is_type_error(exc: BaseException) -> bool:
+    """Whether a statement failed on PostgreSQL's strict types (text compared with a number, a
+    function given the wrong type, a text that is no number: SQLSTATE classes 42 and 22 but a
+    missing table or column), which SQLite's loose typing would have answered: a request's
+    expression at fault, not the server."""
+    cause = exc.__context__ or exc.__cause__
+    state = str(getattr(cause, "sqlstate", "") or "")
+    return state.startswith(("22", "42")) and state not in ("42P01", "42703", "42601")
+
+
 def database_key(conn: Any) -> str:
     """A name for the database an open connection talks to (a per-database cache's key)."""
     if isinstance(conn, PgConnection):
