@@ -653,6 +653,9 @@ def read(platform: Platform, path: str, params: dict[str, str], base: str) -> tu
         # PostgreSQL refuses what SQLite's loose types answer (`name eq 1`): the expression's fault
         if is_type_error(exc) and any(k in params for k in ("$filter", "$orderby", "$expand")):
             why = str(exc).splitlines()[0][:200]
+            if re.search(r"function st_\w+\(", why, re.I):  # PostgreSQL without the PostGIS extension
+                raise FilterError("the geometry functions need PostGIS in this PostgreSQL database"
+                                  " (docs/postgresql.md)") from None
             raise FilterError(f"an operand's type does not fit its operator or function ({why})") from None
         raise
 
