@@ -1141,6 +1141,11 @@ def test_filters_and_orderby_answer_alike_on_both_stores(api: SensingApi) -> Non
     assert things("properties/depth gt 2") == [tid] and things("properties/depth lt 2") == []
     assert things("properties/zone eq '东湖'") == [tid] and things("properties/active eq true") == [tid]
     assert things("properties/active eq false") == [] and things("properties/missing eq 1") == []
+    other, _ = _new_thing(api, "两库 both-stores 2", 101.6, 11.6)
+    assert api.client.patch(f"{STA}/Things({other})", headers=h, json={"properties": {"depth": 10}}).status_code == 200
+    for order, want in (("properties/depth", [tid, other]), ("properties/depth desc", [other, tid])):
+        got = api.client.get(f"{STA}/Things", params={"$filter": f"id eq {tid} or id eq {other}", "$orderby": order})
+        assert [v["@iot.id"] for v in got.json()["value"]] == want, got.text  # 2.5 before 10: as numbers
 
 
 def test_mismatched_types_are_400_on_both_stores(api: SensingApi) -> None:

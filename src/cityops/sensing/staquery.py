@@ -513,6 +513,8 @@ def parse_orderby(text: str, entity: Entity, world: World | None = None, dialect
         parser = Parser(item, entity, world, dialect=dialect)
         parser.scalar = True
         sql = parser.parse()
+        if sql.json is not None and dialect.postgres:  # a JSON member sorted by its own type, as SQLite does
+            sql = Sql(dialect.json_path(sql.json[0], "order"), dialect.json_path_params(sql.json[1], "order"))
         # OData: nulls sort before any value ascending: SQLite's default, not PostgreSQL's
         parts.append(f"{sql.text} {direction} {'NULLS FIRST' if direction == 'ASC' else 'NULLS LAST'}")
         params.extend(sql.params)

@@ -109,6 +109,8 @@ class Dialect:
         if kind == "bool":
             return (f"(CASE ({column})::jsonb #>> CAST(? AS text[]) WHEN 'true' THEN 1"
                     " WHEN 'false' THEN 0 END)")
+        if kind == "order":  # jsonb sorts numbers as numbers (text would put "10" before "9")
+            return f"(({column})::jsonb #> CAST(? AS text[]))"
         return f"(({column})::jsonb #>> CAST(? AS text[]))"
 
     def json_path_params(self, keys: Sequence[str], kind: str = "any") -> list[Any]:
