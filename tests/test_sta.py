@@ -1163,3 +1163,19 @@ def test_mismatched_types_are_400_on_both_stores(api: SensingApi) -> None:
         assert r.status_code in (200, 400), r.text
     r = api.client.get(f"{STA}/Observations", params={"$orderby": "properties/x"})
     assert r.status_code == 400 and "properties/x" in r.json()["message"], r.text
+
+
+def test_nul_characters_are_refused_on_both_stores(api: SensingApi) -> None:
+    """PostgreSQL's text cannot hold NUL: a string with one is a 400 on both stores, not a 500
+    on one; the six characters `\\u0000` (an escaped backslash) are plain text."""
+    h = api.h("gw1")
+    for body in ({"name": "a\u0000b", "description": ""}, {"name": "a", "description": "", "properties": {"k\u0000": 1}},
+                 {"name": "a", "description": "", "properties": {"x": [[["\u0000"]]]}}):
+        r = api.client.post(f"{STA}/Things", json=body, headers=h)
+        assert r.status_code == 400 and "NUL" in r.json()["message"], r.text
+    r = api.client.post(f"{STA}/Things", content=b'{"name": "a\\\\u0000b", "description": ""}',
+                        headers={**h, "Content-Type": "application/json"})
+    assert r.status_code == 201 and r.json()["name"] == "a\\u0000b", r.text
+    assert api.client.delete(r.headers["Location"], headers=h).status_code == 200
+    r = api.client.get(f"{STA}/Things", params={"$filter": "name eq 'a\u0000b'"})
+    assert r.status_code == 400 and "NUL" in r.json()["message"], r.text

@@ -621,10 +621,30 @@ def _owner(who: Actor) -> str | None:
 async def _write_body(request: Request) -> tuple[Platform, Any, Actor]:
     """A write's prologue: the caller may write, and its body is JSON."""
     who = await _writer(request)
+    raw = await request.body()
     try:
-        return request.app.state.platform, orjson.loads(await request.body()), who
+        body = orjson.loads(raw)
     except orjson.JSONDecodeError:
         raise InvalidInput("malformed JSON body", "JSON 格式错误") from None
+    if b"\\u0000" in raw and _has_nul(body):  # PostgreSQL's text cannot hold it; refused on both stores
+        raise InvalidInput("a string holds the NUL character (\\u0000)", "字符串含有 NUL 字符（\\u0000）")
+    return request.app.state.platform, body, who
+
+
+def _has_nul(value: Any) -> bool:
+    """Whether any string (key or value) holds NUL: a walk without recursion (JSON nests deep)."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, str):
+            if "\x00" in v:
+                return True
+        elif isinstance(v, dict):
+            stack.extend(v.keys())
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
+    return False
 
 
 @router.post("/CreateObservations", status_code=201)

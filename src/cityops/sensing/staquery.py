@@ -279,6 +279,8 @@ class Parser:
                 value = float(value)
             return Sql("?", [value])
         if t.kind == "str":
+            if "\x00" in t.text:  # no text in PostgreSQL holds it (nor any stored here)
+                raise FilterError("a string holds the NUL character")
             return Sql("?", [t.text[1:-1].replace("''", "'")])
         if t.kind == "time":
             return Sql("?", [time_ms(t.text)], time=True)
