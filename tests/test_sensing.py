@@ -384,6 +384,18 @@ def test_segments_per_datastream_and_trickle_merges(bare_store: Any) -> None:
         latest = latest_readings(conn, [10, 9, 8])
         assert latest.datastream.tolist() == [8, 9] and latest.t.tolist() == [5, 2009]
         assert latest.result.tolist() == [1.0, 9.0]
+        # Segments written before times were JSON integers (old SQLite files; `store copy` carries
+        # them over as they are) hold them as floats: every reader takes both forms.
+        assert conn.execute("SELECT data FROM observation_segment WHERE datastream = 8").fetchone()[0] == "[[5,1.0]]"
+        conn.execute("BEGIN")
+        conn.execute("INSERT INTO observation_segment (datastream, t0, t1, n, data) VALUES (7, 5, 6, 2, ?)",
+                     ("[[5.0,2.5],[6.0,3.0]]",))
+        conn.execute("COMMIT")
+        assert put([7, 7], [6, 7], [9.0, 4.0]) == 1  # 6 found stored; 7 merged into the old segment
+        rows = conn.execute("SELECT t, result FROM observation WHERE datastream = 7 ORDER BY t").fetchall()
+        assert [tuple(r) for r in rows] == [(5, 2.5), (6, 3.0), (7, 4.0)] and isinstance(rows[0][0], int)
+        assert read_columns(conn, [7], 0, 10).t.tolist() == [5, 6, 7]
+        assert latest_readings(conn, [7]).t.tolist() == [7] and last_seen(conn, [7])[1].tolist() == [7]
     finally:
         conn.close()
 
