@@ -987,10 +987,12 @@ def test_result_time_is_kept_as_given_and_null_when_not(api: SensingApi) -> None
     PATCH sets or clears it; deep insert and the dataArray extension keep it; a reading deleted
     and made again at the same time does not inherit it."""
     h = api.h("gw1")
-    now = utcnow().replace(microsecond=0) - timedelta(seconds=7)  # off the fixture's 5-minute steps
+    now = utcnow().replace(microsecond=0) - timedelta(seconds=7)
     t1, t2 = iso(now - timedelta(minutes=50)), iso(now - timedelta(minutes=49))
     given = (now - timedelta(minutes=40)).isoformat().replace("+00:00", ".123456Z")
-    ds = api.gauges[0]
+    # A Datastream of its own: the fixture's readings (5-minute steps from its start) met t1
+    # whenever this test ran 7 s after the fixture, whatever offset it took
+    _, ds = _new_thing(api, "结果时间 result-time")
     a = api.client.post(f"{STA}/Datastreams({ds})/Observations", headers=h,
                         json={"phenomenonTime": t1, "resultTime": given, "result": 1.0})
     assert a.status_code == 201, a.text
