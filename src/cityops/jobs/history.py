@@ -11,7 +11,7 @@ and calls the same `month_indicators` there.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Final
 from zoneinfo import ZoneInfo
 
@@ -62,6 +62,10 @@ def month_bounds(month: str, zone: str) -> tuple[datetime, datetime]:
 def month_indicators(frame: pl.DataFrame, month: str, as_of: datetime, zone: str) -> pl.DataFrame:
     """One month: the district rows with the city total, then the department rows."""
     start, end = month_bounds(month, zone)
+    # The month's cases as one contiguous, id-ordered block, however they arrived: a mean over
+    # several chunks adds up in another order and may differ in the last bit.
+    frame = frame.filter((pl.col("reported_at") >= start.astimezone(UTC)) & (pl.col("reported_at") < end.astimezone(UTC)))\
+        .sort("case_id").rechunk()
     parts = []
     for by in GROUPINGS:
         out = compute_indicators(frame, by, as_of, start, end, total=by == "district")  # type: ignore[arg-type]
