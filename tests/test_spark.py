@@ -220,7 +220,7 @@ def pg_url(storm_db: Path) -> Iterator[str]:
     """A scratch database with the store's tables the jobs read, filled from the storm demo."""
     if not PG:
         pytest.skip(f"no PostgreSQL on {PG_HOST}:{PG_PORT} or no JDBC driver at {JDBC_JAR}")
-    import psycopg
+    psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed (pip install 'cityops[spark]')")
 
     name = f"cityops_spark_{os.getpid()}"
     admin = f"postgresql://postgres@{PG_HOST}:{PG_PORT}/postgres"
@@ -245,8 +245,11 @@ def pg_url(storm_db: Path) -> Iterator[str]:
                          " accepted_at BIGINT, due_at BIGINT, disposed_at BIGINT, closed_at BIGINT,"
                          " rework_count INTEGER, overdue_disposed BOOLEAN)")
             conn.execute("CREATE TABLE case_history (case_id BIGINT, seq INTEGER, at BIGINT)")
-            ddl = Path("src/cityops/store/migrations/0005_warning.sql").read_text()
-            conn.execute(ddl.split("CREATE TABLE warnings")[0].split("\n", 2)[2].replace("WITHOUT ROWID", ""))
+            conn.execute("CREATE TABLE warning_skill (point TEXT NOT NULL, forecast TEXT NOT NULL,"
+                         " threshold REAL NOT NULL, events INTEGER NOT NULL, warned INTEGER NOT NULL,"
+                         " false_alarms INTEGER NOT NULL, recall REAL NOT NULL, precision REAL NOT NULL,"
+                         " median_lead_min REAL NOT NULL, baselines TEXT NOT NULL, protocol TEXT NOT NULL,"
+                         " computed_at INTEGER NOT NULL, PRIMARY KEY (point, forecast))")
             with conn.cursor() as cur:
                 cur.executemany("INSERT INTO observation_segment VALUES (%s,%s,%s,%s,%s,%s)",
                                 src.execute("SELECT id, datastream, t0, t1, n, data FROM observation_segment"))

@@ -38,8 +38,9 @@ def export_cmd(db: str, to: str) -> None:
 def _source_options(f: Any) -> Any:
     f = click.option("--check", is_flag=True,
                      help="also compute in this process and say whether the results are equal")(f)
-    f = click.option("--master", default="local[2]", show_default=True,
-                     help="Spark master: local[N] or spark://host:7077")(f)
+    f = click.option("--master", default=None, envvar="CITYOPS_SPARK_MASTER",
+                     help="Spark master: local[N] or spark://host:7077 [default: $CITYOPS_SPARK_MASTER, "
+                          "else spark-submit's --master, else local[*]]")(f)
     return click.option("--db", "source", required=True, help=SOURCE_HELP)(f)
 
 
@@ -54,7 +55,7 @@ def _zone_of_db(db: str) -> str:
 
 
 @contextmanager
-def _running(source: str, master: str, app: str) -> Iterator[tuple[Any, str, Any]]:
+def _running(source: str, master: str | None, app: str) -> Iterator[tuple[Any, str, Any]]:
     """The progress display, the source the job reads (a SQLite file exported first) and Spark."""
     from cityops.jobs import progress as pg
     from cityops.jobs.session import is_jdbc, session
@@ -71,7 +72,7 @@ def _running(source: str, master: str, app: str) -> Iterator[tuple[Any, str, Any
                 with pg.step(progress, f"导出 export {source} → Parquet"):
                     export(source, tmp, _zone_of_db(source))
                 read = tmp
-        with pg.step(progress, f"启动 Spark starting ({master})"):
+        with pg.step(progress, f"启动 Spark starting ({master or 'spark-submit / local[*]'})"):
             spark = session(master, app, jdbc=is_jdbc(source))
         try:
             yield progress, read, spark
@@ -79,7 +80,7 @@ def _running(source: str, master: str, app: str) -> Iterator[tuple[Any, str, Any
             spark.stop()
 
 
-def _timed(progress: Any, spark: Any, what: str, fn: Callable[[], Any]) -> tuple[Any, float]:
+def _timed(progress: Any, spark: Any, what: str, fn: Callable[[], Any]) -> tuple[Any, str]:
     import time
 
     from cityops.jobs.progress import spark_tasks
@@ -87,7 +88,7 @@ def _timed(progress: Any, spark: Any, what: str, fn: Callable[[], Any]) -> tuple
     started = time.perf_counter()
     with spark_tasks(progress, spark, what):
         out = fn()
-    return out, time.perf_counter() - started
+    return out, f"{time.perf_counter() - started:.1f} s on {spark.sparkContext.master}"
 
 
 def _verdict(equal: bool) -> None:
@@ -106,7 +107,7 @@ def _frame(spark: Any, source: str, table: str) -> Any:
 @jobs.command("skill")
 @_source_options
 @click.option("--no-write", is_flag=True, help="print the figures only; do not store them as each point's skill")
-def skill_cmd(source: str, master: str, check: bool, no_write: bool) -> None:
+def skill_cmd(source: str, master: str | None, check: bool, no_write: bool) -> None:
     """回测成绩 / Back-test every gauge over its whole history; store each point's skill."""
     from cityops.jobs import skill
     from cityops.jobs.session import is_jdbc
@@ -117,7 +118,7 @@ def skill_cmd(source: str, master: str, check: bool, no_write: bool) -> None:
             if check else None
     ok = result.filter(result["ok"])
     click.echo(f"# {result.height} gauges, {ok.height} back-tested, {result.height - ok.height} without figures "
-               f"(too short or no rain gauge), {took:.1f} s on {master}")
+               f"(too short or no rain gauge), {took}")
     for r in ok.sort("recall", descending=True).head(10).iter_rows(named=True):
         click.echo(f"{r['point']}\tevents {r['events']}\twarned {r['warned']}\tfalse {r['false_alarms']}\t"
                    f"recall {r['recall']:.2f}\tprecision {r['precision']:.2f}\tlead {r['median_lead_min']:.0f} min\t"
@@ -137,7 +138,7 @@ def skill_cmd(source: str, master: str, check: bool, no_write: bool) -> None:
 @click.option("--as-of", "as_of", default=None, help="evaluation moment, ISO 8601 with an offset [default: now]")
 @click.option("--zone", default=None, help="the city's time zone for months [default: the database's, else Asia/Shanghai]")
 @click.option("--csv", "csv_path", default=None, type=click.Path(dir_okay=False), help="write every row to this CSV")
-def indicators_cmd(source: str, master: str, check: bool, as_of: str | None, zone: str | None,
+def indicators_cmd(source: str, master: str | None, check: bool, as_of: str | None, zone: str | None,
                    csv_path: str | None) -> None:
     """指标历史 / Every national indicator per district and department, month by month."""
     from cityops.jobs import history
@@ -151,7 +152,7 @@ def indicators_cmd(source: str, master: str, check: bool, as_of: str | None, zon
         ref = history.history_in_process(_frame(spark, read, "cases"), moment, tz) if check else None
     months = result["month"].unique().sort().to_list()
     click.echo(f"# {len(months)} months ({months[0] if months else '-'} … {months[-1] if months else '-'}), "
-               f"{result.height} rows, {took:.1f} s on {master}, as of {moment.isoformat()}")
+               f"{result.height} rows, {took}, as of {moment.isoformat()}")
     city = result.filter(result["key"] == "city")
     for r in city.iter_rows(named=True):
         rate = r["on_time_close_rate"]
@@ -168,7 +169,7 @@ def indicators_cmd(source: str, master: str, check: bool, as_of: str | None, zon
 @_source_options
 @click.option("--open-only", is_flag=True, help="only reports still open to merging (reported, registered)")
 @click.option("--csv", "csv_path", default=None, type=click.Path(dir_okay=False), help="write the links to this CSV")
-def merge_cmd(source: str, master: str, check: bool, open_only: bool, csv_path: str | None) -> None:
+def merge_cmd(source: str, master: str | None, check: bool, open_only: bool, csv_path: str | None) -> None:
     """合并重复 / Link duplicate reports across a province (merge.plan on spatial tiles)."""
     from cityops.jobs import merging
 
@@ -177,7 +178,7 @@ def merge_cmd(source: str, master: str, check: bool, open_only: bool, csv_path: 
                               lambda: merging.links_job(spark, read, open_only=open_only))
         ref = merging.links_in_process(_frame(spark, read, "cases"), open_only=open_only) if check else None
     click.echo(f"# {result.pairs.height} links, {result.target.height} reports merge into an earlier one, "
-               f"{took:.1f} s on {master}")
+               f"{took}")
     if csv_path:
         result.target.join(result.pairs.rename({"a": "case", "b": "into"}), on=["case", "into"], how="left") \
             .write_csv(csv_path)

@@ -18,7 +18,13 @@ from zoneinfo import ZoneInfo
 import polars as pl
 import pyarrow as pa
 
-from cityops.evaluate.indicators import COUNT_COLUMNS, HOUR_COLUMNS, INDICATOR_COLUMNS, RATE_COLUMNS, compute_indicators
+from cityops.evaluate.indicators import (
+    COUNT_COLUMNS,
+    HOUR_COLUMNS,
+    INDICATOR_COLUMNS,
+    RATE_COLUMNS,
+    compute_indicators,
+)
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 STATUSES_OPEN: Final = ("reported", "registered")  # open to merging, as intel/dedupe.py
 LINK_SCHEMA: Final = pa.schema([("kind", pa.string()), ("a", pa.int64()), ("b", pa.int64()), ("score", pa.float64())])
 SPARK_LINK_SCHEMA: Final = "kind string, a bigint, b bigint, score double"
+DEFAULT: Final = merge.Params()
 _BALLAST_SPREAD_DEG: Final = 40.0  # how far ballast may sit from the province's mean latitude
 _BALLAST_STEP_DEG: Final = 0.02  # ballast points ~2 km apart: never in neighbouring cells
 
@@ -102,7 +103,7 @@ def _result(table: pa.Table | pl.DataFrame) -> Links:
     return Links(pairs, target)
 
 
-def links_in_process(raw: pl.DataFrame, params: merge.Params = merge.Params(), open_only: bool = False) -> Links:
+def links_in_process(raw: pl.DataFrame, params: merge.Params = DEFAULT, open_only: bool = False) -> Links:
     """The reference: `merge.plan` over the whole province in one process."""
     items = reports(raw, open_only)
     n = items.height
@@ -189,7 +190,7 @@ def _per_tile(lat0: float, params: merge.Params) -> object:
     return link
 
 
-def links_job(spark: SparkSession, source: str, params: merge.Params = merge.Params(),
+def links_job(spark: SparkSession, source: str, params: merge.Params = DEFAULT,
               open_only: bool = False) -> Links:
     """The same links, one Spark group per tile of the province."""
     from pyspark.sql import functions as F

@@ -53,18 +53,20 @@ def jdbc_target(url: str) -> tuple[str, dict[str, str]]:
     return f"jdbc:postgresql://{parts.hostname}:{parts.port or 5432}{parts.path}{query}", props
 
 
-def session(master: str = "local[2]", app: str = "cityops", jdbc: bool = False,
+def session(master: str | None = "local[2]", app: str = "cityops", jdbc: bool = False,
             conf: dict[str, str] | None = None) -> SparkSession:
-    """A Spark session; its Python workers run this interpreter (and so this cityops)."""
+    """A Spark session; its Python workers run this interpreter (and so this cityops) unless
+    PYSPARK_PYTHON says otherwise. `master` None: spark-submit's --master, else local[*]."""
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     from pyspark.sql import SparkSession
 
-    builder = (SparkSession.builder.master(master).appName(app)
+    builder = SparkSession.builder if master is None else SparkSession.builder.master(master)
+    builder = (builder.appName(app)
                .config("spark.ui.showConsoleProgress", "false")  # cityops shows its own progress
                .config("spark.sql.session.timeZone", "UTC")
                .config("spark.sql.execution.arrow.pyspark.enabled", "true"))
-    if master.startswith("local"):
+    if master and master.startswith("local"):
         builder = builder.config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "2")
     if jdbc:
         jar = os.environ.get("CITYOPS_JDBC_JAR", JDBC_JAR)

@@ -86,8 +86,9 @@ def gauge_skill(gauge: int, point: str, rain_id: int | None, threshold: float,
 
 
 def _frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
-    table = pa.Table.from_pylist(rows, schema=RESULT_SCHEMA)
-    return pl.from_arrow(table).sort("gauge")  # type: ignore[union-attr]
+    frame = pl.from_arrow(pa.Table.from_pylist(rows, schema=RESULT_SCHEMA))
+    assert isinstance(frame, pl.DataFrame)
+    return frame.sort("gauge")
 
 
 def skill_in_process(readings: pl.DataFrame, datastreams: pl.DataFrame) -> pl.DataFrame:
