@@ -297,3 +297,22 @@ def test_no_spark_at_import() -> None:
             "cityops.jobs.merging; print('pyspark' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_commands_refuse_bad_sources_plainly(storm_db: Path, tmp_path: Path) -> None:
+    """A missing file, a bad or unreachable PostgreSQL URL, an empty folder: one clear line and
+    status 2, before any JVM starts; `jobs export` writes the Parquet files."""
+    from click.testing import CliRunner
+
+    from cityops.cli import main
+
+    runner = CliRunner()
+    out = runner.invoke(main, ["jobs", "export", "--db", str(storm_db), "--to", str(tmp_path / "pq")])
+    assert out.exit_code == 0 and "readings" in out.output and (tmp_path / "pq" / "cases.parquet").exists()
+    for args, says in ((["skill", "--db", str(tmp_path / "nope.db")], "no such file"),
+                       (["merge", "--db", "postgresql://"], "not a PostgreSQL URL"),
+                       (["indicators", "--db", "postgresql://nobody@127.0.0.1:1/x"], "cannot read PostgreSQL"),
+                       (["indicators", "--db", str(tmp_path / "pq"), "--as-of", "2026-01-01"], "offset")):
+        out = runner.invoke(main, ["jobs", *args])
+        assert out.exit_code == 2 and says in out.output, (args, out.output)
+        assert "Traceback" not in out.output

@@ -58,14 +58,17 @@ def _zone_of_db(db: str) -> str:
 def _running(source: str, master: str | None, app: str) -> Iterator[tuple[Any, str, Any]]:
     """The progress display, the source the job reads (a SQLite file exported first) and Spark."""
     from cityops.jobs import progress as pg
-    from cityops.jobs.session import is_jdbc, session
+    from cityops.jobs.session import is_jdbc, jdbc_target, reachable, session
 
+    if is_jdbc(source):
+        jdbc_target(source)
+        reachable(source)
+    elif not Path(source).exists():
+        raise click.BadParameter(f"no such file or folder: {source} / 找不到 {source}", param_hint="--db")
     with pg.shown() as progress, tempfile.TemporaryDirectory(prefix="cityops-jobs-") as tmp:
         read = source
         if not is_jdbc(source):
             path = Path(source)
-            if not path.exists():
-                raise click.BadParameter(f"no such file or folder: {source} / 找不到 {source}", param_hint="--db")
             if path.is_file():
                 from cityops.jobs.export import export
 

@@ -57,6 +57,16 @@ def session(master: str | None = "local[2]", app: str = "cityops", jdbc: bool = 
             conf: dict[str, str] | None = None) -> SparkSession:
     """A Spark session; its Python workers run this interpreter (and so this cityops) unless
     PYSPARK_PYTHON says otherwise. `master` None: spark-submit's --master, else local[*]."""
+    import shutil
+
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        raise InvalidInput("Spark needs Java 17: no java on PATH and no JAVA_HOME",
+                           "Spark 需要 Java 17：PATH 中没有 java，也未设置 JAVA_HOME")
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        raise InvalidInput("PySpark is not installed: pip install 'cityops[spark]'",
+                           "未安装 PySpark：pip install 'cityops[spark]'") from None
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     from pyspark.sql import SparkSession
@@ -79,6 +89,20 @@ def session(master: str | None = "local[2]", app: str = "cityops", jdbc: bool = 
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     return spark
+
+
+def reachable(url: str) -> None:
+    """Refuse an unreachable PostgreSQL before Spark starts (a clear line, not a JVM trace)."""
+    try:
+        import psycopg
+    except ImportError:
+        return  # Spark's JDBC reader will say it
+    try:
+        psycopg.connect(url, connect_timeout=5).close()
+    except psycopg.Error as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InvalidInput(f"cannot read PostgreSQL at {jdbc_target(url)[0]}: {first}",
+                           f"无法连接 PostgreSQL {jdbc_target(url)[0]}：{first}") from None
 
 
 def zone_of(source: str, default: str = "Asia/Shanghai") -> str:
