@@ -94,7 +94,19 @@ def _timed(progress: Any, spark: Any, what: str, fn: Callable[[], Any]) -> tuple
     return out, f"{time.perf_counter() - started:.1f} s on {spark.sparkContext.master}"
 
 
-def _verdict(equal: bool) -> None:
+def _reference(check: bool, fn: Callable[[], Any]) -> tuple[Any, float] | None:
+    """The in-process result (for --check), and the seconds it took once its input was read."""
+    import time
+
+    if not check:
+        return None
+    started = time.perf_counter()
+    return fn(), time.perf_counter() - started
+
+
+def _verdict(result: Any, ref: tuple[Any, float]) -> None:
+    equal = result.equals(ref[0])
+    click.echo(f"# in process: {ref[1]:.1f} s (reading the input included)")
     click.echo("# equal to the in-process result / 与单进程结果一致" if equal else
                "# DIFFERENT from the in-process result / 与单进程结果不一致")
     if not equal:
@@ -117,8 +129,8 @@ def skill_cmd(source: str, master: str | None, check: bool, no_write: bool) -> N
 
     with _running(source, master, "cityops-skill") as (progress, read, spark):
         result, took = _timed(progress, spark, "回测 back-test per gauge", lambda: skill.skill_job(spark, read))
-        ref = skill.skill_in_process(_frame(spark, read, "readings"), _frame(spark, read, "datastreams")) \
-            if check else None
+        ref = _reference(check, lambda: skill.skill_in_process(_frame(spark, read, "readings"),
+                                                               _frame(spark, read, "datastreams")))
     ok = result.filter(result["ok"])
     click.echo(f"# {result.height} gauges, {ok.height} back-tested, {result.height - ok.height} without figures "
                f"(too short or no rain gauge), {took}")
@@ -133,7 +145,7 @@ def skill_cmd(source: str, master: str | None, check: bool, no_write: bool) -> N
         click.echo(f"# stored {n} points' skill (warning_skill) / 已写回 {n} 个监测点的回测成绩" if n is not None
                    else "# not stored: a Parquet folder is not a store (give --db the database) / 未写回")
     if ref is not None:
-        _verdict(result.equals(ref))
+        _verdict(result, ref)
 
 
 @jobs.command("indicators")
@@ -152,7 +164,7 @@ def indicators_cmd(source: str, master: str | None, check: bool, as_of: str | No
         tz = zone or zone_of(read)
         result, took = _timed(progress, spark, "指标 indicators per month",
                               lambda: history.history_job(spark, read, moment, tz))
-        ref = history.history_in_process(_frame(spark, read, "cases"), moment, tz) if check else None
+        ref = _reference(check, lambda: history.history_in_process(_frame(spark, read, "cases"), moment, tz))
     months = result["month"].unique().sort().to_list()
     click.echo(f"# {len(months)} months ({months[0] if months else '-'} … {months[-1] if months else '-'}), "
                f"{result.height} rows, {took}, as of {moment.isoformat()}")
@@ -165,7 +177,7 @@ def indicators_cmd(source: str, master: str | None, check: bool, as_of: str | No
         result.write_csv(csv_path)
         click.echo(f"# wrote {csv_path}")
     if ref is not None:
-        _verdict(result.equals(ref))
+        _verdict(result, ref)
 
 
 @jobs.command("merge")
@@ -179,7 +191,7 @@ def merge_cmd(source: str, master: str | None, check: bool, open_only: bool, csv
     with _running(source, master, "cityops-merge") as (progress, read, spark):
         result, took = _timed(progress, spark, "合并 linking per tile",
                               lambda: merging.links_job(spark, read, open_only=open_only))
-        ref = merging.links_in_process(_frame(spark, read, "cases"), open_only=open_only) if check else None
+        ref = _reference(check, lambda: merging.links_in_process(_frame(spark, read, "cases"), open_only=open_only))
     click.echo(f"# {result.pairs.height} links, {result.target.height} reports merge into an earlier one, "
                f"{took}")
     if csv_path:
@@ -187,7 +199,7 @@ def merge_cmd(source: str, master: str | None, check: bool, open_only: bool, csv
             .write_csv(csv_path)
         click.echo(f"# wrote {csv_path}")
     if ref is not None:
-        _verdict(result.equals(ref))
+        _verdict(result, ref)
 
 
 def _moment(text: str | None) -> datetime:
