@@ -8,18 +8,19 @@ PostgreSQL over JDBC (a scratch database on 127.0.0.1:5432, when one answers).
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import socket
 import sqlite3
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import numpy as np
 import polars as pl
@@ -35,7 +36,8 @@ from cityops.jobs.session import JDBC_JAR  # noqa: E402
 
 AS_OF = datetime(2027, 1, 1, tzinfo=UTC)
 ZONE = "Asia/Shanghai"
-PG_HOST, PG_PORT = "127.0.0.1", 5432
+PG_SERVER = os.environ.get("CITYOPS_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
+PG_HOST, PG_PORT = urlsplit(PG_SERVER).hostname or "127.0.0.1", urlsplit(PG_SERVER).port or 5432
 
 
 def _pg_up() -> bool:
@@ -218,61 +220,30 @@ def test_ballast_brings_the_mean_exactly() -> None:
 
 @pytest.fixture(scope="module")
 def pg_url(storm_db: Path) -> Iterator[str]:
-    """A scratch database with the store's tables the jobs read, filled from the storm demo."""
+    """The storm demo copied into a scratch PostgreSQL database by `cityops store copy` (the
+    store's own schema and migrations), dropped afterwards."""
     if not PG:
         pytest.skip(f"no PostgreSQL on {PG_HOST}:{PG_PORT} or no JDBC driver at {JDBC_JAR}")
-    psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed (pip install 'cityops[spark]')")
+    psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed")
+    from click.testing import CliRunner
 
-    name = f"cityops_spark_{os.getpid()}"
-    admin = f"postgresql://postgres@{PG_HOST}:{PG_PORT}/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name}")
-        conn.execute(f"CREATE DATABASE {name}")
-    url = f"postgresql://postgres@{PG_HOST}:{PG_PORT}/{name}"
-    src = sqlite3.connect(storm_db)
-    try:
-        with psycopg.connect(url) as conn:
-            conn.execute("CREATE TABLE observation_segment (id BIGINT PRIMARY KEY, datastream BIGINT NOT NULL,"
-                         " t0 BIGINT NOT NULL, t1 BIGINT NOT NULL, n INTEGER NOT NULL, data TEXT NOT NULL)")
-            conn.execute("CREATE TABLE sta_datastream (id BIGINT PRIMARY KEY, name TEXT, kind TEXT, point TEXT,"
-                         " district TEXT, lon DOUBLE PRECISION, lat DOUBLE PRECISION, yellow DOUBLE PRECISION,"
-                         " red DOUBLE PRECISION)")
-            cols = ("id, status, matter_code, description, lon, lat, district, grid, department, reported_at,"
-                    " registered_at, dispatched_at, accepted_at, due_at, disposed_at, closed_at, rework_count,"
-                    " overdue_disposed")
-            conn.execute("CREATE TABLE cases (id BIGINT PRIMARY KEY, status TEXT, matter_code TEXT,"
-                         " description TEXT, lon DOUBLE PRECISION, lat DOUBLE PRECISION, district TEXT, grid TEXT,"
-                         " department TEXT, reported_at BIGINT, registered_at BIGINT, dispatched_at BIGINT,"
-                         " accepted_at BIGINT, due_at BIGINT, disposed_at BIGINT, closed_at BIGINT,"
-                         " rework_count INTEGER, overdue_disposed BOOLEAN)")
-            conn.execute("CREATE TABLE case_history (case_id BIGINT, seq INTEGER, at BIGINT)")
-            conn.execute("CREATE TABLE warning_skill (point TEXT NOT NULL, forecast TEXT NOT NULL,"
-                         " threshold REAL NOT NULL, events INTEGER NOT NULL, warned INTEGER NOT NULL,"
-                         " false_alarms INTEGER NOT NULL, recall REAL NOT NULL, precision REAL NOT NULL,"
-                         " median_lead_min REAL NOT NULL, baselines TEXT NOT NULL, protocol TEXT NOT NULL,"
-                         " computed_at INTEGER NOT NULL, PRIMARY KEY (point, forecast))")
-            with conn.cursor() as cur:
-                cur.executemany("INSERT INTO observation_segment VALUES (%s,%s,%s,%s,%s,%s)",
-                                src.execute("SELECT id, datastream, t0, t1, n, data FROM observation_segment"))
-                cur.executemany("INSERT INTO sta_datastream VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s)",
-                                src.execute("SELECT id, name, kind, point, district, lon, lat, yellow, red"
-                                            " FROM sta_datastream"))
-                rows = [(*r[:-1], None if r[-1] is None else bool(r[-1]))
-                        for r in src.execute(f"SELECT {cols} FROM cases")]
-                cur.executemany(f"INSERT INTO cases ({cols}) VALUES ({', '.join(['%s'] * 18)})", rows)
-    finally:
-        src.close()
+    from cityops.cli import main
+
+    name = f"cityops_spark_{uuid.uuid4().hex[:10]}"
+    url = f"{PG_SERVER}/{name}"
+    out = CliRunner().invoke(main, ["store", "copy", "--from", str(storm_db), "--to", url, "--replace"])
+    assert out.exit_code == 0, out.output
     yield url
-    with psycopg.connect(admin, autocommit=True) as conn:
+    with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def test_jdbc_reads_what_the_export_holds(spark: Any, pg_url: str, storm_db: Path, tmp_path: Path) -> None:
-    """PostgreSQL over JDBC gives the jobs the same tables as the Parquet export, so the same
-    results; the skill goes back into PostgreSQL's warning_skill."""
-    import psycopg
-
+    """PostgreSQL over JDBC gives the jobs the same tables as the Parquet export of the same
+    city, so the same results; the skill goes back into PostgreSQL through the store."""
+    from cityops.core import open_platform
     from cityops.jobs.session import load, to_polars
+    from cityops.warning.service import get_skill
 
     export(storm_db, tmp_path, ZONE)
     for table, key in (("readings", ["datastream", "t"]), ("datastreams", ["id"]), ("cases", ["id"])):
@@ -284,11 +255,15 @@ def test_jdbc_reads_what_the_export_holds(spark: Any, pg_url: str, storm_db: Pat
     assert history.history_job(spark, pg_url, AS_OF, ZONE).equals(
         history.history_in_process(pl.read_parquet(tmp_path / "cases.parquet"), AS_OF, ZONE))
     assert merging.links_job(spark, pg_url).equals(merging.links_in_process(pl.read_parquet(tmp_path / "cases.parquet")))
-    n = skill.write_back_postgres(pg_url, got, AS_OF)
-    with psycopg.connect(pg_url) as conn:
-        stored = conn.execute("SELECT point, events, recall, protocol FROM warning_skill ORDER BY point").fetchall()
-    assert len(stored) == n == got["ok"].sum() > 0
-    assert json.loads(stored[0][3])["job"] == "cityops jobs skill"
+    assert skill.write_back(pg_url, got, AS_OF) == got["ok"].sum() > 0
+    point = got.filter(pl.col("ok"))["point"][0]
+    platform = open_platform(pg_url)
+    try:
+        with platform.store.read() as repo:
+            stored = get_skill(repo.conn, point, platform.calendar.zone)
+    finally:
+        platform.close()
+    assert stored[0]["protocol"]["job"] == "cityops jobs skill"
 
 
 def test_no_spark_at_import() -> None:

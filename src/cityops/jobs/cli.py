@@ -140,8 +140,7 @@ def skill_cmd(source: str, master: str | None, check: bool, no_write: bool) -> N
                    f"{r['model']}")
     if not no_write and ok.height:
         now = datetime.now(UTC)
-        n = skill.write_back_postgres(source, result, now) if is_jdbc(source) else \
-            skill.write_back(source, result, now) if Path(source).is_file() else None
+        n = skill.write_back(source, result, now) if is_jdbc(source) or Path(source).is_file() else None
         click.echo(f"# stored {n} points' skill (warning_skill) / 已写回 {n} 个监测点的回测成绩" if n is not None
                    else "# not stored: a Parquet folder is not a store (give --db the database) / 未写回")
     if ref is not None:

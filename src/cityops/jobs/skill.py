@@ -141,7 +141,8 @@ def skill_job(spark: SparkSession, source: str) -> pl.DataFrame:
 
 
 def write_back(db: str, skills: pl.DataFrame, now: datetime) -> int:
-    """Each point's figures into the store (warning_skill), through the warnings service."""
+    """Each point's figures into the store (warning_skill; a SQLite file or a PostgreSQL URL),
+    through the warnings service, in one transaction."""
     from cityops.core import open_platform
     from cityops.warning.score import Skill
     from cityops.warning.service import save_skill
@@ -170,24 +171,3 @@ def _stored(r: dict[str, Any]) -> tuple[Any, dict[str, Any], dict[str, Any]]:
                 "model": r["model"], "margin": r["margin"], "train_steps": r["train_steps"],
                 "test_steps": r["test_steps"], "step_s": r["step_s"], "job": "cityops jobs skill"}
     return Skill(**{k: r[k] for k in FIGURES}), json.loads(r["baselines"]), protocol
-
-
-def write_back_postgres(url: str, skills: pl.DataFrame, now: datetime) -> int:
-    """The same rows into PostgreSQL's warning_skill, by portable upsert (psycopg)."""
-    import psycopg
-
-    rows = [r for r in skills.iter_rows(named=True) if r["ok"]]
-    sql = ("INSERT INTO warning_skill (point, forecast, threshold, events, warned, false_alarms, recall, "
-           "precision, median_lead_min, baselines, protocol, computed_at) "
-           "VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) ON CONFLICT (point, forecast) DO UPDATE SET "
-           "threshold = excluded.threshold, events = excluded.events, warned = excluded.warned, "
-           "false_alarms = excluded.false_alarms, recall = excluded.recall, precision = excluded.precision, "
-           "median_lead_min = excluded.median_lead_min, baselines = excluded.baselines, "
-           "protocol = excluded.protocol, computed_at = excluded.computed_at")
-    with psycopg.connect(url) as conn, conn.cursor() as cur:
-        for r in rows:
-            model, baselines, protocol = _stored(r)
-            cur.execute(sql, (r["point"], FORECAST, r["threshold"], model.events, model.warned,
-                              model.false_alarms, model.recall, model.precision, model.median_lead_min,
-                              json.dumps(baselines), json.dumps(protocol), int(now.timestamp())))
-    return len(rows)
