@@ -284,7 +284,7 @@ def test_commands_refuse_bad_sources_plainly(storm_db: Path, tmp_path: Path) -> 
     runner = CliRunner()
     out = runner.invoke(main, ["jobs", "export", "--db", str(storm_db), "--to", str(tmp_path / "pq")])
     assert out.exit_code == 0 and "readings" in out.output and (tmp_path / "pq" / "cases.parquet").exists()
-    for args, says in ((["skill", "--db", str(tmp_path / "nope.db")], "no such file"),
+    for args, says in ((["skill", "--db", str(tmp_path / "nope.db")], "no database at"),
                        (["merge", "--db", "postgresql://"], "not a PostgreSQL URL"),
                        (["indicators", "--db", "postgresql://nobody@127.0.0.1:1/x"], "cannot read PostgreSQL"),
                        (["indicators", "--db", str(tmp_path / "pq"), "--as-of", "2026-01-01"], "offset")):

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from cityops.clitools import existing_db
+from cityops.clitools import existing_db, missing_db_message
 
 SOURCE_HELP = ("what to read: a SQLite database file (exported to Parquet first), a folder written by "
                "`cityops jobs export`, or a PostgreSQL URL postgresql://user@host:5432/db (read over JDBC)")
@@ -64,7 +64,7 @@ def _running(source: str, master: str | None, app: str) -> Iterator[tuple[Any, s
         jdbc_target(source)
         reachable(source)
     elif not Path(source).exists():
-        raise click.BadParameter(f"no such file or folder: {source} / 找不到 {source}", param_hint="--db")
+        raise click.BadParameter(missing_db_message(source), param_hint="--db")
     with pg.shown() as progress, tempfile.TemporaryDirectory(prefix="cityops-jobs-") as tmp:
         read = source
         if not is_jdbc(source):
