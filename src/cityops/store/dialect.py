@@ -103,7 +103,7 @@ def _row_factory(cursor: Any) -> Any:
     return lambda values: cls(values)
 
 
-_TOKEN = re.compile(r"""('(?:[^']|'')*')|("(?:[^"])*")|(\?)|(?<![:\w]):([A-Za-z_]\w*)|(%)|(::)""")
+_TOKEN = re.compile(r"""('(?:[^']|'')*')|("(?:[^"])*")|(\?\d*)|(?<![:\w]):([A-Za-z_]\w*)|(%)|(::)""")
 _OR_IGNORE = re.compile(r"^\s*INSERT\s+OR\s+IGNORE\s+INTO\s+", re.I)
 _OR_REPLACE = re.compile(r"^\s*INSERT\s+OR\s+REPLACE\s+INTO\s+(\w+)\s*\(([^)]*)\)", re.I)
 _INSERT = re.compile(r"^\s*INSERT\s+INTO\s+(\w+)", re.I)
@@ -121,8 +121,19 @@ _INDEXED_BY = re.compile(r"\s+INDEXED\s+BY\s+\w+", re.I)
 @functools.lru_cache(maxsize=4096)
 def translate(sql: str) -> tuple[str, str | None]:
     """SQLite-flavoured SQL → (psycopg SQL, the key column whose value is `lastrowid`)."""
+    return _translate(sql)[:2]
+
+
+@functools.lru_cache(maxsize=4096)
+def numbered(sql: str) -> tuple[int, ...] | None:
+    """For SQL with SQLite's numbered parameters (`?1`, `?2` …): which parameter each `%s` of the
+    translation takes, in order (psycopg numbers none); None for plain `?`."""
+    return _translate(sql)[2]
+
+
+def _translate(sql: str) -> tuple[str, str | None, tuple[int, ...] | None]:
     if _BEGIN.match(sql):
-        return "BEGIN", None
+        return "BEGIN", None, None
     conflict = ""
     m = _OR_REPLACE.match(sql)
     if m:
@@ -139,6 +150,7 @@ def translate(sql: str) -> tuple[str, str | None]:
     sql = _JSON_ROWS.sub(lambda j: f"jsonb_array_elements(CAST({j.group(1)} AS jsonb)) AS {j.group(2)}(value)", sql)
     sql = _INDEXED_BY.sub("", sql)
     sql = _INSTR.sub("strpos(", sql)
+    order = tuple(int(n) - 1 for n in re.findall(r"\?(\d+)", _strip_literals(sql))) or None
     sql = _TOKEN.sub(_placeholder, sql.rstrip().rstrip(";"))
     returning_key = None
     if conflict:
@@ -150,12 +162,16 @@ def translate(sql: str) -> tuple[str, str | None]:
         if key:
             sql += f" RETURNING {key}"
             returning_key = key
-    return sql, returning_key
+    return sql, returning_key, order
+
+
+def _strip_literals(sql: str) -> str:
+    return re.sub(r"'(?:[^']|'')*'", "''", sql)
 
 
 def _placeholder(m: re.Match[str]) -> str:
     if m.group(3):
-        return "%s"
+        return "%s"  # `?` or `?N` (numbered: the parameters are put in order, see `numbered`)
     if m.group(4):
         return f"%({m.group(4)})s"
     if m.group(5):
@@ -261,6 +277,9 @@ class PgConnection:
         import psycopg
 
         text, key = translate(sql)
+        order = numbered(sql)
+        if order is not None:
+            params = [params[i] for i in order]
         cur = self.raw.cursor()
         try:
             cur.execute(text, _adapt(params), prepare=None)
