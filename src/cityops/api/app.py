@@ -358,5 +358,7 @@ def serve(platform: Platform, host: str, port: int) -> None:
     signal.signal(signal.SIGTERM, _exit_cleanly)
     # proxy_headers off: uvicorn would believe X-Forwarded-For from 127.0.0.1 by default; the
     # app alone decides whom to believe (cityops.security.proxies, security.trusted_proxies).
-    uvicorn.run(create_app(platform, sweep_every=60, write_process=True), host=host, port=port,
+    app = create_app(platform, sweep_every=60, write_process=True)
+    app.state.serve_port = port  # the MQTT client id: this server's, the same after a restart
+    uvicorn.run(app, host=host, port=port,
                 log_level="warning", timeout_graceful_shutdown=30, proxy_headers=False)
