@@ -122,6 +122,7 @@ class MqttBridge:
         if user:  # a broker with a password file: the server logs in like any client
             self.client.username_pw_set(user, os.environ.get("CITYOPS_MQTT_PASSWORD"))
         self.client.on_connect = self._on_connect
+        self.client.on_subscribe = self._on_subscribe
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -173,10 +174,15 @@ class MqttBridge:
 
         # With a session present the broker has the subscription already; subscribing again is harmless.
         client.subscribe(self.subscription, options=SubscribeOptions(qos=1))
-        if self.loop is not None:
-            self.loop.call_soon_threadsafe(self.connected.set)
         log.info("MQTT connected to %s:%s as %s (session present: %s)", self.host, self.port, self.client_id,
                  getattr(flags, "session_present", None))
+
+    def _on_subscribe(self, client: Any, userdata: Any, mid: Any, reasons: Any, props: Any = None) -> None:
+        if any(r.is_failure for r in reasons):  # say the broker's ACL does not let the server read the feed
+            log.error("MQTT broker %s:%s refused the subscription %s: %s", self.host, self.port,
+                      self.subscription, [str(r) for r in reasons])
+        elif self.loop is not None:  # `connected`: subscribed, readings flow
+            self.loop.call_soon_threadsafe(self.connected.set)
 
     def _on_disconnect(self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any = None) -> None:
         # Message ids belong to a connection: after a reconnect the broker sends unacknowledged
