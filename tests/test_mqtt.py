@@ -357,7 +357,7 @@ def gauge_platform(tmp: Path, gateway: str = "gw1") -> tuple[Any, list[int]]:
 def readings(gauges: list[int], n: int) -> list[tuple[int, str]]:
     """n distinct (datastream, phenomenonTime) within the last hours, harmless depths."""
     start = utcnow() - timedelta(hours=3)
-    return [(gauges[k % len(gauges)], iso(start + timedelta(seconds=k))) for k in range(n)]
+    return [(gauges[k % len(gauges)], iso(start + timedelta(milliseconds=100 * k))) for k in range(n)]
 
 
 def stored_keys(p: Any, gauges: list[int]) -> list[tuple[int, int]]:
@@ -533,6 +533,7 @@ def test_client_id_is_the_servers_own_and_stable(monkeypatch: pytest.MonkeyPatch
     host = socket.gethostname()
     assert client_id(8000) == client_id(8000) != client_id(8001)
     assert client_id(8000).startswith("cityops-") and client_id(8000).endswith("-8000") and host[:3] in client_id(8000)
+    assert client_id(8000, 1) == client_id(8000, 1) != client_id(8000, 0) != client_id(8000)  # workers on one port
     monkeypatch.setenv(CLIENT_ID_ENV, "cityops-node7-a")
     assert client_id(8000) == "cityops-node7-a"
 

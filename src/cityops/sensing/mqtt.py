@@ -82,17 +82,20 @@ def detection_payload(d: Detection) -> bytes:
     return orjson.dumps(asdict(d), option=orjson.OPT_SERIALIZE_NUMPY)
 
 
-def client_id(port: int | None = None) -> str:
+def client_id(port: int | None = None, worker: int | None = None) -> str:
     """This server process's MQTT client id: unique among the servers (the broker drops the
     older of two connections with one id) and the same after a restart (the persistent
     session, with the readings sent meanwhile, belongs to the id). $CITYOPS_MQTT_CLIENT_ID
-    when set, else `cityops-<hostname>-<serve port>` (one server per port on a host); a
-    process that does not serve on a port (tests) gets its pid, which no restart keeps."""
+    when set, else `cityops-<hostname>-<serve port>`, with `-w<worker>` for one of several
+    worker processes on that port; a process that does not serve on a port (tests) gets its
+    pid, which no restart keeps."""
     given = os.environ.get(CLIENT_ID_ENV, "").strip()
     if given:
         return given
     host = re.sub(r"[^A-Za-z0-9_.-]", "-", socket.gethostname()) or "host"
-    return f"cityops-{host}-{port}" if port else f"cityops-{host}-pid{os.getpid()}"
+    if not port:
+        return f"cityops-{host}-pid{os.getpid()}"
+    return f"cityops-{host}-{port}" + (f"-w{worker}" if worker is not None else "")
 
 
 def ingest_gateways(repo: Any, platform: Platform | None, batches: list[tuple[str, Columns, Rejects]],
@@ -317,13 +320,13 @@ def session_expiry_setting(platform: Platform) -> int:
 
 async def start_bridge(platform: Platform, app: Any) -> MqttBridge | None:
     """Start the bridge when the setting names a broker; the app then publishes the
-    detections of HTTP batches too. The client id comes from the port `serve` put in
-    `app.state.serve_port` (or $CITYOPS_MQTT_CLIENT_ID)."""
+    detections of HTTP batches too. The client id comes from the port (and worker number)
+    `serve` put in `app.state.serve_port` (`serve_worker`), or $CITYOPS_MQTT_CLIENT_ID."""
     where = broker_setting(platform)
     if where is None:
         return None
-    bridge = MqttBridge(platform, *where, client_id=client_id(getattr(app.state, "serve_port", None)),
-                        session_expiry_s=session_expiry_setting(platform))
+    cid = client_id(getattr(app.state, "serve_port", None), getattr(app.state, "serve_worker", None))
+    bridge = MqttBridge(platform, *where, client_id=cid, session_expiry_s=session_expiry_setting(platform))
     await bridge.start()
     app.state.mqtt = bridge
     app.state.publish_detections = bridge.publish
