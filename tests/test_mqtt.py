@@ -135,8 +135,9 @@ def test_published_readings_arrive(api: SensingApi, broker: Broker) -> None:
         msg.wait_for_publish(5)
     pub.publish(topic(999999), orjson.dumps({"phenomenonTime": iso(now), "result": 1}))
     pub.publish(topic(ds), b"not json")
+    pub.publish(topic(10**30), orjson.dumps({"phenomenonTime": iso(now), "result": 1}))  # beyond any id
     wait_for(lambda: count(api, ds) == 5, 15, "readings did not arrive")
-    wait_for(lambda: bridge.rejected == 2, 5, "bad messages were not counted")
+    wait_for(lambda: bridge.rejected == 3, 5, "bad messages were not counted")
     pub.loop_stop()
     pub.disconnect()
 

@@ -42,6 +42,7 @@ import orjson
 
 from cityops.detect.columns import Columns, Detection
 from cityops.sensing.ingest import IngestResult, Rejects, ingest_client, parse_time
+from cityops.sensing.store import MAX_DATASTREAM
 
 if TYPE_CHECKING:
     from cityops.core import Platform
@@ -262,7 +263,8 @@ class MqttBridge:
 
 
 def _columns(items: list[tuple[int, Any, Any]]) -> tuple[Columns, Rejects]:
-    """Messages → readings; malformed ones refused (and counted) by reason."""
+    """Messages → readings; malformed ones refused (and counted) by reason. Never raises: a
+    message that made the write fail every time would hold up the feed behind it."""
     rejects = Rejects()
     ds: list[int] = []
     ts: list[int] = []
@@ -272,6 +274,8 @@ def _columns(items: list[tuple[int, Any, Any]]) -> tuple[Columns, Rejects]:
         r = body.get("result") if isinstance(body, dict) else None
         if d <= 0:
             rejects.add(n, "bad_topic", topic)
+        elif d > MAX_DATASTREAM:  # as the HTTP batch: a number no datastream can have
+            rejects.add(n, "bad_datastream", str(d)[:80])
         elif t is None:
             rejects.add(n, "bad_time" if isinstance(body, dict) else "malformed_json")
         elif isinstance(r, bool) or not isinstance(r, int | float):
