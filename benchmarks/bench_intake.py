@@ -8,10 +8,9 @@ lookup, a durable group-committed SQLite write, history entry) and `POST /api/v1
 from __future__ import annotations
 
 import json
-import sqlite3
 import sys
 
-from harness import Row, alternate, post_load, print_rows, running_server
+from harness import Row, alternate, count, post_load, print_rows, running_server
 
 SECONDS = 4
 ROUNDS = 5  # alternate baseline and intake, and report the median round: the machine is noisy
@@ -21,8 +20,8 @@ BODY = json.dumps({
 }, ensure_ascii=False).encode()
 
 
-def run() -> list[Row]:
-    with running_server() as srv:
+def run(db: str | None = None) -> list[Row]:
+    with running_server(db=db) as srv:
         headers = {"Authorization": f"Bearer {srv.token}", "Content-Type": "application/json"}
         post_load(srv.url + "/api/v1/echo", BODY, headers, 201, seconds=2)  # warm up
         base, intake, acknowledged = alternate(
@@ -30,8 +29,7 @@ def run() -> list[Row]:
             lambda: post_load(srv.url + "/api/v1/cases", BODY, headers, 201, seconds=SECONDS),
             ROUNDS,
         )
-        with sqlite3.connect(srv.db) as conn:
-            stored = conn.execute("SELECT count(*) FROM cases WHERE source = 'bench'").fetchone()[0]
+        stored = count(srv.db, "SELECT count(*) FROM cases WHERE source = 'bench'")
     if stored < acknowledged:
         raise RuntimeError(f"{acknowledged} intakes acknowledged but only {stored} stored")
     return [

@@ -10,19 +10,18 @@ must be in the database afterwards.
 from __future__ import annotations
 
 import os
-import sqlite3
 import sys
 from urllib.parse import urlencode
 
-from harness import Row, alternate, cityops, post_load, print_rows, running_server
+from harness import Row, alternate, cityops, count, post_load, print_rows, running_server
 
 SECONDS = 4
 ROUNDS = 5
 
 
-def run() -> list[Row]:
+def run(db: str | None = None) -> list[Row]:
     os.environ["CITYOPS_OPEN311_RATE"] = "1000000"  # the server inherits it: measure, don't throttle
-    with running_server() as srv:
+    with running_server(db=db) as srv:
         key = cityops("apikey", "create", "bench", "--db", str(srv.db))
         body = urlencode({
             "api_key": key, "service_code": "06010", "lat": "30.5928", "long": "114.3055",
@@ -32,15 +31,13 @@ def run() -> list[Row]:
         echo = {**form, "Authorization": f"Bearer {srv.token}"}
         post_load(srv.url + "/api/v1/echo", body, echo, 201, seconds=2)  # warm up
         post_load(srv.url + "/open311/v2/requests.json", body, form, 200, seconds=2)
-        with sqlite3.connect(srv.db) as conn:
-            warm = conn.execute("SELECT count(*) FROM cases WHERE source = 'open311'").fetchone()[0]
+        warm = count(srv.db, "SELECT count(*) FROM cases WHERE source = 'open311'")
         base, o311, acknowledged = alternate(
             lambda: post_load(srv.url + "/api/v1/echo", body, echo, 201, seconds=SECONDS),
             lambda: post_load(srv.url + "/open311/v2/requests.json", body, form, 200, seconds=SECONDS),
             ROUNDS,
         )
-        with sqlite3.connect(srv.db) as conn:
-            stored = conn.execute("SELECT count(*) FROM cases WHERE source = 'open311'").fetchone()[0] - warm
+        stored = count(srv.db, "SELECT count(*) FROM cases WHERE source = 'open311'") - warm
     if stored < acknowledged:
         raise RuntimeError(f"{acknowledged} Open311 requests acknowledged but only {stored} stored")
     return [

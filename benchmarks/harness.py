@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -38,45 +39,86 @@ def cityops(*args: str, stdin: str | None = None) -> str:
 @dataclass
 class Server:
     url: str
-    db: Path
+    db: str  # a SQLite file's path or a postgresql:// URL
     token: str
     proc: subprocess.Popen[bytes]
+    alive_s: float = float("nan")  # from the process's start to its first /healthz 200
+    ready_s: float = float("nan")  # ... to its first /readyz 200 (writes can succeed)
+
+
+def fresh_postgres(name: str) -> str:
+    """A new, empty PostgreSQL database on $CITYOPS_BENCH_PG (default the local server)."""
+    import psycopg
+
+    server = os.environ.get("CITYOPS_BENCH_PG", "postgresql://postgres@127.0.0.1:5432")
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    return f"{server}/{name}"
+
+
+def count(db: str, sql: str) -> int:
+    """One number from the database, bypassing the server (either store)."""
+    from cityops.store.dialect import PgConnection, is_postgres
+
+    conn = PgConnection(db) if is_postgres(db) else sqlite3.connect(db)
+    try:
+        return int(conn.execute(sql).fetchone()[0])
+    finally:
+        conn.close()
+
+
+def prepared_db(db: str) -> str:
+    """`db` made, with an admin user `bench`; its token."""
+    cityops("init", "--db", db)
+    cityops("user", "create", "bench", "--role", "admin", "--password-stdin", "--db", db, stdin="bench-password\n")
+    return cityops("token", "bench", "--db", db)
+
+
+def serve(db: str, token: str) -> Server:
+    port = free_port()
+    started = time.monotonic()
+    proc = subprocess.Popen([sys.executable, "-m", "cityops", "serve", "--db", db, "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        alive = wait_ready(url, path="/healthz", every=0.02)
+        ready = wait_ready(url, every=0.05)
+    except BaseException:
+        proc.terminate()
+        raise
+    return Server(url, db, token, proc, alive - started, ready - started)
+
+
+def stop(server: Server) -> None:
+    server.proc.terminate()
+    server.proc.wait(timeout=20)
 
 
 @contextmanager
-def running_server(workdir: Path | None = None) -> Iterator[Server]:
-    """Start `cityops serve` over a fresh database with an admin user and token."""
-    tmp = Path(workdir or tempfile.mkdtemp(prefix="cityops-bench-"))
-    db = tmp / "bench.db"
-    cityops("init", "--db", str(db))
-    cityops("user", "create", "bench", "--role", "admin", "--password-stdin", "--db", str(db),
-            stdin="bench-password\n")
-    token = cityops("token", "bench", "--db", str(db))
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cityops", "serve", "--db", str(db), "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
+def running_server(workdir: Path | None = None, db: str | None = None) -> Iterator[Server]:
+    """Start `cityops serve` over a fresh database (a file in `workdir`, or `db`) with an
+    admin user and token."""
+    if db is None:
+        db = str(Path(workdir or tempfile.mkdtemp(prefix="cityops-bench-")) / "bench.db")
+    server = serve(db, prepared_db(db))
     try:
-        wait_ready(url)
-        yield Server(url, db, token, proc)
+        yield server
     finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+        stop(server)
 
 
-def wait_ready(url: str, timeout: float = 60) -> None:
+def wait_ready(url: str, timeout: float = 60, path: str = "/readyz", every: float = 0.2) -> float:
+    """Wait until `path` answers 200 (/readyz: writes can succeed); when it did (monotonic)."""
     import httpx
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                return
+            if httpx.get(url + path, timeout=1).status_code == 200:
+                return time.monotonic()
         except httpx.HTTPError:
             pass
-        time.sleep(0.2)
+        time.sleep(every)
     raise RuntimeError(f"server at {url} did not answer within {timeout} s")
 
 

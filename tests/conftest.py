@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from stores import new_db
+
 # ../shared/data beside the checkout (development machines only). CITYOPS_TEST_SHARED_DATA
 # points elsewhere, e.g. at a folder that does not exist, to run the suite as a fresh clone
 # without it does: `CITYOPS_TEST_SHARED_DATA=/nowhere python -m pytest`.
@@ -50,7 +52,7 @@ def demo_city() -> Any:
 def platform(tmp_path: Path) -> Iterator[Any]:
     from cityops.core import open_platform
 
-    p = open_platform(tmp_path / "test.db")
+    p = open_platform(new_db(tmp_path))
     yield p
     p.close()
 

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import httpx
 
+from stores import new_db
+
 REPO = Path(__file__).resolve().parents[1]
 WUHAN = (114.3055, 30.5928)  # Jianghan, inside the demo city
 
@@ -69,7 +71,7 @@ class Server:
 
 @contextmanager
 def running(tmp: Path, rate: str = "1000", burst: str | None = None) -> Iterator[Server]:
-    db = tmp / "open311.db"
+    db = new_db(tmp, "open311.db")
     key, office, admin = _setup(db)
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "CITYOPS_OPEN311_RATE": rate,
@@ -81,7 +83,7 @@ def running(tmp: Path, rate: str = "1000", burst: str | None = None) -> Iterator
         deadline = time.monotonic() + 180  # a busy 2-core machine starts slowly
         while True:
             try:
-                if httpx.get(root + "/healthz", timeout=1).status_code == 200:
+                if httpx.get(root + "/readyz", timeout=1).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass

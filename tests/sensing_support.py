@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 
 from conftest import add_users
+from stores import new_db
 
 ARROW = "application/vnd.apache.arrow.stream"
 NDJSON = "application/x-ndjson"
@@ -40,7 +41,7 @@ def sensing_api(tmp: Path) -> Iterator[SensingApi]:
     from cityops.core import open_platform
     from cityops.sensing.registry import register_point_gauges
 
-    platform = open_platform(tmp / "sensing.db")
+    platform = open_platform(new_db(tmp, "sensing.db"))
     users = [new_user(name, role, None, "test-password-1", set()) for name, role in USERS.items()]
 
     tokens = add_users(platform, users)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from cityops.auth.throttle import LoginThrottle, TooManyAttempts
+from stores import new_db
 
 
 def test_throttle_per_account_and_address_is_pure_and_bounded() -> None:
@@ -52,7 +53,7 @@ def test_database_and_wal_are_private(tmp_path: Path) -> None:
 
     old = os.umask(0o022)
     try:
-        platform = open_platform(tmp_path / "p.db")
+        platform = open_platform(new_db(tmp_path, "p.db"))
         platform.store.write(lambda repo: repo.set_setting("k", "v"))
         files = [p for p in tmp_path.iterdir() if p.name.startswith("p.db")]
         assert {p.name for p in files} >= {"p.db", "p.db-wal"}
@@ -70,9 +71,11 @@ def test_unwritable_database_is_503_then_recovers_by_itself(api: Any) -> None:
     connect = store.connect
     fault = {"on": True}
 
-    def full_disk() -> Any:
-        conn = connect()
-        if fault["on"]:  # the file may not grow: SQLite's "database or disk is full"
+    def full_disk(*args: Any, **kwargs: Any) -> Any:
+        conn = connect(*args, **kwargs)
+        if fault["on"] and store.dialect.postgres:  # the database refuses writes, as a full or read-only one does
+            conn.execute("SET default_transaction_read_only = on")
+        elif fault["on"]:  # the file may not grow: SQLite's "database or disk is full"
             pages = conn.execute("PRAGMA page_count").fetchone()[0]
             conn.execute(f"PRAGMA max_page_count = {pages}")
         return conn

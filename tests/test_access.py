@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 
 from cityops.core import utcnow
 from conftest import Api, add_users
+from stores import new_db
 
 WUHAN = (114.3055, 30.5928)
 
@@ -272,7 +273,7 @@ def test_trusted_proxies_are_set_by_the_cli(tmp_path: Any) -> None:
     from cityops.cli import main
     from cityops.core import open_platform
 
-    db = str(tmp_path / "c.db")
+    db = new_db(tmp_path, "c.db")
     open_platform(db).close()
     assert CliRunner().invoke(main, ["security", "set", "trusted_proxies", "10.0.0.0/24, 192.0.2.1", "--db", db]).exit_code == 0
     assert "security.trusted_proxies = 10.0.0.0/24,192.0.2.1/32" in CliRunner().invoke(main, ["security", "show", "--db", db]).output

@@ -21,10 +21,11 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 
 from cityops.api.openapi import needs_token
+from stores import new_db
 
 # Routes anyone may call. A new route is not public until someone adds it here on purpose.
 PUBLIC = {
-    ("GET", "/healthz"), ("POST", "/api/v1/auth/token"), ("GET", "/docs"), ("GET", "/docs/static/{name}"),
+    ("GET", "/healthz"), ("GET", "/readyz"), ("POST", "/api/v1/auth/token"), ("GET", "/docs"), ("GET", "/docs/static/{name}"),
     ("GET", "/openapi.json"),
     # Open311 GeoReport v2: public reads; its POSTs authenticate with an api_key instead.
     ("GET", "/open311/v2/discovery.{fmt}"), ("GET", "/open311/v2/services.{fmt}"),
@@ -131,7 +132,7 @@ def whole_api(tmp_path_factory: pytest.TempPathFactory) -> Any:
     from cityops.auth.service import issue_token, new_user
     from cityops.core import open_platform, utcnow
 
-    platform = open_platform(Path(tmp_path_factory.mktemp("st")) / "st.db")
+    platform = open_platform(new_db(Path(tmp_path_factory.mktemp("st")), "st.db"))
 
     def setup(repo: Any) -> str:
         repo.add_user(new_user("st-admin", "admin", None, "st-password-1", set()), utcnow())

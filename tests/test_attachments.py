@@ -20,6 +20,7 @@ from cityops.field import attachments, images, videos
 from cityops.field.samples import jpeg, mp4, webm
 from conftest import Api, shared_file
 from field_support import blob_store, quick_api, s3_server, walk
+from stores import new_db
 
 LON, LAT = 114.3055, 30.5928
 
@@ -27,7 +28,7 @@ LON, LAT = 114.3055, 30.5928
 @pytest.fixture(scope="module", params=["directory", "s3"])
 def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     """Every test below runs with the files in a directory and in a local S3 server."""
-    with blob_store(request.param), quick_api(tmp_path_factory.mktemp("att") / "t.db") as a:
+    with blob_store(request.param), quick_api(new_db(tmp_path_factory.mktemp("att"), "t.db")) as a:
         yield a
 
 
@@ -245,7 +246,7 @@ def test_upload_through_the_write_process(tmp_path: Path, kind: str) -> None:
 
     store = blob_store(kind)
     store.__enter__()
-    platform = open_platform(tmp_path / "wp.db")
+    platform = open_platform(new_db(tmp_path, "wp.db"))
     digest = hash_password("test-password-1")
 
     def setup(repo: Any) -> str:
@@ -384,7 +385,7 @@ def test_migrate_files_to_s3_and_serve_from_there(tmp_path: Path, monkeypatch: p
     from cityops.cli import main
     from cityops.field.blobs import S3Blobs, S3Config, directory_for
 
-    db = tmp_path / "m.db"
+    db = new_db(tmp_path, "m.db")
     monkeypatch.delenv("CITYOPS_BLOB_STORE", raising=False)
     with quick_api(db) as a, s3_server() as env:
         cid = new_case(a)
@@ -412,7 +413,7 @@ def test_video_limits_cli(tmp_path: Path) -> None:
 
     from cityops.cli import main
 
-    db = str(tmp_path / "v.db")
+    db = new_db(tmp_path, "v.db")
     runner = CliRunner()
     assert runner.invoke(main, ["init", "--db", db]).exit_code == 0
     assert "30 MB, 60 s" in runner.invoke(main, ["field", "video-limits", "--db", db]).output

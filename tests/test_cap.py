@@ -18,6 +18,7 @@ from click.testing import CliRunner
 
 from cityops.warning import cap
 from conftest import Api, add_users, shared_file
+from stores import new_db
 
 NS = {"c": cap.NS, "a": "http://www.w3.org/2005/Atom"}
 
@@ -78,7 +79,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     from cityops.auth.service import new_user
     from cityops.core import open_platform
 
-    platform = open_platform(tmp_path_factory.mktemp("cap") / "cap.db")
+    platform = open_platform(new_db(tmp_path_factory.mktemp("cap"), "cap.db"))
     known = {d.code for d in platform.city.departments}
     own = next(d.code for d in platform.city.departments if d.district == "420102")
     other = next(d.code for d in platform.city.departments if d.district not in (None, "420102"))
@@ -252,7 +253,7 @@ def test_the_51_real_cap_documents_ingest_with_the_known_pattern(tmp_path: Path)
     assert len(files) == 51
     from cityops.cli import main
 
-    db = tmp_path / "cap.db"
+    db = new_db(tmp_path, "cap.db")
     assert CliRunner().invoke(main, ["init", "--db", str(db)]).exit_code == 0
     out = CliRunner().invoke(main, ["warnings", "ingest-cap", *map(str, files), "--db", str(db)]).output
     rejected = {Path(line.split("\t")[1]).name for line in out.splitlines() if line.startswith("rejected")}

@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from cityops.cli import main
+from stores import new_db
 
 
 def run(*args: str, stdin: str | None = None) -> tuple[int, str]:
@@ -31,7 +32,7 @@ def test_catalogue_export_csv_has_every_entry() -> None:
 
 
 def test_users_tokens_and_refusals(tmp_path: Path) -> None:
-    db = str(tmp_path / "c.db")
+    db = new_db(tmp_path, "c.db")
     assert run("init", "--db", db)[0] == 0
     assert run("user", "create", "ann", "--role", "dispatcher", "--password-stdin", "--db", db,
                stdin="a-long-password\n")[0] == 0
@@ -57,7 +58,7 @@ def test_users_tokens_and_refusals(tmp_path: Path) -> None:
 
 @pytest.mark.timeout(300)
 def test_demo_then_indicators_and_history(tmp_path: Path) -> None:
-    db = str(tmp_path / "demo.db")
+    db = new_db(tmp_path, "demo.db")
     code, out = run("demo", "--no-serve", "--db", db, "--reports", "300")
     assert code == 0, out
     assert "全市 city" in out and "综合评价" in out
@@ -87,12 +88,12 @@ def test_demo_then_indicators_and_history(tmp_path: Path) -> None:
 
 
 def test_history_verify_on_a_missing_database(tmp_path: Path) -> None:
-    code, out = run("history", "verify", "--db", str(tmp_path / "none.db"))
+    code, out = run("history", "verify", "--db", new_db(tmp_path, "none.db"))
     assert code != 0 and "no database" in out
 
 
 def test_token_revoke_all(tmp_path: Path) -> None:
-    db = str(tmp_path / "t.db")
+    db = new_db(tmp_path, "t.db")
     run("init", "--db", db)
     run("user", "create", "ann", "--role", "acceptor", "--password-stdin", "--db", db, stdin="a-long-password\n")
     run("token", "ann", "--db", db)
@@ -118,7 +119,7 @@ def test_commands_refuse_a_database_that_does_not_exist(tmp_path: Path) -> None:
                 out.append(([*path, name], cmd))
         return out
 
-    db = str(tmp_path / "typo.db")
+    db = new_db(tmp_path, "typo.db")
     tried = 0
     for path, cmd in leaves(main, []):
         if path in (["demo"], ["init"], ["write-process"]) or "db" not in {p.name for p in cmd.params}:
@@ -147,7 +148,7 @@ def test_the_default_database_is_the_demos(tmp_path: Path, monkeypatch: pytest.M
 def test_a_missing_data_file_says_where_such_data_comes_from(tmp_path: Path) -> None:
     """The README's commands that read ../shared/data, on a clone without it: the file is named
     and the README section that gives each file's public source is pointed at (and exists)."""
-    db = str(tmp_path / "d.db")
+    db = new_db(tmp_path, "d.db")
     run("init", "--db", db)
     gone = str(tmp_path / "shared" / "data" / "x.csv")
     mapping = str(Path(__file__).resolve().parents[1] / "examples" / "mappings" / "nyc311.yaml")

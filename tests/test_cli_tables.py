@@ -19,6 +19,7 @@ from cityops.evaluate.service import group_names
 from cityops.notify.indicators import CITIZEN_COLUMNS
 from cityops.notify.indicators import LABELS as CITIZEN_LABELS
 from cityops.notify.report import citizen_table
+from stores import new_db
 
 
 def _render(table: RenderableType) -> list[str]:
@@ -79,7 +80,7 @@ def test_citizen_table_fits_100_columns(platform: Any) -> None:
 
 
 def test_cli_indicator_tables_fit(tmp_path: Path) -> None:
-    db = str(tmp_path / "t.db")
+    db = new_db(tmp_path, "t.db")
     runner = CliRunner()
     assert runner.invoke(main, ["init", "--db", db]).exit_code == 0
     for args in (["indicators", "--by", "department"], ["indicators", "--by", "district", "--all-columns"],
@@ -112,7 +113,7 @@ def test_csv_from_the_cli_is_the_apis(api: Any) -> None:
 
 
 def test_citizen_csv_headers_are_bilingual(tmp_path: Path) -> None:
-    db = str(tmp_path / "n.db")
+    db = new_db(tmp_path, "n.db")
     runner = CliRunner()
     runner.invoke(main, ["init", "--db", db])
     out = runner.invoke(main, ["notify", "indicators", "--by", "district", "--format", "csv", "--db", db]).output
@@ -122,7 +123,7 @@ def test_citizen_csv_headers_are_bilingual(tmp_path: Path) -> None:
 
 
 def test_apikey_list_shows_city_time(tmp_path: Path) -> None:
-    db = str(tmp_path / "k.db")
+    db = new_db(tmp_path, "k.db")
     runner = CliRunner()
     runner.invoke(main, ["init", "--db", db])
     runner.invoke(main, ["apikey", "create", "app1", "--db", db])

@@ -18,6 +18,7 @@ from cityops.cases.models import Actor, Role
 from cityops.core import utcnow
 from cityops.web.feed import ChangeFeed
 from conftest import add_users
+from stores import new_db
 
 PASSWORD = "test-password-1"
 
@@ -63,7 +64,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     from cityops.auth.service import new_user
     from cityops.core import open_platform
 
-    platform = open_platform(tmp_path_factory.mktemp("dash") / "dash.db")
+    platform = open_platform(new_db(tmp_path_factory.mktemp("dash"), "dash.db"))
     known = {d.code for d in platform.city.departments}
     users = [new_user(r, r, None, PASSWORD, known) for r in ("collector", "acceptor", "dispatcher", "supervisor", "admin")]
 

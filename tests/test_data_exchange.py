@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from data_support import serving
+from stores import new_db
 from test_data_grants import _cases
 
 
@@ -92,7 +93,7 @@ def cities(tmp_path: Path) -> Any:
     wuhan = _city(pki, "420100", wuhan_ca)
     yichang = _city(pki, "420500", yichang_ca)
     rogue = _city(pki, "999999", rogue_ca)
-    a, b = open_platform(tmp_path / "wuhan.db"), open_platform(tmp_path / "yichang.db")
+    a, b = open_platform(new_db(tmp_path, "wuhan.db")), open_platform(new_db(tmp_path, "yichang.db"))
     yield {"pki": pki, "wuhan": wuhan, "yichang": yichang, "rogue": rogue, "a": a, "b": b, "yichang_ca": yichang_ca}
     a.close()
     b.close()

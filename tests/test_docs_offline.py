@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from stores import new_db
+
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory) -> Any:
@@ -18,7 +20,7 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Any:
     from cityops.api.app import create_app
     from cityops.core import open_platform
 
-    platform = open_platform(Path(tmp_path_factory.mktemp("docs")) / "d.db")
+    platform = open_platform(new_db(Path(tmp_path_factory.mktemp("docs")), "d.db"))
     with TestClient(create_app(platform)) as c:
         yield c
     platform.close()

@@ -13,6 +13,7 @@ from cityops.core import utcnow
 from cityops.field import drone, plan
 from conftest import Api, shared_file
 from field_support import quick_api
+from stores import new_db
 
 LON, LAT = 114.3055, 30.5928
 
@@ -24,7 +25,7 @@ def hours_ago(h: float) -> datetime:
 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
-    with quick_api(tmp_path_factory.mktemp("drone") / "t.db") as a:
+    with quick_api(new_db(tmp_path_factory.mktemp("drone"), "t.db")) as a:
         yield a
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -17,6 +16,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from harness import cityops, free_port, wait_ready  # noqa: E402
+from stores import connect, new_db
 
 
 def write_processes(db: Path) -> list[int]:
@@ -31,7 +31,7 @@ def start(db: Path, port: int) -> subprocess.Popen[bytes]:
 
 @pytest.mark.timeout(500)
 def test_kill_9_loses_no_acknowledged_write(tmp_path: Path) -> None:
-    db = tmp_path / "crash.db"
+    db = new_db(tmp_path, "crash.db")
     cityops("init", "--db", str(db))
     cityops("user", "create", "burst", "--role", "collector", "--password-stdin", "--db", str(db),
             stdin="burst-password\n")
@@ -82,7 +82,7 @@ def test_kill_9_loses_no_acknowledged_write(tmp_path: Path) -> None:
     proc = start(db, port)  # restart on the same file: recovery replays the WAL
     try:
         wait_ready(url, timeout=180)
-        with sqlite3.connect(db) as conn:
+        with connect(db) as conn:
             stored = {row[0] for row in conn.execute("SELECT id FROM cases")}
         lost = set(acknowledged) - stored
         assert not lost, f"{len(lost)} acknowledged writes lost"
@@ -100,7 +100,7 @@ def test_loop_writer_answers_its_batch_when_cancelled_mid_commit(tmp_path: Path,
     from cityops.store import writer
     from cityops.store.sqlite import SqliteRepo, SqliteStore
 
-    store = SqliteStore(tmp_path / "w.db")
+    store = SqliteStore(new_db(tmp_path, "w.db"))
     original = writer.finish
 
     def slow_finish(conn: Any, outcomes: Any) -> Any:
@@ -125,7 +125,7 @@ def test_loop_writer_answers_its_batch_when_cancelled_mid_commit(tmp_path: Path,
 
 @pytest.mark.timeout(400)
 def test_a_killed_write_process_is_replaced_while_serving(tmp_path: Path) -> None:
-    db = tmp_path / "child.db"
+    db = new_db(tmp_path, "child.db")
     cityops("init", "--db", str(db))
     cityops("user", "create", "c", "--role", "collector", "--password-stdin", "--db", str(db), stdin="c-password-1\n")
     token = cityops("token", "c", "--db", str(db))
@@ -148,7 +148,7 @@ def test_a_killed_write_process_is_replaced_while_serving(tmp_path: Path) -> Non
             assert r.headers["retry-after"] == "1"
         assert statuses[-1] == 201, statuses
         assert write_processes(db) and write_processes(db) != [first]
-        with sqlite3.connect(db) as conn:
+        with connect(db) as conn:
             assert conn.execute("SELECT count(*) FROM cases").fetchone()[0] == 1
     finally:
         proc.terminate()

@@ -20,6 +20,7 @@ from cityops.notify import sender
 from cityops.notify.outbox import subscribe
 from cityops.security import egress
 from conftest import Api
+from stores import new_db
 
 
 class Canary(BaseHTTPRequestHandler):
@@ -172,7 +173,7 @@ def test_the_allow_list_is_set_and_checked_by_the_cli(tmp_path: Any) -> None:
     from cityops.cli import main
     from cityops.core import open_platform
 
-    db = str(tmp_path / "city.db")
+    db = new_db(tmp_path, "city.db")
     open_platform(db).close()
     runner = CliRunner()
     out = runner.invoke(main, ["security", "set", "egress_allow", "10.20.0.0/16,127.0.0.1", "--db", db])

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from conftest import PASSWORD
+from stores import new_db
 
 CHROMIUM = Path("/usr/bin/chromium")
 LON, LAT = 114.3055, 30.5928
@@ -35,7 +36,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any]
     from cityops.core import open_platform, utcnow
     from cityops.store.base import User
 
-    platform = open_platform(tmp_path_factory.mktemp("web") / "web.db")
+    platform = open_platform(new_db(tmp_path_factory.mktemp("web"), "web.db"))
     digest = hash_password(PASSWORD)
     depts = sorted(d.code for d in platform.city.departments)
 

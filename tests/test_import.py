@@ -25,6 +25,7 @@ from cityops.intake.sources import ROW, read_records
 from cityops.store.base import CaseQuery
 from cityops.store.sqlite import SqliteStore
 from conftest import shared_file
+from stores import new_db
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "mappings"
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
@@ -68,7 +69,7 @@ class _Platform:
 
 @pytest.fixture
 def small(tmp_path: Path) -> Iterator[_Platform]:
-    p = _Platform(SqliteStore(tmp_path / "small.db"), load_catalogue(), _City())
+    p = _Platform(SqliteStore(new_db(tmp_path, "small.db")), load_catalogue(), _City())
     yield p
     p.store.close()
 

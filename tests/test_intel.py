@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from cityops.intel import store
 from conftest import PASSWORD, Api, add_users
+from stores import new_db
 
 JIANGAN = (114.3055, 30.5928)  # a point in 江岸区 (420102)
 
@@ -25,7 +26,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Any:
     from cityops.auth.service import new_user
     from cityops.core import open_platform
 
-    platform = open_platform(tmp_path_factory.mktemp("intel") / "intel.db")
+    platform = open_platform(new_db(tmp_path_factory.mktemp("intel"), "intel.db"))
     known = {d.code for d in platform.city.departments}
     users = [new_user("collector", "collector", None, PASSWORD, known),
              new_user("acceptor", "acceptor", None, PASSWORD, known),

@@ -10,6 +10,7 @@ import pytest
 
 from cityops.intel import store
 from conftest import PASSWORD, Api, add_users
+from stores import new_db
 
 JIANGAN = (114.3055, 30.5928)  # a point in 江岸区 (420102)
 
@@ -23,7 +24,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Any:
     from cityops.core import open_platform, utcnow
     from cityops.intake.open311.keys import new_key
 
-    platform = open_platform(tmp_path_factory.mktemp("intake") / "intake.db")
+    platform = open_platform(new_db(tmp_path_factory.mktemp("intake"), "intake.db"))
     known = {d.code for d in platform.city.departments}
     tokens = add_users(platform, [new_user("acceptor", "acceptor", None, PASSWORD, known),
                                   new_user("roads", "department", sorted(known)[0], PASSWORD, known)])

@@ -84,6 +84,41 @@ def test_order_of_input_does_not_matter(data: tuple, rnd) -> None:  # type: igno
     assert pa == pb
 
 
+@st.composite
+def crowded(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str], list[str]]:
+    """Items on a coarse lattice, so cells hold several items and many pairs tie in place or time."""
+    n = draw(st.integers(0, 40))
+    spots = st.integers(0, 12)
+    lon = 114.300 + 0.0005 * np.array(draw(st.lists(spots, min_size=n, max_size=n)), dtype=float)
+    lat = 30.590 + 0.0005 * np.array(draw(st.lists(spots, min_size=n, max_size=n)), dtype=float)
+    t = 900.0 * np.array(draw(st.lists(st.integers(0, 16), min_size=n, max_size=n)))
+    codes = draw(st.lists(st.sampled_from(CODES), min_size=n, max_size=n))
+    texts = ["".join(draw(st.lists(st.sampled_from(WORDS), max_size=3))) for _ in range(n)]
+    return lon, lat, t, codes, texts
+
+
+@settings(max_examples=60, deadline=None)
+@given(crowded(), st.integers(1, 9))
+def test_blocks_do_not_change_the_plan(data: tuple, block: int) -> None:
+    """Pairs are made a block of cells at a time: any block size gives the same links, scores
+    and merges, each link once, as brute force finds them, and merges go to earlier roots."""
+    lon, lat, t, codes, texts = data
+    whole = run(*data)
+    saved = merge.BLOCK
+    merge.BLOCK = block
+    try:
+        small = run(*data)
+    finally:
+        merge.BLOCK = saved
+    links = {(int(a), int(b)): float(s) for (a, b), s in zip(whole.pairs, whole.score, strict=True)}
+    assert len(links) == len(whole.pairs) and all(a < b for a, b in links)
+    assert set(links) == brute_links(*data)
+    assert {(int(a), int(b)): float(s) for (a, b), s in zip(small.pairs, small.score, strict=True)} == links
+    assert small.target.tolist() == whole.target.tolist()
+    for k, root in enumerate(whole.target.tolist()):  # a merge never points at a later item
+        assert (t[root], root) <= (t[k], k) and whole.target[root] == root
+
+
 def test_far_items_never_link() -> None:
     lon = np.array([114.30, 114.30 + 0.01])  # about 960 m apart
     lat = np.array([30.59, 30.59])
@@ -130,3 +165,9 @@ def test_dedupe_merges_stored_duplicates_through_the_merge_action(platform, tmp_
         assert repo.get_case(ids[0]).report_count == 2
         assert repo.get_case(ids[2]).status == "reported"  # 2.9 km away
         assert repo.get_case(ids[3]).status == "reported"  # another matter
+
+
+def test_matter_groups_number_compatible_codes_alike() -> None:
+    g = merge.matter_groups(["06010", "01004", "10003", "06011", "01037", "06010", "01037"]).tolist()
+    assert g[0] == g[3] == g[5] and g[1] == g[2] and g[4] == g[6] and len(set(g)) == 3
+    assert merge.matter_groups([]).tolist() == []

@@ -23,6 +23,7 @@ import pytest
 from cityops.core import utcnow
 from cityops.sensing.mqtt import GATEWAY_TOPIC, SETTING
 from sensing_support import SensingApi, iso, sensing_api
+from stores import new_db
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 
@@ -89,7 +90,7 @@ def api(tmp_path_factory: pytest.TempPathFactory, broker: Broker) -> Iterator[Se
 def sensing_api_with_broker(tmp: Path, port: int) -> Iterator[SensingApi]:
     from cityops.core import open_platform
 
-    p = open_platform(tmp / "sensing.db")
+    p = open_platform(new_db(tmp, "sensing.db"))
     p.store.write(lambda repo: repo.set_setting(SETTING, f"127.0.0.1:{port}"))
     p.close()
     yield from sensing_api(tmp)

@@ -30,6 +30,7 @@ from cityops.notify import sender
 from cityops.notify.outbox import on_case_changed, subscribe
 from conftest import add_users
 from field_support import site_photo
+from stores import new_db
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 SECRET = "SECRET-内部"
@@ -185,7 +186,7 @@ def test_worker_killed_while_queued_then_each_sent_exactly_once(platform: Any, t
         act(Action.DISPATCH, Role.DISPATCHER)
     queued = outbox(platform)
     assert len(queued) == 12
-    db = tmp_path / "test.db"
+    db = new_db(tmp_path, "test.db")
     proc = _worker(db)
     try:
         _wait(lambda: any(r["attempts"] > 0 for r in outbox(platform)), 30, "the worker to try")

@@ -8,6 +8,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from cityops.cli import main
+from stores import new_db
 
 
 def run(*args: str, stdin: str | None = None) -> tuple[int, str]:
@@ -21,7 +22,7 @@ def test_user_lifecycle_revokes_tokens_at_once(tmp_path: Path) -> None:
     from cityops.api.app import create_app
     from cityops.core import open_platform
 
-    db = str(tmp_path / "u.db")
+    db = new_db(tmp_path, "u.db")
     assert run("init", "--db", db)[0] == 0
     assert run("user", "create", "Alice", "--role", "acceptor", "--password-stdin", "--db", db,
                stdin="a-long-password\n")[0] == 0
@@ -59,7 +60,7 @@ def test_cases_list_and_show_take_names(tmp_path: Path) -> None:
     from cityops.cases.models import Actor, Role
     from cityops.core import open_platform, utcnow
 
-    db = str(tmp_path / "c.db")
+    db = new_db(tmp_path, "c.db")
     platform = open_platform(db)
     actor = Actor("acc", Role.ACCEPTOR)
     points = [(114.3055, 30.5928, "暴露垃圾 rubbish"), (114.3055, 30.5928, "另一件"), (114.2, 30.45, "far away")]

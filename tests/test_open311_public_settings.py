@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from cityops.cases.models import Case, Status
 from cityops.cli import main
 from cityops.intake.open311 import mapping, public
+from stores import new_db
 
 
 def run(*args: str) -> tuple[int, str]:
@@ -21,7 +22,7 @@ def run(*args: str) -> tuple[int, str]:
 
 
 def test_show_set_and_refuse(tmp_path: Path) -> None:
-    db = str(tmp_path / "t.db")
+    db = new_db(tmp_path, "t.db")
     assert run("init", "--db", db)[0] == 0
     code, out = run("open311", "public", "show", "--db", db)
     assert code == 0

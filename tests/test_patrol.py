@@ -13,11 +13,12 @@ from cityops.field import patrol, plan
 from cityops.field.samples import jpeg
 from conftest import Api
 from field_support import quick_api, walk
+from stores import new_db
 
 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
-    with quick_api(tmp_path_factory.mktemp("patrol") / "t.db") as a:
+    with quick_api(new_db(tmp_path_factory.mktemp("patrol"), "t.db")) as a:
         yield a
 
 

@@ -24,6 +24,7 @@ from cityops.core import utcnow
 from cityops.sensing.registry import register_point_gauges
 from cityops.sensing.store import counters
 from sensing_support import ARROW, NDJSON, SensingApi, arrow_body, iso, ndjson, sensing_api
+from stores import new_db
 
 
 @pytest.fixture(scope="module")
@@ -223,7 +224,7 @@ def test_kill_9_loses_no_acknowledged_batch(tmp_path: Path) -> None:
 
     from cityops.core import open_platform
 
-    db = tmp_path / "k.db"
+    db = new_db(tmp_path, "k.db")
     p = open_platform(db)
     ids = register_point_gauges(p)
 
@@ -247,7 +248,7 @@ def test_kill_9_loses_no_acknowledged_batch(tmp_path: Path) -> None:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
-                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                if httpx.get(url + "/readyz", timeout=1).status_code == 200:
                     break
             except httpx.HTTPError:
                 time.sleep(0.2)
@@ -314,7 +315,7 @@ def test_silent_gauges_open_fault_cases(api: SensingApi, gauges: list[int], sens
 def bare_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     from cityops.store.sqlite import SqliteStore
 
-    store = SqliteStore(tmp_path_factory.mktemp("bare") / "bare.db")
+    store = SqliteStore(new_db(tmp_path_factory.mktemp("bare"), "bare.db"))
     yield store
     store.close()
 
@@ -392,7 +393,7 @@ def test_migration_0009_moves_readings_into_segments(tmp_path: Path) -> None:
     import sqlite3
 
     from cityops.sensing.store import read_columns
-    from cityops.store.sqlite import _statements, migrate, migrations
+    from cityops.store.legacy import _statements, migrate, migrations
 
     # The segment migration by what it does, not its number (0009 when written).
     segments = next(v for v, script in migrations() if "CREATE TABLE observation_segment" in script)

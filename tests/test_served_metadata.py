@@ -17,6 +17,7 @@ from cityops.field import images, videos
 from cityops.field.samples import _box, jpeg, mp4
 from conftest import Api
 from field_support import quick_api
+from stores import new_db
 
 LON, LAT = 114.3055, 30.5928
 PLACE = b"+30.5928+114.3055/"
@@ -121,7 +122,7 @@ def test_videos_lose_xyz_in_moov_and_uuid_boxes_anywhere() -> None:
 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
-    with quick_api(tmp_path_factory.mktemp("served") / "t.db") as a:
+    with quick_api(new_db(tmp_path_factory.mktemp("served"), "t.db")) as a:
         yield a
 
 

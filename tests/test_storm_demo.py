@@ -7,6 +7,7 @@ from pathlib import Path
 
 import defusedxml.ElementTree as ET
 
+from stores import new_db
 from test_cap import validate_atom, validate_everywhere
 
 ATOM = "http://www.w3.org/2005/Atom"
@@ -21,7 +22,7 @@ def test_storm_day_warns_ahead_and_closes_its_cases(tmp_path: Path) -> None:
     from cityops.sim.demo import run_demo
     from cityops.store.codec import to_us
 
-    db = tmp_path / "storm.db"
+    db = new_db(tmp_path, "storm.db")
     run_demo(str(db), reports=20, seed=7, serve=False, host="127.0.0.1", port=0, storm=True)
     platform = open_platform(db)
     try:

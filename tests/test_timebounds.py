@@ -40,7 +40,7 @@ def test_the_window() -> None:
 
 def test_the_city_chooses() -> None:
     assert window(Settings()) == TimeWindow(timedelta(minutes=5), timedelta(days=30))
-    assert window(Settings(), readings=True).past == timedelta(days=366)
+    assert window(Settings(), readings=True).past == timedelta(days=10_000)
     city = Settings(**{"inputs.future_skew_minutes": "1", "inputs.past_days": "2", "sensing.past_days": "7"})
     assert window(city) == TimeWindow(timedelta(minutes=1), timedelta(days=2))
     assert window(city, readings=True) == TimeWindow(timedelta(minutes=1), timedelta(days=7))

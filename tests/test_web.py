@@ -127,7 +127,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         deadline = time.monotonic() + 90
         while True:
             try:
-                if httpx.get(root + "/healthz", timeout=2).status_code == 200:
+                if httpx.get(root + "/readyz", timeout=2).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass

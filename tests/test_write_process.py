@@ -17,6 +17,7 @@ from cityops.core import Platform, utcnow
 from cityops.errors import InvalidInput
 from cityops.store.base import CaseQuery
 from cityops.store.process import WriterUnavailable
+from stores import new_db
 
 COLLECTOR = Actor("collector-1", Role.COLLECTOR)
 
@@ -106,9 +107,9 @@ def test_the_write_process_exits_when_its_server_is_gone(tmp_path: Path) -> None
 
     from cityops.core import open_platform
 
-    open_platform(tmp_path / "w.db").close()
+    open_platform(new_db(tmp_path, "w.db")).close()
     ours, theirs = socket.socketpair()
-    child = subprocess.Popen([sys.executable, "-m", "cityops", "write-process", "--db", str(tmp_path / "w.db"),
+    child = subprocess.Popen([sys.executable, "-m", "cityops", "write-process", "--db", new_db(tmp_path, "w.db"),
                               str(theirs.fileno())], pass_fds=(theirs.fileno(),))
     theirs.close()
     assert ours.recv(64)  # "ready"

@@ -32,6 +32,7 @@ import pytest
 
 from conftest import PASSWORD
 from field_support import site_photo
+from stores import new_db
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"]
@@ -158,7 +159,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     from cityops.intake.open311.keys import new_key
     from cityops.store.base import User
 
-    platform = open_platform(tmp_path_factory.mktemp("xss") / "xss.db")
+    platform = open_platform(new_db(tmp_path_factory.mktemp("xss"), "xss.db"))
     _hostile_city(platform)
     digest = hash_password(PASSWORD)
     staff = ("collector", "acceptor", "dispatcher", "verifier", "supervisor")

@@ -5,13 +5,12 @@ from __future__ import annotations
 import importlib
 import sys
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import click
 
 from cityops import __version__
-from cityops.clitools import db_option, new_db_option, write_db
+from cityops.clitools import db_exists, db_option, new_db_option, write_db
 from cityops.clitools import open_db as _platform
 from cityops.errors import CityopsError
 
@@ -71,7 +70,9 @@ FEATURE_COMMANDS = {
     "intel": "cityops.intel.cli:intel",
     "eval": "cityops.intel.cli:eval_group",
     "security": "cityops.security.cli:security",
+    "store": "cityops.store.cli:store",
     "data": "cityops.data.cli:data",
+    "stream": "cityops.stream.cli:stream",
 }
 
 
@@ -88,17 +89,16 @@ def main() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--city", default=None, help="city pack folder (remembered in the database)")
-def serve(db: str, host: str, port: int, city: str | None) -> None:
-    """启动服务 / Serve the HTTP API (docs at /docs, schema at /openapi.json)."""
-    from cityops.api.app import serve as serve_platform
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="server processes sharing the port, each with its own write process")
+def serve(db: str, host: str, port: int, city: str | None, workers: int) -> None:
+    """启动服务 / Serve the HTTP API (docs at /docs, schema at /openapi.json). /healthz answers at
+    once (alive); /readyz answers 200 once writes can succeed (docs/operations.md)."""
+    from cityops.api.boot import serve as serve_fast
 
-    platform = _platform(db, city)
-    click.echo(f"cityops {__version__}: {platform.city.name} / {platform.city.name_en}, database {db}")
+    click.echo(f"cityops {__version__}: database {db}, {workers} process(es); starting / 正在启动")
     click.echo(f"dashboard http://{host}:{port}/  API http://{host}:{port}/api/v1  docs http://{host}:{port}/docs")
-    try:
-        serve_platform(platform, host, port)
-    finally:
-        platform.close()
+    serve_fast(db, city, host, port, workers)
 
 
 @main.command("write-process", hidden=True)
@@ -133,7 +133,7 @@ def demo(db: str, no_serve: bool, host: str, port: int, reports: int, seed: int,
 def init(db: str, city: str | None) -> None:
     """新建数据库 / Create a city's database (empty: no users, no cases); the only command besides
     `demo` that makes a new file."""
-    existed = Path(db).exists()
+    existed = db_exists(db)
     if existed and city:
         raise click.UsageError(f"{db} already exists; init does not change its city (serve --city does) / "
                                f"{db} 已存在，init 不更改其城市包")
@@ -269,6 +269,20 @@ def token(name: str, db: str, days: int, revoke_all: bool) -> None:
         platform.close()
 
 
+@main.command()
+@db_option
+@click.option("--to", "target", required=True, type=click.Path(dir_okay=False), help="the backup file to write")
+@click.option("--force", is_flag=True, help="replace the backup file if it exists")
+def backup(db: str, target: str, force: bool) -> None:
+    """备份 / A consistent copy of a SQLite database, taken while the server runs, verified
+    (integrity, row counts, every case history) before it is kept. Restoring: docs/operations.md."""
+    from cityops.store.backup import backup as take
+
+    done = take(db, target, force)
+    click.echo(f"backup {done.source} -> {done.target}: {done.tables} tables, {done.rows:,} rows, "
+               f"{done.cases:,} case histories intact, {done.size:,} bytes, {done.seconds:.1f} s / 备份完成并已校验")
+
+
 @main.group()
 def history() -> None:
     """案卷历史 / Case history."""
@@ -280,7 +294,7 @@ def history_verify(db: str) -> None:
     """Exit 0 when every case history is intact; otherwise name each broken case."""
     from cityops.cases.service import verify_all
 
-    if not Path(db).exists():
+    if not db_exists(db):
         raise click.ClickException(f"no database at {db}")
     platform = _platform(db)
     with platform.store.read() as repo:

@@ -34,6 +34,8 @@ class Platform:
     calendar: WorkingCalendar
     # Set while serving: writes go to a process of their own (see store/process.py).
     write_process: ProcessWriter | None = None
+    # Set while serving: whether this server leads the once-only jobs (see leader.py).
+    leadership: Any = None
 
     async def awrite(self, op: Callable[..., T], *args: Any) -> T:
         """Run `op(repo, platform, *args)` in a durable write transaction, from an event loop.
@@ -147,7 +149,8 @@ def _rehearse_intake(platform: Platform, lon: float, lat: float) -> None:
         return
     conn = platform.store.connect()
     try:
-        conn.execute("PRAGMA busy_timeout = 200")  # another writer holds the lock: skip, don't wait
+        # Another writer holds the lock: skip, don't wait.
+        conn.execute("SET lock_timeout = '200ms'" if platform.store.dialect.postgres else "PRAGMA busy_timeout = 200")
         conn.execute("BEGIN IMMEDIATE")
         intake(SqliteRepo(conn), platform, NewReport(matter, "warm-up", lon, lat, source="warm-up"),
                Actor("warm-up", Role.ADMIN), utcnow())

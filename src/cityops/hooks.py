@@ -28,15 +28,19 @@ if TYPE_CHECKING:
 CaseListener = Callable[[Any, "Platform", "Case | None", "Case", "Change"], None]
 # (repo, platform, before, after, command): raises a CityopsError to refuse the step before it is saved.
 CaseRule = Callable[[Any, "Platform", "Case", "Case", "Command"], None]
+# (repo, kind, key, data): a change other than a case step ("warning.issued", "detection",
+# "readings.batch", …); `key` orders the events of one thing (a warning, a datastream).
+EventListener = Callable[[Any, str, str, dict[str, Any]], None]
 
 # Modules that register listeners when imported; each feature adds its own line.
 PLUGINS: tuple[str, ...] = (
     "cityops.notify.outbox", "cityops.intel.listener", "cityops.intake.open311.service",
-    "cityops.field.verify",
+    "cityops.field.verify", "cityops.stream.listener",
 )
 
 _case_listeners: list[CaseListener] = []
 _case_rules: list[CaseRule] = []
+_event_listeners: list[EventListener] = []
 _loaded = False
 
 
@@ -50,6 +54,20 @@ def on_case_changed(listener: CaseListener) -> CaseListener:
 def case_changed(repo: Any, platform: Platform, before: Case | None, after: Case, change: Change) -> None:
     for listener in _case_listeners:
         listener(repo, platform, before, after, change)
+
+
+def on_event(listener: EventListener) -> EventListener:
+    """Register a listener of `event` (usable as a decorator); registering twice is harmless."""
+    if listener not in _event_listeners:
+        _event_listeners.append(listener)
+    return listener
+
+
+def event(repo: Any, kind: str, key: str, data: dict[str, Any]) -> None:
+    """A feature tells of a change it made, inside its write transaction (as `case_changed`)."""
+    load_plugins()
+    for listener in _event_listeners:
+        listener(repo, kind, key, data)
 
 
 def case_rule(rule: CaseRule) -> CaseRule:

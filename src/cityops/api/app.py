@@ -165,48 +165,43 @@ def validation_message_zh(exc: RequestValidationError) -> str:
 
 
 def _lifespan(platform: Platform, sweep_every: float | None, write_process: bool) -> Any:
-    """While serving: the write process, if asked for, and every `sweep_every` seconds the
-    escalation (督办) of overdue cases and the removal of expired tokens."""
-    from cityops.auth.service import purge_expired_tokens
-    from cityops.cases.service import sweep_overdue
-    from cityops.core import utcnow
+    """While serving: the write process, if asked for, and, on the one server of several that
+    leads (leader.py), the once-only jobs (leader_jobs.py): every `sweep_every` seconds the escalation
+    (督办) of overdue cases and the removal of expired tokens, and the notification sender."""
     from cityops.intel.service import warm as intel_warm
-    from cityops.notify.sender import worker as notify_worker
+    from cityops.leader import Leadership, lead
+    from cityops.leader_jobs import once_only_jobs
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async def sweep() -> None:
-            while sweep_every:
-                try:
-                    await platform.awrite(sweep_overdue, utcnow())
-                    await platform.awrite(purge_expired_tokens, utcnow())
-                except Exception:  # say a write process restarting: try again next round
-                    logging.getLogger("cityops").exception("the minute's sweep failed")
-                await asyncio.sleep(sweep_every)
-
         from cityops.sensing.mqtt import start_bridge
+        from cityops.stream.service import start_stream
 
-        if write_process:
+        if write_process and platform.write_process is None:  # (api/boot.py may have started it already)
             await platform.start_write_process()
         bridge = await start_bridge(platform, app)  # only when the setting names a broker
-        task = asyncio.create_task(sweep())
-        # Serving: the notification sender runs beside the sweep (never inside a case action),
-        # and the classifier's model and sentence encoder load in the background (~0.2 s, and the
+        leading = None
+        if sweep_every:
+            app.state.leadership = platform.leadership = Leadership(str(platform.store.path))
+            leading = asyncio.create_task(lead(app.state.leadership, lambda: once_only_jobs(platform, sweep_every)))
+        # The stream: every server consumes readings; only the leader publishes (stream.service.is_publisher).
+        streamer = await start_stream(platform) if sweep_every else None  # only when a sink is set
+        # The classifier's model and sentence encoder load in the background (~0.2 s, and the
         # encoder's first text ~1 s), so that the first report to classify does not wait for them.
-        sender = asyncio.create_task(notify_worker(platform)) if sweep_every else None
         warming = asyncio.create_task(asyncio.to_thread(intel_warm, platform)) if sweep_every else None
         try:
             yield
         finally:
             if bridge is not None:
                 await bridge.stop()
+            if streamer is not None:
+                await streamer.stop()
             if warming is not None:  # a thread cannot be cancelled: let it finish before the store closes
                 await warming
-            for t in (task, sender):
-                if t is not None:
-                    t.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await t
+            if leading is not None:
+                leading.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await leading
             await platform.stop_write_process()
 
     return lifespan
@@ -289,7 +284,17 @@ def create_app(platform: Platform, sweep_every: float | None = None, write_proce
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:
+        """Alive (the process answers); says nothing about writes: see /readyz."""
         return {"status": "ok"}
+
+    @app.get("/readyz", tags=["ops"])
+    async def readyz() -> JSON:
+        """Ready: 200 when a write can succeed now (write process up, database writable), else
+        503 with the reason (docs/operations.md)."""
+        from cityops.api.ready import readiness
+
+        ok, body = await readiness(platform, getattr(app.state, "leadership", None))
+        return JSON(body, status_code=200 if ok else 503, headers=None if ok else {"Retry-After": "1"})
 
     @app.post("/api/v1/echo", tags=["ops"], status_code=201)
     async def echo(request: Request, actor: ActorDep) -> JSON:

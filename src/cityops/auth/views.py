@@ -36,8 +36,10 @@ class UserIn(BaseModel):
 
 def _throttle(request: Request) -> LoginThrottle:
     throttle: LoginThrottle | None = getattr(request.app.state, "login_throttle", None)
-    if throttle is None:
-        throttle = request.app.state.login_throttle = LoginThrottle()
+    if throttle is None:  # in memory, or shared by every server through Redis (security/limits.py)
+        from cityops.security.limits import login_throttle
+
+        throttle = request.app.state.login_throttle = login_throttle(request.app.state.platform)
     return throttle
 
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from cityops import hooks
 from cityops.cases import service
 from cityops.cases.models import SYSTEM_ACTOR, Action
 from cityops.cases.workflow import Command
@@ -124,6 +125,9 @@ def open_or_join_cases(repo: Any, platform: Platform, detections: list[Detection
             " VALUES (?,?,?,?,?,?,?,?)",
             (d.at, d.kind, d.key, d.level, value, d.datastream, case_id, orjson.dumps(d.detail).decode()),
         )
+        hooks.event(repo, "detection", str(d.datastream), {
+            "kind": d.kind, "key": d.key, "level": d.level, "datastream": d.datastream,
+            "observed_ms": d.at, "value": value, "case_id": case_id})
         out.logged += 1
     return out
 

@@ -249,6 +249,50 @@ def _missing(exc: Any) -> bool:
     return str(exc.response.get("Error", {}).get("Code")) in ("404", "NoSuchKey", "NotFound")
 
 
+class DatabaseBlobs:
+    """Blobs in the database itself (table `blob`): PostgreSQL's default, where several servers
+    on several hosts share one store and no host's disk holds what another must serve. The row
+    is committed before `put` returns, so an acknowledged photo is as durable as its case."""
+
+    def __init__(self, db: str) -> None:
+        self.db = db
+
+    def _conn(self) -> Any:
+        from cityops.store.dialect import PgConnection
+
+        return PgConnection(self.db)
+
+    def put(self, data: bytes) -> str:
+        digest = hashlib.sha256(data).hexdigest()
+        with self._conn() as conn:
+            conn.execute("INSERT INTO blob (digest, data, created_at) VALUES (?, ?, ?) ON CONFLICT (digest) DO NOTHING",
+                         (digest, data, int(time.time() * 1e6)))
+        return digest
+
+    def get(self, digest: str) -> bytes | None:
+        if not _valid(digest):
+            return None
+        with self._conn() as conn:
+            row = conn.execute("SELECT data FROM blob WHERE digest = ?", (digest,)).fetchone()
+        return bytes(row[0]) if row else None
+
+    def exists(self, digest: str) -> bool:
+        if not _valid(digest):
+            return False
+        with self._conn() as conn:
+            return conn.execute("SELECT 1 FROM blob WHERE digest = ?", (digest,)).fetchone() is not None
+
+    def delete(self, digest: str) -> None:
+        with self._conn() as conn:
+            conn.execute("DELETE FROM blob WHERE digest = ?", (digest,))
+
+    def names(self, older_than_s: float = 0) -> Iterator[str]:
+        cutoff = int((time.time() - older_than_s) * 1e6)
+        with self._conn() as conn:
+            rows = conn.execute("SELECT digest FROM blob WHERE created_at <= ?", (cutoff,)).fetchall()
+        yield from (r[0] for r in rows)
+
+
 def directory_for(db_path: str | Path) -> DirectoryBlobs:
     """The directory store: `$CITYOPS_FILES_DIR`, else `<database>.files/` beside the database
     file (so two databases in one directory never share, and never clean up, each other's photos)."""
@@ -259,11 +303,19 @@ def directory_for(db_path: str | Path) -> DirectoryBlobs:
 
 
 def blobs_for(db_path: str | Path) -> BlobStore:
-    """The store this server uses: `$CITYOPS_BLOB_STORE` = `directory` (default) or `s3`."""
-    kind = os.environ.get("CITYOPS_BLOB_STORE", "directory").strip().lower() or "directory"
+    """The store this server uses: `$CITYOPS_BLOB_STORE` = `directory` (SQLite's default), `s3`,
+    or `database` (PostgreSQL's default: every server shares it)."""
+    from cityops.store.dialect import is_postgres
+
+    default = "database" if is_postgres(db_path) else "directory"
+    kind = os.environ.get("CITYOPS_BLOB_STORE", default).strip().lower() or default
     if kind == "s3":
         return S3Blobs(S3Config.from_env())
-    if kind != "directory":
-        raise BlobStoreUnavailable(f"the server's CITYOPS_BLOB_STORE must be 'directory' or 's3', not {kind!r}",
-                                   "服务器配置错误：CITYOPS_BLOB_STORE 只能是 directory 或 s3")
+    if kind == "database" and is_postgres(db_path):
+        return DatabaseBlobs(str(db_path))
+    if kind != "directory" or is_postgres(db_path) and not os.environ.get("CITYOPS_FILES_DIR"):
+        raise BlobStoreUnavailable(
+            f"the server's CITYOPS_BLOB_STORE must be 'directory' (with CITYOPS_FILES_DIR on PostgreSQL), 's3' "
+            f"or, on PostgreSQL, 'database'; not {kind!r}",
+            "服务器配置错误：CITYOPS_BLOB_STORE 只能是 directory（PostgreSQL 需同时设置 CITYOPS_FILES_DIR）、s3 或 database")
     return directory_for(db_path)

@@ -72,8 +72,9 @@ def routing_report_cmd(db: str, source: str | None, override: Path | None, min_s
 
     from cityops.core import open_platform
     from cityops.intake.routing_report import defaults_frame, override_yaml, routing_report
+    from cityops.store.sqlite import database_exists
 
-    if not Path(db).exists():
+    if not database_exists(db):
         raise click.ClickException(f"no database at {db}")
     platform = open_platform(db)
     try:

@@ -10,6 +10,7 @@ import click
 
 from cityops.clitools import db_option as _db
 from cityops.clitools import open_db as _platform
+from cityops.clitools import setting_command
 
 
 @click.group("sensing")
@@ -188,3 +189,18 @@ def replay_traffic(db: str, speeds: Path | None, locations: Path | None) -> None
     click.echo(f"{out['detectors']} detectors, {out['readings']:,} readings ({out['source']}); "
                f"congestion episodes: {out['recurrent']} recurrent, {out['non_recurrent']} non-recurrent; "
                f"cases opened {out['cases_opened']}")
+
+
+def _check_setting(key: str, value: str) -> str:
+    """`past_days`: how far back a reading's time may be (`sensing.past_days`, default 10,000: only the 2000-01-01 floor binds), a
+    whole number of days up to 36,500 (readings before 2000-01-01 are refused whatever it is)."""
+    from cityops.timebounds import READINGS_PAST_SETTING
+
+    if key == "past_days" and value.isdigit() and int(value) <= 36_500:
+        return READINGS_PAST_SETTING
+    raise click.BadParameter(f"{key} takes a whole number of days, 0–36500 / 天数须为 0–36500 的整数")
+
+
+set_cmd = setting_command(
+    sensing, _check_setting, """Set past_days: how many days back a reading's phenomenonTime may be (default 10,000: back to the 2000-01-01 floor).""",
+    ["past_days"])

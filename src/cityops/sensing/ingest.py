@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import orjson
 
+from cityops import hooks
 from cityops.detect.cases import open_or_join_cases
 from cityops.detect.columns import MS_PER_HOUR, Columns, Detection, Groups
 from cityops.detect.congestion import detect_congestion
@@ -293,6 +294,9 @@ def ingest(repo: Any, platform: Platform | None, cols: Columns, rejects: Rejects
     if refused.any():
         cols = cols.take(~refused)
     cols = cols.sorted()
+    # Two servers storing readings of one datastream take turns: duplicates, detections and the
+    # cases they open are decided on what the other committed.
+    repo.lock("datastream", np.unique(cols.datastream).tolist())
     stored = insert_columns(conn, cols)
     detections = detect_waterlogging(cols, meta.gauges) if detect and len(meta.gauges.datastream) else []
     if detect:
@@ -304,6 +308,12 @@ def ingest(repo: Any, platform: Platform | None, cols: Columns, rejects: Rejects
         opened, joined = outcome.opened, outcome.joined
     bump(conn, {"accepted": len(cols), "stored": stored, "duplicates": len(cols) - stored,
                 **{f"rejected:{k}": v for k, v in rejects.counts.items()}})
+    if len(cols) or rejects.total:  # the batch's summary on the event stream, if one is configured
+        hooks.event(repo, "readings.batch", "readings", {
+            "accepted": len(cols), "stored": stored, "duplicates": len(cols) - stored,
+            "rejected": rejects.total, "datastreams": len(np.unique(cols.datastream)),
+            "first_ms": int(cols.t.min()) if len(cols) else None, "last_ms": int(cols.t.max()) if len(cols) else None,
+            "detections": len(detections), "cases_opened": opened, "cases_joined": sorted(set(joined))})
     return IngestResult(len(cols), stored, len(cols) - stored, rejects, detections, opened, joined, refused)
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import re
+from datetime import datetime, timedelta
 from typing import Any
 
 import anyio
@@ -33,7 +34,7 @@ from cityops.core import Platform, utcnow
 from cityops.detect.columns import Columns, Detection
 from cityops.errors import Conflict, Forbidden, InvalidInput, NotFound
 from cityops.sensing import staread
-from cityops.sensing.gather import DUPLICATE, STORED, Gatherer
+from cityops.sensing.gather import DUPLICATE, NO_FEATURE, STORED, Gatherer
 from cityops.sensing.ingest import (
     ReadingRefused,
     check_plausible,
@@ -49,10 +50,15 @@ from cityops.sensing.store import (
     bump,
     change_reading,
     delete_datastreams,
+    insert_columns,
     observation_id,
     read_ranges,
+    set_features,
+    set_result_times,
     split_observation_id,
 )
+from cityops.store.codec import to_us
+from cityops.timebounds import TimeWindow
 
 router = feature_router("/sta/v1.1", "sensorthings")
 PREFIX = "/sta/v1.1"
@@ -68,28 +74,33 @@ JSON_PATCH = "application/json-patch+json"
 
 _REQ = "http://www.opengis.net/spec/iot_sensing/1.1/req/"
 # What is implemented, and only that (no batch requests, no MultiDatastreams, no MQTT
-# subscriptions to entity topics: docs/sensing.md).
+# subscriptions to entity topics; MQTT Observations come on each gateway's own prefixed topic,
+# not the standard's, so that class is not claimed: docs/sensing.md).
 CONFORMANCE = [_REQ + c for c in (
     "datamodel", "resource-path/resource-path-to-entities", "request-data", "create-update-delete",
     "create-update-delete/create-entity", "create-update-delete/link-to-existing-entities",
     "create-update-delete/deep-insert", "create-update-delete/deep-insert-status-code",
     "create-update-delete/update-entity", "create-update-delete/update-entity-jsonpatch",
     "create-update-delete/delete-entity", "create-update-delete/historical-location-auto-creation",
-    "data-array/data-array", "create-observations-via-mqtt/observations-creation",
+    "data-array/data-array",
 )]
 # Where cityops departs from OGC 18-088 on purpose (its storage of readings): also in docs/sensing.md.
 DEVIATIONS = [
-    "Observation.resultTime is not stored: it reads as the phenomenonTime; a supplied resultTime is accepted"
-    " and not kept, and it is never null",
     "Observation.phenomenonTime is an instant (no intervals) and result a finite number; an Observation's id"
     " follows its (Datastream, phenomenonTime), so its phenomenonTime cannot change",
     "Observation.parameters, resultQuality and validTime are accepted and not stored",
-    "a FeatureOfInterest is kept per Datastream: one given with an Observation becomes its Datastream's,"
-    " for that Datastream's other Observations too",
+    "an Observation given no FeatureOfInterest has its Datastream's, made from its Thing's Location when the"
+    " Datastream's first one came (not made again as the Thing moves)",
+    "Observations are held to the city's window for readings: a phenomenonTime at most 5 minutes ahead of the"
+    " server's clock, at most sensing.past_days (default 10,000) back and not before 2000-01-01; others are a 400"
+    " (time_out_of_range), as are results outside their kind's plausible range (implausible)",
     "Locations and FeaturesOfInterest are GeoJSON Points",
     "a Datastream gives no phenomenonTime, resultTime or observedArea (they would be computed per read)",
     "description may be left out (read as \"\")",
     "a new Location of a Thing replaces its earlier ones (as FROST-Server)",
+    "Observations over MQTT are taken on cityops/gw/<user>/v1.1/Datastreams(id)/Observations (the standard's topic"
+    " behind each gateway's authenticated prefix), not on v1.1/Datastreams(id)/Observations; that class is not"
+    " claimed",
 ]
 
 
@@ -339,9 +350,9 @@ def history(conn: Any, thing: int, locations: list[int], when_ms: int | None = N
 
 def feature_from_location(conn: Any, datastreams: list[int]) -> None:
     """OGC 18-088 §8.2.8: an Observation without a FeatureOfInterest gets one made from its
-    Thing's Location. The FeatureOfInterest is kept per Datastream (see docs/sensing.md), so
-    each of these Datastreams without one gets its Thing's (first) Location's, made once per
-    Location (found again by its name and position)."""
+    Thing's Location: each of these Datastreams without one gets its Thing's (first)
+    Location's, made once per Location (found again by its name and position), which its
+    readings given none then have (a reading given one keeps its own: sta_observation)."""
     rows = conn.execute(
         "SELECT d.id, l.name, l.description, l.encoding_type, l.lon, l.lat FROM sta_datastream d"
         " JOIN sta_thing_location tl ON tl.thing_id = d.thing_id JOIN sta_location l ON l.id = tl.location_id"
@@ -356,10 +367,10 @@ def feature_from_location(conn: Any, datastreams: list[int]) -> None:
         conn.execute("UPDATE sta_datastream SET feature_id = ? WHERE id = ?", (fid, ds))
 
 
-def link_feature(repo: Any, platform: Platform, datastream: int, feature: Any, writer: str | None = None) -> None:
-    """Write op: an Observation's FeatureOfInterest (a reference or inline) becomes its
-    Datastream's (kept per Datastream: docs/sensing.md); none given: one from the Location.
-    A sensor user (`writer`) may do so only on its own or unowned Datastreams, as it writes."""
+def link_feature(repo: Any, platform: Platform, datastream: int, feature: Any, writer: str | None = None) -> int:
+    """Write op: the FeatureOfInterest an Observation names (a reference, or inline: made), for
+    the reading to keep as its own. A sensor user (`writer`) may do so only on its own or
+    unowned Datastreams, as it writes."""
     conn = repo.conn
     row = conn.execute("SELECT owner FROM sta_datastream WHERE id = ?", (datastream,)).fetchone()
     if row is None:
@@ -367,11 +378,14 @@ def link_feature(repo: Any, platform: Platform, datastream: int, feature: Any, w
     if writer is not None and row[0] is not None and row[0] != writer:
         raise ReadingRefused("not_owner", f"observation refused (not_owner): datastream {datastream}",
                              f"观测数据被拒绝（无权写入他人的数据流）：数据流 {datastream}")
-    if feature is None:
-        feature_from_location(conn, [datastream])
-        return
-    fid = _ref_or_new(conn, platform, "FeaturesOfInterest", feature, "FeatureOfInterest")
-    conn.execute("UPDATE sta_datastream SET feature_id = ? WHERE id = ?", (fid, datastream))
+    return _ref_or_new(conn, platform, "FeaturesOfInterest", feature, "FeatureOfInterest")
+
+
+def _no_feature(datastream: int) -> ReadingRefused:
+    return ReadingRefused(NO_FEATURE, f"observation refused ({NO_FEATURE}): datastream {datastream}'s Thing has no"
+                          " Location to make one from: give the Observation a FeatureOfInterest",
+                          f"观测数据被拒绝（缺少观测对象 FeatureOfInterest）：数据流 {datastream} 的 Thing 没有位置，"
+                          "请为观测给出 FeatureOfInterest")
 
 
 def _observations(repo: Any, platform: Platform, pending: list[tuple[int, dict[str, Any]]], who: Actor | None
@@ -382,19 +396,42 @@ def _observations(repo: Any, platform: Platform, pending: list[tuple[int, dict[s
 
     now_ms = int(utcnow().timestamp() * 1000)
     ds_all, t_all, r_all = [], [], []
+    times: list[tuple[int, int, int | None]] = []
+    features: list[tuple[int, int, int | None]] = []
     writer, sent_by = (_owner(who), who.name) if who is not None else (None, None)
     for ds, ob in pending:
+        fid = None
         if ob.get("FeatureOfInterest") is not None:
-            link_feature(repo, platform, ds, ob["FeatureOfInterest"], writer)
+            fid = link_feature(repo, platform, ds, ob["FeatureOfInterest"], writer)
         d, t, r = _reading(ob, {"datastream": ds}, now_ms)
         ds_all.append(d)
         t_all.append(t)
         r_all.append(r)
+        times.append((d, t, result_time_us(ob.get("resultTime"))))
+        features.append((d, t, fid))
+    lacking = _featureless(repo.conn, sorted({d for d, _, fid in features if fid is None}))
+    if lacking:
+        raise _no_feature(lacking[0])
     rejects = Rejects()
     result = ingest_client(repo, platform, Columns.of(ds_all, t_all, r_all), rejects, writer=writer, sent_by=sent_by)
     if rejects.total:
         raise ReadingRefused.of(rejects)
+    set_result_times(repo.conn, [x for x in times if x[2] is not None])
+    set_features(repo.conn, [x for x in features if x[2] is not None])
     return result.detections
+
+
+def _featureless(conn: Any, datastreams: list[int]) -> list[int]:
+    """Those of these Datastreams with no FeatureOfInterest for a reading given none, after
+    making one from their Thing's Location where it has one (§8.2.8)."""
+    if not datastreams:
+        return []
+    query = "SELECT id FROM sta_datastream WHERE feature_id IS NULL AND id IN (SELECT value FROM json_each(?))"
+    lacking = [int(r[0]) for r in conn.execute(query, (orjson.dumps(datastreams).decode(),))]
+    if lacking:
+        feature_from_location(conn, lacking)
+        lacking = [int(r[0]) for r in conn.execute(query, (orjson.dumps(lacking).decode(),))]
+    return lacking
 
 
 _PARENT_KEYS = {"Datastreams": "datastream", "Things": "thing", "Locations": "location",
@@ -421,6 +458,24 @@ def create_entity(repo: Any, platform: Platform, set_name: str, body: dict[str, 
     return new, detections
 
 
+def result_time_us(value: Any) -> int | None:
+    """An Observation's resultTime (a TM_Instant, §8.2.7) as µs since the epoch; null or
+    absent: None (the standard's null: the reading reads resultTime null)."""
+    if value is None:
+        return None
+    try:
+        when = datetime.fromisoformat(value) if isinstance(value, str) and "/" not in value else None
+    except ValueError:
+        when = None
+    if when is None or when.tzinfo is None:
+        raise InvalidInput("'resultTime' must be an ISO 8601 time with a zone (or null)",
+                           "resultTime 须为带时区的 ISO 8601 时刻（或 null）")
+    return to_us(when)
+
+
+_FORM_ONLY = TimeWindow(future=timedelta(days=36_500), past=timedelta(days=36_500))
+
+
 def _reading(body: dict[str, Any], parent: dict[str, Any], now_ms: int | None = None) -> tuple[int, int, float]:
     """A posted Observation's (datastream, t, result), checked as a batch's readings are."""
     from cityops.sensing.ingest import parse_ndjson
@@ -435,13 +490,18 @@ def _reading(body: dict[str, Any], parent: dict[str, Any], now_ms: int | None = 
                            "phenomenonTime 须为时刻（不支持时间区间）")
     reading = {"datastream": ds, "phenomenonTime": body.get("phenomenonTime") or iso(now_ms),
                "result": body.get("result")}
-    cols, rejects = parse_ndjson(orjson.dumps(reading), now_ms)
+    # Its form only: the city's window (sensing.past_days) is applied in the write op, as a batch's.
+    cols, rejects = parse_ndjson(orjson.dumps(reading), now_ms, _FORM_ONLY)
     if rejects.total:
         raise ReadingRefused.of(rejects)
     return int(cols.datastream[0]), int(cols.t[0]), float(cols.result[0])
 
 
-_REFUSED_ZH = {"unknown_datastream": "数据流不存在", "not_owner": "无权写入他人的数据流",
+_REFUSED_WHY = {"time_out_of_range": (
+    ": its phenomenonTime is more than inputs.future_skew_minutes (default 5) ahead of the server's clock, further back"
+    " than the city's sensing.past_days (default 10,000; `cityops sensing set past_days N`) or before 2000-01-01",
+    "：phenomenonTime 超前服务器时钟超过允许值（默认 5 分钟），或早于城市设置 sensing.past_days（默认 10000 天）或 2000-01-01")}
+_REFUSED_ZH = {"unknown_datastream": "数据流不存在", NO_FEATURE: "缺少观测对象 FeatureOfInterest", "not_owner": "无权写入他人的数据流",
                "time_out_of_range": "时间超出允许范围", "implausible": "数值超出该物理量的合理范围"}
 
 
@@ -451,15 +511,17 @@ async def post_observation(request: Request, platform: Platform, body: dict[str,
     the same time window, plausibility and ownership as a batch, and answered from what was
     written, not read back."""
     check_members("Observations", body, frozenset({"Datastream"} if "datastream" in parent else ()))
+    result_us = result_time_us(body.get("resultTime"))
     try:
         ds, t, result = _reading(body, parent)
     except ReadingRefused as exc:  # counted like a refused reading of a batch
         await platform.awrite(count_refused, exc.reason)
         raise
     feature = {"@iot.id": parent["feature"]} if "feature" in parent else body.get("FeatureOfInterest")
+    fid = None
     if feature is not None:
         try:
-            await platform.awrite(link_feature, ds, feature, _owner(who))
+            fid = await platform.awrite(link_feature, ds, feature, _owner(who))
         except ReadingRefused as exc:  # counted like a refused reading of a batch
             await platform.awrite(count_refused, exc.reason)
             raise
@@ -467,16 +529,19 @@ async def post_observation(request: Request, platform: Platform, body: dict[str,
     gatherer: Gatherer | None = getattr(state, "sta_gatherer", None)
     if gatherer is None:
         gatherer = state.sta_gatherer = Gatherer(platform, lambda found: publish_detections(state, found))
-    outcome = await gatherer.add(ds, t, result, _owner(who), who.name)
+    outcome = await gatherer.add(ds, t, result, _owner(who), who.name, result_us, fid)
     if outcome == DUPLICATE:
         raise Conflict("an observation of this datastream at this phenomenonTime exists (the first one stands)",
                        "该数据流在此时间已有观测（以先到者为准）")
+    if outcome == NO_FEATURE:
+        raise _no_feature(ds)
     if outcome != STORED:  # refused in the write process, and counted there
-        raise ReadingRefused(outcome, f"observation refused ({outcome}): datastream {ds}",
-                             f"观测数据被拒绝（{_REFUSED_ZH.get(outcome, outcome)}）：数据流 {ds}")
+        why = _REFUSED_WHY.get(outcome, ("", ""))
+        raise ReadingRefused(outcome, f"observation refused ({outcome}): datastream {ds}{why[0]}",
+                             f"观测数据被拒绝（{_REFUSED_ZH.get(outcome, outcome)}）：数据流 {ds}{why[1]}")
     base = _base(request)
     oid = observation_id(ds, t)
-    row = {"id": oid, "datastream_id": ds, "phenomenonTime": t, "resultTime": t, "result": result}
+    row = {"id": oid, "datastream_id": ds, "phenomenonTime": t, "result_us": result_us, "result": result}
     return JSON(render("Observations", row, base), status_code=201, headers={"Location": f"{base}/Observations({oid})"})
 
 
@@ -489,6 +554,8 @@ def create_observations(repo: Any, platform: Platform, groups: list[dict[str, An
     ds_all: list[int] = []
     t_all: list[int] = []
     r_all: list[float] = []
+    rt_all: list[int | None] = []
+    foi_all: list[int | None] = []
     slots: list[int] = []
     for g in groups:
         ref = g.get("Datastream") if isinstance(g, dict) else None
@@ -502,20 +569,40 @@ def create_observations(repo: Any, platform: Platform, groups: list[dict[str, An
             values = dict(zip(comps, row, strict=False)) if isinstance(row, list) else {}
             t = parse_time(values.get("phenomenonTime")) if values.get("phenomenonTime") else now_ms
             r = values.get("result")
+            try:
+                rt = result_time_us(values.get("resultTime"))
+            except InvalidInput:
+                rt, t = None, None
+            foi = values.get("FeatureOfInterest/id", values.get("FeatureOfInterest/@iot.id"))
+            if foi is not None and not (isinstance(foi, int) and not isinstance(foi, bool) and 0 < foi <= staread.MAX_ID
+                                        and repo.conn.execute("SELECT 1 FROM sta_feature WHERE id = ?", (foi,)).fetchone()):
+                t = None
             if not isinstance(ds, int) or isinstance(ds, bool) or not 0 < ds <= MAX_DATASTREAM or t is None \
                     or isinstance(r, bool) or not isinstance(r, int | float) or not math.isfinite(r) or t < EPOCH_MS:
                 out.append("error")
                 continue
+            rt_all.append(rt)
+            foi_all.append(foi)
             slots.append(len(out))
             out.append("")
             ds_all.append(ds)
             t_all.append(t)
             r_all.append(float(r))
+    lacking = set(_featureless(repo.conn, sorted({d for d, f in zip(ds_all, foi_all, strict=True) if f is None})))
+    if lacking:  # no FeatureOfInterest to give them: an error each (§8.2.8)
+        for k in [k for k, d in enumerate(ds_all) if d in lacking and foi_all[k] is None][::-1]:
+            out[slots[k]] = "error"
+            for col in (slots, ds_all, t_all, r_all, rt_all, foi_all):
+                del col[k]
     cols = Columns.of(ds_all, t_all, r_all)
     writer, sent_by = (_owner(who), who.name) if who is not None else (None, None)
     result = ingest_client(repo, platform, cols, writer=writer, sent_by=sent_by)  # unknown, foreign, implausible, out of window
     for k, slot in enumerate(slots):
         out[slot] = "error" if result.refused[k] else f"Observations({observation_id(ds_all[k], t_all[k])})"
+    set_result_times(repo.conn, [(ds_all[k], t_all[k], rt_all[k]) for k in range(len(slots))
+                                 if not result.refused[k] and rt_all[k] is not None])
+    set_features(repo.conn, [(ds_all[k], t_all[k], foi_all[k]) for k in range(len(slots))
+                             if not result.refused[k] and foi_all[k] is not None])
     return out, result.detections
 
 
@@ -652,7 +739,10 @@ def patch_entity(repo: Any, platform: Platform, set_name: str, entity_id: int, b
         locs = body.pop("Locations")
         if not isinstance(locs, list):
             raise InvalidInput("'Locations' must be a list", "Locations 须为列表")
-        for loc in locs:
+        for loc in locs:  # links only: a PATCH makes no related entity (§10.3.1)
+            if not isinstance(loc, dict) or "@iot.id" not in loc:
+                raise InvalidInput("a PATCH links Locations by reference {\"@iot.id\": n}; create new ones with POST",
+                                   "PATCH 只能以引用 {\"@iot.id\": n} 关联位置；新位置请用 POST 创建")
             link_location(conn, entity_id, _ref_or_new(conn, platform, "Locations", loc, "Locations"))
     allowed = PATCHABLE[set_name]
     geo = {"Locations": "location", "FeaturesOfInterest": "feature"}.get(set_name)
@@ -702,13 +792,19 @@ def _datastream_columns(body: dict[str, Any]) -> dict[str, Any]:
 
 def _patch_observation(conn: Any, entity_id: int, body: dict[str, Any]) -> None:
     ds, t = split_observation_id(entity_id)
-    unknown = sorted(k for k in body if k not in ("result", "phenomenonTime", "resultTime"))
+    unknown = sorted(k for k in body if k not in ("result", "phenomenonTime", "resultTime", "FeatureOfInterest"))
     if unknown:
         raise InvalidInput(f"Observations: cannot change {', '.join(unknown)}", f"观测：不能修改 {', '.join(unknown)}")
-    for key in ("phenomenonTime", "resultTime"):  # the id follows the time: it cannot move
-        if key in body and parse_time(body[key]) != t:
-            raise InvalidInput(f"an Observation's {key} cannot change (its id follows it); delete and create instead",
-                               f"观测的 {key} 不能修改（标识由其决定），请删除后重建")
+    if "phenomenonTime" in body and parse_time(body["phenomenonTime"]) != t:  # the id follows it: it cannot move
+        raise InvalidInput("an Observation's phenomenonTime cannot change (its id follows it); delete and create"
+                           " instead", "观测的 phenomenonTime 不能修改（标识由其决定），请删除后重建")
+    result_us = result_time_us(body.get("resultTime"))
+    foi = body.get("FeatureOfInterest")
+    if "FeatureOfInterest" in body and not (isinstance(foi, dict) and isinstance(foi.get("@iot.id"), int)
+                                            and conn.execute("SELECT 1 FROM sta_feature WHERE id = ?",
+                                                             (foi["@iot.id"],)).fetchone()):
+        raise InvalidInput("'FeatureOfInterest' must be a reference {\"@iot.id\": n} to an existing one",
+                           "FeatureOfInterest 须为对已有观测对象的引用 {\"@iot.id\": n}")
     if "result" in body:
         r = body["result"]
         if isinstance(r, bool) or not isinstance(r, int | float) or not math.isfinite(r):
@@ -718,6 +814,10 @@ def _patch_observation(conn: Any, entity_id: int, body: dict[str, Any]) -> None:
         found = len(read_ranges(conn, np.array([ds], np.int64), np.array([t]), np.array([t]))) > 0
     if not found:
         raise NotFound("no such Observations entity", "Observations 实体不存在")
+    if "resultTime" in body:  # null forgets it
+        set_result_times(conn, [(ds, t, result_us)])
+    if foi is not None:
+        set_features(conn, [(ds, t, foi["@iot.id"])])
 
 
 def delete_entity(repo: Any, platform: Platform, set_name: str, entity_id: int) -> None:
@@ -735,10 +835,7 @@ def delete_entity(repo: Any, platform: Platform, set_name: str, entity_id: int) 
         delete_datastreams(conn, [int(r[0]) for r in conn.execute(
             f"SELECT id FROM sta_datastream WHERE {owner} = ?", (entity_id,))])  # noqa: S608
     if set_name == "FeaturesOfInterest":
-        ids = [int(r[0]) for r in conn.execute("SELECT id FROM sta_datastream WHERE feature_id = ?", (entity_id,))]
-        conn.execute("DELETE FROM observation_segment WHERE datastream IN (SELECT value FROM json_each(?))",
-                     (orjson.dumps(ids).decode(),))
-        conn.execute("UPDATE sta_datastream SET feature_id = NULL WHERE feature_id = ?", (entity_id,))
+        _delete_feature_observations(conn, entity_id)
     if set_name in ("Things", "Locations"):
         column = "thing_id" if set_name == "Things" else "location_id"
         conn.execute(f"DELETE FROM sta_thing_location WHERE {column} = ?", (entity_id,))  # noqa: S608
@@ -754,6 +851,35 @@ def delete_entity(repo: Any, platform: Platform, set_name: str, entity_id: int) 
         conn.execute("DELETE FROM sta_historical_location_location WHERE historical_location_id = ?", (entity_id,))
     if set_name != "Datastreams":
         conn.execute(f"DELETE FROM {TABLES[set_name]} WHERE id = ?", (entity_id,))  # noqa: S608
+
+
+def _delete_feature_observations(conn: Any, feature: int) -> None:
+    """A FeatureOfInterest's Observations go with it: those of the Datastreams that have it
+    (all their readings at once, less the few with a FeatureOfInterest of their own, put back)
+    and the readings elsewhere that have it as their own (one at a time: few)."""
+    ids = [int(r[0]) for r in conn.execute("SELECT id FROM sta_datastream WHERE feature_id = ?", (feature,))]
+    arg = orjson.dumps(ids).decode()
+    own = conn.execute("SELECT datastream, t FROM sta_observation WHERE datastream IN (SELECT value FROM json_each(?))"
+                       " AND feature_id IS NOT NULL AND feature_id <> ? ORDER BY datastream, t", (arg, feature)).fetchall()
+    keep = None
+    if own:  # their readings: each datastream's from its first to its last such time, then just those
+        span: dict[int, list[int]] = {}
+        for d, t in own:
+            span.setdefault(d, []).append(t)
+        streams = sorted(span)
+        keep = read_ranges(conn, np.array(streams, np.int64), np.array([min(span[d]) for d in streams], np.int64),
+                           np.array([max(span[d]) for d in streams], np.int64))
+        wanted = {(int(d), int(t)) for d, t in own}
+        keep = keep.take(np.array([(d, t) in wanted for d, t in zip(keep.datastream.tolist(), keep.t.tolist(),
+                                                                    strict=True)], bool))
+    conn.execute("DELETE FROM observation_segment WHERE datastream IN (SELECT value FROM json_each(?))", (arg,))
+    conn.execute("DELETE FROM sta_observation WHERE datastream IN (SELECT value FROM json_each(?)) AND"
+                 " (feature_id IS NULL OR feature_id = ?)", (arg, feature))
+    if keep is not None and len(keep):
+        insert_columns(conn, keep)
+    for d, t in conn.execute("SELECT datastream, t FROM sta_observation WHERE feature_id = ?", (feature,)).fetchall():
+        change_reading(conn, d, t, None)  # also forgets its row
+    conn.execute("UPDATE sta_datastream SET feature_id = NULL WHERE feature_id = ?", (feature,))
 
 
 def json_patch_entity(repo: Any, platform: Platform, set_name: str, entity_id: int, ops: list[Any]) -> None:
@@ -881,7 +1007,7 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
     "ObservedProperties": {"description": "", "properties": {}},
     "Datastreams": {"description": "", "properties": {}},
     "HistoricalLocations": {},
-    "Observations": {},
+    "Observations": {"resultTime": None},
 }
 
 

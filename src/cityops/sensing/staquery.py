@@ -16,6 +16,7 @@ Grammar (OData 4 subset used by SensorThings 1.1):
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -101,6 +102,7 @@ class Link:
     key: str = "id"
     column: str = "id"
     pairs: str | None = None
+    same: str | None = None  # SQL over the target's row `{a}` that must equal p too
 
 
 # Entity set name → (what it may name, its SQL source): where navigation paths lead.
@@ -142,7 +144,6 @@ _STRING_FN = {"tolower": "lower({0})", "toupper": "upper({0})", "length": "lengt
 _GEO_FN = {"geo.intersects", "st_intersects", "st_within", "st_contains", "st_equals", "st_disjoint", "st_touches",
            "st_overlaps", "st_crosses"}
 # Times are stored in UTC ms: their offset is always 0, and date() and time() read them in UTC.
-NOW_MS = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
 MIN_DATETIME_MS = -62135596800000  # 0001-01-01T00:00:00Z
 MAX_DATETIME_MS = 253402300799999  # 9999-12-31T23:59:59.999Z
 
@@ -325,7 +326,7 @@ class Parser:
         if name in ("now", "mindatetime", "maxdatetime"):
             need(0)
             if name == "now":
-                return Sql(NOW_MS, [], time=True)
+                return Sql("?", [int(time.time() * 1000)], time=True)  # the request's moment, as SQL would
             return Sql("?", [MIN_DATETIME_MS if name == "mindatetime" else MAX_DATETIME_MS], time=True)
         if name in ("fractionalseconds", "totaloffsetminutes", "date", "time"):
             need(1)
@@ -360,6 +361,9 @@ class Parser:
                                         and re.fullmatch(r"[TF*012]{9}", de9im.params[0])):
                 raise FilterError("st_relate() needs a location property, a geography'…' literal and a"
                                   " DE-9IM pattern ('T*F**F***')")
+            if not args[0].geo:  # the literal first: the pattern relates it to the location, so transpose it
+                p = de9im.params[0]
+                de9im = Sql("?", [p[0] + p[3] + p[6] + p[1] + p[4] + p[7] + p[2] + p[5] + p[8]])
             return _cond(Sql(f"sta_geo_relate({geom.geo[0]}, {geom.geo[1]}, {wkt.text}, {de9im.text})",
                              wkt.params + de9im.params, wrap=_wrap(geom, wkt, de9im)))
         if name in _TIME_PARTS:
@@ -388,6 +392,8 @@ class Parser:
             geom, wkt = (args[0], args[1]) if args[0].geo else (args[1], args[0])
             if geom.geo is None or not _wkt_literal(wkt):
                 raise FilterError(f"{name}() needs a location property and a geography'…' literal")
+            if not args[0].geo:  # the literal first: A contains B is B within A (the others are symmetric)
+                name = {"st_within": "st_contains", "st_contains": "st_within"}.get(name, name)
             fn = "sta_geo_distance" if name == "geo.distance" else "sta_geo"
             op_param = [] if name == "geo.distance" else [name]
             out = Sql(f"{fn}({', '.join('?' * len(op_param))}{', ' if op_param else ''}{geom.geo[0]}, {geom.geo[1]}, {wkt.text})",
@@ -402,7 +408,9 @@ class Parser:
         """A property of `e`, or a path through its navigation properties; `alias` qualifies
         the columns inside a navigation (None: the outer query's own, unqualified)."""
         def q(column: str) -> str:
-            return f"{alias}.{column}" if alias and column.isidentifier() else column
+            if not column.isidentifier():  # an SQL template over the row `{a}`
+                return qualify(column, alias or self.alias)
+            return f"{alias}.{column}" if alias else column
 
         if name in e.geometries:
             lon, lat = e.geometries[name]
@@ -419,24 +427,30 @@ class Parser:
             target, source = self.world[link.target]
             self.aliases += 1
             a = f"x{self.aliases}"
-            outer = f"{alias or self.alias}.{link.key}"
+            outer = qualify(link.key, alias or self.alias)
+            same = f" AND {qualify(link.same, a)} = l{a}.p" if link.same else ""
             if self.scalar:  # the (first) related entity's value, for ordering
                 val = self.property(rest, target, a, hops + 1)
                 if link.pairs is None:
                     text = f"(SELECT {val.text} FROM ({source}) AS {a} WHERE {a}.{link.column} = {outer} LIMIT 1)"
                 else:
                     text = (f"(SELECT {val.text} FROM ({link.pairs}) AS l{a} JOIN ({source}) AS {a}"
-                            f" ON {a}.{link.column} = l{a}.c WHERE l{a}.p = {outer} LIMIT 1)")
+                            f" ON {a}.{link.column} = l{a}.c{same} WHERE l{a}.p = {outer} LIMIT 1)")
                 return Sql(text, val.params, time=val.time)
             if link.pairs is None:
                 wrap = f"({outer} IN (SELECT {a}.{link.column} FROM ({source}) AS {a} WHERE {HOLE}))"
             else:
                 wrap = (f"({outer} IN (SELECT l{a}.p FROM ({link.pairs}) AS l{a} JOIN ({source}) AS {a}"
-                        f" ON {a}.{link.column} = l{a}.c WHERE {HOLE}))")
+                        f" ON {a}.{link.column} = l{a}.c{same} WHERE {HOLE}))")
             inner = self.property(rest, target, a, hops + 1)
             inner.wrap = wrap if inner.wrap is None else wrap.replace(HOLE, inner.wrap)
             return inner
         raise FilterError(f"unknown property '{name}'")
+
+
+def qualify(column: str, alias: str) -> str:
+    """A column of the rows named `alias`: `alias.column`, or an SQL template over `{a}` filled in."""
+    return f"{alias}.{column}" if column.isidentifier() else column.replace("{a}", alias)
 
 
 def _wkt_literal(sql: Sql) -> bool:

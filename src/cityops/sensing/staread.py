@@ -21,14 +21,22 @@ import orjson
 
 from cityops.core import Platform
 from cityops.errors import InvalidInput, NotFound
-from cityops.sensing.staquery import Entity, Link, World, parse_filter, parse_orderby, split_options
+from cityops.sensing.staquery import (
+    Entity,
+    Link,
+    World,
+    parse_filter,
+    parse_orderby,
+    qualify,
+    split_options,
+)
 from cityops.sensing.store import EPOCH_MS, TIME_BITS, split_observation_id
 
 DEFAULT_TOP = 100
 MAX_TOP = 1000  # a larger $top is served page by page (@iot.nextLink), as FROST does
 MAX_SKIP = 1_000_000  # skipped rows are still read: page with a $filter on time beyond this
 MAX_EXPAND_DEPTH = 3
-MAX_EXPAND_ITEMS = 8  # navigation properties expanded in one request, all levels together
+MAX_EXPAND_ITEMS = 16  # navigation properties expanded in one request, all levels together: one query each
 MAX_ENTITIES = 100_000  # the most entities one answer may hold, expanded ones included
 MAX_ID = 2**63 - 1  # SQLite's largest integer
 
@@ -50,17 +58,23 @@ class Nav:
     many: bool = True
     column: str = "id"
     pairs: str | None = None
+    same: str | None = None  # SQL over the target's row `{a}` that must equal the parent's key value too
+    sql_key: str | None = None  # SQL over the parent's row `{a}` for `key` where it is no column
 
     @property
     def where(self) -> str:
-        """SQL over the target's columns with one `?`: the parent's key value."""
+        """SQL over the target's rows `e` with a `?` (two with `same`) for the parent's key value."""
         if self.pairs is None:
             return f"{self.column} = ?"
-        return f"{self.column} IN (SELECT c FROM ({self.pairs}) WHERE p = ?)"
+        also = f" AND {qualify(self.same, 'e')} = ?" if self.same else ""
+        return f"{self.column} IN (SELECT c FROM ({self.pairs}) WHERE p = ?){also}"
+
+    def args(self, value: Any) -> tuple[Any, ...]:
+        return (value, value) if self.same and self.pairs else (value,)
 
     @property
     def link(self) -> Link:
-        return Link(self.target, self.key, self.column, self.pairs)
+        return Link(self.target, self.sql_key or self.key, self.column, self.pairs, self.same)
 
 
 @dataclass(frozen=True)
@@ -83,6 +97,19 @@ _THING_LOCATION = "SELECT thing_id AS p, location_id AS c FROM sta_thing_locatio
 _HL_LOCATION = "SELECT historical_location_id AS p, location_id AS c FROM sta_historical_location_location"
 _LOCATION_HL = "SELECT location_id AS p, historical_location_id AS c FROM sta_historical_location_location"
 _LOCATION_THING = "SELECT location_id AS p, thing_id AS c FROM sta_thing_location"
+# An Observation's own members (migration 0022): its resultTime as its client gave it (µs,
+# NULL when none was) and its FeatureOfInterest, else its Datastream's. Not columns of the
+# source (a read of a big Datastream would look them up for every reading it sorts): the rows
+# a read returns get them afterwards (`_own`); a $filter or $orderby that names them uses these
+# SQL templates over the row `{a}` (primary-key seeks).
+_OWN = "(SELECT x.MEMBER FROM sta_observation AS x WHERE x.datastream = {a}.datastream_id AND x.t = {a}.phenomenonTime)"
+_RESULT_MS = f"({_OWN.replace('MEMBER', 'result_time')} / 1000)"
+_OBS_FEATURE = (f"COALESCE({_OWN.replace('MEMBER', 'feature_id')},"
+                " (SELECT d.feature_id FROM sta_datastream AS d WHERE d.id = {a}.datastream_id))")
+# A FeatureOfInterest's Observations are among those of the Datastreams that have it (theirs, or
+# some readings' own): the index finds them, `same` keeps the readings that have it.
+_FEATURE_DATASTREAMS = ("SELECT feature_id AS p, id AS c FROM sta_datastream UNION"
+                        " SELECT feature_id, datastream FROM sta_observation WHERE feature_id IS NOT NULL")
 _GEO_COLUMNS = "id, name, description, encoding_type AS encodingType, lon, lat, properties"
 
 SETS: dict[str, EntitySet] = {s.name: s for s in (
@@ -112,20 +139,21 @@ SETS: dict[str, EntitySet] = {s.name: s for s in (
                "ObservedProperty": Nav("ObservedProperties", "observed_property_id", False),
                "Observations": Nav("Observations", column="datastream_id")}),
     EntitySet("Observations", f"SELECT (datastream << {TIME_BITS}) | (t - {EPOCH_MS}) AS id, datastream AS"
-              " datastream_id, t AS phenomenonTime, t AS resultTime, result FROM observation",
+              " datastream_id, t AS phenomenonTime, result FROM observation",
               _entity("phenomenonTime", "resultTime", "result", times=("phenomenonTime", "resultTime")),
               {"Datastream": Nav("Datastreams", "datastream_id", False),
-               "FeatureOfInterest": Nav("FeaturesOfInterest", "datastream_id", False,
-                                        pairs="SELECT id AS p, feature_id AS c FROM sta_datastream")}),
+               "FeatureOfInterest": Nav("FeaturesOfInterest", "feature_id", False, sql_key=_OBS_FEATURE)}),
     EntitySet("FeaturesOfInterest", f"SELECT {_GEO_COLUMNS} FROM sta_feature",
               _entity("name", "description", "encodingType", "properties", geo=True),
-              {"Observations": Nav("Observations", column="datastream_id",
-                                   pairs="SELECT feature_id AS p, id AS c FROM sta_datastream")}),
+              {"Observations": Nav("Observations", column="datastream_id", pairs=_FEATURE_DATASTREAMS,
+                                   same=_OBS_FEATURE)}),
 )}
 # Direct columns for the commonest paths (no subquery): an Observation's Datastream id, a
 # Datastream's Thing, Sensor and ObservedProperty ids.
-for _path, _col in (("Datastream/id", "datastream_id"), ("Datastream/@iot.id", "datastream_id")):
+for _path, _col in (("Datastream/id", "datastream_id"), ("Datastream/@iot.id", "datastream_id"),
+                    ("FeatureOfInterest/id", _OBS_FEATURE), ("FeatureOfInterest/@iot.id", _OBS_FEATURE)):
     SETS["Observations"].entity.columns[_path] = _col
+SETS["Observations"].entity.columns["resultTime"] = _RESULT_MS  # ms, as every time a query names
 for _n, _col in (("Thing", "thing_id"), ("Sensor", "sensor_id"), ("ObservedProperty", "observed_property_id")):
     SETS["Datastreams"].entity.columns[f"{_n}/id"] = _col
     SETS["Datastreams"].entity.columns[f"{_n}/@iot.id"] = _col
@@ -138,6 +166,15 @@ def iso(ms: int | None) -> str | None:
     if ms is None:
         return None
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def iso_us(us: int | None) -> str | None:
+    """µs since the epoch as ISO 8601 UTC: milliseconds, or microseconds where it has them."""
+    if us is None:
+        return None
+    spec = "milliseconds" if us % 1000 == 0 else "microseconds"
+    return datetime.fromtimestamp(us // 1_000_000, UTC).replace(microsecond=us % 1_000_000) \
+        .isoformat(timespec=spec).replace("+00:00", "Z")
 
 
 def _json(text: Any) -> Any:
@@ -156,7 +193,8 @@ def render(set_name: str, row: dict[str, Any], base: str) -> dict[str, Any]:
     self_link = f"{base}/{set_name}({row['id']})"
     out: dict[str, Any] = {"@iot.id": row["id"], "@iot.selfLink": self_link}
     if set_name == "Observations":
-        out.update(phenomenonTime=iso(row["phenomenonTime"]), resultTime=iso(row["resultTime"]), result=row["result"])
+        out.update(phenomenonTime=iso(row["phenomenonTime"]), resultTime=iso_us(row["result_us"]),
+                   result=row["result"])
     elif set_name == "HistoricalLocations":
         out["time"] = iso(row["time"])
     elif set_name == "Datastreams":
@@ -189,7 +227,9 @@ def render_rows(set_name: str, rows: list[dict[str, Any]], base: str) -> list[di
     out = []
     for r, when in zip(rows, times, strict=True):
         link = f"{base}/Observations({r['id']})"
-        out.append({"@iot.id": r["id"], "@iot.selfLink": link, "phenomenonTime": when, "resultTime": when,
+        us = r["result_us"]
+        out.append({"@iot.id": r["id"], "@iot.selfLink": link, "phenomenonTime": when,
+                    "resultTime": None if us is None else iso_us(us),
                     "result": r["result"], "Datastream@iot.navigationLink": f"{link}/Datastream",
                     "FeatureOfInterest@iot.navigationLink": f"{link}/FeatureOfInterest"})
     return out
@@ -260,6 +300,21 @@ def connection(platform: Platform) -> Any:
 
 # Options and their cost ---------------------------------------------------------------------
 
+# What `$select` may name besides navigation properties: each entity's properties in OGC 18-088
+# §8.2 (those cityops does not keep, as an Observation's validTime, select nothing).
+_COMMON = ("id", "@iot.id", "@iot.selfLink")
+_SELECTABLE: dict[str, frozenset[str]] = {k: frozenset((*_COMMON, *v)) for k, v in {
+    "Things": ("name", "description", "properties"),
+    "Locations": ("name", "description", "encodingType", "location", "properties"),
+    "HistoricalLocations": ("time",),
+    "Sensors": ("name", "description", "encodingType", "metadata", "properties"),
+    "ObservedProperties": ("name", "definition", "description", "properties"),
+    "Datastreams": ("name", "description", "unitOfMeasurement", "observationType", "properties", "observedArea",
+                    "phenomenonTime", "resultTime"),
+    "Observations": ("phenomenonTime", "resultTime", "result", "resultQuality", "validTime", "parameters"),
+    "FeaturesOfInterest": ("name", "description", "encodingType", "feature", "properties"),
+}.items()}
+
 @dataclass
 class Options:
     filter: str | None = None
@@ -296,6 +351,12 @@ class Options:
                        min(integer("$top", DEFAULT_TOP, None), MAX_TOP), integer("$skip", 0, MAX_SKIP),
                        count == "true")
         if es is not None:
+            # `unitOfMeasurement/symbol`, `properties/x`: a path into a property selects that property
+            unknown = [s for s in opts.select or [] if s.split("/", 1)[0] not in _SELECTABLE[es.name]
+                       and s not in es.navs]
+            if unknown:
+                raise InvalidInput(f"$select: {es.name} has no property {', '.join(unknown)}",
+                                   f"$select：{es.name} 无属性 {', '.join(unknown)}")
             if opts.filter:
                 parse_filter(opts.filter, es.entity, WORLD)  # refused now, before any SQL
             if opts.orderby:
@@ -304,11 +365,6 @@ class Options:
                 budget = budget if budget is not None else [MAX_EXPAND_ITEMS]
                 opts.expand = _plan(es, params["$expand"], depth + 1, budget)
         return opts
-
-    def cost(self, many: bool = True) -> int:
-        """The most entities this (with its expansions) may return."""
-        per = 1 + sum(e.opts.cost(e.nav.many) for e in self.expand)
-        return (self.top if many else 1) * per
 
 
 @dataclass
@@ -351,16 +407,31 @@ def _parse_expand(text: str) -> list[tuple[str, dict[str, str]]]:
         if rest:
             opts["$expand"] = rest + ("," + opts["$expand"] if "$expand" in opts else "")
         out.append((head, opts))
-    return out
+    merged: dict[str, dict[str, str]] = {}  # `A/B,A/C` is A expanded once, with B and C
+    for head, opts in out:
+        if head in merged:
+            into = merged[head]
+            more = opts.pop("$expand", None)
+            if more:
+                into["$expand"] = into["$expand"] + "," + more if into.get("$expand") else more
+            for k, v in opts.items():
+                into.setdefault(k, v)
+        else:
+            merged[head] = opts
+    return list(merged.items())
 
 
-def check_cost(opts: Options) -> None:
-    cost = opts.cost()
-    if cost > MAX_ENTITIES:
+def check_cost(spent: list[int], more: int) -> None:
+    """Before an expansion's query runs: what it may add (its parents, known now, times its
+    `$top`), with what the answer holds already, is at most MAX_ENTITIES; else a 400, and the
+    query never runs. Counting the parents found, not every parent `$top` allowed, lets a
+    small answer nest as deep as a client asks while a large one is refused before it costs."""
+    if spent[0] + more > MAX_ENTITIES:
+        total = spent[0] + more
         raise CostError(
-            f"this request may return up to {cost:,} entities (with $expand); the limit is {MAX_ENTITIES:,}:"
+            f"this request may return up to {total:,} entities (with $expand); the limit is {MAX_ENTITIES:,}:"
             " lower $top, or the $top inside $expand (the default there is 100)",
-            f"此请求最多可能返回 {cost:,} 个实体（含 $expand），上限为 {MAX_ENTITIES:,}：请减小 $top 或 $expand 内的 $top")
+            f"此请求最多可能返回 {total:,} 个实体（含 $expand），上限为 {MAX_ENTITIES:,}：请减小 $top 或 $expand 内的 $top")
 
 
 # Queries ------------------------------------------------------------------------------------
@@ -379,6 +450,24 @@ def _rows(cur: Any) -> list[dict[str, Any]]:
     return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
 
+def _own(conn: Any, es: EntitySet, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Observations' own members (`result_us`, `feature_id`) for the rows a read returns: two
+    queries, whatever their number (none for the other entity sets)."""
+    if es.name != "Observations" or not rows:
+        return rows
+    keys = orjson.dumps([[r["datastream_id"], r["phenomenonTime"]] for r in rows]).decode()
+    own = {(d, t): (us, f) for d, t, us, f in conn.execute(
+        "SELECT x.datastream, x.t, x.result_time, x.feature_id FROM json_each(?) AS j JOIN sta_observation AS x"
+        " ON x.datastream = j.value ->> 0 AND x.t = j.value ->> 1", (keys,))}
+    streams = orjson.dumps(sorted({r["datastream_id"] for r in rows})).decode()
+    default = dict(conn.execute("SELECT id, feature_id FROM sta_datastream WHERE id IN (SELECT value FROM json_each(?))",
+                                (streams,)).fetchall())
+    for r in rows:
+        us, f = own.get((r["datastream_id"], r["phenomenonTime"]), (None, None))
+        r["result_us"], r["feature_id"] = us, f if f is not None else default.get(r["datastream_id"])
+    return rows
+
+
 def query(conn: Any, es: EntitySet, opts: Options, where: str | None = None, args: tuple[Any, ...] = ()
           ) -> tuple[list[dict[str, Any]], int | None]:
     """Up to top + 1 rows (the one more says whether there is a next page), and the count."""
@@ -395,7 +484,7 @@ def query(conn: Any, es: EntitySet, opts: Options, where: str | None = None, arg
         count = int(conn.execute(f"SELECT count(*) FROM ({sql})", params).fetchone()[0])
     order, oparams = _order(es, opts)
     cur = conn.execute(f"{sql} ORDER BY {order} LIMIT ? OFFSET ?", params + oparams + [opts.top + 1, opts.skip])
-    return _rows(cur), count
+    return _own(conn, es, _rows(cur)), count
 
 
 def _children(conn: Any, nav: Nav, es: EntitySet, opts: Options, parents: list[Any]
@@ -405,6 +494,8 @@ def _children(conn: Any, nav: Nav, es: EntitySet, opts: Options, parents: list[A
     count when `$count` asks (one more query)."""
     parent = "l.p" if nav.pairs else f"e.{nav.column}"
     join = f" JOIN ({nav.pairs}) AS l ON l.c = e.{nav.column}" if nav.pairs else ""
+    if nav.pairs and nav.same:
+        join += f" AND {qualify(nav.same, 'e')} = l.p"
     clauses = [f"{parent} IN (SELECT value FROM json_each(?))"]
     params: list[Any] = [orjson.dumps(parents).decode()]
     if opts.filter:
@@ -418,7 +509,7 @@ def _children(conn: Any, nav: Nav, es: EntitySet, opts: Options, parents: list[A
     sql = (f"SELECT * FROM (SELECT e.*, {parent} AS _parent, ROW_NUMBER() OVER (PARTITION BY {parent}"
            f" ORDER BY {order}) AS _rn {base}) WHERE _rn > ? AND _rn <= ?")
     out: dict[Any, list[dict[str, Any]]] = {}
-    for row in _rows(conn.execute(sql, params + oparams + [opts.skip, opts.skip + opts.top + 1])):
+    for row in _own(conn, es, _rows(conn.execute(sql, params + oparams + [opts.skip, opts.skip + opts.top + 1]))):
         out.setdefault(row["_parent"], []).append(row)
     for rows in out.values():  # in row-number order (sorted already, as SQLite emits windows)
         rows.sort(key=lambda r: r["_rn"])
@@ -437,33 +528,37 @@ def select_many(objs: list[dict[str, Any]], fields: list[str] | None, expanded: 
                 ) -> list[dict[str, Any]]:
     if not fields or not objs:
         return objs
-    want = {"@iot.id" if s in ("id", "@iot.id") else s for s in fields}
-    want |= {e.name for e in expanded or []}
+    want = {"@iot.id" if s in ("id", "@iot.id") else s.split("/", 1)[0] for s in fields}
+    # An expanded one stays with its count and next page; its navigation link only if selected.
+    inline = {e.name for e in expanded or []}
+    inline |= {f"{n}@iot.{a}" for n in inline for a in ("count", "nextLink")}
     seen: dict[str, Any] = {}
     for o in objs:  # every key that occurs, in the order met (C-speed, not a test per key and object)
         seen.update(o)
-    keep = [k for k in seen if k in want or k.split("@", 1)[0] in want and "@iot." in k
+    keep = [k for k in seen if k in want or k in inline or k.split("@", 1)[0] in want and "@iot." in k
             or (k == "@iot.selfLink" and "@iot.selfLink" in want)]
     return [{k: o[k] for k in keep if k in o} for o in objs]
 
 
 def expand(conn: Any, es: EntitySet, rows: list[dict[str, Any]], objs: list[dict[str, Any]], items: list[Expand],
-           base: str) -> None:
+           base: str, spent: list[int]) -> None:
     """Fill in each expanded navigation property of these entities: one query per property
-    and level, whatever the number of parents."""
+    and level, whatever the number of parents; `spent`: the entities the answer holds so far."""
     for item in items:
         nav, opts = item.nav, item.opts
         target = SETS[nav.target]
         keys = sorted({row[nav.key] for row in rows if row[nav.key] is not None})
+        check_cost(spent, len(keys) * (opts.top + 1 if nav.many else 1))
         found, counts = _children(conn, nav, target, opts, keys) if keys else ({}, {})
         pages = {key: sub[:opts.top] for key, sub in found.items()}
+        spent[0] += sum(len(page) for page in pages.values())
         flat = render_rows(target.name, [r for page in pages.values() for r in page], base)  # all at once
         rendered, at = {}, 0
         for key, page in pages.items():
             rendered[key] = flat[at:at + len(page)]
             at += len(page)
         if opts.expand:
-            expand(conn, target, [r for page in pages.values() for r in page], flat, opts.expand, base)
+            expand(conn, target, [r for page in pages.values() for r in page], flat, opts.expand, base, spent)
         if opts.select:
             rendered = {key: select_many(objs_of, opts.select, opts.expand) for key, objs_of in rendered.items()}
         for row, obj in zip(rows, objs, strict=True):
@@ -516,11 +611,11 @@ def resolve(conn: Any, path: str) -> tuple[EntitySet, str | None, tuple[Any, ...
             nav = es.navs[name]
             where, args = _key_where(es, where, args)
             cur = conn.execute(f"SELECT * FROM ({es.source}) AS e WHERE {where}", args)
-            parent = _rows(cur)
+            parent = _own(conn, es, _rows(cur))
             if not parent:
                 raise NotFound(f"no {es.name} {args[0]}", f"{es.name} {args[0]} 不存在")
             es = SETS[nav.target]
-            where, args, single = nav.where, (parent[0][nav.key],), not nav.many
+            where, args, single = nav.where, nav.args(parent[0][nav.key]), not nav.many
             if nm and nm.group(2):
                 where, args, single = f"({nav.where}) AND id = ?", (*args, entity_id(es, nm.group(2))), True
             rest = tail
@@ -545,7 +640,6 @@ def read(platform: Platform, path: str, params: dict[str, str], base: str) -> tu
         return read(platform, path.removesuffix("/$ref"), {**params, "$select": "@iot.selfLink"}, base)
     es, where, args, single, prop = resolve(conn, path)
     opts = Options.of(params, es)
-    check_cost(opts if not single else Options(expand=opts.expand, top=1))
     if single:
         where, args = _key_where(es, where, args)
         rows, _ = query(conn, es, Options(filter=opts.filter, top=1), where, args)
@@ -563,14 +657,14 @@ def read(platform: Platform, path: str, params: dict[str, str], base: str) -> tu
                 raise NotFound(f"no such SensorThings resource: {path}", f"资源不存在：{path}")
             return {name: obj[name]}, "application/json"
         if opts.expand:
-            expand(conn, es, rows[:1], [obj], opts.expand, base)
+            expand(conn, es, rows[:1], [obj], opts.expand, base, [1])
         return select(obj, opts.select, opts.expand), "application/json"
     rows, count = query(conn, es, opts, where, args)
     more = len(rows) > opts.top > 0  # $top=0 asks for none (a count): no next page to follow
     rows = rows[:opts.top]
     objs = render_rows(es.name, rows, base)
     if opts.expand:
-        expand(conn, es, rows, objs, opts.expand, base)
+        expand(conn, es, rows, objs, opts.expand, base, [len(rows)])
     body: dict[str, Any] = {}
     if count is not None:
         body["@iot.count"] = count

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import sqlite3
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -169,7 +170,8 @@ def _stored_in_ranges(conn: sqlite3.Connection, ids: I64, lo: I64, hi: I64) -> C
     ranges = orjson.dumps(np.column_stack([ids, lo, hi]), option=orjson.OPT_SERIALIZE_NUMPY).decode()
     rows = conn.execute(
         "SELECT s.datastream, s.n, s.data FROM json_each(?) AS j JOIN observation_segment AS s INDEXED BY observation_segment_end"
-        " ON s.datastream = j.value ->> 0 AND s.t1 >= j.value ->> 1 AND s.t0 <= j.value ->> 2", (ranges,)).fetchall()
+        " ON s.datastream = CAST(j.value ->> 0 AS BIGINT) AND s.t1 >= CAST(j.value ->> 1 AS BIGINT)"
+        " AND s.t0 <= CAST(j.value ->> 2 AS BIGINT)", (ranges,)).fetchall()
     return decode_segments(rows)
 
 
@@ -202,7 +204,8 @@ def insert_columns(conn: sqlite3.Connection, cols: Columns) -> int:
 # Each listed datastream's segment that ends last (it holds its latest reading, last in its
 # array: segments are written sorted and only later readings are merged in), one index seek each.
 _LAST_SEGMENT = (" FROM json_each(?) AS j JOIN observation_segment AS s INDEXED BY observation_segment_end"
-                 " ON s.datastream = j.value AND s.t1 = (SELECT max(t1) FROM observation_segment WHERE datastream = j.value)")
+                 " ON s.datastream = CAST(j.value AS BIGINT)"
+                 " AND s.t1 = (SELECT max(t1) FROM observation_segment WHERE datastream = CAST(j.value AS BIGINT))")
 
 
 def _last_segments(conn: sqlite3.Connection, datastreams: list[int]) -> list[tuple[int, int, int, int, str]]:
@@ -233,7 +236,8 @@ def last_seen(conn: sqlite3.Connection, datastreams: list[int] | None = None) ->
         rows = conn.execute("SELECT datastream, max(t1) FROM observation_segment GROUP BY datastream").fetchall()
     else:
         rows = conn.execute(
-            "SELECT j.value, (SELECT max(t1) FROM observation_segment WHERE datastream = j.value) FROM json_each(?) AS j",
+            "SELECT CAST(j.value AS BIGINT), (SELECT max(t1) FROM observation_segment WHERE datastream = CAST(j.value AS BIGINT))"
+            " FROM json_each(?) AS j",
             (orjson.dumps(sorted(set(datastreams))).decode(),)).fetchall()
     found = [(int(d), int(t)) for d, t in rows if t is not None]
     return np.array([d for d, _ in found], np.int64), np.array([t for _, t in found], np.int64)
@@ -284,14 +288,43 @@ def change_reading(conn: sqlite3.Connection, datastream: int, t: int, result: fl
             cols = Columns(cols.datastream, cols.t, np.where(hit, result, cols.result), True)
         elif len(cols) == 1:
             conn.execute("DELETE FROM observation_segment WHERE id = ?", (seg,))
+            forget_reading(conn, datastream, t)
             return True
         else:
             cols = cols.take(~hit)
+            forget_reading(conn, datastream, t)
         (_, t0, t1, count, text), = encode_segments(cols)
         conn.execute("UPDATE observation_segment SET t0 = ?, t1 = ?, n = ?, data = ? WHERE id = ?",
                      (t0, t1, count, text, seg))
         return True
     return False
+
+
+def set_result_times(conn: sqlite3.Connection, times: list[tuple[int, int, int | None]]) -> None:
+    """Readings' SensorThings resultTime (migration 0022): (datastream, t ms, µs or None) each;
+    None forgets it (the reading reads resultTime null)."""
+    _set_member(conn, "result_time", times)
+
+
+def set_features(conn: sqlite3.Connection, features: list[tuple[int, int, int | None]]) -> None:
+    """Readings' own FeatureOfInterest (migration 0022): (datastream, t ms, feature id or None);
+    None: the reading has its Datastream's."""
+    _set_member(conn, "feature_id", features)
+
+
+def _set_member(conn: sqlite3.Connection, column: str, rows: list[tuple[int, int, int | None]]) -> None:
+    if not rows:
+        return
+    conn.executemany(f"INSERT INTO sta_observation (datastream, t, {column}) VALUES (?, ?, ?)"  # noqa: S608
+                     f" ON CONFLICT (datastream, t) DO UPDATE SET {column} = excluded.{column}", rows)
+    if any(v is None for *_, v in rows):  # a row with neither member says nothing: gone
+        conn.executemany("DELETE FROM sta_observation WHERE datastream = ? AND t = ? AND result_time IS NULL"
+                         " AND feature_id IS NULL", [(d, t) for d, t, v in rows if v is None])
+
+
+def forget_reading(conn: sqlite3.Connection, datastream: int, t: int) -> None:
+    """A deleted reading's SensorThings members go with it."""
+    conn.execute("DELETE FROM sta_observation WHERE datastream = ? AND t = ?", (datastream, t))
 
 
 def delete_datastreams(conn: sqlite3.Connection, ids: list[int]) -> None:
@@ -300,8 +333,8 @@ def delete_datastreams(conn: sqlite3.Connection, ids: list[int]) -> None:
     if not ids:
         return
     arg = orjson.dumps(ids).decode()
-    for table, column in (("observation_segment", "datastream"), ("speed_profile", "datastream"),
-                          ("sta_datastream", "id")):
+    for table, column in (("observation_segment", "datastream"), ("sta_observation", "datastream"),
+                          ("speed_profile", "datastream"), ("sta_datastream", "id")):
         conn.execute(f"DELETE FROM {table} WHERE {column} IN (SELECT value FROM json_each(?))", (arg,))  # noqa: S608
     bump(conn, {"datastream_version": 1, "profile_version": 1})
 
@@ -380,8 +413,8 @@ def register(conn: sqlite3.Connection, spec: DatastreamSpec) -> int:
     loc = conn.execute("INSERT INTO sta_location (name, description, lon, lat) VALUES (?, ?, ?, ?)",
                        (spec.name, spec.description, spec.lon, spec.lat)).lastrowid
     conn.execute("INSERT INTO sta_thing_location (thing_id, location_id) VALUES (?, ?)", (thing, loc))
-    hl = conn.execute("INSERT INTO sta_historical_location (thing_id, time) VALUES (?, CAST((julianday('now')"
-                      " - 2440587.5) * 86400000 AS INTEGER))", (thing,)).lastrowid
+    hl = conn.execute("INSERT INTO sta_historical_location (thing_id, time) VALUES (?, ?)",
+                      (thing, int(time.time() * 1000))).lastrowid
     conn.execute("INSERT INTO sta_historical_location_location VALUES (?, ?)", (hl, loc))
     foi = conn.execute("INSERT INTO sta_feature (name, description, lon, lat) VALUES (?, ?, ?, ?)",
                        (spec.point or spec.name, spec.description, spec.lon, spec.lat)).lastrowid

@@ -1,8 +1,11 @@
-"""SQLite store: WAL, synchronous=FULL, migrations, group-committed writes, per-thread readers."""
+"""The store: SQLite (WAL, synchronous=FULL) or PostgreSQL, migrated by Alembic (store/migrate.py),
+group-committed writes, per-thread readers. The SQL here is the portable subset; what differs
+between the two databases is asked of `store.dialect` (store/dialect.py)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import os
 import sqlite3
@@ -10,7 +13,6 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -22,73 +24,10 @@ from cityops.cases.models import Case, Change, HistoryEntry
 from cityops.errors import Conflict, NotFound
 from cityops.store.base import ApiKey, CaseQuery, User
 from cityops.store.codec import CASE_COLUMNS, case_to_row, case_values, from_us, row_to_case, to_us
+from cityops.store.dialect import POSTGRES, SQLITE, Dialect, PgConnection, dialect_of
 from cityops.store.writer import LoopWriter, Writer
 
 T = TypeVar("T")
-
-
-def migrations() -> list[tuple[int, str]]:
-    folder = resources.files("cityops.store") / "migrations"
-    scripts = sorted(p.name for p in folder.iterdir() if p.name.endswith(".sql"))
-    return [(int(name.split("_", 1)[0]), (folder / name).read_text("utf-8")) for name in scripts]
-
-
-def schema_version(conn: sqlite3.Connection) -> int:
-    return int(conn.execute("PRAGMA user_version").fetchone()[0])
-
-
-def applied_migrations(conn: sqlite3.Connection) -> set[int]:
-    """The migrations this database has had, each recorded as it was applied. A database from
-    before that record (only `user_version`, the highest applied) is taken to have had every
-    migration up to its version."""
-    try:
-        done = {int(v) for (v,) in conn.execute("SELECT version FROM schema_migration")}
-    except sqlite3.OperationalError:  # no record yet
-        done = set()
-    return done or {v for v, _ in migrations() if v <= schema_version(conn)}
-
-
-def migrate(conn: sqlite3.Connection) -> list[int]:
-    """Apply every migration not yet applied, in order, each atomically with its record. By
-    the record, not by the highest number: a migration merged after a higher-numbered one
-    (two branches) still runs. `user_version` keeps the highest, for tools that read it."""
-    applied = []
-    for version, script in migrations():
-        if version in applied_migrations(conn):
-            continue  # read-only databases that are up to date get here without a write
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            done = applied_migrations(conn)  # again, under the lock: another process may have run it
-            if version not in done:
-                _record(conn, done)
-                for statement in _statements(script):
-                    conn.execute(statement)
-                conn.execute("INSERT INTO schema_migration (version, applied_at) VALUES (?, strftime('%s', 'now'))",
-                             (version,))
-                conn.execute(f"PRAGMA user_version = {max(version, schema_version(conn))}")
-                applied.append(version)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-    return applied
-
-
-def _record(conn: sqlite3.Connection, done: set[int]) -> None:
-    """Create the record of applied migrations, seeded with what a database from before it had."""
-    conn.execute("CREATE TABLE IF NOT EXISTS schema_migration (version INTEGER PRIMARY KEY, applied_at INTEGER)")
-    conn.executemany("INSERT OR IGNORE INTO schema_migration (version) VALUES (?)", [(v,) for v in done])
-
-
-def _statements(script: str) -> Iterator[str]:
-    buf = ""
-    for line in script.splitlines(keepends=True):
-        if line.lstrip().startswith("--") and not buf:
-            continue
-        buf += line
-        if sqlite3.complete_statement(buf):
-            yield buf.strip()
-            buf = ""
 
 
 _INSERT_SQL = f"INSERT INTO cases ({', '.join(CASE_COLUMNS)}) VALUES ({', '.join('?' * len(CASE_COLUMNS))})"
@@ -106,14 +45,15 @@ _HISTORY_SQL = (
 class SqliteRepo:
     """The Repo over one connection. Writes only happen on the writer's connection."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, dialect: Dialect = SQLITE) -> None:
         self.conn = conn
+        self.dialect = POSTGRES if isinstance(conn, PgConnection) else dialect
 
     # cases -----------------------------------------------------------------
     def next_case_id(self) -> int:
         """The id the next new case gets. Taken inside the write transaction (one writer at a
         time), so a case's first history entry can cover its id."""
-        return int(self.conn.execute("SELECT coalesce(max(id), 0) + 1 FROM cases").fetchone()[0])
+        return int(self.conn.execute(self.dialect.next_id("cases")).fetchone()[0])
 
     def insert_case(self, case: Case, change: Change) -> Case:
         """Insert a new case (any id) with its first history entry."""
@@ -265,9 +205,15 @@ class SqliteRepo:
         return int(row[0]) if row else None
 
     def remember_idempotent(self, key: str, case_id: int, at: datetime) -> None:
-        self.conn.execute(
-            "INSERT INTO idempotency (key, case_id, created_at) VALUES (?,?,?)", (key, case_id, to_us(at))
-        )
+        try:
+            self.conn.execute(
+                "INSERT INTO idempotency (key, case_id, created_at) VALUES (?,?,?)", (key, case_id, to_us(at))
+            )
+        except sqlite3.IntegrityError:
+            # Another server stored the same request a moment ago (PostgreSQL's several writers):
+            # this one's case is rolled back with its transaction, and the retry gets that case.
+            raise Conflict(f"a request with idempotency key {key!r} is being stored by another server; "
+                           "retry it to get its case", f"相同幂等键 {key!r} 的请求正由另一台服务器保存，请重试以取回该案卷") from None
 
     def idempotent_cases(self, keys: Sequence[str]) -> dict[str, int]:
         """The keys already taken, each with its case id (bulk form of idempotent_case)."""
@@ -299,6 +245,15 @@ class SqliteRepo:
                 "actual_type")
         schema = {c: (pl.Int64 if c == "case_id" else pl.Utf8) for c in cols}
         return pl.DataFrame([tuple(r) for r in rows], schema=schema, orient="row")
+
+    def lock(self, space: str, keys: Sequence[int]) -> None:
+        """Hold `keys` of `space` (say the datastreams a batch writes) until this transaction
+        ends, so two servers' writers never decide on the same ones at once (PostgreSQL's
+        transaction advisory locks, taken in order). SQLite's one writer needs none."""
+        if self.dialect.postgres and len(keys):
+            self.conn.execute("SELECT count(pg_advisory_xact_lock(hashtext(?), k)) FROM "
+                              "(SELECT DISTINCT CAST(k AS INTEGER) AS k FROM unnest(CAST(? AS BIGINT[])) AS k ORDER BY 1) AS ks",
+                              (space, [int(k) for k in keys]))
 
     def get_setting(self, key: str) -> str | None:
         row = self.conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
@@ -457,30 +412,39 @@ class SqliteStore:
     """Opens (and migrates) a database file; hands out readers and the group-commit writer."""
 
     def __init__(self, path: str | Path) -> None:
+        from cityops.store.migrate import upgrade
+
         self.path = str(path)
-        _create_private(self.path)
+        self.dialect = dialect_of(self.path)
+        if not self.dialect.postgres:
+            _create_private(self.path)
+        else:
+            _create_database(self.path)
         conn = self.connect()
-        migrate(conn)
+        upgrade(self.path, conn)
         conn.close()
         self._local = threading.local()
         self._writer = Writer(self.connect, SqliteRepo)
         self._loop_writers: dict[int, LoopWriter] = {}
 
-    def connect(self) -> sqlite3.Connection:
+    def connect(self, read_only: bool = False) -> sqlite3.Connection:
+        if self.dialect.postgres:
+            return PgConnection(self.path, read_only)  # type: ignore[return-value]
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
         conn.row_factory = sqlite3.Row
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = FULL")  # a COMMIT returns only once it is on disk
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA busy_timeout = 30000")
+        if read_only:
+            conn.execute("PRAGMA query_only = ON")
         return conn
 
     def reader(self) -> SqliteRepo:
         """This thread's read-only repo, outside any transaction: for one-statement lookups."""
         repo: SqliteRepo | None = getattr(self._local, "repo", None)
         if repo is None:
-            repo = SqliteRepo(self.connect())
-            repo.conn.execute("PRAGMA query_only = ON")
+            repo = SqliteRepo(self.connect(read_only=True))
             self._local.repo = repo
         return repo
 
@@ -488,7 +452,8 @@ class SqliteStore:
     def read(self) -> Iterator[SqliteRepo]:
         """A reader for this thread; everything read inside sees one committed state."""
         repo = self.reader()
-        repo.conn.execute("BEGIN")
+        # One snapshot for everything read inside: SQLite's read transaction is one already.
+        repo.conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ" if self.dialect.postgres else "BEGIN")
         try:
             yield repo
         finally:
@@ -514,6 +479,8 @@ class SqliteStore:
         if repo is not None:
             repo.conn.close()
             self._local.repo = None
+        if self.dialect.postgres:
+            return
         # Leave the file whole on its own: the WAL's pages copied back and the WAL emptied.
         try:
             conn = sqlite3.connect(self.path, timeout=5)
@@ -521,6 +488,43 @@ class SqliteStore:
             conn.close()
         except sqlite3.Error:
             pass  # another process still writes (it checkpoints when it closes), or read-only
+
+
+def database_exists(db: str | Path) -> bool:
+    """Whether `db` names a city's database already: a file, or a PostgreSQL database with a schema."""
+    if not dialect_of(db).postgres:
+        return Path(db).exists()
+    try:
+        conn = PgConnection(str(db))
+    except sqlite3.Error:
+        return False
+    try:
+        return conn.execute("SELECT to_regclass('alembic_version')").fetchone()[0] is not None
+    finally:
+        conn.close()
+
+
+def _create_database(url: str) -> None:
+    """Create the PostgreSQL database the URL names if it is not there yet (as `init` makes a file)."""
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    from cityops.store.dialect import libpq_url
+
+    params = conninfo_to_dict(libpq_url(url))
+    name = params.get("dbname")
+    if not name:
+        return
+    try:
+        psycopg.connect(libpq_url(url)).close()
+        return
+    except psycopg.OperationalError as exc:
+        if "does not exist" not in str(exc):
+            raise sqlite3.OperationalError(f"unable to open database: {exc}") from None
+    # Another process may have made it meanwhile.
+    with (psycopg.connect(make_conninfo(libpq_url(url), dbname="postgres"), autocommit=True) as admin,
+          contextlib.suppress(psycopg.errors.DuplicateDatabase)):
+        admin.execute(f'CREATE DATABASE "{name}"')
 
 
 def open_store(path: str | Path) -> SqliteStore:

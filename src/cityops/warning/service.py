@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from cityops import hooks
 from cityops.cases.models import Actor, Role
 from cityops.errors import Forbidden, IllegalTransition, InvalidInput, NotFound
 from cityops.security.settings import load as load_security
@@ -169,6 +170,11 @@ def issue_warning(repo: Any, platform: Any, warning_id: int, actor: Actor, now: 
         due = _ts(now + ACK_WITHIN)
         conn.executemany("INSERT INTO warning_dispatch (warning_id, district, due_at) VALUES (?,?,?)",
                          [(warning_id, dc, due) for dc in json.loads(row["districts"])])
+    kind = {"Update": "warning.updated", "Cancel": "warning.cancelled"}.get(row["msg_type"], "warning.issued")
+    hooks.event(repo, kind, str(row["replaces"] or warning_id), {
+        "warning_id": warning_id, "identifier": row["identifier"], "msg_type": row["msg_type"],
+        "level": row["level"], "point": row["point"], "districts": json.loads(row["districts"]),
+        "replaces": row["replaces"], "headline_zh": row["headline_zh"], "headline_en": row["headline_en"]})
     return xml
 
 
@@ -231,6 +237,8 @@ def acknowledge(repo: Any, platform: Any, warning_id: int, district: str, actor:
             raise NotFound(f"warning {warning_id} was not dispatched to {district}",
                            f"预警 {warning_id} 未下派至 {district}")
         raise IllegalTransition("already acknowledged", "已签收")
+    hooks.event(repo, "warning.acknowledged", str(warning_id),
+                {"warning_id": warning_id, "district": district, "role": actor.role.value})
 
 
 def dispatch_status(conn: sqlite3.Connection, warning_id: int, now: datetime, zone: tzinfo) -> list[dict[str, Any]]:

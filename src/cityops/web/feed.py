@@ -2,8 +2,9 @@
 
 Case changes are written by the server's write process (another process), so listeners of
 `cityops.hooks.on_case_changed` never run where the browsers are connected. Instead one task
-per server tails the database: every half second it asks SQLite whether the database
-changed (`PRAGMA data_version`, a few microseconds), and only then reads the history entries
+per server tails the database: every half second it asks whether the database changed
+(SQLite's `PRAGMA data_version`, a few microseconds; PostgreSQL's change notifications, so a
+case another server wrote shows here too), and only then reads the history entries
 since its cursor and the current state of the cases they touch. One poll serves every client.
 
 The cursor is the history's `at` with a look-back window: two requests may commit in the
@@ -31,6 +32,7 @@ from typing import Any
 import orjson
 
 from cityops.core import utcnow
+from cityops.store.dialect import data_version
 from cityops.web import queries
 
 POLL_S = 0.5
@@ -101,7 +103,7 @@ class ChangeFeed:
             while self.subscribers:
                 await asyncio.sleep(self.poll_s)
                 self.polls += 1
-                now_version = conn.execute("PRAGMA data_version").fetchone()[0]
+                now_version = await asyncio.to_thread(data_version, conn)
                 if now_version != version:
                     version, dirty = now_version, True
                     cases, cursor, seen = await asyncio.to_thread(self._read, conn, cursor, seen)
@@ -115,9 +117,7 @@ class ChangeFeed:
             conn.close()
 
     def _open(self) -> sqlite3.Connection:
-        conn = self._connect()
-        conn.execute("PRAGMA query_only = ON")
-        return conn
+        return self._connect(read_only=True)  # type: ignore[call-arg]
 
     async def _refresh_layers(self, conn: sqlite3.Connection) -> None:
         for layer_id, data in (await asyncio.to_thread(self._layers, conn)).items():
@@ -135,7 +135,7 @@ class ChangeFeed:
 
     @staticmethod
     def _start(conn: sqlite3.Connection) -> tuple[int, int, set[tuple[int, int]]]:
-        version = conn.execute("PRAGMA data_version").fetchone()[0]
+        version = data_version(conn)
         cursor = queries.latest_at(conn)
         seen = {(c, s) for c, s, _ in queries.history_since(conn, cursor - LOOKBACK_US)}
         return version, cursor, seen

@@ -36,8 +36,10 @@ def _platform(request: Request) -> Platform:
 
 def _limiter(request: Request) -> RateLimiter:
     limiter: RateLimiter | None = getattr(request.app.state, "open311_limiter", None)
-    if limiter is None:
-        limiter = request.app.state.open311_limiter = RateLimiter.from_env()
+    if limiter is None:  # in memory, or shared by every server through Redis (security/limits.py)
+        from cityops.security.limits import open311_limiter
+
+        limiter = request.app.state.open311_limiter = open311_limiter(request.app.state.platform)
     return limiter
 
 

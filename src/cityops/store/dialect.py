@@ -1,0 +1,355 @@
+"""The one place that knows which SQL database it talks to.
+
+Features write their SQL once, in the portable subset SQLite and PostgreSQL share, with `?` or
+`:name` parameters, and run it through `repo.conn` as with sqlite3. On PostgreSQL the connection
+is a `PgConnection`: it rewrites parameters into psycopg's style, turns SQLite's `INSERT OR
+IGNORE/REPLACE` into `ON CONFLICT` (the keys come from the schema), hands back rows that read by
+index and by name, and raises sqlite3's error classes, so a feature's `except
+sqlite3.IntegrityError` means the same on both. What has no portable spelling (full-text search,
+JSON members, the next case id) is asked of `Dialect`.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import sqlite3
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+POSTGRES_PREFIXES = ("postgresql://", "postgres://", "postgresql+psycopg://")
+
+
+def is_postgres(db: object) -> bool:
+    return str(db).startswith(POSTGRES_PREFIXES)
+
+
+def libpq_url(db: str) -> str:
+    """The URL psycopg takes (SQLAlchemy's driver suffix removed)."""
+    return db.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+def sqlalchemy_url(db: str) -> str:
+    if is_postgres(db):
+        rest = db.split("://", 1)[1]
+        return f"postgresql+psycopg://{rest}"
+    return f"sqlite:///{db}"
+
+
+@dataclass(frozen=True)
+class Dialect:
+    name: str  # "sqlite" | "postgresql"
+
+    @property
+    def postgres(self) -> bool:
+        return self.name == "postgresql"
+
+    def next_id(self, table: str) -> str:
+        """SQL answering the id a new row of `table` gets. On PostgreSQL the column's sequence,
+        safe with several writers at once; in SQLite, with its one writer, the highest plus one."""
+        if self.postgres:
+            return f"SELECT nextval(pg_get_serial_sequence('{table}', 'id'))"
+        return f"SELECT coalesce(max(id), 0) + 1 FROM {table}"
+
+    def json_text(self, column: str, member: str) -> str:
+        """A JSON object's member as text (`member` a plain key)."""
+        if self.postgres:
+            return f"({column}::jsonb ->> '{member}')"
+        return f"json_extract({column}, '$.{member}')"
+
+    def json_array_rows(self, expr: str) -> str:
+        """A table function of a JSON array's elements, each as column `value`."""
+        if self.postgres:
+            return f"jsonb_array_elements_text(({expr})::jsonb)"
+        return f"json_each({expr})"
+
+
+SQLITE = Dialect("sqlite")
+POSTGRES = Dialect("postgresql")
+
+
+def dialect_of(db: object) -> Dialect:
+    return POSTGRES if is_postgres(db) else SQLITE
+
+
+# --- PostgreSQL behind sqlite3's surface ------------------------------------------------------
+
+
+class Row(tuple):  # type: ignore[type-arg]
+    """A result row readable like sqlite3.Row: by position, by column name, `keys()`."""
+
+    __slots__ = ()
+    _index: dict[str, int]
+
+    def __getitem__(self, key: Any) -> Any:  # type: ignore[override]
+        if isinstance(key, str):
+            return tuple.__getitem__(self, self._index[key])
+        return tuple.__getitem__(self, key)
+
+    def keys(self) -> list[str]:
+        return list(self._index)
+
+
+@functools.lru_cache(maxsize=256)
+def _row_class(names: tuple[str, ...]) -> type[Row]:
+    return type("Row", (Row,), {"__slots__": (), "_index": {n: i for i, n in enumerate(names)}})
+
+
+def _row_factory(cursor: Any) -> Any:
+    if cursor.description is None:
+        return tuple
+    cls = _row_class(tuple(c.name for c in cursor.description))
+    return lambda values: cls(values)
+
+
+_TOKEN = re.compile(r"""('(?:[^']|'')*')|("(?:[^"])*")|(\?)|(?<![:\w]):([A-Za-z_]\w*)|(%)|(::)""")
+_OR_IGNORE = re.compile(r"^\s*INSERT\s+OR\s+IGNORE\s+INTO\s+", re.I)
+_OR_REPLACE = re.compile(r"^\s*INSERT\s+OR\s+REPLACE\s+INTO\s+(\w+)\s*\(([^)]*)\)", re.I)
+_INSERT = re.compile(r"^\s*INSERT\s+INTO\s+(\w+)", re.I)
+_RETURNING = re.compile(r"\bRETURNING\b", re.I)
+_BEGIN = re.compile(r"^\s*BEGIN(\s+(IMMEDIATE|DEFERRED|EXCLUSIVE))?\s*(TRANSACTION)?\s*;?\s*$", re.I)
+_JSON_EXTRACT = re.compile(r"json_extract\(\s*([\w.]+)\s*,\s*'\$\.(\w+)'\s*\)", re.I)
+# `IN (SELECT value FROM json_each(?))`: a list of integer ids sent as one JSON parameter.
+_JSON_IDS = re.compile(r"SELECT\s+value\s+FROM\s+json_each\((\?|[\w.]+)\)", re.I)
+# `json_each(?) AS j`: rows of a JSON array, each element as `j.value` (jsonb; cast where compared).
+_JSON_ROWS = re.compile(r"json_each\((\?|[\w.]+)\)\s+AS\s+(\w+)", re.I)
+_INSTR = re.compile(r"\binstr\(", re.I)
+_INDEXED_BY = re.compile(r"\s+INDEXED\s+BY\s+\w+", re.I)
+
+
+@functools.lru_cache(maxsize=4096)
+def translate(sql: str) -> tuple[str, str | None]:
+    """SQLite-flavoured SQL → (psycopg SQL, the key column whose value is `lastrowid`)."""
+    if _BEGIN.match(sql):
+        return "BEGIN", None
+    conflict = ""
+    m = _OR_REPLACE.match(sql)
+    if m:
+        table, cols = m.group(1), [c.strip() for c in m.group(2).split(",")]
+        keys = _keys(table)
+        sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in cols if c not in keys)
+        conflict = f" ON CONFLICT ({', '.join(keys)}) " + (f"DO UPDATE SET {sets}" if sets else "DO NOTHING")
+        sql = re.sub(r"^\s*INSERT\s+OR\s+REPLACE\s+INTO", "INSERT INTO", sql, count=1, flags=re.I)
+    elif _OR_IGNORE.match(sql):
+        conflict = " ON CONFLICT DO NOTHING"
+        sql = _OR_IGNORE.sub("INSERT INTO ", sql, count=1)
+    sql = _JSON_EXTRACT.sub(lambda j: f"({j.group(1)}::jsonb ->> '{j.group(2)}')", sql)
+    sql = _JSON_IDS.sub(lambda j: f"SELECT CAST(value AS BIGINT) FROM jsonb_array_elements_text(CAST({j.group(1)} AS jsonb)) AS ids(value)", sql)
+    sql = _JSON_ROWS.sub(lambda j: f"jsonb_array_elements(CAST({j.group(1)} AS jsonb)) AS {j.group(2)}(value)", sql)
+    sql = _INDEXED_BY.sub("", sql)
+    sql = _INSTR.sub("strpos(", sql)
+    sql = _TOKEN.sub(_placeholder, sql.rstrip().rstrip(";"))
+    returning_key = None
+    if conflict:
+        r = _RETURNING.search(sql)
+        sql = sql[:r.start()] + conflict.strip() + " " + sql[r.start():] if r else sql + conflict
+    m = _INSERT.match(sql)
+    if m and not _RETURNING.search(sql):
+        key = _serial_key(m.group(1))
+        if key:
+            sql += f" RETURNING {key}"
+            returning_key = key
+    return sql, returning_key
+
+
+def _placeholder(m: re.Match[str]) -> str:
+    if m.group(3):
+        return "%s"
+    if m.group(4):
+        return f"%({m.group(4)})s"
+    if m.group(5):
+        return "%%"
+    literal = m.group(1)
+    return literal.replace("%", "%%") if literal else m.group(0)
+
+
+@functools.cache
+def _keys(table: str) -> tuple[str, ...]:
+    from cityops.store.schema import load
+
+    t = load().tables.get(table)
+    if t is None:
+        raise sqlite3.OperationalError(f"no such table: {table}")
+    return tuple(c.name for c in t.primary_key.columns)
+
+
+@functools.cache
+def _serial_key(table: str) -> str | None:
+    """The table's own integer id (what sqlite3's `lastrowid` would be), if it has one."""
+    from sqlalchemy import Integer
+
+    from cityops.store.schema import load
+
+    t = load().tables.get(table)
+    if t is None or len(t.primary_key.columns) != 1:
+        return None
+    col = next(iter(t.primary_key.columns))
+    return col.name if isinstance(col.type, Integer) or "INT" in str(col.type).upper() else None
+
+
+def _adapt(params: Any) -> Any:
+    if params is None:
+        return ()
+    if isinstance(params, Mapping):
+        return {k: int(v) if isinstance(v, bool) else v for k, v in params.items()}
+    return [int(v) if isinstance(v, bool) else v for v in params]
+
+
+def _error(exc: Exception) -> Exception:
+    """psycopg's error as the sqlite3 class a feature already catches."""
+    import psycopg
+
+    text = str(exc).strip()
+    if isinstance(exc, psycopg.errors.IntegrityError):
+        return sqlite3.IntegrityError(text)
+    if isinstance(exc, psycopg.errors.ReadOnlySqlTransaction):
+        return sqlite3.OperationalError(f"attempt to write a readonly database: {text}")
+    if isinstance(exc, psycopg.errors.DiskFull | psycopg.errors.OutOfMemory):
+        return sqlite3.OperationalError(f"database or disk is full: {text}")
+    if isinstance(exc, psycopg.errors.LockNotAvailable | psycopg.errors.QueryCanceled):
+        return sqlite3.OperationalError(f"database is locked: {text}")
+    if isinstance(exc, psycopg.OperationalError):
+        return sqlite3.OperationalError(f"unable to open database (i/o): {text}")
+    return sqlite3.OperationalError(text)
+
+
+class PgCursor:
+    def __init__(self, cur: Any, lastrowid: int | None = None) -> None:
+        self._cur = cur
+        self.lastrowid = lastrowid
+
+    @property
+    def rowcount(self) -> int:
+        return int(self._cur.rowcount)
+
+    @property
+    def description(self) -> Any:
+        return self._cur.description
+
+    def fetchone(self) -> Any:
+        return self._cur.fetchone() if self._cur.description is not None else None
+
+    def fetchall(self) -> list[Any]:
+        return self._cur.fetchall() if self._cur.description is not None else []
+
+    def fetchmany(self, size: int = 1) -> list[Any]:
+        return self._cur.fetchmany(size) if self._cur.description is not None else []
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.fetchall())
+
+
+class PgConnection:
+    """A psycopg connection with sqlite3.Connection's surface, as the store uses it: autocommit
+    until an explicit BEGIN (sqlite3's isolation_level=None), COMMIT and ROLLBACK by statement."""
+
+    def __init__(self, url: str, read_only: bool = False) -> None:
+        import psycopg
+
+        try:
+            self.raw = psycopg.connect(libpq_url(url), autocommit=True, row_factory=_row_factory)
+        except psycopg.Error as exc:
+            raise _error(exc) from None
+        _numeric_as_number(self.raw)
+        if read_only:
+            self.raw.execute("SET default_transaction_read_only = on")
+        self.row_factory: Any = None  # sqlite3 code sets this; rows here always read by name
+        self.heard: list[int] | None = None  # notifications counted (data_version)
+
+    def execute(self, sql: str, params: Any = ()) -> PgCursor:
+        import psycopg
+
+        text, key = translate(sql)
+        cur = self.raw.cursor()
+        try:
+            cur.execute(text, _adapt(params), prepare=None)
+        except psycopg.Error as exc:
+            raise _error(exc) from None
+        if key is not None:
+            rows = cur.fetchall()
+            return PgCursor(cur, rows[-1][0] if rows else None)
+        return PgCursor(cur)
+
+    def executemany(self, sql: str, seq: Iterable[Any]) -> PgCursor:
+        import psycopg
+
+        text, key = translate(sql)
+        if key is not None:
+            text = text[: text.rindex(" RETURNING ")]
+        cur = self.raw.cursor()
+        try:
+            cur.executemany(text, [_adapt(p) for p in seq])
+        except psycopg.Error as exc:
+            raise _error(exc) from None
+        return PgCursor(cur)
+
+    def executescript(self, script: str) -> None:
+        self.raw.execute(script)
+
+    @property
+    def in_transaction(self) -> bool:
+        from psycopg.pq import TransactionStatus
+
+        return bool(self.raw.info.transaction_status != TransactionStatus.IDLE)
+
+    def commit(self) -> None:
+        if self.in_transaction:
+            self.execute("COMMIT")
+
+    def rollback(self) -> None:
+        if self.in_transaction:
+            self.execute("ROLLBACK")
+
+    def close(self) -> None:
+        self.raw.close()
+
+    def create_function(self, *args: Any, **kwargs: Any) -> None:
+        """SQLite's Python functions have no place here: PostgreSQL has its own (PostGIS)."""
+
+    def __enter__(self) -> PgConnection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _numeric_as_number(conn: Any) -> None:
+    """sum() and avg() of integers are NUMERIC in PostgreSQL; SQLite answers int or float."""
+    from psycopg.adapt import Loader
+
+    class NumberLoader(Loader):
+        def load(self, data: Any) -> Any:
+            text = bytes(data).decode()
+            return float(text) if any(c in text for c in ".eEN") else int(text)
+
+    conn.adapters.register_loader("numeric", NumberLoader)
+
+
+def data_version(conn: Any) -> int:
+    """A number that changes when another connection commits a change the live pages show:
+    SQLite's `PRAGMA data_version`; in PostgreSQL the count of `cityops_changes` notifications
+    this connection has heard (revision 0005's triggers), read after a trivial round trip."""
+    if not isinstance(conn, PgConnection):
+        return int(conn.execute("PRAGMA data_version").fetchone()[0])
+    if conn.heard is None:
+        conn.heard = [0]
+        heard = conn.heard
+        conn.raw.add_notify_handler(lambda _n: heard.__setitem__(0, heard[0] + 1))
+        conn.execute("LISTEN cityops_changes")
+    conn.execute("SELECT 1")  # notifications that arrived meanwhile are read with its answer
+    return conn.heard[0]
+
+
+def copy_rows(conn: Any, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
+    """Rows into `table` with COPY on PostgreSQL (executemany in SQLite): the bulk path."""
+    if isinstance(conn, PgConnection):
+        n = 0
+        with conn.raw.cursor().copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+                n += 1
+        return n
+    batch = list(rows)
+    conn.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", batch)
+    return len(batch)
