@@ -350,7 +350,7 @@ def gauge_platform(tmp: Path, gateway: str = "gw1") -> tuple[Any, list[int]]:
     from cityops.sensing.registry import register_point_gauges
     from cityops.sensing.store import set_owner
 
-    p = open_platform(tmp / "sensing.db")
+    p = open_platform(new_db(tmp, "sensing.db"))
     gauges = register_point_gauges(p)[:10]
     p.store.write(lambda repo: set_owner(repo.conn, gauges, gateway))
     return p, gauges
@@ -466,7 +466,7 @@ def test_server_killed_and_restarted_loses_no_acknowledged_reading(tmp_path: Pat
     cid = f"killed-{os.getpid()}"
 
     def server() -> subprocess.Popen[str]:
-        proc = subprocess.Popen([sys.executable, "-c", SERVER_PROCESS, str(tmp_path / "sensing.db"),
+        proc = subprocess.Popen([sys.executable, "-c", SERVER_PROCESS, str(p.store.path),
                                  str(own_broker.port), cid], stdout=subprocess.PIPE, text=True)
         assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
         return proc
@@ -528,16 +528,29 @@ def test_two_servers_split_one_feed(tmp_path: Path, own_broker: Broker) -> None:
     assert len(keys) == len(set(keys)) == len(items)
 
 
-def test_client_id_is_the_servers_own_and_stable(monkeypatch: pytest.MonkeyPatch) -> None:
-    from cityops.sensing.mqtt import CLIENT_ID_ENV, client_id
+def test_client_id_is_each_servers_own_and_stable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`cityops-<host>-<port>-<slot>`: a second worker on the port gets the next slot while the
+    first lives; a worker started after one died takes the slot it freed (so its session)."""
+    import sys
 
+    from cityops.sensing.mqtt import CLIENT_ID_ENV, SERVE_PORT_ENV, client_id
+
+    port = _free_port()  # a port no other test process claims slots of
     monkeypatch.delenv(CLIENT_ID_ENV, raising=False)
-    host = socket.gethostname()
-    assert client_id(8000) == client_id(8000) != client_id(8001)
-    assert client_id(8000).startswith("cityops-") and client_id(8000).endswith("-8000") and host[:3] in client_id(8000)
-    assert client_id(8000, 1) == client_id(8000, 1) != client_id(8000, 0) != client_id(8000)  # workers on one port
+    monkeypatch.setenv(SERVE_PORT_ENV, str(port))
+    mine = client_id()
+    assert mine == client_id() == f"cityops-{socket.gethostname()}-{port}-0"
+
+    def another_worker() -> str:
+        out = subprocess.run([sys.executable, "-c", "from cityops.sensing.mqtt import client_id; print(client_id())"],
+                             capture_output=True, text=True, check=True)
+        return out.stdout.strip()
+
+    second = another_worker()
+    assert second == f"cityops-{socket.gethostname()}-{port}-1"
+    assert another_worker() == second  # the second worker restarted: the same id, the same session
     monkeypatch.setenv(CLIENT_ID_ENV, "cityops-node7-a")
-    assert client_id(8000) == "cityops-node7-a"
+    assert client_id() == "cityops-node7-a"
 
 
 def test_session_expiry_setting(tmp_path: Path) -> None:
@@ -551,7 +564,7 @@ def test_session_expiry_setting(tmp_path: Path) -> None:
         session_expiry_setting,
     )
 
-    db = str(tmp_path / "s.db")
+    db = new_db(tmp_path, "s.db")
     p = open_platform(db)
     assert session_expiry_setting(p) == DEFAULT_SESSION_EXPIRY_S
     p.close()

@@ -59,6 +59,7 @@ GATEWAY_TOPIC = "cityops/gw/{user}/v1.1/Datastreams({datastream})/Observations"
 _TOPIC = re.compile(r"^cityops/gw/([^/]+)/v1\.1/Datastreams\((\d+)\)/Observations$")
 DETECTION_TOPIC = "cityops/v1/detections/{kind}"
 CLIENT_ID_ENV = "CITYOPS_MQTT_CLIENT_ID"
+SERVE_PORT_ENV = "CITYOPS_SERVE_PORT"  # set by `cityops serve` for its workers
 FLUSH_SECONDS = 0.2
 # Messages the broker may have in flight to us, unacknowledged (MQTT 5 Receive Maximum; without
 # it Mosquitto sends 20 at a time). As messages are acknowledged only after their batch commits,
@@ -83,20 +84,46 @@ def detection_payload(d: Detection) -> bytes:
     return orjson.dumps(asdict(d), option=orjson.OPT_SERIALIZE_NUMPY)
 
 
-def client_id(port: int | None = None, worker: int | None = None) -> str:
+def client_id(port: int | None = None) -> str:
     """This server process's MQTT client id: unique among the servers (the broker drops the
     older of two connections with one id) and the same after a restart (the persistent
     session, with the readings sent meanwhile, belongs to the id). $CITYOPS_MQTT_CLIENT_ID
-    when set, else `cityops-<hostname>-<serve port>`, with `-w<worker>` for one of several
-    worker processes on that port; a process that does not serve on a port (tests) gets its
-    pid, which no restart keeps."""
+    when set, else `cityops-<hostname>-<serve port>-<slot>`: the port from `cityops serve`
+    ($CITYOPS_SERVE_PORT), the slot the lowest number no other live process serving that port
+    on this host holds (`--workers N`: 0 … N-1; a worker that dies frees its slot, and the one
+    started in its place takes it). A process that serves no port (tests) gets its pid."""
     given = os.environ.get(CLIENT_ID_ENV, "").strip()
     if given:
         return given
     host = re.sub(r"[^A-Za-z0-9_.-]", "-", socket.gethostname()) or "host"
+    port = port or int(os.environ.get(SERVE_PORT_ENV) or 0)
     if not port:
         return f"cityops-{host}-pid{os.getpid()}"
-    return f"cityops-{host}-{port}" + (f"-w{worker}" if worker is not None else "")
+    return f"cityops-{host}-{port}-{_slot(port)}"
+
+
+_slots: dict[int, tuple[int, Any]] = {}  # port → (slot, its lock file, held open while the process lives)
+
+
+def _slot(port: int) -> int:
+    """The lowest free slot of `port` on this host, held by an exclusive lock on a file that the
+    system releases when the process ends, kill -9 included."""
+    import fcntl
+    import tempfile
+
+    if port not in _slots:
+        for k in range(1024):
+            f = open(os.path.join(tempfile.gettempdir(), f"cityops-mqtt-{port}-{k}.lock"), "a")  # noqa: SIM115 - held open
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:  # another live process has it
+                f.close()
+                continue
+            _slots[port] = (k, f)
+            break
+        else:
+            raise RuntimeError(f"no free MQTT client slot for port {port}")
+    return _slots[port][0]
 
 
 def ingest_gateways(repo: Any, platform: Platform | None, batches: list[tuple[str, Columns, Rejects]],
@@ -324,13 +351,11 @@ def session_expiry_setting(platform: Platform) -> int:
 
 async def start_bridge(platform: Platform, app: Any) -> MqttBridge | None:
     """Start the bridge when the setting names a broker; the app then publishes the
-    detections of HTTP batches too. The client id comes from the port (and worker number)
-    `serve` put in `app.state.serve_port` (`serve_worker`), or $CITYOPS_MQTT_CLIENT_ID."""
+    detections of HTTP batches too."""
     where = broker_setting(platform)
     if where is None:
         return None
-    cid = client_id(getattr(app.state, "serve_port", None), getattr(app.state, "serve_worker", None))
-    bridge = MqttBridge(platform, *where, client_id=cid, session_expiry_s=session_expiry_setting(platform))
+    bridge = MqttBridge(platform, *where, client_id=client_id(), session_expiry_s=session_expiry_setting(platform))
     await bridge.start()
     app.state.mqtt = bridge
     app.state.publish_detections = bridge.publish
