@@ -143,6 +143,7 @@ NOT_RUN = {
     "benchmarks/run.py": "a benchmark, run by its own command, not by the suite",
     "tools/build_web.py": "rebuilds the bundled front end from npm; tests/test_web_vendor.py runs its check",
     "-m pytest": "a test run: the suite runs that test itself",
+    "--master": "starts Spark (a JVM, a minute or more); tests/test_spark.py runs the jobs",
     "--to s3": "needs the city's own S3-compatible store; tests/test_attachments.py runs it against a local one",
 }
 

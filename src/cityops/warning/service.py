@@ -45,8 +45,13 @@ def _dt(ts: int, tz: str) -> datetime:
 
 def save_skill(conn: sqlite3.Connection, point: str, forecast: str, threshold: float, model: Skill,
                baselines: dict[str, Skill], protocol: dict[str, Any], now: datetime) -> None:
-    conn.execute(
-        "INSERT OR REPLACE INTO warning_skill VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+    conn.execute(  # portable upsert (SQLite ≥ 3.24 and PostgreSQL): a point's figures replace its last
+        "INSERT INTO warning_skill (point, forecast, threshold, events, warned, false_alarms, recall, precision,"
+        " median_lead_min, baselines, protocol, computed_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+        " ON CONFLICT (point, forecast) DO UPDATE SET threshold = excluded.threshold, events = excluded.events,"
+        " warned = excluded.warned, false_alarms = excluded.false_alarms, recall = excluded.recall,"
+        " precision = excluded.precision, median_lead_min = excluded.median_lead_min,"
+        " baselines = excluded.baselines, protocol = excluded.protocol, computed_at = excluded.computed_at",
         (point, forecast, threshold, model.events, model.warned, model.false_alarms, model.recall,
          model.precision, model.median_lead_min,
          json.dumps({name: b.as_dict() for name, b in baselines.items()}),
