@@ -109,7 +109,7 @@ _OR_REPLACE = re.compile(r"^\s*INSERT\s+OR\s+REPLACE\s+INTO\s+(\w+)\s*\(([^)]*)\
 _INSERT = re.compile(r"^\s*INSERT\s+INTO\s+(\w+)", re.I)
 _RETURNING = re.compile(r"\bRETURNING\b", re.I)
 _BEGIN = re.compile(r"^\s*BEGIN(\s+(IMMEDIATE|DEFERRED|EXCLUSIVE))?\s*(TRANSACTION)?\s*;?\s*$", re.I)
-_JSON_EXTRACT = re.compile(r"json_extract\(\s*([\w.]+)\s*,\s*'\$\.(\w+)'\s*\)", re.I)
+_JSON_EXTRACT = re.compile(r"json_extract\(\s*([\w.]+)\s*,\s*'\$\.([\w.]+)'\s*\)", re.I)
 # `IN (SELECT value FROM json_each(?))`: a list of integer ids sent as one JSON parameter.
 _JSON_IDS = re.compile(r"SELECT\s+value\s+FROM\s+json_each\((\?|[\w.]+)\)", re.I)
 # `json_each(?) AS j`: rows of a JSON array, each element as `j.value` (jsonb; cast where compared).
@@ -145,7 +145,7 @@ def _translate(sql: str) -> tuple[str, str | None, tuple[int, ...] | None]:
     elif _OR_IGNORE.match(sql):
         conflict = " ON CONFLICT DO NOTHING"
         sql = _OR_IGNORE.sub("INSERT INTO ", sql, count=1)
-    sql = _JSON_EXTRACT.sub(lambda j: f"({j.group(1)}::jsonb ->> '{j.group(2)}')", sql)
+    sql = _JSON_EXTRACT.sub(_json_member, sql)
     sql = _JSON_IDS.sub(lambda j: f"SELECT CAST(value AS BIGINT) FROM jsonb_array_elements_text(CAST({j.group(1)} AS jsonb)) AS ids(value)", sql)
     sql = _JSON_ROWS.sub(lambda j: f"jsonb_array_elements(CAST({j.group(1)} AS jsonb)) AS {j.group(2)}(value)", sql)
     sql = _INDEXED_BY.sub("", sql)
@@ -167,6 +167,14 @@ def _translate(sql: str) -> tuple[str, str | None, tuple[int, ...] | None]:
 
 def _strip_literals(sql: str) -> str:
     return re.sub(r"'(?:[^']|'')*'", "''", sql)
+
+
+def _json_member(m: re.Match[str]) -> str:
+    """json_extract(col, '$.a.b') → the member as text (the index on intel_triage matches the one-key form)."""
+    keys = m.group(2).split(".")
+    if len(keys) == 1:
+        return f"({m.group(1)}::jsonb ->> '{keys[0]}')"
+    return f"({m.group(1)}::jsonb #>> '{{{','.join(keys)}}}')"
 
 
 def _placeholder(m: re.Match[str]) -> str:
