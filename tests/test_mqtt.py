@@ -627,3 +627,49 @@ def test_a_reading_committed_but_not_acknowledged_comes_again_and_is_stored_once
     assert second.stored == 0 and third.received == 0  # the copies were acknowledged
     assert len(keys) == len(set(keys)) == len(items)
     assert c["duplicates"] >= len(items)
+
+
+def test_the_standards_topic_feeds_unowned_datastreams_only_where_the_city_turns_it_on(
+        tmp_path: Path, own_broker: Broker) -> None:
+    """`v1.1/Datastreams(ID)/Observations` (OGC 18-088's own topic) is read only with
+    `--sta-topic on`, and then only for datastreams no gateway owns: the broker cannot say who
+    published there, and a gateway's own datastreams take readings only under its prefix."""
+    import asyncio
+
+    from cityops.sensing.mqtt import MqttBridge
+
+    p, gauges = gauge_platform(tmp_path)  # the first 10 gauges belong to gw1
+    from cityops.sensing.store import set_owner
+
+    free = gauges[-1]
+    p.store.write(lambda repo: set_owner(repo.conn, [free], None))
+    owned = gauges[0]
+    when = [iso(utcnow() - timedelta(minutes=m)) for m in (3, 2, 1)]
+
+    def publish_bare(items: list[tuple[int, str]]) -> None:
+        pub = client(own_broker.port)
+        infos = [pub.publish(f"v1.1/Datastreams({d})/Observations", orjson.dumps({"phenomenonTime": t, "result": 2.0}),
+                             qos=1) for d, t in items]
+        for info in infos:
+            info.wait_for_publish(10)
+        pub.loop_stop()
+        pub.disconnect()
+
+    async def scenario(sta: bool, items: list[tuple[int, str]]) -> MqttBridge:
+        b = MqttBridge(p, "127.0.0.1", own_broker.port, client_id=f"sta-{sta}-{os.getpid()}", sta_topic=sta)
+        await b.start()
+        await asyncio.wait_for(b.connected.wait(), 10)
+        await asyncio.to_thread(publish_bare, items)
+        deadline = time.monotonic() + 5
+        while b.stored + b.rejected < (len(items) if sta else 0) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5 if not sta else 0)
+        await b.stop()
+        return b
+
+    off = asyncio.run(scenario(False, [(free, when[0])]))
+    assert off.received == 0 and stored_keys(p, [free]) == []
+    on = asyncio.run(scenario(True, [(free, when[1]), (owned, when[2])]))
+    assert on.stored == 1 and on.rejected == 1
+    assert stored_keys(p, [free]) == [key(free, when[1])] and stored_keys(p, [owned]) == []
+    p.close()

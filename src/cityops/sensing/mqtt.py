@@ -57,6 +57,15 @@ TOPIC_FILTER = "cityops/gw/+/v1.1/+/Observations"
 SUBSCRIPTION = f"$share/{SHARE_GROUP}/{TOPIC_FILTER}"  # several servers split one feed
 GATEWAY_TOPIC = "cityops/gw/{user}/v1.1/Datastreams({datastream})/Observations"
 _TOPIC = re.compile(r"^cityops/gw/([^/]+)/v1\.1/Datastreams\((\d+)\)/Observations$")
+# The standard's own topic (OGC 18-088 §14.2.1), read only where the city turns it on
+# (`cityops sensing mqtt --sta-topic on`): the broker cannot say who published there, so what
+# arrives on it is written as STA_WRITER, a name no user can have, which owns no datastream:
+# only unowned datastreams take it; a gateway's own ones take readings only under its prefix.
+STA_SETTING = "sensing.mqtt_sta_topic"
+STA_FILTER = "v1.1/+/Observations"
+STA_SUBSCRIPTION = f"$share/{SHARE_GROUP}/{STA_FILTER}"
+STA_WRITER = "(mqtt)"
+_STA_TOPIC = re.compile(r"^v1\.1/Datastreams\((\d+)\)/Observations$")
 DETECTION_TOPIC = "cityops/v1/detections/{kind}"
 CLIENT_ID_ENV = "CITYOPS_MQTT_CLIENT_ID"
 SERVE_PORT_ENV = "CITYOPS_SERVE_PORT"  # set by `cityops serve` for its workers
@@ -130,7 +139,7 @@ def ingest_gateways(repo: Any, platform: Platform | None, batches: list[tuple[st
                     now: datetime) -> list[IngestResult]:
     """Write op: every gateway's readings of one flush in one transaction, each checked against
     what its gateway owns, so that a flush commits (and is then acknowledged) whole or not at all."""
-    return [ingest_client(repo, platform, cols, rejects, now, gateway or None, True)
+    return [ingest_client(repo, platform, cols, rejects, now, gateway or None, gateway != STA_WRITER)
             for gateway, cols, rejects in batches]
 
 
@@ -139,13 +148,15 @@ class MqttBridge:
     deque (appended by that thread, drained by `flush`), acknowledged after their commit."""
 
     def __init__(self, platform: Platform, host: str, port: int, client_id: str = "cityops-server",
-                 session_expiry_s: int = DEFAULT_SESSION_EXPIRY_S, subscription: str = SUBSCRIPTION) -> None:
+                 session_expiry_s: int = DEFAULT_SESSION_EXPIRY_S, subscription: str = SUBSCRIPTION,
+                 sta_topic: bool = False) -> None:
         import paho.mqtt.client as mqtt
         from paho.mqtt.enums import CallbackAPIVersion
 
         self.platform = platform
         self.host, self.port = host, port
         self.client_id, self.session_expiry_s, self.subscription = client_id, session_expiry_s, subscription
+        self.sta_topic = sta_topic
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5,
                                   manual_ack=True)
         self.client.reconnect_delay_set(min_delay=1, max_delay=5)
@@ -204,7 +215,10 @@ class MqttBridge:
         from paho.mqtt.subscribeoptions import SubscribeOptions
 
         # With a session present the broker has the subscription already; subscribing again is harmless.
-        client.subscribe(self.subscription, options=SubscribeOptions(qos=1))
+        topics = [(self.subscription, SubscribeOptions(qos=1))]
+        if self.sta_topic:
+            topics.append((STA_SUBSCRIPTION, SubscribeOptions(qos=1)))
+        client.subscribe(topics)
         log.info("MQTT connected to %s:%s as %s (session present: %s)", self.host, self.port, self.client_id,
                  getattr(flags, "session_present", None))
 
@@ -227,12 +241,13 @@ class MqttBridge:
 
     def _on_message(self, client: Any, userdata: Any, msg: Any) -> None:
         m = _TOPIC.match(msg.topic)
+        sta = _STA_TOPIC.match(msg.topic) if m is None and self.sta_topic else None
         try:
             body = orjson.loads(msg.payload)
         except orjson.JSONDecodeError:
             body = None
-        self.incoming.append(Arrival(m.group(1) if m else "", int(m.group(2)) if m else 0, body, msg.topic,
-                                     msg.mid, msg.qos, self.connection))
+        gateway, datastream = (m.group(1), int(m.group(2))) if m else (STA_WRITER, int(sta.group(1))) if sta else ("", 0)
+        self.incoming.append(Arrival(gateway, datastream, body, msg.topic, msg.mid, msg.qos, self.connection))
         self.received += 1
         if len(self.incoming) >= WAKE_AT and not self._wake_asked and self.loop is not None:
             self._wake_asked = True
@@ -355,7 +370,10 @@ async def start_bridge(platform: Platform, app: Any) -> MqttBridge | None:
     where = broker_setting(platform)
     if where is None:
         return None
-    bridge = MqttBridge(platform, *where, client_id=client_id(), session_expiry_s=session_expiry_setting(platform))
+    with platform.store.read() as repo:
+        sta_topic = repo.get_setting(STA_SETTING) == "on"
+    bridge = MqttBridge(platform, *where, client_id=client_id(), session_expiry_s=session_expiry_setting(platform),
+                        sta_topic=sta_topic)
     await bridge.start()
     app.state.mqtt = bridge
     app.state.publish_detections = bridge.publish
