@@ -644,12 +644,12 @@ async def create(path: str, request: Request) -> Response:
     if path.endswith("/$ref"):
         return await ref(path, request)
     platform, body, who = await _write_body(request)
-    if not isinstance(body, dict):
-        raise InvalidInput("the body must be a JSON object", "请求体须为 JSON 对象")
     m = re.match(r"^(?:(Datastreams|Things|Locations|FeaturesOfInterest|Sensors|ObservedProperties)\((\d+)\)/)?"
                  r"([A-Za-z]+)$", path)
-    if m is None or m.group(3) not in SETS:
+    if m is None or m.group(3) not in SETS:  # before the body: no such resource is a 404 whatever is sent
         raise NotFound(f"cannot POST to {path}", f"不能向 {path} 提交")
+    if not isinstance(body, dict):
+        raise InvalidInput("the body must be a JSON object", "请求体须为 JSON 对象")
     parent: dict[str, Any] = {}
     if m.group(1):
         if (m.group(1), m.group(3)) not in _POST_UNDER:
