@@ -693,6 +693,14 @@ def _entity_path(path: str) -> tuple[str, int]:
     return m.group(1), entity_id(m.group(1), m.group(2))
 
 
+def _unconditional(request: Request) -> None:
+    """OGC 18-088 gives a write no `$filter`; istSOS4 reads one on PATCH as a condition. Ignored,
+    the write would happen whether or not it holds: a 400 instead (docs/sensing.md)."""
+    if "$filter" in request.query_params:
+        raise InvalidInput("$filter is not taken on PUT, PATCH or DELETE (no conditional writes): read first",
+                           "PUT、PATCH、DELETE 不接受 $filter（不支持条件写入）：请先读取")
+
+
 async def _may_change(platform: Platform, who: Actor, set_name: str, entity: int) -> None:
     """A gateway changes or deletes only its own datastreams (and their Observations), as it
     writes readings only to them; unowned ones and an admin's token are not held back."""
@@ -1018,6 +1026,7 @@ async def replace(path: str, request: Request) -> JSON:
     if path.endswith("/$ref"):
         return await ref(path, request)  # type: ignore[return-value]
     platform, body, who = await _write_body(request)
+    _unconditional(request)
     set_name, entity = _entity_path(path)
     await _may_change(platform, who, set_name, entity)
     if not isinstance(body, dict):
@@ -1041,6 +1050,7 @@ async def update(path: str, request: Request) -> JSON:
     """PATCH one entity: a JSON object (the members given change, the rest stay) or, with
     `Content-Type: application/json-patch+json`, a JSON Patch (RFC 6902); 200 with the entity."""
     platform, body, who = await _write_body(request)
+    _unconditional(request)
     set_name, entity = _entity_path(path)
     await _may_change(platform, who, set_name, entity)
     try:
@@ -1066,6 +1076,7 @@ async def remove(path: str, request: Request) -> Response:
     if path.endswith("/$ref"):
         return await ref(path, request)
     who = await _writer(request)
+    _unconditional(request)
     platform: Platform = request.app.state.platform
     set_name, entity_id = _entity_path(path)
     await _may_change(platform, who, set_name, entity_id)
