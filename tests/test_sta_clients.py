@@ -232,6 +232,11 @@ def test_observation_members_and_deviations(server: Server) -> None:
             c.patch(ist.Observation(iot_id=o.iot_id, result=9.0), filter="result eq 5")
         assert _status(conditional) == 400 and "$filter" in str(conditional.value)
         assert c.get(ist.Observation, o.iot_id).result == 4.0  # unchanged
+        for method in ("PUT", "DELETE"):  # no write takes a condition
+            r = server.api.client.request(method, f"/sta/v1.1/Observations({o.iot_id})?$filter=result eq 5",
+                                          json={"result": 1.0}, headers=server.api.h("gw1"))
+            assert r.status_code == 400, (method, r.text)
+        assert c.get(ist.Observation, o.iot_id).result == 4.0
         # get() with a filter: the entity when it holds, a 404 when not
         assert c.get(ist.Observation, o.iot_id, filter="result eq 4").result == 4.0
         with pytest.raises(requests.HTTPError) as miss:
