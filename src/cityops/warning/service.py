@@ -266,7 +266,7 @@ def pending_dispatch(conn: sqlite3.Connection, now: datetime, zone: tzinfo, over
     rows = conn.execute(
         "SELECT d.warning_id, d.district, d.due_at, w.identifier, w.level FROM warning_dispatch d"
         " JOIN warnings w ON w.id = d.warning_id WHERE d.acknowledged_at IS NULL AND w.status = 'issued'"
-        " AND (? = 0 OR d.due_at < ?) AND (? IS NULL OR d.district = ?)"
+        " AND (? = 0 OR d.due_at < ?) AND (CAST(? AS TEXT) IS NULL OR d.district = ?)"
         " ORDER BY d.due_at, d.warning_id, d.district", (int(overdue_only), n, district, district)).fetchall()
     return [{"warning_id": r["warning_id"], "identifier": r["identifier"], "level": r["level"],
              "district": r["district"], "due_at": _iso(r["due_at"], zone),
