@@ -128,3 +128,19 @@ SLOW_FIRST = ("test_readme.py", "test_readme_standalone.py", "test_web.py", "tes
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     rank = {name: i for i, name in enumerate(SLOW_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(SLOW_FIRST)))
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """The PostgreSQL pass needs a PostgreSQL server; without one it says so and stops (the
+    SQLite pass is the whole suite on the embedded store)."""
+    from stores import PG_SERVER, POSTGRES
+
+    if not POSTGRES or hasattr(session.config, "workerinput"):
+        return
+    try:
+        import psycopg
+
+        psycopg.connect(f"{PG_SERVER}/postgres", connect_timeout=5).close()
+    except Exception as exc:  # noqa: BLE001 - any reason it cannot be reached
+        pytest.exit(f"CITYOPS_TEST_STORE=postgresql but no PostgreSQL at {PG_SERVER} ({exc}); the PostgreSQL pass "
+                    "is left out: start one (docs/postgresql.md) or set CITYOPS_TEST_PG", returncode=0)

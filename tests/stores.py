@@ -83,3 +83,12 @@ def drop_history_guards(conn: Any) -> None:
             conn.execute("DROP TRIGGER IF EXISTS case_history_append_only ON case_history")
         else:
             conn.execute(f"DROP TRIGGER IF EXISTS {trigger}")
+
+
+def missing_db(folder: Path, name: str = "missing.db") -> str:
+    """A database that does not exist: a file never made, or a PostgreSQL database never created."""
+    if not POSTGRES:
+        return str(folder / name)
+    db = f"cityops_missing_{uuid.uuid4().hex[:12]}"
+    _made.append(db)  # dropped at the end if a test made it after all
+    return f"{PG_SERVER}/{db}"

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from cityops.auth.throttle import LoginThrottle, TooManyAttempts
-from stores import new_db
+from stores import new_db, sqlite_only
 
 
 def test_throttle_per_account_and_address_is_pure_and_bounded() -> None:
@@ -48,6 +48,7 @@ def test_login_is_throttled_over_http(api: Any) -> None:
     assert ok.status_code == 200, "other accounts from the same address are not locked by five failures"
 
 
+@sqlite_only
 def test_database_and_wal_are_private(tmp_path: Path) -> None:
     from cityops.core import open_platform
 

@@ -123,7 +123,7 @@ def test_triage_shows_contacts_only_to_those_who_call_back(api: Api) -> None:
     from cityops.intel import store
 
     result = {"matter_code": "06010", "confidence": 0.2, "top_k": [{"matter_code": "06010", "confidence": 0.2}],
-              "model_version": "t"}
+              "model_version": 0}
     api.platform.store.write(lambda repo: store.add_triage(
         repo.conn, 0, "门口有垃圾", None, None, "open311", "", "open311:app", result, "low_confidence",
         {"contact": {"email": "secret@example.org", "phone": "13800138000"}, "open311": {"api_key": "app"}}))

@@ -383,15 +383,20 @@ def test_migrate_files_to_s3_and_serve_from_there(tmp_path: Path, monkeypatch: p
     from click.testing import CliRunner
 
     from cityops.cli import main
-    from cityops.field.blobs import S3Blobs, S3Config, directory_for
+    from cityops.field.blobs import DatabaseBlobs, S3Blobs, S3Config, directory_for
+    from cityops.store.dialect import is_postgres
 
     db = new_db(tmp_path, "m.db")
+
+    def local() -> Any:  # the store a server uses without configuration: a directory; the database on PostgreSQL
+        return DatabaseBlobs(db) if is_postgres(db) else directory_for(db)
+
     monkeypatch.delenv("CITYOPS_BLOB_STORE", raising=False)
     with quick_api(db) as a, s3_server() as env:
         cid = new_case(a)
         url = upload(a, cid, jpeg(lon=LON, lat=LAT)).json()["url"]
         clip = upload(a, cid, mp4(lon=LON, lat=LAT)).json()["url"]
-        assert len(list(directory_for(db).names())) == 4  # photo, thumbnail, video, poster
+        assert len(list(local().names())) == 4  # photo, thumbnail, video, poster
         for k, v in env.items():
             monkeypatch.setenv(k, v)
         runner = CliRunner()
@@ -400,7 +405,7 @@ def test_migrate_files_to_s3_and_serve_from_there(tmp_path: Path, monkeypatch: p
         again = runner.invoke(main, ["field", "migrate-files", "--to", "s3", "--db", str(db)])
         assert "copied 0, 已存在 already there 4" in again.output
         bucket = S3Blobs(S3Config.from_env())
-        assert sorted(bucket.names()) == sorted(directory_for(db).names())
+        assert sorted(bucket.names()) == sorted(local().names())
         # The server switched to the bucket (the store is chosen per request from the environment).
         monkeypatch.setenv("CITYOPS_BLOB_STORE", "s3")
         monkeypatch.setenv("CITYOPS_FILES_DIR", str(tmp_path / "gone"))  # the directory is no longer read

@@ -12,7 +12,8 @@ import pytest
 from click.testing import CliRunner
 
 from cityops.cli import main
-from stores import new_db
+from cityops.clitools import db_exists
+from stores import missing_db, new_db
 
 
 def run(*args: str, stdin: str | None = None) -> tuple[int, str]:
@@ -88,7 +89,7 @@ def test_demo_then_indicators_and_history(tmp_path: Path) -> None:
 
 
 def test_history_verify_on_a_missing_database(tmp_path: Path) -> None:
-    code, out = run("history", "verify", "--db", new_db(tmp_path, "none.db"))
+    code, out = run("history", "verify", "--db", missing_db(tmp_path, "none.db"))
     assert code != 0 and "no database" in out
 
 
@@ -119,7 +120,7 @@ def test_commands_refuse_a_database_that_does_not_exist(tmp_path: Path) -> None:
                 out.append(([*path, name], cmd))
         return out
 
-    db = new_db(tmp_path, "typo.db")
+    db = missing_db(tmp_path, "typo.db")
     tried = 0
     for path, cmd in leaves(main, []):
         if path in (["demo"], ["init"], ["write-process"]) or "db" not in {p.name for p in cmd.params}:
@@ -128,9 +129,9 @@ def test_commands_refuse_a_database_that_does_not_exist(tmp_path: Path) -> None:
         assert code == 2, (path, out)
         assert f"no database at {db}" in out and "cityops init" in out and "数据库文件" in out, (path, out)
         tried += 1
-    assert tried > 40 and not Path(db).exists()
+    assert tried > 40 and not db_exists(db)
     code, out = run("init", "--db", db)
-    assert code == 0 and "created" in out and Path(db).exists()
+    assert code == 0 and "created" in out and db_exists(db)
     assert run("init", "--db", db)[1].count("already there") == 1
     assert run("apikey", "list", "--db", db)[0] == 0
 

@@ -137,8 +137,9 @@ def test_published_readings_arrive(api: SensingApi, broker: Broker) -> None:
         msg.wait_for_publish(5)
     pub.publish(topic(999999), orjson.dumps({"phenomenonTime": iso(now), "result": 1}))
     pub.publish(topic(ds), b"not json")
+    pub.publish(topic(10**30), orjson.dumps({"phenomenonTime": iso(now), "result": 1}))  # beyond any id
     wait_for(lambda: count(api, ds) == 5, 15, "readings did not arrive")
-    wait_for(lambda: bridge.rejected == 2, 5, "bad messages were not counted")
+    wait_for(lambda: bridge.rejected == 3, 5, "bad messages were not counted")
     pub.loop_stop()
     pub.disconnect()
 
@@ -309,3 +310,367 @@ def test_sensorthings_writes_publish_detections(api: SensingApi, broker: Broker)
     wait_for(lambda: any(d["datastream"] == batch for d in got), 10, "CreateObservations' detection was not published")
     sub.loop_stop()
     sub.disconnect()
+
+
+# --- nothing acknowledged lost: hand-off, restarts, several servers (issue 19) --------------
+
+SERVER_PROCESS = """
+import asyncio, sys
+from cityops.core import open_platform
+from cityops.sensing.mqtt import MqttBridge
+
+async def main() -> None:
+    p = open_platform(sys.argv[1])
+    bridge = MqttBridge(p, "127.0.0.1", int(sys.argv[2]), client_id=sys.argv[3], session_expiry_s=120)
+    await bridge.start()
+    await bridge.connected.wait()
+    print("ready", flush=True)
+    await asyncio.Event().wait()
+
+asyncio.run(main())
+"""
+
+
+@pytest.fixture
+def own_broker() -> Iterator[Broker]:
+    """A broker of the test's own: the module's broker has the app's bridge in the share group,
+    which would take part of the feed."""
+    if not Path(MOSQUITTO).exists():
+        pytest.skip("mosquitto is not installed (apt-get install mosquitto)")
+    b = Broker(_free_port())
+    try:
+        b.start()
+    except (OSError, AssertionError) as exc:
+        pytest.skip(f"cannot start mosquitto: {exc}")
+    yield b
+    b.stop()
+
+
+def gauge_platform(tmp: Path, gateway: str = "gw1") -> tuple[Any, list[int]]:
+    from cityops.core import open_platform
+    from cityops.sensing.registry import register_point_gauges
+    from cityops.sensing.store import set_owner
+
+    p = open_platform(new_db(tmp, "sensing.db"))
+    gauges = register_point_gauges(p)[:10]
+    p.store.write(lambda repo: set_owner(repo.conn, gauges, gateway))
+    return p, gauges
+
+
+def readings(gauges: list[int], n: int) -> list[tuple[int, str]]:
+    """n distinct (datastream, phenomenonTime) within the last hours, harmless depths."""
+    start = utcnow() - timedelta(hours=3)
+    return [(gauges[k % len(gauges)], iso(start + timedelta(milliseconds=100 * k))) for k in range(n)]
+
+
+def stored_keys(p: Any, gauges: list[int]) -> list[tuple[int, int]]:
+    marks = ",".join("?" * len(gauges))
+    with p.store.read() as repo:
+        return [(int(d), int(t)) for d, t in repo.conn.execute(
+            f"SELECT datastream, t FROM observation WHERE datastream IN ({marks})", gauges)]
+
+
+def key(d: int, when: str) -> tuple[int, int]:
+    from cityops.sensing.ingest import parse_time
+
+    t = parse_time(when)
+    assert t is not None
+    return d, t
+
+
+def publish_all(port: int, items: list[tuple[int, str]], per_second: float | None = None) -> list[tuple[Any, tuple[int, str]]]:
+    """QoS 1, at a steady rate when given; returns each message's info (published = the broker's PUBACK came)."""
+    pub = client(port)
+    sent = []
+    t0 = time.monotonic()
+    for k, (d, when) in enumerate(items):
+        if per_second:
+            time.sleep(max(0.0, t0 + k / per_second - time.monotonic()))
+        sent.append((pub.publish(topic(d), orjson.dumps({"phenomenonTime": when, "result": 1.0}), qos=1), (d, when)))
+    for info, _ in sent:
+        info.wait_for_publish(10)
+    pub.loop_stop()
+    pub.disconnect()
+    return sent
+
+
+class FlakyWrites:
+    """The platform, whose every third write fails (a write process restarting, say)."""
+
+    def __init__(self, platform: Any) -> None:
+        self.platform, self.calls = platform, 0
+
+    async def awrite(self, op: Any, *args: Any) -> Any:
+        self.calls += 1
+        if self.calls % 3 == 0:
+            raise RuntimeError("write process restarting")
+        return await self.platform.awrite(op, *args)
+
+
+def test_no_reading_lost_between_arrival_and_flush(tmp_path: Path, own_broker: Broker) -> None:
+    """The race of issue 19: readings arriving while flushes run (the flusher and two callers
+    flushing without pause, a third of the writes failing) are all stored, once."""
+    import asyncio
+    import contextlib
+    import threading
+
+    from cityops.sensing.mqtt import MqttBridge
+
+    p, gauges = gauge_platform(tmp_path)
+    items = readings(gauges, 3000)
+
+    async def scenario() -> MqttBridge:
+        bridge = MqttBridge(p, "127.0.0.1", own_broker.port, client_id=f"race-{os.getpid()}")
+        bridge.platform = FlakyWrites(p)  # type: ignore[assignment]
+        await bridge.start()
+        await asyncio.wait_for(bridge.connected.wait(), 10)
+        publisher = threading.Thread(target=publish_all, args=(own_broker.port, items))
+        publisher.start()
+
+        async def hammer() -> None:
+            while True:
+                with contextlib.suppress(RuntimeError):
+                    await bridge.flush()
+                await asyncio.sleep(0)
+
+        hammers = [asyncio.create_task(hammer()) for _ in range(2)]
+        deadline = time.monotonic() + 15
+        while bridge.stored < len(items) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        for h in hammers:
+            h.cancel()
+        await asyncio.to_thread(publisher.join)
+        bridge.platform = p
+        await bridge.stop()
+        return bridge
+
+    bridge = asyncio.run(scenario())
+    keys = stored_keys(p, gauges)
+    p.close()
+    assert bridge.failed_flushes > 0  # the failures happened, and lost nothing
+    assert bridge.received >= len(items)
+    assert len(keys) == len(set(keys)) == len(items) == bridge.stored
+    assert set(keys) == {key(d, w) for d, w in items}
+
+
+def test_server_killed_and_restarted_loses_no_acknowledged_reading(tmp_path: Path, own_broker: Broker) -> None:
+    """A server process killed (kill -9) twice while a gateway publishes QoS 1 at 250/s, and
+    started again with its client id: every reading the broker acknowledged to the gateway
+    is stored exactly once (the broker kept the persistent session; unacknowledged messages
+    came again)."""
+    import signal
+    import sys
+    import threading
+
+    p, gauges = gauge_platform(tmp_path)
+    items = readings(gauges, 1250)
+    cid = f"killed-{os.getpid()}"
+
+    def server() -> subprocess.Popen[str]:
+        proc = subprocess.Popen([sys.executable, "-c", SERVER_PROCESS, str(p.store.path),
+                                 str(own_broker.port), cid], stdout=subprocess.PIPE, text=True)
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        return proc
+
+    proc = server()
+    sent: list[tuple[Any, tuple[int, str]]] = []
+    publisher = threading.Thread(target=lambda: sent.extend(publish_all(own_broker.port, items, 250)))
+    publisher.start()
+    try:
+        for pause in (1.2, 1.5):
+            time.sleep(pause)
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            time.sleep(0.3)  # readings meanwhile wait in the broker's session
+            proc = server()
+        publisher.join()
+        acknowledged = {key(d, w) for info, (d, w) in sent if info.is_published()}
+        assert len(acknowledged) > 0.9 * len(items)
+        wait_for(lambda: acknowledged <= set(stored_keys(p, gauges)), 15,
+                 "acknowledged readings missing after the restarts")
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    keys = stored_keys(p, gauges)
+    p.close()
+    assert len(keys) == len(set(keys))  # each stored once
+    assert acknowledged <= set(keys)
+
+
+def test_two_servers_split_one_feed(tmp_path: Path, own_broker: Broker) -> None:
+    """Two servers (client ids of their own) on the shared subscription $share/cityops/…:
+    each gets part of the feed, and every reading is stored once."""
+    import asyncio
+
+    from cityops.sensing.mqtt import SUBSCRIPTION, MqttBridge
+
+    assert SUBSCRIPTION.startswith("$share/cityops/")
+    p, gauges = gauge_platform(tmp_path)
+    items = readings(gauges, 600)
+
+    async def scenario() -> list[MqttBridge]:
+        bridges = [MqttBridge(p, "127.0.0.1", own_broker.port, client_id=f"split-{k}-{os.getpid()}") for k in (1, 2)]
+        for b in bridges:
+            await b.start()
+            await asyncio.wait_for(b.connected.wait(), 10)
+        await asyncio.to_thread(publish_all, own_broker.port, items)
+        deadline = time.monotonic() + 15
+        while sum(b.stored for b in bridges) < len(items) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        for b in bridges:
+            await b.stop()
+        return bridges
+
+    bridges = asyncio.run(scenario())
+    keys = stored_keys(p, gauges)
+    p.close()
+    assert all(b.stored > 0 for b in bridges), [b.stored for b in bridges]
+    assert sum(b.received for b in bridges) == len(items)  # each message went to one server
+    assert len(keys) == len(set(keys)) == len(items)
+
+
+def test_client_id_is_each_servers_own_and_stable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`cityops-<host>-<port>-<slot>`: a second worker on the port gets the next slot while the
+    first lives; a worker started after one died takes the slot it freed (so its session)."""
+    import sys
+
+    from cityops.sensing.mqtt import CLIENT_ID_ENV, SERVE_PORT_ENV, client_id
+
+    port = _free_port()  # a port no other test process claims slots of
+    monkeypatch.delenv(CLIENT_ID_ENV, raising=False)
+    monkeypatch.setenv(SERVE_PORT_ENV, str(port))
+    mine = client_id()
+    assert mine == client_id() == f"cityops-{socket.gethostname()}-{port}-0"
+
+    def another_worker() -> str:
+        out = subprocess.run([sys.executable, "-c", "from cityops.sensing.mqtt import client_id; print(client_id())"],
+                             capture_output=True, text=True, check=True)
+        return out.stdout.strip()
+
+    second = another_worker()
+    assert second == f"cityops-{socket.gethostname()}-{port}-1"
+    assert another_worker() == second  # the second worker restarted: the same id, the same session
+    monkeypatch.setenv(CLIENT_ID_ENV, "cityops-node7-a")
+    assert client_id() == "cityops-node7-a"
+
+
+def test_session_expiry_setting(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from cityops.cli import main
+    from cityops.core import open_platform
+    from cityops.sensing.mqtt import (
+        DEFAULT_SESSION_EXPIRY_S,
+        EXPIRY_SETTING,
+        session_expiry_setting,
+    )
+
+    db = new_db(tmp_path, "s.db")
+    p = open_platform(db)
+    assert session_expiry_setting(p) == DEFAULT_SESSION_EXPIRY_S
+    p.close()
+    r = CliRunner().invoke(main, ["sensing", "mqtt", "--broker", "127.0.0.1:1883", "--session-expiry", "7200", "--db", db])
+    assert r.exit_code == 0, r.output
+    assert "7200" in r.output
+    r = CliRunner().invoke(main, ["sensing", "mqtt", "--session-expiry", "-5", "--db", db])
+    assert r.exit_code == 2 and "session-expiry" in r.output
+    p = open_platform(db)
+    with p.store.read() as repo:
+        assert repo.get_setting(EXPIRY_SETTING) == "7200"
+    assert session_expiry_setting(p) == 7200
+    p.close()
+
+
+def test_a_reading_committed_but_not_acknowledged_comes_again_and_is_stored_once(tmp_path: Path,
+                                                                                  own_broker: Broker) -> None:
+    """A server gone between its COMMIT and the PUBACK: the broker sends the messages again to
+    the same client id; the store keeps the first reading of each (datastream, time), counts
+    the copies as duplicates, and the copies are acknowledged."""
+    import asyncio
+
+    from cityops.sensing.mqtt import MqttBridge
+    from cityops.sensing.store import counters
+
+    p, gauges = gauge_platform(tmp_path)
+    items = readings(gauges, 50)
+    cid = f"unacked-{os.getpid()}"
+
+    async def until(check: Callable[[], bool], what: str) -> None:
+        deadline = time.monotonic() + 10
+        while not check():
+            assert time.monotonic() < deadline, what
+            await asyncio.sleep(0.05)
+
+    async def scenario() -> tuple[MqttBridge, MqttBridge, MqttBridge]:
+        first = MqttBridge(p, "127.0.0.1", own_broker.port, client_id=cid)
+        first._ack = lambda items: None  # type: ignore[method-assign]  # gone before acknowledging
+        await first.start()
+        await asyncio.wait_for(first.connected.wait(), 10)
+        await asyncio.to_thread(publish_all, own_broker.port, items)
+        await until(lambda: first.stored == len(items), "the first server did not store the readings")
+        await first.stop()
+        second = MqttBridge(p, "127.0.0.1", own_broker.port, client_id=cid)
+        await second.start()
+        await until(lambda: second.duplicates == len(items), "the broker did not send them again")
+        await second.stop()
+        third = MqttBridge(p, "127.0.0.1", own_broker.port, client_id=cid)
+        await third.start()
+        await asyncio.wait_for(third.connected.wait(), 10)
+        await asyncio.sleep(0.5)
+        await third.stop()
+        return first, second, third
+
+    first, second, third = asyncio.run(scenario())
+    keys = stored_keys(p, gauges)
+    with p.store.read() as repo:
+        c = counters(repo.conn)
+    p.close()
+    assert second.stored == 0 and third.received == 0  # the copies were acknowledged
+    assert len(keys) == len(set(keys)) == len(items)
+    assert c["duplicates"] >= len(items)
+
+
+def test_the_standards_topic_feeds_unowned_datastreams_only_where_the_city_turns_it_on(
+        tmp_path: Path, own_broker: Broker) -> None:
+    """`v1.1/Datastreams(ID)/Observations` (OGC 18-088's own topic) is read only with
+    `--sta-topic on`, and then only for datastreams no gateway owns: the broker cannot say who
+    published there, and a gateway's own datastreams take readings only under its prefix."""
+    import asyncio
+
+    from cityops.sensing.mqtt import MqttBridge
+
+    p, gauges = gauge_platform(tmp_path)  # the first 10 gauges belong to gw1
+    from cityops.sensing.store import set_owner
+
+    free = gauges[-1]
+    p.store.write(lambda repo: set_owner(repo.conn, [free], None))
+    owned = gauges[0]
+    when = [iso(utcnow() - timedelta(minutes=m)) for m in (3, 2, 1)]
+
+    def publish_bare(items: list[tuple[int, str]]) -> None:
+        pub = client(own_broker.port)
+        infos = [pub.publish(f"v1.1/Datastreams({d})/Observations", orjson.dumps({"phenomenonTime": t, "result": 2.0}),
+                             qos=1) for d, t in items]
+        for info in infos:
+            info.wait_for_publish(10)
+        pub.loop_stop()
+        pub.disconnect()
+
+    async def scenario(sta: bool, items: list[tuple[int, str]]) -> MqttBridge:
+        b = MqttBridge(p, "127.0.0.1", own_broker.port, client_id=f"sta-{sta}-{os.getpid()}", sta_topic=sta)
+        await b.start()
+        await asyncio.wait_for(b.connected.wait(), 10)
+        await asyncio.to_thread(publish_bare, items)
+        deadline = time.monotonic() + 5
+        while b.stored + b.rejected < (len(items) if sta else 0) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5 if not sta else 0)
+        await b.stop()
+        return b
+
+    off = asyncio.run(scenario(False, [(free, when[0])]))
+    assert off.received == 0 and stored_keys(p, [free]) == []
+    on = asyncio.run(scenario(True, [(free, when[1]), (owned, when[2])]))
+    assert on.stored == 1 and on.rejected == 1
+    assert stored_keys(p, [free]) == [key(free, when[1])] and stored_keys(p, [owned]) == []
+    p.close()

@@ -30,7 +30,6 @@ from cityops.notify import sender
 from cityops.notify.outbox import on_case_changed, subscribe
 from conftest import add_users
 from field_support import site_photo
-from stores import new_db
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 SECRET = "SECRET-内部"
@@ -162,7 +161,7 @@ def test_mails_reach_a_real_smtp_server(platform: Any, smtp: tuple[Inbox, int]) 
     assert all(r["status"] == "sent" and r["attempts"] == 1 for r in outbox(platform))
 
 
-def _worker(db: Path) -> subprocess.Popen[bytes]:
+def _worker(db: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONPATH": SRC}
     return subprocess.Popen([sys.executable, "-m", "cityops", "notify", "run", "--db", str(db), "--every", "0.1"],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -176,7 +175,7 @@ def _wait(cond: Callable[[], bool], timeout: float, what: str) -> None:
         time.sleep(0.1)
 
 
-def test_worker_killed_while_queued_then_each_sent_exactly_once(platform: Any, tmp_path: Path) -> None:
+def test_worker_killed_while_queued_then_each_sent_exactly_once(platform: Any) -> None:
     port = free_port()  # nothing listens yet: the mail server is down
     configure(platform, smtp_host="127.0.0.1", smtp_port=port, backoff_s=0.2, lease_s=30)
     for i in range(4):
@@ -186,7 +185,7 @@ def test_worker_killed_while_queued_then_each_sent_exactly_once(platform: Any, t
         act(Action.DISPATCH, Role.DISPATCHER)
     queued = outbox(platform)
     assert len(queued) == 12
-    db = new_db(tmp_path, "test.db")
+    db = platform.store.path  # the platform's own database (a file, or a PostgreSQL URL)
     proc = _worker(db)
     try:
         _wait(lambda: any(r["attempts"] > 0 for r in outbox(platform)), 30, "the worker to try")

@@ -14,9 +14,14 @@ from pathlib import Path
 import pytest
 
 from conftest import SHARED_DATA
+from stores import POSTGRES
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from harness import free_port, wait_ready  # noqa: E402
+
+# The README's and the docs' commands run as printed, on the files they name (demo.db, SQLite;
+# docs/postgresql.md's own PostgreSQL commands included): the same in either pass, so once.
+pytestmark = pytest.mark.skipif(POSTGRES, reason="the README's commands run once, in the SQLite pass")
 
 ROOT = Path(__file__).resolve().parents[1]
 LONG_RUNNING = ("cityops serve", "cityops demo --db", "cityops demo\n")
@@ -143,6 +148,7 @@ NOT_RUN = {
     "benchmarks/run.py": "a benchmark, run by its own command, not by the suite",
     "tools/build_web.py": "rebuilds the bundled front end from npm; tests/test_web_vendor.py runs its check",
     "-m pytest": "a test run: the suite runs that test itself",
+    "--master": "starts Spark (a JVM, a minute or more); tests/test_spark.py runs the jobs",
     "--to s3": "needs the city's own S3-compatible store; tests/test_attachments.py runs it against a local one",
 }
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from test_readme import ROOT, bash_blocks, chained, run_in_order
+from test_readme import ROOT, bash_blocks, chained, pytestmark, run_in_order  # noqa: F401 - once, in the SQLite pass
 
 
 @pytest.mark.timeout(900)

@@ -22,6 +22,7 @@ import httpx
 import pytest
 
 from open311_server import REPO, free_port
+from stores import new_db
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -69,7 +70,7 @@ class Site:
 STAFF = ("admin", "supervisor", "acceptor", "dispatcher", "verifier", "collector")
 
 
-def _demo_db(db: Path) -> None:
+def _demo_db(db: str) -> None:
     """A short demo day (the sim API, as `cityops demo` plays it), with logins only for the
     staff the tests use: each password hash costs a tenth of a second on purpose, and the demo
     would make one for every department. Department logins are made when a test needs them."""
@@ -116,7 +117,7 @@ def _overdue_cases(repo: Any, platform: Any, start: Any, actors: dict[str, Any])
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    db = tmp_path_factory.mktemp("web") / "web.db"
+    db = new_db(tmp_path_factory.mktemp("web"), "web.db")
     _demo_db(db)
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     port = free_port()

@@ -107,9 +107,10 @@ def test_the_write_process_exits_when_its_server_is_gone(tmp_path: Path) -> None
 
     from cityops.core import open_platform
 
-    open_platform(new_db(tmp_path, "w.db")).close()
+    db = new_db(tmp_path, "w.db")  # one database (on PostgreSQL each call makes a new one)
+    open_platform(db).close()
     ours, theirs = socket.socketpair()
-    child = subprocess.Popen([sys.executable, "-m", "cityops", "write-process", "--db", new_db(tmp_path, "w.db"),
+    child = subprocess.Popen([sys.executable, "-m", "cityops", "write-process", "--db", db,
                               str(theirs.fileno())], pass_fds=(theirs.fileno(),))
     theirs.close()
     assert ours.recv(64)  # "ready"

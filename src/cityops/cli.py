@@ -73,6 +73,7 @@ FEATURE_COMMANDS = {
     "store": "cityops.store.cli:store",
     "data": "cityops.data.cli:data",
     "stream": "cityops.stream.cli:stream",
+    "jobs": "cityops.jobs.cli:jobs",
 }
 
 

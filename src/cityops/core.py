@@ -136,6 +136,14 @@ def warm(platform: Platform) -> None:
     _rehearse_intake(platform, lon, lat)
 
 
+class _RehearsalRepo(SqliteRepo):
+    """The rehearsal's repo: its case id is read, not drawn from PostgreSQL's sequence, which a
+    rollback does not give back (every start would otherwise skip a case id)."""
+
+    def next_case_id(self) -> int:
+        return int(self.conn.execute("SELECT coalesce(max(id), 0) + 1 FROM cases").fetchone()[0])
+
+
 def _rehearse_intake(platform: Platform, lon: float, lat: float) -> None:
     import logging
     import sqlite3
@@ -152,7 +160,7 @@ def _rehearse_intake(platform: Platform, lon: float, lat: float) -> None:
         # Another writer holds the lock: skip, don't wait.
         conn.execute("SET lock_timeout = '200ms'" if platform.store.dialect.postgres else "PRAGMA busy_timeout = 200")
         conn.execute("BEGIN IMMEDIATE")
-        intake(SqliteRepo(conn), platform, NewReport(matter, "warm-up", lon, lat, source="warm-up"),
+        intake(_RehearsalRepo(conn), platform, NewReport(matter, "warm-up", lon, lat, source="warm-up"),
                Actor("warm-up", Role.ADMIN), utcnow())
     except (sqlite3.Error, OSError, CityopsError) as exc:  # say an unwritable database: writes will tell
         logging.getLogger("cityops").info("warm-up rehearsal skipped: %s", exc)

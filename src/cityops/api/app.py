@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
 import signal
 import sys
 from collections.abc import AsyncIterator
@@ -352,6 +353,7 @@ def serve(platform: Platform, host: str, port: int) -> None:
     import uvicorn
 
     from cityops.core import calendar_warning, utcnow
+    from cityops.sensing.mqtt import SERVE_PORT_ENV
 
     warning = calendar_warning(platform, utcnow())
     if warning:
@@ -363,5 +365,6 @@ def serve(platform: Platform, host: str, port: int) -> None:
     signal.signal(signal.SIGTERM, _exit_cleanly)
     # proxy_headers off: uvicorn would believe X-Forwarded-For from 127.0.0.1 by default; the
     # app alone decides whom to believe (cityops.security.proxies, security.trusted_proxies).
+    os.environ[SERVE_PORT_ENV] = str(port)  # the MQTT client id: this server's, the same after a restart
     uvicorn.run(create_app(platform, sweep_every=60, write_process=True), host=host, port=port,
                 log_level="warning", timeout_graceful_shutdown=30, proxy_headers=False)

@@ -27,6 +27,7 @@ from typing import Any
 
 ENV_DB = "CITYOPS_SERVE_DB"  # how the workers spawned by uvicorn learn what to serve
 ENV_CITY = "CITYOPS_SERVE_CITY"
+ENV_PORT = "CITYOPS_SERVE_PORT"  # the port served: part of each worker's MQTT client id (sensing/mqtt.py)
 log = logging.getLogger("cityops")
 
 Scope = dict[str, Any]
@@ -163,6 +164,7 @@ def serve(db: str, city: str | None, host: str, port: int, workers: int = 1) -> 
     # app alone decides whom to believe (cityops.security.proxies, security.trusted_proxies).
     options: dict[str, Any] = {"host": host, "port": port, "log_level": "warning", "lifespan": "on",
                                "timeout_graceful_shutdown": 30, "proxy_headers": False}
+    os.environ[ENV_PORT] = str(port)
     if workers > 1:
         os.environ[ENV_DB] = db
         if city:

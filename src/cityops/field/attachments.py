@@ -225,7 +225,9 @@ _HELD = ("SELECT 1 FROM intel_triage_photos p JOIN intel_triage t ON t.id = p.tr
 def _referenced(repo: Any, digest: str) -> bool:
     return repo.conn.execute(
         "SELECT 1 FROM attachments WHERE sha256 = ?1 OR thumb_sha256 = ?1 LIMIT 1", (digest,)
-    ).fetchone() is not None or repo.conn.execute(_HELD, (digest,)).fetchone() is not None
+    ).fetchone() is not None or repo.conn.execute(_HELD, (digest,)).fetchone() is not None or repo.conn.execute(
+        # a retrained classifier kept in the blob store on PostgreSQL (cityops.intel.service._save)
+        "SELECT 1 FROM intel_models WHERE file = ? LIMIT 1", ("blob:" + digest,)).fetchone() is not None
 
 
 def row_dict(row: Any, columns: tuple[str, ...] = COLUMNS) -> dict[str, Any]:

@@ -33,19 +33,22 @@ def cleanup(older_than: float, db: str) -> None:
 
 
 @field.command("migrate-files")
-@click.option("--to", "target", type=click.Choice(["s3", "directory"]), required=True,
-              help="s3: from the directory to the bucket named by $CITYOPS_S3_*; directory: back")
+@click.option("--to", "target", type=click.Choice(["s3", "directory", "database"]), required=True,
+              help="s3: from the local store (the directory; the database on PostgreSQL) to the bucket named by "
+                   "$CITYOPS_S3_*; directory or database: back")
 @_db
 def migrate_files(target: str, db: str) -> None:
-    """Copy the attachments' files (and triage items' photos) between the directory store and the
-    S3-compatible store."""
+    """Copy the attachments' files (and triage items' photos) between the local store (a directory;
+    on PostgreSQL, the database) and the S3-compatible store."""
     from cityops.field.attachments import copy_files
-    from cityops.field.blobs import S3Blobs, S3Config, directory_for
+    from cityops.field.blobs import DatabaseBlobs, S3Blobs, S3Config, directory_for
 
     platform = _platform(db)
     try:
-        directory, bucket = directory_for(platform.store.path), S3Blobs(S3Config.from_env())
-        source, dest = (directory, bucket) if target == "s3" else (bucket, directory)
+        path = platform.store.path
+        local = DatabaseBlobs(path) if platform.store.dialect.postgres and target != "directory" else directory_for(path)
+        bucket = S3Blobs(S3Config.from_env())
+        source, dest = (local, bucket) if target == "s3" else (bucket, local)
         with platform.store.read() as repo:
             out = copy_files(repo, source, dest)
     finally:

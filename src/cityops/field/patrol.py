@@ -167,8 +167,11 @@ def on_duty(repo: Any, platform: Platform, now: datetime) -> list[dict[str, Any]
     """Inspectors whose latest track ended within the last 30 minutes."""
     since = to_us(now - ON_DUTY_WINDOW)
     rows = repo.conn.execute(
-        "SELECT inspector, patrol_grid, max(ended_at) FROM patrol_tracks WHERE ended_at >= ? "
-        "GROUP BY inspector ORDER BY inspector", (since,)).fetchall()
+        "SELECT inspector, patrol_grid, ended_at FROM ("
+        " SELECT inspector, patrol_grid, ended_at,"
+        " ROW_NUMBER() OVER (PARTITION BY inspector ORDER BY ended_at DESC, id DESC) AS n"
+        " FROM patrol_tracks WHERE ended_at >= ?) t "
+        "WHERE n = 1 ORDER BY inspector", (since,)).fetchall()
     return [{"inspector": r[0], "patrol_grid": r[1], "last_seen": from_us(int(r[2]))} for r in rows]
 
 

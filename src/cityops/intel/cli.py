@@ -48,7 +48,7 @@ def retrain_cmd(db: str, note: str, no_embedding: bool) -> None:
         version = service.retrain(p, note, embedding=not no_embedding,
                                   say=lambda stage: steps.stage(f"重新训练 retraining: {stage}"))
         steps.step("重新训练 retraining: 已保存 saved")
-    click.echo(f"模型 v{version} 已启用 / model v{version} is active ({service.data_dir(p) / 'models'})")
+    click.echo(f"模型 v{version} 已启用 / model v{version} is active ({service.artifacts_at(p)})")
     p.close()
 
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from cityops.cases import service as cases
 from cityops.cases.models import Actor, Case, Change
 from cityops.cases.routing import candidates
-from cityops.errors import Forbidden, InvalidInput, NotFound
+from cityops.errors import Forbidden, InvalidInput, NotFound, StorageUnavailable
 from cityops.field import attachments
 from cityops.field.attachments import Stored
 from cityops.intel import llm, photos, places, store
@@ -42,10 +42,30 @@ _lock = threading.Lock()
 _cache: dict[tuple[str, int], TextModel] = {}
 
 
+BLOB = "blob:"  # `intel_models.file` of a model kept in the server's blob store
+
+
 def data_dir(platform: Platform) -> Path:
-    """Model files live beside the database: `<db>.intel/models/`."""
+    """On SQLite, model files live beside the database: `<db>.intel/models/`."""
     db = Path(platform.store.path)
     return db.with_name(db.name + ".intel")
+
+
+def artifacts_at(platform: Platform) -> str:
+    """Where retrained models are written, as told to the operator."""
+    if platform.store.dialect.postgres:
+        return "the server's blob store / 服务器文件存储"
+    return str(data_dir(platform) / "models")
+
+
+def _model_bytes(platform: Platform, file: str) -> bytes:
+    if file.startswith(BLOB):
+        data = attachments.blobs(platform).get(file[len(BLOB):])
+        if data is None:
+            raise StorageUnavailable(f"model artifact {file} is missing from the blob store",
+                                     f"模型文件 {file} 在文件存储中缺失")
+        return data
+    return (data_dir(platform) / file).read_bytes()
 
 
 def shipped_model() -> TextModel:
@@ -61,10 +81,10 @@ def current_model(platform: Platform) -> tuple[TextModel, int]:
     row = store.active(platform.store.reader().conn)
     if row is None:
         return shipped_model(), 0
-    key = (str(data_dir(platform)), row.version)
+    key = (platform.store.path, row.version)
     with _lock:
         if key not in _cache:
-            _cache[key] = TextModel.loads((data_dir(platform) / row.file).read_bytes())
+            _cache[key] = TextModel.loads(_model_bytes(platform, row.file))
         return _cache[key], row.version
 
 
@@ -287,7 +307,13 @@ def calibrate(platform: Platform, texts: list[str], codes: list[str], note: str 
 
 
 def _save(platform: Platform, model: TextModel, n_train: int, n_corrections: int, note: str) -> int:
-    """Write the artifact beside the database and record it as the active version."""
+    """Write the artifact and record it as the active version. On PostgreSQL it goes to the
+    blob store every server shares (the database by default), not to one host's disk; on
+    SQLite beside the database file."""
+    if platform.store.dialect.postgres:
+        file = BLOB + attachments.blobs(platform).put(model.dumps())  # an orphan if the write fails: swept
+        return platform.store.write(
+            lambda repo: store.add_model(repo.conn, int(time.time()), file, n_train, n_corrections, note))
     folder = data_dir(platform) / "models"
     folder.mkdir(parents=True, exist_ok=True)
 

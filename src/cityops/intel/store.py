@@ -49,7 +49,7 @@ def next_version(conn: sqlite3.Connection) -> int:
 def activate(conn: sqlite3.Connection, version: int) -> bool:
     if conn.execute("SELECT 1 FROM intel_models WHERE version = ?", (version,)).fetchone() is None:
         return False
-    conn.execute("UPDATE intel_models SET active = (version = ?)", (version,))
+    conn.execute("UPDATE intel_models SET active = CASE WHEN version = ? THEN 1 ELSE 0 END", (version,))
     return True
 
 

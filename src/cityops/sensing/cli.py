@@ -4,6 +4,7 @@ and the traffic replay through the congestion detector."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -34,20 +35,54 @@ def register_gauges(db: str) -> None:
 @sensing.command("mqtt")
 @_db
 @click.option("--broker", default=None, help="HOST:PORT of the MQTT broker, e.g. 127.0.0.1:1883")
+@click.option("--session-expiry", "expiry", default=None, type=int,
+              help="seconds the broker keeps a stopped server's session and its readings (default 3600)")
+@click.option("--sta-topic", "sta_topic", type=click.Choice(["on", "off"]), default=None,
+              help="also read the standard's topic v1.1/Datastreams(ID)/Observations: unowned datastreams only "
+                   "(the broker cannot say who published there); off by default")
 @click.option("--off", is_flag=True, help="stop using MQTT")
-def mqtt(db: str, broker: str | None, off: bool) -> None:
+def mqtt(db: str, broker: str | None, expiry: int | None, sta_topic: str | None, off: bool) -> None:
     """Have `cityops serve` subscribe to cityops/gw/USER/v1.1/Datastreams(ID)/Observations and
-    publish detections (see docs/sensing.md: broker password file and ACL)."""
-    from cityops.sensing.mqtt import SETTING
+    publish detections (see docs/sensing.md: broker password file and ACL, what is guaranteed)."""
+    from cityops.sensing.mqtt import (
+        DEFAULT_SESSION_EXPIRY_S,
+        EXPIRY_SETTING,
+        SETTING,
+        STA_SETTING,
+        parse_session_expiry,
+    )
 
-    if not off and not broker:
-        raise click.UsageError("give --broker HOST:PORT or --off")
+    if not off and not broker and expiry is None and sta_topic is None:
+        raise click.UsageError("give --broker HOST:PORT, --session-expiry S, --sta-topic on|off or --off")
+    if expiry is not None:
+        try:
+            parse_session_expiry(expiry)
+        except ValueError as exc:
+            raise click.BadParameter(f"会话保留时间无效 / {exc}", param_hint="--session-expiry") from None
+
+    def save(repo: Any) -> None:
+        if off or broker:
+            repo.set_setting(SETTING, "" if off else str(broker))
+        if expiry is not None:
+            repo.set_setting(EXPIRY_SETTING, str(expiry))
+        if sta_topic is not None:
+            repo.set_setting(STA_SETTING, sta_topic)
+
     p = _platform(db)
     try:
-        p.store.write(lambda repo: repo.set_setting(SETTING, "" if off else str(broker)))
+        p.store.write(save)
+        with p.store.read() as repo:
+            kept = repo.get_setting(EXPIRY_SETTING) or str(DEFAULT_SESSION_EXPIRY_S)
     finally:
         p.close()
-    click.echo("MQTT off" if off else f"MQTT broker: {broker} (used by the next `cityops serve`)")
+    if sta_topic is not None:
+        click.echo(f"standard topic v1.1/Datastreams(ID)/Observations: {sta_topic} (unowned datastreams only)")
+    if off:
+        click.echo("MQTT off")
+    elif broker:
+        click.echo(f"MQTT broker: {broker}, session kept {kept} s (used by the next `cityops serve`)")
+    else:
+        click.echo(f"MQTT session kept {kept} s (used by the next `cityops serve`)")
 
 
 @sensing.command("own")

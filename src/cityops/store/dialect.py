@@ -191,13 +191,13 @@ def _row_factory(cursor: Any) -> Any:
     return lambda values: cls(values)
 
 
-_TOKEN = re.compile(r"""('(?:[^']|'')*')|("(?:[^"])*")|(\?)|(?<![:\w]):([A-Za-z_]\w*)|(%)|(::)""")
+_TOKEN = re.compile(r"""('(?:[^']|'')*')|("(?:[^"])*")|(\?\d*)|(?<![:\w]):([A-Za-z_]\w*)|(%)|(::)""")
 _OR_IGNORE = re.compile(r"^\s*INSERT\s+OR\s+IGNORE\s+INTO\s+", re.I)
 _OR_REPLACE = re.compile(r"^\s*INSERT\s+OR\s+REPLACE\s+INTO\s+(\w+)\s*\(([^)]*)\)", re.I)
 _INSERT = re.compile(r"^\s*INSERT\s+INTO\s+(\w+)", re.I)
 _RETURNING = re.compile(r"\bRETURNING\b", re.I)
 _BEGIN = re.compile(r"^\s*BEGIN(\s+(IMMEDIATE|DEFERRED|EXCLUSIVE))?\s*(TRANSACTION)?\s*;?\s*$", re.I)
-_JSON_EXTRACT = re.compile(r"json_extract\(\s*([\w.]+)\s*,\s*'\$\.(\w+)'\s*\)", re.I)
+_JSON_EXTRACT = re.compile(r"json_extract\(\s*([\w.]+)\s*,\s*'\$\.([\w.]+)'\s*\)", re.I)
 # `IN (SELECT value FROM json_each(?))`: a list of integer ids sent as one JSON parameter.
 _JSON_IDS = re.compile(r"SELECT\s+value\s+FROM\s+json_each\((\?|[\w.]+)\)", re.I)
 # `json_each(?) AS j`: rows of a JSON array, each element as `j.value` (jsonb; cast where compared).
@@ -209,8 +209,19 @@ _INDEXED_BY = re.compile(r"\s+INDEXED\s+BY\s+\w+", re.I)
 @functools.lru_cache(maxsize=4096)
 def translate(sql: str) -> tuple[str, str | None]:
     """SQLite-flavoured SQL → (psycopg SQL, the key column whose value is `lastrowid`)."""
+    return _translate(sql)[:2]
+
+
+@functools.lru_cache(maxsize=4096)
+def numbered(sql: str) -> tuple[int, ...] | None:
+    """For SQL with SQLite's numbered parameters (`?1`, `?2` …): which parameter each `%s` of the
+    translation takes, in order (psycopg numbers none); None for plain `?`."""
+    return _translate(sql)[2]
+
+
+def _translate(sql: str) -> tuple[str, str | None, tuple[int, ...] | None]:
     if _BEGIN.match(sql):
-        return "BEGIN", None
+        return "BEGIN", None, None
     conflict = ""
     m = _OR_REPLACE.match(sql)
     if m:
@@ -222,11 +233,12 @@ def translate(sql: str) -> tuple[str, str | None]:
     elif _OR_IGNORE.match(sql):
         conflict = " ON CONFLICT DO NOTHING"
         sql = _OR_IGNORE.sub("INSERT INTO ", sql, count=1)
-    sql = _JSON_EXTRACT.sub(lambda j: f"({j.group(1)}::jsonb ->> '{j.group(2)}')", sql)
+    sql = _JSON_EXTRACT.sub(_json_member, sql)
     sql = _JSON_IDS.sub(lambda j: f"SELECT CAST(value AS BIGINT) FROM jsonb_array_elements_text(CAST({j.group(1)} AS jsonb)) AS ids(value)", sql)
     sql = _JSON_ROWS.sub(lambda j: f"jsonb_array_elements(CAST({j.group(1)} AS jsonb)) AS {j.group(2)}(value)", sql)
     sql = _INDEXED_BY.sub("", sql)
     sql = _INSTR.sub("strpos(", sql)
+    order = tuple(int(n) - 1 for n in re.findall(r"\?(\d+)", _strip_literals(sql))) or None
     sql = _TOKEN.sub(_placeholder, sql.rstrip().rstrip(";"))
     returning_key = None
     if conflict:
@@ -238,12 +250,24 @@ def translate(sql: str) -> tuple[str, str | None]:
         if key:
             sql += f" RETURNING {key}"
             returning_key = key
-    return sql, returning_key
+    return sql, returning_key, order
+
+
+def _strip_literals(sql: str) -> str:
+    return re.sub(r"'(?:[^']|'')*'", "''", sql)
+
+
+def _json_member(m: re.Match[str]) -> str:
+    """json_extract(col, '$.a.b') → the member as text (the index on intel_triage matches the one-key form)."""
+    keys = m.group(2).split(".")
+    if len(keys) == 1:
+        return f"({m.group(1)}::jsonb ->> '{keys[0]}')"
+    return f"({m.group(1)}::jsonb #>> '{{{','.join(keys)}}}')"
 
 
 def _placeholder(m: re.Match[str]) -> str:
     if m.group(3):
-        return "%s"
+        return "%s"  # `?` or `?N` (numbered: the parameters are put in order, see `numbered`)
     if m.group(4):
         return f"%({m.group(4)})s"
     if m.group(5):
@@ -349,6 +373,9 @@ class PgConnection:
         import psycopg
 
         text, key = translate(sql)
+        order = numbered(sql)
+        if order is not None:
+            params = [params[i] for i in order]
         cur = self.raw.cursor()
         try:
             cur.execute(text, _adapt(params), prepare=None)

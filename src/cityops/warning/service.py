@@ -45,8 +45,13 @@ def _dt(ts: int, tz: str) -> datetime:
 
 def save_skill(conn: sqlite3.Connection, point: str, forecast: str, threshold: float, model: Skill,
                baselines: dict[str, Skill], protocol: dict[str, Any], now: datetime) -> None:
-    conn.execute(
-        "INSERT OR REPLACE INTO warning_skill VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+    conn.execute(  # portable upsert (SQLite ≥ 3.24 and PostgreSQL): a point's figures replace its last
+        "INSERT INTO warning_skill (point, forecast, threshold, events, warned, false_alarms, recall, precision,"
+        " median_lead_min, baselines, protocol, computed_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+        " ON CONFLICT (point, forecast) DO UPDATE SET threshold = excluded.threshold, events = excluded.events,"
+        " warned = excluded.warned, false_alarms = excluded.false_alarms, recall = excluded.recall,"
+        " precision = excluded.precision, median_lead_min = excluded.median_lead_min,"
+        " baselines = excluded.baselines, protocol = excluded.protocol, computed_at = excluded.computed_at",
         (point, forecast, threshold, model.events, model.warned, model.false_alarms, model.recall,
          model.precision, model.median_lead_min,
          json.dumps({name: b.as_dict() for name, b in baselines.items()}),
@@ -261,7 +266,7 @@ def pending_dispatch(conn: sqlite3.Connection, now: datetime, zone: tzinfo, over
     rows = conn.execute(
         "SELECT d.warning_id, d.district, d.due_at, w.identifier, w.level FROM warning_dispatch d"
         " JOIN warnings w ON w.id = d.warning_id WHERE d.acknowledged_at IS NULL AND w.status = 'issued'"
-        " AND (? = 0 OR d.due_at < ?) AND (? IS NULL OR d.district = ?)"
+        " AND (? = 0 OR d.due_at < ?) AND (CAST(? AS TEXT) IS NULL OR d.district = ?)"
         " ORDER BY d.due_at, d.warning_id, d.district", (int(overdue_only), n, district, district)).fetchall()
     return [{"warning_id": r["warning_id"], "identifier": r["identifier"], "level": r["level"],
              "district": r["district"], "due_at": _iso(r["due_at"], zone),

@@ -35,7 +35,7 @@ def open_cases(conn: sqlite3.Connection, now: datetime, department: str | None) 
     # Open cases without a place are not on the map; the legend says how many, so its rows
     # still add up to the open cases the case API counts.
     unplaced = conn.execute(
-        f"SELECT count(*), coalesce(sum(status IN ('dispatched', 'disposing') AND due_at < ?), 0) "
+        f"SELECT count(*), coalesce(sum(CASE WHEN status IN ('dispatched', 'disposing') AND due_at < ? THEN 1 ELSE 0 END), 0) "
         f"FROM cases WHERE status IN ({marks}) AND lon IS NULL {where}",
         [to_us(now) or 0, *_OPEN, *args],
     ).fetchone()
@@ -86,13 +86,16 @@ def snapshot(conn: sqlite3.Connection, at: datetime, department: str | None) -> 
     where, args = _scope(department)
     at_us = to_us(at) or 0
     marks = ",".join("?" * len(_OPEN))
-    # SQLite: with max(), the bare columns come from the row holding the maximum.
+    # Each case's last entry at or before `at`: the row numbered 1 from the newest (portable,
+    # where a bare column beside max() is SQLite-only).
     rows = conn.execute(
         f"""SELECT c.id, h.to_status, c.lon, c.lat, c.matter_code, c.department, c.district,
                    c.due_at, 0
-            FROM (SELECT case_id, to_status, max(seq) FROM case_history WHERE at <= ? GROUP BY case_id) h
+            FROM (SELECT case_id, to_status,
+                         ROW_NUMBER() OVER (PARTITION BY case_id ORDER BY seq DESC) AS n
+                  FROM case_history WHERE at <= ?) h
             JOIN cases c ON c.id = h.case_id
-            WHERE h.to_status IN ({marks}) AND c.lon IS NOT NULL {where.replace('department', 'c.department')}
+            WHERE h.n = 1 AND h.to_status IN ({marks}) AND c.lon IS NOT NULL {where.replace('department', 'c.department')}
             ORDER BY c.id""",
         [at_us, *_OPEN, *args],
     ).fetchall()
