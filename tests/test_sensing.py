@@ -459,13 +459,7 @@ def test_implausible_early_late_and_foreign_readings_refused_on_every_path(api: 
             {"datastream": g, "phenomenonTime": "1999-06-01T00:00:00Z", "result": 30.0},
             {"datastream": theirs, "phenomenonTime": iso(now), "result": 3.0},
             {"datastream": g, "phenomenonTime": iso(now - timedelta(minutes=3)), "result": 2.5}]
-    # The city's window for readings (by default back to the 2000-01-01 floor): a year here.
-    api.platform.store.write(lambda repo: repo.set_setting("sensing.past_days", "366"))
-    try:
-        out = api.client.post("/api/v1/observations", content=ndjson(rows),
-                              headers={**sensor, "Content-Type": NDJSON}).json()
-    finally:
-        api.platform.store.write(lambda repo: repo.set_setting("sensing.past_days", ""))
+    out = api.client.post("/api/v1/observations", content=ndjson(rows), headers={**sensor, "Content-Type": NDJSON}).json()
     assert out["stored"] == 1 and out["rejected_by_reason"] == {"implausible": 2, "time_out_of_range": 2, "not_owner": 1}
     why = {x["reason"]: x.get("detail", "") for x in out["reasons"]}
     assert "plausible range [-10, 300]" in why["implausible"] and "5 min ahead" in why["time_out_of_range"]
