@@ -152,6 +152,70 @@ class Dialect:
             return f"ST_Length(ST_GeomFromText({wkt}))"
         return f"sta_geo_length({wkt})"
 
+    @property
+    def like_nocase(self) -> str:
+        """LIKE that ignores case, as SQLite's LIKE does (for ASCII; ILIKE for all letters)."""
+        return "ILIKE" if self.postgres else "LIKE"
+
+    # Full-text search over a table of (rowid, terms): FTS5 in SQLite; in PostgreSQL a plain
+    # table with a GIN index on to_tsvector('simple', terms) (the baseline revision makes both).
+    # `terms` holds tokens of letters and digits separated by single spaces, which FTS5's
+    # unicode61 tokenizer and PostgreSQL's parser split alike. A query is phrases (each its
+    # tokens in a row), all of which must appear.
+
+    def text_match(self, table: str, alias: str, phrases: Sequence[Sequence[str]]) -> tuple[str, list[Any]]:
+        """The condition that row `alias` of `table` holds every phrase, and its parameters.
+        PostgreSQL: every token through the index (exact: no row's vector is rebuilt), then each
+        phrase of several tokens as a substring of the terms (tokens one space apart)."""
+        if not self.postgres:
+            return f"{table} MATCH ?", [" AND ".join('"' + " ".join(p).replace('"', '""') + '"' for p in phrases)]
+        tokens = dict.fromkeys(t.replace("\\", "\\\\").replace("'", "''") for p in phrases for t in p)
+        sql = [f"to_tsvector('simple', {alias}.terms) @@ CAST(? AS tsquery)"]
+        args: list[Any] = [" & ".join(f"'{t}'" for t in tokens)]
+        for p in phrases:
+            if len(p) > 1:
+                sql.append(f"strpos({_padded(alias)}, ?) > 0")
+                args.append(_pattern(p))
+        return " AND ".join(sql), args
+
+    def text_rank(self, table: str, alias: str, phrases: Sequence[Sequence[str]],
+                  stats: Any = None) -> tuple[str, list[Any]]:
+        """An ORDER BY expression, best match first, and its parameters. SQLite: FTS5's bm25.
+        PostgreSQL: the same Okapi BM25 (k1 1.2, b 0.75) with each phrase's count in the row
+        found by substring, lengths in characters; `stats(sql, args)` answers a query (the
+        corpus figures: rows, average length, rows holding each phrase)."""
+        if not self.postgres:
+            return f"{alias}.rank", []
+        import math
+
+        total, avg = stats(f"SELECT count(*), avg(length(terms)) FROM {table}", [])
+        if not total:
+            return "1", []
+        weights = [1.0] * len(phrases)
+        if len(phrases) > 1:  # one phrase: its idf orders nothing
+            hits = [stats(f"SELECT count(*) FROM {table} AS {alias} WHERE {c}", a)[0]
+                    for c, a in (self.text_match(table, alias, [p]) for p in phrases)]
+            weights = [max(math.log((total - n + 0.5) / (n + 0.5)), 1e-6) for n in hits]
+        terms: list[str] = []
+        args: list[Any] = []
+        norm = f"1.2 * (0.25 + 0.75 * length({alias}.terms) / {float(avg or 1)!r})"
+        for p, w in zip(phrases, weights, strict=True):
+            # tf·(k1+1)/(tf + norm) written as (k1+1)·(1 − norm/(tf + norm)): tf counted once.
+            tf = f"(cardinality(string_to_array({_padded(alias)}, ?)) - 1)"
+            terms.append(f"{w * 2.2!r} * (1 - {norm} / ({tf} + {norm}))")
+            args.append(_pattern(p))
+        return "(" + " + ".join(terms) + ") DESC", args
+
+
+def _padded(alias: str) -> str:
+    """The terms with every separator doubled and one at each end, so that a phrase's pattern
+    (`_pattern`) matches whole tokens and back-to-back occurrences are each counted."""
+    return f"(' ' || replace({alias}.terms, ' ', '  ') || ' ')"
+
+
+def _pattern(phrase: Sequence[str]) -> str:
+    return " " + "  ".join(phrase) + " "
+
 
 SQLITE = Dialect("sqlite")
 POSTGRES = Dialect("postgresql")
