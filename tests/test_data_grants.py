@@ -198,3 +198,71 @@ def test_a_revocation_between_computing_and_releasing_wins(api: Any) -> None:
                                                              prepared, "acme", utcnow()))
     assert isinstance(out, grants.Refused) and "已撤销" in out.message_zh
     assert _actions(api)[-2:] == ["revoke", "refused"]
+
+
+
+def _race(platform: Any, work: Any) -> list[Any]:
+    """`work(repo)` on two stores over one database (two servers) at once; each outcome, or
+    the exception it raised. On PostgreSQL both transactions are open before either works."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    import stores
+    from cityops.store.sqlite import SqliteStore
+
+    other = SqliteStore(str(platform.store.path))
+    # SQLite runs one write transaction at a time: there is nothing to line up.
+    both_open = threading.Barrier(2, timeout=20) if stores.POSTGRES else None
+
+    def run(store: Any, who: str) -> Any:
+        def fn(repo: Any) -> Any:
+            if both_open is not None:
+                repo.conn.execute("SELECT 1 FROM settings LIMIT 1")  # the transaction has begun
+                both_open.wait()
+            return work(repo, who)
+        try:
+            return store.write(fn)
+        except Exception as exc:  # noqa: BLE001 - the outcome under test
+            return exc
+
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            return [f.result() for f in [pool.submit(run, platform.store, "a"), pool.submit(run, other, "b")]]
+    finally:
+        other.close()
+
+
+def test_two_servers_append_to_one_access_log_without_forking_it(platform: Any) -> None:
+    """Both servers log at once: every entry chained once, in order, the chain intact."""
+    from cityops.core import utcnow
+    from cityops.data import accesslog
+
+    def log(repo: Any, who: str) -> None:
+        for i in range(20):
+            accesslog.append(repo.conn, utcnow(), who, "owner", "user.create", None, "", n=i)
+
+    for _ in range(2):
+        assert _race(platform, log) == [None, None]
+    with platform.store.read() as repo:
+        assert accesslog.check(repo.conn) == []
+        entries = accesslog.entries(repo.conn)
+    assert [e.seq for e in entries] == list(range(1, 81))
+    assert sorted((e.change.actor, e.change.data["n"]) for e in entries) == \
+        sorted((who, i) for who in "ab" for i in range(20) for _ in range(2))
+
+
+def test_two_servers_granting_one_application_make_one_grant(platform: Any) -> None:
+    from cityops.core import utcnow
+    from cityops.data import accesslog, grants
+    from cityops.errors import Conflict
+
+    platform.store.write(lambda repo: grants.create_user(repo.conn, "acme", "某某科技有限公司", "91420100MA4K000000",
+                                                         "company", utcnow(), "owner"))
+    app_id = platform.store.write(lambda repo: grants.apply(repo.conn, "acme", "cases", "transport",
+                                                            "物流配送路线避开施工与积水点", "城配路径规划", utcnow()))
+    terms = grants.Terms(fields=("case_id", "matter_code", "district", "reported_at"), days=7)
+    outcomes = _race(platform, lambda repo, who: grants.grant(repo.conn, app_id, terms, who, set(), utcnow()))
+    assert sorted(type(o).__name__ for o in outcomes) == sorted([Conflict.__name__, "tuple"]), outcomes
+    with platform.store.read() as repo:
+        assert repo.conn.execute("SELECT count(*) FROM data_grant").fetchone()[0] == 1
+        assert accesslog.check(repo.conn) == []

@@ -16,6 +16,7 @@ import orjson
 from cityops.cases.history import GENESIS, Problem, next_entry, verify
 from cityops.cases.models import Change, HistoryEntry
 from cityops.data.catalogue import from_us, to_us
+from cityops.store.dialect import PgConnection
 
 CHAIN = 0  # the pseudo case id every log entry carries
 HEAD_KEY, COUNT_KEY = "data_log_head", "data_log_count"
@@ -31,9 +32,20 @@ def _set(conn: sqlite3.Connection, key: str, value: str) -> None:
                  (key, value))
 
 
+def hold(conn: sqlite3.Connection) -> None:
+    """The log's turn, held until the transaction ends: servers on one PostgreSQL append one
+    at a time, each after the other's head (the advisory-lock key space of `repo.lock`).
+    Taken first by a decision that reads what another server may change meanwhile (an
+    application still pending, a budget not yet spent), so it reads the latest commit.
+    SQLite's one writer at a time needs nothing."""
+    if isinstance(conn, PgConnection):
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext(?), 0)", ("data_access_log",))
+
+
 def append(conn: sqlite3.Connection, at: datetime, actor: str, role: str, action: str, grant_id: int | None,
            reason: str = "", **data: Any) -> HistoryEntry:
     """Chain one entry onto the log (in the caller's write transaction)."""
+    hold(conn)
     head = _setting(conn, HEAD_KEY) or GENESIS
     count = int(_setting(conn, COUNT_KEY) or 0)
     change = Change(case_id=CHAIN, at=at, actor=actor, role=role, action=action, from_status=None,

@@ -157,6 +157,7 @@ def _check_terms(p: Product, t: Terms, known_districts: set[str]) -> None:
 def grant(conn: sqlite3.Connection, application_id: int, terms: Terms, by: str, known_districts: set[str],
           now: datetime) -> tuple[int, str, datetime]:
     """Grant an application: (grant id, credential shown once, expiry)."""
+    accesslog.hold(conn)  # two servers granting one application: the second finds it granted
     row = conn.execute("SELECT * FROM data_application WHERE id = ?", (application_id,)).fetchone()
     if row is None:
         raise NotFound(f"no application {application_id}", f"申请 {application_id} 不存在")
@@ -347,6 +348,7 @@ def record(repo: Any, platform: Any, credential: str, product: str, prepared: Pr
     """The write half of an access: check the grant again (revoked meanwhile: refused), spend
     the privacy budget, log it; the payload leaves only if this commits."""
     conn = repo.conn
+    accesslog.hold(conn)  # the budget read below is the latest: two servers never both spend its last ε
     g = live_grant(conn, credential, product, now, peer)
     refusal = prepared if isinstance(prepared, Refused) else g if isinstance(g, Refused) else None
     if refusal is None and isinstance(g, Grant) and isinstance(prepared, Prepared) and prepared.epsilon:
