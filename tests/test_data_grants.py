@@ -266,3 +266,22 @@ def test_two_servers_granting_one_application_make_one_grant(platform: Any) -> N
     with platform.store.read() as repo:
         assert repo.conn.execute("SELECT count(*) FROM data_grant").fetchone()[0] == 1
         assert accesslog.check(repo.conn) == []
+
+
+def test_two_servers_never_spend_one_privacy_budget_twice(platform: Any) -> None:
+    from cityops.core import utcnow
+    from cityops.data import grants
+
+    _cases(platform, 12, "01001")
+    platform.store.write(lambda repo: grants.create_user(repo.conn, "acme", "某某科技有限公司", "91420100MA4K000000",
+                                                         "company", utcnow(), "owner"))
+    app_id = platform.store.write(lambda repo: grants.apply(repo.conn, "acme", "cases", "transport",
+                                                            "物流配送路线避开施工与积水点", "城配路径规划", utcnow()))
+    terms = grants.Terms(fields=("matter_code", "district"), mode="inside", min_cell=10, epsilon=0.5, budget=0.5)
+    _, credential, _ = platform.store.write(lambda repo: grants.grant(repo.conn, app_id, terms, "owner", set(),
+                                                                      utcnow()))
+    outcomes = _race(platform, lambda repo, who: grants.run_query(repo, platform, credential, "cases",
+                                                                  ["matter_code"], who, utcnow()))
+    assert sorted(type(o).__name__ for o in outcomes) == ["Refused", "dict"], outcomes  # the budget holds one query
+    with platform.store.read() as repo:
+        assert repo.conn.execute("SELECT spent FROM data_grant").fetchone()[0] == 0.5
