@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from cityops.data.models import Item, Resource, check
-from cityops.store.dialect import POSTGRES, SQLITE, Dialect, PgConnection
+from cityops.store.dialect import POSTGRES, SQLITE, Dialect, PgConnection, copy_rows
 
 # The stored columns; the first 15 are the description itself (then published, modified, source).
 COLS = ("code", "name", "description", "provider", "provider_code", "classification", "theme", "items",
@@ -59,8 +59,7 @@ def upsert_rows(conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> in
     conn.executemany(_UPSERT, rows)
     ids = _ids(conn, codes)
     texts = [" ".join((r[0], r[1], r[2], r[3], r[5], r[6], r[14], _item_names(r[7]))) for r in rows]
-    conn.executemany("INSERT INTO data_resource_fts (rowid, terms) VALUES (?, ?)",
-                     zip((ids[c] for c in codes), index_terms(texts), strict=True))
+    copy_rows(conn, "data_resource_fts", ("rowid", "terms"), zip((ids[c] for c in codes), index_terms(texts), strict=True))
     return len(rows)
 
 
