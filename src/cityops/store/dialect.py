@@ -181,14 +181,15 @@ class Dialect:
     def text_rank(self, table: str, alias: str, phrases: Sequence[Sequence[str]],
                   stats: Any = None) -> tuple[str, list[Any]]:
         """An ORDER BY expression, best match first, and its parameters. SQLite: FTS5's bm25.
-        PostgreSQL: the same Okapi BM25 (k1 1.2, b 0.75) with each phrase's count in the row
-        found by substring, lengths in characters; `stats(sql, args)` answers a query (the
-        corpus figures: rows, average length, rows holding each phrase)."""
+        PostgreSQL: the same Okapi BM25 (k1 1.2, b 0.75), each phrase's count in the row found
+        by substring, lengths in tokens; `stats(sql, args)` answers a query (the corpus
+        figures: rows, average length, rows holding each phrase)."""
         if not self.postgres:
             return f"{alias}.rank", []
         import math
 
-        total, avg = stats(f"SELECT count(*), avg(length(terms)) FROM {table}", [])
+        tokens = f"(length({alias}.terms) - length(replace({alias}.terms, ' ', '')) + 1)"
+        total, avg = stats(f"SELECT count(*), avg{tokens} FROM {table} AS {alias}", [])
         if not total:
             return "1", []
         weights = [1.0] * len(phrases)
@@ -198,7 +199,7 @@ class Dialect:
             weights = [max(math.log((total - n + 0.5) / (n + 0.5)), 1e-6) for n in hits]
         terms: list[str] = []
         args: list[Any] = []
-        norm = f"1.2 * (0.25 + 0.75 * length({alias}.terms) / {float(avg or 1)!r})"
+        norm = f"1.2 * (0.25 + 0.75 * {tokens} / {float(avg or 1)!r})"
         for p, w in zip(phrases, weights, strict=True):
             # tf·(k1+1)/(tf + norm) written as (k1+1)·(1 − norm/(tf + norm)): tf counted once.
             tf = f"(cardinality(string_to_array({_padded(alias)}, ?)) - 1)"
