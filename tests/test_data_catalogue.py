@@ -205,3 +205,23 @@ def test_ckan_harvester_calls_are_answered(api: Any) -> None:
     assert unknown.status_code == 400 and unknown.json()["success"] is False
     bad = api.client.get("/api/3/action/package_search", params={"fq": "metadata_modified:[yesterday TO *]"})
     assert bad.status_code == 409 and bad.json()["error"]["__type"] == "Validation Error"
+
+
+def test_reindex_makes_old_terms_searchable_as_today(api: Any) -> None:
+    """Terms indexed the old way (raw bigrams, as a database copied from an older file holds)
+    are written again as tokens: a word with punctuation is found again on both stores."""
+    from cityops.data import catalogue
+
+    api.post("admin", "/api/v1/data/resources", json=[GOOD])
+
+    def old_way(repo: Any) -> None:
+        for rowid, code in repo.conn.execute("SELECT id, code FROM data_resource").fetchall():
+            repo.conn.execute("UPDATE data_resource_fts SET terms = ? WHERE rowid = ?",
+                              (catalogue.bigrams([f"{code} {code}"])[0], rowid))
+
+    api.platform.store.write(old_way)
+    assert api.platform.store.write(lambda repo: catalogue.reindex(repo.conn)) >= 1
+    found = api.get("admin", "/api/v1/data/resources", params={"q": GOOD["code"]}).json()
+    assert [x["code"] for x in found["resources"]] == [GOOD["code"]], found
+    found = api.get("admin", "/api/v1/data/resources", params={"q": "供水管网"}).json()
+    assert [x["code"] for x in found["resources"]][:1] == [GOOD["code"]], found

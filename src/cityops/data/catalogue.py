@@ -58,9 +58,22 @@ def upsert_rows(conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> in
     conn.executemany("DELETE FROM data_resource_fts WHERE rowid = ?", [(i,) for i in old.values()])
     conn.executemany(_UPSERT, rows)
     ids = _ids(conn, codes)
-    texts = [" ".join((r[0], r[1], r[2], r[3], r[5], r[6], r[14], _item_names(r[7]))) for r in rows]
-    copy_rows(conn, "data_resource_fts", ("rowid", "terms"), zip((ids[c] for c in codes), index_terms(texts), strict=True))
+    copy_rows(conn, "data_resource_fts", ("rowid", "terms"), zip((ids[c] for c in codes), _terms(rows), strict=True))
     return len(rows)
+
+
+def _terms(rows: Sequence[Sequence[Any]]) -> list[str]:
+    return index_terms([" ".join((r[0], r[1], r[2], r[3], r[5], r[6], r[14], _item_names(r[7]))) for r in rows])
+
+
+def reindex(conn: sqlite3.Connection) -> int:
+    """Index every entry's text again (in the caller's write transaction): after a copy of a
+    database indexed before the terms were stored as tokens (see `tokens_text`)."""
+    _STATS.clear()
+    rows = conn.execute(f"SELECT id, {', '.join(COLS)} FROM data_resource ORDER BY id").fetchall()
+    conn.execute("DELETE FROM data_resource_fts")
+    return copy_rows(conn, "data_resource_fts", ("rowid", "terms"),
+                     zip((r[0] for r in rows), _terms([tuple(r)[1:] for r in rows]), strict=True))
 
 
 def _ids(conn: sqlite3.Connection, codes: Sequence[str]) -> dict[str, int]:
