@@ -65,6 +65,11 @@ def copy_store(source: Any, target: Any, progress: Callable[[str, int], None] | 
         for name, cols in tables():
             report.rows[name] = copy_rows(dst, name, cols, _chunks(src, name, cols, progress))
         _carry_on_ids(src, dst, source.dialect.postgres, target.dialect.postgres)
+        # The catalogue's search terms are made again in the target's own form (an older
+        # database's terms search on SQLite but miss words with punctuation on PostgreSQL).
+        from cityops.data.catalogue import reindex
+
+        reindex(dst)
         dst.execute("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                     (MARK, str(source.path)))
         dst.execute("COMMIT")
