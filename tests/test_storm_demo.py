@@ -37,7 +37,8 @@ def test_storm_day_warns_ahead_and_closes_its_cases(tmp_path: Path) -> None:
             # Nothing is written ahead of the clock: history, photos, warnings, signatures.
             done = to_us(utcnow())
             for sql in ("SELECT max(at) FROM case_history", "SELECT max(uploaded_at) FROM attachments",
-                        "SELECT max(max(created_at, coalesce(approved_at, 0), coalesce(sent, 0))) FROM warnings",
+                        "SELECT max(created_at) FROM warnings", "SELECT max(approved_at) FROM warnings",
+                        "SELECT max(sent) FROM warnings",
                         "SELECT max(acknowledged_at) FROM warning_dispatch", "SELECT max(reported_at) FROM cases"):
                 latest = conn.execute(sql).fetchone()[0]
                 assert latest is None or latest <= done, (sql, latest - done)

@@ -141,7 +141,7 @@ def _seed(site: Site) -> None:
     site.call("acceptor", "POST", f"/api/v1/cases/{c}/actions/register", json={})
     # D: a free-text report the classifier was unsure of (as an Open311 `other` request leaves
     # it, without loading the classifier here): the triage queue.
-    unsure = {"matter_code": "06010", "confidence": 0.3, "model_version": "test",
+    unsure = {"matter_code": "06010", "confidence": 0.3, "model_version": 0,
               "top_k": [{"matter_code": "06010", "confidence": 0.3}, {"matter_code": "06012", "confidence": 0.2}]}
     platform.store.write(lambda repo: intel_store.add_triage(
         repo.conn, int(time.time()), HOSTILE, LON, LAT, "open311", HOSTILE, "open311:citizen-app", unsure, "unsure",

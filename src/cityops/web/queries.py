@@ -142,4 +142,4 @@ def channels(conn: sqlite3.Connection, department: str | None) -> list[tuple[str
     where, args = _scope(department)
     channel = "CASE WHEN instr(source, ':') > 0 THEN substr(source, 1, instr(source, ':') - 1) ELSE source END"
     return [(r[0], r[1]) for r in conn.execute(
-        f"SELECT {channel} AS c, count(*) FROM cases WHERE 1 {where} GROUP BY c ORDER BY 2 DESC, 1", args)]
+        f"SELECT {channel} AS c, count(*) FROM cases WHERE 1 = 1 {where} GROUP BY c ORDER BY 2 DESC, 1", args)]
