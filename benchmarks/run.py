@@ -19,7 +19,13 @@ from harness import print_rows  # noqa: E402
 
 def main(names: list[str]) -> int:
     available = sorted(p.stem.removeprefix("bench_") for p in HERE.glob("bench_*.py"))
+    # Options after the names go to the one benchmark named, e.g. `run.py megacity --scale 0.1`.
+    first = next((i for i, n in enumerate(names) if n.startswith("-")), len(names))
+    names, options = names[:first], names[first:]
     chosen = names or available
+    if options and len(chosen) != 1:
+        print("options go to one benchmark: name it alone, e.g. `run.py megacity --scale 0.1`")
+        return 2
     unknown = [n for n in chosen if n not in available]
     if unknown:
         print(f"unknown benchmark(s): {', '.join(unknown)}; available: {', '.join(available)}")
@@ -27,7 +33,7 @@ def main(names: list[str]) -> int:
     for name in chosen:
         print(f"# {name}", flush=True)
         module = importlib.import_module(f"bench_{name}")
-        print_rows(module.run())
+        print_rows(module.run(options) if options else module.run())
         sys.stdout.flush()
     return 0
 

@@ -1,0 +1,475 @@
+"""A megacity's day (issue #20): one simulated day of a city ten times Wuhan's size, replayed
+end to end through the real paths, as fast as the machine allows.
+
+- 12,000 water gauges and 2,000 traffic detectors, registered with the code's own registry
+  functions, one reading a minute for 1,440 simulated minutes (about 20 million readings), sent
+  to a real `cityops serve` as Arrow IPC batches over HTTP (all datastreams, a few simulated
+  minutes per batch, two batches in flight per server). Quiet almost everywhere; a storm in
+  three districts in the afternoon floods some gauges (waterlogging detector, cases) and slows
+  some roads (congestion detector against the detectors' stored profiles, cases).
+- 13,000 citizen reports, each taken round the loop over the HTTP API (report, register,
+  dispatch, accept, report back, verify and close) by 8 client threads per server, while the
+  readings flow; every case the detectors opened goes round the same loop after the readings
+  (with an after-photo where the matter is verified on site).
+- A warning for the storm's districts drafted, approved, issued and acknowledged by each
+  district when the storm begins, and cancelled when it ends.
+- Publishing on (`cityops stream --nats`, a stream and subject root of the benchmark's own):
+  every case step, detection, warning and reading batch goes through the outbox to NATS
+  JetStream on 127.0.0.1:4222. The day ends when the outbox is drained.
+
+Printed, each beside a baseline of the same run:
+- megacity_day_s: the whole day's wall time (first batch sent → last event acknowledged by
+  JetStream) against the issue's goal (60 s SQLite, 120 s PostgreSQL with two servers),
+  scaled by --scale; a ratio ≤ 1 meets the goal.
+- megacity_readings_per_s: stored readings / the reading phase's wall time (reports and
+  workflow running beside it), against a raw insert of the same rows into the same kind of
+  store in the same run (SQLite: the store's own segments, one transaction per batch;
+  PostgreSQL: binary COPY), measured on the first batches (up to 2 million rows) before the day.
+- megacity_events_per_s: events published / the day's wall time, against nats-py publishing
+  the very same subjects and payloads (pipelined, 500 PubAcks in flight, as the publisher
+  does) to a scratch stream after the day. The first is bounded by how fast the day makes
+  events, the second by NATS alone.
+
+Run: `.venv/bin/python benchmarks/run.py megacity` (SQLite full scale, then PostgreSQL with
+two servers when $CITYOPS_BENCH_PG answers), or
+`.venv/bin/python benchmarks/bench_megacity.py --db sqlite|postgresql --servers 1|2 --scale 0.1`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import os
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness import Row, Server, count, fresh_postgres, prepared_db, print_rows, serve, stop
+
+NATS = os.environ.get("CITYOPS_BENCH_NATS", "nats://127.0.0.1:4222")
+GAUGES, DETECTORS, REPORTS, MINUTES = 12_000, 2_000, 13_000, 1_440
+BATCH_ROWS = 100_000  # about this many readings per batch: whole minutes of every datastream
+GOAL_S = {"sqlite": 60.0, "postgresql": 120.0}
+MIN_MS, DAY_MS, TZ_MS = 60_000, 86_400_000, 8 * 3_600_000
+STORM = (14 * 60, 19 * 60)  # local minutes of the day: the water rises from 14:00, gone by 19:00
+JAM = (15 * 60, 17 * 60)  # the storm's roads slow down
+MATTERS = ("07002", "07004", "08011", "09003", "09014", "09018")  # closed without an on-site photo
+WORKERS = 8  # report threads per server
+RAW_SAMPLE_ROWS = 2_000_000
+
+
+@dataclass
+class City:
+    """The registered megacity: datastream ids, who floods, where reports come from."""
+
+    gauges: np.ndarray
+    detectors: np.ndarray
+    storm_gauges: np.ndarray  # bool per gauge
+    peak_cm: np.ndarray  # per gauge
+    storm_detectors: np.ndarray  # bool per detector
+    storm_districts: list[str]
+    places: list[tuple[float, float]]  # report locations (the city's waterlogging points)
+
+
+@dataclass
+class Tally:
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    stored: int = 0
+    detector_cases: set[int] = field(default_factory=set)
+    closed: int = 0
+    refused: dict[str, int] = field(default_factory=dict)
+    requests: int = 0
+
+    def refuse(self, what: str) -> None:
+        with self.lock:
+            self.refused[what] = self.refused.get(what, 0) + 1
+
+
+def register_city(db: str, scale: float, rng: np.random.Generator) -> City:
+    """The gauges and detectors, through the code's own registry functions (the city's real
+    points first, then more around them), and a speed profile for the detectors."""
+    from cityops.core import open_platform
+    from cityops.detect.congestion import SpeedProfile
+    from cityops.sensing.registry import (
+        CM,
+        DEPTH,
+        GAUGE_SENSOR,
+        detector_spec,
+        register_gauges_op,
+        register_specs_op,
+    )
+    from cityops.sensing.store import DatastreamSpec, save_profile
+
+    n_gauges, n_detectors = max(1, round(GAUGES * scale)), max(1, round(DETECTORS * scale))
+    p = open_platform(db)
+    try:
+        points = p.city.waterlogging_points
+        real = p.store.write(lambda repo: register_gauges_op(repo, p))[:n_gauges]
+        specs, dets = [], []
+        for i in range(n_gauges - len(real)):
+            pt = points[i % len(points)]
+            lon, lat = pt.lon + rng.normal(0, 0.004), pt.lat + rng.normal(0, 0.004)
+            specs.append(DatastreamSpec(
+                name=f"积水监测 M{i} / megacity gauge {i}", description=pt.name, kind="water_depth", lon=lon,
+                lat=lat, sensor=GAUGE_SENSOR, observed_property=DEPTH, unit=CM, point=f"{pt.code}-M{i}",
+                district=pt.district, yellow=20.0, red=27.0, properties={"simulated": True}))
+        for i in range(n_detectors):
+            pt = points[(i * 7) % len(points)]
+            dets.append(detector_spec(f"车速检测 M{i} / megacity detector {i}", f"megacity-road-{i}",
+                                      pt.lon + rng.normal(0, 0.004), pt.lat + rng.normal(0, 0.004), pt.district))
+        extra = p.store.write(lambda repo: register_specs_op(repo, p, specs + dets))
+        gauges = np.array(real + extra[:len(specs)], np.int64)
+        detectors = np.array(extra[len(specs):], np.int64)
+        order = np.argsort(detectors)
+        slots = DAY_MS // (5 * MIN_MS)
+        profile = SpeedProfile(detectors[order], np.full(len(detectors), 60.0),
+                               np.full((len(detectors), 2, slots), 60.0),
+                               np.array([f"megacity-road-{i}" for i in order.tolist()], object))
+        p.store.write(lambda repo: save_profile(repo.conn, profile))
+        district_of = {pt.code: pt.district for pt in points}
+        g_district = [district_of.get(pt.code) for pt in points[:len(real)]]
+        g_district += [s.district for s in specs]
+        d_district = [s.district for s in dets]
+    finally:
+        p.close()
+    counts: dict[str, int] = {}
+    for d in g_district:
+        counts[str(d)] = counts.get(str(d), 0) + 1
+    storm = sorted(counts, key=lambda d: -counts[d])[:3]
+    in_storm = np.array([str(d) in storm for d in g_district])
+    storm_gauges = in_storm & (rng.random(len(gauges)) < 0.25)
+    storm_dets = np.array([str(d) in storm for d in d_district]) & (rng.random(len(detectors)) < 0.15)
+    return City(gauges, detectors, storm_gauges, rng.uniform(15, 45, len(gauges)), storm_dets, storm,
+                [(pt.lon, pt.lat) for pt in points])
+
+
+def day_start_ms() -> int:
+    """Yesterday's local midnight (UTC+8): the whole simulated day lies in the past."""
+    now = int(time.time() * 1000)
+    return ((now + TZ_MS) // DAY_MS - 1) * DAY_MS - TZ_MS
+
+
+def readings(city: City, start_ms: int, m0: int, m1: int, rng: np.random.Generator) -> tuple[
+        np.ndarray, np.ndarray, np.ndarray]:
+    """Every datastream's readings for simulated minutes [m0, m1)."""
+    minutes = np.arange(m0, m1)
+    k, ng = len(minutes), len(city.gauges)
+    # Depth: 0–4 cm of noise; the storm's gauges rise linearly to their peak over two hours,
+    # hold an hour, and drain by 19:00 (steps of well under a centimetre a minute: no "jump").
+    rise = np.clip((minutes - STORM[0]) / 120, 0, 1) * np.clip((STORM[1] - minutes) / 120, 0, 1)
+    depth = rng.uniform(0, 4, (k, ng)) + np.outer(rise, city.peak_cm * city.storm_gauges)
+    jam = ((minutes >= JAM[0]) & (minutes < JAM[1]))[:, None] & city.storm_detectors[None, :]
+    speed = np.where(jam, rng.uniform(12, 28, (k, len(city.detectors))), rng.uniform(50, 70, (k, len(city.detectors))))
+    ds = np.tile(np.concatenate([city.gauges, city.detectors]), k)
+    t = np.repeat(start_ms + minutes.astype(np.int64) * MIN_MS, ng + len(city.detectors))
+    return ds, t, np.round(np.concatenate([depth, speed], axis=1).ravel(), 1)
+
+
+def arrow(ds: np.ndarray, t: np.ndarray, r: np.ndarray) -> bytes:
+    import pyarrow as pa
+
+    table = pa.table({"datastream": ds, "phenomenonTime": pa.array(t, pa.timestamp("ms", tz="UTC")), "result": r})
+    sink = io.BytesIO()
+    with pa.ipc.new_stream(sink, table.schema) as w:
+        w.write_table(table)
+    return sink.getvalue()
+
+
+def raw_rate(db: str, batches: list[tuple[np.ndarray, np.ndarray, np.ndarray]], tmp: Path) -> float:
+    """Readings/s of a raw insert of these rows (bench_ingest's baselines)."""
+    import bench_ingest
+
+    if db.startswith("postgresql"):
+        return bench_ingest.raw_copy(db, batches)
+    return bench_ingest._raw_insert(tmp / "raw.db", batches)
+
+
+def jpeg() -> bytes:
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), (90, 120, 90)).save(out, "JPEG")
+    return out.getvalue()
+
+
+class Loop:
+    """One client thread's cases round the workflow, over HTTP."""
+
+    def __init__(self, url: str, token: str, tally: Tally) -> None:
+        import httpx
+
+        self.url, self.tally = url, tally
+        self.client = httpx.Client(timeout=120, headers={"Authorization": f"Bearer {token}"})
+
+    def post(self, path: str, body: dict[str, Any], want: int = 200) -> dict[str, Any] | None:
+        r = self.client.post(self.url + path, json=body)
+        with self.tally.lock:
+            self.tally.requests += 1
+        if r.status_code != want:
+            self.tally.refuse(f"{path.rsplit('/', 1)[-1]} {r.status_code}")
+            return None
+        return r.json()  # type: ignore[no-any-return]
+
+    def report(self, i: int, place: tuple[float, float]) -> None:
+        case = self.post("/api/v1/cases", {
+            "matter_code": MATTERS[i % len(MATTERS)], "description": f"市民反映 {i} / citizen report {i}",
+            "lon": place[0] + (i % 97) * 1e-5, "lat": place[1], "source": "citizen"}, 201)
+        if case is not None:
+            self.close(int(case["id"]))
+
+    def close(self, case_id: int, photo: bytes | None = None) -> None:
+        steps: list[tuple[str, dict[str, Any]]] = [
+            ("register", {}), ("dispatch", {}), ("accept", {}), ("report_back", {"reason": "已处置 / handled"})]
+        for action, body in steps:
+            if self.post(f"/api/v1/cases/{case_id}/actions/{action}", body) is None:
+                return
+        if photo is not None:
+            r = self.client.post(f"{self.url}/api/v1/cases/{case_id}/attachments", data={"stage": "verify"},
+                                 files={"file": ("after.jpg", photo, "image/jpeg")})
+            if r.status_code >= 300:
+                self.tally.refuse(f"attachment {r.status_code}")
+        if self.post(f"/api/v1/cases/{case_id}/actions/verify", {"passed": True}) is not None:
+            with self.tally.lock:
+                self.tally.closed += 1
+
+
+def warnings(server: Server, approver: str, districts: list[str], storm: threading.Event, calm: threading.Event,
+             tally: Tally) -> None:
+    """The storm's warning: drafted, approved and issued by a second supervisor (the two-person
+    rule), acknowledged by each district; cancelled (and that issued) when the storm is over."""
+    loop, boss = Loop(server.url, server.token, tally), Loop(server.url, approver, tally)
+    storm.wait()
+    expires = (datetime.now(UTC) + timedelta(hours=6)).isoformat()
+    w = loop.post("/api/v1/warnings", {"level": "orange", "districts": districts, "headline_zh": "暴雨内涝橙色预警",
+                                       "headline_en": "Orange warning: storm waterlogging", "expires": expires}, 201)
+    if w is None:
+        return
+    wid = w["id"]
+    boss.post(f"/api/v1/warnings/{wid}/approve", {})
+    boss.post(f"/api/v1/warnings/{wid}/issue", {})
+    for d in districts:
+        loop.post(f"/api/v1/warnings/{wid}/acknowledge", {"district": d})
+    calm.wait()
+    c = loop.post(f"/api/v1/warnings/{wid}/cancel", {}, 201)
+    if c is not None:
+        boss.post(f"/api/v1/warnings/{c['id']}/approve", {})
+        boss.post(f"/api/v1/warnings/{c['id']}/issue", {})
+    loop.client.close()
+    boss.client.close()
+
+
+async def _publish(subjects: list[str], payloads: list[bytes], stream: str) -> float:
+    """nats-py publishing these messages to a scratch stream, 500 PubAcks in flight; seconds."""
+    import nats
+
+    nc = await nats.connect(NATS)
+    js = nc.jetstream()
+    subject_root = f"{stream.lower()}.>"
+    await js.add_stream(name=stream, subjects=[subject_root])
+    try:
+        start = time.perf_counter()
+        for i in range(0, len(payloads), 500):
+            acks = [js.publish(f"{stream.lower()}.{s}", p, headers={"Nats-Msg-Id": f"raw:{i + j}"})
+                    for j, (s, p) in enumerate(zip(subjects[i:i + 500], payloads[i:i + 500], strict=True))]
+            await asyncio.gather(*acks)
+        return time.perf_counter() - start
+    finally:
+        await js.delete_stream(stream)
+        await nc.close()
+
+
+async def _stream_msgs(stream: str, delete: bool) -> int:
+    import nats
+
+    nc = await nats.connect(NATS)
+    try:
+        js = nc.jetstream()
+        n = int((await js.stream_info(stream)).state.messages)
+        if delete:
+            await js.delete_stream(stream)
+        return n
+    finally:
+        await nc.close()
+
+
+def outbox(db: str) -> tuple[list[str], list[bytes]]:
+    import sqlite3
+
+    from cityops.store.dialect import PgConnection, is_postgres
+
+    conn = PgConnection(db) if is_postgres(db) else sqlite3.connect(db)
+    try:
+        rows = conn.execute("SELECT subject, payload FROM event_outbox ORDER BY id").fetchall()
+    finally:
+        conn.close()
+    return [str(r[0]) for r in rows], [str(r[1]).encode() for r in rows]
+
+
+def megacity(db_kind: str = "sqlite", servers: int = 1, scale: float = 1.0) -> list[Row]:
+    tag = f"mega{os.getpid()}"
+    tmp = Path(tempfile.mkdtemp(prefix="cityops-bench-megacity-"))
+    db = fresh_postgres(f"cityops_bench_{tag}") if db_kind == "postgresql" else str(tmp / "megacity.db")
+    token = prepared_db(db)
+    from harness import cityops
+
+    cityops("user", "create", "approver", "--role", "supervisor", "--password-stdin", "--db", db,
+            stdin="approver-password\n")
+    approver = cityops("token", "approver", "--db", db)
+    stream_name, root = tag.upper(), tag
+
+    cityops("stream", "--nats", NATS, "--name", stream_name, "--root", root, "--db", db)
+    rng = np.random.default_rng(20)
+    t0 = time.perf_counter()
+    city = register_city(db, scale, rng)
+    setup_s = time.perf_counter() - t0
+    streams = len(city.gauges) + len(city.detectors)
+    per = max(1, BATCH_ROWS // streams)
+    start_ms = day_start_ms()
+    spans = [(m, min(m + per, MINUTES)) for m in range(0, MINUTES, per)]
+    raw_batches = [readings(city, start_ms, m0, m1, rng) for m0, m1 in spans]
+    bodies = [arrow(*b) for b in raw_batches]
+    total = sum(len(b[0]) for b in raw_batches)
+    sample, n = [], 0
+    for b in raw_batches:
+        if n >= RAW_SAMPLE_ROWS:
+            break
+        sample.append(b)
+        n += len(b[0])
+    raw = raw_rate(db, sample, tmp)
+    del raw_batches, sample
+    reports = max(1, round(REPORTS * scale))
+    print(f"# megacity {db_kind}, {servers} server(s), scale {scale}: {len(city.gauges):,} gauges, "
+          f"{len(city.detectors):,} detectors ({setup_s:.1f} s to register), {total:,} readings in "
+          f"{len(bodies)} batches, {reports:,} reports; storm over {', '.join(city.storm_districts)}", flush=True)
+
+    srv = [serve(db, token) for _ in range(servers)]
+    tally = Tally()
+    storm, calm = threading.Event(), threading.Event()
+    try:
+        import httpx
+
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/vnd.apache.arrow.stream"}
+        clients = [httpx.Client(timeout=300) for _ in range(2 * servers)]
+
+        def send(k: int) -> None:
+            r = clients[k % len(clients)].post(srv[k % servers].url + "/api/v1/observations", content=bodies[k],
+                                               headers=headers)
+            r.raise_for_status()
+            answer = r.json()
+            with tally.lock:
+                tally.stored += int(answer["stored"])
+                tally.detector_cases.update(answer["cases_opened"])
+            if spans[k][1] > STORM[0] + 30:
+                storm.set()
+            if spans[k][0] > STORM[1] + 30:
+                calm.set()
+
+        loops = [Loop(srv[i % servers].url, token, tally) for i in range(WORKERS * servers)]
+
+        def reporter(w: int) -> None:
+            for i in range(w, reports, len(loops)):
+                loops[w].report(i, city.places[i % len(city.places)])
+
+        warner = threading.Thread(target=warnings, args=(srv[0], approver, city.storm_districts, storm, calm, tally))
+        warner.start()
+        day0 = time.perf_counter()
+        with ThreadPoolExecutor(len(loops)) as people, ThreadPoolExecutor(2 * servers) as gateway:
+            citizens = [people.submit(reporter, w) for w in range(len(loops))]
+            list(gateway.map(send, range(len(bodies))))
+            readings_s = time.perf_counter() - day0
+            storm.set()
+            calm.set()
+            for c in citizens:
+                c.result()
+        warner.join()
+        photo = jpeg()
+        sensor_cases = sorted(tally.detector_cases)
+        with ThreadPoolExecutor(len(loops)) as people:
+            list(people.map(lambda i: loops[i % len(loops)].close(sensor_cases[i], photo), range(len(sensor_cases))))
+        pending = 1
+        while pending:
+            pending = count(db, "SELECT count(*) FROM event_outbox WHERE published_at IS NULL")
+            if pending:
+                time.sleep(0.05)
+        day_s = time.perf_counter() - day0
+        for c in clients:
+            c.close()
+        for loop in loops:
+            loop.client.close()
+    finally:
+        for s in srv:
+            stop(s)
+    events = count(db, "SELECT count(*) FROM event_outbox")
+    on_stream = asyncio.run(_stream_msgs(stream_name, delete=True))
+    subjects, payloads = outbox(db)
+    raw_pub_s = asyncio.run(_publish(subjects, payloads, f"{stream_name}RAW"))
+    cases = count(db, "SELECT count(*) FROM cases")
+    closed = count(db, "SELECT count(*) FROM cases WHERE status = 'closed'")
+    print(f"# {tally.stored:,} readings stored in {readings_s:.1f} s; {cases:,} cases ({len(sensor_cases):,} opened "
+          f"by the detectors), {closed:,} closed; {tally.requests:,} API requests; {events:,} events "
+          f"({on_stream:,} on the stream); refused: {tally.refused or 'none'}", flush=True)
+    if tally.stored != total:
+        raise RuntimeError(f"stored {tally.stored:,} of {total:,} readings")
+    if on_stream < events:
+        raise RuntimeError(f"{events:,} events in the outbox but only {on_stream:,} on the stream")
+    if db_kind == "postgresql":
+        from harness import fresh_postgres as drop
+
+        drop(f"cityops_bench_{tag}")  # the database dropped again
+    where = f"{db_kind}, {servers} server{'s' if servers > 1 else ''}" + (f", scale {scale:g}" if scale != 1 else "")
+    goal = GOAL_S[db_kind] * scale
+    raw_kind = "binary COPY" if db_kind == "postgresql" else "segments insert"
+    return [
+        (f"megacity_day_s ({where})", day_s, "s", goal, "s goal" + (" × scale" if scale != 1 else "")),
+        (f"megacity_readings_per_s ({where})", tally.stored / readings_s, "readings/s", raw,
+         f"readings/s raw {raw_kind} of the same rows"),
+        (f"megacity_events_per_s ({where})", events / day_s, "events/s", len(payloads) / raw_pub_s,
+         "events/s nats-py publish of the same events"),
+    ]
+
+
+def pg_reachable() -> bool:
+    try:
+        import psycopg
+
+        server = os.environ.get("CITYOPS_BENCH_PG", "postgresql://postgres@127.0.0.1:5432")
+        with psycopg.connect(f"{server}/postgres", connect_timeout=3):
+            return True
+    except Exception:
+        return False
+
+
+def run(argv: list[str] | None = None) -> list[Row]:
+    """`run.py megacity [options]`: with no options, SQLite at full scale, then PostgreSQL with
+    two servers when it is reachable."""
+    parser = argparse.ArgumentParser(prog="bench_megacity")
+    parser.add_argument("--db", choices=("sqlite", "postgresql"), default=None)
+    parser.add_argument("--servers", type=int, choices=(1, 2), default=None)
+    parser.add_argument("--scale", type=float, default=1.0)
+    args = parser.parse_args(argv or [])
+    if not 0 < args.scale <= 1:
+        parser.error("--scale is a fraction in (0, 1]")
+    if args.db:
+        return megacity(args.db, args.servers or (2 if args.db == "postgresql" else 1), args.scale)
+    rows = megacity("sqlite", args.servers or 1, args.scale)
+    print_rows(rows)
+    sys.stdout.flush()
+    if pg_reachable():
+        return megacity("postgresql", args.servers or 2, args.scale)
+    print("# PostgreSQL not reachable: its run is left out")
+    return []
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+    print_rows(run(sys.argv[1:]))
