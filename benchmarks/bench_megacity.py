@@ -8,7 +8,7 @@ end to end through the real paths, as fast as the machine allows.
   three districts in the afternoon floods some gauges (waterlogging detector, cases) and slows
   some roads (congestion detector against the detectors' stored profiles, cases).
 - 13,000 citizen reports, each taken round the loop over the HTTP API (report, register,
-  dispatch, accept, report back, verify and close) by 8 client threads per server, while the
+  dispatch, accept, report back, verify and close) by 24 client threads per server, while the
   readings flow; every case the detectors opened goes round the same loop after the readings
   (with an after-photo where the matter is verified on site).
 - A warning for the storm's districts drafted, approved, issued and acknowledged by each
@@ -63,7 +63,7 @@ MIN_MS, DAY_MS, TZ_MS = 60_000, 86_400_000, 8 * 3_600_000
 STORM = (14 * 60, 19 * 60)  # local minutes of the day: the water rises from 14:00, gone by 19:00
 JAM = (15 * 60, 17 * 60)  # the storm's roads slow down
 MATTERS = ("07002", "07004", "08011", "09003", "09014", "09018")  # closed without an on-site photo
-WORKERS = 8  # report threads per server
+WORKERS = 24  # report threads per server (--workers): 24 closed the loop faster than 8 here
 RAW_SAMPLE_ROWS = 2_000_000
 
 
@@ -314,7 +314,7 @@ def outbox(db: str) -> tuple[list[str], list[bytes]]:
     return [str(r[0]) for r in rows], [str(r[1]).encode() for r in rows]
 
 
-def megacity(db_kind: str = "sqlite", servers: int = 1, scale: float = 1.0) -> list[Row]:
+def megacity(db_kind: str = "sqlite", servers: int = 1, scale: float = 1.0, workers: int = WORKERS) -> list[Row]:
     tag = f"mega{os.getpid()}"
     tmp = Path(tempfile.mkdtemp(prefix="cityops-bench-megacity-"))
     db = fresh_postgres(f"cityops_bench_{tag}") if db_kind == "postgresql" else str(tmp / "megacity.db")
@@ -373,7 +373,7 @@ def megacity(db_kind: str = "sqlite", servers: int = 1, scale: float = 1.0) -> l
             if spans[k][0] > STORM[1] + 30:
                 calm.set()
 
-        loops = [Loop(srv[i % servers].url, token, tally) for i in range(WORKERS * servers)]
+        loops = [Loop(srv[i % servers].url, token, tally) for i in range(workers * servers)]
 
         def reporter(w: int) -> None:
             for i in range(w, reports, len(loops)):
@@ -455,16 +455,17 @@ def run(argv: list[str] | None = None) -> list[Row]:
     parser.add_argument("--db", choices=("sqlite", "postgresql"), default=None)
     parser.add_argument("--servers", type=int, choices=(1, 2), default=None)
     parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument("--workers", type=int, default=WORKERS, help="report threads per server")
     args = parser.parse_args(argv or [])
     if not 0 < args.scale <= 1:
         parser.error("--scale is a fraction in (0, 1]")
     if args.db:
-        return megacity(args.db, args.servers or (2 if args.db == "postgresql" else 1), args.scale)
-    rows = megacity("sqlite", args.servers or 1, args.scale)
+        return megacity(args.db, args.servers or (2 if args.db == "postgresql" else 1), args.scale, args.workers)
+    rows = megacity("sqlite", args.servers or 1, args.scale, args.workers)
     print_rows(rows)
     sys.stdout.flush()
     if pg_reachable():
-        return megacity("postgresql", args.servers or 2, args.scale)
+        return megacity("postgresql", args.servers or 2, args.scale, args.workers)
     print("# PostgreSQL not reachable: its run is left out")
     return []
 
