@@ -41,6 +41,7 @@ import argparse
 import asyncio
 import io
 import os
+import shutil
 import sys
 import tempfile
 import threading
@@ -314,7 +315,8 @@ def outbox(db: str) -> tuple[list[str], list[bytes]]:
     return [str(r[0]) for r in rows], [str(r[1]).encode() for r in rows]
 
 
-def megacity(db_kind: str = "sqlite", servers: int = 1, scale: float = 1.0, workers: int = WORKERS) -> list[Row]:
+def megacity(db_kind: str = "sqlite", servers: int = 1, scale: float = 1.0, workers: int = WORKERS,
+             batch_minutes: int | None = None) -> list[Row]:
     tag = f"mega{os.getpid()}"
     tmp = Path(tempfile.mkdtemp(prefix="cityops-bench-megacity-"))
     db = fresh_postgres(f"cityops_bench_{tag}") if db_kind == "postgresql" else str(tmp / "megacity.db")
@@ -332,7 +334,7 @@ def megacity(db_kind: str = "sqlite", servers: int = 1, scale: float = 1.0, work
     city = register_city(db, scale, rng)
     setup_s = time.perf_counter() - t0
     streams = len(city.gauges) + len(city.detectors)
-    per = max(1, BATCH_ROWS // streams)
+    per = batch_minutes or max(1, BATCH_ROWS // streams)
     start_ms = day_start_ms()
     spans = [(m, min(m + per, MINUTES)) for m in range(0, MINUTES, per)]
     raw_batches = [readings(city, start_ms, m0, m1, rng) for m0, m1 in spans]
@@ -417,6 +419,7 @@ def megacity(db_kind: str = "sqlite", servers: int = 1, scale: float = 1.0, work
     print(f"# {tally.stored:,} readings stored in {readings_s:.1f} s; {cases:,} cases ({len(sensor_cases):,} opened "
           f"by the detectors), {closed:,} closed; {tally.requests:,} API requests; {events:,} events "
           f"({on_stream:,} on the stream); refused: {tally.refused or 'none'}", flush=True)
+    shutil.rmtree(tmp, ignore_errors=True)  # a full day's SQLite file is a few GB
     if tally.stored != total:
         raise RuntimeError(f"stored {tally.stored:,} of {total:,} readings")
     if on_stream < events:
@@ -456,16 +459,18 @@ def run(argv: list[str] | None = None) -> list[Row]:
     parser.add_argument("--servers", type=int, choices=(1, 2), default=None)
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--workers", type=int, default=WORKERS, help="report threads per server")
+    parser.add_argument("--batch-minutes", type=int, default=None,
+                        help="simulated minutes per Arrow batch [default: about 100,000 readings a batch]")
     args = parser.parse_args(argv or [])
     if not 0 < args.scale <= 1:
         parser.error("--scale is a fraction in (0, 1]")
     if args.db:
-        return megacity(args.db, args.servers or (2 if args.db == "postgresql" else 1), args.scale, args.workers)
-    rows = megacity("sqlite", args.servers or 1, args.scale, args.workers)
+        return megacity(args.db, args.servers or (2 if args.db == "postgresql" else 1), args.scale, args.workers, args.batch_minutes)
+    rows = megacity("sqlite", args.servers or 1, args.scale, args.workers, args.batch_minutes)
     print_rows(rows)
     sys.stdout.flush()
     if pg_reachable():
-        return megacity("postgresql", args.servers or 2, args.scale, args.workers)
+        return megacity("postgresql", args.servers or 2, args.scale, args.workers, args.batch_minutes)
     print("# PostgreSQL not reachable: its run is left out")
     return []
 
