@@ -3,8 +3,8 @@ end to end through the real paths, as fast as the machine allows.
 
 - 12,000 water gauges and 2,000 traffic detectors, registered with the code's own registry
   functions, one reading a minute for 1,440 simulated minutes (about 20 million readings), sent
-  to a real `cityops serve` as Arrow IPC batches over HTTP (all datastreams, a few simulated
-  minutes per batch, two batches in flight per server). Quiet almost everywhere; a storm in
+  to a real `cityops serve` as Arrow IPC batches over HTTP (all datastreams, 7 simulated
+  minutes per batch: about 100,000 readings at full scale; two batches in flight per server). Quiet almost everywhere; a storm in
   three districts in the afternoon floods some gauges (waterlogging detector, cases) and slows
   some roads (congestion detector against the detectors' stored profiles, cases).
 - 13,000 citizen reports, each taken round the loop over the HTTP API (report, register,
@@ -58,7 +58,7 @@ from harness import Row, Server, count, fresh_postgres, prepared_db, print_rows,
 
 NATS = os.environ.get("CITYOPS_BENCH_NATS", "nats://127.0.0.1:4222")
 GAUGES, DETECTORS, REPORTS, MINUTES = 12_000, 2_000, 13_000, 1_440
-BATCH_ROWS = 100_000  # about this many readings per batch: whole minutes of every datastream
+BATCH_MINUTES = 7  # simulated minutes of every datastream per Arrow batch (a gateway's few minutes)
 GOAL_S = {"sqlite": 60.0, "postgresql": 120.0}
 MIN_MS, DAY_MS, TZ_MS = 60_000, 86_400_000, 8 * 3_600_000
 STORM = (14 * 60, 19 * 60)  # local minutes of the day: the water rises from 14:00, gone by 19:00
@@ -333,8 +333,7 @@ def megacity(db_kind: str = "sqlite", servers: int = 1, scale: float = 1.0, work
     t0 = time.perf_counter()
     city = register_city(db, scale, rng)
     setup_s = time.perf_counter() - t0
-    streams = len(city.gauges) + len(city.detectors)
-    per = batch_minutes or max(1, BATCH_ROWS // streams)
+    per = batch_minutes or BATCH_MINUTES
     start_ms = day_start_ms()
     spans = [(m, min(m + per, MINUTES)) for m in range(0, MINUTES, per)]
     raw_batches = [readings(city, start_ms, m0, m1, rng) for m0, m1 in spans]
@@ -460,7 +459,7 @@ def run(argv: list[str] | None = None) -> list[Row]:
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--workers", type=int, default=WORKERS, help="report threads per server")
     parser.add_argument("--batch-minutes", type=int, default=None,
-                        help="simulated minutes per Arrow batch [default: about 100,000 readings a batch]")
+                        help=f"simulated minutes per Arrow batch [default: {BATCH_MINUTES}]")
     args = parser.parse_args(argv or [])
     if not 0 < args.scale <= 1:
         parser.error("--scale is a fraction in (0, 1]")
