@@ -39,7 +39,7 @@ def _batches(first_ds: int, base_ms: int) -> list[tuple[np.ndarray, np.ndarray, 
     return out
 
 
-def _arrow(ds: np.ndarray, t: np.ndarray, r: np.ndarray) -> bytes:
+def arrow_body(ds: np.ndarray, t: np.ndarray, r: np.ndarray) -> bytes:
     import pyarrow as pa
 
     table = pa.table({"datastream": ds, "phenomenonTime": pa.array(t, pa.timestamp("ms", tz="UTC")), "result": r})
@@ -116,10 +116,10 @@ def run(db: str | None = None) -> list[Row]:
         p.store.write(lambda repo: register_specs_op(repo, p, extra))
         p.close()
         batches = _batches(min(gauges), base_ms)
-        bodies = [_arrow(*b) for b in batches]
+        bodies = [arrow_body(*b) for b in batches]
         headers = {"Authorization": f"Bearer {server.token}", "Content-Type": "application/vnd.apache.arrow.stream"}
         with httpx.Client(timeout=120) as warm:  # one small batch first: the write process starts
-            warm.post(server.url + "/api/v1/observations", content=_arrow(
+            warm.post(server.url + "/api/v1/observations", content=arrow_body(
                 batches[0][0][:10], batches[0][1][:10] - 86_400_000, batches[0][2][:10]), headers=headers)
         raw_before = raw_copy(db, batches) if db else _raw_insert(tmp / "raw1.db", batches)
 

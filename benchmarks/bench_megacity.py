@@ -54,6 +54,7 @@ from typing import Any
 
 import numpy as np
 
+from bench_ingest import arrow_body
 from harness import Row, Server, count, fresh_postgres, prepared_db, print_rows, serve, stop
 
 NATS = os.environ.get("CITYOPS_BENCH_NATS", "nats://127.0.0.1:4222")
@@ -175,14 +176,6 @@ def readings(city: City, start_ms: int, m0: int, m1: int, rng: np.random.Generat
     return ds, t, np.round(np.concatenate([depth, speed], axis=1).ravel(), 1)
 
 
-def arrow(ds: np.ndarray, t: np.ndarray, r: np.ndarray) -> bytes:
-    import pyarrow as pa
-
-    table = pa.table({"datastream": ds, "phenomenonTime": pa.array(t, pa.timestamp("ms", tz="UTC")), "result": r})
-    sink = io.BytesIO()
-    with pa.ipc.new_stream(sink, table.schema) as w:
-        w.write_table(table)
-    return sink.getvalue()
 
 
 def raw_rate(db: str, batches: list[tuple[np.ndarray, np.ndarray, np.ndarray]], tmp: Path) -> float:
@@ -337,7 +330,7 @@ def megacity(db_kind: str = "sqlite", servers: int = 1, scale: float = 1.0, work
     start_ms = day_start_ms()
     spans = [(m, min(m + per, MINUTES)) for m in range(0, MINUTES, per)]
     raw_batches = [readings(city, start_ms, m0, m1, rng) for m0, m1 in spans]
-    bodies = [arrow(*b) for b in raw_batches]
+    bodies = [arrow_body(*b) for b in raw_batches]
     total = sum(len(b[0]) for b in raw_batches)
     sample, n = [], 0
     for b in raw_batches:

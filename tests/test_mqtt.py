@@ -66,8 +66,7 @@ def wait_for(check: Callable[[], Any], seconds: float, what: str) -> Any:
     raise AssertionError(what)
 
 
-@pytest.fixture(scope="module")
-def broker() -> Iterator[Broker]:
+def _started_broker() -> Iterator[Broker]:
     if not Path(MOSQUITTO).exists():
         pytest.skip("mosquitto is not installed (apt-get install mosquitto)")
     b = Broker(_free_port())
@@ -77,6 +76,11 @@ def broker() -> Iterator[Broker]:
         pytest.skip(f"cannot start mosquitto: {exc}")
     yield b
     b.stop()
+
+
+@pytest.fixture(scope="module")
+def broker() -> Iterator[Broker]:
+    yield from _started_broker()
 
 
 @pytest.fixture(scope="module")
@@ -335,15 +339,7 @@ asyncio.run(main())
 def own_broker() -> Iterator[Broker]:
     """A broker of the test's own: the module's broker has the app's bridge in the share group,
     which would take part of the feed."""
-    if not Path(MOSQUITTO).exists():
-        pytest.skip("mosquitto is not installed (apt-get install mosquitto)")
-    b = Broker(_free_port())
-    try:
-        b.start()
-    except (OSError, AssertionError) as exc:
-        pytest.skip(f"cannot start mosquitto: {exc}")
-    yield b
-    b.stop()
+    yield from _started_broker()
 
 
 def gauge_platform(tmp: Path, gateway: str = "gw1") -> tuple[Any, list[int]]:

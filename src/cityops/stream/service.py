@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import math
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -175,7 +176,9 @@ async def publish_pending(platform: Platform, js: Any, cfg: StreamConfig, limit:
     return len(done)
 
 
-async def publisher(platform: Platform, cfg: StreamConfig) -> None:
+async def _connected(cfg: StreamConfig, what: str, work: Callable[[Any], Awaitable[None]]) -> None:
+    """Run `work(js)` on a JetStream connection for as long as the server serves: the broker away
+    or the write process restarting is logged and retried shortly on a new connection."""
     assert cfg.nats
     while True:
         nc = None
@@ -183,22 +186,29 @@ async def publisher(platform: Platform, cfg: StreamConfig) -> None:
             nc = await connect(cfg.nats)
             js = nc.jetstream()
             await ensure_stream(js, cfg)
-            while True:
-                n = 0
-                if is_publisher(platform):
-                    await snapshot_if_due(platform)
-                    n = await publish_pending(platform, js, cfg)
-                if n < BATCH:
-                    await asyncio.sleep(IDLE_SECONDS)
+            await work(js)
         except asyncio.CancelledError:
             raise
-        except Exception:  # the broker away, the write process restarting: try again shortly
-            log.exception("publishing the event stream failed; retrying")
+        except Exception:
+            log.exception("%s failed; retrying", what)
             await asyncio.sleep(RETRY_SECONDS)
         finally:
             if nc is not None:
                 with contextlib.suppress(Exception):
                     await nc.close()
+
+
+async def publisher(platform: Platform, cfg: StreamConfig) -> None:
+    async def publish(js: Any) -> None:
+        while True:
+            n = 0
+            if is_publisher(platform):
+                await snapshot_if_due(platform)
+                n = await publish_pending(platform, js, cfg)
+            if n < BATCH:
+                await asyncio.sleep(IDLE_SECONDS)
+
+    await _connected(cfg, "publishing the event stream", publish)
 
 
 # NATS JetStream: readings in ---------------------------------------------------------------
@@ -266,25 +276,12 @@ async def consume_once(platform: Platform, sub: Any, batch: int = 1000, timeout:
 
 
 async def readings_consumer(platform: Platform, cfg: StreamConfig) -> None:
-    assert cfg.nats
-    while True:
-        nc = None
-        try:
-            nc = await connect(cfg.nats)
-            js = nc.jetstream()
-            await ensure_stream(js, cfg)
-            sub = await js.pull_subscribe(f"{cfg.root}.in.readings.>", durable=READINGS_DURABLE, stream=cfg.stream)
-            while True:
-                await consume_once(platform, sub)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("consuming readings from the stream failed; retrying")
-            await asyncio.sleep(RETRY_SECONDS)
-        finally:
-            if nc is not None:
-                with contextlib.suppress(Exception):
-                    await nc.close()
+    async def consume(js: Any) -> None:
+        sub = await js.pull_subscribe(f"{cfg.root}.in.readings.>", durable=READINGS_DURABLE, stream=cfg.stream)
+        while True:
+            await consume_once(platform, sub)
+
+    await _connected(cfg, "consuming readings from the stream", consume)
 
 
 # The server's handle -----------------------------------------------------------------------
