@@ -507,6 +507,7 @@ def database_exists(db: str | Path) -> bool:
 def _create_database(url: str) -> None:
     """Create the PostgreSQL database the URL names if it is not there yet (as `init` makes a file)."""
     import psycopg
+    from psycopg import sql
     from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
     from cityops.store.dialect import libpq_url
@@ -524,7 +525,7 @@ def _create_database(url: str) -> None:
     # Another process may have made it meanwhile.
     with (psycopg.connect(make_conninfo(libpq_url(url), dbname="postgres"), autocommit=True) as admin,
           contextlib.suppress(psycopg.errors.DuplicateDatabase)):
-        admin.execute(f'CREATE DATABASE "{name}"')
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))  # the URL's name, quoted
 
 
 def open_store(path: str | Path) -> SqliteStore:

@@ -671,8 +671,31 @@ def upgrade() -> None:
     _extras(op.get_bind().dialect.name)
 
 
+# In creation order (referenced tables first): dropped the other way round.
+TABLES = ("api_keys", "cap_incoming", "cases", "data_access_log", "data_report_in",
+          "data_resource", "data_user", "detection_log", "intel_corrections", "intel_models",
+          "observation_segment", "patrol_tracks", "sensing_counter", "settings", "speed_profile",
+          "sta_feature", "sta_location", "sta_observed_property", "sta_sensor", "sta_thing",
+          "users", "warning_skill", "warning_webhooks", "warnings", "attachments",
+          "case_history", "data_application", "detection_case", "drone_detections", "idempotency",
+          "intel_triage", "notify_subscriptions", "open311_tokens", "revisits", "sta_datastream",
+          "sta_historical_location", "sta_thing_location", "tokens", "warning_dispatch", "data_grant",
+          "intel_triage_photos", "notify_outbox", "sta_historical_location_location")
+
+
 def downgrade() -> None:
-    raise NotImplementedError("the baseline is not undone: restore a backup instead (docs/operations.md)")
+    """Back to an empty database: every object the baseline made, its data with it."""
+    if op.get_bind().dialect.name == "sqlite":
+        for what in ("update", "delete"):
+            op.execute(f"DROP TRIGGER IF EXISTS case_history_no_{what}")
+    else:
+        op.execute("DROP TRIGGER IF EXISTS case_history_append_only ON case_history")
+        op.execute("DROP FUNCTION IF EXISTS cityops_append_only()")
+    op.execute("DROP VIEW IF EXISTS observation")
+    op.execute("DROP INDEX IF EXISTS intel_triage_key")
+    op.execute("DROP TABLE IF EXISTS data_resource_fts")
+    for table in reversed(TABLES):
+        op.drop_table(table)
 
 
 def _extras(dialect: str) -> None:
