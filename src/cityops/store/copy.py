@@ -137,13 +137,13 @@ def _holds_cases(conn: Any) -> bool:
 
 def _carry_on_ids(src: Any, dst: Any, from_pg: bool, to_pg: bool) -> None:
     """The next id of every table with its own id is above the highest the source ever gave."""
-    from cityops.store.dialect import _serial_key
+    from cityops.store.dialect import serial_key
 
     used: dict[str, int] = {}
     if not from_pg:
         used = dict(src.execute("SELECT name, seq FROM sqlite_sequence").fetchall()) if _has_sequence(src) else {}
     for name, _ in tables():
-        key = _serial_key(name) if name not in EXTRA_TABLES else None
+        key = serial_key(name) if name not in EXTRA_TABLES else None
         if key is None:
             continue
         source_seq = _pg_seq(src, name, key) if from_pg else None

@@ -271,20 +271,15 @@ _INSTR = re.compile(r"\binstr\(", re.I)
 _INDEXED_BY = re.compile(r"\s+INDEXED\s+BY\s+\w+", re.I)
 
 
-@functools.lru_cache(maxsize=4096)
 def translate(sql: str) -> tuple[str, str | None]:
     """SQLite-flavoured SQL → (psycopg SQL, the key column whose value is `lastrowid`)."""
     return _translate(sql)[:2]
 
 
 @functools.lru_cache(maxsize=4096)
-def numbered(sql: str) -> tuple[int, ...] | None:
-    """For SQL with SQLite's numbered parameters (`?1`, `?2` …): which parameter each `%s` of the
-    translation takes, in order (psycopg numbers none); None for plain `?`."""
-    return _translate(sql)[2]
-
-
 def _translate(sql: str) -> tuple[str, str | None, tuple[int, ...] | None]:
+    """(psycopg SQL, `lastrowid`'s key column, and for SQLite's numbered parameters `?1`, `?2` …
+    which parameter each `%s` takes, in order: psycopg numbers none; None for plain `?`)."""
     if _BEGIN.match(sql):
         return "BEGIN", None, None
     conflict = ""
@@ -311,7 +306,7 @@ def _translate(sql: str) -> tuple[str, str | None, tuple[int, ...] | None]:
         sql = sql[:r.start()] + conflict.strip() + " " + sql[r.start():] if r else sql + conflict
     m = _INSERT.match(sql)
     if m and not _RETURNING.search(sql):
-        key = _serial_key(m.group(1))
+        key = serial_key(m.group(1))
         if key:
             sql += f" RETURNING {key}"
             returning_key = key
@@ -332,7 +327,7 @@ def _json_member(m: re.Match[str]) -> str:
 
 def _placeholder(m: re.Match[str]) -> str:
     if m.group(3):
-        return "%s"  # `?` or `?N` (numbered: the parameters are put in order, see `numbered`)
+        return "%s"  # `?` or `?N` (numbered: `_adapt` puts the parameters in order)
     if m.group(4):
         return f"%({m.group(4)})s"
     if m.group(5):
@@ -352,7 +347,7 @@ def _keys(table: str) -> tuple[str, ...]:
 
 
 @functools.cache
-def _serial_key(table: str) -> str | None:
+def serial_key(table: str) -> str | None:
     """The table's own integer id (what sqlite3's `lastrowid` would be), if it has one."""
     from sqlalchemy import Integer
 
@@ -365,11 +360,14 @@ def _serial_key(table: str) -> str | None:
     return col.name if isinstance(col.type, Integer) or "INT" in str(col.type).upper() else None
 
 
-def _adapt(params: Any) -> Any:
+def _adapt(params: Any, order: tuple[int, ...] | None = None) -> Any:
+    """Parameters as psycopg takes them: booleans as the 0/1 our columns hold, numbered ones in order."""
     if params is None:
         return ()
     if isinstance(params, Mapping):
         return {k: int(v) if isinstance(v, bool) else v for k, v in params.items()}
+    if order is not None:
+        params = [params[i] for i in order]
     return [int(v) if isinstance(v, bool) else v for v in params]
 
 
@@ -437,13 +435,10 @@ class PgConnection:
     def execute(self, sql: str, params: Any = ()) -> PgCursor:
         import psycopg
 
-        text, key = translate(sql)
-        order = numbered(sql)
-        if order is not None:
-            params = [params[i] for i in order]
+        text, key, order = _translate(sql)
         cur = self.raw.cursor()
         try:
-            cur.execute(text, _adapt(params), prepare=None)
+            cur.execute(text, _adapt(params, order), prepare=None)
         except psycopg.Error as exc:
             raise _error(exc) from None
         if key is not None:
@@ -454,12 +449,12 @@ class PgConnection:
     def executemany(self, sql: str, seq: Iterable[Any]) -> PgCursor:
         import psycopg
 
-        text, key = translate(sql)
+        text, key, order = _translate(sql)
         if key is not None:
             text = text[: text.rindex(" RETURNING ")]
         cur = self.raw.cursor()
         try:
-            cur.executemany(text, [_adapt(p) for p in seq])
+            cur.executemany(text, [_adapt(p, order) for p in seq])
         except psycopg.Error as exc:
             raise _error(exc) from None
         return PgCursor(cur)

@@ -525,7 +525,7 @@ def _create_database(url: str) -> None:
     # Another process may have made it meanwhile.
     with (psycopg.connect(make_conninfo(libpq_url(url), dbname="postgres"), autocommit=True) as admin,
           contextlib.suppress(psycopg.errors.DuplicateDatabase)):
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))  # the URL's name, quoted
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(str(name))))  # the URL's name, quoted
 
 
 def open_store(path: str | Path) -> SqliteStore:
