@@ -387,3 +387,50 @@ def test_leadership_on_postgresql_passes_when_the_leaders_session_ends() -> None
     finally:
         a.release()
         b.release()
+
+
+@pytest.mark.timeout(300)
+def test_a_revoked_token_is_refused_by_every_server_at_once(tmp_path: Path) -> None:
+    """On PostgreSQL each server remembers who holds a token (auth/tokencache.py); disabling the
+    user from the CLI must still be refused by both servers, each of which had the answer cached."""
+    db, token = _city(tmp_path)
+    ports = [free_port(), free_port()]
+    procs = [_serve(db, port) for port in ports]
+    urls = [f"http://127.0.0.1:{port}" for port in ports]
+    headers = {"Authorization": f"Bearer {token}"}
+    try:
+        for url in urls:
+            _until(lambda url=url: _ready(url), 120, "ready", every=0.1)
+            for _ in range(3):  # looked up once, then remembered
+                assert httpx.get(url + "/api/v1/me", headers=headers).status_code == 200
+        cityops("user", "disable", "w", "--db", str(db))
+        for url in urls:
+            _until(lambda url=url: httpx.get(url + "/api/v1/me", headers=headers).status_code == 401,
+                   2, "the disabled user's token refused")
+        cityops("user", "enable", "w", "--db", str(db))
+        fresh = cityops("token", "w", "--db", str(db))
+        for url in urls:
+            assert httpx.get(url + "/api/v1/me", headers={"Authorization": f"Bearer {fresh}"}).status_code == 200
+            assert httpx.get(url + "/api/v1/me", headers=headers).status_code == 401, "the old token stays revoked"
+    finally:
+        for proc in procs:
+            _stop(proc)
+
+
+def test_the_token_cache_keeps_no_answer_looked_up_across_a_change() -> None:
+    from datetime import UTC, datetime
+
+    from cityops.auth.tokencache import TokenCache
+    from cityops.cases.models import Actor, Role
+
+    cache, who, now = TokenCache(live=True), Actor("w", Role.COLLECTOR, None), datetime.now(UTC)
+    started = cache.generation
+    cache.forget_all()  # a change heard while the lookup was in flight
+    cache.put("d", who, started, None, now)
+    assert cache.get("d") is None
+    cache.put("d", who, cache.generation, now + timedelta(seconds=-1), now)
+    assert cache.get("d") is None, "an expired token is not kept"
+    cache.put("d", who, cache.generation, None, now)
+    assert cache.get("d") == who
+    cache.live = False
+    assert cache.get("d") is None, "without the LISTEN connection every lookup goes to the database"

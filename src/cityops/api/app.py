@@ -169,6 +169,9 @@ def _lifespan(platform: Platform, sweep_every: float | None, write_process: bool
     """While serving: the write process, if asked for, and, on the one server of several that
     leads (leader.py), the once-only jobs (leader_jobs.py): every `sweep_every` seconds the escalation
     (督办) of overdue cases and the removal of expired tokens, and the notification sender."""
+    from cityops.auth.tokencache import TokenCache
+    from cityops.auth.tokencache import listen as listen_for_auth_changes
+    from cityops.auth.tokencache import stop as stop_listening
     from cityops.intel.service import warm as intel_warm
     from cityops.leader import Leadership, lead
     from cityops.leader_jobs import once_only_jobs
@@ -181,6 +184,10 @@ def _lifespan(platform: Platform, sweep_every: float | None, write_process: bool
         if write_process and platform.write_process is None:  # (api/boot.py may have started it already)
             await platform.start_write_process()
         bridge = await start_bridge(platform, app)  # only when the setting names a broker
+        tokens = None
+        if sweep_every and platform.store.dialect.postgres:  # SQLite's lookup is local: no cache
+            app.state.token_cache = TokenCache()
+            tokens = asyncio.create_task(listen_for_auth_changes(app.state.token_cache, str(platform.store.path)))
         leading = None
         if sweep_every:
             app.state.leadership = platform.leadership = Leadership(str(platform.store.path))
@@ -195,6 +202,7 @@ def _lifespan(platform: Platform, sweep_every: float | None, write_process: bool
         finally:
             if bridge is not None:
                 await bridge.stop()
+            await stop_listening(tokens)
             if streamer is not None:
                 await streamer.stop()
             if warming is not None:  # a thread cannot be cancelled: let it finish before the store closes

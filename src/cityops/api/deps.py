@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from cityops.auth.service import actor_for_token
+from cityops.auth.tokencache import cached_actor
 from cityops.cases.models import Actor, Role
 from cityops.core import Platform, utcnow
 from cityops.errors import Forbidden, Unauthorized
@@ -20,7 +21,8 @@ async def platform(request: Request) -> Platform:
 
 
 async def actor(request: Request) -> Actor:
-    # async: a token lookup is a few microseconds; a thread hop per request costs far more.
+    # async: in SQLite a token lookup is a few microseconds; a thread hop per request costs far
+    # more. On PostgreSQL the answer is remembered (auth/tokencache.py), a miss looked up in a thread.
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
@@ -29,7 +31,11 @@ async def actor(request: Request) -> Actor:
             "缺少令牌",
         )
     p: Platform = request.app.state.platform
-    who = actor_for_token(p.store.reader(), token.strip(), utcnow())
+    cache = getattr(request.app.state, "token_cache", None)  # PostgreSQL: see auth/tokencache.py
+    if cache is None:
+        who = actor_for_token(p.store.reader(), token.strip(), utcnow())
+    else:
+        who = await cached_actor(cache, p.store.reader, token.strip(), utcnow())
     if who.role is Role.SENSOR and not request.url.path.startswith(SENSOR_PATHS):
         raise Forbidden("a sensor gateway may only write observations", "传感网关只能写入观测数据")
     return who

@@ -142,8 +142,12 @@ def purge_expired_tokens(repo: Repo, platform: object, now: datetime) -> int:
 def actor_for_token(repo: Repo, token: str, now: datetime) -> Actor:
     user = repo.user_for_token(token_digest(token), now)
     if user is None:
-        raise Unauthorized("invalid or expired token", "令牌无效或已过期")
+        raise invalid_token()
     return to_actor(user)
+
+
+def invalid_token() -> Unauthorized:
+    return Unauthorized("invalid or expired token", "令牌无效或已过期")
 
 
 def to_actor(user: User) -> Actor:

@@ -82,6 +82,8 @@ async def token(body: Login, request: Request, platform: PlatformDep) -> dict[st
 async def logout(request: Request, platform: PlatformDep, actor: ActorDep) -> dict[str, int]:
     token = request.headers["authorization"].partition(" ")[2].strip()
     gone = await platform.awrite(_revoke_token, service.token_digest(token))
+    if (cache := getattr(request.app.state, "token_cache", None)) is not None:
+        cache.forget_all()  # here at once; other servers when the change notification comes
     return {"revoked": gone}
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 POSTGRES_PREFIXES = ("postgresql://", "postgres://", "postgresql+psycopg://")
+ID_BLOCK = 32  # ids a PostgreSQL connection takes from a sequence at once (Dialect.next_id)
 
 
 def is_postgres(db: object) -> bool:
@@ -45,12 +46,20 @@ class Dialect:
     def postgres(self) -> bool:
         return self.name == "postgresql"
 
-    def next_id(self, table: str) -> str:
-        """SQL answering the id a new row of `table` gets. On PostgreSQL the column's sequence,
-        safe with several writers at once; in SQLite, with its one writer, the highest plus one."""
-        if self.postgres:
-            return f"SELECT nextval(pg_get_serial_sequence('{table}', 'id'))"
-        return f"SELECT coalesce(max(id), 0) + 1 FROM {table}"
+    def next_id(self, conn: Any, table: str) -> int:
+        """The id a new row of `table` gets. On PostgreSQL the column's sequence, safe with
+        several writers at once, taken ID_BLOCK at a time per connection (one round trip, not
+        one per row; a sequence's values are never handed out twice, so an id is never reused,
+        though ids from several servers interleave out of time order and a block a stopped
+        server had not used is left as a gap). In SQLite, with its one writer, the highest plus one."""
+        if not self.postgres:
+            return int(conn.execute(f"SELECT coalesce(max(id), 0) + 1 FROM {table}").fetchone()[0])
+        pool = conn.ids.setdefault(table, [])
+        if not pool:
+            rows = conn.execute(f"SELECT nextval(pg_get_serial_sequence('{table}', 'id'))"
+                                f" FROM generate_series(1, {ID_BLOCK})").fetchall()
+            pool.extend(sorted((int(r[0]) for r in rows), reverse=True))
+        return int(pool.pop())
 
     def json_text(self, column: str, member: str) -> str:
         """A JSON object's member as text (`member` a plain key)."""
@@ -431,6 +440,7 @@ class PgConnection:
             self.raw.execute("SET default_transaction_read_only = on")
         self.row_factory: Any = None  # sqlite3 code sets this; rows here always read by name
         self.heard: list[int] | None = None  # notifications counted (data_version)
+        self.ids: dict[str, list[int]] = {}  # ids taken from a sequence, not yet used (Dialect.next_id)
 
     def execute(self, sql: str, params: Any = ()) -> PgCursor:
         import psycopg
@@ -522,6 +532,14 @@ def _numeric_as_number(conn: Any) -> None:
             return float(text) if any(c in text for c in ".eEN") else int(text)
 
     conn.adapters.register_loader("numeric", NumberLoader)
+
+
+def next_savepoint(conn: Any) -> tuple[str, ...]:
+    """The statements that end one batch item's savepoint and begin the next's: one round trip
+    on PostgreSQL (two statements in one simple query); SQLite takes one statement at a time."""
+    if isinstance(conn, PgConnection):
+        return ("RELEASE item; SAVEPOINT item",)
+    return ("RELEASE item", "SAVEPOINT item")
 
 
 def data_version(conn: Any) -> int:

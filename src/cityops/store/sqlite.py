@@ -22,6 +22,7 @@ import polars as pl
 from cityops.cases.history import next_entry
 from cityops.cases.models import Case, Change, HistoryEntry
 from cityops.errors import Conflict, NotFound
+from cityops.store import txmemo
 from cityops.store.base import ApiKey, CaseQuery, User
 from cityops.store.codec import CASE_COLUMNS, case_to_row, case_values, from_us, row_to_case, to_us
 from cityops.store.dialect import POSTGRES, SQLITE, Dialect, PgConnection, dialect_of
@@ -53,7 +54,7 @@ class SqliteRepo:
     def next_case_id(self) -> int:
         """The id the next new case gets. Taken inside the write transaction (one writer at a
         time), so a case's first history entry can cover its id."""
-        return int(self.conn.execute(self.dialect.next_id("cases")).fetchone()[0])
+        return self.dialect.next_id(self.conn, "cases")
 
     def insert_case(self, case: Case, change: Change) -> Case:
         """Insert a new case (any id) with its first history entry."""
@@ -180,12 +181,17 @@ class SqliteRepo:
         )
 
     def user_for_token(self, token_hash: str, now: datetime) -> User | None:
+        found = self.token_grant(token_hash, now)
+        return found[0] if found else None
+
+    def token_grant(self, token_hash: str, now: datetime) -> tuple[User, datetime | None] | None:
+        """The active user a live token belongs to, and when the token expires."""
         row = self.conn.execute(
-            "SELECT u.* FROM tokens t JOIN users u ON u.name = t.user_name "
+            "SELECT u.*, t.expires_at AS token_expires_at FROM tokens t JOIN users u ON u.name = t.user_name "
             "WHERE t.token_hash = ? AND u.active = 1 AND (t.expires_at IS NULL OR t.expires_at > ?)",
             (token_hash, to_us(now)),
         ).fetchone()
-        return _user(row) if row else None
+        return (_user(row), from_us(row["token_expires_at"])) if row else None
 
     def revoke_tokens(self, user_name: str | None = None, token_hash: str | None = None) -> int:
         """Delete one token, or every token of a user; returns how many went."""
@@ -265,6 +271,7 @@ class SqliteRepo:
             "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
             (key, value),
         )
+        txmemo.forget(self.conn)
 
 
     # Open311: API keys, request tokens, history by time ---------------------

@@ -24,6 +24,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from cityops.errors import StorageUnavailable
+from cityops.store import txmemo
+from cityops.store.dialect import next_savepoint
 
 T = TypeVar("T")
 MAX_BATCH = 256
@@ -59,24 +61,27 @@ def run_batch(conn: sqlite3.Connection, repo: Any, work: Sequence[Callable[[Any]
     outcomes: list[Outcome] = []
     try:
         conn.execute("BEGIN IMMEDIATE")
+        txmemo.begin(conn)
         single = len(work) == 1  # alone in its transaction: no savepoint needed
-        for fn in work:
+        # The previous item's savepoint is released as the next one is made (in one round trip
+        # where the database allows it); the last is released by the COMMIT.
+        step = next_savepoint(conn)
+        for i, fn in enumerate(work):
             if not single:
-                conn.execute("SAVEPOINT item")
+                for sql in step if i else ("SAVEPOINT item",):
+                    conn.execute(sql)
             try:
                 outcomes.append((True, fn(repo)))
-                if not single:
-                    conn.execute("RELEASE item")
             except Exception as exc:  # noqa: BLE001 - handed to its caller
                 if not conn.in_transaction:
                     # SQLite rolled the whole transaction back itself (disk full, I/O error):
                     # nothing of this batch stands, not even the items that went before.
+                    txmemo.end(conn)
                     return [(False, storage_error(exc))] * len(work)
                 conn.execute("ROLLBACK" if single else "ROLLBACK TO item")
-                if not single:
-                    conn.execute("RELEASE item")
                 outcomes.append((False, storage_error(exc)))
     except Exception as exc:  # noqa: BLE001 - the whole batch failed; tell everyone
+        txmemo.end(conn)
         if conn.in_transaction:
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
@@ -86,6 +91,7 @@ def run_batch(conn: sqlite3.Connection, repo: Any, work: Sequence[Callable[[Any]
 
 def finish(conn: sqlite3.Connection, outcomes: list[Outcome]) -> list[Outcome]:
     """COMMIT what run_batch left open; a failed COMMIT fails every item."""
+    txmemo.end(conn)
     if not conn.in_transaction:
         return outcomes
     try:

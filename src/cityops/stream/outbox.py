@@ -7,6 +7,7 @@ from typing import Any
 
 import orjson
 
+from cityops.store import txmemo
 from cityops.store.codec import to_us
 from cityops.stream.models import SINK_SETTINGS, Event
 
@@ -14,11 +15,11 @@ _DUMP = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 
 
 def sinks_on(conn: Any) -> bool:
-    """Whether a sink (NATS, Kafka) is configured: events are recorded only then."""
+    """Whether a sink (NATS, Kafka) is configured: events are recorded only then. Read once
+    per write batch (store/txmemo.py), not once per step."""
     marks = ",".join("?" * len(SINK_SETTINGS))
-    row = conn.execute(f"SELECT 1 FROM settings WHERE key IN ({marks}) AND value <> '' LIMIT 1",
-                       SINK_SETTINGS).fetchone()
-    return row is not None
+    return txmemo.memo(conn, "stream.sinks_on", lambda: conn.execute(
+        f"SELECT 1 FROM settings WHERE key IN ({marks}) AND value <> '' LIMIT 1", SINK_SETTINGS).fetchone() is not None)
 
 
 def append(conn: Any, event: Event) -> None:

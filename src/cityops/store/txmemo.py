@@ -1,0 +1,38 @@
+"""Values read once per write transaction: a setting every step of a batch asks for (is the
+event stream on?) is read by the first and remembered until the batch's COMMIT or ROLLBACK.
+
+Only inside a batch of the group-commit writer (writer.py begins and ends the memo): a
+connection outside one reads afresh each time. Another connection's change to such a value
+during a batch is seen by the next batch, as a change committed a moment later would be.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+_open: dict[int, dict[str, Any]] = {}
+
+
+def begin(conn: Any) -> None:
+    _open[id(conn)] = {}
+
+
+def end(conn: Any) -> None:
+    _open.pop(id(conn), None)
+
+
+def forget(conn: Any) -> None:
+    """A setting changed in this transaction: later steps read afresh."""
+    if id(conn) in _open:
+        _open[id(conn)] = {}
+
+
+def memo(conn: Any, key: str, read: Callable[[], T]) -> T:
+    values = _open.get(id(conn))
+    if values is None:
+        return read()
+    if key not in values:
+        values[key] = read()
+    return values[key]  # type: ignore[no-any-return]
