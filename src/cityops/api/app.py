@@ -197,6 +197,7 @@ def _lifespan(platform: Platform, sweep_every: float | None, write_process: bool
         # The classifier's model and sentence encoder load in the background (~0.2 s, and the
         # encoder's first text ~1 s), so that the first report to classify does not wait for them.
         warming = asyncio.create_task(asyncio.to_thread(intel_warm, platform)) if sweep_every else None
+        app.state.warming = warming  # /readyz says not ready until it is done
         try:
             yield
         finally:
@@ -302,7 +303,7 @@ def create_app(platform: Platform, sweep_every: float | None = None, write_proce
         503 with the reason (docs/operations.md)."""
         from cityops.api.ready import readiness
 
-        ok, body = await readiness(platform, getattr(app.state, "leadership", None))
+        ok, body = await readiness(platform, getattr(app.state, "leadership", None), getattr(app.state, "warming", None))
         return JSON(body, status_code=200 if ok else 503, headers=None if ok else {"Retry-After": "1"})
 
     @app.post("/api/v1/echo", tags=["ops"], status_code=201)

@@ -1,8 +1,9 @@
 """Readiness: can a write succeed on this server now? (`GET /readyz`; `/healthz` only says alive.)
 
-Ready means: the write process answers, and the database takes a write transaction with a
-write statement in it (a no-op UPDATE: it fails on a read-only database, a connection in
-`query_only`, a lock held past the busy timeout), within `PROBE_SECONDS`; and, for SQLite,
+Ready means: the start-up warming is done, the write process answers, and the database takes a
+write transaction with a write statement in it (a no-op UPDATE: it fails on a read-only
+database, a connection in `query_only`, a lock held past the busy timeout), within
+`PROBE_SECONDS`; and, for SQLite,
 the disk holding the database has at least `MIN_FREE_BYTES` free (a full disk refuses the
 next COMMIT, which no rolled-back probe would show). Each reason not to be ready is named.
 """
@@ -35,11 +36,17 @@ def _free_bytes(db: str) -> int | None:
         return None
 
 
-async def readiness(platform: Any, leadership: Any = None) -> tuple[bool, dict[str, Any]]:
-    """(ready, the body to answer with)."""
+async def readiness(platform: Any, leadership: Any = None, warming: Any = None) -> tuple[bool, dict[str, Any]]:
+    """(ready, the body to answer with). `warming`: the start-up task loading the classifier;
+    until it is done a load balancer should not send traffic here, since loading its word
+    list holds the interpreter for a second or two (every request meanwhile would wait)."""
     body: dict[str, Any] = {"status": "ready"}
     if leadership is not None:
         body["leader"] = bool(leadership.is_leader)
+    if warming is not None and not warming.done():
+        return False, {**body, "status": "not_ready", "error": "warming",
+                       "message": "the server is still loading its classifier (a few seconds after start)",
+                       "message_zh": "服务正在加载分类模型（启动后数秒），请稍候"}
     free = await asyncio.to_thread(_free_bytes, str(platform.store.path))
     if free is not None and free < MIN_FREE_BYTES:
         return False, {**body, "status": "not_ready", "error": "disk_full",
