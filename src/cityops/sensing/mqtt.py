@@ -179,6 +179,7 @@ class MqttBridge:
         self.received = 0
         self.stored = 0
         self.duplicates = 0
+        self.acked = 0  # PUBACKs handed to the client (a message of a lost connection is not acknowledged: it comes again)
         self.rejected = 0
         self.failed_flushes = 0
 
@@ -298,6 +299,7 @@ class MqttBridge:
             for a in items:
                 if a.qos and a.connection == self.connection:
                     self.client.ack(a.mid, a.qos)
+                    self.acked += 1
 
     def publish(self, detections: Sequence[Detection]) -> None:
         for d in detections:
