@@ -43,13 +43,12 @@ def _throttle(request: Request) -> LoginThrottle:
     return throttle
 
 
-def _client_address(request: Request, platform: Platform) -> str:
+async def _client_address(request: Request, platform: Platform) -> str:
     """The real client, forwarded headers believed only from the city's trusted proxies."""
     from cityops.security import proxies
     from cityops.security.settings import load
 
-    with platform.store.read() as repo:
-        trusted = load(repo).trusted_proxies
+    trusted = await platform.aread(lambda repo: load(repo).trusted_proxies)
     return proxies.client_address(request.client.host if request.client else None,
                                   request.headers.getlist("x-forwarded-for"), request.headers.get("x-real-ip"),
                                   trusted)
@@ -63,7 +62,7 @@ async def token(body: Login, request: Request, platform: PlatformDep) -> dict[st
 
     throttle = _throttle(request)
     account = service.normalize_name(body.username)
-    address = _client_address(request, platform)
+    address = await _client_address(request, platform)
     throttle.check(account, address, time.monotonic())  # 429 before any Argon2 work
     # Argon2 takes tens of milliseconds on purpose: off the event loop, or every login
     # would stall every other request.

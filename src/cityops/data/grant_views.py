@@ -30,10 +30,9 @@ def _bearer(request: Request, prefix: str, what_zh: str) -> str:
     return token.strip()
 
 
-def _data_user(request: Request, platform: Platform) -> str:
+async def _data_user(request: Request, platform: Platform) -> str:
     key = _bearer(request, grants.USER_PREFIX, "数据使用方密钥 data-user key")
-    with platform.store.read() as repo:
-        return grants.user_for_key(repo.conn, key)
+    return await platform.aread(lambda repo: grants.user_for_key(repo.conn, key))
 
 
 class UserIn(BaseModel):
@@ -193,14 +192,14 @@ def _apply(repo: Any, platform: Platform, user: str, body: dict[str, str], now: 
 @router.post("/market/applications", status_code=201)
 async def apply(body: ApplicationIn, request: Request, platform: PlatformDep) -> dict[str, Any]:
     """申请数据产品 / A data user applies (Authorization: Bearer cdu_…)."""
-    user = _data_user(request, platform)
+    user = await _data_user(request, platform)
     app_id = await platform.awrite(_apply, user, body.model_dump(), utcnow())
     return {"id": app_id, "status": "pending"}
 
 
 @router.get("/market/applications")
 async def my_applications(request: Request, platform: PlatformDep) -> list[dict[str, Any]]:
-    user = _data_user(request, platform)
+    user = await _data_user(request, platform)
     return await asyncio.to_thread(_read, platform, grants.applications, user)  # type: ignore[no-any-return]
 
 

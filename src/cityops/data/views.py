@@ -84,8 +84,7 @@ async def search_resources(
 @router.get("/resources/{code}")
 async def show_resource(code: str, platform: PlatformDep, actor: ActorDep) -> dict[str, Any]:
     await service.ensure_described(platform)
-    with platform.store.read() as repo:
-        found = catalogue.get(repo.conn, code)
+    found = await platform.aread(lambda repo: catalogue.get(repo.conn, code))
     if found is None:
         raise NotFound(f"no data resource {code}", f"数据资源 {code} 不存在")
     return resource_dict(found)

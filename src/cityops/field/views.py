@@ -41,12 +41,14 @@ async def read_upload(request: Request, field: str) -> tuple[bytes, dict[str, st
     return data, texts
 
 
+def _case_and_video_limits(repo: Any, case_id: int, actor: Actor) -> tuple[Any, Any]:
+    return cases.get_visible(repo, case_id, actor), attachments.video_limits(repo)
+
+
 async def store_photo(platform: Platform, actor: Actor, case_id: int, data: bytes,
                       stage: str) -> tuple[dict[str, Any], bool]:
     """Check scope, clean and store the files, record the row; on refusal remove the files."""
-    with platform.store.read() as repo:
-        case = cases.get_visible(repo, case_id, actor)
-        video = attachments.video_limits(repo)
+    case, video = await platform.aread(_case_and_video_limits, case_id, actor)
     now = utcnow()
     # Decoding a 12-megapixel photo takes a few hundred ms (and an object store answers over
     # the network): off the event loop.
@@ -76,8 +78,7 @@ UPLOAD_BODY = {"required": True, "content": {"multipart/form-data": {"schema": {
 @router.post("/cases/{case_id}/attachments", status_code=201, openapi_extra={"requestBody": UPLOAD_BODY},
              summary="Attach a photo or short video (multipart field 'file'; stage before/after/verify)")
 async def upload(case_id: CaseId, request: Request, actor: ActorDep) -> JSON:
-    with request.app.state.platform.store.read() as repo:  # refuse before reading megabytes
-        cases.get_visible(repo, case_id, actor)
+    await request.app.state.platform.aread(cases.get_visible, case_id, actor)  # refuse before reading megabytes
     data, texts = await read_upload(request, "file")
     stage = attachments.check_stage(texts.get("stage"))
     row, created = await store_photo(request.app.state.platform, actor, case_id, data, stage)
@@ -138,9 +139,8 @@ async def upload_track(request: Request, platform: PlatformDep, actor: ActorDep)
         raise InvalidInput("malformed JSON body", "JSON 格式错误") from None
     if not isinstance(body, dict):
         raise InvalidInput("send a JSON object {patrol_grid, points}", "请求体应为 JSON 对象")
-    with platform.store.read() as repo:
-        code = body.get("patrol_grid") or inspector_grid(repo, platform, actor.name)
-        window = timebounds.window(repo)
+    code, window = await platform.aread(
+        lambda repo: (body.get("patrol_grid") or inspector_grid(repo, platform, actor.name), timebounds.window(repo)))
     if platform.city.patrol_grid(str(code)) is None:
         raise InvalidInput(f"unknown patrol grid '{code}'", f"未知的巡查网格 {code}")
     track = patrol.parse_track(platform, actor, body, str(code), window, utcnow())
@@ -219,8 +219,7 @@ async def drone_detections(request: Request, platform: PlatformDep, actor: Actor
     if not isinstance(body, dict):
         raise InvalidInput("send a JSON object {flight, detections}", "请求体应为 JSON 对象")
     now = utcnow()
-    with platform.store.read() as repo:
-        window = timebounds.window(repo)
+    window = await platform.aread(timebounds.window)
     found = drone.sightings(body, window, now)
     images_by_key = drone.evidence_images(body, found)
     evidence = {}

@@ -107,8 +107,7 @@ async def subscribe(request: Request, request_id: str, fmt: str) -> Response:
     async def work() -> list[dict[str, str]]:
         platform = _platform(request)
         form, key = await _keyed_form(request, platform, "report")
-        with platform.store.read() as repo:
-            _may_subscribe(repo, key, request_id, form)  # before any DNS lookup for a key with no right
+        await platform.aread(_may_subscribe, key, request_id, form)  # before any DNS lookup for a key with no right
         hooks = [v for c, v in _given(form) if c == "webhook"]
         for url in hooks:
             await egress.check_given(platform, url.strip())
@@ -120,9 +119,10 @@ async def subscribe(request: Request, request_id: str, fmt: str) -> Response:
 async def questionnaire(request: Request, request_id: str, fmt: str) -> Response:
     async def work() -> list[dict[str, Any]]:
         platform = _platform(request)
-        with platform.store.read() as repo:
+        def look(repo: Any) -> list[dict[str, Any]]:
             key = o311.authenticate(repo, params.first(_query(request), "api_key"))
             return _questionnaire(repo, platform, _own(repo, key, request_id))
+        return await platform.aread(look)
     return await _answer(fmt, "questionnaires", work)
 
 

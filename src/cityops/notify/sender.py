@@ -191,7 +191,7 @@ async def worker(platform: Platform, every: float = 2.0) -> None:
         try:
             jobs = await platform.awrite(claim, owner, utcnow())
             if jobs:
-                cfg, allow = _settings(platform)
+                cfg, allow = await asyncio.to_thread(_settings, platform)
                 results = await asyncio.to_thread(deliver, jobs, cfg, allow)
                 await platform.awrite(mark, owner, results, utcnow())
                 continue  # more may be due right away

@@ -72,8 +72,7 @@ def _subscriber(actor: ActorDep) -> Actor:
 @router.post("/cases/{case_id}/subscriptions", status_code=201, summary="Subscribe an address to a case's public steps")
 async def subscribe(case_id: Annotated[int, Path(le=MAX_INT)], body: SubscriptionIn, platform: PlatformDep,
                     actor: Annotated[Actor, Depends(_subscriber)]) -> dict[str, Any]:
-    with platform.store.read() as repo:
-        _may_subscribe(repo, case_id, actor)  # before any DNS lookup for a caller with no right
+    await platform.aread(_may_subscribe, case_id, actor)  # before any DNS lookup for a caller with no right
     if body.channel == "webhook":
         await egress.check_given(platform, body.address.strip())
     return await platform.awrite(_subscribe, case_id, body.model_dump(), actor, utcnow())  # type: ignore[no-any-return]

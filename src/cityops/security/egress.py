@@ -201,6 +201,5 @@ async def check_given(platform: Any, url: str) -> str:
 
     from cityops.security.settings import load
 
-    with platform.store.read() as repo:
-        allow = load(repo).egress_allow
+    allow = await platform.aread(lambda repo: load(repo).egress_allow)
     return await asyncio.to_thread(check_url, url, allow)

@@ -111,9 +111,7 @@ def _base(request: Request) -> str:
 
 
 async def _may_read(request: Request, platform: Platform) -> None:
-    with platform.store.read() as repo:
-        need = repo.get_setting(READ_SETTING) == "1"
-    if need:
+    if await platform.aread(lambda repo: repo.get_setting(READ_SETTING) == "1"):
         await actor(request)
 
 

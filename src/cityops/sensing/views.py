@@ -38,8 +38,7 @@ async def post_observations(request: Request, platform: PlatformDep, actor: Acto
     body = await request.body()
     now = utcnow()
     now_ms = int(now.timestamp() * 1000)
-    with platform.store.read() as repo:
-        window = timebounds.window(repo, readings=True)
+    window = await platform.aread(timebounds.window, True)
     if kind == ARROW:
         cols, rejects = parse_arrow(body, now_ms, window)
     elif kind in (NDJSON, "application/jsonl", "application/json-seq"):

@@ -110,8 +110,7 @@ async def snapshot_if_due(platform: Platform) -> bool:
     from cityops.core import utcnow
 
     now = utcnow()
-    with platform.store.read() as repo:
-        last = int(repo.get_setting(SNAPSHOT_SETTING) or 0)
+    last = int(await platform.aread(lambda repo: repo.get_setting(SNAPSHOT_SETTING)) or 0)
     if last and to_us(now) - last < SNAPSHOT_EVERY.total_seconds() * 1e6:  # type: ignore[operator]
         return False
     data = await asyncio.to_thread(indicator_snapshot, platform, now)

@@ -59,10 +59,23 @@ class WebhookIn(BaseModel):
 
 def _one(platform: Platform, warning_id: int) -> dict[str, Any]:
     with platform.store.read() as repo:
-        row = service.get(repo.conn, warning_id)
-        out = service.warning_dict(row, platform.calendar.zone)
-        out["dispatch"] = service.dispatch_status(repo.conn, warning_id, utcnow(), platform.calendar.zone)
+        return _one_in(repo, platform, warning_id)
+
+
+def _one_in(repo: Any, platform: Platform, warning_id: int) -> dict[str, Any]:
+    row = service.get(repo.conn, warning_id)
+    out = service.warning_dict(row, platform.calendar.zone)
+    out["dispatch"] = service.dispatch_status(repo.conn, warning_id, utcnow(), platform.calendar.zone)
     return out
+
+
+async def _aone(platform: Platform, warning_id: int) -> dict[str, Any]:
+    return await platform.aread(_one_in, platform, warning_id)
+
+
+def _webhooks_and_allow(repo: Any) -> tuple[list[str], Any]:
+    urls = [r[0] for r in repo.conn.execute("SELECT url FROM warning_webhooks").fetchall()]
+    return urls, load_security(repo).egress_allow
 
 
 @router.get("", summary="Warnings (ours), newest first")
@@ -77,7 +90,7 @@ def list_warnings(platform: PlatformDep, actor: ActorDep, status: str | None = N
 async def draft(platform: PlatformDep, actor: ActorDep, body: DraftIn) -> dict[str, Any]:
     now = utcnow()
     wid = await platform.awrite(service.draft_warning, body.to_draft(now), actor, now)
-    return _one(platform, wid)
+    return await _aone(platform, wid)
 
 
 @router.get("/incoming", summary="Outside CAP alerts accepted (shown beside our own)")
@@ -139,16 +152,14 @@ def one(platform: PlatformDep, actor: ActorDep, warning_id: int) -> dict[str, An
 @router.post("/{warning_id}/approve", summary="Approve a draft (supervisor)")
 async def approve(platform: PlatformDep, actor: ActorDep, warning_id: int) -> dict[str, Any]:
     await platform.awrite(service.approve_warning, warning_id, actor, utcnow())
-    return _one(platform, warning_id)
+    return await _aone(platform, warning_id)
 
 
 @router.post("/{warning_id}/issue", summary="Issue an approved warning (supervisor): CAP out, districts dispatched")
 async def issue(platform: PlatformDep, actor: ActorDep, warning_id: int) -> dict[str, Any]:
     xml: bytes = await platform.awrite(service.issue_warning, warning_id, actor, utcnow())
-    out = _one(platform, warning_id)
-    with platform.store.read() as repo:
-        urls = [r[0] for r in repo.conn.execute("SELECT url FROM warning_webhooks").fetchall()]
-        allow = load_security(repo).egress_allow
+    out = await _aone(platform, warning_id)
+    urls, allow = await platform.aread(_webhooks_and_allow)
     delivery = await asyncio.to_thread(publish, out["identifier"], xml, urls, _mqtt_on(), allow)
     out["delivery"] = {"mqtt": delivery.mqtt, "webhooks_ok": delivery.webhooks_ok,
                        "webhooks_failed": delivery.webhooks_failed}
@@ -165,20 +176,20 @@ def _mqtt_on() -> bool:
 async def update(platform: PlatformDep, actor: ActorDep, warning_id: int, body: DraftIn) -> dict[str, Any]:
     now = utcnow()
     wid = await platform.awrite(service.update_warning, warning_id, body.to_draft(now), actor, now)
-    return _one(platform, wid)
+    return await _aone(platform, wid)
 
 
 @router.post("/{warning_id}/cancel", status_code=201, summary="Draft a CAP Cancel of an issued warning")
 async def cancel(platform: PlatformDep, actor: ActorDep, warning_id: int) -> dict[str, Any]:
     wid = await platform.awrite(service.cancel_warning, warning_id, actor, utcnow())
-    return _one(platform, wid)
+    return await _aone(platform, wid)
 
 
 @router.post("/{warning_id}/acknowledge", summary="A district acknowledges a dispatched warning (预警签收)")
 async def ack(platform: PlatformDep, actor: ActorDep, warning_id: int,
               body: Annotated[AckIn, Body()]) -> dict[str, Any]:
     await platform.awrite(service.acknowledge, warning_id, body.district, actor, utcnow())
-    return _one(platform, warning_id)
+    return await _aone(platform, warning_id)
 
 
 # --- public feeds -----------------------------------------------------------------------

@@ -74,7 +74,8 @@ async def _keyed_form(request: Request, platform: Platform, scope: str) -> tuple
     authenticated for `scope` and within its rate limit."""
     form = params.merge(_query(request), params.form_params(await form_items(request)))
     service.check_jurisdiction(platform, params.first(form, "jurisdiction_id"))
-    key = service.authenticate(platform.store.reader(), params.first(form, "api_key"), scope=scope)
+    given = params.first(form, "api_key")
+    key = await platform.aread(service.authenticate, given, scope)
     if not _limiter(request).allow(key.name, time.monotonic()):
         raise Open311Error(429, f"rate limit for api_key '{key.name}' exceeded; retry shortly / 请求过于频繁")
     return form, key
