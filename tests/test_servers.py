@@ -390,9 +390,10 @@ def test_leadership_on_postgresql_passes_when_the_leaders_session_ends() -> None
 
 
 @pytest.mark.timeout(300)
-def test_a_revoked_token_is_refused_by_every_server_at_once(tmp_path: Path) -> None:
-    """On PostgreSQL each server remembers who holds a token (auth/tokencache.py); disabling the
-    user from the CLI must still be refused by both servers, each of which had the answer cached."""
+def test_a_revoked_credential_is_refused_by_every_server_at_once(tmp_path: Path) -> None:
+    """On PostgreSQL each server remembers who holds a token or an API key (auth/tokencache.py);
+    disabling the user (revoking the key) from the CLI must still be refused by both servers,
+    each of which had the answer cached."""
     db, token = _city(tmp_path)
     ports = [free_port(), free_port()]
     procs = [_serve(db, port) for port in ports]
@@ -412,6 +413,16 @@ def test_a_revoked_token_is_refused_by_every_server_at_once(tmp_path: Path) -> N
         for url in urls:
             assert httpx.get(url + "/api/v1/me", headers={"Authorization": f"Bearer {fresh}"}).status_code == 200
             assert httpx.get(url + "/api/v1/me", headers=headers).status_code == 401, "the old token stays revoked"
+        # An Open311 API key, the same way.
+        key = cityops("apikey", "create", "app", "--db", str(db)).strip()
+        form = {"api_key": key, "service_code": "06010", "lat": "30.5928", "long": "114.3055", "description": "路灯"}
+        for url in urls:
+            for _ in range(2):
+                assert httpx.post(url + "/open311/v2/requests.json", data=form).status_code == 200
+        cityops("apikey", "revoke", "app", "--db", str(db))
+        for url in urls:
+            _until(lambda url=url: httpx.post(url + "/open311/v2/requests.json", data=form).status_code == 403,
+                   2, "the revoked API key refused")
     finally:
         for proc in procs:
             _stop(proc)
@@ -420,10 +431,10 @@ def test_a_revoked_token_is_refused_by_every_server_at_once(tmp_path: Path) -> N
 def test_the_token_cache_keeps_no_answer_looked_up_across_a_change() -> None:
     from datetime import UTC, datetime
 
-    from cityops.auth.tokencache import TokenCache
+    from cityops.auth.tokencache import CredentialCache
     from cityops.cases.models import Actor, Role
 
-    cache, who, now = TokenCache(live=True), Actor("w", Role.COLLECTOR, None), datetime.now(UTC)
+    cache, who, now = CredentialCache(live=True), Actor("w", Role.COLLECTOR, None), datetime.now(UTC)
     started = cache.generation
     cache.forget_all()  # a change heard while the lookup was in flight
     cache.put("d", who, started, None, now)

@@ -169,7 +169,7 @@ def _lifespan(platform: Platform, sweep_every: float | None, write_process: bool
     """While serving: the write process, if asked for, and, on the one server of several that
     leads (leader.py), the once-only jobs (leader_jobs.py): every `sweep_every` seconds the escalation
     (督办) of overdue cases and the removal of expired tokens, and the notification sender."""
-    from cityops.auth.tokencache import TokenCache
+    from cityops.auth.tokencache import CredentialCache
     from cityops.auth.tokencache import listen as listen_for_auth_changes
     from cityops.auth.tokencache import stop as stop_listening
     from cityops.intel.service import warm as intel_warm
@@ -186,7 +186,7 @@ def _lifespan(platform: Platform, sweep_every: float | None, write_process: bool
         bridge = await start_bridge(platform, app)  # only when the setting names a broker
         tokens = None
         if sweep_every and platform.store.dialect.postgres:  # SQLite's lookup is local: no cache
-            app.state.token_cache = TokenCache()
+            app.state.token_cache = CredentialCache()
             tokens = asyncio.create_task(listen_for_auth_changes(app.state.token_cache, str(platform.store.path)))
         leading = None
         if sweep_every:

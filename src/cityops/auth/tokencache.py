@@ -1,17 +1,19 @@
-"""Who holds a token, remembered between requests while the database says nothing changed.
+"""Who holds a credential (a bearer token, an Open311 API key), remembered between requests
+while the database says nothing changed.
 
-Why: on PostgreSQL each request's token check is a round trip to the database server. Made on
-the event loop it stalls every other request meanwhile; made in a thread it costs a thread hop
-and a query per request. So each server keeps the answers it looked up, and forgets them all
-the moment any user or token row changes: migration 0009's triggers send
-`NOTIFY cityops_auth` at the COMMIT of every UPDATE or DELETE on `users` or `tokens` (revoking,
-disabling, a new password or role, removal), and each server LISTENs on a connection of its own.
+Why: on PostgreSQL each request's credential check is a round trip to the database server.
+Made on the event loop it stalls every other request meanwhile; made in a thread it costs a
+thread hop and a query per request. So each server keeps the answers it looked up, and forgets
+them all the moment any row that grants them changes: migration 0009's triggers send
+`NOTIFY cityops_auth` at the COMMIT of every UPDATE or DELETE on `users`, `tokens` or
+`api_keys` (revoking, disabling, a new password or role, removal), and each server LISTENs on a
+connection of its own.
 
 The cache is used only while that LISTEN connection is up (`live`); when it drops, every
 lookup goes to the database again until it is back. An answer is kept for at most `TTL`
-seconds, and never past the token's own expiry. A lookup that was in flight when a change
-arrived is not kept (the generation moved). SQLite needs none of this: its lookup is a local
-read of a few microseconds, made on the loop.
+seconds, and never past the credential's own expiry. A lookup that was in flight when a change
+arrived is not kept (the generation moved). A refusal is never kept. SQLite needs none of
+this: its lookup is a local read of a few microseconds, made on the loop.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -35,12 +37,12 @@ log = logging.getLogger("cityops")
 
 
 @dataclass
-class TokenCache:
+class CredentialCache:
     live: bool = False  # the LISTEN connection is up: the cache may answer
     generation: int = 0  # moves on every change heard (and on every reconnect)
-    _entries: dict[str, tuple[Actor, float]] = field(default_factory=dict)
+    _entries: dict[str, tuple[Any, float]] = field(default_factory=dict)
 
-    def get(self, digest: str) -> Actor | None:
+    def get(self, digest: str) -> Any:
         if not self.live:
             return None
         hit = self._entries.get(digest)
@@ -51,7 +53,7 @@ class TokenCache:
             return None
         return hit[0]
 
-    def put(self, digest: str, actor: Actor, generation: int, expires_at: datetime | None, now: datetime) -> None:
+    def put(self, digest: str, value: Any, generation: int, expires_at: datetime | None, now: datetime) -> None:
         """Keep a looked-up answer, unless a change was heard since the lookup began."""
         if not self.live or generation != self.generation:
             return
@@ -60,14 +62,14 @@ class TokenCache:
             return
         if len(self._entries) >= MAX_ENTRIES:
             self._entries.clear()
-        self._entries[digest] = (actor, time.monotonic() + keep)
+        self._entries[digest] = (value, time.monotonic() + keep)
 
     def forget_all(self) -> None:
         self.generation += 1
         self._entries.clear()
 
 
-async def listen(cache: TokenCache, url: str, retry_s: float = 1.0) -> None:
+async def listen(cache: CredentialCache, url: str, retry_s: float = 1.0) -> None:
     """Keep `cache` live while a LISTEN connection to `url` is up; forget everything on each
     notification and whenever the connection is lost or made again. Runs until cancelled."""
     import psycopg
@@ -99,16 +101,30 @@ async def stop(task: asyncio.Task[None] | None) -> None:
             await task
 
 
-async def cached_actor(cache: TokenCache, reader: Callable[[], Any], token: str, now: datetime) -> Actor:
-    """The token's actor: remembered, or looked up in a thread (`reader()` is that thread's repo)."""
-    digest = token_digest(token)
-    hit = cache.get(digest)
+async def remembered(cache: CredentialCache, key: str, look: Callable[[], Awaitable[tuple[Any, datetime | None] | None]],
+                     now: datetime) -> Any:
+    """The value under `key`: remembered, or `look()`ed up (it answers the value and when it
+    stops being valid, or None for a refusal, which is not kept)."""
+    hit = cache.get(key)
     if hit is not None:
         return hit
     generation = cache.generation
-    found = await asyncio.to_thread(lambda: reader().token_grant(digest, now))
+    found = await look()
     if found is None:
+        return None
+    cache.put(key, found[0], generation, found[1], now)
+    return found[0]
+
+
+async def cached_actor(cache: CredentialCache, reader: Callable[[], Any], token: str, now: datetime) -> Actor:
+    """The token's actor: remembered, or looked up in a thread (`reader()` is that thread's repo)."""
+    digest = token_digest(token)
+
+    async def look() -> tuple[Actor, datetime | None] | None:
+        found = await asyncio.to_thread(lambda: reader().token_grant(digest, now))
+        return None if found is None else (to_actor(found[0]), found[1])
+
+    who = await remembered(cache, "token:" + digest, look, now)
+    if who is None:
         raise invalid_token()
-    who = to_actor(found[0])
-    cache.put(digest, who, generation, found[1], now)
-    return who
+    return who  # type: ignore[no-any-return]

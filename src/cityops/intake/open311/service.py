@@ -37,7 +37,11 @@ def authenticate(repo: Repo, api_key: str | None, scope: str = "report") -> ApiK
     """The stored key for this plain key, or 403 (missing, unknown, revoked, wrong scope)."""
     if not api_key:
         raise Open311Error(403, "api_key is required / 缺少 api_key")
-    key = repo.api_key_by_hash(keys.digest(api_key))
+    return check_key(repo.api_key_by_hash(keys.digest(api_key)), scope)
+
+
+def check_key(key: ApiKey | None, scope: str) -> ApiKey:
+    """403 unless `key` (looked up by a plain key's digest) exists, stands and has `scope`."""
     if key is None:
         raise Open311Error(403, "api_key is not valid / api_key 无效")
     if key.revoked_at is not None:

@@ -17,10 +17,11 @@ from fastapi.responses import Response
 from cityops import __version__
 from cityops.api.forms import form_items
 from cityops.api.routing import feature_router
+from cityops.auth.tokencache import remembered
 from cityops.core import Platform, utcnow
 from cityops.errors import CityopsError
 from cityops.field import open311 as field_open311
-from cityops.intake.open311 import params, render, service, services
+from cityops.intake.open311 import keys, params, render, service, services
 from cityops.intake.open311.errors import Open311Error, from_domain
 from cityops.intake.open311.keys import RateLimiter
 from cityops.store.base import ApiKey, Repo
@@ -69,13 +70,26 @@ def _jurisdiction(request: Request, form: dict[str, list[str]] | None = None) ->
     service.check_jurisdiction(_platform(request), params.first(values, "jurisdiction_id"))
 
 
+async def _api_key(request: Request, platform: Platform, given: str | None, scope: str) -> ApiKey:
+    """The API key's row, checked: remembered between requests on PostgreSQL (auth/tokencache.py)."""
+    cache = getattr(request.app.state, "token_cache", None)
+    if cache is None or not given:
+        return await platform.aread(service.authenticate, given, scope)
+    digest = keys.digest(given)
+
+    async def look() -> tuple[ApiKey, None] | None:
+        row = await platform.aread(lambda repo: repo.api_key_by_hash(digest))
+        return None if row is None else (row, None)
+
+    return service.check_key(await remembered(cache, "apikey:" + digest, look, utcnow()), scope)
+
+
 async def _keyed_form(request: Request, platform: Platform, scope: str) -> tuple[dict[str, list[str]], ApiKey]:
     """A POST's parameters (query string and form), its jurisdiction checked, and its API key
     authenticated for `scope` and within its rate limit."""
     form = params.merge(_query(request), params.form_params(await form_items(request)))
     service.check_jurisdiction(platform, params.first(form, "jurisdiction_id"))
-    given = params.first(form, "api_key")
-    key = await platform.aread(service.authenticate, given, scope)
+    key = await _api_key(request, platform, params.first(form, "api_key"), scope)
     if not _limiter(request).allow(key.name, time.monotonic()):
         raise Open311Error(429, f"rate limit for api_key '{key.name}' exceeded; retry shortly / 请求过于频繁")
     return form, key

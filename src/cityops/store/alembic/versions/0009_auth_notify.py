@@ -1,8 +1,9 @@
-"""auth notifications: every server forgets its remembered token answers when users or tokens change
+"""auth notifications: every server forgets its remembered credential answers when users, tokens or API keys change
 
 PostgreSQL only. Row changes that can take a right away (a token deleted, a user disabled,
-given a new role or password, removed) send `NOTIFY cityops_auth` at COMMIT; each server's
-token cache (auth/tokencache.py) LISTENs and forgets everything it remembered. A statement that
+given a new role or password, removed, an Open311 API key revoked) send `NOTIFY cityops_auth`
+at COMMIT; each server's credential cache (auth/tokencache.py) LISTENs and forgets everything
+it remembered. A statement that
 changed no row (the minute's purge of expired tokens, mostly) sends nothing.
 
 Revision ID: 0009
@@ -19,7 +20,7 @@ down_revision = "0008"
 branch_labels = None
 depends_on = None
 
-TABLES = ("users", "tokens")
+TABLES = ("users", "tokens", "api_keys")
 EVENTS = ("update", "delete")
 
 
