@@ -118,7 +118,8 @@ def datastream_meta(conn: sqlite3.Connection) -> DatastreamMeta:
 # binary blob) so that the `observation` view expands segments back into rows for SQL readers.
 
 SMALL_APPEND = 64  # a group this small, after the datastream's last segment, is merged into it
-SEGMENT_MAX = 4096  # … while that segment stays at most this long
+SMALL_TAIL = 256  # … while that segment stays this short: an append rewrites at most this many readings
+SEGMENT_MAX = 4096  # the longest segment compaction (sensing/compact.py) makes of short ones
 _SEGMENT_COLUMNS = ("datastream", "t0", "t1", "n", "data")  # COPY on PostgreSQL, executemany in SQLite
 
 
@@ -219,13 +220,15 @@ def _last_segments(conn: sqlite3.Connection, datastreams: list[int]) -> list[tup
 
 def _merge_small(conn: sqlite3.Connection, small: list[tuple[int, int, int, int, str]]) -> set[int]:
     """Small appends (a trickle over MQTT or single STA posts) go into their datastream's last
-    segment while it is short, so a trickle does not leave one segment per reading."""
+    segment while it is short, so a trickle does not leave one segment per reading; a longer
+    tail is not rewritten (a day's trickle would rewrite it hundreds of times): the append
+    starts a new segment, and compaction later merges the short ones."""
     tails = {d: (rowid, t1, n, data) for d, rowid, t1, n, data in _last_segments(conn, [r[0] for r in small])}
     merged: set[int] = set()
     updates = []
     for d, t0, t1, n, data in small:  # one step per datastream, not per reading
         tail = tails.get(d)
-        if tail is None or t0 <= tail[1] or tail[2] + n > SEGMENT_MAX:
+        if tail is None or t0 <= tail[1] or tail[2] + n > SMALL_TAIL:
             continue
         updates.append((t1, tail[2] + n, tail[3][:-1] + "," + data[1:], tail[0]))
         merged.add(d)
