@@ -169,7 +169,7 @@ def test_a_trickle_rewrites_short_tails_and_compacts_once(bare_store: Any) -> No
 
 def _tails(store: Any, ids: list[int]) -> list[tuple[int, int, int]]:
     with store.read() as repo:
-        return [(d, n, t1) for d, _, t1, n, _ in store_mod._last_segments(repo.conn, ids)]
+        return [(d, n, t1) for d, _, t1, n in store_mod._last_segments(repo.conn, ids)]
 
 
 def test_compacted_readings_change_and_delete(bare_store: Any) -> None:
