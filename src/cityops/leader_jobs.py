@@ -4,7 +4,11 @@
   tokens, in one write transaction that also records the period it ran for, so that a new
   leader taking over does not sweep a second time in the same period (at most one sweep per
   period across all servers, even around a failover);
-- the notification sender (its claims already keep two senders from sending one message twice).
+- the notification sender (its claims already keep two senders from sending one message twice);
+- segment compaction (sensing/compact.py), every `every` seconds one chunk of datastreams in
+  one write transaction, the next chunk on the next round: bounded work per round, and a pass
+  over every datastream that a leader's restart or a failover merely starts again (re-running
+  it is harmless).
 
 Retraining is a command (`cityops intel retrain`), not a server job; the dashboard's live feed
 and the MQTT bridge run on every server.
@@ -51,8 +55,26 @@ async def sweep_loop(platform: Any, every: float) -> None:
         await asyncio.sleep(every)
 
 
+async def compact_loop(platform: Any, every: float) -> None:
+    from cityops.sensing.compact import CHUNK, compact_op
+
+    after = -1  # the last datastream of the previous chunk
+    while True:
+        try:
+            done = await platform.awrite(compact_op, after, CHUNK)
+            after = -1 if done.next_after is None else done.next_after
+            if done.merged:
+                log.debug("compaction: %d segments merged away, %d readings rewritten", done.merged, done.readings)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("segment compaction failed")
+        await asyncio.sleep(every)
+
+
 def once_only_jobs(platform: Any, every: float) -> list[asyncio.Task[Any]]:
     """Start the leader's jobs; `lead()` cancels them when leadership is lost."""
     from cityops.notify.sender import worker as notify_worker
 
-    return [asyncio.create_task(sweep_loop(platform, every)), asyncio.create_task(notify_worker(platform))]
+    return [asyncio.create_task(sweep_loop(platform, every)), asyncio.create_task(notify_worker(platform)),
+            asyncio.create_task(compact_loop(platform, every))]

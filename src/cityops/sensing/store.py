@@ -118,7 +118,8 @@ def datastream_meta(conn: sqlite3.Connection) -> DatastreamMeta:
 # binary blob) so that the `observation` view expands segments back into rows for SQL readers.
 
 SMALL_APPEND = 64  # a group this small, after the datastream's last segment, is merged into it
-SEGMENT_MAX = 4096  # … while that segment stays at most this long
+SMALL_TAIL = 128  # … while that segment stays this short: an append rewrites at most this many readings
+SEGMENT_MAX = 4096  # the longest segment compaction (sensing/compact.py) makes of short ones
 _SEGMENT_COLUMNS = ("datastream", "t0", "t1", "n", "data")  # COPY on PostgreSQL, executemany in SQLite
 
 
@@ -211,25 +212,33 @@ _LAST_SEGMENT = (" FROM json_each(?) AS j JOIN observation_segment AS s INDEXED 
                  " AND s.t1 = (SELECT max(t1) FROM observation_segment WHERE datastream = CAST(j.value AS BIGINT))")
 
 
-def _last_segments(conn: sqlite3.Connection, datastreams: list[int]) -> list[tuple[int, int, int, int, str]]:
-    """(datastream, segment id, t1, n, data) of each datastream's last segment."""
-    return [(int(d), int(rowid), int(t1), int(n), str(data)) for d, rowid, t1, n, data in conn.execute(
-        "SELECT s.datastream, s.id, s.t1, s.n, s.data" + _LAST_SEGMENT, (orjson.dumps(datastreams).decode(),))]
+def _last_segments(conn: sqlite3.Connection, datastreams: list[int]) -> list[tuple[int, int, int, int]]:
+    """(datastream, segment id, t1, n) of each datastream's last segment."""
+    return [(int(d), int(rowid), int(t1), int(n)) for d, rowid, t1, n in conn.execute(
+        "SELECT s.datastream, s.id, s.t1, s.n" + _LAST_SEGMENT, (orjson.dumps(datastreams).decode(),))]
 
 
 def _merge_small(conn: sqlite3.Connection, small: list[tuple[int, int, int, int, str]]) -> set[int]:
     """Small appends (a trickle over MQTT or single STA posts) go into their datastream's last
-    segment while it is short, so a trickle does not leave one segment per reading."""
-    tails = {d: (rowid, t1, n, data) for d, rowid, t1, n, data in _last_segments(conn, [r[0] for r in small])}
+    segment while it is short, so a trickle does not leave one segment per reading; a longer
+    tail is not rewritten (a day's trickle would rewrite it hundreds of times): the append
+    starts a new segment, and compaction later merges the short ones. One statement for the
+    batch, the arrays joined in the database (the tails' text is not read back)."""
+    tails = {d: (rowid, t1, n) for d, rowid, t1, n in _last_segments(conn, [r[0] for r in small])}
     merged: set[int] = set()
     updates = []
     for d, t0, t1, n, data in small:  # one step per datastream, not per reading
         tail = tails.get(d)
-        if tail is None or t0 <= tail[1] or tail[2] + n > SEGMENT_MAX:
+        if tail is None or t0 <= tail[1] or tail[2] + n > SMALL_TAIL:
             continue
-        updates.append((t1, tail[2] + n, tail[3][:-1] + "," + data[1:], tail[0]))
+        updates.append((tail[0], t1, n, data[1:]))
         merged.add(d)
-    conn.executemany("UPDATE observation_segment SET t1 = ?, n = ?, data = ? WHERE id = ?", updates)
+    if updates:
+        conn.execute(
+            "UPDATE observation_segment SET t1 = CAST(j.value ->> 1 AS BIGINT), n = n + CAST(j.value ->> 2 AS BIGINT),"
+            " data = substr(data, 1, length(data) - 1) || ',' || (j.value ->> 3)"
+            " FROM json_each(?) AS j WHERE observation_segment.id = CAST(j.value ->> 0 AS BIGINT)",
+            (orjson.dumps(updates).decode(),))
     return merged
 
 

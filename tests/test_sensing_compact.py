@@ -1,0 +1,245 @@
+"""Segment compaction (issue #20): a trickle of small appends rewrites only short tail segments,
+and compaction merges the short segments it leaves without losing, repeating or changing a
+reading, on either store (CITYOPS_TEST_STORE=postgresql)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+from unittest import mock
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cityops.detect.columns import Columns
+from cityops.sensing import compact as compact_mod
+from cityops.sensing import store as store_mod
+from cityops.sensing.compact import compact_all, plan
+from cityops.sensing.store import (
+    SMALL_TAIL,
+    change_reading,
+    insert_columns,
+    last_seen,
+    latest_readings,
+    read_columns,
+    read_ranges,
+)
+from stores import new_db
+
+
+@pytest.fixture(scope="module")
+def bare_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    from cityops.store.sqlite import SqliteStore
+
+    store = SqliteStore(new_db(tmp_path_factory.mktemp("compact"), "compact.db"))
+    yield store
+    store.close()
+
+
+@contextmanager
+def small_limits(tail: int, full: int, most: int, many: int) -> Iterator[None]:
+    """The thresholds scaled down, so that a few dozen readings cross each of them."""
+    with mock.patch.multiple(store_mod, SMALL_TAIL=tail, SMALL_APPEND=tail // 2 + 1), \
+            mock.patch.multiple(compact_mod, COMPACT_FULL=full, SEGMENT_MAX=most, MANY_SMALL=many):
+        yield
+
+
+def put(store: Any, ds: Any, t: Any, r: Any) -> int:
+    return int(store.write(lambda repo: insert_columns(repo.conn, Columns.of(ds, t, r))))
+
+
+def segments(store: Any) -> list[tuple[int, int, int, int, str]]:
+    with store.read() as repo:
+        return [tuple(r) for r in repo.conn.execute(  # type: ignore[misc]
+            "SELECT datastream, t0, t1, n, data FROM observation_segment ORDER BY datastream, t0, id")]
+
+
+def stored(store: Any) -> dict[tuple[int, int], float]:
+    with store.read() as repo:
+        return {(int(d), int(t)): float(r) for d, t, r in repo.conn.execute("SELECT datastream, t, result FROM observation")}
+
+
+def check_segments(store: Any) -> None:
+    """Each segment's t0, t1 and n say what its data holds, sorted, and no key is stored twice."""
+    seen: set[tuple[int, int]] = set()
+    for d, t0, t1, n, data in segments(store):
+        cols = store_mod.decode_segments([(d, n, data)])
+        assert len(cols) == n and n > 0
+        assert cols.t.tolist() == sorted(cols.t.tolist()) and (cols.t[0], cols.t[-1]) == (t0, t1)
+        keys = {(d, t) for t in cols.t.tolist()}
+        assert not keys & seen
+        seen |= keys
+
+
+def clear(store: Any) -> None:
+    store.write(lambda repo: repo.conn.execute("DELETE FROM observation_segment"))
+
+
+def test_plan_merges_runs_of_small_segments() -> None:
+    """A run of small segments is packed in time order into merges of at most SEGMENT_MAX; a
+    long segment breaks a run; a run's last chunk waits until it is full or many."""
+    full, most = compact_mod.COMPACT_FULL, compact_mod.SEGMENT_MAX
+    n = np.array([300] * 20 + [full] + [10] * 3 + [5] * compact_mod.MANY_SMALL)
+    ds = np.r_[np.full(24, 1), np.full(compact_mod.MANY_SMALL, 2)]
+    t0 = np.arange(len(n))[::-1].copy()  # given in any order: planned by time
+    seg = np.arange(len(n)) + 100
+    group = plan(ds, t0, seg, n)
+    # datastream 1 by time: the 3 tens, the long one, 20 × 300 (13 fit in 4096, then 7 = 2100)
+    assert (group[21:24] == -1).all() and group[20] == -1
+    sizes = sorted(np.bincount(group[group >= 0], weights=n[group >= 0]).tolist())
+    assert sizes == [5 * compact_mod.MANY_SMALL, 2100, 300 * 13] and max(sizes) <= most
+    assert len(set(group[24:].tolist())) == 1 and group[24] >= 0
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.lists(st.tuples(st.integers(1, 3), st.integers(0, 40), st.integers(0, 99)),
+                                   min_size=1, max_size=12),
+                          st.booleans(), st.integers(1, 3)),
+                min_size=1, max_size=25))
+def test_trickles_and_compaction_store_what_one_insert_would(bare_store: Any,
+                                                             steps: list[tuple[list[tuple[int, int, int]], bool, int]]) -> None:
+    """Appends small and late, duplicates among them, compaction now and then in chunks of any
+    size: the store then holds what one big insert of every reading would (first write wins),
+    every reader agrees, and a final compaction changes no reading."""
+    clear(bare_store)
+    with small_limits(tail=6, full=8, most=16, many=3):
+        new = 0
+        for batch, compact_now, chunk in steps:
+            new += put(bare_store, [b[0] for b in batch], [b[1] * 10 + b[0] for b in batch], [float(b[2]) for b in batch])
+            if compact_now:
+                compact_all(bare_store, chunk)
+                check_segments(bare_store)
+        first: dict[tuple[int, int], float] = {}
+        for d, t, r in (row for batch, _, _ in steps for row in batch):
+            first.setdefault((d, t * 10 + d), float(r))
+        assert new == len(first) and stored(bare_store) == first
+        before = segments(bare_store)
+        compact_all(bare_store, 2)
+        after = segments(bare_store)
+        assert compact_all(bare_store, 2).merged == 0 and segments(bare_store) == after  # nothing left to do
+        assert stored(bare_store) == first and len(after) <= len(before)
+        check_segments(bare_store)
+        # a replay of everything is all duplicates
+        allrows = [row for batch, _, _ in steps for row in batch]
+        assert put(bare_store, [b[0] for b in allrows], [b[1] * 10 + b[0] for b in allrows], [0.0] * len(allrows)) == 0
+        with bare_store.read() as repo:
+            keys = sorted(first)
+            cols = read_columns(repo.conn, [1, 2, 3], 0, 10**6)
+            assert list(zip(cols.datastream.tolist(), cols.t.tolist(), strict=True)) == keys
+            assert cols.result.tolist() == [first[k] for k in keys]
+            ids = np.array([1, 2, 3])
+            part = read_ranges(repo.conn, ids, np.array([50, 0, 120]), np.array([250, 400, 121]))
+            assert sorted(zip(part.datastream.tolist(), part.t.tolist(), strict=True)) == [
+                (d, t) for d, t in keys if (50, 0, 120)[d - 1] <= t <= (250, 400, 121)[d - 1]]
+            last = {d: max(t for e, t in keys if e == d) for d in {d for d, _ in keys}}
+            ds, seen = last_seen(repo.conn, [1, 2, 3])
+            assert dict(zip(ds.tolist(), seen.tolist(), strict=True)) == last
+            latest = latest_readings(repo.conn, [1, 2, 3])
+            assert dict(zip(latest.datastream.tolist(), latest.t.tolist(), strict=True)) == last
+            assert latest.result.tolist() == [first[(d, last[d])] for d in sorted(last)]
+
+
+def test_a_trickle_rewrites_short_tails_and_compacts_once(bare_store: Any) -> None:
+    """One reading a minute for two days in 7-minute batches, real thresholds: no append
+    rewrites a tail longer than SMALL_TAIL (about SMALL_TAIL / 14 writes per reading, not
+    SEGMENT_MAX / 14), and compaction then rewrites each reading once into one segment."""
+    clear(bare_store)
+    rewritten = 0
+    day = 2880
+    for start in range(0, day, 7):
+        minutes = np.arange(start, min(start + 7, day))
+        tails = {d: n for d, n, _ in _tails(bare_store, [1, 2])}
+        put(bare_store, np.repeat([1, 2], len(minutes)), np.tile(minutes * 60_000, 2), np.tile(minutes * 1.0, 2))
+        after = {d: n for d, n, _ in _tails(bare_store, [1, 2])}
+        for d in (1, 2):  # the tail was rewritten (grew) or a new segment started
+            if d in tails and after[d] == tails[d] + len(minutes):
+                assert after[d] <= SMALL_TAIL
+                rewritten += after[d]
+    before = len(segments(bare_store))
+    assert before >= 2 * day // SMALL_TAIL and rewritten <= 2 * day * (SMALL_TAIL // 14 + 2)
+    done = compact_all(bare_store)
+    assert done.readings == 2 * day and done.merged == before - 2
+    assert [n for _, _, _, n, _ in segments(bare_store)] == [day, day]
+    check_segments(bare_store)
+    assert compact_all(bare_store).merged == 0
+
+
+def _tails(store: Any, ids: list[int]) -> list[tuple[int, int, int]]:
+    with store.read() as repo:
+        return [(d, n, t1) for d, _, t1, n in store_mod._last_segments(repo.conn, ids)]
+
+
+def test_compacted_readings_change_and_delete(bare_store: Any) -> None:
+    """change_reading and deletion find a reading in a merged segment; SensorThings members
+    (keyed by datastream and time) stay with their readings."""
+    clear(bare_store)
+    with small_limits(tail=4, full=8, most=16, many=3):
+        for k in range(10):
+            put(bare_store, [5, 5], [2 * k, 2 * k + 1], [float(k), float(k)])
+        compact_all(bare_store)
+        assert [n for _, _, _, n, _ in segments(bare_store)] == [16, 4]
+    bare_store.write(lambda repo: store_mod.set_result_times(repo.conn, [(5, 7, 123)]))
+    assert bare_store.write(lambda repo: change_reading(repo.conn, 5, 7, 42.0))
+    assert bare_store.write(lambda repo: change_reading(repo.conn, 5, 8, None))
+    assert not bare_store.write(lambda repo: change_reading(repo.conn, 5, 8, None))
+    got = stored(bare_store)
+    assert got[(5, 7)] == 42.0 and (5, 8) not in got and len(got) == 19
+    with bare_store.read() as repo:
+        assert repo.conn.execute("SELECT result_time FROM sta_observation WHERE datastream = 5 AND t = 7").fetchone()[0] == 123
+    check_segments(bare_store)
+
+
+def test_cli_compacts(tmp_path: Any) -> None:
+    from click.testing import CliRunner
+
+    from cityops.cli import main
+    from cityops.core import open_platform
+
+    db = new_db(tmp_path)
+    assert CliRunner().invoke(main, ["init", "--db", db]).exit_code == 0
+    p = open_platform(db)
+    try:
+        for start in range(0, 2100, 7):
+            put(p.store, [3] * 7, list(range(start, start + 7)), [1.0] * 7)
+    finally:
+        p.close()
+    out = CliRunner().invoke(main, ["sensing", "compact", "--db", db, "--chunk", "1"])
+    assert out.exit_code == 0, out.output
+    assert "1 datastreams" in out.output and "2,100 readings rewritten" in out.output
+    p = open_platform(db)
+    try:
+        assert [n for *_, n, _ in segments(p.store)] == [2100]
+    finally:
+        p.close()
+
+
+def test_the_leader_compacts_by_itself(tmp_path: Any) -> None:
+    """The leader's periodic job merges a trickle's short segments, a chunk per round."""
+    import time
+
+    from click.testing import CliRunner
+    from fastapi.testclient import TestClient
+
+    from cityops.api.app import create_app
+    from cityops.cli import main
+    from cityops.core import open_platform
+
+    db = new_db(tmp_path)
+    assert CliRunner().invoke(main, ["init", "--db", db]).exit_code == 0
+    platform = open_platform(db)
+    try:
+        for start in range(0, 2100, 7):
+            put(platform.store, [4] * 7, list(range(start, start + 7)), [2.0] * 7)
+        assert len(segments(platform.store)) > 1
+        with TestClient(create_app(platform, sweep_every=0.05)):
+            for _ in range(200):
+                if len(segments(platform.store)) == 1:
+                    break
+                time.sleep(0.05)
+        assert [n for *_, n, _ in segments(platform.store)] == [2100]
+        assert stored(platform.store) == {(4, t): 2.0 for t in range(2100)}
+    finally:
+        platform.close()
