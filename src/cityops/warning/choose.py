@@ -166,6 +166,7 @@ class Choice:
 
 
 RICH = 4  # training events from which a point's record is long enough for the forecast model
+SHORT_DAYS = 14.0  # a training part shorter than this, with no event over the line, gets the city rule
 
 
 def choose(g: Grid, opts: Options, forecast: str, split: int, peers: Sequence[Peer] = ()) -> Choice:
@@ -175,6 +176,14 @@ def choose(g: Grid, opts: Options, forecast: str, split: int, peers: Sequence[Pe
     n_events = len(find_events(train, opts.threshold, gap).start)
     if n_events >= RICH:  # the rules are for short records; a long one has earned the forecast
         return Choice("arx", opts.threshold, {}, f"{n_events} training events: a long record keeps the forecast")
+    days = float(g.t[split - 1] - g.t[0]) / 86400
+    if n_events == 0 and days < SHORT_DAYS and not peers:
+        # Nothing in a few days' record says how this point's water meets its line: a fit at a
+        # lower proxy line (the response curve, the ARX) extrapolates, and on unseen records
+        # (benchmarks/bench_flashy.py) it warned for every long rain. The city's defaults,
+        # raised above the rain the point took without flooding, are the prior that holds.
+        return Choice("city", opts.threshold, {},
+                      f"no event over the threshold in {days:.1f} days of training: the city's rain defaults")
     thr_v = proxy_threshold(train, opts.threshold, gap)
     if thr_v is None:  # nothing to judge by: the forecast model
         return Choice("arx", opts.threshold, {}, "no event in the training part to validate on")
