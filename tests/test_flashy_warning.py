@@ -15,7 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cityops.cli import main
-from cityops.sim.flashy import flashy_record
+from cityops.sim.creek import creek_record
+from cityops.sim.flashy import Flashy, flashy_record
 from cityops.warning import backtest as bt
 from cityops.warning import rainrule as rr
 from cityops.warning.choose import Peer
@@ -25,14 +26,15 @@ from cityops.warning.series import Nowcast, Series, nowcast_ahead, read_nowcast,
 STEP = 300
 
 
-def _flashy_grid(seed: int, nowcast: bool = False) -> tuple[bt.Grid, bt.Options]:
-    f = flashy_record(seed)
+def _flashy_grid(seed: int, nowcast: bool = False, family: str = "flashy") -> tuple[bt.Grid, bt.Options]:
+    f = flashy_record(seed) if family == "flashy" else creek_record(seed)
     wet = f.rain > 0
     opts = bt.Options(threshold=f.threshold, train_fraction=0.4)
-    nc = Nowcast(f.nowcast[0].astype(np.int64), f.nowcast[1].astype(np.int64), f.nowcast[2])
+    nc = None
+    if nowcast and isinstance(f, Flashy):
+        nc = {"nowcast": Nowcast(f.nowcast[0].astype(np.int64), f.nowcast[1].astype(np.int64), f.nowcast[2])}
     g = bt.align(Series(f.level_t.astype(np.int64), f.level),
-                 {"rain": Series(f.rain_t[wet].astype(np.int64), f.rain[wet])}, opts,
-                 {"nowcast": nc} if nowcast else None)
+                 {"rain": Series(f.rain_t[wet].astype(np.int64), f.rain[wet])}, opts, nc)
     return g, opts
 
 
@@ -219,6 +221,44 @@ def test_flashy_points_are_warned_ahead_and_better_than_the_baselines() -> None:
 
 def _f1(s: Skill) -> float:
     return 2 * s.precision * s.recall / (s.precision + s.recall) if s.precision + s.recall else 0.0
+
+
+def _meets_bar(r: bt.Result) -> bool:
+    """Issue 22's rule for one record: recall and precision >= 0.5, a positive median lead,
+    and a better F1 than persistence-with-margin and always-warn on the same run."""
+    m = r.model
+    return (m.events > 0 and m.recall >= 0.5 and m.precision >= 0.5 and m.median_lead_min > 0
+            and _f1(m) > _f1(r.persistence_calibrated) and _f1(m) > _f1(r.always))
+
+
+def _pool(skills: list[Skill]) -> Skill:
+    ev, warned = sum(s.events for s in skills), sum(s.warned for s in skills)
+    n, fa = sum(s.warnings for s in skills), sum(s.false_alarms for s in skills)
+    leads = [s.median_lead_min for s in skills if s.warned]
+    return Skill(ev, warned, fa, n, warned / ev if ev else 0.0, (n - fa) / n if n else 0.0,
+                 float(np.median(leads)) if leads else 0.0)
+
+
+UNSEEN = range(131, 143)  # seeds never looked at while the rules and the choice were built
+
+
+@pytest.mark.parametrize(("family", "floor"), [("flashy", 11), ("creek", 3)])
+def test_the_issue_bar_on_unseen_seeds_of_two_families(family: str, floor: int) -> None:
+    """Seeds 131–142 of sim.flashy and of sim.creek (built differently: SCS curve number,
+    reservoir cascade, level in metres) on the CLI's path. Measured: 11/12 and 3/12 meet the
+    bar (benchmarks/bench_flashy.py, docs/warning.md); the floors are those counts. Pooled
+    over the seeds the model beats both baselines on F1 in both families, and on sim.flashy it
+    meets the whole bar; on sim.creek its pooled recall and precision are below 0.5 (the open
+    gap: floods from long rains and from cells the gauge missed)."""
+    results = [bt.run(*_flashy_grid(seed, family=family)) for seed in UNSEEN]
+    passed = [seed for seed, r in zip(UNSEEN, results, strict=True) if _meets_bar(r)]
+    assert len(passed) >= floor, passed
+    model = _pool([r.model for r in results])
+    for base in (_pool([r.persistence_calibrated for r in results]), _pool([r.always for r in results])):
+        assert _f1(model) > _f1(base), (model, base)
+    assert model.median_lead_min > 0, model
+    if family == "flashy":
+        assert model.recall >= 0.5 and model.precision >= 0.5, model
 
 
 def test_peers_pool_through_the_cli(tmp_path: Path) -> None:
