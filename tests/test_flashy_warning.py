@@ -58,7 +58,8 @@ def test_rules_are_monotone_in_rain_and_level(rain: np.ndarray, at: int, extra: 
     more = rain.copy()
     more[at] += extra
     level = np.linspace(10, 20, len(rain))
-    for rule in (rr.Rule("fitted", lam, 0.5), rr.Rule("response", 0.0, 0.5, c=2.0, p=1.3)):
+    for rule in (rr.Rule("fitted", lam, 0.5), rr.Rule("fitted", lam, 0.5, base=12.0),
+                 rr.Rule("response", 0.0, 0.5, c=2.0, p=1.3)):
         base = rule.alert(rr.index(rain, STEP), level, 25.0, STEP)
         assert (rule.alert(rr.index(more, STEP), level, 25.0, STEP) >= base).all()
     response = rr.Rule("response", 0.0, 0.5, c=2.0, p=1.3)
@@ -72,6 +73,33 @@ def test_the_index_is_causal_without_a_forecast(rain: np.ndarray, cut: int) -> N
     later = rain.copy()
     later[cut:] = 50.0
     a, b = rr.index(rain, STEP).score(0.5), rr.index(later, STEP).score(0.5)
+    assert np.array_equal(a[:cut], b[:cut])
+
+
+def test_the_level_rising_to_its_line_fires_without_rain() -> None:
+    """A long moderate rain that never reaches the city's rain defaults: the level climbs to the
+    line and the rule fires on it before the crossing; a level that climbs in the lower half of
+    its range, or stops rising short of the line, does not fire it."""
+    t = np.arange(200)
+    climb = np.clip(10 + 0.25 * (t - 100), 10, None)  # 10 cm, then +0.25 cm per 5 min from step 100
+    rule = rr.Rule("city", 1.0, 0.0, base=10.0)
+    dry = np.zeros(len(t))
+    alert = rule.alert(rr.index(dry, STEP), climb, 30.0, STEP)
+    cross = int(np.argmax(climb >= 30.0))
+    assert alert[cross - 6:cross].any()  # within the half hour before the line
+    assert not alert[:cross - 6].any()  # not while the climb is in the lower half of the range
+    stalls = np.minimum(climb, 25.0)  # a near miss: up to 75 % of the way, then flat
+    assert not rule.alert(rr.index(dry, STEP), stalls, 30.0, STEP)[cross - 6:].any()
+    assert not rr.Rule("city", 1.0, 0.0).alert(rr.index(dry, STEP), climb, 30.0, STEP).any()  # no base: off
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.floats(0, 40), min_size=40, max_size=120).map(np.array), st.integers(5, 35))
+def test_the_level_element_is_causal(level: np.ndarray, cut: int) -> None:
+    later = level.copy()
+    later[cut:] = 39.0
+    a = rr.rising(level, 30.0, 10.0, STEP)
+    b = rr.rising(later, 30.0, 10.0, STEP)
     assert np.array_equal(a[:cut], b[:cut])
 
 
@@ -242,7 +270,7 @@ def _pool(skills: list[Skill]) -> Skill:
 UNSEEN = range(131, 143)  # seeds never looked at while the rules and the choice were built
 
 
-@pytest.mark.parametrize(("family", "floor"), [("flashy", 11), ("creek", 3)])
+@pytest.mark.parametrize(("family", "floor"), [("flashy", 11), ("creek", 4)])
 def test_the_issue_bar_on_unseen_seeds_of_two_families(family: str, floor: int) -> None:
     """Seeds 131–142 of sim.flashy and of sim.creek (built differently: SCS curve number,
     reservoir cascade, level in metres) on the CLI's path. Measured: 11/12 and 3/12 meet the

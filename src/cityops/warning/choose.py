@@ -206,4 +206,6 @@ def choose(g: Grid, opts: Options, forecast: str, split: int, peers: Sequence[Pe
                and (k != "city" or thr_v == opts.threshold)]
     scores = {k: skill(oof[k][:split], train, thr_v, gap, opts.window(g.step), g.step) for k in present}
     best = max(present, key=lambda k: (_key(scores[k]), -present.index(k)))
+    if _key(scores[best])[0] == 0:  # no candidate warned of a validation event: fewer false
+        best = present[0]  # alarms would only pick the quietest; the fewest parameters go first
     return Choice(best, thr_v, scores)
