@@ -22,6 +22,12 @@ and t + lead (observed rain up to t, forecast rain after). A rule fires when s(t
   the threshold less a margin: the level already there counts, and no event is needed
   (nor are the rain's units: c absorbs them).
 
+Every rule also fires on the level itself (`rising`): when the level is in the upper half of
+its range (above the training median, half-way to the line or more) and, at the slower of its
+last 15- and 30-minute rates, would reach the line within 30 minutes. It needs no event and no
+rain unit: floods from long moderate rains or from a cell the gauge missed show in the level
+before the line, where a rain threshold never fires.
+
 Everything is causal: s(t) uses rain at or before t and a forecast issued by t.
 """
 
@@ -41,6 +47,9 @@ ANTE_MIN = 360
 ANTE_REF_MM = 20.0
 LEAD_MIN = 60  # a nowcast's windows may end up to an hour ahead
 HOLD_MIN = 60
+RISE_MIN = 30  # the level's rate: the slower over the last RISE_MIN and RISE_MIN / 2
+AHEAD_MIN = 30  # ... reaches the line within this, at that rate
+UPPER = 0.5  # ... from at least this far from the training median to the line
 # λ from 0.05 to 20 (61 log steps) and on down to ~0.002: rain in inches needs λ ~25 times smaller.
 LAMBDAS = np.exp(np.log(0.05) + np.arange(-32, 61) * np.log(400.0) / 60)
 WETNESS = (0.0, 0.5)
@@ -66,6 +75,23 @@ def hold(on: np.ndarray, steps: int) -> np.ndarray:
     """On at t when `on` was at any of t - steps + 1 … t (causal)."""
     last = np.maximum.accumulate(np.where(on, np.arange(len(on)), -(10 ** 9)))
     return np.asarray(np.arange(len(on)) - last < steps, dtype=bool)
+
+
+def rising(level: F64, threshold: float, base: float, step: int) -> np.ndarray:
+    """On where the level (the last reading, NaN = none) is at least UPPER of the way from
+    `base` to the line and, still rising at the slower of its rates over the last RISE_MIN and
+    RISE_MIN / 2, reaches the line within AHEAD_MIN. Causal; all False when `base` is NaN."""
+    if not np.isfinite(base):
+        return np.zeros(len(level), dtype=bool)
+    rate = np.full(len(level), np.inf)
+    for minutes in (RISE_MIN, RISE_MIN // 2):
+        lag = _steps(minutes, step)
+        prev = np.concatenate([np.full(min(lag, len(level)), np.nan), level[:-lag]])
+        with np.errstate(invalid="ignore"):
+            rate = np.minimum(rate, (level - prev) / minutes)  # NaN (a gap) propagates: off
+    with np.errstate(invalid="ignore"):
+        on = (level >= base + UPPER * (threshold - base)) & (rate > 0) & (level + rate * AHEAD_MIN >= threshold)
+    return np.asarray(on, dtype=bool)
 
 
 def index(rain: F64, step: int, ahead: F64 | None = None) -> Index:
@@ -98,6 +124,7 @@ class Rule:
     margin: float = 0.0
     events: int = 0  # training events it was fitted on
     delay_min: float = 30.0  # median time from the rule firing to the threshold, in training
+    base: float = float("nan")  # the level's training median: the `rising` element (NaN: none)
 
     def alert(self, ix: Index, level: F64, threshold: float, step: int = 300) -> F64:
         """1.0 where the rule is on; once fired it holds for HOLD_MIN (a warning is not
@@ -109,14 +136,18 @@ class Rule:
             on = (reach >= threshold - self.margin) & (s > 0)
         else:
             on = s >= self.lam
+        on = on | rising(level, threshold, self.base, step)
         return hold(on, _steps(HOLD_MIN, step)).astype(np.float64)
 
     def describe(self) -> str:
+        rise = (f"; or the level, past half-way from {self.base:.3g} to the line, still rising to reach it "
+                f"within {AHEAD_MIN} min") if np.isfinite(self.base) else ""
         if self.kind == "response":
             return (f"rain response rule: level + {self.c:.3g}·s^{self.p:.2g} reaches the threshold "
-                    f"less {self.margin:.3g} (w {self.w:g})")
+                    f"less {self.margin:.3g} (w {self.w:g})" + rise)
         mm = ", ".join(f"{self.lam * d:.1f} mm/{m} min" for d, m in zip(CITY_MM, WINDOWS_MIN, strict=True))
-        return f"rain threshold ({self.kind}, {self.events} events): {mm} (dry soil; lower by {self.w:.0%} when wet)"
+        return (f"rain threshold ({self.kind}, {self.events} events): {mm} (dry soil; lower by {self.w:.0%} "
+                f"when wet)" + rise)
 
 
 def _f1(s: Skill) -> float:
@@ -169,6 +200,12 @@ class Part:
     def events(self) -> int:
         return len(find_events(self.level, self.threshold, self.gap).start)
 
+    @property
+    def base(self) -> float:
+        """The level's training median (the `rising` element's floor); NaN without readings."""
+        lv = self.level[np.isfinite(self.level)]
+        return float(np.median(lv)) if len(lv) else float("nan")
+
 
 def fit_city(part: Part) -> Rule:
     """City defaults, raised just above the heaviest rain the point took without flooding."""
@@ -178,7 +215,7 @@ def fit_city(part: Part) -> Rule:
     for st in ev.start:  # the rain that led to an event is not rain "taken without flooding"
         quiet[max(0, st - part.window):st] = False
     top = float(np.max(s[quiet])) if quiet.any() else 0.0
-    return Rule("city", max(1.0, 1.05 * top), 0.0, events=0)
+    return Rule("city", max(1.0, 1.05 * top), 0.0, events=0, base=part.base)
 
 
 def fit_point(part: Part) -> Rule:
@@ -192,7 +229,7 @@ def fit_point(part: Part) -> Rule:
         if best is None or key > best[0]:
             best = (key, lam, w)
     assert best is not None
-    rule = Rule("fitted", best[1], best[2], events=n)
+    rule = Rule("fitted", best[1], best[2], events=n, base=part.base)
     return replace(rule, delay_min=_delay(rule.alert(part.ix, part.level, part.threshold, part.step) > 0, part.level,
                                           part.threshold, part.gap, part.step))
 
@@ -216,12 +253,12 @@ def fit_pooled(parts: Sequence[Part], shrink: float = 2.0) -> list[Rule]:
         if n == 0:
             city = fit_city(p)
             lam = max(lam0, city.lam if city.lam > 1.0 else 0.0)
-            out.append(Rule("pooled", lam, w0, events=0))
+            out.append(Rule("pooled", lam, w0, events=0, base=p.base))
             continue
         own, _ = _best_lambda(p.ix.score(w0), p.rate)
         k = n / (n + shrink)
         lam = float(np.exp((1 - k) * np.log(lam0) + k * np.log(own)))
-        out.append(Rule("pooled", lam, w0, events=n))
+        out.append(Rule("pooled", lam, w0, events=n, base=p.base))
     return out
 
 
@@ -269,6 +306,6 @@ def fit_response(part: Part, horizon: int) -> Rule | None:
         if best is None or key > best[0]:
             best = (key, float(frac * span))
     margin = best[1] if best and best[0][0] > 0 else 0.0
-    rule = Rule("response", 0.0, w, c, p, margin, events=part.events)
+    rule = Rule("response", 0.0, w, c, p, margin, events=part.events, base=part.base)
     return replace(rule, delay_min=_delay(rule.alert(part.ix, part.level, part.threshold, part.step) > 0, part.level,
                                           part.threshold, part.gap, part.step))
