@@ -534,12 +534,12 @@ def _numeric_as_number(conn: Any) -> None:
     conn.adapters.register_loader("numeric", NumberLoader)
 
 
-def next_savepoint(conn: Any) -> tuple[str, ...]:
-    """The statements that end one batch item's savepoint and begin the next's: one round trip
-    on PostgreSQL (two statements in one simple query); SQLite takes one statement at a time."""
+def next_savepoint(conn: Any, name: str = "item") -> tuple[str, ...]:
+    """The statements that end one savepoint `name` and begin the next of that name: one round
+    trip on PostgreSQL (two statements in one simple query); SQLite takes one at a time."""
     if isinstance(conn, PgConnection):
-        return ("RELEASE item; SAVEPOINT item",)
-    return ("RELEASE item", "SAVEPOINT item")
+        return (f"RELEASE {name}; SAVEPOINT {name}",)
+    return (f"RELEASE {name}", f"SAVEPOINT {name}")
 
 
 def data_version(conn: Any) -> int:
