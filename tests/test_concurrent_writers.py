@@ -81,3 +81,23 @@ def test_two_stores_writing_at_once_keep_every_guarantee(tmp_path: Path) -> None
         assert repo.get_case(target).history_count == 2  # type: ignore[union-attr]
     a.close()
     b.close()
+
+
+def test_a_batch_of_a_megacitys_datastreams_takes_a_bounded_number_of_locks(tmp_path: Path) -> None:
+    """One advisory lock per datastream overflowed PostgreSQL's lock table at 14,000 datastreams
+    in one transaction ("out of shared memory"); they are taken by stripe."""
+    from cityops.store.sqlite import LOCK_STRIPES
+
+    p = open_platform(new_db(tmp_path))
+    try:
+        def lock_many(repo: Any) -> int:
+            repo.lock("datastream", list(range(1, 20_001)))
+            if not repo.dialect.postgres:
+                return 0
+            return int(repo.conn.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+                                         " AND pid = pg_backend_pid()").fetchone()[0])
+
+        held = p.store.write(lock_many)
+        assert held <= LOCK_STRIPES
+    finally:
+        p.close()
