@@ -212,3 +212,34 @@ def test_a_random_batch_equals_one_by_one(api: Api, who: str, plan: list[tuple[i
     for a, b in zip(one, many, strict=True):
         assert status(api, a) == status(api, b)
         assert [h[1:] for h in history(api, a)] == [h[1:] for h in history(api, b)]
+
+
+def test_a_batch_crosses_to_the_write_process(platform: Any) -> None:
+    """The server's writes run in a write process: the batch's op and its steps are pickled there
+    and the outcomes come back."""
+    import asyncio
+
+    from cityops.cases import bulk, service
+    from cityops.cases.models import Action, Actor, Role
+    from cityops.cases.workflow import Command
+    from cityops.core import utcnow
+
+    admin = Actor("admin", Role.ADMIN)
+    new = service.NewReport(matter_code=MATTER, description="积水 / water", lon=114.3055, lat=30.5928)
+    ids = [platform.store.write(lambda repo: service.intake(repo, platform, new, admin, utcnow())).id for _ in range(2)]
+
+    async def main() -> Any:
+        await platform.start_write_process()
+        try:
+            now = utcnow()
+            steps = [bulk.Step(ids[0], Command(Action.REGISTER, admin, now)),
+                     bulk.Step(ids[1], Command(Action.DISPATCH, admin, now)),
+                     bulk.Step(ids[1], Command(Action.REGISTER, admin, now))]
+            return steps, await platform.awrite(bulk.act_many, steps)
+        finally:
+            await platform.stop_write_process()
+
+    steps, outcomes = asyncio.run(main())
+    out = bulk.results_json(steps, outcomes)
+    assert [r["ok"] for r in out["results"]] == [True, False, False]
+    assert out["results"][0]["status"] == "registered" and out["results"][2]["error"] == "earlier_step_refused"
