@@ -403,17 +403,19 @@ def megacity(db_kind: str = "sqlite", servers: int = 1, scale: float = 1.0, work
 
         loops = [Loop(srv[i % servers].url, token, tally) for i in range(workers * servers)]
 
-        def reporter(w: int) -> None:
+        def reporter(w: int) -> float:
+            """This thread's reports round the loop; when it was done (s into the day)."""
             mine = range(w, reports, len(loops))
             if per_step:
                 for i in mine:
                     case_id = loops[w].report(i, city.places[i % len(city.places)])
                     if case_id is not None:
                         loops[w].close(case_id)
-                return
-            for k in range(0, len(mine), BATCH_STEPS):
-                held = [loops[w].report(i, city.places[i % len(city.places)]) for i in mine[k:k + BATCH_STEPS]]
-                loops[w].close_many([c for c in held if c is not None])
+            else:
+                for k in range(0, len(mine), BATCH_STEPS):
+                    held = [loops[w].report(i, city.places[i % len(city.places)]) for i in mine[k:k + BATCH_STEPS]]
+                    loops[w].close_many([c for c in held if c is not None])
+            return time.perf_counter() - day0
 
         warner = threading.Thread(target=warnings, args=(srv[0], approver, city.storm_districts, storm, calm, tally))
         warner.start()
@@ -424,16 +426,17 @@ def megacity(db_kind: str = "sqlite", servers: int = 1, scale: float = 1.0, work
             readings_s = time.perf_counter() - day0
             storm.set()
             calm.set()
-            for c in citizens:
-                c.result()
+            reports_s = max(c.result() for c in citizens)
         warner.join()
         photo = jpeg()
         sensor_cases = sorted(tally.detector_cases)
+        sensors0 = time.perf_counter()
         with ThreadPoolExecutor(len(loops)) as people:
             if per_step:
                 list(people.map(lambda i: loops[i % len(loops)].close(sensor_cases[i], photo), range(len(sensor_cases))))
             else:
                 list(people.map(lambda w: loops[w].close_many(sensor_cases[w::len(loops)], photo), range(len(loops))))
+        sensors_s = time.perf_counter() - sensors0
         pending = 1
         while pending:
             pending = count(db, "SELECT count(*) FROM event_outbox WHERE published_at IS NULL")
@@ -453,6 +456,8 @@ def megacity(db_kind: str = "sqlite", servers: int = 1, scale: float = 1.0, work
     raw_pub_s = asyncio.run(_publish(subjects, payloads, f"{stream_name}RAW"))
     cases = count(db, "SELECT count(*) FROM cases")
     closed = count(db, "SELECT count(*) FROM cases WHERE status = 'closed'")
+    print(f"# citizens' reports all closed {reports_s:.1f} s into the day; the detectors' cases closed in "
+          f"{sensors_s:.1f} s after the readings", flush=True)
     print(f"# {tally.stored:,} readings stored in {readings_s:.1f} s; {cases:,} cases ({len(sensor_cases):,} opened "
           f"by the detectors), {closed:,} closed; {tally.requests:,} API requests; {events:,} events "
           f"({on_stream:,} on the stream); refused: {tally.refused or 'none'}", flush=True)
