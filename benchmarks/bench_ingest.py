@@ -54,7 +54,8 @@ def _raw_insert(db: Path, batches: list[tuple[np.ndarray, np.ndarray, np.ndarray
     (outside the timer), then per batch one transaction that writes them as the store's
     segments (its own encoding and statement) with no parsing, checks or detectors."""
     from cityops.detect.columns import Columns
-    from cityops.sensing.store import _INSERT_SEGMENT, encode_segments
+    from cityops.sensing.store import _SEGMENT_COLUMNS, encode_segments
+    from cityops.store.dialect import copy_rows
     from cityops.store.sqlite import SqliteStore
 
     store = SqliteStore(db)  # the same schema, pragmas and durability as the server's store
@@ -63,7 +64,7 @@ def _raw_insert(db: Path, batches: list[tuple[np.ndarray, np.ndarray, np.ndarray
     start = time.perf_counter()
     for batch in cols:
         conn.execute("BEGIN IMMEDIATE")
-        conn.executemany(_INSERT_SEGMENT, encode_segments(batch))
+        copy_rows(conn, "observation_segment", _SEGMENT_COLUMNS, encode_segments(batch))  # as the store writes them
         conn.execute("COMMIT")
     elapsed = time.perf_counter() - start
     conn.close()

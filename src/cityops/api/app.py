@@ -35,7 +35,8 @@ _HTTP_ZH = {404: ("not_found", "不存在"), 405: ("method_not_allowed", "不支
 MAX_BODY = 1_000_000  # bytes; a case report is a few KB
 # Routes that take batches: a gateway's batch of readings is megabytes.
 BODY_LIMITS = {"/api/v1/observations": 64_000_000, "/sta/v1.1/CreateObservations": 64_000_000,
-               "/api/v1/data/resources/import": 32_000_000}  # a catalogue sheet of ~100,000 entries
+               "/api/v1/data/resources/import": 32_000_000,  # a catalogue sheet of ~100,000 entries
+               "/api/v1/cases/actions": 4_000_000}  # 500 workflow steps, each reason up to 2,000 characters
 MAX_UPLOAD_BODY = 12 * 1024 * 1024  # a multipart photo upload (cityops.field: 10 MB a photo)
 UPLOAD_PATHS = ("/attachments", "/requests.json", "/requests.xml")
 MAX_VIDEO_BODY = 52 * 1024 * 1024  # a case attachment may be a short video (cityops.field.videos: 50 MB)

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field, ValidationError
 from cityops.api.deps import ActorDep, PlatformDep, require
 from cityops.api.responses import JSON
 from cityops.api.routing import feature_router
-from cityops.cases import names, service
+from cityops.cases import bulk, names, service
 from cityops.cases.history import verify
 from cityops.cases.models import STATUS_LABELS, Action, Actor, Case, Role
 from cityops.cases.workflow import Command, allowed_actions
@@ -47,6 +47,15 @@ class ActionIn(BaseModel):
     target: int | None = Field(default=None, le=MAX_INT, description="merge: the case to merge into")
     amount: float | None = Field(default=None, gt=0, description="request_extension: how long")
     unit: str | None = Field(default=None, description="working_hours | working_days | calendar_hours")
+
+
+class StepIn(ActionIn):
+    case_id: int = Field(ge=1, le=MAX_INT, description="the case this step is for")
+    action: Action = Field(description="register, dispatch, accept, report_back, verify, …")
+
+
+class StepsIn(BaseModel):
+    steps: list[StepIn] = Field(description=f"at most {bulk.MAX_STEPS}; steps on one case apply in this order")
 
 
 class CaseOut(BaseModel):
@@ -180,6 +189,21 @@ async def act(case_id: CaseId, action: Action, body: ActionIn, platform: Platfor
     )
     case = await platform.awrite(service.act, case_id, cmd)
     return case_json(case, now, platform, actor)
+
+
+@router.post("/cases/actions", summary="Take many cases' workflow steps at once (批量处理: 批量派遣, 批量办结 …)")
+async def act_many(body: StepsIn, platform: PlatformDep, actor: ActorDep) -> JSON:
+    bulk.check_size(len(body.steps))  # everything is checked before anything is written
+    now = utcnow()
+    steps = [
+        bulk.Step(s.case_id, Command(
+            action=s.action, actor=actor, at=now, reason=s.reason, department=s.department,
+            matter_code=s.matter_code, passed=s.passed, target=s.target, amount=s.amount, unit=s.unit,
+        ))
+        for s in body.steps
+    ]
+    outcomes = await platform.awrite(bulk.act_many, steps)
+    return JSON(bulk.results_json(steps, outcomes))
 
 
 @router.get("/cases/{case_id}/history", summary="The case's append-only history")
