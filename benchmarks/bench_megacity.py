@@ -418,16 +418,23 @@ def megacity(db_kind: str = "sqlite", servers: int = 1, scale: float = 1.0, work
                     loops[w].close_many([c for c in held if c is not None])
             return time.perf_counter() - day0
 
-        warner = threading.Thread(target=warnings, args=(srv[0], approver, city.storm_districts, storm, calm, tally))
+        # A daemon, and told the storm is over whatever happens: a day that fails must not leave
+        # the benchmark waiting for it at exit.
+        warner = threading.Thread(target=warnings, args=(srv[0], approver, city.storm_districts, storm, calm, tally),
+                                  daemon=True)
         warner.start()
         day0 = time.perf_counter()
-        with ThreadPoolExecutor(len(loops)) as people, ThreadPoolExecutor(2 * servers) as gateway:
-            citizens = [people.submit(reporter, w) for w in range(len(loops))]
-            list(gateway.map(send, range(len(bodies))))
-            readings_s = time.perf_counter() - day0
+        try:
+            with ThreadPoolExecutor(len(loops)) as people, ThreadPoolExecutor(2 * servers) as gateway:
+                citizens = [people.submit(reporter, w) for w in range(len(loops))]
+                list(gateway.map(send, range(len(bodies))))
+                readings_s = time.perf_counter() - day0
+                storm.set()
+                calm.set()
+                reports_s = max(c.result() for c in citizens)
+        finally:
             storm.set()
             calm.set()
-            reports_s = max(c.result() for c in citizens)
         warner.join()
         photo = jpeg()
         sensor_cases = sorted(tally.detector_cases)

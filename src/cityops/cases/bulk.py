@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from cityops.cases import names, service
 from cityops.cases.workflow import Command
 from cityops.errors import CityopsError, Conflict, InvalidInput, StorageUnavailable
-from cityops.store.dialect import dialect_of_conn
+from cityops.store.dialect import next_savepoint
 
 if TYPE_CHECKING:
     from cityops.core import Platform
@@ -55,9 +55,9 @@ def act_many(repo: Repo, platform: Platform, steps: list[Step]) -> list[Outcome]
     a bug) is raised: the whole batch is undone and the caller told, as for a single step.
     """
     conn = repo.conn  # type: ignore[attr-defined]
-    # The previous step's savepoint is released as the next one is made: one round trip on
-    # PostgreSQL (two statements in one simple query); the last is released after the loop.
-    again = ("RELEASE step; SAVEPOINT step",) if dialect_of_conn(conn).postgres else ("RELEASE step", "SAVEPOINT step")
+    # The previous step's savepoint is released as the next one is made (one round trip where
+    # the database allows it); the last is released after the loop.
+    again = next_savepoint(conn, "step")
     refused: dict[int, int] = {}  # case id → index of its refused step
     outcomes: list[Outcome] = []
     opened = False
