@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import gc
 import signal
 import socket
 import sys
@@ -193,6 +194,10 @@ def write_process_main(db: str, fd: int) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     platform = open_platform(db)
     warm(platform)  # before answering ready: the first write is as fast as the rest
+    # What start-up built (city pack, point index, catalogue) lives as long as the process: out
+    # of the collector's scans, whose pauses would hold up a whole batch (as in api/app.py).
+    gc.collect()
+    gc.freeze()
     with socket.socket(fileno=fd) as sock:
         serve_writes(sock, platform.store.connect, SqliteRepo, platform)
     platform.close()
