@@ -42,18 +42,18 @@ class CredentialCache:
     generation: int = 0  # moves on every change heard (and on every reconnect)
     _entries: dict[str, tuple[Any, float]] = field(default_factory=dict)
 
-    def get(self, digest: str) -> Any:
+    def get(self, key: str) -> Any:
         if not self.live:
             return None
-        hit = self._entries.get(digest)
+        hit = self._entries.get(key)
         if hit is None:
             return None
         if hit[1] <= time.monotonic():
-            self._entries.pop(digest, None)
+            self._entries.pop(key, None)
             return None
         return hit[0]
 
-    def put(self, digest: str, value: Any, generation: int, expires_at: datetime | None, now: datetime) -> None:
+    def put(self, key: str, value: Any, generation: int, expires_at: datetime | None, now: datetime) -> None:
         """Keep a looked-up answer, unless a change was heard since the lookup began."""
         if not self.live or generation != self.generation:
             return
@@ -62,7 +62,7 @@ class CredentialCache:
             return
         if len(self._entries) >= MAX_ENTRIES:
             self._entries.clear()
-        self._entries[digest] = (value, time.monotonic() + keep)
+        self._entries[key] = (value, time.monotonic() + keep)
 
     def forget_all(self) -> None:
         self.generation += 1
