@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import os
 import sqlite3
 import threading
@@ -34,10 +35,17 @@ LOCK_STRIPES = 256  # advisory locks one transaction takes at most per space (Sq
 
 _INSERT_SQL = f"INSERT INTO cases ({', '.join(CASE_COLUMNS)}) VALUES ({', '.join('?' * len(CASE_COLUMNS))})"
 _UPDATE_COLS = [c for c in CASE_COLUMNS if c not in ("id", "version")]
-_UPDATE_SQL = (
-    f"UPDATE cases SET {', '.join(f'{c} = :{c}' for c in _UPDATE_COLS)}, version = version + 1 "
-    "WHERE id = :id AND version = :version"
-)
+
+
+@functools.lru_cache(maxsize=256)
+def _update_of(columns: tuple[str, ...]) -> str:
+    """A case's UPDATE setting these columns, guarded by its version (optimistic concurrency)."""
+    sets = "".join(f"{c} = :{c}, " for c in columns)
+    return f"UPDATE cases SET {sets}version = version + 1 WHERE id = :id AND version = :version"
+
+
+_UPDATE_SQL = _update_of(tuple(_UPDATE_COLS))
+
 _HISTORY_SQL = (
     "INSERT INTO case_history (case_id, seq, at, actor, role, action, from_status, to_status,"
     " reason, data, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
@@ -72,13 +80,19 @@ class SqliteRepo:
 
     def get_case(self, case_id: int) -> Case | None:
         row = self.conn.execute("SELECT * FROM cases WHERE id = ?", (case_id,)).fetchone()
-        return row_to_case(row) if row else None
+        if row is None:
+            return None
+        read = txmemo.rows(self.conn, "cases.read")
+        if read is not None:
+            read[case_id] = row  # save_case then writes only the columns that change
+        return row_to_case(row)
 
     def save_case(self, case: Case, change: Change) -> Case:
         """Store the new case state and append its history entry, in the caller's transaction."""
         entry = next_entry(case.history_head, case.history_count, change)
         new = _with(case, history_count=entry.seq, history_head=entry.hash)
-        cur = self.conn.execute(_UPDATE_SQL, case_to_row(new))
+        values = case_to_row(new)
+        cur = self.conn.execute(self._update_sql(case, values), values)
         if cur.rowcount != 1:
             raise Conflict(
                 f"case {case.id} was changed by someone else; reload it and try again",
@@ -86,6 +100,16 @@ class SqliteRepo:
             )
         self._append(entry)
         return _with(new, version=case.version + 1)
+
+    def _update_sql(self, case: Case, values: dict[str, Any]) -> str:
+        """An UPDATE of the columns that differ from the row this batch read at the same version
+        (an index is rewritten only when its column is set), else of every column. A read is
+        used once: a later save of the case without a fresh read sets everything."""
+        read = txmemo.rows(self.conn, "cases.read")
+        row = read.pop(case.id, None) if read is not None else None
+        if row is None or row["version"] != case.version:
+            return _UPDATE_SQL
+        return _update_of(tuple(c for c in _UPDATE_COLS if values[c] != row[c]))
 
     def _append(self, entry: HistoryEntry) -> None:
         c = entry.change

@@ -36,3 +36,9 @@ def memo(conn: Any, key: str, read: Callable[[], T]) -> T:
     if key not in values:
         values[key] = read()
     return values[key]  # type: ignore[no-any-return]
+
+
+def rows(conn: Any, name: str) -> dict[Any, Any] | None:
+    """A table of values this batch remembers under `name` (rows it read, say); None outside a batch."""
+    values = _open.get(id(conn))
+    return None if values is None else values.setdefault(name, {})
