@@ -9,12 +9,14 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from cityops.cases.models import Actor, Role
 from cityops.cases.service import NewReport, act, intake, verify_all
 from cityops.cases.workflow import Action, Command
 from cityops.core import open_platform, utcnow
-from cityops.errors import CityopsError
-from stores import new_db
+from cityops.errors import CityopsError, StorageUnavailable
+from stores import POSTGRES, new_db
 
 ADMIN = Actor("admin", Role.ADMIN)
 
@@ -101,3 +103,38 @@ def test_a_batch_of_a_megacitys_datastreams_takes_a_bounded_number_of_locks(tmp_
         assert held <= LOCK_STRIPES
     finally:
         p.close()
+
+
+@pytest.mark.skipif(not POSTGRES, reason="a deadlock between two servers' transactions is PostgreSQL's (SQLite has one writer)")
+def test_a_deadlock_with_another_server_is_a_503_to_retry_and_stores_nothing(tmp_path: Path) -> None:
+    platform = open_platform(new_db(tmp_path, "deadlock.db"))
+    c1, c2 = (platform.store.write(lambda repo, n=n: intake(
+        repo, platform, NewReport("06010", f"r{n}", 114.3055, 30.5928), ADMIN, utcnow()).id) for n in (1, 2))
+    other = platform.store.connect()  # another server's write process
+    other.execute("SET deadlock_timeout = '10s'")  # so that this store's write is the one PostgreSQL undoes
+    other.execute("BEGIN")
+    other.execute("UPDATE cases SET report_count = report_count + 1 WHERE id = ?", (c2,))
+    holding = threading.Event()
+
+    def both(repo: Any) -> None:
+        repo.conn.execute("SET LOCAL deadlock_timeout = '100ms'")
+        repo.conn.execute("UPDATE cases SET report_count = report_count + 1 WHERE id = ?", (c1,))
+        holding.set()
+        repo.conn.execute("UPDATE cases SET report_count = report_count + 1 WHERE id = ?", (c2,))
+
+    def other_wants_c1() -> None:
+        holding.wait(10)
+        other.execute("UPDATE cases SET report_count = report_count + 1 WHERE id = ?", (c1,))
+        other.execute("COMMIT")
+
+    t = threading.Thread(target=other_wants_c1)
+    t.start()
+    with pytest.raises(StorageUnavailable) as refused:
+        platform.store.write(both)
+    t.join(10)
+    assert refused.value.status == 503 and "retry" in str(refused.value)
+    assert "其他写入占用" in refused.value.to_dict()["message_zh"]
+    with platform.store.read() as repo:  # the other server's write stands; nothing of this one
+        assert [repo.get_case(c).report_count for c in (c1, c2)] == [2, 2]  # type: ignore[union-attr]
+    other.close()
+    platform.store.close()

@@ -391,7 +391,8 @@ def _error(exc: Exception) -> Exception:
         return sqlite3.OperationalError(f"attempt to write a readonly database: {text}")
     if isinstance(exc, psycopg.errors.DiskFull | psycopg.errors.OutOfMemory):
         return sqlite3.OperationalError(f"database or disk is full: {text}")
-    if isinstance(exc, psycopg.errors.LockNotAvailable | psycopg.errors.QueryCanceled):
+    if isinstance(exc, psycopg.errors.LockNotAvailable | psycopg.errors.QueryCanceled
+                  | psycopg.errors.TransactionRollback):  # deadlock or serialization failure: retry
         return sqlite3.OperationalError(f"database is locked: {text}")
     if isinstance(exc, psycopg.OperationalError):
         return sqlite3.OperationalError(f"unable to open database (i/o): {text}")

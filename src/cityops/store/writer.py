@@ -41,6 +41,10 @@ def storage_error(exc: BaseException) -> BaseException:
     """`exc` as StorageUnavailable when it is the storage's fault, else unchanged."""
     if isinstance(exc, sqlite3.OperationalError | sqlite3.DatabaseError) and not isinstance(exc, sqlite3.IntegrityError):
         text = str(exc).lower()
+        if "locked" in text or "busy" in text:  # another writer holds the rows (or the file)
+            return StorageUnavailable(
+                f"another write holds the same data ({exc}); nothing was stored, retry shortly",
+                "数据正被其他写入占用，本次未保存，请稍后重试")
         if any(word in text for word in _STORAGE):
             return StorageUnavailable(
                 f"the database cannot be written now ({exc}); nothing was stored, retry shortly",
