@@ -243,3 +243,26 @@ def test_the_leader_compacts_by_itself(tmp_path: Any) -> None:
         assert stored(platform.store) == {(4, t): 2.0 for t in range(2100)}
     finally:
         platform.close()
+
+
+def test_compaction_goes_on_where_the_last_leader_stopped(bare_store: Any) -> None:
+    """The leader compacts a chunk a minute; its place is kept in the database with each chunk,
+    so a new leader (another server, after a failover) takes the next chunk, not the first."""
+    from cityops.sensing.compact import POSITION, compact_op
+
+    clear(bare_store)
+    with small_limits(tail=4, full=8, most=16, many=3):
+        for k in range(8):
+            put(bare_store, [1, 2, 3], [2 * k] * 3, [float(k)] * 3)
+
+        def chunk() -> tuple[str | None, list[int]]:  # each call as a fresh leader would make it
+            bare_store.write(lambda repo: compact_op(repo, None, None, 1))
+            with bare_store.read() as repo:
+                place = repo.get_setting(POSITION)
+            return place, [sum(1 for s in segments(bare_store) if s[0] == d) for d in (1, 2, 3)]
+
+        assert chunk() == ("1", [1, 2, 2])  # appends filled tails of 4: two segments each
+        assert chunk() == ("2", [1, 1, 2])
+        assert chunk() == ("3", [1, 1, 1])
+        assert chunk() == ("-1", [1, 1, 1])  # past the last: the next round starts again
+    check_segments(bare_store)

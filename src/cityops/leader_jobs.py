@@ -58,11 +58,9 @@ async def sweep_loop(platform: Any, every: float) -> None:
 async def compact_loop(platform: Any, every: float) -> None:
     from cityops.sensing.compact import CHUNK, compact_op
 
-    after = -1  # the last datastream of the previous chunk
     while True:
-        try:
-            done = await platform.awrite(compact_op, after, CHUNK)
-            after = -1 if done.next_after is None else done.next_after
+        try:  # each chunk starts where the last one (of this leader or the one before) ended
+            done = await platform.awrite(compact_op, None, CHUNK)
             if done.merged:
                 log.debug("compaction: %d segments merged away, %d readings rewritten", done.merged, done.readings)
         except asyncio.CancelledError:

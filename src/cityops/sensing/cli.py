@@ -159,8 +159,8 @@ def compact(db: str, chunk: int) -> None:
         done = compact_all(p.store, max(1, chunk))
     finally:
         p.close()
-    click.echo(f"{done.datastreams} datastreams, {done.merged} segments merged away, {done.readings:,} readings "
-               f"rewritten / 已压缩 {done.merged} 个分段")
+    click.echo(f"已压缩：{done.datastreams} 个数据流，合并掉 {done.merged} 个分段，重写 {done.readings:,} 条读数 / "
+               f"{done.datastreams} datastreams, {done.merged} segments merged away, {done.readings:,} readings rewritten")
 
 
 @sensing.command("check-silent")

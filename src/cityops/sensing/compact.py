@@ -118,9 +118,18 @@ def compact_next(repo: Any, after: int, limit: int = CHUNK) -> Compacted:
     return Compacted(done.datastreams, done.merged, done.readings, found[-1] if len(found) == limit else None)
 
 
-def compact_op(repo: Any, platform: Any, after: int, limit: int = CHUNK) -> Compacted:
-    """`compact_next` as a write operation (`platform.awrite`, the write process)."""
-    return compact_next(repo, after, limit)
+POSITION = "sensing.compact_after"  # the setting that keeps the leader's place across failovers
+
+
+def compact_op(repo: Any, platform: Any, after: int | None = None, limit: int = CHUNK) -> Compacted:
+    """`compact_next` as a write operation (`platform.awrite`, the write process), from where
+    the last chunk ended (`after` None: the place kept in the database, so a new leader goes on
+    where the old one stopped), keeping the next place in the same transaction."""
+    if after is None:
+        after = int(repo.get_setting(POSITION) or -1)
+    done = compact_next(repo, after, limit)
+    repo.set_setting(POSITION, str(-1 if done.next_after is None else done.next_after))
+    return done
 
 
 def compact_all(store: Any, limit: int = CHUNK) -> Compacted:
