@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from cityops.cases import names, service
 from cityops.cases.workflow import Command
 from cityops.errors import CityopsError, Conflict, InvalidInput, StorageUnavailable
-from cityops.store.dialect import next_savepoint
+from cityops.store.dialect import Savepoints
 
 if TYPE_CHECKING:
     from cityops.core import Platform
@@ -54,13 +54,9 @@ def act_many(repo: Repo, platform: Platform, steps: list[Step]) -> list[Outcome]
     A refusal (a CityopsError) rolls back that step only. Anything else (the storage failing,
     a bug) is raised: the whole batch is undone and the caller told, as for a single step.
     """
-    conn = repo.conn  # type: ignore[attr-defined]
-    # The previous step's savepoint is released as the next one is made (one round trip where
-    # the database allows it); the last is released after the loop.
-    again = next_savepoint(conn, "step")
+    each = Savepoints(repo.conn, "step")  # type: ignore[attr-defined]
     refused: dict[int, int] = {}  # case id → index of its refused step
     outcomes: list[Outcome] = []
-    opened = False
     for i, step in enumerate(steps):
         if step.case_id in refused:
             j = refused[step.case_id]
@@ -69,21 +65,18 @@ def act_many(repo: Repo, platform: Platform, steps: list[Step]) -> list[Outcome]
                 f"未执行：本批第 {j + 1} 步（同一案卷 {step.case_id}）已被拒绝",
             ))))
             continue
-        for sql in again if opened else ("SAVEPOINT step",):
-            conn.execute(sql)
-        opened = True
+        each.next()
         try:
             case = service.act(repo, platform, step.case_id, step.cmd)
         except StorageUnavailable:
             raise
         except CityopsError as exc:
-            conn.execute("ROLLBACK TO step")
+            each.undo()
             refused[step.case_id] = i
             outcomes.append((False, _refusal(exc)))
             continue
         outcomes.append((True, case.status.value))
-    if opened:
-        conn.execute("RELEASE step")
+    each.release()
     return outcomes
 
 

@@ -535,12 +535,31 @@ def _numeric_as_number(conn: Any) -> None:
     conn.adapters.register_loader("numeric", NumberLoader)
 
 
-def next_savepoint(conn: Any, name: str = "item") -> tuple[str, ...]:
-    """The statements that end one savepoint `name` and begin the next of that name: one round
-    trip on PostgreSQL (two statements in one simple query); SQLite takes one at a time."""
-    if isinstance(conn, PgConnection):
-        return (f"RELEASE {name}; SAVEPOINT {name}",)
-    return (f"RELEASE {name}", f"SAVEPOINT {name}")
+class Savepoints:
+    """One savepoint `name` after another in a transaction, each item of a batch in its own, so
+    a failed item is undone alone. `next()` releases the previous one as it makes the next: one
+    round trip on PostgreSQL (two statements in one simple query); SQLite takes one at a time."""
+
+    def __init__(self, conn: Any, name: str) -> None:
+        self.conn, self.name, self.open = conn, name, False
+        if isinstance(conn, PgConnection):
+            self._again: tuple[str, ...] = (f"RELEASE {name}; SAVEPOINT {name}",)
+        else:
+            self._again = (f"RELEASE {name}", f"SAVEPOINT {name}")
+
+    def next(self) -> None:
+        for sql in self._again if self.open else (f"SAVEPOINT {self.name}",):
+            self.conn.execute(sql)
+        self.open = True
+
+    def undo(self) -> None:
+        """Roll back to the current savepoint (which stays open for the next item's release)."""
+        self.conn.execute(f"ROLLBACK TO {self.name}")
+
+    def release(self) -> None:
+        if self.open:
+            self.conn.execute(f"RELEASE {self.name}")
+            self.open = False
 
 
 def data_version(conn: Any) -> int:

@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 from cityops.errors import StorageUnavailable
 from cityops.store import txmemo
-from cityops.store.dialect import next_savepoint
+from cityops.store.dialect import Savepoints
 
 T = TypeVar("T")
 MAX_BATCH = 256
@@ -67,13 +67,10 @@ def run_batch(conn: sqlite3.Connection, repo: Any, work: Sequence[Callable[[Any]
         conn.execute("BEGIN IMMEDIATE")
         txmemo.begin(conn)
         single = len(work) == 1  # alone in its transaction: no savepoint needed
-        # The previous item's savepoint is released as the next one is made (in one round trip
-        # where the database allows it); the last is released by the COMMIT.
-        step = next_savepoint(conn)
-        for i, fn in enumerate(work):
+        items = Savepoints(conn, "item")  # the last one is released by the COMMIT
+        for fn in work:
             if not single:
-                for sql in step if i else ("SAVEPOINT item",):
-                    conn.execute(sql)
+                items.next()
             try:
                 outcomes.append((True, fn(repo)))
             except Exception as exc:  # noqa: BLE001 - handed to its caller
@@ -82,7 +79,10 @@ def run_batch(conn: sqlite3.Connection, repo: Any, work: Sequence[Callable[[Any]
                     # nothing of this batch stands, not even the items that went before.
                     txmemo.end(conn)
                     return [(False, storage_error(exc))] * len(work)
-                conn.execute("ROLLBACK" if single else "ROLLBACK TO item")
+                if single:
+                    conn.execute("ROLLBACK")
+                else:
+                    items.undo()
                 outcomes.append((False, storage_error(exc)))
     except Exception as exc:  # noqa: BLE001 - the whole batch failed; tell everyone
         txmemo.end(conn)
