@@ -19,6 +19,7 @@ import polars as pl
 from cityops.detect.columns import F64, I64, MS_PER_MINUTE, Columns, Detection, Groups
 
 DAY_MS = 86_400_000
+JAM_RATIO = 0.6  # a reading below this share of free flow is a congested interval
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,16 @@ def learn_profile(cols: Columns, segments: dict[int, str] | None = None, slot_mi
     return SpeedProfile(ids, free_flow, typical, segment, slot_ms, probe.utc_offset_ms)
 
 
-def detect_congestion(cols: Columns, profile: SpeedProfile, ratio: float = 0.6, persist: int = 3) -> list[Detection]:
+def jammed(cols: Columns, profile: SpeedProfile, ratio: float = JAM_RATIO) -> npt.NDArray[np.bool_]:
+    """Per reading: below `ratio` × its detector's free-flow speed (False for a detector
+    without a profile)."""
+    idx, known = profile.index(cols.datastream)
+    if not len(profile.datastream):
+        return known
+    return known & (cols.result < ratio * profile.free_flow[idx])
+
+
+def detect_congestion(cols: Columns, profile: SpeedProfile, ratio: float = JAM_RATIO, persist: int = 3) -> list[Detection]:
     """One detection per congestion episode of at least `persist` consecutive intervals, keyed
     by segment and detector (`cong:<segment>:<datastream>`): episodes are per detector."""
     cols = cols.sorted()

@@ -21,7 +21,7 @@ import orjson
 from cityops import hooks
 from cityops.detect.cases import open_or_join_cases
 from cityops.detect.columns import MS_PER_HOUR, Columns, Detection, Groups
-from cityops.detect.congestion import detect_congestion
+from cityops.detect.congestion import detect_congestion, jammed
 from cityops.detect.waterlogging import detect_waterlogging
 from cityops.errors import InvalidInput
 from cityops.sensing.plausible import bounds_table, implausible, per_datastream
@@ -386,7 +386,9 @@ def batch_congestion(conn: Any, cols: Columns) -> list[Detection]:
     """The congestion detector over a batch's speed readings (after they are stored): each
     detector's readings in the batch with its stored ones of the two hours before (so that
     persistence spans batches: one reading per detector every 5 minutes is the usual feed),
-    against its stored profile; the episodes that reach into the batch."""
+    against its stored profile; the episodes that reach into the batch. The two hours are read
+    only for detectors whose first reading in the batch's span is congested: for the others no
+    earlier episode can reach into it (tests/test_congestion_batches.py)."""
     profile = speed_profile(conn)
     if profile is None:
         return []
@@ -396,7 +398,15 @@ def batch_congestion(conn: Any, cols: Columns) -> list[Detection]:
     mine = cols.take(known).sorted()
     g = Groups.of(mine)
     first = mine.t[g.starts]
-    recent = read_ranges(conn, g.ids, first - CONGESTION_LOOKBACK_MS, mine.t[g.ends - 1])
+    span = read_ranges(conn, g.ids, first, mine.t[g.ends - 1])  # as stored: the first write won
+    # An episode that reaches into the batch from before it runs through the first reading of
+    # the batch's span: only detectors jammed there need the look-back (most batches: none).
+    sg = Groups.of(span)
+    start = span.t[sg.starts]
+    back = jammed(Columns.of(sg.ids, start, span.result[sg.starts]), profile)
+    before = read_ranges(conn, sg.ids[back], start[back] - CONGESTION_LOOKBACK_MS, start[back] - 1)
+    recent = Columns(np.concatenate([before.datastream, span.datastream]), np.concatenate([before.t, span.t]),
+                     np.concatenate([before.result, span.result])).sorted()
     since = dict(zip(g.ids.tolist(), first.tolist(), strict=True))
     return [d for d in detect_congestion(recent, profile) if d.detail["ended_at"] >= since[d.datastream]]
 
