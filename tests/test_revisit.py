@@ -245,7 +245,13 @@ def test_a_simulated_day_matches_a_hand_count(platform: Any) -> None:
 
     actors = {n: Actor(n, Role(n)) for n in ("collector", "acceptor", "dispatcher", "verifier", "supervisor")}
     actors.update({f"dept-{d.code.lower()}": Actor(d.code, Role.DEPARTMENT, d.code) for d in platform.city.departments})
-    now = utcnow()
+    # A fixed point of the week, not the clock: the day played runs from the previous working
+    # day's 08:00 to `now`, and run at 00:30 city time that left too few closures to answer.
+    zone = platform.calendar.zone
+    day = (utcnow().astimezone(zone) - timedelta(days=1)).date()
+    while day.weekday() != 0:  # the last Monday before today, 18:00 city time (from Friday 08:00)
+        day -= timedelta(days=1)
+    now = datetime(day.year, day.month, day.day, 18, 0, tzinfo=zone)
     player = DayPlayer(platform, actors, demo_day(platform, now), now, seed=7)
     player.report(150)
     player.play()
