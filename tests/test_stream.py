@@ -77,13 +77,18 @@ async def read_all(name: str, subject: str) -> list[Any]:
         js = nc.jetstream()
         sub = await js.pull_subscribe(subject, durable=None, stream=name)
         out: list[Any] = []
+        deadline = time.monotonic() + 60
         while True:
             try:
-                out += await sub.fetch(500, timeout=1.5)
+                got = await sub.fetch(500, timeout=1.5)
             except (TimeoutError, nats.errors.TimeoutError):  # nats-py raises either
                 # A slow answer on a loaded machine is not the end: only no message left is.
-                if (await sub.consumer_info()).num_pending == 0:
+                if (await sub.consumer_info()).num_pending == 0 or time.monotonic() > deadline:
                     return out
+                continue
+            for m in got:  # acknowledged, as a consumer does: a pull consumer stops delivering
+                await m.ack()  # at 1,000 unacknowledged messages (max_ack_pending)
+            out += got
     finally:
         await nc.close()
 
