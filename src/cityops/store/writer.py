@@ -33,8 +33,9 @@ Outcome = tuple[bool, Any]  # (succeeded, result or exception)
 
 
 # SQLite's words for "the storage refuses writes now" (SQLITE_READONLY, _FULL, _IOERR,
-# _CANTOPEN, _BUSY/_LOCKED past the timeout): the caller is told 503, not a 500.
-_STORAGE = ("readonly", "read-only", "disk", "full", "i/o", "unable to open", "locked", "busy")
+# _CANTOPEN): the caller is told 503, not a 500. _BUSY/_LOCKED past the timeout (and a
+# PostgreSQL deadlock, dialect._error) are told apart first, as another writer's doing.
+_STORAGE = ("readonly", "read-only", "disk", "full", "i/o", "unable to open")
 
 
 def storage_error(exc: BaseException) -> BaseException:
