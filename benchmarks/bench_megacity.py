@@ -458,6 +458,8 @@ def megacity(db_kind: str = "sqlite", servers: int = 1, scale: float = 1.0, work
     finally:
         for s in srv:
             stop(s)
+    segments = count(db, "SELECT count(*) FROM observation_segment")
+    compact_s, left = _compaction_debt(db)
     events = count(db, "SELECT count(*) FROM event_outbox")
     on_stream = asyncio.run(_stream_msgs(stream_name, delete=True))
     subjects, payloads = outbox(db)
@@ -469,6 +471,9 @@ def megacity(db_kind: str = "sqlite", servers: int = 1, scale: float = 1.0, work
     print(f"# {tally.stored:,} readings stored in {readings_s:.1f} s; {cases:,} cases ({len(sensor_cases):,} opened "
           f"by the detectors), {closed:,} closed; {tally.requests:,} API requests; {events:,} events "
           f"({on_stream:,} on the stream); refused: {tally.refused or 'none'}", flush=True)
+    print(f"# {segments:,} reading segments at the day's end; merging them as the leader does in the background"
+          f" (compaction, sensing/compact.py) took {compact_s:.1f} s more, left out of the day: {left:,} segments",
+          flush=True)
     shutil.rmtree(tmp, ignore_errors=True)  # a full day's SQLite file is a few GB
     if tally.stored != total:
         raise RuntimeError(f"stored {tally.stored:,} of {total:,} readings")
@@ -488,6 +493,21 @@ def megacity(db_kind: str = "sqlite", servers: int = 1, scale: float = 1.0, work
         (f"megacity_events_per_s ({where})", events / day_s, "events/s", len(payloads) / raw_pub_s,
          "events/s nats-py publish of the same events"),
     ]
+
+
+def _compaction_debt(db: str) -> tuple[float, int]:
+    """The day's small segments merged after it, as `cityops sensing compact` would: (seconds,
+    segments left)."""
+    from cityops.sensing.compact import compact_all
+    from cityops.store.sqlite import SqliteStore
+
+    store = SqliteStore(db)
+    try:
+        start = time.perf_counter()
+        compact_all(store)
+        return time.perf_counter() - start, count(db, "SELECT count(*) FROM observation_segment")
+    finally:
+        store.close()
 
 
 def pg_reachable() -> bool:

@@ -142,29 +142,39 @@ def test_trickles_and_compaction_store_what_one_insert_would(bare_store: Any,
             assert latest.result.tolist() == [first[(d, last[d])] for d in sorted(last)]
 
 
-def test_a_trickle_rewrites_short_tails_and_compacts_once(bare_store: Any) -> None:
-    """One reading a minute for two days in 7-minute batches, real thresholds: no append
-    rewrites a tail longer than SMALL_TAIL (about SMALL_TAIL / 14 writes per reading, not
-    SEGMENT_MAX / 14), and compaction then rewrites each reading once into one segment."""
+def test_a_feed_in_batches_is_compacted_by_tier(bare_store: Any) -> None:
+    """One reading a minute for two days in 7-minute batches, compaction every hour as the
+    leader runs it, real thresholds: an append of 7 readings rewrites no tail, compaction
+    writes each reading about once per tier (not once per append), and no datastream keeps
+    more than a few dozen segments."""
     clear(bare_store)
-    rewritten = 0
-    day = 2880
-    for start in range(0, day, 7):
+    day, rewritten, most = 7 * 411, 0, 0  # two days, in whole batches
+    for k, start in enumerate(range(0, day, 7)):
         minutes = np.arange(start, min(start + 7, day))
         tails = {d: n for d, n, _ in _tails(bare_store, [1, 2])}
         put(bare_store, np.repeat([1, 2], len(minutes)), np.tile(minutes * 60_000, 2), np.tile(minutes * 1.0, 2))
-        after = {d: n for d, n, _ in _tails(bare_store, [1, 2])}
-        for d in (1, 2):  # the tail was rewritten (grew) or a new segment started
-            if d in tails and after[d] == tails[d] + len(minutes):
-                assert after[d] <= SMALL_TAIL
-                rewritten += after[d]
-    before = len(segments(bare_store))
-    assert before >= 2 * day // SMALL_TAIL and rewritten <= 2 * day * (SMALL_TAIL // 14 + 2)
-    done = compact_all(bare_store)
-    assert done.readings == 2 * day and done.merged == before - 2
-    assert [n for _, _, _, n, _ in segments(bare_store)] == [day, day]
+        assert {d: n for d, n, _ in _tails(bare_store, [1, 2])} == {1: len(minutes), 2: len(minutes)}, tails
+        if k % 9 == 8:
+            rewritten += compact_all(bare_store).readings
+            most = max(most, len(segments(bare_store)) // 2)
+    rewritten += compact_all(bare_store).readings
+    assert rewritten <= 2 * day * 3 and most <= 3 * compact_mod.MANY_SMALL
+    assert sum(n for _, _, _, n, _ in segments(bare_store)) == 2 * day
     check_segments(bare_store)
     assert compact_all(bare_store).merged == 0
+
+
+def test_a_trickle_rewrites_only_short_tails(bare_store: Any) -> None:
+    """One reading at a time (MQTT): appended to the tail while it stays SMALL_TAIL short,
+    then a new segment; compaction merges the tails."""
+    clear(bare_store)
+    for m in range(3 * SMALL_TAIL):
+        put(bare_store, [1], [m * 60_000], [float(m)])
+        assert _tails(bare_store, [1])[0][1] == m % SMALL_TAIL + 1
+    assert [n for _, _, _, n, _ in segments(bare_store)] == [SMALL_TAIL] * 3
+    compact_all(bare_store)
+    check_segments(bare_store)
+    assert sum(n for _, _, _, n, _ in segments(bare_store)) == 3 * SMALL_TAIL
 
 
 def _tails(store: Any, ids: list[int]) -> list[tuple[int, int, int]]:
@@ -180,7 +190,7 @@ def test_compacted_readings_change_and_delete(bare_store: Any) -> None:
         for k in range(10):
             put(bare_store, [5, 5], [2 * k, 2 * k + 1], [float(k), float(k)])
         compact_all(bare_store)
-        assert [n for _, _, _, n, _ in segments(bare_store)] == [16, 4]
+        assert [n for _, _, _, n, _ in segments(bare_store)] == [12, 8]  # tails of 4: 3 of them, then 8 readings
     bare_store.write(lambda repo: store_mod.set_result_times(repo.conn, [(5, 7, 123)]))
     assert bare_store.write(lambda repo: change_reading(repo.conn, 5, 7, 42.0))
     assert bare_store.write(lambda repo: change_reading(repo.conn, 5, 8, None))
@@ -208,10 +218,11 @@ def test_cli_compacts(tmp_path: Any) -> None:
         p.close()
     out = CliRunner().invoke(main, ["sensing", "compact", "--db", db, "--chunk", "1"])
     assert out.exit_code == 0, out.output
-    assert "1 datastreams" in out.output and "2,100 readings rewritten" in out.output
+    # 300 segments of 7: 18 × 16 become 18 of 112, 16 of those one of 1,792; 12 of 7 wait
+    assert "1 datastreams" in out.output and "2,016 readings rewritten" in out.output
     p = open_platform(db)
     try:
-        assert [n for *_, n, _ in segments(p.store)] == [2100]
+        assert [n for *_, n, _ in segments(p.store)] == [1792, 112, 112] + [7] * 12
     finally:
         p.close()
 
@@ -233,13 +244,13 @@ def test_the_leader_compacts_by_itself(tmp_path: Any) -> None:
     try:
         for start in range(0, 2100, 7):
             put(platform.store, [4] * 7, list(range(start, start + 7)), [2.0] * 7)
-        assert len(segments(platform.store)) > 1
+        assert len(segments(platform.store)) == 300
         with TestClient(create_app(platform, sweep_every=0.05)):
             for _ in range(200):
-                if len(segments(platform.store)) == 1:
+                if len(segments(platform.store)) == 15:
                     break
                 time.sleep(0.05)
-        assert [n for *_, n, _ in segments(platform.store)] == [2100]
+        assert [n for *_, n, _ in segments(platform.store)] == [1792, 112, 112] + [7] * 12  # as test_cli_compacts
         assert stored(platform.store) == {(4, t): 2.0 for t in range(2100)}
     finally:
         platform.close()

@@ -5,10 +5,11 @@
   leader taking over does not sweep a second time in the same period (at most one sweep per
   period across all servers, even around a failover);
 - the notification sender (its claims already keep two senders from sending one message twice);
-- segment compaction (sensing/compact.py), every `every` seconds one chunk of datastreams in
-  one write transaction, the next chunk on the next round: bounded work per round, and a pass
-  over every datastream that a leader's restart or a failover merely starts again (re-running
-  it is harmless).
+- segment compaction (sensing/compact.py), one chunk of LEADER_CHUNK datastreams in one write
+  transaction a round (tens of milliseconds of the write process), the next chunk on the next
+  round: a second after a chunk that merged something, so compaction keeps up with a feed of
+  any size, `every` seconds after one that found nothing. A leader's restart or a failover goes
+  on where the last chunk ended (re-running one is harmless).
 
 Retraining is a command (`cityops intel retrain`), not a server job; the dashboard's live feed
 and the MQTT bridge run on every server.
@@ -55,19 +56,25 @@ async def sweep_loop(platform: Any, every: float) -> None:
         await asyncio.sleep(every)
 
 
+LEADER_CHUNK = 100  # datastreams a round: a small transaction, so writes behind it wait little
+BUSY_PAUSE = 1.0  # seconds between rounds while there is merging to do
+
+
 async def compact_loop(platform: Any, every: float) -> None:
-    from cityops.sensing.compact import CHUNK, compact_op
+    from cityops.sensing.compact import compact_op
 
     while True:
+        pause = every
         try:  # each chunk starts where the last one (of this leader or the one before) ended
-            done = await platform.awrite(compact_op, None, CHUNK)
+            done = await platform.awrite(compact_op, None, LEADER_CHUNK)
             if done.merged:
                 log.debug("compaction: %d segments merged away, %d readings rewritten", done.merged, done.readings)
+                pause = min(every, BUSY_PAUSE)
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("segment compaction failed")
-        await asyncio.sleep(every)
+        await asyncio.sleep(pause)
 
 
 def once_only_jobs(platform: Any, every: float) -> list[asyncio.Task[Any]]:

@@ -1,12 +1,16 @@
-"""Segment compaction: a datastream's run of small segments becomes one long segment.
+"""Segment compaction: a datastream's run of small segments becomes fewer, longer segments.
 
-A trickle (one reading a minute, posted every few minutes) is appended to its datastream's tail
-segment only while that stays short (store.SMALL_TAIL), so an append rewrites at most a few
-hundred readings; the short segments it leaves behind are merged here, once there are enough of
-them (COMPACT_FULL readings or MANY_SMALL segments), into segments of at most SEGMENT_MAX.
-A merged segment holds at least COMPACT_FULL readings and is not small any more, so a reading
-is rewritten by compaction once (a run's last, partial chunk only when MANY_SMALL late segments
-pile up). Each call works in its caller's transaction on a chunk of datastreams it has locked:
+A batch of readings becomes one new segment per datastream; only a trickle (an append of a
+few readings: MQTT, single STA posts) goes into the tail segment, and only while that stays
+short (store.SMALL_APPEND, store.SMALL_TAIL), so no append rewrites more than a few hundred
+readings. The short segments left behind are merged here by size tier, as a log-structured
+store does: MANY_SMALL consecutive segments of one tier (under 16 readings, under 256, …)
+become one segment of the next tier, and a run of small segments holding COMPACT_FULL readings
+becomes one that is not small any more. A reading is thus rewritten about once per tier (three
+or four times from a 7-reading append to a full segment), not once per append as a growing
+tail would. A run broken into many tiers (late readings between regular ones) is merged whole
+once it holds 2 × MANY_SMALL segments, so no datastream keeps an unbounded number of them.
+Each call works in its caller's transaction on a chunk of datastreams it has locked:
 interrupted, it leaves the store as before; re-run, it finds nothing left to merge.
 """
 
@@ -40,34 +44,92 @@ class Compacted:
                          self.readings + other.readings, other.next_after)
 
 
+def tier(n: int) -> int:
+    """A segment's size tier: 0 below MANY_SMALL readings, 1 below MANY_SMALL², …"""
+    k = 0
+    while n >= MANY_SMALL:
+        n //= MANY_SMALL
+        k += 1
+    return k
+
+
 def plan(ds: I64, t0: I64, seg: I64, n: I64) -> I64:
     """Segments (one datastream's, or several, in any order) → the merge each joins (-1: none).
 
-    Runs are a datastream's small segments consecutive in time order (a long one breaks a run);
-    each run is packed, in time order, into chunks of at most SEGMENT_MAX readings. A chunk is
-    merged when it holds at least COMPACT_FULL readings (every chunk but a run's last does) or
-    MANY_SMALL segments. One step per segment, not per reading."""
+    Runs are a datastream's small segments consecutive in time order (a long one breaks a run).
+    Within a run, consecutive segments of one tier are grouped, in time order, up to MANY_SMALL
+    of them and SEGMENT_MAX readings; a group is merged when it has MANY_SMALL members or
+    holds COMPACT_FULL readings. A run that would still keep 2 × MANY_SMALL segments is packed
+    whole instead, into chunks of at most SEGMENT_MAX readings. One step per segment, not per
+    reading."""
     order = np.lexsort((seg, t0, ds))
     out = np.full(len(ds), -1, np.int64)
     group = 0
-    members: list[int] = []
-    total = 0
+    run: list[tuple[int, int]] = []  # (segment index, size) of the current run
     prev_ds = None
 
-    def close() -> None:
+    def merge(members: list[int]) -> None:
         nonlocal group
-        if len(members) > 1 and (total >= COMPACT_FULL or len(members) >= MANY_SMALL):
-            out[members] = group
-            group += 1
+        out[members] = group
+        group += 1
+
+    def close_run() -> None:
+        # Merges cascade in one pass (16 segments of 7 becoming the 16th of 112 merge on with the
+        # other 15): what a second pass would merge is merged now, each reading written once.
+        items = [([i], k) for i, k in run]
+        while groups := _tier_groups([k for _, k in items]):
+            merged = {g[0]: g for g in groups}
+            inner = {j for g in groups for j in g[1:]}
+            items = [(sum((items[j][0] for j in merged[x]), []), sum(items[j][1] for j in merged[x]))
+                     if x in merged else items[x] for x in range(len(items)) if x not in inner]
+        for members in _packed(run) if len(items) >= 2 * MANY_SMALL else (m for m, _ in items):
+            if len(members) > 1:
+                merge(members)
 
     for i, d, k in zip(order.tolist(), ds[order].tolist(), n[order].tolist(), strict=True):
-        if d != prev_ds or k >= COMPACT_FULL or total + k > SEGMENT_MAX:
-            close()
-            members, total, prev_ds = [], 0, d
+        if d != prev_ds or k >= COMPACT_FULL:
+            close_run()
+            run, prev_ds = [], d
         if k < COMPACT_FULL:
-            members.append(i)
-            total += k
+            run.append((i, k))
+    close_run()
+    return out
+
+
+def _tier_groups(sizes: list[int]) -> list[list[int]]:
+    """Which of a run's segments (by position, in time order) merge by tier: consecutive ones
+    of one tier, up to MANY_SMALL and SEGMENT_MAX, when MANY_SMALL or COMPACT_FULL is reached."""
+    out: list[list[int]] = []
+    members: list[int] = []
+    total, level = 0, -1
+
+    def close() -> None:
+        if len(members) > 1 and (len(members) >= MANY_SMALL or total >= COMPACT_FULL):
+            out.append(members)
+
+    for x, k in enumerate(sizes):
+        if members and (tier(k) != level or len(members) >= MANY_SMALL or total + k > SEGMENT_MAX):
+            close()
+            members, total = [], 0
+        members.append(x)
+        total += k
+        level = tier(k)
     close()
+    return out
+
+
+def _packed(run: list[tuple[int, int]]) -> list[list[int]]:
+    """A whole run packed in time order into merges of at most SEGMENT_MAX readings."""
+    out: list[list[int]] = []
+    members: list[int] = []
+    total = 0
+    for i, k in run:
+        if members and total + k > SEGMENT_MAX:
+            out.append(members)
+            members, total = [], 0
+        members.append(i)
+        total += k
+    out.append(members)
     return out
 
 
@@ -77,32 +139,52 @@ def compact(conn: sqlite3.Connection, datastreams: list[int]) -> Compacted:
         return Compacted(0, 0, 0, None)
     arg = orjson.dumps(sorted(set(datastreams))).decode()
     meta = np.array([tuple(r) for r in conn.execute(
-        "SELECT s.id, s.datastream, s.t0, s.n FROM json_each(?) AS j JOIN observation_segment AS s"
+        "SELECT s.id, s.datastream, s.t0, s.t1, s.n FROM json_each(?) AS j JOIN observation_segment AS s"
         " INDEXED BY observation_segment_end ON s.datastream = CAST(j.value AS BIGINT)", (arg,))],
-        np.int64).reshape(-1, 4)
-    group = plan(meta[:, 1], meta[:, 2], meta[:, 0], meta[:, 3])
+        np.int64).reshape(-1, 5)
+    group = plan(meta[:, 1], meta[:, 2], meta[:, 0], meta[:, 4])
     pick = group >= 0
     if not pick.any():
         return Compacted(len(datastreams), 0, 0, None)
-    ids, groups = meta[pick, 0], group[pick]
-    rows = conn.execute("SELECT s.id, s.n, s.data FROM json_each(?) AS j JOIN observation_segment AS s"
-                        " ON s.id = CAST(j.value AS BIGINT) ORDER BY s.id",
-                        (orjson.dumps(ids.tolist()).decode(),)).fetchall()
-    # Decoded with each segment's merge number in place of its datastream: sorted by (merge, t),
-    # then encoded back as one segment per merge. Rows in id order and a stable sort: should a
-    # key be stored twice, the first written is kept, as insert_columns would.
-    by_id = dict(zip(ids.tolist(), groups.tolist(), strict=True))
-    cols = decode_segments([(by_id[int(r[0])], int(r[1]), str(r[2])) for r in rows])
-    first = np.r_[True, (cols.datastream[1:] != cols.datastream[:-1]) | (cols.t[1:] != cols.t[:-1])]
-    merged = encode_segments(Columns(cols.datastream, cols.t, cols.result, True).take(first))
-    keep = np.full(int(groups.max()) + 1, np.iinfo(np.int64).max)
-    np.minimum.at(keep, groups, ids)  # each merge is written over its first segment; the rest go
-    conn.executemany("UPDATE observation_segment SET t0 = ?, t1 = ?, n = ?, data = ? WHERE id = ?",
-                     [(t0, t1, k, data, int(keep[g])) for g, t0, t1, k, data in merged])
-    gone = np.setdiff1d(ids, keep)
+    meta, groups = meta[pick], group[pick]
+    order = np.lexsort((meta[:, 2], groups))  # each merge's segments in time order
+    meta, groups = meta[order], groups[order]
+    ids = meta[:, 0]
+    texts = dict(conn.execute("SELECT s.id, s.data FROM json_each(?) AS j JOIN observation_segment AS s"
+                              " ON s.id = CAST(j.value AS BIGINT)", (orjson.dumps(ids.tolist()).decode(),)).fetchall())
+    # A merge whose segments follow each other in time (the usual case) is their texts joined;
+    # one whose segments overlap (late readings) is decoded, sorted and encoded again.
+    starts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
+    ends = np.r_[starts[1:], len(groups)]
+    overlaps = np.r_[False, (groups[1:] == groups[:-1]) & (meta[1:, 2] <= meta[:-1, 3])]
+    tangled = np.logical_or.reduceat(overlaps, starts)
+    rows = [(int(meta[s, 2]), int(meta[e - 1, 3]), int(meta[s:e, 4].sum()),
+             "[" + ",".join(texts[i][1:-1] for i in ids[s:e].tolist()) + "]", int(ids[s:e].min()))
+            for s, e in zip(starts[~tangled].tolist(), ends[~tangled].tolist(), strict=True)]
+    rewritten = sum(r[2] for r in rows)
+    if tangled.any():
+        rows_t, n_t = _remerged(meta, groups, texts, starts[tangled], ends[tangled])
+        rows += rows_t
+        rewritten += n_t
+    conn.executemany("UPDATE observation_segment SET t0 = ?, t1 = ?, n = ?, data = ? WHERE id = ?", rows)
+    gone = np.setdiff1d(ids, [r[4] for r in rows])  # each merge is written over its first segment
     conn.execute("DELETE FROM observation_segment WHERE id IN (SELECT value FROM json_each(?))",
                  (orjson.dumps(gone.tolist()).decode(),))
-    return Compacted(len(datastreams), len(gone), int(first.sum()), None)
+    return Compacted(len(datastreams), len(gone), rewritten, None)
+
+
+def _remerged(meta: I64, groups: I64, texts: dict[int, str], starts: I64, ends: I64) -> tuple[list[Any], int]:
+    """Merges whose segments overlap in time: decoded with each segment's merge number in place
+    of its datastream, sorted by (merge, t), encoded back as one segment per merge. Segments in
+    id order and a stable sort: should a key be stored twice, the first written is kept, as
+    insert_columns would."""
+    part = np.concatenate([np.arange(s, e) for s, e in zip(starts.tolist(), ends.tolist(), strict=True)])
+    part = part[np.argsort(meta[part, 0], kind="stable")]
+    cols = decode_segments([(int(groups[x]), int(meta[x, 4]), texts[int(meta[x, 0])]) for x in part.tolist()])
+    first = np.r_[True, (cols.datastream[1:] != cols.datastream[:-1]) | (cols.t[1:] != cols.t[:-1])]
+    keep = {int(groups[s]): int(meta[s:e, 0].min()) for s, e in zip(starts.tolist(), ends.tolist(), strict=True)}
+    merged = encode_segments(Columns(cols.datastream, cols.t, cols.result, True).take(first))
+    return [(t0, t1, k, data, keep[g]) for g, t0, t1, k, data in merged], int(first.sum())
 
 
 def compact_next(repo: Any, after: int, limit: int = CHUNK) -> Compacted:

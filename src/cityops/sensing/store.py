@@ -117,7 +117,7 @@ def datastream_meta(conn: sqlite3.Connection) -> DatastreamMeta:
 # [t, result] pairs. One B-tree insert per datastream instead of one per reading; JSON (not a
 # binary blob) so that the `observation` view expands segments back into rows for SQL readers.
 
-SMALL_APPEND = 64  # a group this small, after the datastream's last segment, is merged into it
+SMALL_APPEND = 4  # a group this small (a trickle), after the datastream's last segment, is merged into it
 SMALL_TAIL = 128  # … while that segment stays this short: an append rewrites at most this many readings
 SEGMENT_MAX = 4096  # the longest segment compaction (sensing/compact.py) makes of short ones
 _SEGMENT_COLUMNS = ("datastream", "t0", "t1", "n", "data")  # COPY on PostgreSQL, executemany in SQLite
