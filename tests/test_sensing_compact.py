@@ -27,7 +27,7 @@ from cityops.sensing.store import (
     read_columns,
     read_ranges,
 )
-from stores import new_db
+from stores import POSTGRES, new_db
 
 
 @pytest.fixture(scope="module")
@@ -277,3 +277,37 @@ def test_compaction_goes_on_where_the_last_leader_stopped(bare_store: Any) -> No
         assert chunk() == ("3", [1, 1, 1])
         assert chunk() == ("-1", [1, 1, 1])  # past the last: the next round starts again
     check_segments(bare_store)
+
+
+@pytest.mark.skipif(not POSTGRES, reason="SQLite's INDEXED BY enforces the index by itself")
+def test_index_hinted_statements_probe_the_index_on_postgresql(bare_store: Any) -> None:
+    """A statement SQLite runs `INDEXED BY` (a batch's stored-range lookup) probes the index per
+    datastream on PostgreSQL too, not a scan of every segment (the planner's choice without the
+    hint once the table is large); the planner's settings are back as they were afterwards, after
+    a failing statement too, in a transaction or not."""
+    clear(bare_store)
+    ds = np.repeat(np.arange(1, 201), 20)
+    put(bare_store, ds, np.tile(np.arange(20), 200) * 60_000, np.ones(len(ds)))
+    conn = bare_store.connect()
+    try:
+        plan_text = "\n".join(str(r[0]) for r in conn.execute(
+            "EXPLAIN SELECT s.datastream, s.n, s.data FROM json_each(?) AS j JOIN observation_segment AS s"
+            " INDEXED BY observation_segment_end ON s.datastream = CAST(j.value ->> 0 AS BIGINT)"
+            " AND s.t1 >= CAST(j.value ->> 1 AS BIGINT) AND s.t0 <= CAST(j.value ->> 2 AS BIGINT)",
+            ("[[1, 0, 60000]]",)).fetchall())
+        assert "Index Scan using observation_segment_end" in plan_text and "Seq Scan" not in plan_text, plan_text
+
+        def planner() -> list[str]:
+            return [str(conn.execute(f"SHOW {name}").fetchone()[0]) for name in ("enable_seqscan", "enable_hashjoin")]
+
+        assert planner() == ["on", "on"]
+        with pytest.raises(Exception, match="nope"):
+            conn.execute("SELECT nope FROM observation_segment INDEXED BY observation_segment_end")
+        assert planner() == ["on", "on"]
+        conn.execute("BEGIN")
+        with pytest.raises(Exception, match="nope"):
+            conn.execute("SELECT nope FROM observation_segment INDEXED BY observation_segment_end")
+        conn.execute("ROLLBACK")
+        assert planner() == ["on", "on"]
+    finally:
+        conn.close()
