@@ -456,7 +456,6 @@ class PgConnection:
 
     def execute(self, sql: str, params: Any = ()) -> PgCursor:
         import psycopg
-
         from psycopg.pq import TransactionStatus
 
         text, key, order = _translate(sql)
