@@ -6,7 +6,8 @@ connection and one transaction per batch. Three ways in the same run, each on a 
   check and no merging: the floor;
 - before: main's rule until issue #20, a small append merged into its datastream's last segment
   while that stays at most SEGMENT_MAX (4,096) readings long, so each append rewrites it whole;
-- after: merged only into a tail of at most SMALL_TAIL readings, plus compaction
+- after: today's rule (an append under SMALL_APPEND readings goes into a tail of at most
+  SMALL_TAIL; a larger one, such as these 7, is a segment of its own), plus compaction
   (`compact_all`, one transaction per 1,000 datastreams) after every `--compact-every` batches
   and once at the end; its time is included (and shown on its own line).
 
