@@ -470,6 +470,13 @@ class SqliteStore:
         conn.row_factory = sqlite3.Row
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = FULL")  # a COMMIT returns only once it is on disk
+        # The committing connection copies the WAL into the database once it holds this many
+        # pages (SQLite's default: 1,000, 4 MB). A city's reading batch touches a leaf page of
+        # the (datastream, t1) index per datastream, about 16 MB of pages a batch at 14,000
+        # datastreams: at the default every COMMIT also checkpointed them all; at 64 MB a page
+        # touched by four batches is copied once (COMMIT time of a full-scale feed 3.0 → 1.3 s
+        # per 60 batches, docs/operations.md). Readers and durability are unchanged.
+        conn.execute("PRAGMA wal_autocheckpoint = 16000")
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA busy_timeout = 30000")
         if read_only:
