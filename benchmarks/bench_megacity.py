@@ -4,7 +4,8 @@ end to end through the real paths, as fast as the machine allows.
 - 12,000 water gauges and 2,000 traffic detectors, registered with the code's own registry
   functions, one reading a minute for 1,440 simulated minutes (about 20 million readings), sent
   to a real `cityops serve` as Arrow IPC batches over HTTP (all datastreams, 7 simulated
-  minutes per batch: about 100,000 readings at full scale; two batches in flight per server). Quiet almost everywhere; a storm in
+  minutes per batch: about 100,000 readings at full scale; two batches in flight per server;
+  with several servers, one gateway per server, each sending its own blocks of datastreams). Quiet almost everywhere; a storm in
   three districts in the afternoon floods some gauges (waterlogging detector, cases) and slows
   some roads (congestion detector against the detectors' stored profiles, cases).
 - 13,000 citizen reports, each taken round the loop over the HTTP API (report, register,
@@ -72,6 +73,7 @@ MATTERS = ("07002", "07004", "08011", "09003", "09014", "09018")  # closed witho
 WORKERS = 24  # report threads per server (--workers): 24 closed the loop faster than 8 here
 RAW_SAMPLE_ROWS = 2_000_000
 BATCH_STEPS = 200  # workflow steps per batch request (the route takes up to 500)
+GATEWAY_BLOCK = 64  # datastream ids a gateway owns in a row (as store.sqlite.LOCK_BLOCK groups them)
 STEPS: list[tuple[str, dict[str, Any]]] = [
     ("register", {}), ("dispatch", {}), ("accept", {}), ("report_back", {"reason": "已处置 / handled"})]
 
@@ -363,7 +365,11 @@ def megacity(db_kind: str = "sqlite", servers: int = 1, scale: float = 1.0, work
     start_ms = day_start_ms()
     spans = [(m, min(m + per, MINUTES)) for m in range(0, MINUTES, per)]
     raw_batches = [readings(city, start_ms, m0, m1, rng) for m0, m1 in spans]
-    bodies = [arrow_body(*b) for b in raw_batches]
+    # One gateway per server, each with its own datastreams (a city's sensors come in through
+    # several gateways: vendors, districts), in blocks of ids as they were registered; each sends
+    # its part of every span. Body k is gateway k % servers's part of span k // servers.
+    bodies = [arrow_body(*(x[(b[0] // GATEWAY_BLOCK) % servers == g] for x in b))
+              for b in raw_batches for g in range(servers)]
     total = sum(len(b[0]) for b in raw_batches)
     sample, n = [], 0
     for b in raw_batches:
@@ -397,9 +403,9 @@ def megacity(db_kind: str = "sqlite", servers: int = 1, scale: float = 1.0, work
             with tally.lock:
                 tally.stored += int(answer["stored"])
                 tally.detector_cases.update(answer["cases_opened"])
-            if spans[k][1] > STORM[0] + 30:
+            if spans[k // servers][1] > STORM[0] + 30:
                 storm.set()
-            if spans[k][0] > STORM[1] + 30:
+            if spans[k // servers][0] > STORM[1] + 30:
                 calm.set()
 
         loops = [Loop(srv[i % servers].url, token, tally) for i in range(workers * servers)]

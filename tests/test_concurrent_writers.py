@@ -16,6 +16,7 @@ from cityops.cases.service import NewReport, act, intake, verify_all
 from cityops.cases.workflow import Action, Command
 from cityops.core import open_platform, utcnow
 from cityops.errors import CityopsError, StorageUnavailable
+from cityops.store.sqlite import SqliteRepo
 from stores import POSTGRES, new_db
 
 ADMIN = Actor("admin", Role.ADMIN)
@@ -102,6 +103,30 @@ def test_a_batch_of_a_megacitys_datastreams_takes_a_bounded_number_of_locks(tmp_
         held = p.store.write(lock_many)
         assert held <= LOCK_STRIPES
     finally:
+        p.close()
+
+
+@pytest.mark.skipif(not POSTGRES, reason="SQLite has one writer: no locks between servers")
+def test_two_gateways_datastreams_do_not_wait_for_each_other(tmp_path: Path) -> None:
+    """Datastreams registered together (a gateway's block of ids) share lock stripes, so a
+    second server storing another gateway's block does not wait; the same block waits."""
+    from cityops.store.sqlite import LOCK_BLOCK
+
+    p = open_platform(new_db(tmp_path))
+    a, b = p.store.connect(), p.store.connect()
+    try:
+        a.execute("BEGIN")
+        SqliteRepo(a).lock("datastream", list(range(4 * LOCK_BLOCK)))  # a gateway's 256 datastreams
+        b.execute("BEGIN")
+        b.execute("SET LOCAL lock_timeout = '200ms'")
+        SqliteRepo(b).lock("datastream", list(range(4 * LOCK_BLOCK, 8 * LOCK_BLOCK)))  # the next 256: at once
+        with pytest.raises(Exception, match="lock timeout|canceling statement"):
+            SqliteRepo(b).lock("datastream", [LOCK_BLOCK - 1])
+        b.execute("ROLLBACK")
+        a.execute("ROLLBACK")
+    finally:
+        a.close()
+        b.close()
         p.close()
 
 

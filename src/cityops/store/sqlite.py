@@ -31,6 +31,7 @@ from cityops.store.writer import LoopWriter, Writer
 
 T = TypeVar("T")
 LOCK_STRIPES = 256  # advisory locks one transaction takes at most per space (SqliteRepo.lock)
+LOCK_BLOCK = 64  # consecutive keys that share a stripe
 
 
 _INSERT_SQL = f"INSERT INTO cases ({', '.join(CASE_COLUMNS)}) VALUES ({', '.join('?' * len(CASE_COLUMNS))})"
@@ -282,13 +283,15 @@ class SqliteRepo:
         ends, so two servers' writers never decide on the same ones at once (PostgreSQL's
         transaction advisory locks, taken in order). SQLite's one writer needs none.
 
-        A key is held through its stripe (key mod LOCK_STRIPES): a city's batch of 14,000
-        datastreams takes at most that many locks, not one each, which would overflow the
-        server's lock table (max_locks_per_transaction × max_connections, 6,400 by default)."""
+        A key is held through its stripe ((key div LOCK_BLOCK) mod LOCK_STRIPES): a city's batch
+        of 14,000 datastreams takes at most LOCK_STRIPES locks, not one each, which would
+        overflow the server's lock table (max_locks_per_transaction × max_connections, 6,400 by
+        default); and keys registered together (a gateway's datastreams) share stripes, so two
+        gateways' batches on two servers do not wait for each other."""
         if self.dialect.postgres and len(keys):
             self.conn.execute("SELECT count(pg_advisory_xact_lock(hashtext(?), k)) FROM "
-                              "(SELECT DISTINCT CAST(k % ? AS INTEGER) AS k FROM unnest(CAST(? AS BIGINT[])) AS k ORDER BY 1) AS ks",
-                              (space, LOCK_STRIPES, [int(k) for k in keys]))
+                              "(SELECT DISTINCT CAST((k / ?) % ? AS INTEGER) AS k FROM unnest(CAST(? AS BIGINT[])) AS k"
+                              " ORDER BY 1) AS ks", (space, LOCK_BLOCK, LOCK_STRIPES, [int(k) for k in keys]))
 
     def get_setting(self, key: str) -> str | None:
         row = self.conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
