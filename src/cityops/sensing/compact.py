@@ -108,12 +108,13 @@ def _tier_groups(sizes: list[int]) -> list[list[int]]:
             out.append(members)
 
     for x, k in enumerate(sizes):
-        if members and (tier(k) != level or len(members) >= MANY_SMALL or total + k > SEGMENT_MAX):
+        here = tier(k)
+        if members and (here != level or len(members) >= MANY_SMALL or total + k > SEGMENT_MAX):
             close()
             members, total = [], 0
         members.append(x)
         total += k
-        level = tier(k)
+        level = here
     close()
     return out
 
