@@ -464,7 +464,7 @@ def megacity(db_kind: str = "sqlite", servers: int = 1, scale: float = 1.0, work
     finally:
         for s in srv:
             stop(s)
-    segments = count(db, "SELECT count(*) FROM observation_segment")
+    segments = count(db, "SELECT (SELECT count(*) FROM observation_segment) + (SELECT count(*) FROM observation_recent)")
     compact_s, left = _compaction_debt(db)
     events = count(db, "SELECT count(*) FROM event_outbox")
     on_stream = asyncio.run(_stream_msgs(stream_name, delete=True))

@@ -56,6 +56,7 @@ def test_batches_detect_as_the_whole_look_back_would(platform: Any, stored: Any,
 
     def check(repo: Any) -> None:
         repo.conn.execute("DELETE FROM observation_segment")
+        repo.conn.execute("DELETE FROM observation_recent")
         insert_columns(repo.conn, _cols(ds, stored))
         cols = _cols(ds, batch)
         if not len(cols):

@@ -26,6 +26,9 @@ from cityops.sensing.store import counters
 from sensing_support import ARROW, NDJSON, SensingApi, arrow_body, iso, ndjson, sensing_api
 from stores import new_db
 
+# Every stored segment, settled or recent (sensing/store.py SEGMENT_TABLES).
+SEGMENTS = "(SELECT * FROM observation_segment UNION ALL SELECT * FROM observation_recent) AS s"
+
 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SensingApi]:
@@ -332,6 +335,7 @@ def test_first_write_wins_in_any_batching(bare_store: Any, batches: list[list[tu
     conn = bare_store.connect()
     try:
         conn.execute("DELETE FROM observation_segment")
+        conn.execute("DELETE FROM observation_recent")
         stored = 0
         for batch in batches:
             cols = Columns.of([b[0] for b in batch], [b[1] for b in batch], [float(b[2]) for b in batch])
@@ -365,14 +369,15 @@ def test_segments_per_datastream_and_trickle_merges(bare_store: Any) -> None:
 
     try:
         conn.execute("DELETE FROM observation_segment")
+        conn.execute("DELETE FROM observation_recent")
         t = np.arange(2500) % 1700  # 800 repeated times: the first of each stands
         assert put(np.r_[np.full(2500, 9), [8]], np.r_[t, [5]], np.r_[np.arange(2500, dtype=float), [1.0]]) == 1701
-        assert conn.execute("SELECT count(*) FROM observation_segment").fetchone()[0] == 2
+        assert conn.execute(f"SELECT count(*) FROM {SEGMENTS}").fetchone()[0] == 2
         for k in range(10):  # a trickle: one reading at a time, after the last
             assert put([9], [2000 + k], [float(k)]) == 1
         assert put([9], [2000], [99.0]) == 0  # a duplicate of the trickle
         assert put([9, 9], [1800, 3], [7.0, 7.0]) == 1  # late: 1800 is new, 3 is stored
-        segs = conn.execute("SELECT t0, t1, n FROM observation_segment WHERE datastream = 9 ORDER BY t0").fetchall()
+        segs = conn.execute(f"SELECT t0, t1, n FROM {SEGMENTS} WHERE datastream = 9 ORDER BY t0").fetchall()
         # 1,700 readings are too many to rewrite for each append: the trickle makes its own segment
         assert [tuple(r) for r in segs] == [(0, 1699, 1700), (1800, 1800, 1), (2000, 2009, 10)]
         rows = conn.execute("SELECT t, result FROM observation WHERE datastream = 9 ORDER BY t").fetchall()
@@ -388,12 +393,12 @@ def test_segments_per_datastream_and_trickle_merges(bare_store: Any) -> None:
         assert latest.result.tolist() == [1.0, 9.0]
         # Segments written before times were JSON integers (old SQLite files; `store copy` carries
         # them over as they are) hold them as floats: every reader takes both forms.
-        assert conn.execute("SELECT data FROM observation_segment WHERE datastream = 8").fetchone()[0] == "[[5,1.0]]"
+        assert conn.execute(f"SELECT data FROM {SEGMENTS} WHERE datastream = 8").fetchone()[0] == "[[5,1.0]]"
         conn.execute("BEGIN")
         conn.execute("INSERT INTO observation_segment (datastream, t0, t1, n, data) VALUES (7, 5, 6, 2, ?)",
                      ("[[5.0,2.5],[6.0,3.0]]",))
         conn.execute("COMMIT")
-        assert put([7, 7], [6, 7], [9.0, 4.0]) == 1  # 6 found stored; 7 merged into the old segment
+        assert put([7, 7], [6, 7], [9.0, 4.0]) == 1  # 6 found stored (settled); 7 a recent segment
         rows = conn.execute("SELECT t, result FROM observation WHERE datastream = 7 ORDER BY t").fetchall()
         assert [tuple(r) for r in rows] == [(5, 2.5), (6, 3.0), (7, 4.0)] and isinstance(rows[0][0], int)
         assert read_columns(conn, [7], 0, 10).t.tolist() == [5, 6, 7]
@@ -427,6 +432,10 @@ def test_migration_0009_moves_readings_into_segments(tmp_path: Path) -> None:
     assert sorted(tuple(r) for r in conn.execute("SELECT datastream, t, result FROM observation")) == sorted(rows)
     assert conn.execute("SELECT count(*) FROM observation_segment").fetchone()[0] == 1 + len(
         {t // week for _, t, _ in rows[:400]})
+    # The recent segments' table as migration 0010 makes it (read_columns reads both).
+    conn.execute("CREATE TABLE observation_recent (id INTEGER PRIMARY KEY, datastream INTEGER NOT NULL,"
+                 " t0 INTEGER NOT NULL, t1 INTEGER NOT NULL, n INTEGER NOT NULL, data TEXT NOT NULL)")
+    conn.execute("CREATE INDEX observation_recent_end ON observation_recent (datastream, t1)")
     cols = read_columns(conn, [3], 0, 2**62)
     assert cols.t.tolist() == [t for _, t, _ in rows[:400]] and cols.result.tolist() == [r for _, _, r in rows[:400]]
     conn.close()

@@ -21,12 +21,14 @@ from cityops.sensing.compact import compact_all, plan
 from cityops.sensing.store import (
     SMALL_TAIL,
     change_reading,
+    encode_segments,
     insert_columns,
     last_seen,
     latest_readings,
     read_columns,
     read_ranges,
 )
+from cityops.store.dialect import copy_rows
 from stores import POSTGRES, new_db
 
 
@@ -54,7 +56,8 @@ def put(store: Any, ds: Any, t: Any, r: Any) -> int:
 def segments(store: Any) -> list[tuple[int, int, int, int, str]]:
     with store.read() as repo:
         return [tuple(r) for r in repo.conn.execute(  # type: ignore[misc]
-            "SELECT datastream, t0, t1, n, data FROM observation_segment ORDER BY datastream, t0, id")]
+            "SELECT datastream, t0, t1, n, data FROM (SELECT * FROM observation_segment UNION ALL"
+            " SELECT * FROM observation_recent) AS s ORDER BY datastream, t0, id")]
 
 
 def stored(store: Any) -> dict[tuple[int, int], float]:
@@ -75,7 +78,7 @@ def check_segments(store: Any) -> None:
 
 
 def clear(store: Any) -> None:
-    store.write(lambda repo: repo.conn.execute("DELETE FROM observation_segment"))
+    store.write(lambda repo: [repo.conn.execute(f"DELETE FROM {t}") for t in store_mod.SEGMENT_TABLES])
 
 
 def test_plan_merges_runs_of_small_segments() -> None:
@@ -190,7 +193,7 @@ def test_compacted_readings_change_and_delete(bare_store: Any) -> None:
         for k in range(10):
             put(bare_store, [5, 5], [2 * k, 2 * k + 1], [float(k), float(k)])
         compact_all(bare_store)
-        assert [n for _, _, _, n, _ in segments(bare_store)] == [12, 8]  # tails of 4: 3 of them, then 8 readings
+        assert [n for _, _, _, n, _ in segments(bare_store)] == [16, 4]  # 20 landed readings settled, 16 at most
     bare_store.write(lambda repo: store_mod.set_result_times(repo.conn, [(5, 7, 123)]))
     assert bare_store.write(lambda repo: change_reading(repo.conn, 5, 7, 42.0))
     assert bare_store.write(lambda repo: change_reading(repo.conn, 5, 8, None))
@@ -218,11 +221,11 @@ def test_cli_compacts(tmp_path: Any) -> None:
         p.close()
     out = CliRunner().invoke(main, ["sensing", "compact", "--db", db, "--chunk", "1"])
     assert out.exit_code == 0, out.output
-    # 300 segments of 7: 18 × 16 become 18 of 112, 16 of those one of 1,792; 12 of 7 wait
-    assert "1 datastreams" in out.output and "2,016 readings rewritten" in out.output
+    # 300 landed segments of 7 settled into one (at most SEGMENT_MAX readings)
+    assert "1 datastreams, 299 segments merged away, 2,100 readings rewritten" in out.output
     p = open_platform(db)
     try:
-        assert [n for *_, n, _ in segments(p.store)] == [1792, 112, 112] + [7] * 12
+        assert [n for *_, n, _ in segments(p.store)] == [2100]
     finally:
         p.close()
 
@@ -247,10 +250,10 @@ def test_the_leader_compacts_by_itself(tmp_path: Any) -> None:
         assert len(segments(platform.store)) == 300
         with TestClient(create_app(platform, sweep_every=0.05)):
             for _ in range(200):
-                if len(segments(platform.store)) == 15:
+                if len(segments(platform.store)) == 1:
                     break
                 time.sleep(0.05)
-        assert [n for *_, n, _ in segments(platform.store)] == [1792, 112, 112] + [7] * 12  # as test_cli_compacts
+        assert [n for *_, n, _ in segments(platform.store)] == [2100]  # as test_cli_compacts
         assert stored(platform.store) == {(4, t): 2.0 for t in range(2100)}
     finally:
         platform.close()
@@ -263,8 +266,9 @@ def test_compaction_goes_on_where_the_last_leader_stopped(bare_store: Any) -> No
 
     clear(bare_store)
     with small_limits(tail=4, full=8, most=16, many=3):
-        for k in range(8):
-            put(bare_store, [1, 2, 3], [2 * k] * 3, [float(k)] * 3)
+        for k in range(8):  # settled segments of one reading each (as separate settles leave them)
+            bare_store.write(lambda repo, k=k: copy_rows(repo.conn, store_mod.SETTLED, store_mod._SEGMENT_COLUMNS,
+                                                         encode_segments(Columns.of([1, 2, 3], [2 * k] * 3, [1.0] * 3))))
 
         def chunk() -> tuple[str | None, list[int]]:  # each call as a fresh leader would make it
             bare_store.write(lambda repo: compact_op(repo, None, None, 1))
@@ -272,10 +276,10 @@ def test_compaction_goes_on_where_the_last_leader_stopped(bare_store: Any) -> No
                 place = repo.get_setting(POSITION)
             return place, [sum(1 for s in segments(bare_store) if s[0] == d) for d in (1, 2, 3)]
 
-        assert chunk() == ("1", [1, 2, 2])  # appends filled tails of 4: two segments each
-        assert chunk() == ("2", [1, 1, 2])
-        assert chunk() == ("3", [1, 1, 1])
-        assert chunk() == ("-1", [1, 1, 1])  # past the last: the next round starts again
+        assert chunk() == ("1", [4, 8, 8])  # 8 of one reading: two merges of 3 (3, 3, 1, 1)
+        assert chunk() == ("2", [4, 4, 8])
+        assert chunk() == ("3", [4, 4, 4])
+        assert chunk() == ("-1", [4, 4, 4])  # past the last: the next round starts again
     check_segments(bare_store)
 
 
@@ -311,3 +315,38 @@ def test_index_hinted_statements_probe_the_index_on_postgresql(bare_store: Any) 
         assert planner() == ["on", "on"]
     finally:
         conn.close()
+
+
+def test_landed_segments_settle_when_many(platform: Any) -> None:
+    """Batches land in observation_recent; the batch that finds RECENT_MAX there settles them
+    first (each datastream's packed in time order, late readings and all) into
+    observation_segment. Every reader sees the same readings before and after, and a replay is
+    all duplicates."""
+    from cityops.sensing.ingest import ingest_columns
+    from cityops.sensing.registry import register_gauges_op
+
+    ds = platform.store.write(lambda repo: register_gauges_op(repo, platform))[:3]
+    now_ms = int(__import__("time").time() * 1000) // 60_000 * 60_000
+    batches = [(np.repeat(ds, 4), np.tile(now_ms - (40 - 4 * k - np.arange(4)) * 60_000, 3)) for k in range(6)]
+    batches.insert(3, (np.array(ds[:1]), np.array([now_ms - 39 * 60_000 + 30_000])))  # late, inside stored ones
+
+    def counts() -> tuple[int, int]:
+        with platform.store.read() as repo:
+            return tuple(int(repo.conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0])  # type: ignore[return-value]
+                         for t in store_mod.SEGMENT_TABLES)
+
+    with mock.patch.object(compact_mod, "RECENT_MAX", 9):
+        seen = []
+        for d, t in batches:
+            assert ingest_columns(platform, Columns.of(d, t, np.full(len(d), 3.0))).stored == len(d)
+            seen.append(counts())
+    # 3, 6, 9 landed; the late one finds 9 and settles them (3 settled, 1 landed); … 3 + 3 + 3 again
+    assert seen == [(0, 3), (0, 6), (0, 9), (3, 1), (3, 4), (3, 7), (3, 10)], seen
+    want = {(int(d), int(t)): 3.0 for d, t in zip(np.concatenate([b[0] for b in batches]).tolist(),
+                                                  np.concatenate([b[1] for b in batches]).tolist(), strict=True)}
+    assert stored(platform.store) == want
+    compact_all(platform.store)  # settles the rest
+    assert counts() == (6, 0) and stored(platform.store) == want  # two settles: two short segments each
+    check_segments(platform.store)
+    d, t = batches[0]
+    assert ingest_columns(platform, Columns.of(d, t, np.zeros(len(d)))).stored == 0

@@ -21,6 +21,8 @@ from typing import Final
 
 import polars as pl
 
+from cityops.sensing.store import in_both
+
 CASE_COLUMNS: Final = ("id", "status", "matter_code", "description", "lon", "lat", "district", "grid",
                        "department", "reported_at", "registered_at", "dispatched_at", "accepted_at",
                        "due_at", "disposed_at", "closed_at", "rework_count", "overdue_disposed")
@@ -64,8 +66,8 @@ def export(db: str | Path, to: str | Path, zone: str) -> dict[str, int]:
     out.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(f"file:{Path(db).resolve()}?mode=ro", uri=True)
     try:
-        segments = pl.read_database("SELECT datastream, data FROM observation_segment ORDER BY datastream, t0",
-                                    conn, schema_overrides={"datastream": pl.Int64, "data": pl.Utf8})
+        segments = pl.read_database(in_both("SELECT datastream, data FROM {seg}")[0], conn,
+                                    schema_overrides={"datastream": pl.Int64, "data": pl.Utf8})
         tables = {
             "readings": readings_from_segments(segments),
             "datastreams": _query(conn, f"SELECT {', '.join(DATASTREAM_COLUMNS)} FROM sta_datastream ORDER BY id",

@@ -143,11 +143,17 @@ def _readings(spark: SparkSession, source: str) -> DataFrame:
 
     if not is_jdbc(source):
         return load_parquet(spark, source, "readings")
-    bounds = _jdbc(spark, source, "SELECT min(id) AS lo, max(id) AS hi FROM observation_segment").first()
-    lo, hi = (bounds["lo"], bounds["hi"]) if bounds and bounds["lo"] is not None else (0, 0)
-    slices = max(1, spark.sparkContext.defaultParallelism * 2)
-    seg = _jdbc(spark, source, "SELECT id, datastream, data FROM observation_segment",
-                partitionColumn="id", lowerBound=str(lo), upperBound=str(hi + 1), numPartitions=str(slices))
+    from cityops.sensing.store import SEGMENT_TABLES
+
+    parts = []
+    for table in SEGMENT_TABLES:  # settled and recent segments (sensing/store.py), each in slices of ids
+        bounds = _jdbc(spark, source, f"SELECT min(id) AS lo, max(id) AS hi FROM {table}").first()  # noqa: S608
+        lo, hi = (bounds["lo"], bounds["hi"]) if bounds and bounds["lo"] is not None else (0, 0)
+        slices = max(1, spark.sparkContext.defaultParallelism * 2)
+        parts.append(_jdbc(spark, source, f"SELECT id, datastream, data FROM {table}",  # noqa: S608
+                           partitionColumn="id", lowerBound=str(lo), upperBound=str(hi + 1),
+                           numPartitions=str(slices)))
+    seg = parts[0].unionByName(parts[1])
     pairs = seg.select(F.col("datastream").cast("bigint").alias("datastream"),
                        F.explode(F.from_json(F.col("data").cast("string"), "array<array<double>>")).alias("p"))
     return pairs.select("datastream", F.col("p")[0].cast("bigint").alias("t"), F.col("p")[1].alias("result"))

@@ -12,6 +12,11 @@ tail would. A run broken into many tiers (late readings between regular ones) is
 once it holds 2 × MANY_SMALL segments, so no datastream keeps an unbounded number of them.
 Each call works in its caller's transaction on a chunk of datastreams it has locked:
 interrupted, it leaves the store as before; re-run, it finds nothing left to merge.
+
+Before that, new segments land in `observation_recent` (store.RECENT): a batch of every
+datastream then touches only that small table's index, not every leaf of the big one. When it
+holds RECENT_MAX segments, `settle` merges each datastream's recent segments (packed in time
+order up to SEGMENT_MAX readings) into `observation_segment` and empties it, in one step.
 """
 
 from __future__ import annotations
@@ -25,11 +30,22 @@ import numpy as np
 import orjson
 
 from cityops.detect.columns import I64, Columns
-from cityops.sensing.store import SEGMENT_MAX, decode_segments, encode_segments
+from cityops.sensing.store import (
+    _SEGMENT_COLUMNS,
+    RECENT,
+    SEGMENT_MAX,
+    SETTLED,
+    decode_segments,
+    encode_segments,
+)
+from cityops.store.dialect import copy_rows, dialect_of_conn
 
 COMPACT_FULL = SEGMENT_MAX // 2  # a segment shorter than this is small; a merge makes one at least this long
 MANY_SMALL = 16  # … or merges a run's tail of this many small segments, however short (late readings)
 CHUNK = 1000  # datastreams per transaction
+# Recent segments settled at once: a city's 14,000 datastreams in 7-minute batches settle every
+# 7 batches (a tenth of a second per batch to land, about half a second to settle).
+RECENT_MAX = 100_000
 
 
 @dataclass(frozen=True)
@@ -153,8 +169,20 @@ def compact(conn: sqlite3.Connection, datastreams: list[int]) -> Compacted:
     ids = meta[:, 0]
     texts = dict(conn.execute("SELECT s.id, s.data FROM json_each(?) AS j JOIN observation_segment AS s"
                               " ON s.id = CAST(j.value AS BIGINT)", (orjson.dumps(ids.tolist()).decode(),)).fetchall())
-    # A merge whose segments follow each other in time (the usual case) is their texts joined;
-    # one whose segments overlap (late readings) is decoded, sorted and encoded again.
+    rows, rewritten = _merged(meta, groups, texts)
+    conn.executemany("UPDATE observation_segment SET t0 = ?, t1 = ?, n = ?, data = ? WHERE id = ?", rows)
+    gone = np.setdiff1d(ids, [r[4] for r in rows])  # each merge is written over its first segment
+    conn.execute("DELETE FROM observation_segment WHERE id IN (SELECT value FROM json_each(?))",
+                 (orjson.dumps(gone.tolist()).decode(),))
+    return Compacted(len(datastreams), len(gone), rewritten, None)
+
+
+def _merged(meta: I64, groups: I64, texts: dict[int, str]) -> tuple[list[Any], int]:
+    """Each merge's segments (meta rows [id, datastream, t0, t1, n], sorted by merge number
+    `groups` and then time) as one row (t0, t1, n, data, its first segment's id), and the
+    readings written. A merge whose segments follow each other in time (the usual case) is their
+    texts joined; one whose segments overlap (late readings) is decoded, sorted and encoded again."""
+    ids = meta[:, 0]
     starts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
     ends = np.r_[starts[1:], len(groups)]
     overlaps = np.r_[False, (groups[1:] == groups[:-1]) & (meta[1:, 2] <= meta[:-1, 3])]
@@ -167,11 +195,50 @@ def compact(conn: sqlite3.Connection, datastreams: list[int]) -> Compacted:
         rows_t, n_t = _remerged(meta, groups, texts, starts[tangled], ends[tangled])
         rows += rows_t
         rewritten += n_t
-    conn.executemany("UPDATE observation_segment SET t0 = ?, t1 = ?, n = ?, data = ? WHERE id = ?", rows)
-    gone = np.setdiff1d(ids, [r[4] for r in rows])  # each merge is written over its first segment
-    conn.execute("DELETE FROM observation_segment WHERE id IN (SELECT value FROM json_each(?))",
-                 (orjson.dumps(gone.tolist()).decode(),))
-    return Compacted(len(datastreams), len(gone), rewritten, None)
+    return rows, rewritten
+
+
+def recent_count(conn: sqlite3.Connection) -> int:
+    """About how many segments wait in observation_recent (at least as many as do): two seeks."""
+    lo, hi = conn.execute(f"SELECT min(id), max(id) FROM {RECENT}").fetchone()  # noqa: S608
+    return 0 if lo is None else int(hi) - int(lo) + 1
+
+
+def settle(repo: Any, at_least: int | None = None) -> Compacted:
+    """Move every recent segment into observation_segment when at least `at_least` wait (the
+    caller's transaction; every datastream held, as ingest and compaction hold theirs): each
+    datastream's packed in time order into segments of up to SEGMENT_MAX readings."""
+    conn = repo.conn
+    if recent_count(conn) < max(RECENT_MAX if at_least is None else at_least, 1):
+        return Compacted(0, 0, 0, None)
+    repo.lock_all("datastream")
+    if dialect_of_conn(conn).postgres:  # read and removed at once: what another server edits meanwhile waits
+        got = conn.execute(f"DELETE FROM {RECENT} RETURNING id, datastream, t0, t1, n, data").fetchall()  # noqa: S608
+    else:  # the one writer: read, then emptied in one step (SQLite's truncate)
+        got = conn.execute(f"SELECT id, datastream, t0, t1, n, data FROM {RECENT}").fetchall()  # noqa: S608
+        conn.execute(f"DELETE FROM {RECENT}")  # noqa: S608
+    if not got:
+        return Compacted(0, 0, 0, None)
+    meta = np.array([r[:5] for r in got], np.int64)
+    texts = {int(r[0]): str(r[5]) for r in got}
+    order = np.lexsort((meta[:, 0], meta[:, 2], meta[:, 1]))  # by datastream, time, then as written
+    meta = meta[order]
+    runs = np.flatnonzero(np.r_[True, meta[1:, 1] != meta[:-1, 1], True])
+    # A datastream's recent readings are one merge when they fit in a segment (the usual case);
+    # a longer run is packed, one step per segment.
+    groups = np.repeat(np.arange(len(runs) - 1), np.diff(runs))
+    totals = np.add.reduceat(meta[:, 4], runs[:-1])
+    group = len(runs) - 1
+    for a, b in zip(runs[:-1][totals > SEGMENT_MAX].tolist(), runs[1:][totals > SEGMENT_MAX].tolist(), strict=True):
+        for members in _packed(list(zip(range(a, b), meta[a:b, 4].tolist(), strict=True))):
+            groups[members] = group
+            group += 1
+    order = np.lexsort((meta[:, 2], groups))  # each merge's segments together, in time order
+    meta, groups = meta[order], groups[order]
+    rows, rewritten = _merged(meta, groups, texts)
+    datastream = dict(zip(meta[:, 0].tolist(), meta[:, 1].tolist(), strict=True))
+    copy_rows(conn, SETTLED, _SEGMENT_COLUMNS, sorted((datastream[r[4]], *r[:4]) for r in rows))
+    return Compacted(len(runs) - 1, len(got) - len(rows), rewritten, None)
 
 
 def _remerged(meta: I64, groups: I64, texts: dict[int, str], starts: I64, ends: I64) -> tuple[list[Any], int]:
@@ -219,14 +286,18 @@ def compact_op(repo: Any, platform: Any, after: int | None = None, limit: int = 
     where the old one stopped), keeping the next place in the same transaction."""
     if after is None:
         after = int(repo.get_setting(POSITION) or -1)
+    if after < 0:  # a sweep begins with what has landed since the last one
+        settle(repo, at_least=1)
     done = compact_next(repo, after, limit)
     repo.set_setting(POSITION, str(-1 if done.next_after is None else done.next_after))
     return done
 
 
 def compact_all(store: Any, limit: int = CHUNK) -> Compacted:
-    """Every datastream, one transaction per chunk of `limit` (the CLI)."""
-    total = Compacted(0, 0, 0, None)
+    """Every datastream, one transaction per chunk of `limit` (the CLI), once the recent
+    segments are settled."""
+    settled = store.write(functools.partial(settle, at_least=1))
+    total = Compacted(0, settled.merged, settled.readings, None)
     after: int | None = -1
     while after is not None:
         total = total + store.write(functools.partial(compact_next, after=after, limit=limit))

@@ -24,6 +24,7 @@ from cityops.detect.columns import MS_PER_HOUR, Columns, Detection, Groups
 from cityops.detect.congestion import detect_congestion, jammed
 from cityops.detect.waterlogging import detect_waterlogging
 from cityops.errors import InvalidInput
+from cityops.sensing.compact import settle
 from cityops.sensing.plausible import bounds_table, implausible, per_datastream
 from cityops.sensing.store import (
     EPOCH_MS,
@@ -296,6 +297,7 @@ def ingest(repo: Any, platform: Platform | None, cols: Columns, rejects: Rejects
     cols = cols.sorted()
     # Two servers storing readings of one datastream take turns: duplicates, detections and the
     # cases they open are decided on what the other committed.
+    settle(repo)  # first, when the recent segments are many: it takes every datastream's lock in order
     repo.lock("datastream", np.unique(cols.datastream).tolist())
     stored = insert_columns(conn, cols)
     detections = detect_waterlogging(cols, meta.gauges) if detect and len(meta.gauges.datastream) else []

@@ -47,6 +47,7 @@ from cityops.sensing.staread import SETS, entity_id, iso, render
 from cityops.sensing.store import (
     EPOCH_MS,
     MAX_DATASTREAM,
+    SEGMENT_TABLES,
     bump,
     change_reading,
     delete_datastreams,
@@ -899,7 +900,8 @@ def _delete_feature_observations(conn: Any, feature: int) -> None:
         wanted = {(int(d), int(t)) for d, t in own}
         keep = keep.take(np.array([(d, t) in wanted for d, t in zip(keep.datastream.tolist(), keep.t.tolist(),
                                                                     strict=True)], bool))
-    conn.execute("DELETE FROM observation_segment WHERE datastream IN (SELECT value FROM json_each(?))", (arg,))
+    for table in SEGMENT_TABLES:
+        conn.execute(f"DELETE FROM {table} WHERE datastream IN (SELECT value FROM json_each(?))", (arg,))  # noqa: S608
     conn.execute("DELETE FROM sta_observation WHERE datastream IN (SELECT value FROM json_each(?)) AND"
                  " (feature_id IS NULL OR feature_id = ?)", (arg, feature))
     if keep is not None and len(keep):

@@ -1,8 +1,9 @@
 """The observation store over the platform's SQLite database (migrations 0004 and 0009).
 
-Readings live in columnar segments (`observation_segment`): each ingest batch stores one row
-per datastream holding its readings sorted by time, so a batch of 100,000 readings of 1,000
-datastreams is 1,000 B-tree inserts, not 100,000. The first reading stored for a
+Readings live in columnar segments: each ingest batch stores one row per datastream holding
+its readings sorted by time, so a batch of 100,000 readings of 1,000 datastreams is 1,000
+B-tree inserts, not 100,000. New segments land in `observation_recent`, a small table, and are
+settled into `observation_segment` when it fills (sensing/compact.py); readers see both. The first reading stored for a
 (datastream, t) wins; a later one with the same key is counted as a duplicate and dropped,
 whatever its value, so replaying a batch changes nothing. Python readers go through
 `read_columns`/`last_seen`; SQL readers (SensorThings) through the `observation` view.
@@ -169,13 +170,25 @@ def _already_stored(new: Columns, stored: Columns) -> np.ndarray[Any, np.dtype[n
     return out
 
 
+SETTLED, RECENT = "observation_segment", "observation_recent"  # (migration 0010)
+SEGMENT_TABLES = (SETTLED, RECENT)
+
+
+def in_both(sql: str, args: tuple[Any, ...] = ()) -> tuple[str, tuple[Any, ...]]:
+    """`sql` written for one segment table ({seg}: its name, {end}: its (datastream, t1) index)
+    as the UNION ALL of it over both, with its arguments repeated: the one way readers see
+    settled and recent segments together."""
+    return (" UNION ALL ".join(sql.format(seg=t, end=f"{t}_end") for t in SEGMENT_TABLES),
+            args * len(SEGMENT_TABLES))
+
+
 def _stored_in_ranges(conn: sqlite3.Connection, ids: I64, lo: I64, hi: I64) -> Columns:
     """Stored readings of segments that reach into [lo, hi] of their datastream (one query)."""
     ranges = orjson.dumps(np.column_stack([ids, lo, hi]), option=orjson.OPT_SERIALIZE_NUMPY).decode()
-    rows = conn.execute(
-        "SELECT s.datastream, s.n, s.data FROM json_each(?) AS j JOIN observation_segment AS s INDEXED BY observation_segment_end"
+    rows = conn.execute(*in_both(
+        "SELECT s.datastream, s.n, s.data FROM json_each(?) AS j JOIN {seg} AS s INDEXED BY {end}"
         " ON s.datastream = CAST(j.value ->> 0 AS BIGINT) AND s.t1 >= CAST(j.value ->> 1 AS BIGINT)"
-        " AND s.t0 <= CAST(j.value ->> 2 AS BIGINT)", (ranges,)).fetchall()
+        " AND s.t0 <= CAST(j.value ->> 2 AS BIGINT)", (ranges,))).fetchall()
     return decode_segments(rows)
 
 
@@ -201,26 +214,27 @@ def insert_columns(conn: sqlite3.Connection, cols: Columns) -> int:
     rows = encode_segments(cols)
     small = [r for r in rows if r[3] < SMALL_APPEND]
     merged = _merge_small(conn, small) if small else set()
-    copy_rows(conn, "observation_segment", _SEGMENT_COLUMNS, [r for r in rows if r[0] not in merged])
+    copy_rows(conn, RECENT, _SEGMENT_COLUMNS, [r for r in rows if r[0] not in merged])
     return len(cols)
 
 
-# Each listed datastream's segment that ends last (it holds its latest reading, last in its
-# array: segments are written sorted and only later readings are merged in), one index seek each.
-_LAST_SEGMENT = (" FROM json_each(?) AS j JOIN observation_segment AS s INDEXED BY observation_segment_end"
-                 " ON s.datastream = CAST(j.value AS BIGINT)"
-                 " AND s.t1 = (SELECT max(t1) FROM observation_segment WHERE datastream = CAST(j.value AS BIGINT))")
+# Each listed datastream's segment of one table that ends last (it holds its latest reading
+# there, last in its array: segments are written sorted and only later readings are merged in),
+# one index seek each.
+_LAST_SEGMENT = (" FROM json_each(?) AS j JOIN {seg} AS s INDEXED BY {end} ON s.datastream = CAST(j.value AS BIGINT)"
+                 " AND s.t1 = (SELECT max(t1) FROM {seg} WHERE datastream = CAST(j.value AS BIGINT))")
 
 
 def _last_segments(conn: sqlite3.Connection, datastreams: list[int]) -> list[tuple[int, int, int, int]]:
-    """(datastream, segment id, t1, n) of each datastream's last segment."""
+    """(datastream, segment id, t1, n) of each datastream's last recent segment."""
     return [(int(d), int(rowid), int(t1), int(n)) for d, rowid, t1, n in conn.execute(
-        "SELECT s.datastream, s.id, s.t1, s.n" + _LAST_SEGMENT, (orjson.dumps(datastreams).decode(),))]
+        ("SELECT s.datastream, s.id, s.t1, s.n" + _LAST_SEGMENT).format(seg=RECENT, end=f"{RECENT}_end"),
+        (orjson.dumps(datastreams).decode(),))]
 
 
 def _merge_small(conn: sqlite3.Connection, small: list[tuple[int, int, int, int, str]]) -> set[int]:
     """Small appends (a trickle over MQTT or single STA posts) go into their datastream's last
-    segment while it is short, so a trickle does not leave one segment per reading; a longer
+    recent segment while it is short (one settled holds readings from before it, or none later), so a trickle does not leave one segment per reading; a longer
     tail is not rewritten (a day's trickle would rewrite it hundreds of times): the append
     starts a new segment, and compaction later merges the short ones. One statement for the
     batch, the arrays joined in the database (the tails' text is not read back)."""
@@ -235,9 +249,9 @@ def _merge_small(conn: sqlite3.Connection, small: list[tuple[int, int, int, int,
         merged.add(d)
     if updates:
         conn.execute(
-            "UPDATE observation_segment SET t1 = CAST(j.value ->> 1 AS BIGINT), n = n + CAST(j.value ->> 2 AS BIGINT),"
+            "UPDATE observation_recent SET t1 = CAST(j.value ->> 1 AS BIGINT), n = n + CAST(j.value ->> 2 AS BIGINT),"
             " data = substr(data, 1, length(data) - 1) || ',' || (j.value ->> 3)"
-            " FROM json_each(?) AS j WHERE observation_segment.id = CAST(j.value ->> 0 AS BIGINT)",
+            " FROM json_each(?) AS j WHERE observation_recent.id = CAST(j.value ->> 0 AS BIGINT)",
             (orjson.dumps(updates).decode(),))
     return merged
 
@@ -245,14 +259,15 @@ def _merge_small(conn: sqlite3.Connection, small: list[tuple[int, int, int, int,
 def last_seen(conn: sqlite3.Connection, datastreams: list[int] | None = None) -> tuple[I64, I64]:
     """The latest reading time of each datastream that has readings (one index seek each)."""
     if datastreams is None:
-        rows = conn.execute("SELECT datastream, max(t1) FROM observation_segment GROUP BY datastream").fetchall()
+        rows = conn.execute(*in_both("SELECT datastream, max(t1) FROM {seg} GROUP BY datastream")).fetchall()
     else:
-        rows = conn.execute(
-            "SELECT CAST(j.value AS BIGINT), (SELECT max(t1) FROM observation_segment WHERE datastream = CAST(j.value AS BIGINT))"
-            " FROM json_each(?) AS j",
-            (orjson.dumps(sorted(set(datastreams))).decode(),)).fetchall()
-    found = [(int(d), int(t)) for d, t in rows if t is not None]
-    return np.array([d for d, _ in found], np.int64), np.array([t for _, t in found], np.int64)
+        rows = conn.execute(*in_both(
+            "SELECT CAST(j.value AS BIGINT), (SELECT max(t1) FROM {seg} WHERE datastream = CAST(j.value AS BIGINT))"
+            " FROM json_each(?) AS j", (orjson.dumps(sorted(set(datastreams))).decode(),))).fetchall()
+    found = np.array([(int(d), int(t)) for d, t in rows if t is not None], np.int64).reshape(-1, 2)
+    latest = Columns.of(found[:, 0], found[:, 1], np.zeros(len(found))).sorted()  # each table's, by time
+    last = np.r_[latest.datastream[1:] != latest.datastream[:-1], True] if len(latest) else np.zeros(0, bool)
+    return latest.datastream[last], latest.t[last]
 
 
 def latest_readings(conn: sqlite3.Connection, datastreams: list[int]) -> Columns:
@@ -263,10 +278,13 @@ def latest_readings(conn: sqlite3.Connection, datastreams: list[int]) -> Columns
     if not datastreams:
         return Columns.of([], [], [])
     d = dialect_of_conn(conn)
-    rows = conn.execute(f"SELECT s.datastream, {d.json_last_item('s.data', 0)}, {d.json_last_item('s.data', 1)}"
-                        + _LAST_SEGMENT + " WHERE s.n > 0", (orjson.dumps(sorted(set(datastreams))).decode(),)).fetchall()
-    return Columns.of([r[0] for r in rows], [int(float(r[1])) for r in rows],
+    rows = conn.execute(*in_both(
+        f"SELECT s.datastream, {d.json_last_item('s.data', 0)}, {d.json_last_item('s.data', 1)}"
+        + _LAST_SEGMENT + " WHERE s.n > 0", (orjson.dumps(sorted(set(datastreams))).decode(),))).fetchall()
+    cols = Columns.of([r[0] for r in rows], [int(float(r[1])) for r in rows],
                       [np.nan if r[2] is None else float(r[2]) for r in rows]).sorted()
+    last = np.r_[cols.datastream[1:] != cols.datastream[:-1], True] if len(cols) else np.zeros(0, bool)
+    return cols.take(last)  # of each datastream's last settled and last recent segment, the later
 
 
 def read_columns(conn: sqlite3.Connection, datastreams: list[int], start_ms: int, end_ms: int) -> Columns:
@@ -290,27 +308,40 @@ def read_ranges(conn: sqlite3.Connection, ids: I64, lo: I64, hi: I64) -> Columns
 def change_reading(conn: sqlite3.Connection, datastream: int, t: int, result: float | None) -> bool:
     """Set one stored reading's result, or delete it (`result` None), rewriting its segment;
     False when no reading is stored at (datastream, t)."""
+    for _ in range(3):  # again when its segment was settled meanwhile (another server's)
+        for table in SEGMENT_TABLES:
+            changed = _change_in(conn, table, datastream, t, result)
+            if changed is not None:
+                if changed:
+                    return True
+                break
+        else:
+            return False
+    return False
+
+
+def _change_in(conn: sqlite3.Connection, table: str, datastream: int, t: int, result: float | None) -> bool | None:
+    """change_reading in one table: None when no segment there holds t; False when the one that
+    did was gone when it was written (settled by another server in between)."""
     for seg, n, data in conn.execute(
-            "SELECT id, n, data FROM observation_segment INDEXED BY observation_segment_end"
+            f"SELECT id, n, data FROM {table} INDEXED BY {table}_end"  # noqa: S608
             " WHERE datastream = ? AND t1 >= ? AND t0 <= ?", (datastream, t, t)).fetchall():
         cols = decode_segments([(datastream, n, data)])
         hit = cols.t == t
         if not hit.any():
             continue  # an overlapping segment (a late batch) without this time
-        if result is not None:
-            cols = Columns(cols.datastream, cols.t, np.where(hit, result, cols.result), True)
-        elif len(cols) == 1:
-            conn.execute("DELETE FROM observation_segment WHERE id = ?", (seg,))
-            forget_reading(conn, datastream, t)
-            return True
+        if result is None and len(cols) == 1:
+            done = conn.execute(f"DELETE FROM {table} WHERE id = ?", (seg,)).rowcount  # noqa: S608
         else:
-            cols = cols.take(~hit)
+            cols = Columns(cols.datastream, cols.t, np.where(hit, result, cols.result), True) \
+                if result is not None else cols.take(~hit)
+            (_, t0, t1, count, text), = encode_segments(cols)
+            done = conn.execute(f"UPDATE {table} SET t0 = ?, t1 = ?, n = ?, data = ? WHERE id = ?",  # noqa: S608
+                                (t0, t1, count, text, seg)).rowcount
+        if done and result is None:
             forget_reading(conn, datastream, t)
-        (_, t0, t1, count, text), = encode_segments(cols)
-        conn.execute("UPDATE observation_segment SET t0 = ?, t1 = ?, n = ?, data = ? WHERE id = ?",
-                     (t0, t1, count, text, seg))
-        return True
-    return False
+        return bool(done)
+    return None
 
 
 def set_result_times(conn: sqlite3.Connection, times: list[tuple[int, int, int | None]]) -> None:
@@ -346,7 +377,7 @@ def delete_datastreams(conn: sqlite3.Connection, ids: list[int]) -> None:
     if not ids:
         return
     arg = orjson.dumps(ids).decode()
-    for table, column in (("observation_segment", "datastream"), ("sta_observation", "datastream"),
+    for table, column in ((SETTLED, "datastream"), (RECENT, "datastream"), ("sta_observation", "datastream"),
                           ("speed_profile", "datastream"), ("sta_datastream", "id")):
         conn.execute(f"DELETE FROM {table} WHERE {column} IN (SELECT value FROM json_each(?))", (arg,))  # noqa: S608
     bump(conn, {"datastream_version": 1, "profile_version": 1})

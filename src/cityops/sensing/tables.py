@@ -15,6 +15,19 @@ observation_segment = Table(
     Index('observation_segment_end', 'datastream', 't1')
 )
 
+# Where new segments land (migration 0010): a small table whose index a batch of every
+# datastream touches cheaply, settled into observation_segment when it fills (sensing/compact.py).
+observation_recent = Table(
+    'observation_recent', metadata,
+    Column('id', Int, primary_key=True),
+    Column('datastream', Int, nullable=False),
+    Column('t0', Int, nullable=False),
+    Column('t1', Int, nullable=False),
+    Column('n', Int, nullable=False),
+    Column('data', Text, nullable=False),
+    Index('observation_recent_end', 'datastream', 't1')
+)
+
 sensing_counter = Table(
     'sensing_counter', metadata,
     Column('name', Text, primary_key=True),

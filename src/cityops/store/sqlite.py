@@ -293,6 +293,10 @@ class SqliteRepo:
                               "(SELECT DISTINCT CAST((k / ?) % ? AS INTEGER) AS k FROM unnest(CAST(? AS BIGINT[])) AS k"
                               " ORDER BY 1) AS ks", (space, LOCK_BLOCK, LOCK_STRIPES, [int(k) for k in keys]))
 
+    def lock_all(self, space: str) -> None:
+        """Hold every key of `space` (each stripe, in order) until this transaction ends."""
+        self.lock(space, range(0, LOCK_STRIPES * LOCK_BLOCK, LOCK_BLOCK))
+
     def get_setting(self, key: str) -> str | None:
         row = self.conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
         return str(row[0]) if row else None
