@@ -352,6 +352,41 @@ def test_first_write_wins_in_any_batching(bare_store: Any, batches: list[list[tu
         conn.close()
 
 
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.integers(0, 1), st.booleans(),
+                          st.lists(st.tuples(st.integers(1, 2), st.integers(0, 8)), min_size=1, max_size=4)),
+                min_size=1, max_size=12))
+def test_two_connections_and_rollbacks_keep_first_write_wins(bare_store: Any,
+                                                            steps: list[tuple[int, bool, list[tuple[int, int]]]]) -> None:
+    """A connection skips the duplicate lookup for datastreams it knows only append: what it
+    knows must give way to another connection's commits and must not trust a batch rolled
+    back. Batches from two connections, some rolled back: what is stored is the first
+    committed reading of each (datastream, time)."""
+    from cityops.detect.columns import Columns
+    from cityops.sensing.store import insert_columns
+
+    conns = [bare_store.connect(), bare_store.connect()]
+    try:
+        for table in ("observation_segment", "observation_recent"):
+            conns[0].execute(f"DELETE FROM {table}")
+        first: dict[tuple[int, int], float] = {}
+        for k, (which, commit, batch) in enumerate(steps):
+            conn = conns[which]
+            cols = Columns.of([d for d, _ in batch], [t * 60_000 for _, t in batch], [float(k)] * len(batch))
+            conn.execute("BEGIN IMMEDIATE")
+            stored = insert_columns(conn, cols)
+            conn.execute("COMMIT" if commit else "ROLLBACK")
+            if commit:
+                new = {(d, t * 60_000) for d, t in batch} - set(first)
+                assert stored == len(new)
+                first.update({key: float(k) for key in new})
+        got = {(d, t): r for d, t, r in conns[0].execute("SELECT datastream, t, result FROM observation")}
+        assert got == first
+    finally:
+        for conn in conns:
+            conn.close()
+
+
 def test_segments_per_datastream_and_trickle_merges(bare_store: Any) -> None:
     """A batch is one segment per datastream; small appends join the last segment while it is
     short (SMALL_TAIL), else start one; a late reading makes a segment of its own; the view,

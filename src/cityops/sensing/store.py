@@ -23,7 +23,7 @@ import orjson
 from cityops.detect.columns import I64, Columns, Groups
 from cityops.detect.congestion import SpeedProfile
 from cityops.detect.waterlogging import GaugeTable
-from cityops.store.dialect import copy_rows, database_key, dialect_of_conn
+from cityops.store.dialect import copy_rows, data_version, database_key, dialect_of_conn
 
 # Observation ids for SensorThings: datastream and time in one integer.
 EPOCH_MS = 946_684_800_000  # 2000-01-01T00:00:00Z: readings before it are refused
@@ -206,16 +206,73 @@ def insert_columns(conn: sqlite3.Connection, cols: Columns) -> int:
     if not first.all():
         cols = cols.take(first)
     g = Groups.of(cols)
-    stored = _stored_in_ranges(conn, g.ids, cols.t[g.starts], cols.t[g.ends - 1])
-    if len(stored):
-        cols = cols.take(~_already_stored(cols, stored))
+    lo, hi = cols.t[g.starts], cols.t[g.ends - 1]
+    look = ~_only_appends(conn, g.ids, lo)
+    if look.any():
+        stored = _stored_in_ranges(conn, g.ids[look], lo[look], hi[look])
+        if len(stored):
+            cols = cols.take(~_already_stored(cols, stored))
     if not len(cols):
         return 0
     rows = encode_segments(cols)
     small = [r for r in rows if r[3] < SMALL_APPEND]
     merged = _merge_small(conn, small) if small else set()
     copy_rows(conn, RECENT, _SEGMENT_COLUMNS, [r for r in rows if r[0] not in merged])
+    _raise_high_water(conn, g.ids, hi)
     return len(cols)
+
+
+@dataclass
+class _HighWater:
+    """Each datastream's latest stored time as this connection last knew it (SQLite), while no
+    other connection has committed since (`PRAGMA data_version` unchanged)."""
+
+    conn: Any  # held, so that its id is not another connection's while the entry lives
+    version: int
+    ids: I64  # sorted
+    t1: I64
+
+
+_high_water: dict[int, _HighWater] = {}  # by connection (data_version counts per connection)
+_HIGH_WATER_CONNECTIONS = 32  # the oldest entry goes beyond these (a process has a few writers)
+_NEVER = np.iinfo(np.int64).min
+
+
+def _only_appends(conn: sqlite3.Connection, ids: I64, lo: I64) -> np.ndarray[Any, np.dtype[np.bool_]]:
+    """Which datastreams of a batch (ids sorted, lo their first times) surely only append after
+    everything stored, so the batch need not look for stored duplicates: a gateway's batch of
+    every datastream then costs no index probe. SQLite only, where this connection is the only
+    writer while `data_version` stands still. A known time may only be too late (a batch rolled
+    back, a reading deleted): then the lookup runs anyway. PostgreSQL: none (another server's
+    commit is heard only between transactions)."""
+    if dialect_of_conn(conn).postgres:
+        return np.zeros(len(ids), bool)
+    version = data_version(conn)
+    known = _high_water.get(id(conn))
+    if known is None or known.conn is not conn or known.version != version:
+        if len(_high_water) >= _HIGH_WATER_CONNECTIONS:
+            del _high_water[next(iter(_high_water))]
+        known = _high_water[id(conn)] = _HighWater(conn, version, np.zeros(0, np.int64), np.zeros(0, np.int64))
+    new = ~np.isin(ids, known.ids)
+    if new.any():  # their latest stored times, once: one index seek each
+        seen_ids, seen_t = last_seen(conn, ids[new].tolist())
+        t1 = np.full(int(new.sum()), _NEVER)
+        t1[np.isin(ids[new], seen_ids)] = seen_t
+        order = np.argsort(np.r_[known.ids, ids[new]], kind="stable")
+        known.ids, known.t1 = np.r_[known.ids, ids[new]][order], np.r_[known.t1, t1][order]
+    return lo > known.t1[np.searchsorted(known.ids, ids)]  # type: ignore[no-any-return]
+
+
+def _raise_high_water(conn: sqlite3.Connection, ids: I64, hi: I64) -> None:
+    """After a batch stored up to `hi` (ids sorted): what `_only_appends` will go by."""
+    known = _high_water.get(id(conn))
+    if known is None or known.conn is not conn:
+        return
+    at = np.searchsorted(known.ids, ids)
+    inside = at < len(known.ids)
+    hit = np.zeros(len(ids), bool)
+    hit[inside] = known.ids[at[inside]] == ids[inside]
+    known.t1[at[hit]] = np.maximum(known.t1[at[hit]], hi[hit])
 
 
 # Each listed datastream's segment of one table that ends last (it holds its latest reading
