@@ -350,3 +350,36 @@ def test_landed_segments_settle_when_many(platform: Any) -> None:
     check_segments(platform.store)
     d, t = batches[0]
     assert ingest_columns(platform, Columns.of(d, t, np.zeros(len(d)))).stored == 0
+
+
+@pytest.mark.skipif(not POSTGRES, reason="two servers' writers are PostgreSQL's (SQLite has one writer)")
+def test_a_settle_beside_another_servers_batch_does_not_wait_for_it(bare_store: Any) -> None:
+    """A settle takes only the datastream stripes no other transaction holds: waiting for all of
+    them, while holding a row another server's batch wants next (the readings counters), was a
+    deadlock in the two-server megacity day. What that server is writing settles later."""
+    from cityops.sensing.compact import settle
+
+    clear(bare_store)
+    put(bare_store, [1, 100, 1000], [5, 5, 5], [1.0, 2.0, 3.0])  # stripes 0, 1 and 15
+    other = bare_store.connect()  # another server's batch of datastream 100, not yet committed
+    try:
+        other.execute("BEGIN")
+        other.execute("SELECT pg_advisory_xact_lock(hashtext('datastream'), 1)")
+
+        def batch(repo: Any) -> Any:
+            repo.conn.execute("SET LOCAL lock_timeout = '2s'")  # waiting for stripe 1 fails the test
+            store_mod.bump(repo.conn, {"accepted": 1})  # the row the other batch will want next
+            return settle(repo, at_least=1)
+
+        assert bare_store.write(batch).merged == 0  # two segments settled, one left
+        with bare_store.read() as repo:
+            assert [r[0] for r in repo.conn.execute("SELECT datastream FROM observation_recent")] == [100]
+        store_mod.bump(other, {"accepted": 1})
+        other.execute("COMMIT")
+    finally:
+        other.close()
+    bare_store.write(lambda repo: settle(repo, at_least=1))
+    assert [s[0] for s in segments(bare_store)] == [1, 100, 1000]
+    with bare_store.read() as repo:
+        assert repo.conn.execute("SELECT count(*) FROM observation_recent").fetchone()[0] == 0
+    assert stored(bare_store) == {(1, 5): 1.0, (100, 5): 2.0, (1000, 5): 3.0}

@@ -206,15 +206,16 @@ def recent_count(conn: sqlite3.Connection) -> int:
 
 
 def settle(repo: Any, at_least: int | None = None) -> Compacted:
-    """Move every recent segment into observation_segment when at least `at_least` wait (the
-    caller's transaction; every datastream held, as ingest and compaction hold theirs): each
+    """Move the recent segments into observation_segment when at least `at_least` wait (the
+    caller's transaction; their datastreams held, as ingest and compaction hold theirs; on
+    PostgreSQL those another server is writing stay for a later settle): each
     datastream's packed in time order into segments of up to SEGMENT_MAX readings."""
     conn = repo.conn
     if recent_count(conn) < max(RECENT_MAX if at_least is None else at_least, 1):
         return Compacted(0, 0, 0, None)
-    repo.lock_all("datastream")
+    held = repo.lock_free_stripes("datastream", "datastream")  # those another server writes wait for a later settle
     if dialect_of_conn(conn).postgres:  # read and removed at once: what another server edits meanwhile waits
-        got = conn.execute(f"DELETE FROM {RECENT} RETURNING id, datastream, t0, t1, n, data").fetchall()  # noqa: S608
+        got = conn.execute(f"DELETE FROM {RECENT} WHERE {held} RETURNING id, datastream, t0, t1, n, data").fetchall()  # noqa: S608
     else:  # the one writer: read, then emptied in one step (SQLite's truncate)
         got = conn.execute(f"SELECT id, datastream, t0, t1, n, data FROM {RECENT}").fetchall()  # noqa: S608
         conn.execute(f"DELETE FROM {RECENT}")  # noqa: S608
