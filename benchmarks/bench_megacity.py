@@ -73,6 +73,7 @@ MATTERS = ("07002", "07004", "08011", "09003", "09014", "09018")  # closed witho
 WORKERS = 24  # report threads per server (--workers): 24 closed the loop faster than 8 here
 RAW_SAMPLE_ROWS = 2_000_000
 BATCH_STEPS = 200  # workflow steps per batch request (the route takes up to 500)
+RETRIES = 5  # a gateway's tries of a batch refused with 503 (retry later)
 GATEWAY_BLOCK = 64  # datastream ids a gateway owns in a row (as store.sqlite.LOCK_BLOCK groups them)
 STEPS: list[tuple[str, dict[str, Any]]] = [
     ("register", {}), ("dispatch", {}), ("accept", {}), ("report_back", {"reason": "已处置 / handled"})]
@@ -395,8 +396,13 @@ def megacity(db_kind: str = "sqlite", servers: int = 1, scale: float = 1.0, work
         clients = [httpx.Client(timeout=300) for _ in range(2 * servers)]
 
         def send(k: int) -> None:
-            r = clients[k % len(clients)].post(srv[k % servers].url + "/api/v1/observations", content=bodies[k],
-                                               headers=headers)
+            for _ in range(RETRIES):  # a 503 says: nothing stored, retry (two servers' writes deadlocked)
+                r = clients[k % len(clients)].post(srv[k % servers].url + "/api/v1/observations",
+                                                   content=bodies[k], headers=headers)
+                if r.status_code != 503:
+                    break
+                tally.refuse("observations 503, retried")
+                time.sleep(float(r.headers.get("retry-after", "1")))
             if r.status_code != 200:  # the server's own words: its output is not kept
                 raise RuntimeError(f"batch {k}: {r.status_code} {r.text[:500]}")
             answer = r.json()

@@ -372,6 +372,13 @@ def test_a_settle_beside_another_servers_batch_does_not_wait_for_it(bare_store: 
             return settle(repo, at_least=1)
 
         assert bare_store.write(batch).merged == 0  # two segments settled, one left
+
+        def compaction(repo: Any) -> Any:  # the leader's compaction does not wait for it either
+            repo.conn.execute("SET LOCAL lock_timeout = '2s'")
+            store_mod.bump(repo.conn, {"accepted": 1})
+            return compact_mod.compact_next(repo, -1)
+
+        assert bare_store.write(compaction).datastreams == 2
         with bare_store.read() as repo:
             assert [r[0] for r in repo.conn.execute("SELECT datastream FROM observation_recent")] == [100]
         store_mod.bump(other, {"accepted": 1})

@@ -39,6 +39,7 @@ from cityops.sensing.store import (
     encode_segments,
 )
 from cityops.store.dialect import copy_rows, dialect_of_conn
+from cityops.store.sqlite import in_stripes, stripe_sql
 
 COMPACT_FULL = SEGMENT_MAX // 2  # a segment shorter than this is small; a merge makes one at least this long
 MANY_SMALL = 16  # … or merges a run's tail of this many small segments, however short (late readings)
@@ -213,7 +214,7 @@ def settle(repo: Any, at_least: int | None = None) -> Compacted:
     conn = repo.conn
     if recent_count(conn) < max(RECENT_MAX if at_least is None else at_least, 1):
         return Compacted(0, 0, 0, None)
-    held = repo.lock_free_stripes("datastream", "datastream")  # those another server writes wait for a later settle
+    held = stripe_sql("datastream", repo.lock_free_stripes("datastream"))  # what others write: a later settle
     if dialect_of_conn(conn).postgres:  # read and removed at once: what another server edits meanwhile waits
         got = conn.execute(f"DELETE FROM {RECENT} WHERE {held} RETURNING id, datastream, t0, t1, n, data").fetchall()  # noqa: S608
     else:  # the one writer: read, then emptied in one step (SQLite's truncate)
@@ -274,8 +275,9 @@ def compact_next(repo: Any, after: int, limit: int = CHUNK) -> Compacted:
     found = [int(r[0]) for r in repo.conn.execute(_NEXT_DATASTREAMS, (after, limit))]
     if not found:
         return Compacted(0, 0, 0, None)
-    repo.lock("datastream", found)  # as ingest does: no writer appends to a tail being merged
-    done = compact(repo.conn, found)
+    # As ingest holds them, but without waiting: those another server is writing wait for the
+    # next sweep (waiting, with rows of this batch held, could deadlock with that server).
+    done = compact(repo.conn, in_stripes(found, repo.lock_free_stripes("datastream", found)))
     return Compacted(done.datastreams, done.merged, done.readings, found[-1] if len(found) == limit else None)
 
 

@@ -34,6 +34,21 @@ LOCK_STRIPES = 256  # advisory locks one transaction takes at most per space (Sq
 LOCK_BLOCK = 64  # consecutive keys that share a stripe
 
 
+def stripe_sql(column: str, stripes: list[int] | None) -> str:
+    """A condition on `column` (a key): its stripe is one of these (None: any)."""
+    if stripes is None:
+        return "1 = 1"
+    return f"CAST(({column} / {LOCK_BLOCK}) % {LOCK_STRIPES} AS INTEGER) IN ({', '.join(map(str, stripes)) or 'NULL'})"
+
+
+def in_stripes(keys: list[int], stripes: list[int] | None) -> list[int]:
+    """The keys whose stripe is one of these (None: all of them)."""
+    if stripes is None:
+        return keys
+    held = set(stripes)
+    return [k for k in keys if (k // LOCK_BLOCK) % LOCK_STRIPES in held]
+
+
 _INSERT_SQL = f"INSERT INTO cases ({', '.join(CASE_COLUMNS)}) VALUES ({', '.join('?' * len(CASE_COLUMNS))})"
 _UPDATE_COLS = [c for c in CASE_COLUMNS if c not in ("id", "version")]
 
@@ -293,19 +308,20 @@ class SqliteRepo:
                               "(SELECT DISTINCT CAST((k / ?) % ? AS INTEGER) AS k FROM unnest(CAST(? AS BIGINT[])) AS k"
                               " ORDER BY 1) AS ks", (space, LOCK_BLOCK, LOCK_STRIPES, [int(k) for k in keys]))
 
-    def lock_free_stripes(self, space: str, column: str) -> str:
-        """Hold, without waiting, every stripe of `space` no other transaction holds, until this
-        transaction ends; a condition on `column` (a key) true for the keys now held ("1 = 1":
-        all of them, always in SQLite). Waiting for all would deadlock with another server's
-        writer that holds some and waits for a row this transaction has written."""
+    def lock_free_stripes(self, space: str, keys: Sequence[int] | None = None) -> list[int] | None:
+        """Hold, without waiting, every stripe of `space` (of these keys, or all) that no other
+        transaction holds, until this transaction ends; the stripes now held (None: all of
+        them, always in SQLite).
+        Waiting for all of them would deadlock with another server's writer that holds some and
+        waits for a row this transaction has written (the readings counters)."""
         if not self.dialect.postgres:
-            return "1 = 1"
+            return None
+        wanted = sorted({(int(k) // LOCK_BLOCK) % LOCK_STRIPES for k in keys}) if keys is not None else list(
+            range(LOCK_STRIPES))
         held = [int(r[0]) for r in self.conn.execute(
-            "SELECT k FROM generate_series(0, ?) AS k WHERE pg_try_advisory_xact_lock(hashtext(?), k)",
-            (LOCK_STRIPES - 1, space))]
-        if len(held) == LOCK_STRIPES:
-            return "1 = 1"
-        return f"CAST(({column} / {LOCK_BLOCK}) % {LOCK_STRIPES} AS INTEGER) IN ({', '.join(map(str, held)) or 'NULL'})"
+            "SELECT k FROM unnest(CAST(? AS INTEGER[])) AS k WHERE pg_try_advisory_xact_lock(hashtext(?), k)",
+            (wanted, space))]
+        return None if len(held) == LOCK_STRIPES else held
 
     def get_setting(self, key: str) -> str | None:
         row = self.conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
