@@ -200,10 +200,26 @@ def _merged(meta: I64, groups: I64, texts: dict[int, str]) -> tuple[list[Any], i
 
 
 def recent_count(conn: sqlite3.Connection) -> int:
-    """About how many segments wait in observation_recent (at least as many as do): two seeks."""
-    # One min() or max() a query: SQLite answers one by a seek, both together by a scan.
-    lo, hi = conn.execute(f"SELECT (SELECT min(id) FROM {RECENT}), (SELECT max(id) FROM {RECENT})").fetchone()  # noqa: S608
-    return 0 if lo is None else int(hi) - int(lo) + 1
+    """About how many segments wait in observation_recent (at least as many as have landed since
+    this connection last settled): SQLite, its first and last id (two seeks); PostgreSQL, its
+    last id less the last this connection settled (the first id would be found behind every
+    deleted entry not yet vacuumed; another server's settle meanwhile only makes ours smaller)."""
+    if not dialect_of_conn(conn).postgres:
+        lo, hi = conn.execute(f"SELECT (SELECT min(id) FROM {RECENT}), (SELECT max(id) FROM {RECENT})").fetchone()  # noqa: S608
+        return 0 if lo is None else int(hi) - int(lo) + 1
+    hi = conn.execute(f"SELECT max(id) FROM {RECENT}").fetchone()[0]  # noqa: S608
+    if hi is None:
+        return 0
+    known = _settled_upto.get(id(conn))
+    if known is None or known[0] is not conn:
+        if len(_settled_upto) >= 32:  # a process has a few writers: the oldest entry goes
+            del _settled_upto[next(iter(_settled_upto))]
+        lo = conn.execute(f"SELECT min(id) FROM {RECENT}").fetchone()[0]  # noqa: S608, once per connection
+        known = _settled_upto[id(conn)] = (conn, int(lo) - 1)
+    return int(hi) - known[1]
+
+
+_settled_upto: dict[int, tuple[Any, int]] = {}  # PostgreSQL: by connection, (it, the last recent id it settled)
 
 
 def settle(repo: Any, at_least: int | None = None) -> Compacted:
@@ -220,6 +236,8 @@ def settle(repo: Any, at_least: int | None = None) -> Compacted:
     else:  # the one writer: read, then emptied in one step (SQLite's truncate)
         got = conn.execute(f"SELECT id, datastream, t0, t1, n, data FROM {RECENT}").fetchall()  # noqa: S608
         conn.execute(f"DELETE FROM {RECENT}")  # noqa: S608
+    if dialect_of_conn(conn).postgres:
+        _settled_upto[id(conn)] = (conn, max([int(r[0]) for r in got], default=_settled_upto.get(id(conn), (conn, 0))[1]))
     if not got:
         return Compacted(0, 0, 0, None)
     meta = np.array([r[:5] for r in got], np.int64)

@@ -281,9 +281,12 @@ _INDEXED_BY = re.compile(r"\s+INDEXED\s+BY\s+\w+", re.I)
 # SQLite's `INDEXED BY` says "through this index or not at all". PostgreSQL has no such hint: a
 # join with a JSON array of ranges is estimated at 100 probes of unknown selectivity, and the
 # planner scans the whole table instead (measured: 122 ms against 5 ms at 210,000 segments).
-# Such a statement runs with scans and hash/merge joins off, so each element probes the index.
-_INDEX_ONLY = "SET enable_seqscan = off; SET enable_hashjoin = off; SET enable_mergejoin = off"
-_PLANNER_DEFAULTS = "RESET enable_seqscan; RESET enable_hashjoin; RESET enable_mergejoin"
+# Such a statement runs with scans and hash/merge joins off, so each element probes the index,
+# and without parallel workers (in the two-server day they started and stopped for every batch).
+_INDEX_ONLY = ("SET enable_seqscan = off; SET enable_hashjoin = off; SET enable_mergejoin = off;"
+               " SET max_parallel_workers_per_gather = 0")
+_PLANNER_DEFAULTS = ("RESET enable_seqscan; RESET enable_hashjoin; RESET enable_mergejoin;"
+                     " RESET max_parallel_workers_per_gather")
 
 
 @functools.lru_cache(maxsize=1024)
