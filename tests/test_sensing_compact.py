@@ -369,7 +369,7 @@ def test_a_settle_beside_another_servers_batch_does_not_wait_for_it(bare_store: 
         def batch(repo: Any) -> Any:
             repo.conn.execute("SET LOCAL lock_timeout = '2s'")  # waiting for stripe 1 fails the test
             store_mod.bump(repo.conn, {"accepted": 1})  # the row the other batch will want next
-            return settle(repo, at_least=1)
+            return settle(repo, force=True)
 
         assert bare_store.write(batch).merged == 0  # two segments settled, one left
 
@@ -385,7 +385,7 @@ def test_a_settle_beside_another_servers_batch_does_not_wait_for_it(bare_store: 
         other.execute("COMMIT")
     finally:
         other.close()
-    bare_store.write(lambda repo: settle(repo, at_least=1))
+    bare_store.write(lambda repo: settle(repo, force=True))
     assert [s[0] for s in segments(bare_store)] == [1, 100, 1000]
     with bare_store.read() as repo:
         assert repo.conn.execute("SELECT count(*) FROM observation_recent").fetchone()[0] == 0

@@ -222,13 +222,13 @@ def recent_count(conn: sqlite3.Connection) -> int:
 _settled_upto: dict[int, tuple[Any, int]] = {}  # PostgreSQL: by connection, (it, the last recent id it settled)
 
 
-def settle(repo: Any, at_least: int | None = None) -> Compacted:
-    """Move the recent segments into observation_segment when at least `at_least` wait (the
+def settle(repo: Any, force: bool = False) -> Compacted:
+    """Move the recent segments into observation_segment when RECENT_MAX wait, or any (the
     caller's transaction; their datastreams held, as ingest and compaction hold theirs; on
     PostgreSQL those another server is writing stay for a later settle): each
     datastream's packed in time order into segments of up to SEGMENT_MAX readings."""
     conn = repo.conn
-    if recent_count(conn) < max(RECENT_MAX if at_least is None else at_least, 1):
+    if not force and recent_count(conn) < RECENT_MAX:
         return Compacted(0, 0, 0, None)
     held = stripe_sql("datastream", repo.lock_free_stripes("datastream"))  # what others write: a later settle
     if dialect_of_conn(conn).postgres:  # read and removed at once: what another server edits meanwhile waits
@@ -309,7 +309,7 @@ def compact_op(repo: Any, platform: Any, after: int | None = None, limit: int = 
     if after is None:
         after = int(repo.get_setting(POSITION) or -1)
     if after < 0:  # a sweep begins with what has landed since the last one
-        settle(repo, at_least=1)
+        settle(repo, force=True)
     done = compact_next(repo, after, limit)
     repo.set_setting(POSITION, str(-1 if done.next_after is None else done.next_after))
     return done
@@ -318,7 +318,7 @@ def compact_op(repo: Any, platform: Any, after: int | None = None, limit: int = 
 def compact_all(store: Any, limit: int = CHUNK) -> Compacted:
     """Every datastream, one transaction per chunk of `limit` (the CLI), once the recent
     segments are settled."""
-    settled = store.write(functools.partial(settle, at_least=1))
+    settled = store.write(functools.partial(settle, force=True))
     total = Compacted(0, settled.merged, settled.readings, None)
     after: int | None = -1
     while after is not None:
