@@ -62,7 +62,10 @@ def _batches(streams: int, minutes: int) -> list[Any]:
 
 def _touched(conn: Any, since_ms: int) -> int:
     """Readings in the segments a batch wrote: each was written (new or rewritten) by it."""
-    return int(conn.execute("SELECT coalesce(sum(n), 0) FROM observation_segment WHERE t1 >= ?", (since_ms,)).fetchone()[0])
+    from cityops.sensing.store import in_both  # landed (observation_recent) or settled
+
+    return sum(int(r[0]) for r in conn.execute(*in_both("SELECT coalesce(sum(n), 0) FROM {seg} WHERE t1 >= ?",
+                                                        (since_ms,))).fetchall())
 
 
 def _run(store: Any, batches: list[Any], mode: str, compact_every: int, tail: int | None) -> dict[str, float]:
