@@ -4,29 +4,25 @@ from sqlalchemy import Column, Float, ForeignKey, Index, Table, Text, text
 
 from cityops.store.meta import Int, metadata
 
-observation_segment = Table(
-    'observation_segment', metadata,
-    Column('id', Int, primary_key=True),
-    Column('datastream', Int, nullable=False),
-    Column('t0', Int, nullable=False),
-    Column('t1', Int, nullable=False),
-    Column('n', Int, nullable=False),
-    Column('data', Text, nullable=False),
-    Index('observation_segment_end', 'datastream', 't1')
-)
 
+def _segments(name: str) -> Table:
+    """A table of reading segments (sensing/store.py): one row per datastream and batch."""
+    return Table(
+        name, metadata,
+        Column('id', Int, primary_key=True),
+        Column('datastream', Int, nullable=False),
+        Column('t0', Int, nullable=False),
+        Column('t1', Int, nullable=False),
+        Column('n', Int, nullable=False),
+        Column('data', Text, nullable=False),
+        Index(f'{name}_end', 'datastream', 't1')
+    )
+
+
+observation_segment = _segments('observation_segment')
 # Where new segments land (migration 0010): a small table whose index a batch of every
 # datastream touches cheaply, settled into observation_segment when it fills (sensing/compact.py).
-observation_recent = Table(
-    'observation_recent', metadata,
-    Column('id', Int, primary_key=True),
-    Column('datastream', Int, nullable=False),
-    Column('t0', Int, nullable=False),
-    Column('t1', Int, nullable=False),
-    Column('n', Int, nullable=False),
-    Column('data', Text, nullable=False),
-    Index('observation_recent_end', 'datastream', 't1')
-)
+observation_recent = _segments('observation_recent')
 
 sensing_counter = Table(
     'sensing_counter', metadata,
