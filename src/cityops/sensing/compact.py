@@ -231,19 +231,63 @@ def settle(repo: Any, force: bool = False) -> Compacted:
     if not force and recent_count(conn) < RECENT_MAX:
         return Compacted(0, 0, 0, None)
     held = stripe_sql("datastream", repo.lock_free_stripes("datastream"))  # what others write: a later settle
+    joined: list[tuple[int, int, int, int, str]] = []
+    segments = 0
     if dialect_of_conn(conn).postgres:  # read and removed at once: what another server edits meanwhile waits
         got = conn.execute(f"DELETE FROM {RECENT} WHERE {held} RETURNING id, datastream, t0, t1, n, data").fetchall()  # noqa: S608
-    else:  # the one writer: read, then emptied in one step (SQLite's truncate)
-        got = conn.execute(f"SELECT id, datastream, t0, t1, n, data FROM {RECENT}").fetchall()  # noqa: S608
-        conn.execute(f"DELETE FROM {RECENT}")  # noqa: S608
-    if dialect_of_conn(conn).postgres:
         _settled_upto[id(conn)] = (conn, max([int(r[0]) for r in got], default=_settled_upto.get(id(conn), (conn, 0))[1]))
+    else:  # the one writer: the usual datastreams joined in the database, the rest read; then emptied (truncate)
+        joined, segments, rest = _joined(conn)
+        got = conn.execute(f"SELECT id, datastream, t0, t1, n, data FROM {RECENT} WHERE datastream IN"  # noqa: S608
+                           " (SELECT value FROM json_each(?))", (orjson.dumps(rest).decode(),)).fetchall() if rest else []
+        conn.execute(f"DELETE FROM {RECENT}")  # noqa: S608
+    rows, done = _settled(got)
+    copy_rows(conn, SETTLED, _SEGMENT_COLUMNS, sorted(joined + rows))
+    return done + Compacted(len(joined), segments - len(joined), sum(r[3] for r in joined), None)
+
+
+# Each datastream's recent segments joined by SQLite (one row back per datastream, not per
+# segment), in time order if SQLite feeds the aggregate in the subquery's order, which `_joined`
+# checks from the times joined beside them rather than trusting.
+_JOINED = ("SELECT datastream, count(*), sum(n), min(n), group_concat(t0), group_concat(t1),"
+           " group_concat(substr(data, 2, length(data) - 2)) FROM"
+           f" (SELECT datastream, t0, t1, n, data FROM {RECENT} ORDER BY datastream, t0, id) GROUP BY datastream")
+
+
+def _joined(conn: sqlite3.Connection) -> tuple[list[tuple[int, int, int, int, str]], int, list[int]]:
+    """SQLite: the settled row of each datastream whose recent segments follow each other in time
+    and fit in one segment (the usual case: a gateway's batches), joined in the database; how
+    many segments those were; and the datastreams left for `_settled`."""
+    got = conn.execute(_JOINED).fetchall()
     if not got:
-        return Compacted(0, 0, 0, None)
+        return [], 0, []
+    ds = np.array([r[0] for r in got], np.int64)
+    count = np.array([r[1] for r in got], np.int64)
+    total = np.array([r[2] for r in got], np.int64)
+    t0 = np.array(",".join(str(r[4]) for r in got).split(","), np.int64)
+    t1 = np.array(",".join(str(r[5]) for r in got).split(","), np.int64)
+    first = np.r_[0, np.cumsum(count)[:-1]]
+    later = np.ones(len(t0), bool)
+    later[first] = False
+    behind = np.zeros(len(t0), bool)  # a segment that does not start after the one before it ends
+    behind[1:] = later[1:] & (t0[1:] <= t1[:-1])
+    ok = ~np.logical_or.reduceat(behind, first) & (total <= SEGMENT_MAX) & (np.array([r[3] for r in got]) > 0)
+    last = first + count - 1
+    rows = [(d, a, b, n, f"[{got[i][6]}]") for i, d, a, b, n in zip(
+        np.flatnonzero(ok).tolist(), ds[ok].tolist(), t0[first[ok]].tolist(), t1[last[ok]].tolist(),
+        total[ok].tolist(), strict=True)]
+    return rows, int(count[ok].sum()), ds[~ok].tolist()
+
+
+def _settled(got: list[Any]) -> tuple[list[tuple[int, int, int, int, str]], Compacted]:
+    """Recent segment rows (id, datastream, t0, t1, n, data) → settled rows (datastream, t0, t1,
+    n, data): each datastream's packed in time order into segments of up to SEGMENT_MAX readings,
+    overlapping ones (late readings) decoded and encoded again, first write kept."""
+    if not got:
+        return [], Compacted(0, 0, 0, None)
     meta = np.array([r[:5] for r in got], np.int64)
     texts = {int(r[0]): str(r[5]) for r in got}
-    order = np.lexsort((meta[:, 0], meta[:, 2], meta[:, 1]))  # by datastream, time, then as written
-    meta = meta[order]
+    meta = meta[np.lexsort((meta[:, 0], meta[:, 2], meta[:, 1]))]  # by datastream, time, then as written
     runs = np.flatnonzero(np.r_[True, meta[1:, 1] != meta[:-1, 1], True])
     # A datastream's recent readings are one merge when they fit in a segment (the usual case);
     # a longer run is packed, one step per segment.
@@ -256,10 +300,10 @@ def settle(repo: Any, force: bool = False) -> Compacted:
             group += 1
     order = np.lexsort((meta[:, 2], groups))  # each merge's segments together, in time order
     meta, groups = meta[order], groups[order]
-    rows, rewritten = _merged(meta, groups, texts)
+    merged, rewritten = _merged(meta, groups, texts)
     datastream = dict(zip(meta[:, 0].tolist(), meta[:, 1].tolist(), strict=True))
-    copy_rows(conn, SETTLED, _SEGMENT_COLUMNS, sorted((datastream[r[4]], *r[:4]) for r in rows))
-    return Compacted(len(runs) - 1, len(got) - len(rows), rewritten, None)
+    rows = [(datastream[r[4]], *r[:4]) for r in merged]
+    return rows, Compacted(len(runs) - 1, len(got) - len(rows), rewritten, None)
 
 
 def _remerged(meta: I64, groups: I64, texts: dict[int, str], starts: I64, ends: I64) -> tuple[list[Any], int]:
