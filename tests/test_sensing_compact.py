@@ -390,3 +390,27 @@ def test_a_settle_beside_another_servers_batch_does_not_wait_for_it(bare_store: 
     with bare_store.read() as repo:
         assert repo.conn.execute("SELECT count(*) FROM observation_recent").fetchone()[0] == 0
     assert stored(bare_store) == {(1, 5): 1.0, (100, 5): 2.0, (1000, 5): 3.0}
+
+
+@pytest.mark.skipif(not POSTGRES, reason="PostgreSQL's change notifications (SQLite's data_version counts real changes)")
+def test_a_sweep_with_nothing_landed_tells_no_live_page(bare_store: Any) -> None:
+    """The leader's sweep settles first; with nothing landed it runs no statement on the segment
+    tables, whose triggers would tell every server's live pages of a change (each sweep)."""
+    import time
+
+    from cityops.store.dialect import data_version
+
+    clear(bare_store)
+    listener = bare_store.connect()  # another server's change feed
+    try:
+        before = data_version(listener)
+        bare_store.write(lambda repo: compact_mod.compact_op(repo, None, -1))
+        time.sleep(0.3)
+        assert data_version(listener) == before
+        put(bare_store, [1], [5], [1.0])
+        bare_store.write(lambda repo: compact_mod.compact_op(repo, None, -1))
+        time.sleep(0.3)
+        assert data_version(listener) > before  # a real settle is a change
+    finally:
+        listener.close()
+    assert [s[3] for s in segments(bare_store)] == [1]

@@ -230,6 +230,8 @@ def settle(repo: Any, force: bool = False) -> Compacted:
     conn = repo.conn
     if not force and recent_count(conn) < RECENT_MAX:
         return Compacted(0, 0, 0, None)
+    if force and conn.execute(f"SELECT 1 FROM {RECENT} LIMIT 1").fetchone() is None:  # noqa: S608
+        return Compacted(0, 0, 0, None)  # no statement that would tell every server's live pages of a change
     held = stripe_sql("datastream", repo.lock_free_stripes("datastream"))  # what others write: a later settle
     joined: list[tuple[int, int, int, int, str]] = []
     segments = 0
@@ -242,7 +244,8 @@ def settle(repo: Any, force: bool = False) -> Compacted:
                            " (SELECT value FROM json_each(?))", (orjson.dumps(rest).decode(),)).fetchall() if rest else []
         conn.execute(f"DELETE FROM {RECENT}")  # noqa: S608
     rows, done = _settled(got)
-    copy_rows(conn, SETTLED, _SEGMENT_COLUMNS, sorted(joined + rows))
+    if joined or rows:
+        copy_rows(conn, SETTLED, _SEGMENT_COLUMNS, sorted(joined + rows))
     return done + Compacted(len(joined), segments - len(joined), sum(r[3] for r in joined), None)
 
 
