@@ -6,6 +6,7 @@ PySpark is imported here, inside functions, so `import cityops` never starts a J
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from pathlib import Path
@@ -153,7 +154,7 @@ def _readings(spark: SparkSession, source: str) -> DataFrame:
         parts.append(_jdbc(spark, source, f"SELECT id, datastream, data FROM {table}",  # noqa: S608
                            partitionColumn="id", lowerBound=str(lo), upperBound=str(hi + 1),
                            numPartitions=str(slices)))
-    seg = parts[0].unionByName(parts[1])
+    seg = functools.reduce(lambda a, b: a.unionByName(b), parts)
     pairs = seg.select(F.col("datastream").cast("bigint").alias("datastream"),
                        F.explode(F.from_json(F.col("data").cast("string"), "array<array<double>>")).alias("p"))
     return pairs.select("datastream", F.col("p")[0].cast("bigint").alias("t"), F.col("p")[1].alias("result"))

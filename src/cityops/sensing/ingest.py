@@ -297,7 +297,7 @@ def ingest(repo: Any, platform: Platform | None, cols: Columns, rejects: Rejects
     cols = cols.sorted()
     # Two servers storing readings of one datastream take turns: duplicates, detections and the
     # cases they open are decided on what the other committed.
-    settle(repo)  # first, when the recent segments are many: it takes every datastream's lock in order
+    settle(repo)  # first, when the recent segments are many (it takes only stripes nobody holds)
     repo.lock("datastream", np.unique(cols.datastream).tolist())
     stored = insert_columns(conn, cols)
     detections = detect_waterlogging(cols, meta.gauges) if detect and len(meta.gauges.datastream) else []

@@ -34,6 +34,11 @@ LOCK_STRIPES = 256  # advisory locks one transaction takes at most per space (Sq
 LOCK_BLOCK = 64  # consecutive keys that share a stripe
 
 
+def stripe(key: int) -> int:
+    """The lock stripe a key is held through (SqliteRepo.lock's SQL computes the same)."""
+    return (int(key) // LOCK_BLOCK) % LOCK_STRIPES
+
+
 def stripe_sql(column: str, stripes: list[int] | None) -> str:
     """A condition on `column` (a key): its stripe is one of these (None: any)."""
     if stripes is None:
@@ -46,7 +51,7 @@ def in_stripes(keys: list[int], stripes: list[int] | None) -> list[int]:
     if stripes is None:
         return keys
     held = set(stripes)
-    return [k for k in keys if (k // LOCK_BLOCK) % LOCK_STRIPES in held]
+    return [k for k in keys if stripe(k) in held]
 
 
 _INSERT_SQL = f"INSERT INTO cases ({', '.join(CASE_COLUMNS)}) VALUES ({', '.join('?' * len(CASE_COLUMNS))})"
@@ -316,8 +321,7 @@ class SqliteRepo:
         waits for a row this transaction has written (the readings counters)."""
         if not self.dialect.postgres:
             return None
-        wanted = sorted({(int(k) // LOCK_BLOCK) % LOCK_STRIPES for k in keys}) if keys is not None else list(
-            range(LOCK_STRIPES))
+        wanted = sorted({stripe(k) for k in keys}) if keys is not None else list(range(LOCK_STRIPES))
         held = [int(r[0]) for r in self.conn.execute(
             "SELECT k FROM unnest(CAST(? AS INTEGER[])) AS k WHERE pg_try_advisory_xact_lock(hashtext(?), k)",
             (wanted, space))]
