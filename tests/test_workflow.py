@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -157,3 +158,23 @@ def test_final_statuses_allow_only_comments() -> None:
         for actor in ACTORS:
             reopen = {Action.REOPEN} if status is Status.CLOSED else set()
             assert set(allowed_actions(new_case(status=status), actor)) <= {Action.COMMENT} | reopen
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(commands(), max_size=12))
+def test_evolve_and_the_stored_row_give_the_cases_dataclasses_would(seq: list[tuple[Action, Actor, dict[str, object]]]) -> None:
+    """The hot path's `evolve` and `case_of` equal dataclasses.replace and Case(...), on every
+    case a command sequence reaches; a stored row reads back as the case it was."""
+    from cityops.cases.models import evolve
+    from cityops.store.codec import case_to_row, row_to_case
+
+    case = new_case()
+    for minute, (action, actor, extra) in enumerate(seq, start=1):
+        with contextlib.suppress(CityopsError):
+            case = step(case, action, actor, minute, **extra)
+        changes = {"version": case.version + 1, "history_head": f"h{minute}", "status": case.status}
+        assert evolve(case, **changes) == replace(case, **changes)
+        assert evolve(case, **changes).__dict__ == replace(case, **changes).__dict__
+        assert row_to_case(case_to_row(case)) == case
+    with pytest.raises(TypeError):
+        evolve(case, no_such_field=1)

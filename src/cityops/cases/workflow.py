@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -23,6 +23,7 @@ from cityops.cases.models import (
     Change,
     Role,
     Status,
+    evolve,
 )
 from cityops.errors import Forbidden, IllegalTransition, InvalidInput
 
@@ -155,7 +156,7 @@ def apply(case: Case, cmd: Command, clock: DeadlineClock) -> tuple[Case, Change]
     """Apply one command; returns (new case, change). Raises and changes nothing if illegal."""
     check(case, cmd)
     updates, data = _EFFECTS[cmd.action](case, cmd, clock)
-    new = replace(case, **updates, updated_at=cmd.at)
+    new = evolve(case, **updates, updated_at=cmd.at)
     change = Change(
         case_id=case.id,
         at=cmd.at,

@@ -252,9 +252,13 @@ def settle(repo: Any, force: bool = False) -> Compacted:
 # Each datastream's recent segments joined by SQLite (one row back per datastream, not per
 # segment), in time order if SQLite feeds the aggregate in the subquery's order, which `_joined`
 # checks from the times joined beside them rather than trusting.
+# Grouped straight off the (datastream, t1) index: no sort of the recent texts (an ORDER BY
+# subquery sorted them all in a temporary B-tree, 0.19 s against 0.12 s for 100,000 segments).
+# SQLite does not promise group_concat's order, but `_joined` checks it: segments joined out
+# of time order are left for `_settled`, so an order SQLite may change costs time, never data.
 _JOINED = ("SELECT datastream, count(*), sum(n), min(n), group_concat(t0), group_concat(t1),"
-           " group_concat(substr(data, 2, length(data) - 2)) FROM"
-           f" (SELECT datastream, t0, t1, n, data FROM {RECENT} ORDER BY datastream, t0, id) GROUP BY datastream")
+           " group_concat(substr(data, 2, length(data) - 2))"
+           f" FROM {RECENT} INDEXED BY {RECENT}_end GROUP BY datastream")
 
 
 def _joined(conn: sqlite3.Connection) -> tuple[list[tuple[int, int, int, int, str]], int, list[int]]:

@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from cityops.cases.models import Case, Status
+from cityops.cases.models import Case, Status, case_of
 
 CASE_COLUMNS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Case))
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -75,4 +75,4 @@ def case_values(case: Case) -> tuple[Any, ...]:
 
 
 def row_to_case(row: typing.Mapping[str, Any]) -> Case:
-    return Case(**{n: (f(row[n]) if f else row[n]) for n, f in _DECODE})
+    return case_of({n: (f(row[n]) if f else row[n]) for n, f in _DECODE})

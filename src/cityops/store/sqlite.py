@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import functools
 import os
 import sqlite3
@@ -21,7 +20,7 @@ import orjson
 import polars as pl
 
 from cityops.cases.history import next_entry
-from cityops.cases.models import Case, Change, HistoryEntry
+from cityops.cases.models import Case, Change, HistoryEntry, evolve
 from cityops.errors import Conflict, NotFound
 from cityops.store import txmemo
 from cityops.store.base import ApiKey, CaseQuery, User
@@ -90,7 +89,7 @@ class SqliteRepo:
         """Insert a new case (any id) with its first history entry."""
         case_id = self.next_case_id()
         entry = next_entry("", 0, Change(**{**change.__dict__, "case_id": case_id}))
-        stored = _with(case, id=case_id, history_count=1, history_head=entry.hash, version=1)
+        stored = evolve(case, id=case_id, history_count=1, history_head=entry.hash, version=1)
         self.insert_first(stored, entry)
         return stored
 
@@ -111,8 +110,9 @@ class SqliteRepo:
     def save_case(self, case: Case, change: Change) -> Case:
         """Store the new case state and append its history entry, in the caller's transaction."""
         entry = next_entry(case.history_head, case.history_count, change)
-        new = _with(case, history_count=entry.seq, history_head=entry.hash)
+        new = evolve(case, history_count=entry.seq, history_head=entry.hash, version=case.version + 1)
         values = case_to_row(new)
+        values["version"] = case.version  # the UPDATE's guard: the version this step read
         cur = self.conn.execute(self._update_sql(case, values), values)
         if cur.rowcount != 1:
             raise Conflict(
@@ -120,7 +120,7 @@ class SqliteRepo:
                 f"案卷 {case.id} 已被他人修改，请刷新后重试",
             )
         self._append(entry)
-        return _with(new, version=case.version + 1)
+        return new
 
     def _update_sql(self, case: Case, values: dict[str, Any]) -> str:
         """An UPDATE of the columns that differ from the row this batch read at the same version
@@ -463,10 +463,6 @@ def _entry(r: sqlite3.Row) -> HistoryEntry:
         to_status=r["to_status"], reason=r["reason"], data=orjson.loads(r["data"]),
     )
     return HistoryEntry(seq=r["seq"], change=change, prev_hash=r["prev_hash"], hash=r["hash"])
-
-def _with(obj: T, **changes: Any) -> T:
-    return dataclasses.replace(obj, **changes)  # type: ignore[type-var]
-
 
 def _create_private(path: str) -> None:
     """Create the database file readable and writable by this user only (0600). SQLite gives
