@@ -1,6 +1,7 @@
 """The congestion detector reads the two-hour look-back only for detectors already jammed at the
-start of a batch: whatever is stored and whatever a batch brings, its detections are those of
-the detector run over every stored reading of the look-back and the batch."""
+start of a batch, and reads back the batch's span only where something was stored there before
+it: whatever is stored and whatever a batch brings, its detections are those of the detector run
+over every stored reading of the look-back and the batch."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from cityops.detect.columns import Columns, Groups
 from cityops.detect.congestion import detect_congestion, learn_profile
 from cityops.sensing.ingest import CONGESTION_LOOKBACK_MS, batch_congestion
 from cityops.sensing.registry import detector_spec, register_specs_op
-from cityops.sensing.store import insert_columns, read_ranges, save_profile, speed_profile
+from cityops.sensing.store import insert_batch, insert_columns, read_ranges, save_profile, speed_profile
 
 STEP = 300_000
 BASE = 1_780_000_000_000 // STEP * STEP
@@ -61,7 +62,12 @@ def test_batches_detect_as_the_whole_look_back_would(platform: Any, stored: Any,
         cols = _cols(ds, batch)
         if not len(cols):
             return
-        insert_columns(repo.conn, cols)  # as ingest does: stored, then detected
-        assert batch_congestion(repo.conn, cols) == _everything(repo.conn, cols)
+        # The batch says each reading twice, the second time jammed: the first write wins.
+        cols = Columns.of(np.r_[cols.datastream, cols.datastream], np.r_[cols.t, cols.t],
+                          np.r_[cols.result, np.full(len(cols), 12.0)])
+        inserted = insert_batch(repo.conn, cols)  # as ingest does: stored, then detected
+        expected = _everything(repo.conn, cols)
+        assert batch_congestion(repo.conn, cols) == expected  # every span read back
+        assert batch_congestion(repo.conn, cols, inserted.own) == expected  # fresh spans not read
 
     p.store.write(check)

@@ -25,7 +25,7 @@ import orjson
 
 from cityops import hooks
 from cityops.cases import service
-from cityops.cases.models import SYSTEM_ACTOR, Action
+from cityops.cases.models import FINAL_STATUSES, SYSTEM_ACTOR, Action, Status
 from cityops.cases.workflow import Command
 from cityops.detect.columns import MS_PER_MINUTE, Detection
 from cityops.errors import CityopsError
@@ -136,19 +136,20 @@ def _case_for(repo: Any, platform: Platform, d: Detection, now: datetime, now_ms
               sent_by: str | None) -> int | None:
     conn = repo.conn
     episode_end = int(d.detail["ended_at"]) if d.kind == "congestion" and "ended_at" in d.detail else None
-    row = conn.execute("SELECT case_id, level, episode_end FROM detection_case WHERE key = ?", (d.key,)).fetchone()
-    if row is not None:
-        case = repo.get_case(int(row[0]))
-        if case is not None and not case.is_final and _continues(d, row[2]):
-            _join(repo, platform, d, case.id, str(row[1]), now)
-            conn.execute("UPDATE detection_case SET detections = detections + 1, updated_at = ?,"
-                         " level = CASE WHEN ? = 1 THEN ? ELSE level END,"
-                         " episode_end = CASE WHEN coalesce(episode_end, ?) > ? THEN episode_end ELSE ? END"
-                         " WHERE key = ?",  # SQLite's max(a, b), NULL when either is: portable
-                         (now_ms, int(RANK.get(d.level, 0) > RANK.get(str(row[1]), 0)), d.level,
-                          episode_end, episode_end, episode_end, d.key))
-            out.joined.append(case.id)
-            return int(case.id)
+    # The case's status alone, not the whole case: a storm's gauges join their cases every batch.
+    row = conn.execute("SELECT k.case_id, k.level, k.episode_end, c.status FROM detection_case k"
+                       " LEFT JOIN cases c ON c.id = k.case_id WHERE k.key = ?", (d.key,)).fetchone()
+    if row is not None and row[3] is not None and Status(row[3]) not in FINAL_STATUSES and _continues(d, row[2]):
+        case_id = int(row[0])
+        _join(repo, platform, d, case_id, str(row[1]), now)
+        conn.execute("UPDATE detection_case SET detections = detections + 1, updated_at = ?,"
+                     " level = CASE WHEN ? = 1 THEN ? ELSE level END,"
+                     " episode_end = CASE WHEN coalesce(episode_end, ?) > ? THEN episode_end ELSE ? END"
+                     " WHERE key = ?",  # SQLite's max(a, b), NULL when either is: portable
+                     (now_ms, int(RANK.get(d.level, 0) > RANK.get(str(row[1]), 0)), d.level,
+                      episode_end, episode_end, episode_end, d.key))
+        out.joined.append(case_id)
+        return case_id
     where = _where(repo, d)
     if where is None:
         return None

@@ -20,7 +20,7 @@ import orjson
 
 from cityops import hooks
 from cityops.detect.cases import open_or_join_cases
-from cityops.detect.columns import MS_PER_HOUR, Columns, Detection, Groups
+from cityops.detect.columns import I64, MS_PER_HOUR, Columns, Detection, Groups
 from cityops.detect.congestion import detect_congestion, jammed
 from cityops.detect.waterlogging import detect_waterlogging
 from cityops.errors import InvalidInput
@@ -32,7 +32,8 @@ from cityops.sensing.store import (
     DatastreamMeta,
     bump,
     datastream_meta,
-    insert_columns,
+    insert_batch,
+    own_readings,
     read_ranges,
     speed_profile,
 )
@@ -299,10 +300,11 @@ def ingest(repo: Any, platform: Platform | None, cols: Columns, rejects: Rejects
     # cases they open are decided on what the other committed.
     settle(repo)  # first, when the recent segments are many (it takes only stripes nobody holds)
     repo.lock("datastream", np.unique(cols.datastream).tolist())
-    stored = insert_columns(conn, cols)
+    inserted = insert_batch(conn, cols)
+    stored = inserted.count
     detections = detect_waterlogging(cols, meta.gauges) if detect and len(meta.gauges.datastream) else []
     if detect:
-        detections += batch_congestion(conn, cols)
+        detections += batch_congestion(conn, cols, inserted.own)
     opened: list[int] = []
     joined: list[int] = []
     if detections and platform is not None:
@@ -384,13 +386,14 @@ def _detail(reason: str, d: int, t: int, r: float, about: Any) -> str:
 CONGESTION_LOOKBACK_MS = 2 * MS_PER_HOUR  # stored speeds read before a batch's first one
 
 
-def batch_congestion(conn: Any, cols: Columns) -> list[Detection]:
+def batch_congestion(conn: Any, cols: Columns, own: I64 | None = None) -> list[Detection]:
     """The congestion detector over a batch's speed readings (after they are stored): each
     detector's readings in the batch with its stored ones of the two hours before (so that
     persistence spans batches: one reading per detector every 5 minutes is the usual feed),
     against its stored profile; the episodes that reach into the batch. The two hours are read
     only for detectors whose first reading in the batch's span is congested: for the others no
-    earlier episode can reach into it (tests/test_congestion_batches.py)."""
+    earlier episode can reach into it (tests/test_congestion_batches.py). `own`: detectors whose
+    stored readings in the batch's span are the batch's own (`Inserted.own`), not read back."""
     profile = speed_profile(conn)
     if profile is None:
         return []
@@ -400,17 +403,26 @@ def batch_congestion(conn: Any, cols: Columns) -> list[Detection]:
     mine = cols.take(known).sorted()
     g = Groups.of(mine)
     first = mine.t[g.starts]
-    span = read_ranges(conn, g.ids, first, mine.t[g.ends - 1])  # as stored: the first write won
+    last = mine.t[g.ends - 1]
+    kept = np.isin(g.ids, own) if own is not None else np.zeros(len(g.ids), bool)
+    span = own_readings(mine.take(np.isin(mine.datastream, g.ids[kept])))
+    if not kept.all():  # as stored: the first write won
+        span = _together(span, read_ranges(conn, g.ids[~kept], first[~kept], last[~kept]))
     # An episode that reaches into the batch from before it runs through the first reading of
     # the batch's span: only detectors jammed there need the look-back (most batches: none).
     sg = Groups.of(span)
     start = span.t[sg.starts]
     back = jammed(Columns.of(sg.ids, start, span.result[sg.starts]), profile)
     before = read_ranges(conn, sg.ids[back], start[back] - CONGESTION_LOOKBACK_MS, start[back] - 1)
-    recent = Columns(np.concatenate([before.datastream, span.datastream]), np.concatenate([before.t, span.t]),
-                     np.concatenate([before.result, span.result])).sorted()
+    recent = _together(before, span)
     since = dict(zip(g.ids.tolist(), first.tolist(), strict=True))
     return [d for d in detect_congestion(recent, profile) if d.detail["ended_at"] >= since[d.datastream]]
+
+
+def _together(a: Columns, b: Columns) -> Columns:
+    """Two sets of readings as one, sorted (of equal keys, a's first)."""
+    return Columns(np.concatenate([a.datastream, b.datastream]), np.concatenate([a.t, b.t]),
+                   np.concatenate([a.result, b.result])).sorted()
 
 
 def sweep_silent(repo: Any, platform: Platform, now: datetime, silent_minutes: int = 30) -> IngestResult:

@@ -193,33 +193,56 @@ def _stored_in_ranges(conn: sqlite3.Connection, ids: I64, lo: I64, hi: I64) -> C
 
 
 def insert_columns(conn: sqlite3.Connection, cols: Columns) -> int:
-    """Store readings in the caller's transaction; returns how many were new.
+    """Store readings in the caller's transaction; returns how many were new (`insert_batch`)."""
+    return insert_batch(conn, cols).count
+
+
+@dataclass(frozen=True)
+class Inserted:
+    """What a batch stored: how many readings were new, and the datastreams (sorted) whose
+    batch time range held nothing stored before it: there the stored readings are now the
+    batch's own, first of equal times kept (`own_readings`), and need not be read back."""
+
+    count: int
+    own: I64
+
+
+def insert_batch(conn: sqlite3.Connection, cols: Columns) -> Inserted:
+    """Store readings in the caller's transaction.
 
     First write wins, deterministically: of equal (datastream, t) in the batch the first
     given is kept (stable sort), and a key already stored (found in the segments that reach
     into the batch's time range of that datastream: none when it only appends) is dropped."""
-    cols = cols.sorted()
+    cols = own_readings(cols)
     if not len(cols):
-        return 0
-    ds, t = cols.datastream, cols.t
-    first = np.r_[True, (ds[1:] != ds[:-1]) | (t[1:] != t[:-1])]
-    if not first.all():
-        cols = cols.take(first)
+        return Inserted(0, np.zeros(0, np.int64))
     g = Groups.of(cols)
     lo, hi = cols.t[g.starts], cols.t[g.ends - 1]
     look = ~_only_appends(conn, g.ids, lo)
+    own = np.ones(len(g.ids), bool)
     if look.any():
         stored = _stored_in_ranges(conn, g.ids[look], lo[look], hi[look])
         if len(stored):
+            row = np.searchsorted(g.ids, stored.datastream)
+            inside = (stored.t >= lo[row]) & (stored.t <= hi[row])
+            own[np.unique(row[inside])] = False
             cols = cols.take(~_already_stored(cols, stored))
     if not len(cols):
-        return 0
+        return Inserted(0, g.ids[own])
     rows = encode_segments(cols)
     small = [r for r in rows if r[3] < SMALL_APPEND]
     merged = _merge_small(conn, small) if small else set()
     copy_rows(conn, RECENT, _SEGMENT_COLUMNS, [r for r in rows if r[0] not in merged])
     _raise_high_water(conn, g.ids, hi)
-    return len(cols)
+    return Inserted(len(cols), g.ids[own])
+
+
+def own_readings(cols: Columns) -> Columns:
+    """Sorted, the first of equal (datastream, t) kept: what a batch may store."""
+    cols = cols.sorted()
+    ds, t = cols.datastream, cols.t
+    first = np.r_[True, (ds[1:] != ds[:-1]) | (t[1:] != t[:-1])] if len(cols) else np.ones(0, bool)
+    return cols if first.all() else cols.take(first)
 
 
 @dataclass
