@@ -261,6 +261,63 @@ def test_a_lost_mark_republishes_and_jetstream_drops_the_copy(platform: Any) -> 
     assert [m.headers["Nats-Msg-Id"] for m in msgs] == got
 
 
+@needs_nats
+def test_rounds_go_on_while_marks_are_committed_and_a_failed_mark_sends_again(platform: Any, monkeypatch: Any) -> None:
+    """The publisher does not wait for the write process to mark a round: the next round leaves
+    out rows acknowledged but not yet marked; a mark that fails sends its rows again, and
+    JetStream keeps one copy."""
+    from cityops.stream.service import Marks, connect, ensure_stream, load_config, publish_pending
+
+    name, root = unique()
+    stream_on(platform, name=name, root=root)
+    ids = [a_case(platform, n) for n in range(5)]
+    cfg = load_config(platform)
+    real = platform.awrite
+
+    def unpublished() -> int:
+        with platform.store.read() as repo:
+            return int(repo.conn.execute("SELECT count(*) FROM event_outbox WHERE published_at IS NULL").fetchone()[0])
+
+    async def main() -> list[Any]:
+        nc = await connect(NATS_URL)
+        try:
+            js = nc.jetstream()
+            await ensure_stream(js, cfg)
+            marks = Marks(platform)
+            busy = asyncio.Event()
+
+            async def busy_writer(op: Any, *args: Any) -> Any:
+                await busy.wait()
+                return await real(op, *args)
+
+            monkeypatch.setattr(platform, "awrite", busy_writer)
+            assert await publish_pending(platform, js, cfg, limit=2, marks=marks) == 2
+            assert await publish_pending(platform, js, cfg, limit=2, marks=marks) == 2  # the next two
+            assert unpublished() == 5 and len(marks.acked) == 4  # sent, none marked yet
+            busy.set()
+            await marks.drain()
+            assert unpublished() == 1 and not marks.acked
+
+            async def gone(op: Any, *args: Any) -> Any:
+                raise RuntimeError("the write process stopped")
+
+            monkeypatch.setattr(platform, "awrite", gone)
+            assert await publish_pending(platform, js, cfg, marks=marks) == 1
+            await marks.drain()
+            monkeypatch.setattr(platform, "awrite", real)
+            assert unpublished() == 1  # not marked: it goes again
+            assert await publish_pending(platform, js, cfg, marks=marks) == 1
+            await marks.drain()
+            assert unpublished() == 0
+            return await read_all(name, f"{root}.v1.>")
+        finally:
+            await nc.close()
+            await delete_stream(name)
+
+    msgs = asyncio.run(main())
+    assert [orjson.loads(m.data)["event_id"] for m in msgs] == [f"case:{i}:1" for i in ids]  # in order, once each
+
+
 def _start(db: Path, port: int) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", "cityops", "serve", "--db", str(db), "--port", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -3,6 +3,7 @@ connection: appends run inside the change's own write transaction."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 import orjson
@@ -32,10 +33,12 @@ def append(conn: Any, event: Event) -> None:
 Row = tuple[int, str, str, str]  # id, subject, key, payload
 
 
-def unpublished(conn: Any, limit: int) -> list[Row]:
-    """Rows not yet published (to NATS), oldest first."""
-    rows = conn.execute("SELECT id, subject, key, payload FROM event_outbox WHERE published_at IS NULL"
-                        " ORDER BY id LIMIT ?", (limit,)).fetchall()
+def unpublished(conn: Any, limit: int, skip: Collection[int] = ()) -> list[Row]:
+    """Rows not yet published (to NATS), oldest first; none of `skip` (published, their marks
+    not yet committed)."""
+    besides = f" AND id NOT IN ({','.join('?' * len(skip))})" if skip else ""
+    rows = conn.execute("SELECT id, subject, key, payload FROM event_outbox WHERE published_at IS NULL"  # noqa: S608
+                        f"{besides} ORDER BY id LIMIT ?", (*skip, limit)).fetchall()
     return [(int(r[0]), str(r[1]), str(r[2]), str(r[3])) for r in rows]
 
 
