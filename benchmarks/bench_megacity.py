@@ -10,8 +10,9 @@ end to end through the real paths, as fast as the machine allows.
   some roads (congestion detector against the detectors' stored profiles, cases).
 - 13,000 citizen reports, each taken round the loop over the HTTP API (report, register,
   dispatch, accept, report back, verify and close) by 24 client threads per server, while the
-  readings flow; every case the detectors opened goes round the same loop after the readings
-  (with an after-photo where the matter is verified on site). Each report is one request; the
+  readings flow; every case the detectors opened goes round the same loop once the readings are
+  in, beside the reports still going (24 crew threads per server, with an after-photo where the
+  matter is verified on site). Each report is one request; the
   workflow steps go as a department's system and the workbench's multi-select send them, in
   batches (POST /api/v1/cases/actions): a thread reports up to 200 cases, then sends step k of
   every case it holds, then step k+1, … (photos still one upload per case). `--per-step` takes
@@ -415,6 +416,8 @@ def megacity(db_kind: str = "sqlite", servers: int = 1, scale: float = 1.0, work
                 calm.set()
 
         loops = [Loop(srv[i % servers].url, token, tally) for i in range(workers * servers)]
+        crews = [Loop(srv[i % servers].url, token, tally) for i in range(workers * servers)]
+        photo = jpeg()
 
         def reporter(w: int) -> float:
             """This thread's reports round the loop; when it was done (s into the day)."""
@@ -430,6 +433,16 @@ def megacity(db_kind: str = "sqlite", servers: int = 1, scale: float = 1.0, work
                     loops[w].close_many([c for c in held if c is not None])
             return time.perf_counter() - day0
 
+        def crew(w: int, cases: list[int]) -> float:
+            """This crew's share of the detectors' cases round the loop, with an after-photo; when
+            it was done (s into the day)."""
+            if per_step:
+                for case_id in cases[w::len(crews)]:
+                    crews[w].close(case_id, photo)
+            else:
+                crews[w].close_many(cases[w::len(crews)], photo)
+            return time.perf_counter() - day0
+
         # A daemon, and told the storm is over whatever happens: a day that fails must not leave
         # the benchmark waiting for it at exit.
         warner = threading.Thread(target=warnings, args=(srv[0], approver, city.storm_districts, storm, calm, tally),
@@ -437,26 +450,23 @@ def megacity(db_kind: str = "sqlite", servers: int = 1, scale: float = 1.0, work
         warner.start()
         day0 = time.perf_counter()
         try:
-            with ThreadPoolExecutor(len(loops)) as people, ThreadPoolExecutor(2 * servers) as gateway:
+            with (ThreadPoolExecutor(len(loops)) as people, ThreadPoolExecutor(2 * servers) as gateway,
+                  ThreadPoolExecutor(len(crews)) as field):
                 citizens = [people.submit(reporter, w) for w in range(len(loops))]
                 list(gateway.map(send, range(len(bodies))))
                 readings_s = time.perf_counter() - day0
                 storm.set()
                 calm.set()
+                # The detectors' cases go round the loop once the readings are in, beside the
+                # citizens' reports still going.
+                sensor_cases = sorted(tally.detector_cases)
+                closing = [field.submit(crew, w, sensor_cases) for w in range(len(crews))]
                 reports_s = max(c.result() for c in citizens)
+                sensors_s = max(c.result() for c in closing) - readings_s
         finally:
             storm.set()
             calm.set()
         warner.join()
-        photo = jpeg()
-        sensor_cases = sorted(tally.detector_cases)
-        sensors0 = time.perf_counter()
-        with ThreadPoolExecutor(len(loops)) as people:
-            if per_step:
-                list(people.map(lambda i: loops[i % len(loops)].close(sensor_cases[i], photo), range(len(sensor_cases))))
-            else:
-                list(people.map(lambda w: loops[w].close_many(sensor_cases[w::len(loops)], photo), range(len(loops))))
-        sensors_s = time.perf_counter() - sensors0
         pending = 1
         while pending:
             pending = count(db, "SELECT count(*) FROM event_outbox WHERE published_at IS NULL")
@@ -465,7 +475,7 @@ def megacity(db_kind: str = "sqlite", servers: int = 1, scale: float = 1.0, work
         day_s = time.perf_counter() - day0
         for c in clients:
             c.close()
-        for loop in loops:
+        for loop in loops + crews:
             loop.client.close()
     finally:
         for s in srv:
