@@ -250,12 +250,11 @@ def settle(repo: Any, force: bool = False) -> Compacted:
 
 
 # Each datastream's recent segments joined by SQLite (one row back per datastream, not per
-# segment), in time order if SQLite feeds the aggregate in the subquery's order, which `_joined`
-# checks from the times joined beside them rather than trusting.
-# Grouped straight off the (datastream, t1) index: no sort of the recent texts (an ORDER BY
-# subquery sorted them all in a temporary B-tree, 0.19 s against 0.12 s for 100,000 segments).
-# SQLite does not promise group_concat's order, but `_joined` checks it: segments joined out
-# of time order are left for `_settled`, so an order SQLite may change costs time, never data.
+# segment), grouped straight off the (datastream, t1) index: no sort of the recent texts (an
+# ORDER BY subquery sorted them all in a temporary B-tree, 0.19 s against 0.12 s for 100,000
+# segments). SQLite does not promise group_concat's order; `_joined` checks it from the times
+# joined beside the texts: segments joined out of time order are left for `_settled`, so an
+# order SQLite may change costs time, never data.
 _JOINED = ("SELECT datastream, count(*), sum(n), min(n), group_concat(t0), group_concat(t1),"
            " group_concat(substr(data, 2, length(data) - 2))"
            f" FROM {RECENT} INDEXED BY {RECENT}_end GROUP BY datastream")
