@@ -40,6 +40,7 @@ from cityops.sensing.store import (
 )
 from cityops.store.dialect import copy_rows, dialect_of_conn
 from cityops.store.sqlite import in_stripes, stripe_sql
+from cityops.store.txmemo import PerConnection
 
 COMPACT_FULL = SEGMENT_MAX // 2  # a segment shorter than this is small; a merge makes one at least this long
 MANY_SMALL = 16  # … or merges a run's tail of this many small segments, however short (late readings)
@@ -210,16 +211,14 @@ def recent_count(conn: sqlite3.Connection) -> int:
     hi = conn.execute(f"SELECT max(id) FROM {RECENT}").fetchone()[0]  # noqa: S608
     if hi is None:
         return 0
-    known = _settled_upto.get(id(conn))
-    if known is None or known[0] is not conn:
-        if len(_settled_upto) >= 32:  # a process has a few writers: the oldest entry goes
-            del _settled_upto[next(iter(_settled_upto))]
+    upto = _settled_upto.get(conn)
+    if upto is None:
         lo = conn.execute(f"SELECT min(id) FROM {RECENT}").fetchone()[0]  # noqa: S608, once per connection
-        known = _settled_upto[id(conn)] = (conn, int(lo) - 1)
-    return int(hi) - known[1]
+        upto = _settled_upto.set(conn, int(lo) - 1)
+    return int(hi) - upto
 
 
-_settled_upto: dict[int, tuple[Any, int]] = {}  # PostgreSQL: by connection, (it, the last recent id it settled)
+_settled_upto: PerConnection[int] = PerConnection()  # PostgreSQL: the last recent id each connection settled
 
 
 def settle(repo: Any, force: bool = False) -> Compacted:
@@ -237,7 +236,8 @@ def settle(repo: Any, force: bool = False) -> Compacted:
     segments = 0
     if dialect_of_conn(conn).postgres:  # read and removed at once: what another server edits meanwhile waits
         got = conn.execute(f"DELETE FROM {RECENT} WHERE {held} RETURNING id, datastream, t0, t1, n, data").fetchall()  # noqa: S608
-        _settled_upto[id(conn)] = (conn, max([int(r[0]) for r in got], default=_settled_upto.get(id(conn), (conn, 0))[1]))
+        if got:
+            _settled_upto.set(conn, max(int(r[0]) for r in got))
     else:  # the one writer: the usual datastreams joined in the database, the rest read; then emptied (truncate)
         joined, segments, rest = _joined(conn)
         got = conn.execute(f"SELECT id, datastream, t0, t1, n, data FROM {RECENT} WHERE datastream IN"  # noqa: S608

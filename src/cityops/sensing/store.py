@@ -24,6 +24,7 @@ from cityops.detect.columns import I64, Columns, Groups
 from cityops.detect.congestion import SpeedProfile
 from cityops.detect.waterlogging import GaugeTable
 from cityops.store.dialect import copy_rows, data_version, database_key, dialect_of_conn
+from cityops.store.txmemo import PerConnection
 
 # Observation ids for SensorThings: datastream and time in one integer.
 EPOCH_MS = 946_684_800_000  # 2000-01-01T00:00:00Z: readings before it are refused
@@ -241,8 +242,8 @@ def own_readings(cols: Columns) -> Columns:
     """Sorted, the first of equal (datastream, t) kept: what a batch may store."""
     cols = cols.sorted()
     ds, t = cols.datastream, cols.t
-    first = np.r_[True, (ds[1:] != ds[:-1]) | (t[1:] != t[:-1])] if len(cols) else np.ones(0, bool)
-    return cols if first.all() else cols.take(first)
+    repeated = (ds[1:] == ds[:-1]) & (t[1:] == t[:-1])
+    return cols.take(np.r_[True, ~repeated]) if repeated.any() else cols
 
 
 @dataclass
@@ -250,14 +251,12 @@ class _HighWater:
     """Each datastream's latest stored time as this connection last knew it (SQLite), while no
     other connection has committed since (`PRAGMA data_version` unchanged)."""
 
-    conn: Any  # held, so that its id is not another connection's while the entry lives
     version: int
     ids: I64  # sorted
     t1: I64
 
 
-_high_water: dict[int, _HighWater] = {}  # by connection (data_version counts per connection)
-_HIGH_WATER_CONNECTIONS = 32  # the oldest entry goes beyond these (a process has a few writers)
+_high_water: PerConnection[_HighWater] = PerConnection()  # data_version counts per connection
 _NEVER = np.iinfo(np.int64).min
 
 
@@ -271,11 +270,9 @@ def _only_appends(conn: sqlite3.Connection, ids: I64, lo: I64) -> np.ndarray[Any
     if dialect_of_conn(conn).postgres:
         return np.zeros(len(ids), bool)
     version = data_version(conn)
-    known = _high_water.get(id(conn))
-    if known is None or known.conn is not conn or known.version != version:
-        if len(_high_water) >= _HIGH_WATER_CONNECTIONS:
-            del _high_water[next(iter(_high_water))]
-        known = _high_water[id(conn)] = _HighWater(conn, version, np.zeros(0, np.int64), np.zeros(0, np.int64))
+    known = _high_water.get(conn)
+    if known is None or known.version != version:
+        known = _high_water.set(conn, _HighWater(version, np.zeros(0, np.int64), np.zeros(0, np.int64)))
     new = ~np.isin(ids, known.ids)
     if new.any():  # their latest stored times, once: one index seek each
         seen_ids, seen_t = last_seen(conn, ids[new].tolist())
@@ -288,8 +285,8 @@ def _only_appends(conn: sqlite3.Connection, ids: I64, lo: I64) -> np.ndarray[Any
 
 def _raise_high_water(conn: sqlite3.Connection, ids: I64, hi: I64) -> None:
     """After a batch stored up to `hi` (ids sorted): what `_only_appends` will go by."""
-    known = _high_water.get(id(conn))
-    if known is None or known.conn is not conn:
+    known = _high_water.get(conn)
+    if known is None:
         return
     at = np.searchsorted(known.ids, ids)
     inside = at < len(known.ids)

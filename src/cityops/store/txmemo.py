@@ -9,7 +9,7 @@ during a batch is seen by the next batch, as a change committed a moment later w
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 _open: dict[int, dict[str, Any]] = {}
@@ -42,3 +42,24 @@ def rows(conn: Any, name: str) -> dict[Any, Any] | None:
     """A table of values this batch remembers under `name` (rows it read, say); None outside a batch."""
     values = _open.get(id(conn))
     return None if values is None else values.setdefault(name, {})
+
+
+class PerConnection(Generic[T]):
+    """A value kept per open connection, beyond its transactions (what a writer knows of the
+    store until another connection commits): by id, with the connection held so its id is not
+    another's while the entry lives (sqlite3's connections take no weak reference); the oldest
+    entry goes beyond `most` (a process has a few writers)."""
+
+    def __init__(self, most: int = 32) -> None:
+        self.most = most
+        self._by_id: dict[int, tuple[Any, T]] = {}
+
+    def get(self, conn: Any) -> T | None:
+        entry = self._by_id.get(id(conn))
+        return entry[1] if entry is not None and entry[0] is conn else None
+
+    def set(self, conn: Any, value: T) -> T:
+        if id(conn) not in self._by_id and len(self._by_id) >= self.most:
+            del self._by_id[next(iter(self._by_id))]
+        self._by_id[id(conn)] = (conn, value)
+        return value
