@@ -15,7 +15,13 @@ from cityops.detect.columns import Columns, Groups
 from cityops.detect.congestion import detect_congestion, learn_profile
 from cityops.sensing.ingest import CONGESTION_LOOKBACK_MS, batch_congestion
 from cityops.sensing.registry import detector_spec, register_specs_op
-from cityops.sensing.store import insert_batch, insert_columns, read_ranges, save_profile, speed_profile
+from cityops.sensing.store import (
+    insert_batch,
+    insert_columns,
+    read_ranges,
+    save_profile,
+    speed_profile,
+)
 
 STEP = 300_000
 BASE = 1_780_000_000_000 // STEP * STEP

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 CaseListener = Callable[[Any, "Platform", "Case | None", "Case", "Change"], None]
 # (repo, platform, before, after, command): raises a CityopsError to refuse the step before it is saved.
 CaseRule = Callable[[Any, "Platform", "Case", "Case", "Command"], None]
+# (repo, case ids): the steps of a batch are about to run on these cases (cases/bulk.py).
+AheadListener = Callable[[Any, list[int]], None]
 # (repo, kind, key, data): a change other than a case step ("warning.issued", "detection",
 # "readings.batch", …); `key` orders the events of one thing (a warning, a datastream).
 EventListener = Callable[[Any, str, str, dict[str, Any]], None]
@@ -41,6 +43,7 @@ PLUGINS: tuple[str, ...] = (
 _case_listeners: list[CaseListener] = []
 _case_rules: list[CaseRule] = []
 _event_listeners: list[EventListener] = []
+_ahead_listeners: list[AheadListener] = []
 _loaded = False
 
 
@@ -68,6 +71,21 @@ def event(repo: Any, kind: str, key: str, data: dict[str, Any]) -> None:
     load_plugins()
     for listener in _event_listeners:
         listener(repo, kind, key, data)
+
+
+def on_steps_ahead(listener: AheadListener) -> AheadListener:
+    """Register a listener that reads ahead, in one query, what every step of a batch will ask
+    of its case (usable as a decorator; twice is harmless). What it reads lives in the batch's
+    transaction memo (store/txmemo.py) and must be dropped when the step itself changes it."""
+    if listener not in _ahead_listeners:
+        _ahead_listeners.append(listener)
+    return listener
+
+
+def steps_ahead(repo: Any, case_ids: list[int]) -> None:
+    load_plugins()
+    for listener in _ahead_listeners:
+        listener(repo, case_ids)
 
 
 def case_rule(rule: CaseRule) -> CaseRule:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from cityops import hooks
 from cityops.cases import names, service
 from cityops.cases.workflow import Command
 from cityops.errors import CityopsError, Conflict, InvalidInput, StorageUnavailable
@@ -55,6 +56,23 @@ def act_many(repo: Repo, platform: Platform, steps: list[Step]) -> list[Outcome]
     a bug) is raised: the whole batch is undone and the caller told, as for a single step.
     """
     each = Savepoints(repo.conn, "step")  # type: ignore[attr-defined]
+    _read_ahead(repo, sorted({step.case_id for step in steps}))
+    try:
+        outcomes = _each_step(repo, platform, steps, each)
+    finally:
+        _read_ahead(repo, [])  # what no step took is not kept beyond the batch's steps
+    each.release()
+    return outcomes
+
+
+def _read_ahead(repo: Repo, case_ids: list[int]) -> None:
+    """One query for the batch's cases, and one for whatever each feature will ask of them
+    (hooks.on_steps_ahead), not one per step; an empty list drops what was read."""
+    repo.read_ahead(case_ids)
+    hooks.steps_ahead(repo, case_ids)
+
+
+def _each_step(repo: Repo, platform: Platform, steps: list[Step], each: Savepoints) -> list[Outcome]:
     refused: dict[int, int] = {}  # case id → index of its refused step
     outcomes: list[Outcome] = []
     for i, step in enumerate(steps):
@@ -76,7 +94,6 @@ def act_many(repo: Repo, platform: Platform, steps: list[Step]) -> list[Outcome]
             outcomes.append((False, _refusal(exc)))
             continue
         outcomes.append((True, case.status.value))
-    each.release()
     return outcomes
 
 

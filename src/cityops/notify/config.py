@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from cityops.errors import InvalidInput
+from cityops.store import txmemo
 
 PREFIX = "notify."
 TEMPLATES_KEY = "notify.templates"
@@ -59,6 +60,11 @@ def _coerce(key: str, value: str) -> Any:
 
 
 def load_config(conn: sqlite3.Connection) -> NotifyConfig:
+    """The notification settings, read once per write batch (every closing step asks)."""
+    return txmemo.memo(conn, "notify.config", lambda: _read_config(conn))
+
+
+def _read_config(conn: sqlite3.Connection) -> NotifyConfig:
     rows = conn.execute("SELECT key, value FROM settings WHERE key LIKE 'notify.%'").fetchall()
     values = {k[len(PREFIX):]: v for k, v in rows if k[len(PREFIX):] in _TYPES}
     return NotifyConfig(**{k: _coerce(k, v) for k, v in values.items()})

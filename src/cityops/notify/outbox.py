@@ -21,6 +21,7 @@ from cityops import hooks
 from cityops.cases.models import STATUS_LABELS, Case, Change, Status
 from cityops.errors import Conflict, InvalidInput, NotFound
 from cityops.notify.config import NotifyConfig, load_config, load_templates
+from cityops.store import txmemo
 from cityops.store.codec import to_us
 
 if TYPE_CHECKING:
@@ -90,6 +91,7 @@ def subscribe(conn: sqlite3.Connection, case_id: int, channel: str, address: str
               now: datetime, lang: str = "zh") -> Subscription:
     """Add (or re-activate) a subscription; the same address twice is one subscription."""
     address = check_address(channel, address)
+    _changed(conn)
     conn.execute(
         "INSERT INTO notify_subscriptions (case_id, channel, address, origin, lang, token, created_at)"
         " VALUES (?,?,?,?,?,?,?) ON CONFLICT (case_id, channel, address)"
@@ -118,6 +120,7 @@ def add_subscriber(conn: sqlite3.Connection, case_id: int, channel: str, address
         raise Conflict("this address is already subscribed to the request; its messages carry the links "
                        "to its status page and to unsubscribe",
                        "该地址已订阅此请求；发给它的每条通知都附有状态页和退订链接")
+    _changed(conn)
     conn.execute("UPDATE notify_subscriptions SET unsubscribed_at = NULL, token = ?, lang = ? WHERE id = ?",
                  (secrets.token_urlsafe(16), lang, row["id"]))
     return _subscription(conn.execute("SELECT * FROM notify_subscriptions WHERE id = ?", (row["id"],)).fetchone())
@@ -128,12 +131,39 @@ def _subscription(row: sqlite3.Row) -> Subscription:
                         row["lang"], row["token"])
 
 
+_ACTIVE = "SELECT * FROM notify_subscriptions WHERE unsubscribed_at IS NULL AND case_id"
+
+
 def subscriptions(conn: sqlite3.Connection, case_id: int) -> list[Subscription]:
-    rows = conn.execute(
-        "SELECT * FROM notify_subscriptions WHERE case_id = ? AND unsubscribed_at IS NULL ORDER BY id",
-        (case_id,),
-    ).fetchall()
+    ahead = txmemo.rows(conn, "notify.ahead")
+    if ahead and case_id in ahead:
+        return list(ahead[case_id])
+    rows = conn.execute(f"{_ACTIVE} = ? ORDER BY id", (case_id,)).fetchall()  # noqa: S608
     return [_subscription(r) for r in rows]
+
+
+@hooks.on_steps_ahead
+def read_ahead(repo: Any, case_ids: list[int]) -> None:
+    """A batch's steps: their cases' active subscriptions in one query (most have none), kept
+    until this transaction changes a subscription."""
+    ahead = txmemo.rows(repo.conn, "notify.ahead")
+    if ahead is None:
+        return
+    ahead.clear()
+    if not case_ids:
+        return
+    found: dict[int, list[Subscription]] = {case_id: [] for case_id in case_ids}
+    for r in repo.conn.execute(f"{_ACTIVE} IN (SELECT value FROM json_each(?)) ORDER BY id",  # noqa: S608
+                               (orjson.dumps(case_ids).decode(),)):
+        found[int(r["case_id"])].append(_subscription(r))
+    ahead.update(found)
+
+
+def _changed(conn: sqlite3.Connection) -> None:
+    """A subscription was made or ended: what was read ahead is stale."""
+    ahead = txmemo.rows(conn, "notify.ahead")
+    if ahead:
+        ahead.clear()
 
 
 def by_token(conn: sqlite3.Connection, token: str) -> tuple[Subscription, bool]:
@@ -147,6 +177,7 @@ def by_token(conn: sqlite3.Connection, token: str) -> tuple[Subscription, bool]:
 def unsubscribe(conn: sqlite3.Connection, token: str, now: datetime) -> int:
     """Stop a subscription and cancel what is still queued for it; returns the case id."""
     sub, _ = by_token(conn, token)
+    _changed(conn)
     conn.execute("UPDATE notify_subscriptions SET unsubscribed_at = coalesce(unsubscribed_at, ?) WHERE id = ?",
                  (to_us(now), sub.id))
     conn.execute("UPDATE notify_outbox SET status = 'cancelled', lease_owner = NULL, lease_until = NULL"

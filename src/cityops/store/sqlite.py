@@ -98,8 +98,27 @@ class SqliteRepo:
         self.conn.execute(_INSERT_SQL, case_values(case))
         self._append(entry)
 
+    def read_ahead(self, case_ids: list[int]) -> None:
+        """Read these cases in one query for the steps about to run on them (a batch of steps,
+        inside a write batch): `get_case` takes each from here once, and a case saved meanwhile
+        is read afresh. PostgreSQL locks them, in id order, so that no other server changes one
+        between this read and its step (as the step's own UPDATE would hold it from then on).
+        An empty list drops what is left."""
+        ahead = txmemo.rows(self.conn, "cases.ahead")
+        if ahead is None:
+            return
+        ahead.clear()
+        if case_ids:
+            lock = " ORDER BY id FOR UPDATE" if self.dialect.postgres else ""
+            for row in self.conn.execute(f"SELECT * FROM cases WHERE id IN (SELECT value FROM json_each(?)){lock}",  # noqa: S608
+                                         (orjson.dumps(case_ids).decode(),)):
+                ahead[int(row["id"])] = row
+
     def get_case(self, case_id: int) -> Case | None:
-        row = self.conn.execute("SELECT * FROM cases WHERE id = ?", (case_id,)).fetchone()
+        ahead = txmemo.rows(self.conn, "cases.ahead")
+        row = ahead.pop(case_id, None) if ahead else None
+        if row is None:
+            row = self.conn.execute("SELECT * FROM cases WHERE id = ?", (case_id,)).fetchone()
         if row is None:
             return None
         read = txmemo.rows(self.conn, "cases.read")
@@ -113,6 +132,9 @@ class SqliteRepo:
         new = evolve(case, history_count=entry.seq, history_head=entry.hash, version=case.version + 1)
         values = case_to_row(new)
         values["version"] = case.version  # the UPDATE's guard: the version this step read
+        ahead = txmemo.rows(self.conn, "cases.ahead")
+        if ahead:
+            ahead.pop(case.id, None)  # a later step on it reads what this one wrote
         cur = self.conn.execute(self._update_sql(case, values), values)
         if cur.rowcount != 1:
             raise Conflict(
