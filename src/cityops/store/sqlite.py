@@ -72,6 +72,28 @@ _HISTORY_SQL = (
 )
 
 
+_HISTORY_COLS = "case_id, seq, at, actor, role, action, from_status, to_status, reason, data, prev_hash, hash"
+
+
+@functools.lru_cache(maxsize=256)
+def _with_history(write: str) -> str:
+    """PostgreSQL: a case's INSERT or guarded UPDATE and its history entry in one statement (one
+    round trip, not two); the entry is written only when the case row was, so the statement's
+    row count says whether the guard held, as the UPDATE's own would."""
+    values = ", ".join(f":h_{c.strip()}" for c in _HISTORY_COLS.split(","))
+    return f"WITH w AS ({write} RETURNING id) INSERT INTO case_history ({_HISTORY_COLS}) SELECT {values} FROM w"
+
+
+def _history_params(entry: HistoryEntry) -> dict[str, Any]:
+    c = entry.change
+    return {"h_case_id": c.case_id, "h_seq": entry.seq, "h_at": to_us(c.at), "h_actor": c.actor, "h_role": c.role,
+            "h_action": c.action, "h_from_status": c.from_status, "h_to_status": c.to_status, "h_reason": c.reason,
+            "h_data": orjson.dumps(c.data).decode(), "h_prev_hash": entry.prev_hash, "h_hash": entry.hash}
+
+
+_INSERT_NAMED = f"INSERT INTO cases ({', '.join(CASE_COLUMNS)}) VALUES ({', '.join(':' + c for c in CASE_COLUMNS)})"
+
+
 class SqliteRepo:
     """The Repo over one connection. Writes only happen on the writer's connection."""
 
@@ -95,6 +117,10 @@ class SqliteRepo:
 
     def insert_first(self, case: Case, entry: HistoryEntry) -> None:
         """Insert a case built with its id and first entry already (the intake hot path)."""
+        if self.dialect.postgres:
+            self.conn.execute(_with_history(_INSERT_NAMED), {
+                **dict(zip(CASE_COLUMNS, case_values(case), strict=True)), **_history_params(entry)})
+            return
         self.conn.execute(_INSERT_SQL, case_values(case))
         self._append(entry)
 
@@ -135,13 +161,18 @@ class SqliteRepo:
         ahead = txmemo.rows(self.conn, "cases.ahead")
         if ahead:
             ahead.pop(case.id, None)  # a later step on it reads what this one wrote
-        cur = self.conn.execute(self._update_sql(case, values), values)
+        update = self._update_sql(case, values)
+        if self.dialect.postgres:
+            cur = self.conn.execute(_with_history(update), {**values, **_history_params(entry)})
+        else:
+            cur = self.conn.execute(update, values)
         if cur.rowcount != 1:
             raise Conflict(
                 f"case {case.id} was changed by someone else; reload it and try again",
                 f"案卷 {case.id} 已被他人修改，请刷新后重试",
             )
-        self._append(entry)
+        if not self.dialect.postgres:
+            self._append(entry)
         return new
 
     def _update_sql(self, case: Case, values: dict[str, Any]) -> str:
