@@ -49,24 +49,35 @@ def arrow_body(ds: np.ndarray, t: np.ndarray, r: np.ndarray) -> bytes:
     return sink.getvalue()
 
 
-def _raw_insert(db: Path, batches: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> float:
+def _raw_insert(db: Path | str, batches: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> float:
     """Readings/s of the bare insert into the same store: the rows prebuilt as sorted columns
     (outside the timer), then per batch one transaction that writes them as the store's
-    segments (its own encoding and statement) with no parsing, checks or detectors."""
+    segments (its own encoding and statement: executemany in SQLite, COPY in PostgreSQL) with
+    no parsing, checks or detectors. SQLite: a new file of the same schema; PostgreSQL (a URL):
+    a scratch table made like observation_segment (its indexes too) in the same database."""
     from cityops.detect.columns import Columns
     from cityops.sensing.store import _SEGMENT_COLUMNS, encode_segments
-    from cityops.store.dialect import copy_rows
+    from cityops.store.dialect import copy_rows, is_postgres
     from cityops.store.sqlite import SqliteStore
 
+    pg = is_postgres(str(db))
+    table = "bench_raw_segment" if pg else "observation_segment"
     store = SqliteStore(db)  # the same schema, pragmas and durability as the server's store
     conn = store.connect()
+    if pg:
+        conn.execute(f"DROP TABLE IF EXISTS {table}")
+        conn.execute(f"CREATE TABLE {table} (LIKE observation_segment INCLUDING ALL)")
+        conn.commit()
     cols = [Columns.of(*b).sorted() for b in batches]
     start = time.perf_counter()
     for batch in cols:
         conn.execute("BEGIN IMMEDIATE")
-        copy_rows(conn, "observation_segment", _SEGMENT_COLUMNS, encode_segments(batch))  # as the store writes them
+        copy_rows(conn, table, _SEGMENT_COLUMNS, encode_segments(batch))  # as the store writes them
         conn.execute("COMMIT")
     elapsed = time.perf_counter() - start
+    if pg:
+        conn.execute(f"DROP TABLE {table}")
+        conn.commit()
     conn.close()
     store.close()
     return sum(len(b[0]) for b in batches) / elapsed
