@@ -245,6 +245,17 @@ def test_a_batch_crosses_to_the_write_process(platform: Any) -> None:
     assert out["results"][0]["status"] == "registered" and out["results"][2]["error"] == "earlier_step_refused"
 
 
+def register_both_while(api: Api, listener: Any, c1: int, c2: int) -> Any:
+    """A batch registering c1 then c2, with `listener` hearing every case change meanwhile."""
+    from cityops import hooks
+
+    hooks.on_case_changed(listener)
+    try:
+        return batch(api, "admin", [{"case_id": c1, "action": "register"}, {"case_id": c2, "action": "register"}])
+    finally:
+        hooks._case_listeners.remove(listener)
+
+
 def notified(db: str, cid: int) -> list[tuple[Any, ...]]:
     with connect(db) as conn:
         rows = conn.execute("SELECT seq, channel, address, subject FROM notify_outbox WHERE case_id = ? ORDER BY seq",
@@ -272,7 +283,6 @@ def test_a_case_changed_by_an_earlier_step_of_the_batch_is_read_afresh(api: Api)
     """A case read ahead and then saved within the batch without being read through the repo
     (here by a listener of another case's step, from a query of its own) is read again for its
     own step: no stale version, no false conflict."""
-    from cityops import hooks
     from cityops.cases.models import Change
     from cityops.store.codec import row_to_case
 
@@ -284,11 +294,7 @@ def test_a_case_changed_by_an_earlier_step_of_the_batch_is_read_afresh(api: Api)
             repo.save_case(other, Change(c2, change.at, "admin", "admin", "comment", other.status.value,
                                          other.status.value, "同一地点 / same place"))
 
-    hooks.on_case_changed(touch)
-    try:
-        r = batch(api, "admin", [{"case_id": c1, "action": "register"}, {"case_id": c2, "action": "register"}])
-    finally:
-        hooks._case_listeners.remove(touch)
+    r = register_both_while(api, touch, c1, c2)
     assert [x["ok"] for x in r.json()["results"]] == [True, True], r.text
     assert [h[3] for h in history(api, c2)] == ["report", "comment", "register"]
     assert api.get("admin", "/api/v1/history/verify").json()["intact"] is True
@@ -297,7 +303,6 @@ def test_a_case_changed_by_an_earlier_step_of_the_batch_is_read_afresh(api: Api)
 def test_a_subscription_made_within_the_batch_is_heard_by_its_later_steps(api: Api) -> None:
     """Subscriptions read ahead are dropped when the batch makes one (here a listener of another
     case's step subscribes to c2): c2's own step is then told to the new subscriber."""
-    from cityops import hooks
     from cityops.notify.outbox import subscribe
 
     c1, c2 = cases(api, 2)
@@ -306,10 +311,6 @@ def test_a_subscription_made_within_the_batch_is_heard_by_its_later_steps(api: A
         if after.id == c1 and change.action == "register":
             subscribe(repo.conn, c2, "email", "neighbour@example.org", "subscriber", change.at)
 
-    hooks.on_case_changed(follow)
-    try:
-        r = batch(api, "admin", [{"case_id": c1, "action": "register"}, {"case_id": c2, "action": "register"}])
-    finally:
-        hooks._case_listeners.remove(follow)
+    r = register_both_while(api, follow, c1, c2)
     assert [x["ok"] for x in r.json()["results"]] == [True, True], r.text
     assert [x[2] for x in notified(api.platform.store.path, c2)] == ["neighbour@example.org"]
