@@ -66,13 +66,11 @@ def _update_of(columns: tuple[str, ...]) -> str:
 
 _UPDATE_SQL = _update_of(tuple(_UPDATE_COLS))
 
-_HISTORY_SQL = (
-    "INSERT INTO case_history (case_id, seq, at, actor, role, action, from_status, to_status,"
-    " reason, data, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
-)
-
-
-_HISTORY_COLS = "case_id, seq, at, actor, role, action, from_status, to_status, reason, data, prev_hash, hash"
+_HISTORY_COLS = ("case_id", "seq", "at", "actor", "role", "action", "from_status", "to_status", "reason", "data",
+                  "prev_hash", "hash")
+_HISTORY_INTO = f"INSERT INTO case_history ({', '.join(_HISTORY_COLS)})"
+_HISTORY_VALUES = ", ".join(f":h_{c}" for c in _HISTORY_COLS)  # named: one set of values for both statements
+_HISTORY_SQL = f"{_HISTORY_INTO} VALUES ({_HISTORY_VALUES})"
 
 
 @functools.lru_cache(maxsize=256)
@@ -80,8 +78,7 @@ def _with_history(write: str) -> str:
     """PostgreSQL: a case's INSERT or guarded UPDATE and its history entry in one statement (one
     round trip, not two); the entry is written only when the case row was, so the statement's
     row count says whether the guard held, as the UPDATE's own would."""
-    values = ", ".join(f":h_{c.strip()}" for c in _HISTORY_COLS.split(","))
-    return f"WITH w AS ({write} RETURNING id) INSERT INTO case_history ({_HISTORY_COLS}) SELECT {values} FROM w"
+    return f"WITH w AS ({write} RETURNING id) {_HISTORY_INTO} SELECT {_HISTORY_VALUES} FROM w"
 
 
 def _history_params(entry: HistoryEntry) -> dict[str, Any]:
@@ -186,12 +183,7 @@ class SqliteRepo:
         return _update_of(tuple(c for c in _UPDATE_COLS if values[c] != row[c]))
 
     def _append(self, entry: HistoryEntry) -> None:
-        c = entry.change
-        self.conn.execute(
-            _HISTORY_SQL,
-            (c.case_id, entry.seq, to_us(c.at), c.actor, c.role, c.action, c.from_status,
-             c.to_status, c.reason, orjson.dumps(c.data).decode(), entry.prev_hash, entry.hash),
-        )
+        self.conn.execute(_HISTORY_SQL, _history_params(entry))
 
     def history(self, case_id: int) -> list[HistoryEntry]:
         rows = self.conn.execute(
