@@ -69,8 +69,15 @@ _UPDATE_SQL = _update_of(tuple(_UPDATE_COLS))
 _HISTORY_COLS = ("case_id", "seq", "at", "actor", "role", "action", "from_status", "to_status", "reason", "data",
                   "prev_hash", "hash")
 _HISTORY_INTO = f"INSERT INTO case_history ({', '.join(_HISTORY_COLS)})"
-_HISTORY_VALUES = ", ".join(f":h_{c}" for c in _HISTORY_COLS)  # named: one set of values for both statements
-_HISTORY_SQL = f"{_HISTORY_INTO} VALUES ({_HISTORY_VALUES})"
+_HISTORY_SQL = f"{_HISTORY_INTO} VALUES ({', '.join('?' * len(_HISTORY_COLS))})"  # positional: SQLite binds them faster
+_HISTORY_KEYS = tuple(f"h_{c}" for c in _HISTORY_COLS)  # named beside a case row's own names (PostgreSQL)
+
+
+def _history_values(entry: HistoryEntry) -> tuple[Any, ...]:
+    """The history row in _HISTORY_COLS order."""
+    c = entry.change
+    return (c.case_id, entry.seq, to_us(c.at), c.actor, c.role, c.action, c.from_status, c.to_status, c.reason,
+            orjson.dumps(c.data).decode(), entry.prev_hash, entry.hash)
 
 
 @functools.lru_cache(maxsize=256)
@@ -78,16 +85,14 @@ def _with_history(write: str) -> str:
     """PostgreSQL: a case's INSERT or guarded UPDATE and its history entry in one statement (one
     round trip, not two); the entry is written only when the case row was, so the statement's
     row count says whether the guard held, as the UPDATE's own would."""
-    return f"WITH w AS ({write} RETURNING id) {_HISTORY_INTO} SELECT {_HISTORY_VALUES} FROM w"
+    return f"WITH w AS ({write} RETURNING id) {_HISTORY_INTO} SELECT {', '.join(':' + k for k in _HISTORY_KEYS)} FROM w"
 
 
-def _history_params(entry: HistoryEntry) -> dict[str, Any]:
-    c = entry.change
-    return {"h_case_id": c.case_id, "h_seq": entry.seq, "h_at": to_us(c.at), "h_actor": c.actor, "h_role": c.role,
-            "h_action": c.action, "h_from_status": c.from_status, "h_to_status": c.to_status, "h_reason": c.reason,
-            "h_data": orjson.dumps(c.data).decode(), "h_prev_hash": entry.prev_hash, "h_hash": entry.hash}
+def _with_history_params(values: dict[str, Any], entry: HistoryEntry) -> dict[str, Any]:
+    return {**values, **dict(zip(_HISTORY_KEYS, _history_values(entry), strict=True))}
 
 
+# PostgreSQL intake: named, beside the history entry's names in one statement.
 _INSERT_NAMED = f"INSERT INTO cases ({', '.join(CASE_COLUMNS)}) VALUES ({', '.join(':' + c for c in CASE_COLUMNS)})"
 
 
@@ -114,12 +119,12 @@ class SqliteRepo:
 
     def insert_first(self, case: Case, entry: HistoryEntry) -> None:
         """Insert a case built with its id and first entry already (the intake hot path)."""
-        if self.dialect.postgres:
-            self.conn.execute(_with_history(_INSERT_NAMED), {
-                **dict(zip(CASE_COLUMNS, case_values(case), strict=True)), **_history_params(entry)})
-            return
-        self.conn.execute(_INSERT_SQL, case_values(case))
-        self._append(entry)
+        if self.dialect.postgres:  # the entry in the same statement
+            row = dict(zip(CASE_COLUMNS, case_values(case), strict=True))
+            self.conn.execute(_with_history(_INSERT_NAMED), _with_history_params(row, entry))
+        else:
+            self.conn.execute(_INSERT_SQL, case_values(case))
+            self._append(entry)
 
     def read_ahead(self, case_ids: list[int]) -> None:
         """Read these cases in one query for the steps about to run on them (a batch of steps,
@@ -159,17 +164,17 @@ class SqliteRepo:
         if ahead:
             ahead.pop(case.id, None)  # a later step on it reads what this one wrote
         update = self._update_sql(case, values)
-        if self.dialect.postgres:
-            cur = self.conn.execute(_with_history(update), {**values, **_history_params(entry)})
+        if self.dialect.postgres:  # the entry in the same statement, written only if the row was
+            written = self.conn.execute(_with_history(update), _with_history_params(values, entry)).rowcount
         else:
-            cur = self.conn.execute(update, values)
-        if cur.rowcount != 1:
+            written = self.conn.execute(update, values).rowcount
+            if written == 1:
+                self._append(entry)
+        if written != 1:
             raise Conflict(
                 f"case {case.id} was changed by someone else; reload it and try again",
                 f"案卷 {case.id} 已被他人修改，请刷新后重试",
             )
-        if not self.dialect.postgres:
-            self._append(entry)
         return new
 
     def _update_sql(self, case: Case, values: dict[str, Any]) -> str:
@@ -183,7 +188,7 @@ class SqliteRepo:
         return _update_of(tuple(c for c in _UPDATE_COLS if values[c] != row[c]))
 
     def _append(self, entry: HistoryEntry) -> None:
-        self.conn.execute(_HISTORY_SQL, _history_params(entry))
+        self.conn.execute(_HISTORY_SQL, _history_values(entry))
 
     def history(self, case_id: int) -> list[HistoryEntry]:
         rows = self.conn.execute(
