@@ -36,9 +36,9 @@ Row = tuple[int, str, str, str]  # id, subject, key, payload
 def unpublished(conn: Any, limit: int, skip: Collection[int] = ()) -> list[Row]:
     """Rows not yet published (to NATS), oldest first; none of `skip` (published, their marks
     not yet committed)."""
-    besides = f" AND id NOT IN ({','.join('?' * len(skip))})" if skip else ""
-    rows = conn.execute("SELECT id, subject, key, payload FROM event_outbox WHERE published_at IS NULL"  # noqa: S608
-                        f"{besides} ORDER BY id LIMIT ?", (*skip, limit)).fetchall()
+    rows = conn.execute("SELECT id, subject, key, payload FROM event_outbox WHERE published_at IS NULL"
+                        " AND id NOT IN (SELECT value FROM json_each(?)) ORDER BY id LIMIT ?",
+                        (orjson.dumps(list(skip)).decode(), limit)).fetchall()
     return [(int(r[0]), str(r[1]), str(r[2]), str(r[3])) for r in rows]
 
 
